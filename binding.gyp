@@ -1,0 +1,18 @@
+{
+  "targets": [
+    {
+      "target_name": "weft",
+      "sources": [
+        "native/addon.cc",
+        "native/port_tap.cc",
+        "native/port_packet.cc",
+        "native/worker.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++20", "-O2", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    }
+  ]
+}

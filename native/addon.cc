@@ -1,0 +1,334 @@
+// The N-API surface: one Datapath object owning the workers, the ports, the
+// fast-path tables, the counters and the event channel toward JavaScript.
+// JavaScript programs tables through small batched calls and reads counters
+// and last-seen times straight from shared memory.
+#include <napi.h>
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+#include "common.h"
+#include "events.h"
+#include "fastpath.h"
+#include "port_packet.h"
+#include "port_tap.h"
+#include "worker.h"
+
+namespace weft {
+
+namespace {
+
+uint32_t ArgU32(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
+  double v = info[i].As<Napi::Number>().DoubleValue();
+  if (v < 0 || v > UINT32_MAX || v != static_cast<uint32_t>(v)) throw Napi::RangeError::New(info.Env(), std::string(what) + " out of range");
+  return static_cast<uint32_t>(v);
+}
+
+std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsString()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+Napi::Array Names(Napi::Env env, std::initializer_list<const char*> names) {
+  auto a = Napi::Array::New(env, names.size());
+  uint32_t i = 0;
+  for (const char* n : names) a.Set(i++, Napi::String::New(env, n));
+  return a;
+}
+
+}  // namespace
+
+class Datapath : public Napi::ObjectWrap<Datapath> {
+ public:
+  static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function cls = DefineClass(env, "Datapath", {
+        InstanceMethod<&Datapath::AddTapPort>("addTapPort"),
+        InstanceMethod<&Datapath::AddPacketPort>("addPacketPort"),
+        InstanceMethod<&Datapath::RemovePort>("removePort"),
+        InstanceMethod<&Datapath::FibApply>("fibApply"),
+        InstanceMethod<&Datapath::FibSize>("fibSize"),
+        InstanceMethod<&Datapath::Inject>("inject"),
+        InstanceMethod<&Datapath::Maintain>("maintain"),
+        InstanceMethod<&Datapath::Now>("now"),
+        InstanceMethod<&Datapath::Close>("close"),
+        InstanceAccessor<&Datapath::GetCounters>("counters"),
+        InstanceAccessor<&Datapath::GetHits>("hits"),
+    });
+    exports.Set("Datapath", cls);
+    exports.Set("layout", Layout(env));
+    return exports;
+  }
+
+  // new Datapath({ workers, onEvents(buffer) })
+  explicit Datapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Datapath>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "options object required");
+    auto opts = info[0].As<Napi::Object>();
+    uint32_t nworkers = opts.Has("workers") ? opts.Get("workers").As<Napi::Number>().Uint32Value() : 1;
+    if (nworkers < 1 || nworkers > 16) throw Napi::RangeError::New(env, "workers must be 1..16");
+    if (!opts.Get("onEvents").IsFunction()) throw Napi::TypeError::New(env, "onEvents must be a function");
+
+    // Shared memory JavaScript reads without a call: owned by ArrayBuffers we
+    // keep referenced until close(), freed by V8 after that.
+    size_t words = (nworkers + 1) * kBlockLen;
+    counter_mem_ = new uint64_t[words]();
+    auto cbuf = Napi::ArrayBuffer::New(env, counter_mem_, words * sizeof(uint64_t),
+                                       [](Napi::Env, void* p) { delete[] static_cast<uint64_t*>(p); });
+    counters_ref_ = Napi::Persistent(cbuf);
+    hit_mem_ = new std::atomic<double>[kHitSlots];
+    for (uint32_t i = 0; i < kHitSlots; i++) hit_mem_[i].store(0);
+    auto hbuf = Napi::ArrayBuffer::New(env, hit_mem_, kHitSlots * sizeof(double),
+                                       [](Napi::Env, void* p) { delete[] static_cast<std::atomic<double>*>(p); });
+    hits_ref_ = Napi::Persistent(hbuf);
+    js_counters_ = std::make_unique<Counters>(counter_mem_ + nworkers * kBlockLen);
+
+    tsfn_ = Napi::ThreadSafeFunction::New(env, opts.Get("onEvents").As<Napi::Function>(), "weft-events", 0, 1);
+    tsfn_.Unref(env);
+    events_ = std::make_unique<EventQueue>([this] { tsfn_.NonBlockingCall(this, &Datapath::DeliverEvents); });
+    fp_ = std::make_unique<FastPath>(nworkers);
+    for (uint32_t i = 0; i < nworkers; i++) {
+      workers_.push_back(std::make_unique<Worker>(i, *fp_, *events_, counter_mem_ + i * kBlockLen, hit_mem_));
+    }
+    for (auto& w : workers_) w->Start();
+  }
+
+  ~Datapath() override { Shutdown(); }
+
+ private:
+  static Napi::Object Layout(Napi::Env env) {
+    auto o = Napi::Object::New(env);
+#define WEFT_NAME(name) #name,
+    o.Set("global", Names(env, {WEFT_GLOBAL_COUNTERS(WEFT_NAME)}));
+    o.Set("drops", Names(env, {WEFT_DROP_REASONS(WEFT_NAME)}));
+    o.Set("port", Names(env, {WEFT_PORT_COUNTERS(WEFT_NAME)}));
+#undef WEFT_NAME
+    o.Set("globalBase", static_cast<double>(kGlobalBase));
+    o.Set("dropBase", static_cast<double>(kDropBase));
+    o.Set("portBase", static_cast<double>(kPortBase));
+    o.Set("portStride", static_cast<double>(kPortStride));
+    o.Set("blockLen", static_cast<double>(kBlockLen));
+    o.Set("maxPorts", static_cast<double>(kMaxPorts));
+    o.Set("maxNetworks", static_cast<double>(kMaxNetworks));
+    o.Set("hitSlots", static_cast<double>(kHitSlots));
+    return o;
+  }
+
+  // Runs on the JavaScript thread: drain everything queued so far and hand
+  // it over as one buffer of fixed-size records.
+  static void DeliverEvents(Napi::Env env, Napi::Function fn, Datapath* self) {
+    if (env == nullptr || self->closed_) return;
+    std::vector<Event> batch = self->events_->Drain();
+    if (batch.empty()) return;
+    auto buf = Napi::Buffer<uint8_t>::New(env, batch.size() * kEventRecordLen);
+    uint8_t* p = buf.Data();
+    for (const auto& e : batch) {
+      std::memset(p, 0, kEventRecordLen);
+      p[0] = e.type;
+      std::memcpy(p + 1, e.mac, 6);
+      std::memcpy(p + 8, &e.network, 4);
+      std::memcpy(p + 12, &e.port, 4);
+      p += kEventRecordLen;
+    }
+    self->js_counters_->Global(events_sent, batch.size());
+    fn.Call({buf});
+  }
+
+  void CheckOpen(Napi::Env env) {
+    if (closed_) throw Napi::Error::New(env, "datapath is closed");
+  }
+
+  void CheckPortArgs(Napi::Env env, uint32_t id, uint32_t network, uint32_t mtu) {
+    if (id == 0 || id >= kMaxPorts) throw Napi::RangeError::New(env, "port id must be 1.." + std::to_string(kMaxPorts - 1));
+    if (network == 0 || network > kMaxNetworks) throw Napi::RangeError::New(env, "network id out of range");
+    if (mtu < 68 || mtu > 65535 - kEthHdrLen) throw Napi::RangeError::New(env, "mtu out of range");
+    if (fp_->Current()->port(id) != nullptr) throw Napi::Error::New(env, "port id " + std::to_string(id) + " in use");
+  }
+
+  void AddPort(Napi::Env env, std::unique_ptr<Port> port) {
+    std::shared_ptr<Port> shared(std::move(port));
+    Worker& w = *workers_[shared->id() % workers_.size()];
+    fp_->Update([&](Tables& t) {
+      t.ports[shared->id()] = shared;
+      t.flood[shared->network()].push_back(shared->id());
+    });
+    try {
+      w.Watch(shared->id(), shared->fd());
+    } catch (const std::exception& e) {
+      DropPort(shared->id());
+      throw Napi::Error::New(env, e.what());
+    }
+  }
+
+  // addTapPort(id, network, ifname, mtu)
+  Napi::Value AddTapPort(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    uint32_t id = ArgU32(info, 0, "id"), network = ArgU32(info, 1, "network");
+    std::string ifname = ArgString(info, 2, "ifname");
+    uint32_t mtu = ArgU32(info, 3, "mtu");
+    CheckPortArgs(env, id, network, mtu);
+    try {
+      AddPort(env, TapPort::Create(id, network, mtu, ifname));
+    } catch (const std::runtime_error& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+    return env.Undefined();
+  }
+
+  // addPacketPort(id, network, ifname, mtu)
+  Napi::Value AddPacketPort(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    uint32_t id = ArgU32(info, 0, "id"), network = ArgU32(info, 1, "network");
+    std::string ifname = ArgString(info, 2, "ifname");
+    uint32_t mtu = ArgU32(info, 3, "mtu");
+    CheckPortArgs(env, id, network, mtu);
+    try {
+      AddPort(env, PacketPort::Create(id, network, mtu, ifname));
+    } catch (const std::runtime_error& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+    return env.Undefined();
+  }
+
+  void DropPort(uint32_t id) {
+    Port* p = fp_->Current()->port(id);
+    if (p == nullptr) return;
+    workers_[id % workers_.size()]->Unwatch(p->fd());
+    // The fd closes when the last snapshot holding the port is reclaimed.
+    fp_->Update([&](Tables& t) {
+      uint32_t net = t.ports[id]->network();
+      auto& members = t.flood[net];
+      members.erase(std::remove(members.begin(), members.end(), id), members.end());
+      if (members.empty()) t.flood.erase(net);
+      t.ports[id].reset();
+      for (auto it = t.fib.begin(); it != t.fib.end();) {
+        if (it->second.port == id) it = t.fib.erase(it);
+        else ++it;
+      }
+    });
+  }
+
+  // removePort(id) -> whether a port was removed
+  Napi::Value RemovePort(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    uint32_t id = ArgU32(info, 0, "id");
+    bool had = id < kMaxPorts && fp_->Current()->port(id) != nullptr;
+    DropPort(id);
+    return Napi::Boolean::New(env, had);
+  }
+
+  // fibApply(Float64Array of records [op, network, mac, port, slot]);
+  // op 1 = add or move, 2 = remove. One snapshot for the whole batch.
+  Napi::Value FibApply(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    if (info.Length() < 1 || !info[0].IsTypedArray() ||
+        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+      throw Napi::TypeError::New(env, "fibApply takes a Float64Array");
+    }
+    auto ops = info[0].As<Napi::Float64Array>();
+    size_t n = ops.ElementLength() / 5;
+    if (n == 0) return env.Undefined();
+    const double* d = ops.Data();
+    double now = NowMs();
+    fp_->Update([&](Tables& t) {
+      for (size_t i = 0; i < n; i++) {
+        const double* r = d + i * 5;
+        uint64_t network = static_cast<uint64_t>(r[1]);
+        uint64_t mac = static_cast<uint64_t>(r[2]) & 0xffffffffffffULL;
+        uint64_t key = (network << 48) | mac;
+        if (r[0] == 1) {
+          uint32_t slot = static_cast<uint32_t>(r[4]);
+          t.fib[key] = FibEntry{static_cast<uint32_t>(r[3]), slot};
+          if (slot < kHitSlots) hit_mem_[slot].store(now, std::memory_order_relaxed);
+        } else if (r[0] == 2) {
+          t.fib.erase(key);
+        }
+      }
+    });
+    return env.Undefined();
+  }
+
+  Napi::Value FibSize(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(fp_->Current()->fib.size()));
+  }
+
+  // inject(portId, frame): the frame is switched as if the port received it.
+  Napi::Value Inject(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    uint32_t id = ArgU32(info, 0, "port");
+    if (info.Length() < 2 || !info[1].IsBuffer()) throw Napi::TypeError::New(env, "frame must be a Buffer");
+    auto b = info[1].As<Napi::Buffer<uint8_t>>();
+    workers_[id % workers_.size()]->Inject(id, std::vector<uint8_t>(b.Data(), b.Data() + b.Length()));
+    return env.Undefined();
+  }
+
+  // Frees snapshots no worker can hold any more; returns how many still wait.
+  Napi::Value Maintain(const Napi::CallbackInfo& info) {
+    if (closed_) return Napi::Number::New(info.Env(), 0);
+    fp_->epochs().Reclaim();
+    return Napi::Number::New(info.Env(), static_cast<double>(fp_->epochs().pending()));
+  }
+
+  static double NowMs() {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+  }
+
+  Napi::Value Now(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), NowMs()); }
+
+  Napi::Value GetCounters(const Napi::CallbackInfo& info) {
+    auto buf = counters_ref_.Value();
+    return Napi::TypedArrayOf<uint64_t>::New(info.Env(), buf.ByteLength() / 8, buf, 0, napi_biguint64_array);
+  }
+
+  Napi::Value GetHits(const Napi::CallbackInfo& info) {
+    auto buf = hits_ref_.Value();
+    return Napi::Float64Array::New(info.Env(), kHitSlots, buf, 0);
+  }
+
+  void Shutdown() {
+    if (closed_) return;
+    closed_ = true;
+    for (auto& w : workers_) w->Stop();
+    // Workers are gone: every snapshot (and with it every port fd) can go.
+    fp_->Update([](Tables& t) { t = Tables(); });
+    fp_->epochs().Reclaim();
+    workers_.clear();
+    tsfn_.Release();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Shutdown();
+    counters_ref_.Reset();
+    hits_ref_.Reset();
+    return info.Env().Undefined();
+  }
+
+  bool closed_ = false;
+  uint64_t* counter_mem_ = nullptr;
+  std::atomic<double>* hit_mem_ = nullptr;
+  Napi::Reference<Napi::ArrayBuffer> counters_ref_;
+  Napi::Reference<Napi::ArrayBuffer> hits_ref_;
+  std::unique_ptr<Counters> js_counters_;
+  Napi::ThreadSafeFunction tsfn_;
+  std::unique_ptr<EventQueue> events_;
+  std::unique_ptr<FastPath> fp_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+Napi::Object InitAll(Napi::Env env, Napi::Object exports) { return Datapath::Init(env, exports); }
+
+NODE_API_MODULE(weft, InitAll)
+
+}  // namespace weft

@@ -1,0 +1,114 @@
+// Shared constants and layouts of the weft data path.
+// Everything here is read by both the worker threads and the N-API surface,
+// and the counter layout is mirrored (by name, not by number) in TypeScript.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace weft {
+
+// Frames read per port per wakeup: large enough to amortise the syscall,
+// small enough that one busy port cannot starve the others.
+constexpr int kBatch = 64;
+
+// virtio_net_hdr (10 bytes) precedes every frame on TAP (IFF_VNET_HDR) and
+// AF_PACKET (PACKET_VNET_HDR) ports, so GSO super-frames and checksum-partial
+// frames travel through weft unchanged.
+constexpr size_t kVnetHdrLen = 10;
+constexpr size_t kEthHdrLen = 14;
+// A 64 KB GSO frame plus its headers fits in one buffer.
+constexpr size_t kFrameBufLen = kVnetHdrLen + 65535 + 64;
+
+constexpr uint32_t kMaxPorts = 1024;      // port ids are 1..kMaxPorts-1
+constexpr uint32_t kMaxNetworks = 65535;  // network ids are 1..kMaxNetworks
+constexpr uint32_t kHitSlots = 1u << 17;  // MAC entries whose last-seen time JS can read
+constexpr size_t kEventQueueMax = 1u << 16;
+
+struct VnetHdr {
+  uint8_t flags;
+  uint8_t gso_type;
+  uint16_t hdr_len;
+  uint16_t gso_size;
+  uint16_t csum_start;
+  uint16_t csum_offset;
+} __attribute__((packed));
+static_assert(sizeof(VnetHdr) == kVnetHdrLen, "virtio_net_hdr is 10 bytes");
+
+// Counter layout. Each worker writes its own block (no shared cache lines, no
+// atomics read-modify-write per packet); JavaScript sums the blocks. The last
+// block belongs to the JavaScript thread itself.
+#define WEFT_GLOBAL_COUNTERS(X) \
+  X(fastpath_hits)              \
+  X(fastpath_misses)            \
+  X(flooded)                    \
+  X(learn_events_queued)        \
+  X(events_sent)                \
+  X(events_dropped)             \
+  X(injected)
+
+#define WEFT_DROP_REASONS(X) \
+  X(runt)                    \
+  X(oversized)               \
+  X(bad_vnet_hdr)            \
+  X(bad_src_mac)             \
+  X(no_port)                 \
+  X(same_port)               \
+  X(queue_full)              \
+  X(tx_error)
+
+#define WEFT_PORT_COUNTERS(X) \
+  X(rx_packets)               \
+  X(rx_bytes)                 \
+  X(tx_packets)               \
+  X(tx_bytes)                 \
+  X(rx_dropped)               \
+  X(tx_dropped)
+
+#define WEFT_ENUM(name) name,
+enum GlobalCounter { WEFT_GLOBAL_COUNTERS(WEFT_ENUM) kGlobalCounterCount };
+enum DropReason { WEFT_DROP_REASONS(WEFT_ENUM) kDropReasonCount };
+enum PortCounter { WEFT_PORT_COUNTERS(WEFT_ENUM) kPortCounterCount };
+#undef WEFT_ENUM
+
+constexpr size_t kGlobalBase = 0;
+constexpr size_t kDropBase = 16;
+constexpr size_t kPortBase = 32;
+constexpr size_t kPortStride = 8;
+constexpr size_t kBlockLen = kPortBase + kMaxPorts * kPortStride;  // uint64 words
+static_assert(kGlobalCounterCount <= 16 && kDropReasonCount <= 16, "counter block layout");
+static_assert(kPortCounterCount <= kPortStride, "port counter stride");
+
+// A counter block written by exactly one thread. Plain loads and stores of
+// aligned 64-bit words are atomic on the platforms we build for, so a reader
+// on another thread sees whole values; relaxed atomics make that explicit.
+class Counters {
+ public:
+  explicit Counters(uint64_t* base) : base_(base) {}
+  void Add(size_t idx, uint64_t n = 1) {
+    __atomic_store_n(&base_[idx], __atomic_load_n(&base_[idx], __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+  }
+  void Global(GlobalCounter c, uint64_t n = 1) { Add(kGlobalBase + c, n); }
+  void Drop(DropReason r, uint64_t n = 1) { Add(kDropBase + r, n); }
+  void Port(uint32_t port, PortCounter c, uint64_t n = 1) {
+    if (port < kMaxPorts) Add(kPortBase + port * kPortStride + c, n);
+  }
+
+ private:
+  uint64_t* base_;
+};
+
+inline uint64_t MacKey(uint32_t network, const uint8_t* mac) {
+  uint64_t m = 0;
+  for (int i = 0; i < 6; i++) m = (m << 8) | mac[i];
+  return (static_cast<uint64_t>(network) << 48) | m;
+}
+
+inline bool IsMulticast(const uint8_t* mac) { return mac[0] & 1; }
+inline bool IsZero(const uint8_t* mac) {
+  static const uint8_t zero[6] = {0};
+  return std::memcmp(mac, zero, 6) == 0;
+}
+
+}  // namespace weft

@@ -1,0 +1,49 @@
+// A port: one file descriptor frames come in and go out of, with the vnet
+// header in front of every frame. Subclasses differ only in the syscalls.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common.h"
+
+namespace weft {
+
+struct Frame {
+  uint8_t* buf;  // vnet header, then the Ethernet frame
+  uint32_t len;  // bytes in buf, vnet header included
+  bool truncated;
+};
+
+class Port {
+ public:
+  Port(uint32_t id, uint32_t network, uint32_t mtu, int fd, const std::string& ifname)
+      : id_(id), network_(network), mtu_(mtu), fd_(fd), ifname_(ifname) {}
+  virtual ~Port();
+  Port(const Port&) = delete;
+  Port& operator=(const Port&) = delete;
+
+  // Reads up to max frames into frames[i].buf (each kFrameBufLen long).
+  // Returns the count; 0 when the port has nothing more to give now.
+  virtual int RxBatch(Frame* frames, int max) = 0;
+  // Sends n frames; returns how many the kernel took. The rest were dropped
+  // because the device queue was full (EAGAIN/ENOBUFS) or on error (*errors).
+  virtual int TxBatch(Frame* const* frames, int n, int* errors) = 0;
+
+  uint32_t id() const { return id_; }
+  uint32_t network() const { return network_; }
+  uint32_t mtu() const { return mtu_; }
+  int fd() const { return fd_; }
+  const std::string& ifname() const { return ifname_; }
+  // The largest frame without GSO: MTU plus Ethernet and one VLAN tag.
+  uint32_t max_frame() const { return mtu_ + kEthHdrLen + 4; }
+
+ private:
+  uint32_t id_;
+  uint32_t network_;
+  uint32_t mtu_;
+  int fd_;
+  std::string ifname_;
+};
+
+}  // namespace weft

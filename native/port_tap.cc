@@ -1,0 +1,73 @@
+#include "port_tap.h"
+
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace weft {
+
+Port::~Port() {
+  if (fd_ >= 0) close(fd_);
+}
+
+static std::runtime_error SysError(const std::string& what) {
+  return std::runtime_error(what + ": " + std::strerror(errno));
+}
+
+std::unique_ptr<TapPort> TapPort::Create(uint32_t id, uint32_t network, uint32_t mtu,
+                                         const std::string& ifname) {
+  if (ifname.empty() || ifname.size() >= IFNAMSIZ) throw std::runtime_error("bad interface name '" + ifname + "'");
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) throw SysError("open /dev/net/tun");
+  struct ifreq ifr;
+  std::memset(&ifr, 0, sizeof(ifr));
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+  std::strncpy(ifr.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    auto err = SysError("create tap " + ifname);
+    close(fd);
+    throw err;
+  }
+  int hdrlen = kVnetHdrLen;
+  unsigned offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+  if (ioctl(fd, TUNSETVNETHDRSZ, &hdrlen) < 0 || ioctl(fd, TUNSETOFFLOAD, offloads) < 0) {
+    auto err = SysError("configure tap " + ifname);
+    close(fd);
+    throw err;
+  }
+  return std::make_unique<TapPort>(id, network, mtu, fd, ifname);
+}
+
+// A tap fd has no batch read; one read() per frame until the queue is empty.
+int TapPort::RxBatch(Frame* frames, int max) {
+  int n = 0;
+  while (n < max) {
+    ssize_t r = read(fd(), frames[n].buf, kFrameBufLen);
+    if (r < 0) break;  // EAGAIN: drained; other errors: the device went away
+    frames[n].len = static_cast<uint32_t>(r);
+    frames[n].truncated = false;
+    n++;
+  }
+  return n;
+}
+
+int TapPort::TxBatch(Frame* const* frames, int n, int* errors) {
+  int sent = 0;
+  for (int i = 0; i < n; i++) {
+    ssize_t w = write(fd(), frames[i]->buf, frames[i]->len);
+    if (w >= 0) {
+      sent++;
+    } else if (errno != EAGAIN && errno != ENOBUFS) {
+      (*errors)++;
+    }
+  }
+  return sent;
+}
+
+}  // namespace weft

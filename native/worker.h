@@ -1,0 +1,72 @@
+// A worker thread: waits on its ports with epoll, reads them in batches,
+// switches each frame against the current fast-path snapshot and sends the
+// results in batches. Only events leave for JavaScript, never packets.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common.h"
+#include "events.h"
+#include "fastpath.h"
+
+namespace weft {
+
+class Worker {
+ public:
+  Worker(size_t index, FastPath& fp, EventQueue& events, uint64_t* counters,
+         std::atomic<double>* hits);
+  ~Worker();
+
+  void Start();
+  void Stop();
+  // Called from the JavaScript thread.
+  void Watch(uint32_t port_id, int fd);
+  void Unwatch(int fd);
+  // Feeds one Ethernet frame into the switch as if `port_id` had received it
+  // (diagnostics and parser tests).
+  void Inject(uint32_t port_id, std::vector<uint8_t> frame);
+
+ private:
+  void Run();
+  void Switch(const Tables& t, const Port& in, Frame* frames, int n, double now);
+  void Learn(const Tables& t, uint32_t net, const uint8_t* src, uint32_t in, double now);
+  void Flood(const Tables& t, uint32_t net, uint32_t in, Frame* f);
+  void Enqueue(uint32_t port, Frame* f);
+  void Flush(const Tables& t);
+  void PushEvents();
+  void RunInjected(const Tables& t, double now);
+
+  size_t index_;
+  FastPath& fp_;
+  EventQueue& events_;
+  Counters counters_;
+  std::atomic<double>* hits_;
+  int epfd_ = -1;
+  int wakefd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+
+  std::vector<uint8_t> bufs_;
+  Frame frames_[kBatch];
+  std::vector<std::vector<Frame*>> tx_;  // per output port id
+  std::vector<uint32_t> dirty_;          // ports with something in tx_
+  std::vector<Event> pending_events_;
+  struct Seen {
+    uint32_t port;
+    double at;
+  };
+  // Learn events already sent and not yet answered by a table update: a MAC
+  // is reported once, not once per frame, until JavaScript programs it.
+  std::unordered_map<uint64_t, Seen> reported_;
+
+  std::mutex inject_mu_;
+  std::vector<std::pair<uint32_t, std::vector<uint8_t>>> injected_;
+};
+
+}  // namespace weft

@@ -1,0 +1,69 @@
+// A client of the daemon's API, used by the CLI and the lab.
+import { request } from 'node:http';
+import { unixPath } from './server.js';
+
+export const DEFAULT_API = 'unix:/run/weft/weft.sock';
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+export class ApiClient {
+  readonly #socket: string;
+
+  constructor(readonly api: string = DEFAULT_API) {
+    this.#socket = unixPath(api);
+  }
+
+  get<T = unknown>(path: string): Promise<T> {
+    return this.call<T>('GET', path);
+  }
+  post<T = unknown>(path: string, body: unknown): Promise<T> {
+    return this.call<T>('POST', path, body);
+  }
+  delete<T = unknown>(path: string): Promise<T> {
+    return this.call<T>('DELETE', path);
+  }
+
+  call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = request(
+        { socketPath: this.#socket, method, path, headers: text ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } : {} },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const raw = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown = raw;
+            try {
+              parsed = JSON.parse(raw);
+            } catch {
+              /* metrics and errors from elsewhere are plain text */
+            }
+            if ((res.statusCode ?? 500) >= 400) {
+              const msg = (parsed as { error?: string })?.error ?? `HTTP ${res.statusCode}`;
+              reject(new ApiError(msg, res.statusCode ?? 500));
+            } else {
+              resolve(parsed as T);
+            }
+          });
+        },
+      );
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
+          reject(new ApiError(`no weft daemon at ${this.api} (start one with 'weft daemon', or set --api / WEFT_API)`, 503));
+        } else {
+          reject(new ApiError(`cannot reach the daemon at ${this.api}: ${err.message}`, 503));
+        }
+      });
+      if (text) req.write(text);
+      req.end();
+    });
+  }
+}

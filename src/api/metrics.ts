@@ -1,0 +1,26 @@
+// Prometheus text exposition of the daemon's counters.
+import type { Controller } from '../control/controller.js';
+
+type Stats = ReturnType<Controller['stats']>;
+
+function esc(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+export function renderMetrics(s: Stats): string {
+  const out: string[] = [];
+  const family = (name: string, type: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+  family('weft_datapath_total', 'counter', 'Fast-path events by kind.');
+  for (const [k, v] of Object.entries(s.datapath.global)) out.push(`weft_datapath_total{kind="${k}"} ${v}`);
+  family('weft_drops_total', 'counter', 'Frames dropped by the data path, by reason.');
+  for (const [k, v] of Object.entries(s.datapath.drops)) out.push(`weft_drops_total{reason="${k}"} ${v}`);
+  family('weft_mac_entries', 'gauge', 'MAC table entries.');
+  out.push(`weft_mac_entries ${s.mac.entries}`);
+  family('weft_mac_total', 'counter', 'MAC table changes by kind.');
+  for (const k of ['learned', 'moves', 'aged', 'evictions'] as const) out.push(`weft_mac_total{kind="${k}"} ${s.mac[k]}`);
+  family('weft_port_total', 'counter', 'Per-port packet and byte counters.');
+  for (const [port, c] of Object.entries(s.ports)) {
+    for (const [k, v] of Object.entries(c)) out.push(`weft_port_total{port="${esc(port)}",counter="${k}"} ${v}`);
+  }
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,135 @@
+// `weft net|port|mac|stats`: thin clients of the daemon's API.
+import type { Command } from 'commander';
+import { ApiClient, DEFAULT_API } from '../api/client.js';
+import type { NetworkView, PortView } from '../control/controller.js';
+import { printJson, printTable } from './format.js';
+
+export function client(cmd: Command): ApiClient {
+  const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
+  return new ApiClient(api);
+}
+
+const enc = encodeURIComponent;
+
+export function registerNet(program: Command): void {
+  const net = program.command('net').description('networks: one broadcast domain each');
+  net
+    .command('create <name>')
+    .description('create a network')
+    .requiredOption('--subnet <cidr>', 'IPv4 subnet, e.g. 10.1.0.0/24')
+    .option('--gateway <ip>', 'gateway address containers route through')
+    .option('--mtu <n>', 'MTU of the network\'s ports', (v) => Number(v))
+    .option('--json', 'print JSON')
+    .action(async (name: string, o, cmd: Command) => {
+      const n = await client(cmd).post<NetworkView>('/v1/networks', { name, subnet: o.subnet, gateway: o.gateway, mtu: o.mtu });
+      if (o.json) printJson(n);
+      else console.log(`network ${n.name} created (${n.subnet})`);
+    });
+  net
+    .command('ls')
+    .description('list networks')
+    .option('--json', 'print JSON')
+    .action(async (o, cmd: Command) => {
+      const nets = await client(cmd).get<NetworkView[]>('/v1/networks');
+      if (o.json) return printJson(nets);
+      printTable(['NAME', 'SUBNET', 'GATEWAY', 'MTU', 'PORTS'], nets.map((n) => [n.name, n.subnet, n.gateway, n.mtu, n.ports]));
+    });
+  net
+    .command('rm <name>')
+    .description('remove a network that has no ports')
+    .action(async (name: string, _o, cmd: Command) => {
+      await client(cmd).delete(`/v1/networks/${enc(name)}`);
+      console.log(`network ${name} removed`);
+    });
+}
+
+export function registerPort(program: Command): void {
+  const port = program.command('port').description('switch ports');
+  port
+    .command('add <name>')
+    .description('create a TAP port inside a network namespace')
+    .requiredOption('--net <net>', 'network')
+    .requiredOption('--netns <ns>', 'namespace the interface goes into')
+    .option('--ifname <name>', 'interface name inside the namespace', 'eth0')
+    .option('--ip <addr>', 'IPv4 address (prefix optional)')
+    .option('--mac <mac>', 'MAC address')
+    .option('--json', 'print JSON')
+    .action(async (name: string, o, cmd: Command) => {
+      const p = await client(cmd).post<PortView>('/v1/ports', { name, net: o.net, netns: o.netns, ifname: o.ifname, ip: o.ip, mac: o.mac });
+      if (o.json) printJson(p);
+      else console.log(`port ${p.name} added: ${p.netns}/${p.ifname} ${p.mac}${p.ip ? ' ' + p.ip : ''} on ${p.net}`);
+    });
+  port
+    .command('attach <iface>')
+    .description('attach an existing interface (AF_PACKET)')
+    .requiredOption('--net <net>', 'network')
+    .option('--json', 'print JSON')
+    .action(async (iface: string, o, cmd: Command) => {
+      const p = await client(cmd).post<PortView>('/v1/ports/attach', { iface, net: o.net });
+      if (o.json) printJson(p);
+      else console.log(`port ${p.name} attached to ${p.net}`);
+    });
+  port
+    .command('ls')
+    .description('list ports')
+    .option('--json', 'print JSON')
+    .action(async (o, cmd: Command) => {
+      const ports = await client(cmd).get<PortView[]>('/v1/ports');
+      if (o.json) return printJson(ports);
+      printTable(
+        ['NAME', 'KIND', 'NET', 'NETNS', 'IFNAME', 'MAC', 'IP', 'RX', 'TX'],
+        ports.map((p) => [p.name, p.kind, p.net, p.netns, p.ifname, p.mac, p.ip, p.counters.rx_packets, p.counters.tx_packets]),
+      );
+    });
+  port
+    .command('rm <name>')
+    .description('remove a port (a TAP device disappears with it)')
+    .action(async (name: string, _o, cmd: Command) => {
+      await client(cmd).delete(`/v1/ports/${enc(name)}`);
+      console.log(`port ${name} removed`);
+    });
+}
+
+export function registerMac(program: Command): void {
+  const mac = program.command('mac').description('the learned MAC table');
+  mac
+    .command('show')
+    .description('MAC, port and age of every learned address')
+    .option('--net <net>', 'only this network')
+    .option('--json', 'print JSON')
+    .action(async (o, cmd: Command) => {
+      const q = o.net ? `?net=${enc(o.net)}` : '';
+      const rows = await client(cmd).get<Array<{ net: string; mac: string; port: string; age: number }>>(`/v1/macs${q}`);
+      if (o.json) return printJson(rows);
+      printTable(['NET', 'MAC', 'PORT', 'AGE(s)'], rows.map((r) => [r.net, r.mac, r.port, r.age.toFixed(1)]));
+    });
+}
+
+interface Stats {
+  datapath: { global: Record<string, number>; drops: Record<string, number> };
+  mac: Record<string, number>;
+  ports: Record<string, Record<string, number>>;
+}
+
+export function registerStats(program: Command): void {
+  program
+    .command('stats')
+    .description('data path counters: fast path, drops by reason, MAC table, ports')
+    .option('--json', 'print JSON')
+    .action(async (o, cmd: Command) => {
+      const s = await client(cmd).get<Stats>('/v1/stats');
+      if (o.json) return printJson(s);
+      const kv = (title: string, rec: Record<string, number>) => {
+        console.log(title);
+        for (const [k, v] of Object.entries(rec)) console.log(`  ${k.padEnd(22)} ${v}`);
+      };
+      kv('fast path', s.datapath.global);
+      kv('drops', s.datapath.drops);
+      kv('mac table', s.mac);
+      console.log('ports');
+      printTable(
+        ['  PORT', 'RX_PKTS', 'RX_BYTES', 'TX_PKTS', 'TX_BYTES', 'RX_DROP', 'TX_DROP'],
+        Object.entries(s.ports).map(([n, c]) => ['  ' + n, c.rx_packets, c.rx_bytes, c.tx_packets, c.tx_bytes, c.rx_dropped, c.tx_dropped]),
+      );
+    });
+}

@@ -1,0 +1,52 @@
+// `weft daemon`: the data path, the switch, the controller and the API in
+// one process, one per host (or per host namespace in a lab).
+import { hostname } from 'node:os';
+import { pino } from 'pino';
+import { ApiServer } from '../api/server.js';
+import { Controller } from '../control/controller.js';
+import { StateFile } from '../control/state-file.js';
+import { Datapath } from '../datapath/datapath.js';
+import { Switch } from '../switch/switch.js';
+import { VERSION } from './version.js';
+
+export interface DaemonOptions {
+  api: string;
+  stateDir?: string;
+  hostId?: string;
+  macAging: number;
+  macLimit: number;
+  workers: number;
+}
+
+export async function runDaemon(opts: DaemonOptions): Promise<void> {
+  const log = pino({ name: 'weft', base: { host: opts.hostId ?? hostname() } }, pino.destination(2));
+  let sw: Switch | undefined;
+  const dp = new Datapath({ workers: opts.workers, onEvents: (evs) => sw?.handleEvents(evs) });
+  sw = new Switch({ datapath: dp, agingMs: opts.macAging * 1000, macLimit: opts.macLimit });
+  const ctl = new Controller(sw, opts.stateDir ? new StateFile(opts.stateDir) : undefined, {
+    warn: (msg) => log.warn(msg),
+  });
+  const api = new ApiServer(ctl, { hostId: opts.hostId ?? hostname(), pid: process.pid, version: VERSION, api: opts.api });
+  try {
+    await ctl.restore();
+    await api.listen(opts.api);
+  } catch (err) {
+    dp.close();
+    throw err;
+  }
+  log.info({ api: opts.api, stateDir: opts.stateDir, workers: opts.workers }, 'weft daemon ready');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'weft daemon stopping');
+    await api.close();
+    sw?.close();
+    // Closing the data path closes every TAP fd: the devices go with it.
+    dp.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}

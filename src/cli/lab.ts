@@ -1,0 +1,31 @@
+// `weft lab up|down|demo`.
+import type { Command } from 'commander';
+import { labDown, labUp, loadTopology } from '../lab/lab.js';
+import { runDemo } from '../lab/demo.js';
+
+export function registerLab(program: Command): void {
+  const lab = program.command('lab').description('hosts and containers as network namespaces, switched by weft');
+  lab
+    .command('up <file>')
+    .description('build the topology in a JSON file')
+    .action(async (file: string) => {
+      const topo = loadTopology(file);
+      const state = await labUp(topo, { log: (m) => console.log(m) });
+      console.log(`lab ${topo.name} is up: ${state.hosts.map((h) => `${h.name} (WEFT_API=${h.api})`).join(', ')}`);
+    });
+  lab
+    .command('down <file>')
+    .description('tear down what `lab up` built from the same file')
+    .action(async (file: string) => {
+      const topo = loadTopology(file);
+      await labDown(topo);
+      console.log(`lab ${topo.name} is down`);
+    });
+  lab
+    .command('demo')
+    .description('one host, two containers on one network: ping through weft, show the MAC table')
+    .option('--keep', 'leave the lab running afterwards')
+    .action(async (o) => {
+      process.exitCode = await runDemo({ keep: Boolean(o.keep) });
+    });
+}

@@ -1,0 +1,52 @@
+// The `weft` command line.
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { DEFAULT_API } from '../api/client.js';
+import { registerMac, registerNet, registerPort, registerStats } from './commands.js';
+import { runDaemon } from './daemon.js';
+import { registerLab } from './lab.js';
+import { VERSION } from './version.js';
+
+function positiveInt(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive whole number`);
+    return n;
+  };
+}
+
+const program = new Command('weft')
+  .description('a userspace overlay virtual switch for containers')
+  .version(VERSION)
+  .option('--api <addr>', `daemon API address (default: $WEFT_API or ${DEFAULT_API})`)
+  .showSuggestionAfterError()
+  .exitOverride();
+
+program
+  .command('daemon')
+  .description('run the switch for this host (in the foreground)')
+  .option('--state-dir <dir>', 'where networks and ports are kept across restarts', '/var/lib/weft')
+  .option('--host-id <name>', 'this host\'s name in the cluster (default: the hostname)')
+  .option('--mac-aging <seconds>', 'MAC aging time', positiveInt('--mac-aging'), 300)
+  .option('--mac-limit <n>', 'most MAC entries per network', positiveInt('--mac-limit'), 8192)
+  .option('--workers <n>', 'data path threads', positiveInt('--workers'), 1)
+  .action(async (o, cmd: Command) => {
+    const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
+    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, workers: o.workers });
+  });
+
+registerNet(program);
+registerPort(program);
+registerMac(program);
+registerStats(program);
+registerLab(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Commander has printed its own one-line message (or help/version).
+    process.exit(err.exitCode);
+  }
+  process.stderr.write(`weft: ${(err as Error).message}\n`);
+  process.exit(1);
+}

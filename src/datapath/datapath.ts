@@ -1,0 +1,147 @@
+// Typed wrapper of the native Datapath: ports, fast-path table, counters,
+// last-seen times and the batched event stream.
+import { addon, type NativeDatapath } from './native.js';
+import { macFromBytes } from './mac.js';
+
+export const layout = addon.layout;
+
+export interface LearnEvent {
+  type: 'learn';
+  network: number;
+  mac: number;
+  port: number;
+}
+export type DatapathEvent = LearnEvent;
+
+export type FibOp =
+  | { op: 'add'; network: number; mac: number; port: number; slot: number }
+  | { op: 'del'; network: number; mac: number };
+
+/** A slot that has no last-seen time (the table of slots is full). */
+export const NO_SLOT = 0xffffffff;
+
+export interface DatapathCounters {
+  global: Record<string, number>;
+  drops: Record<string, number>;
+}
+
+export interface PortCounters {
+  [name: string]: number;
+}
+
+const EVENT_RECORD_LEN = 16;
+
+export interface DatapathOptions {
+  workers?: number;
+  onEvents: (events: DatapathEvent[]) => void;
+}
+
+export class Datapath {
+  readonly #native: NativeDatapath;
+  readonly #counters: BigUint64Array;
+  readonly #hits: Float64Array;
+  readonly #blocks: number;
+  readonly #maintain: NodeJS.Timeout;
+  #closed = false;
+
+  constructor(opts: DatapathOptions) {
+    const workers = opts.workers ?? 1;
+    this.#native = new addon.Datapath({ workers, onEvents: (buf) => opts.onEvents(decodeEvents(buf)) });
+    this.#counters = this.#native.counters;
+    this.#hits = this.#native.hits;
+    this.#blocks = workers + 1;
+    // Frees retired table snapshots the workers have moved past.
+    this.#maintain = setInterval(() => this.#native.maintain(), 1000).unref();
+  }
+
+  addTapPort(id: number, network: number, ifname: string, mtu: number): void {
+    this.#native.addTapPort(id, network, ifname, mtu);
+  }
+
+  addPacketPort(id: number, network: number, ifname: string, mtu: number): void {
+    this.#native.addPacketPort(id, network, ifname, mtu);
+  }
+
+  removePort(id: number): boolean {
+    return this.#native.removePort(id);
+  }
+
+  /** Applies a batch of table changes as one atomic snapshot. */
+  applyFib(ops: FibOp[]): void {
+    if (ops.length === 0) return;
+    const rec = new Float64Array(ops.length * 5);
+    ops.forEach((o, i) => {
+      const r = i * 5;
+      rec[r + 1] = o.network;
+      rec[r + 2] = o.mac;
+      if (o.op === 'add') {
+        rec[r] = 1;
+        rec[r + 3] = o.port;
+        rec[r + 4] = o.slot;
+      } else {
+        rec[r] = 2;
+      }
+    });
+    this.#native.fibApply(rec);
+  }
+
+  fibSize(): number {
+    return this.#native.fibSize();
+  }
+
+  /** Milliseconds on the clock the fast path stamps last-seen times with. */
+  now(): number {
+    return this.#native.now();
+  }
+
+  /** When the fast path last saw this slot's MAC as a source (ms, see now()). */
+  lastSeen(slot: number): number {
+    return slot < this.#hits.length ? this.#hits[slot] : 0;
+  }
+
+  inject(port: number, frame: Buffer): void {
+    this.#native.inject(port, frame);
+  }
+
+  #sum(index: number): number {
+    let total = 0n;
+    for (let b = 0; b < this.#blocks; b++) total += this.#counters[b * layout.blockLen + index];
+    return Number(total);
+  }
+
+  counters(): DatapathCounters {
+    const global: Record<string, number> = {};
+    layout.global.forEach((name, i) => (global[name] = this.#sum(layout.globalBase + i)));
+    const drops: Record<string, number> = {};
+    layout.drops.forEach((name, i) => (drops[name] = this.#sum(layout.dropBase + i)));
+    return { global, drops };
+  }
+
+  portCounters(id: number): PortCounters {
+    const out: PortCounters = {};
+    layout.port.forEach((name, i) => (out[name] = this.#sum(layout.portBase + id * layout.portStride + i)));
+    return out;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#maintain);
+    this.#native.close();
+  }
+}
+
+function decodeEvents(buf: Buffer): DatapathEvent[] {
+  const out: DatapathEvent[] = [];
+  for (let off = 0; off + EVENT_RECORD_LEN <= buf.length; off += EVENT_RECORD_LEN) {
+    if (buf[off] === 1) {
+      out.push({
+        type: 'learn',
+        mac: macFromBytes(buf, off + 1),
+        network: buf.readUInt32LE(off + 8),
+        port: buf.readUInt32LE(off + 12),
+      });
+    }
+  }
+  return out;
+}

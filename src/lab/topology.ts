@@ -1,0 +1,81 @@
+// Lab topology files: hosts (each a namespace running a weft daemon) and the
+// containers (namespaces) on each, attached by TAP or by a veth + AF_PACKET.
+import { readFileSync } from 'node:fs';
+
+export interface ContainerSpec {
+  name: string;
+  net: string;
+  /** IPv4 address, prefix optional. */
+  ip?: string;
+  mac?: string;
+  /** tap (default): a TAP port; veth: a veth pair whose host end weft attaches. */
+  attach?: 'tap' | 'veth';
+}
+
+export interface NetworkSpec {
+  name: string;
+  subnet: string;
+  gateway?: string;
+  mtu?: number;
+}
+
+export interface HostSpec {
+  name: string;
+  networks?: NetworkSpec[];
+  containers?: ContainerSpec[];
+  /** Extra `weft daemon` flags, e.g. ["--mac-aging", "2"]. */
+  daemonArgs?: string[];
+}
+
+export interface Topology {
+  name: string;
+  hosts: HostSpec[];
+}
+
+const NAME = /^[a-z0-9][a-z0-9-]{0,14}$/;
+
+export class TopologyError extends Error {}
+
+export function validateTopology(t: unknown, where = 'topology'): Topology {
+  const fail = (msg: string): never => {
+    throw new TopologyError(`${where}: ${msg}`);
+  };
+  if (typeof t !== 'object' || t === null) fail('not an object');
+  const topo = t as Topology;
+  if (typeof topo.name !== 'string' || !NAME.test(topo.name)) fail(`name must match ${NAME} (got '${String(topo.name)}')`);
+  if (!Array.isArray(topo.hosts) || topo.hosts.length === 0) fail('needs at least one host in "hosts"');
+  const hostNames = new Set<string>();
+  for (const h of topo.hosts) {
+    if (typeof h?.name !== 'string' || !NAME.test(h.name)) fail(`host name must match ${NAME} (got '${String(h?.name)}')`);
+    if (hostNames.has(h.name)) fail(`host '${h.name}' appears twice`);
+    hostNames.add(h.name);
+    const nets = new Set((h.networks ?? []).map((n) => n.name));
+    const names = new Set<string>();
+    for (const c of h.containers ?? []) {
+      if (typeof c?.name !== 'string' || !NAME.test(c.name)) fail(`container name must match ${NAME} (got '${String(c?.name)}')`);
+      if (names.has(c.name)) fail(`container '${c.name}' appears twice on host '${h.name}'`);
+      names.add(c.name);
+      if (!nets.has(c.net)) fail(`container '${c.name}' is on network '${c.net}', which host '${h.name}' does not define`);
+      if (c.attach !== undefined && c.attach !== 'tap' && c.attach !== 'veth') fail(`container '${c.name}': attach must be tap or veth`);
+    }
+  }
+  const netnsLen = `${topo.name}-${'x'.repeat(15)}-${'x'.repeat(15)}`.length;
+  if (netnsLen > 255) fail('names too long');
+  return topo;
+}
+
+export function loadTopology(file: string): Topology {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new TopologyError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new TopologyError(`${file}: not valid JSON (${(err as Error).message})`);
+  }
+  return validateTopology(parsed, file);
+}

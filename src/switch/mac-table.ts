@@ -1,0 +1,96 @@
+// The authoritative MAC table of one network: which port each MAC sits
+// behind. lru-cache gives the size limit (least recently seen goes first) and
+// the aging (TTL); every change is reported so the caller can program the
+// fast path to match.
+import { LRUCache } from 'lru-cache';
+
+export interface MacEntry {
+  mac: number;
+  port: number;
+  slot: number;
+  /** Fast-path clock (ms) when this MAC was last seen as a source. */
+  seen: number;
+}
+
+export type MacRemoval = 'aged' | 'evicted' | 'removed';
+
+export interface MacTableOptions {
+  agingMs: number;
+  limit: number;
+  /** Called for every entry that leaves the table, with why. */
+  onRemove: (entry: MacEntry, why: MacRemoval) => void;
+}
+
+export class MacTable {
+  readonly #cache: LRUCache<number, MacEntry>;
+  evictions = 0;
+  aged = 0;
+  moves = 0;
+
+  constructor(opts: MacTableOptions) {
+    this.#cache = new LRUCache<number, MacEntry>({
+      max: opts.limit,
+      ttl: opts.agingMs,
+      ttlAutopurge: false,
+      updateAgeOnGet: false,
+      // 'set' is a MAC that moved or was refreshed: the caller reprograms it.
+      dispose: (entry, _mac, reason) => {
+        if (reason === 'set') return;
+        const why: MacRemoval = reason === 'evict' ? 'evicted' : reason === 'expire' ? 'aged' : 'removed';
+        if (why === 'evicted') this.evictions++;
+        if (why === 'aged') this.aged++;
+        opts.onRemove(entry, why);
+      },
+    });
+  }
+
+  get size(): number {
+    return this.#cache.size;
+  }
+
+  get(mac: number): MacEntry | undefined {
+    return this.#cache.peek(mac);
+  }
+
+  /**
+   * Learns a MAC behind a port, or moves it there; a new entry may evict the
+   * least recently seen one. `slot` is called only for a new entry.
+   */
+  learn(mac: number, port: number, seen: number, slot: () => number): { entry: MacEntry; change: 'new' | 'moved' | 'same' } {
+    const old = this.#cache.peek(mac);
+    if (old) {
+      const change = old.port === port ? 'same' : 'moved';
+      if (change === 'moved') this.moves++;
+      old.port = port;
+      old.seen = seen;
+      this.#cache.set(mac, old);
+      return { entry: old, change };
+    }
+    const entry: MacEntry = { mac, port, slot: slot(), seen };
+    this.#cache.set(mac, entry);
+    return { entry, change: 'new' };
+  }
+
+  /** Restarts the aging clock of an entry that the fast path saw again. */
+  refresh(entry: MacEntry, seen: number): void {
+    entry.seen = seen;
+    this.#cache.set(entry.mac, entry);
+  }
+
+  delete(mac: number): void {
+    this.#cache.delete(mac);
+  }
+
+  /** Drops every entry older than the aging time. */
+  purgeAged(): void {
+    this.#cache.purgeStale();
+  }
+
+  entries(): MacEntry[] {
+    return [...this.#cache.values()];
+  }
+
+  clear(): void {
+    this.#cache.clear();
+  }
+}

@@ -1,0 +1,53 @@
+// Network namespaces and links through iproute2. Control-plane only: these
+// run when a port is made or removed, never per packet.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+export class CommandError extends Error {}
+
+/** Runs a command; rejects with its first line of stderr. */
+export function run(cmd: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout: opts.timeoutMs ?? 10_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      if (err) {
+        const detail = (stderr || err.message).trim().split('\n')[0];
+        reject(new CommandError(`${cmd} ${args.join(' ')}: ${detail}`));
+      } else {
+        resolve(stdout);
+      }
+    });
+  });
+}
+
+export const ip = (...args: string[]) => run('ip', args);
+/** `ip` inside a named namespace (or the current one when ns is undefined). */
+export const ipIn = (ns: string | undefined, ...args: string[]) => (ns ? run('ip', ['-n', ns, ...args]) : run('ip', args));
+
+export function netnsExists(name: string): boolean {
+  return /^[A-Za-z0-9_.-]+$/.test(name) && existsSync(`/run/netns/${name}`);
+}
+
+/**
+ * A link in the daemon's own namespace, or undefined. Asks netlink (not
+ * /sys, which may belong to another namespace's mount).
+ */
+export async function linkInfo(ifname: string): Promise<{ mtu: number; mac: string } | undefined> {
+  if (!VALID_IFNAME.test(ifname)) return undefined;
+  try {
+    const [link] = JSON.parse(await ip('-j', 'link', 'show', 'dev', ifname));
+    return { mtu: link.mtu, mac: link.address };
+  } catch {
+    return undefined;
+  }
+}
+
+export async function linkExistsIn(ns: string, ifname: string): Promise<boolean> {
+  try {
+    await ipIn(ns, 'link', 'show', 'dev', ifname);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const VALID_IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;

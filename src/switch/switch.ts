@@ -1,0 +1,191 @@
+// The learning switch: ports and networks, the MAC tables, and keeping the
+// fast path programmed to match them. Packets never come here; only batched
+// learn events from the data path and table changes back to it.
+import { Datapath, NO_SLOT, type DatapathEvent, type FibOp, layout } from '../datapath/datapath.js';
+import { formatMac } from '../datapath/mac.js';
+import { MacTable, type MacEntry } from './mac-table.js';
+
+export type PortKind = 'tap' | 'packet';
+
+export interface PortRecord {
+  id: number;
+  name: string;
+  network: number;
+  kind: PortKind;
+  /** For TAP ports: the namespace and interface name the container sees. */
+  netns?: string;
+  ifname: string;
+  mac?: string;
+  ip?: string;
+  mtu: number;
+}
+
+export interface MacRow {
+  network: number;
+  mac: string;
+  port: string;
+  ageSeconds: number;
+}
+
+export interface SwitchOptions {
+  datapath: Datapath;
+  agingMs: number;
+  macLimit: number;
+}
+
+export class Switch {
+  readonly dp: Datapath;
+  readonly #opts: SwitchOptions;
+  readonly #tables = new Map<number, MacTable>();
+  readonly #ports = new Map<number, PortRecord>();
+  /** Counter values when a port id was (re)used, so a new port starts at zero. */
+  readonly #portBase = new Map<number, Record<string, number>>();
+  readonly #freeSlots: number[] = [];
+  #nextSlot = 0;
+  #pending: FibOp[] = [];
+  readonly #sweep: NodeJS.Timeout;
+  learned = 0;
+
+  constructor(opts: SwitchOptions) {
+    this.#opts = opts;
+    this.dp = opts.datapath;
+    // Aging is driven from last-seen times the fast path writes in shared
+    // memory, read in bulk here; no per-packet event refreshes a MAC.
+    const every = Math.max(100, Math.min(1000, opts.agingMs / 4));
+    this.#sweep = setInterval(() => this.sweep(), every).unref();
+  }
+
+  addNetwork(id: number): void {
+    if (this.#tables.has(id)) return;
+    this.#tables.set(
+      id,
+      new MacTable({
+        agingMs: this.#opts.agingMs,
+        limit: this.#opts.macLimit,
+        onRemove: (e) => this.#forget(id, e),
+      }),
+    );
+  }
+
+  removeNetwork(id: number): void {
+    const t = this.#tables.get(id);
+    if (!t) return;
+    t.clear();
+    this.#tables.delete(id);
+    this.#flush();
+  }
+
+  /** Registers a port the datapath already has (see port-setup.ts). */
+  addPort(rec: PortRecord): void {
+    this.#ports.set(rec.id, rec);
+    this.#portBase.set(rec.id, this.dp.portCounters(rec.id));
+  }
+
+  removePort(id: number): void {
+    const rec = this.#ports.get(id);
+    if (!rec) return;
+    this.dp.removePort(id);
+    this.#ports.delete(id);
+    const t = this.#tables.get(rec.network);
+    if (t) for (const e of t.entries()) if (e.port === id) t.delete(e.mac);
+    this.#flush();
+  }
+
+  ports(): PortRecord[] {
+    return [...this.#ports.values()].sort((a, b) => a.id - b.id);
+  }
+
+  port(id: number): PortRecord | undefined {
+    return this.#ports.get(id);
+  }
+
+  /** The lowest port id not in use. */
+  freePortId(): number {
+    for (let id = 1; id < layout.maxPorts; id++) if (!this.#ports.has(id)) return id;
+    throw new Error(`no free port (at most ${layout.maxPorts - 1})`);
+  }
+
+  handleEvents(events: DatapathEvent[]): void {
+    const now = this.dp.now();
+    for (const ev of events) {
+      if (ev.type !== 'learn') continue;
+      const t = this.#tables.get(ev.network);
+      const port = this.#ports.get(ev.port);
+      if (!t || !port || port.network !== ev.network) continue;
+      const { entry, change } = t.learn(ev.mac, ev.port, now, () => this.#allocSlot());
+      if (change === 'new') this.learned++;
+      // 'same' still goes down: the event may predate a lost programming.
+      this.#pending.push({ op: 'add', network: ev.network, mac: ev.mac, port: entry.port, slot: entry.slot });
+    }
+    this.#flush();
+  }
+
+  sweep(): void {
+    for (const t of this.#tables.values()) {
+      for (const e of t.entries()) {
+        const seen = e.slot === NO_SLOT ? 0 : this.dp.lastSeen(e.slot);
+        if (seen > e.seen) t.refresh(e, seen);
+      }
+      t.purgeAged();
+    }
+    this.#flush();
+  }
+
+  macs(network?: number): MacRow[] {
+    const now = this.dp.now();
+    const rows: MacRow[] = [];
+    for (const [id, t] of this.#tables) {
+      if (network !== undefined && id !== network) continue;
+      for (const e of t.entries()) {
+        rows.push({
+          network: id,
+          mac: formatMac(e.mac),
+          port: this.#ports.get(e.port)?.name ?? String(e.port),
+          ageSeconds: Math.max(0, Math.round((now - e.seen) / 100) / 10),
+        });
+      }
+    }
+    return rows.sort((a, b) => a.network - b.network || a.mac.localeCompare(b.mac));
+  }
+
+  macStats(): { entries: number; learned: number; moves: number; aged: number; evictions: number } {
+    let entries = 0, moves = 0, aged = 0, evictions = 0;
+    for (const t of this.#tables.values()) {
+      entries += t.size;
+      moves += t.moves;
+      aged += t.aged;
+      evictions += t.evictions;
+    }
+    return { entries, learned: this.learned, moves, aged, evictions };
+  }
+
+  portCounters(id: number): Record<string, number> {
+    const now = this.dp.portCounters(id);
+    const base = this.#portBase.get(id) ?? {};
+    const out: Record<string, number> = {};
+    for (const k of Object.keys(now)) out[k] = now[k] - (base[k] ?? 0);
+    return out;
+  }
+
+  close(): void {
+    clearInterval(this.#sweep);
+  }
+
+  #allocSlot(): number {
+    if (this.#freeSlots.length > 0) return this.#freeSlots.pop()!;
+    if (this.#nextSlot < layout.hitSlots) return this.#nextSlot++;
+    return NO_SLOT;
+  }
+
+  #forget(network: number, e: MacEntry): void {
+    if (e.slot !== NO_SLOT) this.#freeSlots.push(e.slot);
+    this.#pending.push({ op: 'del', network, mac: e.mac });
+  }
+
+  #flush(): void {
+    if (this.#pending.length === 0) return;
+    const ops = this.#pending;
+    this.#pending = [];
+    this.dp.applyFib(ops);
+  }
+}
