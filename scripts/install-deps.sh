@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the system tools weft's lab, tests and benchmarks use, from
+# Debian's packages. Idempotent: does nothing when everything is present.
+set -euo pipefail
+# command -> Debian package
+declare -A need=(
+  [ip]=iproute2 [ping]=iputils-ping [arping]=iputils-arping [iperf3]=iperf3
+  [tcpdump]=tcpdump [ethtool]=ethtool [python3]=python3 [g++]=g++ [make]=make
+)
+missing=()
+for cmd in "${!need[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
