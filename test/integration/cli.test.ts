@@ -1,0 +1,131 @@
+// The CLI against a real daemon: bad input gets one line on stderr, a
+// non-zero exit, and changes nothing; a restarted daemon rebuilds its ports.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiClient } from '../../src/api/client.js';
+import type { LabState } from '../../src/lab/lab.js';
+import type { Topology } from '../../src/lab/topology.js';
+import { skipUnless } from '../helpers/env.js';
+import { buildLab, labDown, weft, weftJson } from '../helpers/lab.js';
+import { eventually, inNs, sh } from '../helpers/sh.js';
+
+const TOPO: Topology = {
+  name: 'wt-cli',
+  hosts: [
+    {
+      name: 'h1',
+      networks: [{ name: 'blue', subnet: '10.244.5.0/24', gateway: '10.244.5.1' }],
+      containers: [
+        { name: 'a', net: 'blue', ip: '10.244.5.11' },
+        { name: 'b', net: 'blue', ip: '10.244.5.12' },
+      ],
+    },
+  ],
+};
+const SPARE = `wt-cli-spare-${process.pid}`;
+
+describe.skipIf(skipUnless(['ip', 'ping']))('weft CLI', () => {
+  let lab: LabState;
+  let api: string;
+
+  beforeAll(async () => {
+    lab = await buildLab(TOPO);
+    api = lab.hosts[0].api;
+    await sh('ip', ['netns', 'del', SPARE]);
+    await sh('ip', ['netns', 'add', SPARE]);
+  });
+  afterAll(async () => {
+    await labDown(TOPO);
+    await sh('ip', ['netns', 'del', SPARE]);
+  });
+
+  // Each case: the command, what its one line of error must say.
+  const cases: Array<[string, string[], RegExp]> = [
+    ['overlapping subnet', ['net', 'create', 'x', '--subnet', '10.244.5.128/25'], /overlaps network 'blue'/],
+    ['malformed CIDR', ['net', 'create', 'x', '--subnet', '10.244.6.0'], /malformed CIDR/],
+    ['duplicate network', ['net', 'create', 'blue', '--subnet', '10.244.7.0/24'], /already exists/],
+    ['gateway outside the subnet', ['net', 'create', 'x', '--subnet', '10.244.8.0/24', '--gateway', '10.9.9.9'], /not a host address/],
+    ['unknown network', ['port', 'add', 'p', '--net', 'nosuch', '--netns', SPARE], /no network 'nosuch'/],
+    ['missing namespace', ['port', 'add', 'p', '--net', 'blue', '--netns', 'no-such-ns'], /no network namespace 'no-such-ns'/],
+    ['duplicate port name', ['port', 'add', 'a', '--net', 'blue', '--netns', SPARE], /port 'a' already exists/],
+    ['malformed MAC', ['port', 'add', 'p', '--net', 'blue', '--netns', SPARE, '--mac', '02:00:00:00:00'], /malformed MAC/],
+    ['multicast MAC', ['port', 'add', 'p', '--net', 'blue', '--netns', SPARE, '--mac', '01:00:5e:00:00:01'], /not a unicast/],
+    ['address outside the subnet', ['port', 'add', 'p', '--net', 'blue', '--netns', SPARE, '--ip', '10.9.0.1'], /outside network 'blue'/],
+    ['address taken', ['port', 'add', 'p', '--net', 'blue', '--netns', SPARE, '--ip', '10.244.5.11'], /taken by port 'a'/],
+    ['the gateway address', ['port', 'add', 'p', '--net', 'blue', '--netns', SPARE, '--ip', '10.244.5.1'], /is the gateway/],
+    ['removing a network with ports', ['net', 'rm', 'blue'], /still has ports: a, b/],
+    ['removing an unknown port', ['port', 'rm', 'nosuch'], /no port 'nosuch'/],
+    ['attaching a missing interface', ['port', 'attach', 'nosuch0', '--net', 'blue'], /no interface 'nosuch0'/],
+  ];
+
+  for (const [what, args, message] of cases) {
+    it(`refuses ${what} with one line and a non-zero exit`, async () => {
+      const r = await weft(api, ...args);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    });
+  }
+
+  it('left nothing half-made behind', async () => {
+    const nets = await weftJson<Array<{ name: string }>>(api, 'net', 'ls');
+    expect(nets.map((n) => n.name)).toEqual(['blue']);
+    const ports = await weftJson<Array<{ name: string }>>(api, 'port', 'ls');
+    expect(ports.map((p) => p.name).sort()).toEqual(['a', 'b']);
+    const spare = await sh('ip', ['-n', SPARE, '-o', 'link', 'show']);
+    expect(spare.stdout.trim().split('\n')).toHaveLength(1); // lo only
+    const host = await sh('ip', ['-n', lab.hosts[0].netns, '-o', 'link', 'show']);
+    expect(host.stdout).not.toMatch(/wft/);
+  });
+
+  it('says so in one line when no daemon answers', async () => {
+    const r = await weft('unix:/run/weft/no-such-daemon.sock', 'net', 'ls');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim()).toMatch(/^weft: no weft daemon at unix:\/run\/weft\/no-such-daemon.sock/);
+  });
+
+  it('rejects an unknown command and a bad option value', async () => {
+    expect((await weft(api, 'frobnicate')).code).not.toBe(0);
+    const r = await weft(api, 'daemon', '--mac-aging', 'soon');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/--mac-aging must be a positive whole number/);
+  });
+
+  it('adds and removes a port: the interface appears in the namespace and goes with it', async () => {
+    const p = await weftJson<{ name: string; ip: string; mac: string }>(api, 'port', 'add', 'spare', '--net', 'blue', '--netns', SPARE, '--ip', '10.244.5.50', '--mac', '02:aa:bb:cc:dd:ee');
+    expect(p).toMatchObject({ name: 'spare', ip: '10.244.5.50/24', mac: '02:aa:bb:cc:dd:ee' });
+    const link = await sh('ip', ['-n', SPARE, '-j', 'addr', 'show', 'dev', 'eth0']);
+    const [dev] = JSON.parse(link.stdout);
+    expect(dev.address).toBe('02:aa:bb:cc:dd:ee');
+    expect(dev.addr_info.map((x: { local: string }) => x.local)).toContain('10.244.5.50');
+    expect((await inNs(SPARE, 'ping', ['-c', '1', '-W', '2', '10.244.5.11'])).stdout).toContain('1 received');
+    expect((await weft(api, 'port', 'rm', 'spare')).code).toBe(0);
+    expect((await sh('ip', ['-n', SPARE, 'link', 'show', 'dev', 'eth0'])).code).not.toBe(0);
+  });
+
+  it('a daemon killed and started again rebuilds its networks and ports from --state-dir', async () => {
+    const host = lab.hosts[0];
+    const a = host.containers.find((c) => c.name === 'a')!;
+    const b = host.containers.find((c) => c.name === 'b')!;
+    process.kill(host.pid, 'SIGKILL');
+    // The TAP fds died with the daemon, and the devices with them.
+    await eventually(async () => ((await sh('ip', ['-n', a.netns, 'link', 'show', 'dev', 'eth0'])).code !== 0 ? true : undefined));
+    const dir = join('/run/weft/lab', TOPO.name, 'h1');
+    const child = spawn('ip', ['netns', 'exec', host.netns, process.execPath, join(import.meta.dirname, '..', '..', 'bin', 'weft.js'),
+      '--api', api, 'daemon', '--state-dir', join(dir, 'state'), '--host-id', 'h1'], { detached: true, stdio: 'ignore' });
+    child.unref();
+    // labDown stops the daemon by its pid file.
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(join(dir, 'daemon.pid'), String(child.pid));
+    await eventually(() => new ApiClient(api).get('/v1/info'));
+    const ports = await weftJson<Array<{ name: string; mac: string; ip: string }>>(api, 'port', 'ls');
+    expect(ports.map((p) => [p.name, p.mac, p.ip]).sort()).toEqual([
+      ['a', a.mac, '10.244.5.11/24'],
+      ['b', b.mac, '10.244.5.12/24'],
+    ]);
+    const ping = await inNs(a.netns, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', b.ip!]);
+    expect(ping.stdout).toContain('2 received');
+  });
+});
