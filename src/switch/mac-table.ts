@@ -57,7 +57,9 @@ export class MacTable {
    * least recently seen one. `slot` is called only for a new entry.
    */
   learn(mac: number, port: number, seen: number, slot: () => number): { entry: MacEntry; change: 'new' | 'moved' | 'same' } {
-    const old = this.#cache.peek(mac);
+    // A MAC heard again after its aging time but before the purge is the
+    // same entry (same slot), not a new one that would leak the old slot.
+    const old = this.#cache.peek(mac, { allowStale: true });
     if (old) {
       const change = old.port === port ? 'same' : 'moved';
       if (change === 'moved') this.moves++;
@@ -83,6 +85,19 @@ export class MacTable {
 
   /** Drops every entry older than the aging time. */
   purgeAged(): void {
+    this.#cache.purgeStale();
+  }
+
+  /**
+   * One aging pass: refresh every entry (stale ones included, so a sweep
+   * that comes late does not age out a MAC the fast path saw) whose
+   * last-seen time moved on, then drop the ones that really aged.
+   */
+  age(lastSeen: (e: MacEntry) => number): void {
+    for (const [, { value: e }] of this.#cache.dump()) {
+      const seen = lastSeen(e);
+      if (seen > e.seen) this.refresh(e, seen);
+    }
     this.#cache.purgeStale();
   }
 

@@ -121,13 +121,8 @@ export class Switch {
   }
 
   sweep(): void {
-    for (const t of this.#tables.values()) {
-      for (const e of t.entries()) {
-        const seen = e.slot === NO_SLOT ? 0 : this.dp.lastSeen(e.slot);
-        if (seen > e.seen) t.refresh(e, seen);
-      }
-      t.purgeAged();
-    }
+    const lastSeen = (e: MacEntry) => (e.slot === NO_SLOT ? 0 : this.dp.lastSeen(e.slot));
+    for (const t of this.#tables.values()) t.age(lastSeen);
     this.#flush();
   }
 
