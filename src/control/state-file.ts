@@ -42,7 +42,12 @@ export class StateFile {
     } catch {
       return { version: 1, networks: [], ports: [] };
     }
-    const s = JSON.parse(text) as SavedState;
+    let s: SavedState;
+    try {
+      s = JSON.parse(text) as SavedState;
+    } catch (err) {
+      throw new Error(`${this.#path}: not valid JSON (${(err as Error).message})`);
+    }
     if (s.version !== 1 || !Array.isArray(s.networks) || !Array.isArray(s.ports)) {
       throw new Error(`${this.#path}: not a weft state file`);
     }

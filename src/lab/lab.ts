@@ -87,11 +87,19 @@ function alive(pid: number): boolean {
   }
 }
 
+/** The host end of a container's veth: unique on its host, at most 15 characters. */
+function vethName(h: HostSpec, c: ContainerSpec): string {
+  const plain = `v-${c.name}`;
+  if (plain.length <= 15) return plain;
+  const i = String((h.containers ?? []).indexOf(c));
+  return `v${i}-${c.name.slice(0, 15 - 2 - i.length)}`;
+}
+
 async function addContainer(lab: string, h: HostSpec, client: ApiClient, c: ContainerSpec): Promise<LabContainer> {
   const netns = containerNetns(lab, h.name, c.name);
   await addNetns(netns);
   if (c.attach === 'veth') {
-    const hostEnd = `v-${c.name}`.slice(0, 15);
+    const hostEnd = vethName(h, c);
     const hns = hostNetns(lab, h.name);
     await ipIn(hns, 'link', 'add', hostEnd, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns);
     // The host end is a switch port, not a host interface: no IPv6 chatter.

@@ -49,7 +49,15 @@ export function validateTopology(t: unknown, where = 'topology'): Topology {
     if (typeof h?.name !== 'string' || !NAME.test(h.name)) fail(`host name must match ${NAME} (got '${String(h?.name)}')`);
     if (hostNames.has(h.name)) fail(`host '${h.name}' appears twice`);
     hostNames.add(h.name);
-    const nets = new Set((h.networks ?? []).map((n) => n.name));
+    if (h.networks !== undefined && !Array.isArray(h.networks)) fail(`host '${h.name}': "networks" must be a list`);
+    if (h.containers !== undefined && !Array.isArray(h.containers)) fail(`host '${h.name}': "containers" must be a list`);
+    const nets = new Set<string>();
+    for (const n of h.networks ?? []) {
+      if (typeof n?.name !== 'string' || n.name === '') fail(`host '${h.name}': every network needs a name`);
+      if (typeof n.subnet !== 'string') fail(`network '${n.name}' on host '${h.name}' needs a subnet`);
+      if (nets.has(n.name)) fail(`network '${n.name}' appears twice on host '${h.name}'`);
+      nets.add(n.name);
+    }
     const names = new Set<string>();
     for (const c of h.containers ?? []) {
       if (typeof c?.name !== 'string' || !NAME.test(c.name)) fail(`container name must match ${NAME} (got '${String(c?.name)}')`);
@@ -59,8 +67,6 @@ export function validateTopology(t: unknown, where = 'topology'): Topology {
       if (c.attach !== undefined && c.attach !== 'tap' && c.attach !== 'veth') fail(`container '${c.name}': attach must be tap or veth`);
     }
   }
-  const netnsLen = `${topo.name}-${'x'.repeat(15)}-${'x'.repeat(15)}`.length;
-  if (netnsLen > 255) fail('names too long');
   return topo;
 }
 
