@@ -6,7 +6,10 @@
         "native/addon.cc",
         "native/port_tap.cc",
         "native/port_packet.cc",
-        "native/worker.cc"
+        "native/worker.cc",
+        "native/tunnel.cc",
+        "native/gso.cc",
+        "native/checksum.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -2,6 +2,7 @@
 // fast-path tables, the counters and the event channel toward JavaScript.
 // JavaScript programs tables through small batched calls and reads counters
 // and last-seen times straight from shared memory.
+#include <arpa/inet.h>
 #include <napi.h>
 #include <time.h>
 
@@ -17,6 +18,7 @@
 #include "fastpath.h"
 #include "port_packet.h"
 #include "port_tap.h"
+#include "tunnel.h"
 #include "worker.h"
 
 namespace weft {
@@ -51,6 +53,10 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
         InstanceMethod<&Datapath::AddTapPort>("addTapPort"),
         InstanceMethod<&Datapath::AddPacketPort>("addPacketPort"),
         InstanceMethod<&Datapath::RemovePort>("removePort"),
+        InstanceMethod<&Datapath::SetUnderlay>("setUnderlay"),
+        InstanceMethod<&Datapath::SetNetworkEncap>("setNetworkEncap"),
+        InstanceMethod<&Datapath::AddTunnelPort>("addTunnelPort"),
+        InstanceMethod<&Datapath::ArpApply>("arpApply"),
         InstanceMethod<&Datapath::FibApply>("fibApply"),
         InstanceMethod<&Datapath::FibSize>("fibSize"),
         InstanceMethod<&Datapath::Inject>("inject"),
@@ -200,10 +206,15 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
   void DropPort(uint32_t id) {
     Port* p = fp_->Current()->port(id);
     if (p == nullptr) return;
-    workers_[id % workers_.size()]->Unwatch(p->fd());
+    if (p->fd() >= 0) workers_[id % workers_.size()]->Unwatch(p->fd());
     // The fd closes when the last snapshot holding the port is reclaimed.
     fp_->Update([&](Tables& t) {
       uint32_t net = t.ports[id]->network();
+      if (t.ports[id]->is_tunnel()) {
+        auto* tp = static_cast<TunnelPort*>(t.ports[id].get());
+        t.vtep_port.erase(static_cast<uint64_t>(net) << 32 | tp->remote_ip());
+        if (--t.tunnels[net] == 0) t.tunnels.erase(net);
+      }
       auto& members = t.flood[net];
       members.erase(std::remove(members.begin(), members.end(), id), members.end());
       if (members.empty()) t.flood.erase(net);
@@ -223,6 +234,101 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     bool had = id < kMaxPorts && fp_->Current()->port(id) != nullptr;
     DropPort(id);
     return Napi::Boolean::New(env, had);
+  }
+
+  static uint32_t ParseIPv4(Napi::Env env, const std::string& text) {
+    in_addr a;
+    if (inet_pton(AF_INET, text.c_str(), &a) != 1) throw Napi::Error::New(env, "malformed IPv4 address '" + text + "'");
+    return a.s_addr;
+  }
+
+  // setUnderlay(localIp, vxlanPort): binds the tunnel sockets to the VTEP address.
+  Napi::Value SetUnderlay(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    if (underlay_) throw Napi::Error::New(env, "underlay already set");
+    uint32_t ip = ParseIPv4(env, ArgString(info, 0, "localIp"));
+    uint32_t port = ArgU32(info, 1, "vxlanPort");
+    if (port == 0 || port > 65535) throw Napi::RangeError::New(env, "vxlanPort out of range");
+    try {
+      underlay_ = Underlay::Create(ip, static_cast<uint16_t>(port));
+    } catch (const std::runtime_error& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+    workers_[0]->WatchUnderlay(underlay_);
+    return env.Undefined();
+  }
+
+  // setNetworkEncap(network, encap (1 vxlan, 2 gre), vni): which tunnel
+  // packets belong to the network. Before any tunnel port of the network.
+  Napi::Value SetNetworkEncap(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    uint32_t network = ArgU32(info, 0, "network"), encap = ArgU32(info, 1, "encap"), vni = ArgU32(info, 2, "vni");
+    if (encap != 1 && encap != 2) throw Napi::RangeError::New(env, "encap must be 1 (vxlan) or 2 (gre)");
+    if (encap == 1 && vni > 0xffffff) throw Napi::RangeError::New(env, "a VXLAN VNI has 24 bits");
+    uint64_t key = static_cast<uint64_t>(encap) << 32 | vni;
+    auto used = fp_->Current()->vni_net.find(key);
+    if (used != fp_->Current()->vni_net.end() && used->second != network) throw Napi::Error::New(env, "VNI in use by another network");
+    fp_->Update([&](Tables& t) {
+      for (auto it = t.vni_net.begin(); it != t.vni_net.end();) {
+        if (it->second == network) it = t.vni_net.erase(it);
+        else ++it;
+      }
+      t.vni_net[key] = network;
+    });
+    net_encap_[network] = {static_cast<Encap>(encap), vni};
+    return env.Undefined();
+  }
+
+  // addTunnelPort(id, network, remoteIp, flood, mtu): a remote VTEP of the network.
+  Napi::Value AddTunnelPort(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    uint32_t id = ArgU32(info, 0, "id"), network = ArgU32(info, 1, "network");
+    uint32_t remote = ParseIPv4(env, ArgString(info, 2, "remoteIp"));
+    if (info.Length() < 4 || !info[3].IsBoolean()) throw Napi::TypeError::New(env, "flood must be a boolean");
+    bool flood = info[3].As<Napi::Boolean>().Value();
+    uint32_t mtu = ArgU32(info, 4, "mtu");
+    if (!underlay_) throw Napi::Error::New(env, "no underlay: start the daemon with --underlay IP");
+    auto enc = net_encap_.find(network);
+    if (enc == net_encap_.end()) throw Napi::Error::New(env, "network has no encapsulation set");
+    uint64_t vkey = static_cast<uint64_t>(network) << 32 | remote;
+    auto& cur = *fp_->Current();
+    if (cur.vtep_port.count(vkey)) throw Napi::Error::New(env, "VTEP already on this network");
+    if (remote == underlay_->local_ip()) throw Napi::Error::New(env, "a VTEP cannot be this host's own underlay address");
+    CheckPortArgs(env, id, network, mtu);
+    auto port = std::make_shared<TunnelPort>(id, network, mtu, underlay_, enc->second.first, enc->second.second, remote, flood);
+    fp_->Update([&](Tables& t) {
+      t.ports[id] = port;
+      if (flood) t.flood[network].push_back(id);
+      t.vtep_port[vkey] = id;
+      t.tunnels[network]++;
+    });
+    return env.Undefined();
+  }
+
+  // arpApply(Float64Array of [op, network, ipv4 (host order), mac]); op 1
+  // add, 2 remove: the addresses weft answers ARP for on local ports.
+  Napi::Value ArpApply(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    if (info.Length() < 1 || !info[0].IsTypedArray() ||
+        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+      throw Napi::TypeError::New(env, "arpApply takes a Float64Array");
+    }
+    auto ops = info[0].As<Napi::Float64Array>();
+    size_t n = ops.ElementLength() / 4;
+    const double* d = ops.Data();
+    fp_->Update([&](Tables& t) {
+      for (size_t i = 0; i < n; i++) {
+        const double* r = d + i * 4;
+        uint64_t key = static_cast<uint64_t>(r[1]) << 32 | htonl(static_cast<uint32_t>(r[2]));
+        if (r[0] == 1) t.arp[key] = static_cast<uint64_t>(r[3]) & 0xffffffffffffULL;
+        else t.arp.erase(key);
+      }
+    });
+    return env.Undefined();
   }
 
   // fibApply(Float64Array of records [op, network, mac, port, slot]);
@@ -305,6 +411,7 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     fp_->Update([](Tables& t) { t = Tables(); });
     fp_->epochs().Reclaim();
     workers_.clear();
+    underlay_.reset();
     tsfn_.Release();
   }
 
@@ -325,6 +432,8 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
   std::unique_ptr<EventQueue> events_;
   std::unique_ptr<FastPath> fp_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::shared_ptr<Underlay> underlay_;
+  std::unordered_map<uint32_t, std::pair<Encap, uint32_t>> net_encap_;
 };
 
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) { return Datapath::Init(env, exports); }

@@ -46,7 +46,13 @@ static_assert(sizeof(VnetHdr) == kVnetHdrLen, "virtio_net_hdr is 10 bytes");
   X(learn_events_queued)        \
   X(events_sent)                \
   X(events_dropped)             \
-  X(injected)
+  X(injected)                   \
+  X(miss_events_queued)         \
+  X(proxy_arp)                  \
+  X(tunnel_rx)                  \
+  X(tunnel_tx)                  \
+  X(gso_segmented)              \
+  X(gso_segments)
 
 #define WEFT_DROP_REASONS(X) \
   X(runt)                    \
@@ -56,7 +62,12 @@ static_assert(sizeof(VnetHdr) == kVnetHdrLen, "virtio_net_hdr is 10 bytes");
   X(no_port)                 \
   X(same_port)               \
   X(queue_full)              \
-  X(tx_error)
+  X(tx_error)                \
+  X(unknown_vni)             \
+  X(unknown_vtep)            \
+  X(bad_tunnel_hdr)          \
+  X(split_horizon)           \
+  X(gso_unsupported)
 
 #define WEFT_PORT_COUNTERS(X) \
   X(rx_packets)               \

@@ -1,5 +1,6 @@
-// Events from the workers to JavaScript: a new or moved source MAC, later a
-// miss. Workers append whole batches; JavaScript is woken once per non-empty
+// Events from the workers to JavaScript: a new or moved source MAC (learn),
+// or a unicast destination the fast path does not know on a network with
+// tunnels (miss), for the overlay fdb to resolve. Workers append whole batches; JavaScript is woken once per non-empty
 // queue and drains it all, so a busy flow costs one call, not one per packet.
 #pragma once
 
@@ -12,7 +13,7 @@
 
 namespace weft {
 
-enum EventType : uint8_t { kEventLearn = 1 };
+enum EventType : uint8_t { kEventLearn = 1, kEventMiss = 2 };
 
 struct Event {
   uint8_t type;

@@ -31,6 +31,15 @@ struct Tables {
   std::unordered_map<uint32_t, std::vector<uint32_t>> flood;
   // MacKey(network, mac) -> where that MAC lives.
   std::unordered_map<uint64_t, FibEntry> fib;
+  // (encap << 32 | VNI or GRE key) -> network: what a tunnel packet belongs to.
+  std::unordered_map<uint64_t, uint32_t> vni_net;
+  // (network << 32 | remote IPv4, network order) -> tunnel port: the VTEPs a
+  // network accepts packets from.
+  std::unordered_map<uint64_t, uint32_t> vtep_port;
+  // (network << 32 | IPv4, network order) -> MAC: proxy-ARP answers.
+  std::unordered_map<uint64_t, uint64_t> arp;
+  // Networks with at least one tunnel port: only they raise miss events.
+  std::unordered_map<uint32_t, uint32_t> tunnels;
 
   Port* port(uint32_t id) const { return id < kMaxPorts ? ports[id].get() : nullptr; }
   const FibEntry* Lookup(uint64_t key) const {

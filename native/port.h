@@ -30,6 +30,11 @@ class Port {
   // because the device queue was full (EAGAIN/ENOBUFS) or on error (*errors).
   virtual int TxBatch(Frame* const* frames, int n, int* errors) = 0;
 
+  // Tunnel ports send to another VTEP; what comes from one is never sent
+  // into another (split horizon). Only flooding tunnels get broadcasts.
+  virtual bool is_tunnel() const { return false; }
+  virtual bool floods() const { return true; }
+
   uint32_t id() const { return id_; }
   uint32_t network() const { return network_; }
   uint32_t mtu() const { return mtu_; }

@@ -1,6 +1,10 @@
 #include "worker.h"
 
+#include "gso.h"
+
+#include <arpa/inet.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -13,6 +17,8 @@ namespace weft {
 namespace {
 
 constexpr uint32_t kWakeId = UINT32_MAX;
+constexpr uint32_t kVxlanId = UINT32_MAX - 1;
+constexpr uint32_t kGreId = UINT32_MAX - 2;
 // A learn event not answered within this long is sent again.
 constexpr double kReportAgainMs = 1000;
 // The last-seen time of a MAC is refreshed at most this often per MAC, so a
@@ -37,6 +43,8 @@ bool ValidVnetHdr(const VnetHdr& h, uint32_t frame_len) {
   return true;
 }
 
+inline uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+
 }  // namespace
 
 Worker::Worker(size_t index, FastPath& fp, EventQueue& events, uint64_t* counters,
@@ -49,6 +57,7 @@ Worker::Worker(size_t index, FastPath& fp, EventQueue& events, uint64_t* counter
       bufs_(static_cast<size_t>(kBatch) * kFrameBufLen),
       tx_(kMaxPorts) {
   for (int i = 0; i < kBatch; i++) frames_[i].buf = bufs_.data() + static_cast<size_t>(i) * kFrameBufLen;
+  for (int i = 0; i < kBatch; i++) tunnel_frames_[i] = frames_[i];
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
   wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (epfd_ < 0 || wakefd_ < 0) throw std::runtime_error("worker: epoll/eventfd failed");
@@ -83,6 +92,12 @@ void Worker::Watch(uint32_t port_id, int fd) {
 
 void Worker::Unwatch(int fd) { epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr); }
 
+void Worker::WatchUnderlay(std::shared_ptr<Underlay> ul) {
+  underlay_ = std::move(ul);  // set before the fds are watched: the worker reads it only after
+  Watch(kVxlanId, underlay_->vxlan_fd());
+  Watch(kGreId, underlay_->gre_fd());
+}
+
 void Worker::Inject(uint32_t port_id, std::vector<uint8_t> frame) {
   {
     std::lock_guard<std::mutex> lock(inject_mu_);
@@ -107,6 +122,10 @@ void Worker::Run() {
         uint64_t v;
         (void)!read(wakefd_, &v, sizeof(v));
         RunInjected(*t, now);
+        continue;
+      }
+      if (id == kVxlanId || id == kGreId) {
+        RxTunnel(*t, id == kVxlanId ? Encap::kVxlan : Encap::kGre, now);
         continue;
       }
       Port* port = t->port(id);
@@ -173,14 +192,26 @@ void Worker::Switch(const Tables& t, const Port& in, Frame* frames, int n, doubl
     }
     Learn(t, net, src, in_id, now);
     if (IsMulticast(dst)) {
+      if (ProxyArp(t, in, f)) continue;
       counters_.Global(flooded);
-      Flood(t, net, in_id, &f);
+      Flood(t, in, &f);
       continue;
     }
     const FibEntry* e = t.Lookup(MacKey(net, dst));
     if (e == nullptr) {
       counters_.Global(fastpath_misses);
-      Flood(t, net, in_id, &f);
+      // On a network with tunnels the overlay fdb may know where it lives;
+      // meanwhile the frame floods (head-end replication).
+      if (!in.is_tunnel() && t.tunnels.count(net) && FirstReport(missed_, t, MacKey(net, dst), in_id, now)) {
+        Event ev;
+        ev.type = kEventMiss;
+        std::memcpy(ev.mac, dst, 6);
+        ev.network = net;
+        ev.port = in_id;
+        pending_events_.push_back(ev);
+        counters_.Global(miss_events_queued);
+      }
+      Flood(t, in, &f);
       continue;
     }
     counters_.Global(fastpath_hits);
@@ -193,7 +224,146 @@ void Worker::Switch(const Tables& t, const Port& in, Frame* frames, int n, doubl
       counters_.Drop(no_port);
       continue;
     }
+    if (in.is_tunnel() && out->is_tunnel()) {
+      counters_.Drop(split_horizon);  // never from one tunnel into another
+      continue;
+    }
     Enqueue(e->port, &f);
+  }
+}
+
+bool Worker::FirstReport(std::unordered_map<uint64_t, Seen>& sent, const Tables& t, uint64_t key, uint32_t port,
+                         double now) {
+  auto it = sent.find(key);
+  if (it != sent.end() && it->second.port == port && now - it->second.at < kReportAgainMs) return false;
+  if (sent.size() >= kEventQueueMax) {
+    // Forget answered and stale reports; at worst a MAC is reported twice.
+    for (auto r = sent.begin(); r != sent.end();) {
+      if (now - r->second.at >= kReportAgainMs || t.Lookup(r->first) != nullptr) r = sent.erase(r);
+      else ++r;
+    }
+    if (sent.size() >= kEventQueueMax) sent.clear();
+  }
+  sent[key] = Seen{port, now};
+  return true;
+}
+
+// Answers an ARP request for an address the overlay fdb knows, on the port
+// it came from, so it never crosses the underlay. Rewrites the frame in place.
+bool Worker::ProxyArp(const Tables& t, const Port& in, Frame& f) {
+  if (in.is_tunnel() || t.arp.empty()) return false;
+  uint8_t* e = f.buf + kVnetHdrLen;
+  uint32_t elen = f.len - kVnetHdrLen;
+  if (elen < 42 || Get16(e + 12) != 0x0806) return false;
+  uint8_t* arp = e + 14;
+  if (Get16(arp) != 1 || Get16(arp + 2) != 0x0800 || arp[4] != 6 || arp[5] != 4 || Get16(arp + 6) != 1) return false;
+  uint8_t* spa = arp + 14;
+  uint8_t* tpa = arp + 24;
+  if (std::memcmp(spa, tpa, 4) == 0) return false;  // gratuitous: let it flood
+  uint32_t tip;
+  std::memcpy(&tip, tpa, 4);
+  auto it = t.arp.find(static_cast<uint64_t>(in.network()) << 32 | tip);
+  if (it == t.arp.end()) return false;
+  uint8_t mac[6];
+  for (int i = 0; i < 6; i++) mac[i] = (it->second >> (8 * (5 - i))) & 0xff;
+  std::memcpy(e, e + 6, 6);         // to the asker
+  std::memcpy(e + 6, mac, 6);       // from the answer
+  arp[7] = 2;                       // reply
+  std::memcpy(arp + 18, arp + 8, 10);  // target = the asker's MAC and IP
+  std::memcpy(arp + 8, mac, 6);
+  std::memcpy(arp + 14, &tip, 4);
+  std::memset(f.buf, 0, kVnetHdrLen);
+  counters_.Global(proxy_arp);
+  Enqueue(in.id(), &f);
+  return true;
+}
+
+void Worker::RxTunnel(const Tables& t, Encap encap, double now) {
+  Underlay* ul = underlay_.get();
+  if (ul == nullptr) return;
+  int fd = encap == Encap::kVxlan ? ul->vxlan_fd() : ul->gre_fd();
+  // VXLAN payloads land 2 bytes in, so the 8-byte header ends exactly where
+  // a vnet header before the inner frame ends; GRE arrives with its IP
+  // header, and the inner frame starts further in.
+  const size_t at = encap == Encap::kVxlan ? kVnetHdrLen - 8 : 0;
+  for (int round = 0; round < kRoundsPerPort; round++) {
+    mmsghdr msgs[kBatch];
+    iovec iov[kBatch];
+    sockaddr_in from[kBatch];
+    for (int i = 0; i < kBatch; i++) {
+      iov[i] = {frames_[i].buf + at, kFrameBufLen - at};
+      std::memset(&msgs[i].msg_hdr, 0, sizeof(msghdr));
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_name = &from[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+    }
+    int n = recvmmsg(fd, msgs, kBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) break;
+    for (int i = 0; i < n; i++) {
+      uint8_t* base = frames_[i].buf + at;
+      uint32_t len = msgs[i].msg_len;
+      uint8_t* inner;
+      uint32_t vni;
+      if (encap == Encap::kVxlan) {
+        if (len < 8 + kEthHdrLen || !(base[0] & 0x08)) {
+          counters_.Drop(bad_tunnel_hdr);
+          continue;
+        }
+        vni = static_cast<uint32_t>(base[4]) << 16 | base[5] << 8 | base[6];
+        inner = base + 8;
+        len -= 8;
+      } else {
+        uint32_t ihl = (base[0] & 0x0f) * 4u;
+        uint8_t* g = base + ihl;
+        if (len < ihl + 8) {
+          counters_.Drop(bad_tunnel_hdr);
+          continue;
+        }
+        uint16_t flags = Get16(g);
+        uint32_t off = 4 + ((flags & 0x8000) ? 4 : 0);
+        // Version 0, transparent Ethernet bridging, and a key: anything else
+        // is not ours.
+        if ((flags & 0x0007) != 0 || Get16(g + 2) != 0x6558 || !(flags & 0x2000) || len < ihl + off + 4) {
+          counters_.Drop(bad_tunnel_hdr);
+          continue;
+        }
+        vni = static_cast<uint32_t>(g[off]) << 24 | g[off + 1] << 16 | g[off + 2] << 8 | g[off + 3];
+        off += 4 + ((flags & 0x1000) ? 4 : 0);
+        if (len < ihl + off + kEthHdrLen) {
+          counters_.Drop(bad_tunnel_hdr);
+          continue;
+        }
+        inner = g + off;
+        len -= ihl + off;
+      }
+      auto net = t.vni_net.find(static_cast<uint64_t>(encap) << 32 | vni);
+      if (net == t.vni_net.end()) {
+        counters_.Drop(unknown_vni);
+        continue;
+      }
+      // Only VTEPs the control plane knows for this network may inject into it.
+      auto vp = t.vtep_port.find(static_cast<uint64_t>(net->second) << 32 | from[i].sin_addr.s_addr);
+      const Port* tp = vp == t.vtep_port.end() ? nullptr : t.port(vp->second);
+      if (tp == nullptr) {
+        counters_.Drop(unknown_vtep);
+        continue;
+      }
+      Frame& f = tunnel_frames_[i];
+      f.buf = inner - kVnetHdrLen;
+      std::memset(f.buf, 0, kVnetHdrLen);
+      // Verified (or completed, when a kernel sender left it partial): the
+      // receiving stack need not check it again.
+      auto* vh = reinterpret_cast<VnetHdr*>(f.buf);
+      if (len > tp->max_frame()) DescribeInnerGso(vh, inner, len, tp->mtu());
+      else if (FinishReceivedChecksum(inner, len)) vh->flags = 2;  // DATA_VALID
+      f.len = len + kVnetHdrLen;
+      f.truncated = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+      counters_.Global(tunnel_rx);
+      Switch(t, *tp, &f, 1, now);
+    }
+    Flush(t);
+    if (n < kBatch) break;
   }
 }
 
@@ -207,17 +377,7 @@ void Worker::Learn(const Tables& t, uint32_t net, const uint8_t* src, uint32_t i
     }
     return;
   }
-  auto it = reported_.find(key);
-  if (it != reported_.end() && it->second.port == in && now - it->second.at < kReportAgainMs) return;
-  if (reported_.size() >= kEventQueueMax) {
-    // Forget answered and stale reports; at worst a MAC is reported twice.
-    for (auto r = reported_.begin(); r != reported_.end();) {
-      if (now - r->second.at >= kReportAgainMs || t.Lookup(r->first) != nullptr) r = reported_.erase(r);
-      else ++r;
-    }
-    if (reported_.size() >= kEventQueueMax) reported_.clear();
-  }
-  reported_[key] = Seen{in, now};
+  if (!FirstReport(reported_, t, key, in, now)) return;
   Event ev;
   ev.type = kEventLearn;
   std::memcpy(ev.mac, src, 6);
@@ -227,11 +387,18 @@ void Worker::Learn(const Tables& t, uint32_t net, const uint8_t* src, uint32_t i
   counters_.Global(learn_events_queued);
 }
 
-void Worker::Flood(const Tables& t, uint32_t net, uint32_t in, Frame* f) {
-  auto it = t.flood.find(net);
+void Worker::Flood(const Tables& t, const Port& in, Frame* f) {
+  auto it = t.flood.find(in.network());
   if (it == t.flood.end()) return;
+  bool from_tunnel = in.is_tunnel();
   for (uint32_t p : it->second) {
-    if (p != in) Enqueue(p, f);
+    if (p == in.id()) continue;
+    const Port* out = t.port(p);
+    if (out == nullptr) continue;
+    // Split horizon: a frame from a tunnel goes to local ports only, so a
+    // full mesh of VTEPs has no loops and no storms.
+    if (out->is_tunnel() && (from_tunnel || !out->floods())) continue;
+    Enqueue(p, f);
   }
 }
 
@@ -251,6 +418,15 @@ void Worker::Flush(const Tables& t) {
     } else {
       int errors = 0;
       int sent = out->TxBatch(q.data(), n, &errors);
+      if (out->is_tunnel()) {
+        auto& ts = TunnelPort::tx_stats;
+        counters_.Global(tunnel_tx, sent);
+        counters_.Global(gso_segmented, ts.gso_frames);
+        counters_.Global(gso_segments, ts.segments);
+        if (ts.unsupported) counters_.Drop(gso_unsupported, ts.unsupported);
+        errors -= static_cast<int>(ts.unsupported);
+        ts = TunnelPort::TxStats();
+      }
       uint64_t bytes = 0;
       for (int i = 0; i < sent; i++) bytes += q[i]->len - kVnetHdrLen;
       counters_.Port(p, tx_packets, sent);

@@ -14,8 +14,14 @@
 #include "common.h"
 #include "events.h"
 #include "fastpath.h"
+#include "tunnel.h"
 
 namespace weft {
+
+struct Seen {
+  uint32_t port;
+  double at;
+};
 
 class Worker {
  public:
@@ -28,6 +34,8 @@ class Worker {
   // Called from the JavaScript thread.
   void Watch(uint32_t port_id, int fd);
   void Unwatch(int fd);
+  // Receives tunnel packets on this worker from now on.
+  void WatchUnderlay(std::shared_ptr<Underlay> ul);
   // Feeds one Ethernet frame into the switch as if `port_id` had received it
   // (diagnostics and parser tests).
   void Inject(uint32_t port_id, std::vector<uint8_t> frame);
@@ -36,7 +44,12 @@ class Worker {
   void Run();
   void Switch(const Tables& t, const Port& in, Frame* frames, int n, double now);
   void Learn(const Tables& t, uint32_t net, const uint8_t* src, uint32_t in, double now);
-  void Flood(const Tables& t, uint32_t net, uint32_t in, Frame* f);
+  bool ProxyArp(const Tables& t, const Port& in, Frame& f);
+  void Flood(const Tables& t, const Port& in, Frame* f);
+  void RxTunnel(const Tables& t, Encap encap, double now);
+  // Whether an event for `key` should go up now: once until answered, again
+  // after kReportAgainMs.
+  bool FirstReport(std::unordered_map<uint64_t, Seen>& sent, const Tables& t, uint64_t key, uint32_t port, double now);
   void Enqueue(uint32_t port, Frame* f);
   void Flush(const Tables& t);
   void PushEvents();
@@ -54,16 +67,15 @@ class Worker {
 
   std::vector<uint8_t> bufs_;
   Frame frames_[kBatch];
+  Frame tunnel_frames_[kBatch];  // point into bufs_ past each outer header
+  std::shared_ptr<Underlay> underlay_;
   std::vector<std::vector<Frame*>> tx_;  // per output port id
   std::vector<uint32_t> dirty_;          // ports with something in tx_
   std::vector<Event> pending_events_;
-  struct Seen {
-    uint32_t port;
-    double at;
-  };
-  // Learn events already sent and not yet answered by a table update: a MAC
-  // is reported once, not once per frame, until JavaScript programs it.
+  // Learn and miss events already sent and not yet answered by a table
+  // update: a MAC is reported once, not once per frame.
   std::unordered_map<uint64_t, Seen> reported_;
+  std::unordered_map<uint64_t, Seen> missed_;
 
   std::mutex inject_mu_;
   std::vector<std::pair<uint32_t, std::vector<uint8_t>>> injected_;

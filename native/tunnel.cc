@@ -1,0 +1,224 @@
+#include "tunnel.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "gso.h"
+
+namespace weft {
+
+thread_local TunnelPort::TxStats TunnelPort::tx_stats;
+
+namespace {
+
+std::runtime_error SysError(const std::string& what) { return std::runtime_error(what + ": " + std::strerror(errno)); }
+
+int Bound(int type, int proto, uint32_t ip, uint16_t port, const char* what) {
+  int fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+  if (fd < 0) throw SysError(what);
+  int buf = 16 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf));
+  sockaddr_in sa;
+  std::memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = ip;
+  sa.sin_port = htons(port);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) < 0) {
+    auto err = SysError(what);
+    close(fd);
+    throw err;
+  }
+  return fd;
+}
+
+}  // namespace
+
+std::shared_ptr<Underlay> Underlay::Create(uint32_t local_ip, uint16_t vxlan_port) {
+  int vx = Bound(SOCK_DGRAM, IPPROTO_UDP, local_ip, vxlan_port, "VXLAN socket");
+  int gre = -1, raw = -1;
+  try {
+    gre = Bound(SOCK_RAW, IPPROTO_GRE, local_ip, 0, "GRE socket");
+    // IPPROTO_RAW: send-only, the IP header is ours (IP_HDRINCL implied);
+    // the kernel fills in the total length, checksum and an IP id.
+    raw = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+    if (raw < 0) throw SysError("raw send socket");
+    int buf = 16 << 20;
+    setsockopt(raw, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf));
+  } catch (...) {
+    close(vx);
+    if (gre >= 0) close(gre);
+    throw;
+  }
+  return std::shared_ptr<Underlay>(new Underlay(vx, gre, raw, local_ip, vxlan_port));
+}
+
+Underlay::~Underlay() {
+  close(vxlan_fd_);
+  close(gre_fd_);
+  close(raw_fd_);
+}
+
+TunnelPort::TunnelPort(uint32_t id, uint32_t network, uint32_t mtu, std::shared_ptr<Underlay> ul, Encap encap,
+                       uint32_t vni, uint32_t remote_ip, bool flood)
+    : Port(id, network, mtu, -1, "tunnel"), ul_(std::move(ul)), encap_(encap), remote_ip_(remote_ip), flood_(flood) {
+  std::memset(outer_, 0, sizeof(outer_));
+  uint8_t* ip = outer_;
+  ip[0] = 0x45;  // IPv4, 20-byte header
+  ip[8] = 64;    // TTL
+  uint32_t local = ul_->local_ip();
+  std::memcpy(ip + 12, &local, 4);
+  std::memcpy(ip + 16, &remote_ip, 4);
+  if (encap == Encap::kVxlan) {
+    ip[9] = IPPROTO_UDP;
+    uint8_t* udp = ip + 20;
+    uint16_t dport = htons(ul_->vxlan_port());
+    std::memcpy(udp + 2, &dport, 2);  // source port, length set per packet; checksum 0 (RFC 7348)
+    uint8_t* vx = udp + 8;
+    vx[0] = 0x08;  // I flag: the VNI is valid
+    vx[4] = (vni >> 16) & 0xff;
+    vx[5] = (vni >> 8) & 0xff;
+    vx[6] = vni & 0xff;
+    outer_len_ = kVxlanOuterLen;
+  } else {
+    ip[9] = IPPROTO_GRE;
+    uint8_t* gre = ip + 20;
+    gre[0] = 0x20;  // K bit: a key follows (RFC 2890)
+    gre[2] = 0x65;  // protocol 0x6558: transparent Ethernet bridging
+    gre[3] = 0x58;
+    uint32_t key = htonl(vni);
+    std::memcpy(gre + 4, &key, 4);
+    outer_len_ = kGreOuterLen;
+  }
+  std::memset(&dst_, 0, sizeof(dst_));
+  dst_.sin_family = AF_INET;
+  dst_.sin_addr.s_addr = remote_ip;
+}
+
+uint16_t FlowSourcePort(const uint8_t* f, uint32_t len) {
+  // FNV-1a over MACs, and the IPv4/IPv6 addresses and L4 ports when present.
+  uint32_t h = 2166136261u;
+  auto mix = [&](const uint8_t* p, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
+  };
+  mix(f, 12);
+  if (len >= 34 && f[12] == 0x08 && f[13] == 0x00) {
+    uint32_t ihl = (f[14] & 0x0f) * 4;
+    mix(f + 26, 8);
+    if ((f[23] == 6 || f[23] == 17) && len >= 14 + ihl + 4) mix(f + 14 + ihl, 4);
+  } else if (len >= 58 && f[12] == 0x86 && f[13] == 0xdd) {
+    mix(f + 22, 32);
+    if ((f[20] == 6 || f[20] == 17) && len >= 58) mix(f + 54, 4);
+  }
+  return static_cast<uint16_t>(49152 + (h ^ (h >> 16)) % 16384);
+}
+
+int TunnelPort::TxBatch(Frame* const* frames, int n, int* errors) {
+  // Per thread, reused: a flood from a worker and a unicast from another
+  // never share them.
+  thread_local std::vector<Segment> segs;
+  thread_local std::vector<uint8_t> outers;
+  thread_local std::vector<iovec> iovs;
+  thread_local std::vector<mmsghdr> msgs;
+  thread_local std::vector<int> origin;  // frame index of each packet
+  segs.clear();
+  struct Piece {
+    int frame;
+    int seg;  // -1: the whole frame
+    const uint8_t* data;
+    uint32_t len;
+  };
+  thread_local std::vector<Piece> pieces;
+  pieces.clear();
+  std::vector<bool> bad(n, false);
+  for (int i = 0; i < n; i++) {
+    auto* vh = reinterpret_cast<VnetHdr*>(frames[i]->buf);
+    uint8_t* eth = frames[i]->buf + kVnetHdrLen;
+    uint32_t len = frames[i]->len - kVnetHdrLen;
+    if ((vh->gso_type & 0x7f) != 0) {
+      size_t first = segs.size();
+      if (SegmentGso(*vh, eth, len, segs) != GsoResult::kOk) {
+        segs.resize(first);
+        tx_stats.unsupported++;
+        bad[i] = true;
+        continue;
+      }
+      tx_stats.gso_frames++;
+      tx_stats.segments += segs.size() - first;
+      for (size_t s = first; s < segs.size(); s++) pieces.push_back({i, static_cast<int>(s), nullptr, 0});
+    } else {
+      if (!CompleteChecksum(vh, eth, len)) {
+        tx_stats.unsupported++;
+        bad[i] = true;
+        continue;
+      }
+      pieces.push_back({i, -1, eth, len});
+    }
+  }
+  size_t np = pieces.size();
+  outers.resize(np * kVxlanOuterLen);
+  iovs.resize(np * 3);
+  msgs.resize(np);
+  origin.resize(np);
+  for (size_t p = 0; p < np; p++) {
+    Piece& pc = pieces[p];
+    uint8_t* o = outers.data() + p * kVxlanOuterLen;
+    std::memcpy(o, outer_, outer_len_);
+    iovec* iov = iovs.data() + p * 3;
+    size_t cnt = 0;
+    iov[cnt++] = {o, outer_len_};
+    uint32_t inner_len;
+    const uint8_t* inner_start;
+    if (pc.seg >= 0) {
+      Segment& s = segs[pc.seg];
+      iov[cnt++] = {s.hdr, s.hdr_len};
+      if (s.payload_len) iov[cnt++] = {const_cast<uint8_t*>(s.payload), s.payload_len};
+      inner_len = s.hdr_len + s.payload_len;
+      inner_start = s.hdr;
+    } else {
+      iov[cnt++] = {const_cast<uint8_t*>(pc.data), pc.len};
+      inner_len = pc.len;
+      inner_start = pc.data;
+    }
+    if (encap_ == Encap::kVxlan) {
+      uint16_t sport = htons(FlowSourcePort(inner_start, inner_len));
+      uint16_t ulen = htons(static_cast<uint16_t>(8 + 8 + inner_len));
+      std::memcpy(o + 20, &sport, 2);
+      std::memcpy(o + 24, &ulen, 2);
+    }
+    std::memset(&msgs[p].msg_hdr, 0, sizeof(msghdr));
+    msgs[p].msg_hdr.msg_name = &dst_;
+    msgs[p].msg_hdr.msg_namelen = sizeof(dst_);
+    msgs[p].msg_hdr.msg_iov = iov;
+    msgs[p].msg_hdr.msg_iovlen = cnt;
+    origin[p] = pc.frame;
+  }
+  // Blocking sends: a full socket buffer pushes back on the sender (as a
+  // NIC queue would) instead of dropping segments of a TCP burst.
+  std::vector<bool> lost(n, false);
+  size_t done = 0;
+  while (done < np) {
+    unsigned chunk = np - done > 256 ? 256 : static_cast<unsigned>(np - done);
+    int r = sendmmsg(ul_->raw_fd(), msgs.data() + done, chunk, 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      lost[origin[done]] = true;  // this packet failed: skip it
+      done++;
+      continue;
+    }
+    done += r;
+  }
+  int sent = 0;
+  for (int i = 0; i < n; i++) {
+    if (bad[i] || lost[i]) (*errors)++;
+    else sent++;
+  }
+  return sent;
+}
+
+}  // namespace weft

@@ -1,0 +1,71 @@
+// Tunnels to other VTEPs. One Underlay per daemon owns the sockets: a UDP
+// socket on the VXLAN port and a raw GRE socket to receive, and one
+// IPPROTO_RAW socket to send both, so each packet carries an outer header
+// built once per destination (only lengths and the VXLAN source port vary).
+// A TunnelPort is one remote VTEP on one network: the switch forwards and
+// floods to it like to any port.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "port.h"
+
+namespace weft {
+
+enum class Encap : uint8_t { kVxlan = 1, kGre = 2 };
+
+constexpr size_t kVxlanOuterLen = 20 + 8 + 8;  // IPv4 + UDP + VXLAN
+constexpr size_t kGreOuterLen = 20 + 8;        // IPv4 + GRE with key
+
+class Underlay {
+ public:
+  // local_ip in network byte order. Throws std::runtime_error.
+  static std::shared_ptr<Underlay> Create(uint32_t local_ip, uint16_t vxlan_port);
+  ~Underlay();
+  int vxlan_fd() const { return vxlan_fd_; }
+  int gre_fd() const { return gre_fd_; }
+  int raw_fd() const { return raw_fd_; }
+  uint32_t local_ip() const { return local_ip_; }
+  uint16_t vxlan_port() const { return vxlan_port_; }
+
+ private:
+  Underlay(int vxlan_fd, int gre_fd, int raw_fd, uint32_t local_ip, uint16_t vxlan_port)
+      : vxlan_fd_(vxlan_fd), gre_fd_(gre_fd), raw_fd_(raw_fd), local_ip_(local_ip), vxlan_port_(vxlan_port) {}
+  int vxlan_fd_, gre_fd_, raw_fd_;
+  uint32_t local_ip_;
+  uint16_t vxlan_port_;
+};
+
+class TunnelPort : public Port {
+ public:
+  TunnelPort(uint32_t id, uint32_t network, uint32_t mtu, std::shared_ptr<Underlay> ul, Encap encap, uint32_t vni,
+             uint32_t remote_ip, bool flood);
+  int RxBatch(Frame*, int) override { return 0; }  // tunnel frames arrive on the Underlay sockets
+  int TxBatch(Frame* const* frames, int n, int* errors) override;
+  bool is_tunnel() const override { return true; }
+  bool floods() const override { return flood_; }
+  uint32_t remote_ip() const { return remote_ip_; }
+  // Segments, completed checksums and frames refused, for the counters.
+  struct TxStats {
+    uint64_t segments = 0, gso_frames = 0, unsupported = 0;
+  };
+  static thread_local TxStats tx_stats;
+
+ private:
+  std::shared_ptr<Underlay> ul_;
+  Encap encap_;
+  uint32_t remote_ip_;
+  bool flood_;
+  uint8_t outer_[kVxlanOuterLen];
+  size_t outer_len_;
+  sockaddr_in dst_;
+};
+
+// The RFC 7348 source port: a hash of the inner flow, in the ephemeral range.
+uint16_t FlowSourcePort(const uint8_t* frame, uint32_t len);
+
+}  // namespace weft
