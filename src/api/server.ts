@@ -46,6 +46,12 @@ export class ApiServer {
     r('DELETE', '/v1/ports/:name', ({ params }) => ctl.removePort(params.name).then(() => ({ removed: params.name })));
     r('GET', '/v1/macs', ({ query }) => ctl.macs(query.get('net') ?? undefined));
     r('GET', '/v1/stats', () => ctl.stats());
+    r('GET', '/v1/vteps', ({ query }) => ctl.vteps(query.get('net') ?? undefined));
+    r('POST', '/v1/vteps', ({ body }) => ctl.addVtep(body));
+    r('DELETE', '/v1/vteps', ({ query }) => ctl.removeVtep({ ip: query.get('ip') ?? undefined, net: query.get('net') ?? undefined }).then(() => ({ removed: query.get('ip') })));
+    r('GET', '/v1/fdb', ({ query }) => ctl.fdb(query.get('net') ?? undefined));
+    r('POST', '/v1/fdb', ({ body }) => ctl.addFdb(body));
+    r('DELETE', '/v1/fdb', ({ query }) => ctl.removeFdb({ mac: query.get('mac') ?? undefined, net: query.get('net') ?? undefined }).then(() => ({ removed: query.get('mac') })));
     this.#server = createServer((req, res) => void this.#handle(req, res, ctl));
   }
 

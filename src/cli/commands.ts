@@ -18,12 +18,14 @@ export function registerNet(program: Command): void {
     .description('create a network')
     .requiredOption('--subnet <cidr>', 'IPv4 subnet, e.g. 10.1.0.0/24')
     .option('--gateway <ip>', 'gateway address containers route through')
-    .option('--mtu <n>', 'MTU of the network\'s ports', (v) => Number(v))
+    .option('--mtu <n>', 'MTU of the network\'s ports (default: the underlay\'s less the encapsulation)', (v) => Number(v))
+    .option('--encap <kind>', 'tunnel encapsulation: vxlan or gre', 'vxlan')
+    .option('--vni <n>', 'VXLAN VNI or GRE key (default: the next free from 256)', (v) => Number(v))
     .option('--json', 'print JSON')
     .action(async (name: string, o, cmd: Command) => {
-      const n = await client(cmd).post<NetworkView>('/v1/networks', { name, subnet: o.subnet, gateway: o.gateway, mtu: o.mtu });
+      const n = await client(cmd).post<NetworkView>('/v1/networks', { name, subnet: o.subnet, gateway: o.gateway, mtu: o.mtu, encap: o.encap, vni: o.vni });
       if (o.json) printJson(n);
-      else console.log(`network ${n.name} created (${n.subnet})`);
+      else console.log(`network ${n.name} created (${n.subnet}, ${n.encap} ${n.vni}, mtu ${n.mtu})`);
     });
   net
     .command('ls')
@@ -32,7 +34,7 @@ export function registerNet(program: Command): void {
     .action(async (o, cmd: Command) => {
       const nets = await client(cmd).get<NetworkView[]>('/v1/networks');
       if (o.json) return printJson(nets);
-      printTable(['NAME', 'SUBNET', 'GATEWAY', 'MTU', 'PORTS'], nets.map((n) => [n.name, n.subnet, n.gateway, n.mtu, n.ports]));
+      printTable(['NAME', 'SUBNET', 'GATEWAY', 'ENCAP', 'VNI', 'MTU', 'PORTS'], nets.map((n) => [n.name, n.subnet, n.gateway, n.encap, n.vni, n.mtu, n.ports]));
     });
   net
     .command('rm <name>')
@@ -108,6 +110,7 @@ export function registerMac(program: Command): void {
 interface Stats {
   datapath: { global: Record<string, number>; drops: Record<string, number> };
   mac: Record<string, number>;
+  overlay: Record<string, number>;
   ports: Record<string, Record<string, number>>;
 }
 
@@ -126,6 +129,7 @@ export function registerStats(program: Command): void {
       kv('fast path', s.datapath.global);
       kv('drops', s.datapath.drops);
       kv('mac table', s.mac);
+      kv('overlay', s.overlay);
       console.log('ports');
       printTable(
         ['  PORT', 'RX_PKTS', 'RX_BYTES', 'TX_PKTS', 'TX_BYTES', 'RX_DROP', 'TX_DROP'],

@@ -7,6 +7,8 @@ import { Controller } from '../control/controller.js';
 import { StateFile } from '../control/state-file.js';
 import { Datapath } from '../datapath/datapath.js';
 import { Switch } from '../switch/switch.js';
+import { Overlay } from '../overlay/overlay.js';
+import { interfaceWithAddress } from '../switch/netns.js';
 import { VERSION } from './version.js';
 
 export interface DaemonOptions {
@@ -16,6 +18,8 @@ export interface DaemonOptions {
   macAging: number;
   macLimit: number;
   workers: number;
+  underlay?: string;
+  vxlanPort: number;
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
@@ -23,9 +27,25 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   let sw: Switch | undefined;
   const dp = new Datapath({ workers: opts.workers, onEvents: (evs) => sw?.handleEvents(evs) });
   sw = new Switch({ datapath: dp, agingMs: opts.macAging * 1000, macLimit: opts.macLimit });
-  const ctl = new Controller(sw, opts.stateDir ? new StateFile(opts.stateDir) : undefined, {
-    warn: (msg) => log.warn(msg),
-  });
+  let underlay: { ip: string; mtu: number } | undefined;
+  if (opts.underlay) {
+    const iface = await interfaceWithAddress(opts.underlay);
+    if (!iface) {
+      dp.close();
+      throw new Error(`no interface in this namespace has the underlay address ${opts.underlay}`);
+    }
+    try {
+      dp.setUnderlay(opts.underlay, opts.vxlanPort);
+    } catch (err) {
+      dp.close();
+      throw new Error(`cannot open the underlay on ${opts.underlay}: ${(err as Error).message}`);
+    }
+    underlay = { ip: opts.underlay, mtu: iface.mtu };
+  }
+  const overlay = new Overlay(sw, underlay?.ip);
+  const ctl = new Controller(sw, overlay, opts.stateDir ? new StateFile(opts.stateDir) : undefined, {
+    warn: (msg: string) => log.warn(msg),
+  }, underlay);
   const api = new ApiServer(ctl, { hostId: opts.hostId ?? hostname(), pid: process.pid, version: VERSION, api: opts.api });
   try {
     await ctl.restore();
@@ -34,7 +54,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     dp.close();
     throw err;
   }
-  log.info({ api: opts.api, stateDir: opts.stateDir, workers: opts.workers }, 'weft daemon ready');
+  log.info({ api: opts.api, stateDir: opts.stateDir, workers: opts.workers, underlay: underlay?.ip }, 'weft daemon ready');
 
   let stopping = false;
   const stop = async (signal: string) => {

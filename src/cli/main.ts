@@ -2,6 +2,7 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DEFAULT_API } from '../api/client.js';
 import { registerMac, registerNet, registerPort, registerStats } from './commands.js';
+import { registerFdb, registerVtep } from './overlay-commands.js';
 import { runDaemon } from './daemon.js';
 import { registerLab } from './lab.js';
 import { VERSION } from './version.js';
@@ -29,15 +30,19 @@ program
   .option('--mac-aging <seconds>', 'MAC aging time', positiveInt('--mac-aging'), 300)
   .option('--mac-limit <n>', 'most MAC entries per network', positiveInt('--mac-limit'), 8192)
   .option('--workers <n>', 'data path threads', positiveInt('--workers'), 1)
+  .option('--underlay <ip>', 'this host\'s VTEP address (an address of one of its interfaces)')
+  .option('--vxlan-port <port>', 'UDP port of VXLAN', positiveInt('--vxlan-port'), 4789)
   .action(async (o, cmd: Command) => {
     const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
-    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, workers: o.workers });
+    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, workers: o.workers, underlay: o.underlay, vxlanPort: o.vxlanPort });
   });
 
 registerNet(program);
 registerPort(program);
 registerMac(program);
 registerStats(program);
+registerVtep(program);
+registerFdb(program);
 registerLab(program);
 
 try {

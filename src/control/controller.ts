@@ -4,12 +4,17 @@ import { formatMac, localMac, parseMac, isMulticastMac } from '../datapath/mac.j
 import { attachPacketPort, createTapPort, PortSetupError } from '../switch/port-setup.js';
 import { VALID_IFNAME } from '../switch/netns.js';
 import type { PortRecord, Switch } from '../switch/switch.js';
+import { ENCAP_OVERHEAD, type Overlay } from '../overlay/overlay.js';
+import type { Encap } from '../datapath/datapath.js';
 import { badRequest, conflict, notFound, WeftError } from './errors.js';
 import { contains, formatCidr, formatIPv4, isHostAddress, overlaps, parseCidr, parseIPv4, type Subnet } from './ipv4.js';
-import type { SavedNetwork, SavedPort, StateFile } from './state-file.js';
+import type { SavedFdb, SavedNetwork, SavedPort, SavedVtep, StateFile } from './state-file.js';
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 const DEFAULT_MTU = 1500;
+/** VNIs are handed out from here up, as libnetwork does. */
+const FIRST_VNI = 256;
+const MAX_VNI: Record<Encap, number> = { vxlan: 0xffffff, gre: 0xffffffff };
 
 export interface NetworkView {
   id: number;
@@ -17,6 +22,8 @@ export interface NetworkView {
   subnet: string;
   gateway?: string;
   mtu: number;
+  encap: Encap;
+  vni: number;
   ports: number;
 }
 
@@ -40,6 +47,12 @@ export interface ControllerLog {
   warn(msg: string): void;
 }
 
+export interface UnderlayInfo {
+  ip: string;
+  /** MTU of the underlay interface: container MTUs default to it less the encapsulation. */
+  mtu: number;
+}
+
 function checkName(kind: string, name: unknown): string {
   if (typeof name !== 'string' || !NAME_RE.test(name)) {
     throw badRequest(`invalid ${kind} name '${String(name)}' (letters, digits, '-' and '_', at most 63)`);
@@ -49,14 +62,20 @@ function checkName(kind: string, name: unknown): string {
 
 export class Controller {
   readonly #sw: Switch;
+  readonly #overlay: Overlay;
+  readonly #underlay?: UnderlayInfo;
   readonly #state?: StateFile;
   readonly #log: ControllerLog;
+  #vteps: SavedVtep[] = [];
+  #fdb: SavedFdb[] = [];
   readonly #networks = new Map<string, Network>();
   readonly #ports = new Map<string, { saved: SavedPort; rec: PortRecord }>();
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(sw: Switch, state: StateFile | undefined, log: ControllerLog) {
+  constructor(sw: Switch, overlay: Overlay, state: StateFile | undefined, log: ControllerLog, underlay?: UnderlayInfo) {
     this.#sw = sw;
+    this.#overlay = overlay;
+    this.#underlay = underlay;
     this.#state = state;
     this.#log = log;
   }
@@ -66,8 +85,23 @@ export class Controller {
     if (!this.#state) return;
     const saved = this.#state.load();
     for (const n of saved.networks) {
-      this.#networks.set(n.name, { ...n, net: parseCidr(n.subnet) });
-      this.#sw.addNetwork(n.id);
+      const net: Network = { ...n, encap: n.encap ?? 'vxlan', vni: n.vni ?? this.#freeVni(n.encap ?? 'vxlan'), net: parseCidr(n.subnet) };
+      this.#networks.set(n.name, net);
+      this.#realiseNetwork(net);
+    }
+    for (const v of saved.vteps ?? []) {
+      try {
+        this.#applyVtep(v);
+      } catch (err) {
+        this.#log.warn(`VTEP ${v.ip} on '${v.net}' not restored: ${(err as Error).message}`);
+      }
+    }
+    for (const f of saved.fdb ?? []) {
+      try {
+        this.#applyFdb(f);
+      } catch (err) {
+        this.#log.warn(`fdb entry ${f.mac} on '${f.net}' not restored: ${(err as Error).message}`);
+      }
     }
     for (const p of saved.ports) {
       try {
@@ -92,6 +126,8 @@ export class Controller {
       version: 1,
       networks: [...this.#networks.values()].map(({ net: _net, ...n }) => n),
       ports: [...this.#ports.values()].map((p) => p.saved),
+      vteps: this.#vteps,
+      fdb: this.#fdb,
     });
   }
 
@@ -107,10 +143,22 @@ export class Controller {
 
   #networkView(n: Network): NetworkView {
     const ports = [...this.#ports.values()].filter((p) => p.saved.net === n.name).length;
-    return { id: n.id, name: n.name, subnet: n.subnet, gateway: n.gateway, mtu: n.mtu, ports };
+    return { id: n.id, name: n.name, subnet: n.subnet, gateway: n.gateway, mtu: n.mtu, encap: n.encap, vni: n.vni, ports };
   }
 
-  createNetwork(req: { name?: unknown; subnet?: unknown; gateway?: unknown; mtu?: unknown }): Promise<NetworkView> {
+  #realiseNetwork(n: Network): void {
+    this.#sw.addNetwork(n.id);
+    this.#overlay.addNetwork(n.id, n.encap, n.vni, n.mtu);
+  }
+
+  #freeVni(encap: Encap): number {
+    const used = new Set([...this.#networks.values()].filter((n) => n.encap === encap).map((n) => n.vni));
+    let vni = FIRST_VNI;
+    while (used.has(vni)) vni++;
+    return vni;
+  }
+
+  createNetwork(req: { name?: unknown; subnet?: unknown; gateway?: unknown; mtu?: unknown; encap?: unknown; vni?: unknown }): Promise<NetworkView> {
     return this.#serial(() => {
       const name = checkName('network', req.name);
       if (this.#networks.has(name)) throw conflict(`network '${name}' already exists`);
@@ -126,14 +174,27 @@ export class Controller {
         if (!isHostAddress(net, g)) throw badRequest(`gateway ${String(req.gateway)} is not a host address in ${formatCidr(net)}`);
         gateway = formatIPv4(g);
       }
-      const mtu = req.mtu === undefined ? DEFAULT_MTU : Number(req.mtu);
+      const encap = req.encap === undefined ? 'vxlan' : req.encap;
+      if (encap !== 'vxlan' && encap !== 'gre') throw badRequest(`unknown encapsulation '${String(encap)}' (vxlan or gre)`);
+      let vni: number;
+      if (req.vni === undefined) {
+        vni = this.#freeVni(encap);
+      } else {
+        vni = Number(req.vni);
+        if (!Number.isInteger(vni) || vni < 1 || vni > MAX_VNI[encap]) throw badRequest(`invalid ${encap === 'gre' ? 'GRE key' : 'VNI'} '${String(req.vni)}' (1 to ${MAX_VNI[encap]})`);
+        const user = [...this.#networks.values()].find((n) => n.encap === encap && n.vni === vni);
+        if (user) throw conflict(`${encap} VNI ${vni} is in use by network '${user.name}'`);
+      }
+      // Without --mtu, container ports fit inside the underlay once encapsulated.
+      const defaultMtu = this.#underlay ? this.#underlay.mtu - ENCAP_OVERHEAD[encap] : DEFAULT_MTU;
+      const mtu = req.mtu === undefined ? defaultMtu : Number(req.mtu);
       if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65000) throw badRequest(`invalid MTU '${String(req.mtu)}'`);
       const used = new Set([...this.#networks.values()].map((n) => n.id));
       let id = 1;
       while (used.has(id)) id++;
-      const n: Network = { id, name, subnet: formatCidr(net), gateway, mtu, net };
+      const n: Network = { id, name, subnet: formatCidr(net), gateway, mtu, encap, vni, net };
       this.#networks.set(name, n);
-      this.#sw.addNetwork(id);
+      this.#realiseNetwork(n);
       this.#save();
       return this.#networkView(n);
     });
@@ -144,8 +205,11 @@ export class Controller {
       const n = this.#network(name);
       const users = [...this.#ports.values()].filter((p) => p.saved.net === n.name).map((p) => p.saved.name);
       if (users.length) throw conflict(`network '${n.name}' still has ports: ${users.join(', ')}`);
+      this.#overlay.removeNetwork(n.id);
       this.#sw.removeNetwork(n.id);
       this.#networks.delete(n.name);
+      this.#vteps = this.#vteps.filter((v) => v.net !== n.name);
+      this.#fdb = this.#fdb.filter((f) => f.net !== n.name);
       this.#save();
     });
   }
@@ -263,10 +327,113 @@ export class Controller {
     return this.#sw.macs(n?.id).map((r) => ({ net: names.get(r.network) ?? String(r.network), mac: r.mac, port: r.port, age: r.ageSeconds }));
   }
 
-  stats(): { datapath: ReturnType<Switch['dp']['counters']>; mac: ReturnType<Switch['macStats']>; ports: Record<string, Record<string, number>> } {
+  stats(): {
+    datapath: ReturnType<Switch['dp']['counters']>;
+    mac: ReturnType<Switch['macStats']>;
+    overlay: ReturnType<Overlay['stats']>;
+    ports: Record<string, Record<string, number>>;
+  } {
     const ports: Record<string, Record<string, number>> = {};
-    for (const p of this.#ports.values()) ports[p.saved.name] = this.#sw.portCounters(p.rec.id);
-    return { datapath: this.#sw.dp.counters(), mac: this.#sw.macStats(), ports };
+    for (const p of this.#sw.ports()) ports[p.name] = this.#sw.portCounters(p.id);
+    return { datapath: this.#sw.dp.counters(), mac: this.#sw.macStats(), overlay: this.#overlay.stats(), ports };
+  }
+
+  // ---- the overlay: VTEP flood lists and the overlay fdb ----
+
+  #vtepIp(text: unknown): string {
+    if (typeof text !== 'string') throw badRequest('a VTEP address is required');
+    const ip = formatIPv4(parseIPv4(text));
+    if (ip === this.#underlay?.ip) throw badRequest(`${ip} is this host's own VTEP address`);
+    return ip;
+  }
+
+  #needUnderlay(): void {
+    if (!this.#underlay) throw badRequest('this daemon has no underlay: start it with --underlay IP');
+  }
+
+  #applyVtep(v: SavedVtep): void {
+    this.#overlay.addVtep(this.#network(v.net).id, v.ip);
+  }
+
+  #applyFdb(f: SavedFdb): void {
+    this.#overlay.addFdb(this.#network(f.net).id, { mac: parseMac(f.mac), vtep: f.vtep, ip: f.ip ? parseIPv4(f.ip) : undefined });
+  }
+
+  addVtep(req: { ip?: unknown; net?: unknown }): Promise<{ net: string; ip: string }> {
+    return this.#serial(() => {
+      this.#needUnderlay();
+      const n = this.#network(req.net);
+      const ip = this.#vtepIp(req.ip);
+      if (this.#vteps.some((v) => v.net === n.name && v.ip === ip)) throw conflict(`VTEP ${ip} is already on network '${n.name}'`);
+      const v = { net: n.name, ip };
+      this.#applyVtep(v);
+      this.#vteps.push(v);
+      this.#save();
+      return v;
+    });
+  }
+
+  removeVtep(req: { ip?: unknown; net?: unknown }): Promise<void> {
+    return this.#serial(() => {
+      const n = this.#network(req.net);
+      const ip = this.#vtepIp(req.ip);
+      if (!this.#vteps.some((v) => v.net === n.name && v.ip === ip)) throw notFound(`no VTEP ${ip} on network '${n.name}'`);
+      this.#overlay.removeVtep(n.id, ip);
+      this.#vteps = this.#vteps.filter((v) => !(v.net === n.name && v.ip === ip));
+      this.#save();
+    });
+  }
+
+  vteps(net?: unknown): Array<{ net: string; ip: string; flood: boolean; fdbEntries: number }> {
+    const n = net === undefined ? undefined : this.#network(net);
+    return this.#overlay.vteps(n?.id).map((r) => ({ net: this.#nameOf(r.network), ip: r.ip, flood: r.flood, fdbEntries: r.fdbEntries }));
+  }
+
+  #nameOf(id: number): string {
+    return [...this.#networks.values()].find((x) => x.id === id)?.name ?? String(id);
+  }
+
+  addFdb(req: { mac?: unknown; net?: unknown; vtep?: unknown; ip?: unknown }): Promise<SavedFdb> {
+    return this.#serial(() => {
+      this.#needUnderlay();
+      const n = this.#network(req.net);
+      const m = parseMacOrThrow(String(req.mac));
+      if (isMulticastMac(m) || m === 0) throw badRequest(`MAC ${String(req.mac)} is not a unicast address`);
+      const vtep = this.#vtepIp(req.vtep);
+      let ip: string | undefined;
+      if (req.ip !== undefined) {
+        const a = parseIPv4(String(req.ip));
+        if (!contains(n.net, a)) throw badRequest(`address ${String(req.ip)} is outside network '${n.name}' (${n.subnet})`);
+        ip = formatIPv4(a);
+      }
+      const f: SavedFdb = { net: n.name, mac: formatMac(m), vtep, ip };
+      this.#applyFdb(f);
+      this.#fdb = this.#fdb.filter((x) => !(x.net === n.name && x.mac === f.mac));
+      this.#fdb.push(f);
+      this.#save();
+      return f;
+    });
+  }
+
+  removeFdb(req: { mac?: unknown; net?: unknown }): Promise<void> {
+    return this.#serial(() => {
+      const n = this.#network(req.net);
+      const mac = formatMac(parseMacOrThrow(String(req.mac)));
+      if (!this.#overlay.removeFdb(n.id, parseMac(mac))) throw notFound(`no fdb entry for ${mac} on network '${n.name}'`);
+      this.#fdb = this.#fdb.filter((x) => !(x.net === n.name && x.mac === mac));
+      this.#save();
+    });
+  }
+
+  fdb(net?: unknown): Array<{ net: string; mac: string; vtep: string; ip?: string; resolved: boolean }> {
+    const n = net === undefined ? undefined : this.#network(net);
+    return this.#overlay.fdb(n?.id).map((r) => ({
+      net: this.#nameOf(r.network),
+      mac: r.mac,
+      vtep: r.vtep,
+      ip: r.ip === undefined ? undefined : formatIPv4(r.ip),
+      resolved: r.resolved,
+    }));
   }
 }
 

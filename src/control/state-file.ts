@@ -9,6 +9,8 @@ export interface SavedNetwork {
   subnet: string;
   gateway?: string;
   mtu: number;
+  encap: 'vxlan' | 'gre';
+  vni: number;
 }
 
 export interface SavedPort {
@@ -21,10 +23,24 @@ export interface SavedPort {
   mac?: string;
 }
 
+export interface SavedVtep {
+  net: string;
+  ip: string;
+}
+
+export interface SavedFdb {
+  net: string;
+  mac: string;
+  vtep: string;
+  ip?: string;
+}
+
 export interface SavedState {
   version: 1;
   networks: SavedNetwork[];
   ports: SavedPort[];
+  vteps?: SavedVtep[];
+  fdb?: SavedFdb[];
 }
 
 export class StateFile {

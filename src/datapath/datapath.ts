@@ -5,13 +5,26 @@ import { macFromBytes } from './mac.js';
 
 export const layout = addon.layout;
 
+/** A source MAC new or moved on a port (a tunnel port: behind that VTEP). */
 export interface LearnEvent {
   type: 'learn';
   network: number;
   mac: number;
   port: number;
 }
-export type DatapathEvent = LearnEvent;
+/** A unicast destination unknown to the fast path on a network with tunnels. */
+export interface MissEvent {
+  type: 'miss';
+  network: number;
+  mac: number;
+  port: number;
+}
+export type DatapathEvent = LearnEvent | MissEvent;
+
+export type Encap = 'vxlan' | 'gre';
+const ENCAP_CODE: Record<Encap, number> = { vxlan: 1, gre: 2 };
+
+export type ArpOp = { op: 'add'; network: number; ip: number; mac: number } | { op: 'del'; network: number; ip: number };
 
 export type FibOp =
   | { op: 'add'; network: number; mac: number; port: number; slot: number }
@@ -64,6 +77,30 @@ export class Datapath {
 
   removePort(id: number): boolean {
     return this.#native.removePort(id);
+  }
+
+  /** Binds the tunnel sockets to this host's VTEP address. */
+  setUnderlay(localIp: string, vxlanPort: number): void {
+    this.#native.setUnderlay(localIp, vxlanPort);
+  }
+
+  setNetworkEncap(network: number, encap: Encap, vni: number): void {
+    this.#native.setNetworkEncap(network, ENCAP_CODE[encap], vni);
+  }
+
+  /** A remote VTEP of a network; `flood`: it gets the network's broadcasts. */
+  addTunnelPort(id: number, network: number, remoteIp: string, flood: boolean, mtu: number): void {
+    this.#native.addTunnelPort(id, network, remoteIp, flood, mtu);
+  }
+
+  /** Programs the addresses weft answers ARP for (as one snapshot). */
+  applyArp(ops: ArpOp[]): void {
+    if (ops.length === 0) return;
+    const rec = new Float64Array(ops.length * 4);
+    ops.forEach((o, i) => {
+      rec.set([o.op === 'add' ? 1 : 2, o.network, o.ip, o.op === 'add' ? o.mac : 0], i * 4);
+    });
+    this.#native.arpApply(rec);
   }
 
   /** Applies a batch of table changes as one atomic snapshot. */
@@ -134,9 +171,10 @@ export class Datapath {
 function decodeEvents(buf: Buffer): DatapathEvent[] {
   const out: DatapathEvent[] = [];
   for (let off = 0; off + EVENT_RECORD_LEN <= buf.length; off += EVENT_RECORD_LEN) {
-    if (buf[off] === 1) {
+    const type = buf[off] === 1 ? 'learn' : buf[off] === 2 ? 'miss' : undefined;
+    if (type) {
       out.push({
-        type: 'learn',
+        type,
         mac: macFromBytes(buf, off + 1),
         network: buf.readUInt32LE(off + 8),
         port: buf.readUInt32LE(off + 12),

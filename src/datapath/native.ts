@@ -22,6 +22,10 @@ export interface NativeDatapath {
   addTapPort(id: number, network: number, ifname: string, mtu: number): void;
   addPacketPort(id: number, network: number, ifname: string, mtu: number): void;
   removePort(id: number): boolean;
+  setUnderlay(localIp: string, vxlanPort: number): void;
+  setNetworkEncap(network: number, encap: number, vni: number): void;
+  addTunnelPort(id: number, network: number, remoteIp: string, flood: boolean, mtu: number): void;
+  arpApply(ops: Float64Array): void;
   fibApply(ops: Float64Array): void;
   fibSize(): number;
   inject(port: number, frame: Buffer): void;

@@ -8,7 +8,9 @@ import { ApiClient } from '../api/client.js';
 import type { PortView } from '../control/controller.js';
 import { packageRoot } from '../datapath/native.js';
 import { ip, ipIn, netnsExists, run } from '../switch/netns.js';
-import type { ContainerSpec, HostSpec, Topology } from './topology.js';
+import type { ContainerSpec, HostKind, HostSpec, Topology } from './topology.js';
+import { kernelHostUp } from './kernel-host.js';
+import { underlayAddress, underlayAttach, underlayDown, underlayUp } from './underlay.js';
 
 export { loadTopology } from './topology.js';
 
@@ -25,6 +27,9 @@ export interface LabContainer {
 
 export interface LabHost {
   name: string;
+  kind: HostKind;
+  /** The host's VTEP address on the underlay, when the lab has one. */
+  underlayIp?: string;
   netns: string;
   api: string;
   pid: number;
@@ -48,7 +53,7 @@ async function addNetns(name: string): Promise<void> {
 }
 
 /** Starts `weft daemon` inside the host's namespace and waits for its API. */
-async function startDaemon(lab: string, h: HostSpec): Promise<Omit<LabHost, 'containers'>> {
+async function startDaemon(lab: string, h: HostSpec): Promise<{ netns: string; api: string; pid: number; log: string }> {
   const netns = hostNetns(lab, h.name);
   const dir = hostDir(lab, h.name);
   mkdirSync(dir, { recursive: true });
@@ -70,7 +75,7 @@ async function startDaemon(lab: string, h: HostSpec): Promise<Omit<LabHost, 'con
     }
     try {
       await client.get('/v1/info');
-      return { name: h.name, netns, api, pid, log };
+      return { netns, api, pid, log };
     } catch {
       await sleep(50);
     }
@@ -118,30 +123,135 @@ async function addContainer(lab: string, h: HostSpec, client: ApiClient, c: Cont
   return { name: c.name, netns, net: c.net, ip: p.ip?.split('/')[0], mac: p.mac, port: p.name };
 }
 
+/** VNIs by network name, the same on every host: explicit, else 256 up. */
+function labVnis(topo: Topology): Map<string, { vni: number; encap: 'vxlan' | 'gre' }> {
+  const out = new Map<string, { vni: number; encap: 'vxlan' | 'gre' }>();
+  const taken = new Set<number>();
+  for (const h of topo.hosts) for (const n of h.networks ?? []) if (n.vni !== undefined) taken.add(n.vni);
+  let next = 256;
+  for (const h of topo.hosts) {
+    for (const n of h.networks ?? []) {
+      if (out.has(n.name)) continue;
+      let vni = n.vni;
+      if (vni === undefined) {
+        while (taken.has(next)) next++;
+        vni = next++;
+      }
+      out.set(n.name, { vni, encap: n.encap ?? 'vxlan' });
+    }
+  }
+  return out;
+}
+
+/** A container's MAC when the topology gives none: 02:57 and its IPv4 address. */
+function defaultMac(c: ContainerSpec): string | undefined {
+  if (!c.ip) return c.mac;
+  const o = c.ip.split('/')[0].split('.').map((x) => Number(x).toString(16).padStart(2, '0'));
+  return c.mac ?? ['02', '57', ...o].join(':');
+}
+
 export async function labUp(topo: Topology, opts: { log?: (msg: string) => void } = {}): Promise<LabState> {
   const log = opts.log ?? (() => undefined);
   const state: LabState = { name: topo.name, hosts: [] };
+  const vnis = labVnis(topo);
+  const ulMtu = topo.underlayMtu ?? 1500;
+  const ulIp = (i: number) => underlayAddress(topo.underlay!, i);
   try {
-    for (const h of topo.hosts) {
-      await addNetns(hostNetns(topo.name, h.name));
-      const daemon = await startDaemon(topo.name, h);
-      log(`host ${h.name}: namespace ${daemon.netns}, weft daemon pid ${daemon.pid}`);
-      const host: LabHost = { ...daemon, containers: [] };
+    if (topo.underlay) await underlayUp(topo.name);
+    for (const [i, h] of topo.hosts.entries()) {
+      const netns = hostNetns(topo.name, h.name);
+      await addNetns(netns);
+      if (topo.underlay) await underlayAttach(topo.name, netns, h.name, ulIp(i).cidr, ulMtu);
+      const kind = h.kind ?? 'weft';
+      const host: LabHost = { name: h.name, kind, netns, api: '', pid: 0, log: '', containers: [], underlayIp: topo.underlay ? ulIp(i).ip : undefined };
       state.hosts.push(host);
-      const client = new ApiClient(daemon.api);
-      for (const n of h.networks ?? []) await client.post('/v1/networks', n);
-      for (const c of h.containers ?? []) {
-        const lc = await addContainer(topo.name, h, client, c);
-        host.containers.push(lc);
-        log(`  container ${c.name}: namespace ${lc.netns}, ${lc.ip ?? 'no address'} (${lc.mac}) on ${c.net}`);
-      }
+      if (kind === 'weft') await weftHostUp(topo, h, host, vnis, log);
+      else await otherHostUp(topo, h, host, i, vnis, ulMtu);
+      log(`host ${h.name} (${kind}): namespace ${netns}${host.underlayIp ? `, underlay ${host.underlayIp}` : ''}${host.pid ? `, weft daemon pid ${host.pid}` : ''}`);
+      for (const c of host.containers) log(`  container ${c.name}: namespace ${c.netns}, ${c.ip ?? 'no address'} (${c.mac}) on ${c.net}`);
     }
+    if (topo.underlay && (topo.peering ?? 'static') === 'static') await peerWeftHosts(topo, state);
   } catch (err) {
     await labDown(topo);
     throw err;
   }
+  mkdirSync(join(LAB_DIR, topo.name), { recursive: true });
   writeFileSync(join(LAB_DIR, topo.name, 'lab.json'), JSON.stringify(state, null, 2));
   return state;
+}
+
+async function weftHostUp(topo: Topology, h: HostSpec, host: LabHost, vnis: Map<string, { vni: number; encap: 'vxlan' | 'gre' }>, log: (m: string) => void): Promise<void> {
+  const extra = host.underlayIp ? ['--underlay', host.underlayIp] : [];
+  const daemon = await startDaemon(topo.name, { ...h, daemonArgs: [...extra, ...(h.daemonArgs ?? [])] });
+  Object.assign(host, daemon);
+  const client = new ApiClient(daemon.api);
+  for (const n of h.networks ?? []) {
+    const v = topo.underlay ? vnis.get(n.name)! : undefined;
+    await client.post('/v1/networks', { ...n, vni: n.vni ?? v?.vni, encap: n.encap ?? v?.encap });
+  }
+  for (const c of h.containers ?? []) host.containers.push(await addContainer(topo.name, h, client, { ...c, mac: c.attach === 'veth' ? c.mac : defaultMac(c) }));
+  void log;
+}
+
+async function otherHostUp(topo: Topology, h: HostSpec, host: LabHost, index: number, vnis: Map<string, { vni: number; encap: 'vxlan' | 'gre' }>, ulMtu: number): Promise<void> {
+  // Every other host sharing a network is a peer of it.
+  const peers = new Map<string, string[]>();
+  for (const n of h.networks ?? []) {
+    peers.set(n.name, topo.hosts.flatMap((o, j) => (j !== index && (o.networks ?? []).some((x) => x.name === n.name) ? [underlayAddress(topo.underlay!, j).ip] : [])));
+  }
+  const containers: LabContainer[] = [];
+  for (const c of h.containers ?? []) {
+    const netns = containerNetns(topo.name, h.name, c.name);
+    await addNetns(netns);
+    const net = h.networks!.find((n) => n.name === c.net)!;
+    const prefix = net.subnet.split('/')[1];
+    const ip = c.ip?.split('/')[0];
+    containers.push({ name: c.name, netns, net: c.net, ip, mac: defaultMac(c), port: `veth:${c.name}` });
+  }
+  const nets = (h.networks ?? []).map((n) => {
+    const v = vnis.get(n.name)!;
+    const overhead = v.encap === 'gre' ? 42 : 50;
+    return { name: n.name, vni: v.vni, encap: v.encap, mtu: n.mtu ?? ulMtu - overhead };
+  });
+  const cidrOf = (c: LabContainer) => `${c.ip}/${h.networks!.find((n) => n.name === c.net)!.subnet.split('/')[1]}`;
+  if (host.kind === 'kernel') {
+    await kernelHostUp(host.netns, host.underlayIp!, nets, peers, containers.map((c) => ({ netns: c.netns, net: c.net, cidr: cidrOf(c), mac: c.mac! })));
+  } else {
+    throw new Error(`host '${h.name}': Open vSwitch hosts are not supported yet`);
+    /* OVS-HOST-UP
+    // OVS bridges one network here: the tunnels of every network it has.
+    const tunnels = nets.flatMap((n) => (peers.get(n.name) ?? []).map((remoteIp) => ({ type: n.encap, remoteIp, key: n.vni })));
+    await ovsHostUp({
+      name: `${topo.name}-${h.name}`,
+      netns: host.netns,
+      underlayIface: 'ul0',
+      underlayIp: underlayAddress(topo.underlay!, index).cidr,
+      tunnels,
+      containers: containers.map((c) => ({ netns: c.netns, ip: cidrOf(c), mac: c.mac })),
+    });
+    OVS-HOST-UP */
+  }
+  host.containers.push(...containers);
+}
+
+/** Static peering of weft hosts: VTEPs and fdb entries, what the control plane will write. */
+async function peerWeftHosts(topo: Topology, state: LabState): Promise<void> {
+  for (const host of state.hosts) {
+    if (host.kind !== 'weft') continue;
+    const client = new ApiClient(host.api);
+    const spec = topo.hosts.find((h) => h.name === host.name)!;
+    for (const n of spec.networks ?? []) {
+      for (const other of state.hosts) {
+        if (other === host || !other.underlayIp) continue;
+        const otherSpec = topo.hosts.find((h) => h.name === other.name)!;
+        if (!(otherSpec.networks ?? []).some((x) => x.name === n.name)) continue;
+        await client.post('/v1/vteps', { ip: other.underlayIp, net: n.name });
+        for (const c of other.containers) {
+          if (c.net === n.name && c.mac) await client.post('/v1/fdb', { mac: c.mac, net: n.name, vtep: other.underlayIp, ip: c.ip });
+        }
+      }
+    }
+  }
 }
 
 async function stopDaemon(dir: string): Promise<void> {
@@ -158,6 +268,10 @@ async function stopDaemon(dir: string): Promise<void> {
 export async function labDown(topo: Topology): Promise<void> {
   for (const h of topo.hosts) {
     await stopDaemon(hostDir(topo.name, h.name));
+    /* OVS-HOST-DOWN if (h.kind === 'ovs') {
+      const { ovsHostDown } = await import('./ovs.js');
+      await ovsHostDown(`${topo.name}-${h.name}`, hostNetns(topo.name, h.name)).catch(() => undefined);
+    } OVS-HOST-DOWN */
     for (const c of h.containers ?? []) {
       const ns = containerNetns(topo.name, h.name, c.name);
       if (netnsExists(ns)) await ip('netns', 'del', ns).catch(() => undefined);
@@ -165,5 +279,6 @@ export async function labDown(topo: Topology): Promise<void> {
     const hns = hostNetns(topo.name, h.name);
     if (netnsExists(hns)) await ip('netns', 'del', hns).catch(() => undefined);
   }
+  await underlayDown(topo.name);
   rmSync(join(LAB_DIR, topo.name), { recursive: true, force: true });
 }

@@ -17,10 +17,17 @@ export interface NetworkSpec {
   subnet: string;
   gateway?: string;
   mtu?: number;
+  encap?: 'vxlan' | 'gre';
+  /** VXLAN VNI or GRE key; in a multi-host lab the same network name gets the same VNI on every host. */
+  vni?: number;
 }
+
+/** Who switches a host: weft, the Linux kernel (bridge + vxlan), or Open vSwitch's userspace datapath. */
+export type HostKind = 'weft' | 'kernel' | 'ovs';
 
 export interface HostSpec {
   name: string;
+  kind?: HostKind;
   networks?: NetworkSpec[];
   containers?: ContainerSpec[];
   /** Extra `weft daemon` flags, e.g. ["--mac-aging", "2"]. */
@@ -30,6 +37,15 @@ export interface HostSpec {
 export interface Topology {
   name: string;
   hosts: HostSpec[];
+  /** Subnet of the underlay joining the hosts (needed for tunnels between hosts). */
+  underlay?: string;
+  underlayMtu?: number;
+  /**
+   * static (default with an underlay): every host gets every other host
+   * sharing a network as a VTEP, and weft hosts an fdb entry (MAC, IP) for
+   * every remote container. none: the lab leaves that to the test.
+   */
+  peering?: 'static' | 'none';
 }
 
 const NAME = /^[a-z0-9][a-z0-9-]{0,14}$/;
@@ -44,10 +60,14 @@ export function validateTopology(t: unknown, where = 'topology'): Topology {
   const topo = t as Topology;
   if (typeof topo.name !== 'string' || !NAME.test(topo.name)) fail(`name must match ${NAME} (got '${String(topo.name)}')`);
   if (!Array.isArray(topo.hosts) || topo.hosts.length === 0) fail('needs at least one host in "hosts"');
+  if (topo.underlay !== undefined && !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(String(topo.underlay))) fail(`underlay must be an IPv4 CIDR (got '${String(topo.underlay)}')`);
+  if (topo.peering !== undefined && topo.peering !== 'static' && topo.peering !== 'none') fail('peering must be static or none');
   const hostNames = new Set<string>();
   for (const h of topo.hosts) {
     if (typeof h?.name !== 'string' || !NAME.test(h.name)) fail(`host name must match ${NAME} (got '${String(h?.name)}')`);
     if (hostNames.has(h.name)) fail(`host '${h.name}' appears twice`);
+    if (h.kind !== undefined && !['weft', 'kernel', 'ovs'].includes(h.kind)) fail(`host '${h.name}': kind must be weft, kernel or ovs`);
+    if ((h.kind ?? 'weft') !== 'weft' && topo.underlay === undefined) fail(`host '${h.name}' of kind ${h.kind} needs an "underlay"`);
     hostNames.add(h.name);
     if (h.networks !== undefined && !Array.isArray(h.networks)) fail(`host '${h.name}': "networks" must be a list`);
     if (h.containers !== undefined && !Array.isArray(h.containers)) fail(`host '${h.name}': "containers" must be a list`);

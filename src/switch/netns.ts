@@ -51,3 +51,10 @@ export async function linkExistsIn(ns: string, ifname: string): Promise<boolean>
 }
 
 export const VALID_IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+
+/** The interface holding an IPv4 address in the daemon's namespace, with its MTU. */
+export async function interfaceWithAddress(addr: string): Promise<{ ifname: string; mtu: number } | undefined> {
+  const links = JSON.parse(await ip('-j', '-4', 'addr', 'show')) as Array<{ ifname: string; mtu: number; addr_info?: Array<{ local: string }> }>;
+  const l = links.find((x) => x.addr_info?.some((a) => a.local === addr));
+  return l ? { ifname: l.ifname, mtu: l.mtu } : undefined;
+}

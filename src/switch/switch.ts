@@ -5,7 +5,7 @@ import { Datapath, NO_SLOT, type DatapathEvent, type FibOp, layout } from '../da
 import { formatMac } from '../datapath/mac.js';
 import { MacTable, type MacEntry } from './mac-table.js';
 
-export type PortKind = 'tap' | 'packet';
+export type PortKind = 'tap' | 'packet' | 'tunnel';
 
 export interface PortRecord {
   id: number;
@@ -17,6 +17,8 @@ export interface PortRecord {
   ifname: string;
   mac?: string;
   ip?: string;
+  /** For tunnel ports: the remote VTEP. */
+  vtep?: string;
   mtu: number;
 }
 
@@ -43,6 +45,10 @@ export class Switch {
   readonly #freeSlots: number[] = [];
   #nextSlot = 0;
   #pending: FibOp[] = [];
+  /** Static entries (from the overlay fdb): network -> MAC -> port. Used when no learned entry exists. */
+  readonly #pinned = new Map<number, Map<number, number>>();
+  /** Called for every miss event; the overlay resolves it. */
+  onMiss?: (network: number, mac: number, port: number) => void;
   readonly #sweep: NodeJS.Timeout;
   learned = 0;
 
@@ -70,6 +76,7 @@ export class Switch {
   removeNetwork(id: number): void {
     const t = this.#tables.get(id);
     if (!t) return;
+    this.#pinned.delete(id);
     t.clear();
     this.#tables.delete(id);
     this.#flush();
@@ -86,6 +93,8 @@ export class Switch {
     if (!rec) return;
     this.dp.removePort(id);
     this.#ports.delete(id);
+    const pins = this.#pinned.get(rec.network);
+    if (pins) for (const [mac, port] of pins) if (port === id) pins.delete(mac);
     const t = this.#tables.get(rec.network);
     if (t) for (const e of t.entries()) if (e.port === id) t.delete(e.mac);
     this.#flush();
@@ -108,7 +117,10 @@ export class Switch {
   handleEvents(events: DatapathEvent[]): void {
     const now = this.dp.now();
     for (const ev of events) {
-      if (ev.type !== 'learn') continue;
+      if (ev.type === 'miss') {
+        this.onMiss?.(ev.network, ev.mac, ev.port);
+        continue;
+      }
       const t = this.#tables.get(ev.network);
       const port = this.#ports.get(ev.port);
       if (!t || !port || port.network !== ev.network) continue;
@@ -174,7 +186,30 @@ export class Switch {
 
   #forget(network: number, e: MacEntry): void {
     if (e.slot !== NO_SLOT) this.#freeSlots.push(e.slot);
-    this.#pending.push({ op: 'del', network, mac: e.mac });
+    // A learned entry that goes falls back to what the overlay fdb says.
+    const pinned = this.#pinned.get(network)?.get(e.mac);
+    if (pinned !== undefined && this.#ports.has(pinned)) this.#pending.push({ op: 'add', network, mac: e.mac, port: pinned, slot: NO_SLOT });
+    else this.#pending.push({ op: 'del', network, mac: e.mac });
+  }
+
+  /** Programs a static entry into the fast path (unless a learned one exists). */
+  pin(network: number, mac: number, port: number): void {
+    let m = this.#pinned.get(network);
+    if (!m) this.#pinned.set(network, (m = new Map()));
+    m.set(mac, port);
+    if (!this.#tables.get(network)?.get(mac)) this.#pending.push({ op: 'add', network, mac, port, slot: NO_SLOT });
+    this.#flush();
+  }
+
+  unpin(network: number, mac: number): void {
+    const m = this.#pinned.get(network);
+    if (!m?.delete(mac)) return;
+    if (!this.#tables.get(network)?.get(mac)) this.#pending.push({ op: 'del', network, mac });
+    this.#flush();
+  }
+
+  isPinned(network: number, mac: number): boolean {
+    return this.#pinned.get(network)?.has(mac) ?? false;
   }
 
   #flush(): void {

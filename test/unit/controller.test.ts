@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Controller } from '../../src/control/controller.js';
 import { WeftError } from '../../src/control/errors.js';
 import { StateFile, type SavedState } from '../../src/control/state-file.js';
+import type { Overlay } from '../../src/overlay/overlay.js';
 import type { Switch } from '../../src/switch/switch.js';
 
 /** Just what the controller uses for networks, macs and stats; records calls. */
@@ -30,7 +31,24 @@ class FakeSwitch {
     return { rx_packets: 0 };
   }
   removePort(_id: number): void {}
+  ports() {
+    return [];
+  }
   dp = { counters: () => ({ global: { rx: 1 }, drops: { runt: 2 } }) };
+}
+
+/** The overlay as the controller sees it: records which networks it was told of. */
+class FakeOverlay {
+  nets = new Map<number, { encap: string; vni: number; mtu: number }>();
+  addNetwork(id: number, encap: string, vni: number, mtu: number): void {
+    this.nets.set(id, { encap, vni, mtu });
+  }
+  removeNetwork(id: number): void {
+    this.nets.delete(id);
+  }
+  stats() {
+    return { misses: 0, resolved: 0, unresolved: 0, vteps: 0, fdb: 0 };
+  }
 }
 
 const warnings: string[] = [];
@@ -38,7 +56,7 @@ const log = { warn: (m: string) => void warnings.push(m) };
 
 function controller(state?: StateFile): { c: Controller; sw: FakeSwitch } {
   const sw = new FakeSwitch();
-  return { c: new Controller(sw as unknown as Switch, state, log), sw };
+  return { c: new Controller(sw as unknown as Switch, new FakeOverlay() as unknown as Overlay, state, log), sw };
 }
 
 async function rejection(p: Promise<unknown>): Promise<WeftError> {
@@ -67,7 +85,7 @@ describe('Controller.createNetwork', () => {
   it('creates a network and returns its view', async () => {
     const { c, sw } = controller();
     const v = await c.createNetwork({ name: 'blue', subnet: '10.1.0.0/24', gateway: '10.1.0.1' });
-    expect(v).toEqual({ id: 1, name: 'blue', subnet: '10.1.0.0/24', gateway: '10.1.0.1', mtu: 1500, ports: 0 });
+    expect(v).toEqual({ id: 1, name: 'blue', subnet: '10.1.0.0/24', gateway: '10.1.0.1', mtu: 1500, encap: 'vxlan', vni: 256, ports: 0 });
     expect(sw.calls).toEqual(['add 1']);
     expect(c.networks()).toEqual([v]);
   });
@@ -240,6 +258,7 @@ describe('Controller reads', () => {
     expect(c.stats()).toEqual({
       datapath: { global: { rx: 1 }, drops: { runt: 2 } },
       mac: { entries: 2, learned: 4, moves: 1, aged: 1, evictions: 0 },
+      overlay: { misses: 0, resolved: 0, unresolved: 0, vteps: 0, fdb: 0 },
       ports: {},
     });
   });
@@ -248,7 +267,7 @@ describe('Controller reads', () => {
 describe('StateFile', () => {
   const state: SavedState = {
     version: 1,
-    networks: [{ id: 3, name: 'blue', subnet: '10.1.0.0/24', gateway: '10.1.0.1', mtu: 1400 }],
+    networks: [{ id: 3, name: 'blue', subnet: '10.1.0.0/24', gateway: '10.1.0.1', mtu: 1400, encap: 'vxlan', vni: 256 }],
     ports: [{ name: 'p1', kind: 'tap', net: 'blue', netns: 'ns1', ifname: 'eth0', ip: '10.1.0.5/24', mac: '02:57:0a:01:00:05' }],
   };
 
@@ -303,10 +322,12 @@ describe('Controller persistence', () => {
     expect(new StateFile(dir).load()).toEqual({
       version: 1,
       networks: [
-        { id: 1, name: 'blue', subnet: '10.1.0.0/24', gateway: '10.1.0.1', mtu: 1500 },
-        { id: 2, name: 'red', subnet: '10.2.0.0/24', mtu: 1400 },
+        { id: 1, name: 'blue', subnet: '10.1.0.0/24', gateway: '10.1.0.1', mtu: 1500, encap: 'vxlan', vni: 256 },
+        { id: 2, name: 'red', subnet: '10.2.0.0/24', mtu: 1400, encap: 'vxlan', vni: 257 },
       ],
       ports: [],
+      vteps: [],
+      fdb: [],
     });
     await c.removeNetwork('blue');
     expect(new StateFile(dir).load().networks.map((n) => n.name)).toEqual(['red']);
@@ -335,8 +356,8 @@ describe('Controller persistence', () => {
     await second.restore();
     expect(sw.calls).toEqual(['add 2', 'add 3']);
     expect(second.networks()).toEqual([
-      { id: 2, name: 'b', subnet: '10.2.0.0/24', gateway: '10.2.0.254', mtu: 9000, ports: 0 },
-      { id: 3, name: 'c', subnet: '10.3.0.0/24', gateway: undefined, mtu: 1500, ports: 0 },
+      { id: 2, name: 'b', subnet: '10.2.0.0/24', gateway: '10.2.0.254', mtu: 9000, encap: 'vxlan', vni: 257, ports: 0 },
+      { id: 3, name: 'c', subnet: '10.3.0.0/24', gateway: undefined, mtu: 1500, encap: 'vxlan', vni: 258, ports: 0 },
     ]);
     // Restored networks take part in validation and id allocation.
     expect((await rejection(second.createNetwork({ name: 'b', subnet: '10.9.0.0/24' }))).status).toBe(409);
@@ -357,14 +378,14 @@ describe('Controller persistence', () => {
     const ns = `weft-unit-missing-${process.pid}`;
     new StateFile(dir).save({
       version: 1,
-      networks: [{ id: 1, name: 'blue', subnet: '10.1.0.0/24', mtu: 1500 }],
+      networks: [{ id: 1, name: 'blue', subnet: '10.1.0.0/24', mtu: 1500, encap: 'vxlan', vni: 256 }],
       ports: [{ name: 'p1', kind: 'tap', net: 'blue', netns: ns, ifname: 'eth0', ip: '10.1.0.5/24' }],
     });
     const { c, sw } = controller(new StateFile(dir));
     await c.restore();
     expect(warnings).toEqual([`port 'p1' not restored: no network namespace '${ns}'`]);
     expect(sw.calls).toEqual(['add 1']);
-    expect(c.networks()).toEqual([{ id: 1, name: 'blue', subnet: '10.1.0.0/24', gateway: undefined, mtu: 1500, ports: 0 }]);
+    expect(c.networks()).toEqual([{ id: 1, name: 'blue', subnet: '10.1.0.0/24', gateway: undefined, mtu: 1500, encap: 'vxlan', vni: 256, ports: 0 }]);
     expect(c.ports()).toEqual([]);
   });
 });

@@ -1,0 +1,69 @@
+// `weft vtep|fdb`: the static overlay, for peers that are not weft (kernel
+// vxlan, Open vSwitch, hardware VTEPs) and what the control plane writes.
+import type { Command } from 'commander';
+import { client } from './commands.js';
+import { printJson, printTable } from './format.js';
+
+const q = (params: Record<string, string>) => new URLSearchParams(params).toString();
+
+export function registerVtep(program: Command): void {
+  const vtep = program.command('vtep').description('remote VTEPs: the flood list of a network');
+  vtep
+    .command('add <ip>')
+    .description('send the network\'s broadcasts to this VTEP and accept its packets')
+    .requiredOption('--net <net>', 'network')
+    .action(async (ip: string, o, cmd: Command) => {
+      await client(cmd).post('/v1/vteps', { ip, net: o.net });
+      console.log(`VTEP ${ip} added to ${o.net}`);
+    });
+  vtep
+    .command('ls')
+    .description('list VTEPs')
+    .option('--net <net>', 'only this network')
+    .option('--json', 'print JSON')
+    .action(async (o, cmd: Command) => {
+      const rows = await client(cmd).get<Array<{ net: string; ip: string; flood: boolean; fdbEntries: number }>>(`/v1/vteps${o.net ? `?${q({ net: o.net })}` : ''}`);
+      if (o.json) return printJson(rows);
+      printTable(['NET', 'VTEP', 'FLOOD', 'FDB'], rows.map((r) => [r.net, r.ip, r.flood ? 'yes' : 'no', r.fdbEntries]));
+    });
+  vtep
+    .command('rm <ip>')
+    .description('take a VTEP off the network\'s flood list')
+    .requiredOption('--net <net>', 'network')
+    .action(async (ip: string, o, cmd: Command) => {
+      await client(cmd).delete(`/v1/vteps?${q({ ip, net: o.net })}`);
+      console.log(`VTEP ${ip} removed from ${o.net}`);
+    });
+}
+
+export function registerFdb(program: Command): void {
+  const fdb = program.command('fdb').description('the overlay fdb: which MAC (and IP) lives behind which VTEP');
+  fdb
+    .command('add <mac>')
+    .description('add or replace an entry')
+    .requiredOption('--net <net>', 'network')
+    .requiredOption('--vtep <ip>', 'the VTEP the MAC lives behind')
+    .option('--ip <ip>', 'its IPv4 address: weft answers ARP for it locally')
+    .action(async (mac: string, o, cmd: Command) => {
+      await client(cmd).post('/v1/fdb', { mac, net: o.net, vtep: o.vtep, ip: o.ip });
+      console.log(`fdb ${mac} -> ${o.vtep} on ${o.net}`);
+    });
+  fdb
+    .command('show')
+    .description('list entries; RESOLVED: programmed into the fast path after an L2 miss')
+    .option('--net <net>', 'only this network')
+    .option('--json', 'print JSON')
+    .action(async (o, cmd: Command) => {
+      const rows = await client(cmd).get<Array<{ net: string; mac: string; vtep: string; ip?: string; resolved: boolean }>>(`/v1/fdb${o.net ? `?${q({ net: o.net })}` : ''}`);
+      if (o.json) return printJson(rows);
+      printTable(['NET', 'MAC', 'VTEP', 'IP', 'RESOLVED'], rows.map((r) => [r.net, r.mac, r.vtep, r.ip, r.resolved ? 'yes' : 'no']));
+    });
+  fdb
+    .command('rm <mac>')
+    .description('remove an entry')
+    .requiredOption('--net <net>', 'network')
+    .action(async (mac: string, o, cmd: Command) => {
+      await client(cmd).delete(`/v1/fdb?${q({ mac, net: o.net })}`);
+      console.log(`fdb ${mac} removed from ${o.net}`);
+    });
+}

@@ -1,0 +1,193 @@
+// The overlay between hosts: per network, the remote VTEPs (tunnel ports in
+// the fast path), the overlay fdb (which MAC, and IP, lives behind which
+// VTEP), L2-miss resolution from that fdb, and proxy-ARP entries.
+// The control plane (or an operator, with `weft vtep|fdb`) writes here; the
+// fast path is programmed from here.
+import type { Datapath, Encap } from '../datapath/datapath.js';
+import { formatMac } from '../datapath/mac.js';
+import type { Switch } from '../switch/switch.js';
+
+export const ENCAP_OVERHEAD: Record<Encap, number> = {
+  vxlan: 50, // outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14
+  gre: 42, // outer IPv4 20 + GRE with key 8 + inner Ethernet 14
+};
+
+export interface FdbEntry {
+  mac: number;
+  vtep: string;
+  ip?: number;
+}
+
+interface Vtep {
+  port: number;
+  /** In the network's flood list (`vtep add`), not only the target of fdb entries. */
+  flood: boolean;
+}
+
+interface OverlayNet {
+  encap: Encap;
+  vni: number;
+  mtu: number;
+  vteps: Map<string, Vtep>;
+  fdb: Map<number, FdbEntry>;
+  /** MACs whose miss was answered from the fdb, with when. */
+  resolved: Map<number, number>;
+}
+
+export interface VtepRow {
+  network: number;
+  ip: string;
+  flood: boolean;
+  fdbEntries: number;
+}
+
+export interface FdbRow {
+  network: number;
+  mac: string;
+  vtep: string;
+  ip?: number;
+  /** Programmed into the fast path after a miss. */
+  resolved: boolean;
+}
+
+export class Overlay {
+  readonly #sw: Switch;
+  readonly #dp: Datapath;
+  readonly #nets = new Map<number, OverlayNet>();
+  readonly underlayIp?: string;
+  misses = 0;
+  resolvedMisses = 0;
+
+  constructor(sw: Switch, underlayIp?: string) {
+    this.#sw = sw;
+    this.#dp = sw.dp;
+    this.underlayIp = underlayIp;
+    sw.onMiss = (network, mac) => this.#resolveMiss(network, mac);
+  }
+
+  addNetwork(id: number, encap: Encap, vni: number, mtu: number): void {
+    this.#dp.setNetworkEncap(id, encap, vni);
+    this.#nets.set(id, { encap, vni, mtu, vteps: new Map(), fdb: new Map(), resolved: new Map() });
+  }
+
+  removeNetwork(id: number): void {
+    const n = this.#nets.get(id);
+    if (!n) return;
+    for (const e of n.fdb.values()) this.removeFdb(id, e.mac);
+    for (const ip of [...n.vteps.keys()]) this.#dropVtep(id, ip);
+    this.#nets.delete(id);
+  }
+
+  #net(id: number): OverlayNet {
+    const n = this.#nets.get(id);
+    if (!n) throw new Error(`network ${id} has no overlay`);
+    return n;
+  }
+
+  /** A tunnel port to `ip` on the network, made (or turned flooding) as needed. */
+  #ensureVtep(id: number, ip: string, flood: boolean): Vtep {
+    const n = this.#net(id);
+    const v = n.vteps.get(ip);
+    if (v && (v.flood || !flood)) return v;
+    if (v) this.#dropVtep(id, ip); // now a flood-list member: remade as a flooding port
+    const port = this.#sw.freePortId();
+    this.#dp.addTunnelPort(port, id, ip, flood, n.mtu);
+    this.#sw.addPort({ id: port, name: `vtep:${ip}`, network: id, kind: 'tunnel', ifname: 'tunnel', vtep: ip, mtu: n.mtu });
+    const made: Vtep = { port, flood };
+    n.vteps.set(ip, made);
+    // Static entries behind this VTEP point at the new port.
+    for (const e of n.fdb.values()) if (e.vtep === ip && n.resolved.has(e.mac)) this.#sw.pin(id, e.mac, port);
+    return made;
+  }
+
+  #dropVtep(id: number, ip: string): void {
+    const n = this.#net(id);
+    const v = n.vteps.get(ip);
+    if (!v) return;
+    this.#sw.removePort(v.port);
+    n.vteps.delete(ip);
+  }
+
+  /** Adds a VTEP to the network's flood list. */
+  addVtep(id: number, ip: string): void {
+    if (ip === this.underlayIp) throw new Error(`${ip} is this host's own VTEP address`);
+    this.#ensureVtep(id, ip, true);
+  }
+
+  removeVtep(id: number, ip: string): boolean {
+    const n = this.#net(id);
+    const v = n.vteps.get(ip);
+    if (!v?.flood) return false;
+    this.#dropVtep(id, ip);
+    // Still the target of fdb entries: keep a non-flooding tunnel to it.
+    if ([...n.fdb.values()].some((e) => e.vtep === ip)) this.#ensureVtep(id, ip, false);
+    return true;
+  }
+
+  addFdb(id: number, entry: FdbEntry): void {
+    if (entry.vtep === this.underlayIp) throw new Error(`${entry.vtep} is this host's own VTEP address`);
+    const n = this.#net(id);
+    const old = n.fdb.get(entry.mac);
+    if (old) this.removeFdb(id, entry.mac);
+    const v = this.#ensureVtep(id, entry.vtep, false);
+    n.fdb.set(entry.mac, entry);
+    if (entry.ip !== undefined) this.#dp.applyArp([{ op: 'add', network: id, ip: entry.ip, mac: entry.mac }]);
+    // Already in use: re-point the fast path now rather than wait for a miss.
+    if (old && n.resolved.has(entry.mac)) this.#sw.pin(id, entry.mac, v.port);
+  }
+
+  removeFdb(id: number, mac: number): boolean {
+    const n = this.#net(id);
+    const e = n.fdb.get(mac);
+    if (!e) return false;
+    n.fdb.delete(mac);
+    n.resolved.delete(mac);
+    this.#sw.unpin(id, mac);
+    if (e.ip !== undefined) this.#dp.applyArp([{ op: 'del', network: id, ip: e.ip }]);
+    const v = n.vteps.get(e.vtep);
+    if (v && !v.flood && ![...n.fdb.values()].some((x) => x.vtep === e.vtep)) this.#dropVtep(id, e.vtep);
+    return true;
+  }
+
+  #resolveMiss(id: number, mac: number): void {
+    this.misses++;
+    const n = this.#nets.get(id);
+    const e = n?.fdb.get(mac);
+    const v = e && n!.vteps.get(e.vtep);
+    if (!n || !e || !v) return;
+    this.resolvedMisses++;
+    n.resolved.set(mac, Date.now());
+    this.#sw.pin(id, mac, v.port);
+  }
+
+  vteps(id?: number): VtepRow[] {
+    const rows: VtepRow[] = [];
+    for (const [nid, n] of this.#nets) {
+      if (id !== undefined && nid !== id) continue;
+      for (const [ip, v] of n.vteps) {
+        rows.push({ network: nid, ip, flood: v.flood, fdbEntries: [...n.fdb.values()].filter((e) => e.vtep === ip).length });
+      }
+    }
+    return rows;
+  }
+
+  fdb(id?: number): FdbRow[] {
+    const rows: FdbRow[] = [];
+    for (const [nid, n] of this.#nets) {
+      if (id !== undefined && nid !== id) continue;
+      for (const e of n.fdb.values()) {
+        rows.push({ network: nid, mac: formatMac(e.mac), vtep: e.vtep, ip: e.ip, resolved: n.resolved.has(e.mac) });
+      }
+    }
+    return rows;
+  }
+
+  stats(): { misses: number; resolved: number; unresolved: number; vteps: number; fdb: number } {
+    let vteps = 0, fdb = 0;
+    for (const n of this.#nets.values()) {
+      vteps += n.vteps.size;
+      fdb += n.fdb.size;
+    }
+    return { misses: this.misses, resolved: this.resolvedMisses, unresolved: this.misses - this.resolvedMisses, vteps, fdb };
+  }
+}
