@@ -191,8 +191,10 @@ void Worker::Switch(const Tables& t, const Port& in, Frame* frames, int n, doubl
       continue;
     }
     Learn(t, net, src, in_id, now);
+    // Broadcast or unicast (a re-probe), an ARP request the overlay fdb can
+    // answer never leaves this host.
+    if (eth[12] == 0x08 && eth[13] == 0x06 && ProxyArp(t, in, f)) continue;
     if (IsMulticast(dst)) {
-      if (ProxyArp(t, in, f)) continue;
       counters_.Global(flooded);
       Flood(t, in, &f);
       continue;

@@ -5,7 +5,8 @@ import type { LabState } from '../../src/lab/lab.js';
 import type { Topology } from '../../src/lab/topology.js';
 import { skipUnless } from '../helpers/env.js';
 import { buildLab, labDown, stats, weftJson } from '../helpers/lab.js';
-import { eventually, inNs, sh, startInNs, stop } from '../helpers/sh.js';
+import { iperf, type IperfReport } from '../helpers/iperf.js';
+import { eventually, inNs, startInNs, stop } from '../helpers/sh.js';
 
 const TOPO: Topology = {
   name: 'wt-sw',
@@ -26,25 +27,10 @@ const TOPO: Topology = {
   ],
 };
 
-function iperfJson(stdout: string): { end: Record<string, any> } {
-  return JSON.parse(stdout);
-}
-
-async function iperf(lab: LabState, client: string, server: string, extra: string[]): Promise<{ end: Record<string, any> }> {
+function iperfBetween(lab: LabState, client: string, server: string, extra: string[]): Promise<IperfReport> {
   const c = lab.hosts[0].containers.find((x) => x.name === client)!;
   const s = lab.hosts[0].containers.find((x) => x.name === server)!;
-  const srv = startInNs(s.netns, 'iperf3', ['-s', '-1']);
-  try {
-    const r = await eventually(async () => {
-      const res = await inNs(c.netns, 'iperf3', ['-c', s.ip!, '-J', ...extra], { timeoutMs: 60_000 });
-      return res.code === 0 ? res : undefined;
-    }, 15_000, 200);
-    const parsed = iperfJson(r.stdout);
-    if (!parsed.end?.sum_received && !parsed.end?.sum) throw new Error(`iperf3 gave no result: ${r.stdout.slice(0, 2000)}`);
-    return parsed;
-  } finally {
-    await stop(srv);
-  }
+  return iperf(c.netns, s.netns, s.ip!, extra);
 }
 
 describe.skipIf(skipUnless(['ip', 'ping', 'arping', 'iperf3', 'tcpdump', 'python3']))('one host switched by weft', () => {
@@ -72,9 +58,9 @@ describe.skipIf(skipUnless(['ip', 'ping', 'arping', 'iperf3', 'tcpdump', 'python
   it('a container behind an AF_PACKET veth and one on a TAP port ping and run iperf3 TCP, default offloads', async () => {
     const r = await inNs(ns('v'), 'ping', ['-c', '3', '-i', '0.2', '-W', '2', ipOf('a')]);
     expect(r.stdout).toContain('3 received');
-    const up = await iperf(lab, 'v', 'a', ['-t', '2']);
+    const up = await iperfBetween(lab, 'v', 'a', ['-t', '2']);
     expect(up.end.sum_received.bytes).toBeGreaterThan(10_000_000);
-    const down = await iperf(lab, 'a', 'v', ['-t', '2']);
+    const down = await iperfBetween(lab, 'a', 'v', ['-t', '2']);
     expect(down.end.sum_received.bytes).toBeGreaterThan(10_000_000);
     // Offloads stay as the kernel sets them: TSO on the container side.
     const feat = await inNs(ns('v'), 'ethtool', ['-k', 'eth0']);
@@ -120,7 +106,7 @@ describe.skipIf(skipUnless(['ip', 'ping', 'arping', 'iperf3', 'tcpdump', 'python
     // Both MACs are learned by the pings above; prime once more to be sure.
     await inNs(ns('a'), 'ping', ['-c', '1', '-W', '2', ipOf('b')]);
     const before = (await stats(api)).datapath.global;
-    const r = await iperf(lab, 'a', 'b', ['-u', '-b', '0', '-l', '64', '-k', '1000000']);
+    const r = await iperfBetween(lab, 'a', 'b', ['-u', '-b', '0', '-l', '64', '-k', '1000000']);
     const after = (await stats(api)).datapath.global;
     expect(r.end.sum.packets).toBe(1_000_000);
     expect(r.end.sum.packets - r.end.sum.lost_packets).toBeGreaterThan(0);
