@@ -57,6 +57,9 @@ describe.skipIf(skipUnless(['ip', 'ping']))('weft CLI', () => {
     ['removing a network with ports', ['net', 'rm', 'blue'], /still has ports: a, b/],
     ['removing an unknown port', ['port', 'rm', 'nosuch'], /no port 'nosuch'/],
     ['attaching a missing interface', ['port', 'attach', 'nosuch0', '--net', 'blue'], /no interface 'nosuch0'/],
+    ['a VTEP on a daemon without an underlay', ['vtep', 'add', '10.250.0.9', '--net', 'blue'], /no underlay: start it with --underlay/],
+    ['an unknown encapsulation', ['net', 'create', 'x', '--subnet', '10.244.9.0/24', '--encap', 'ipip'], /unknown encapsulation 'ipip'/],
+    ['a VNI out of range', ['net', 'create', 'x', '--subnet', '10.244.9.0/24', '--vni', '16777216'], /invalid VNI/],
   ];
 
   for (const [what, args, message] of cases) {

@@ -144,10 +144,44 @@ for _ in range(5): s.sendto(hdr + inner, ("10.250.5.1", 4789))
     expect(await cap.finish()).toEqual([]);
   });
 
-  it('learns remote MACs from decapsulated frames', async () => {
-    expect((await inNs(c('a').netns, 'ping', ['-c', '1', '-W', '2', c('b').ip!])).stdout).toContain('1 received');
-    const macs = await weftJson<Array<{ net: string; mac: string; port: string }>>(host('h1').api, 'mac', 'show', '--net', 'blue');
-    expect(macs).toContainEqual(expect.objectContaining({ mac: c('b').mac, port: 'vtep:10.250.5.2' }));
+  it('refuses bad overlay requests with one line and changes nothing', async () => {
+    const api = host('h1').api;
+    const cases: Array<[string[], RegExp]> = [
+      [['net', 'create', 'x', '--subnet', '10.246.9.0/24', '--vni', '42'], /vxlan VNI 42 is in use by network 'blue'/],
+      [['vtep', 'add', '10.250.5.1', '--net', 'blue'], /this host's own VTEP address/],
+      [['vtep', 'add', '10.250.5.2', '--net', 'blue'], /VTEP 10.250.5.2 is already on network 'blue'/],
+      [['vtep', 'add', '10.250.5.300', '--net', 'blue'], /malformed IPv4 address/],
+      [['vtep', 'rm', '10.250.5.77', '--net', 'blue'], /no VTEP 10.250.5.77 on network 'blue'/],
+      [['fdb', 'add', 'zz:00:00:00:00:01', '--net', 'blue', '--vtep', '10.250.5.2'], /malformed MAC/],
+      [['fdb', 'add', '02:00:00:00:00:01', '--net', 'blue', '--vtep', '10.250.5.2', '--ip', '10.9.9.9'], /outside network 'blue'/],
+      [['fdb', 'rm', '02:00:00:00:00:99', '--net', 'blue'], /no fdb entry/],
+    ];
+    const before = { vteps: await weftJson<unknown[]>(api, 'vtep', 'ls'), fdb: await weftJson<unknown[]>(api, 'fdb', 'show'), nets: await weftJson<unknown[]>(api, 'net', 'ls') };
+    for (const [args, msg] of cases) {
+      const r = await weft(api, ...args);
+      expect(r.code, args.join(' ')).not.toBe(0);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(msg);
+    }
+    expect(await weftJson<unknown[]>(api, 'vtep', 'ls')).toEqual(before.vteps);
+    expect(await weftJson<unknown[]>(api, 'fdb', 'show')).toEqual(before.fdb);
+    expect((await weftJson<unknown[]>(api, 'net', 'ls')).length).toBe(before.nets.length);
+  });
+
+  it('learns a remote MAC the fdb does not know from decapsulated frames, behind its VTEP', async () => {
+    const unknown = '02:bb:00:00:00:01';
+    const script = `
+import socket
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth0", 0))
+s.send(bytes.fromhex("ffffffffffff" "${unknown.replace(/:/g, '')}" "88b5") + bytes(46))
+`;
+    expect((await inNs(c('b').netns, 'python3', ['-c', script])).code).toBe(0);
+    const row = await eventually(async () => {
+      const macs = await weftJson<Array<{ net: string; mac: string; port: string }>>(host('h1').api, 'mac', 'show', '--net', 'blue');
+      return macs.find((m) => m.mac === unknown);
+    });
+    expect(row).toMatchObject({ net: 'blue', mac: unknown, port: 'vtep:10.250.5.2' });
   });
 
   it('resolves an L2 miss from the overlay fdb and lists it as resolved', async () => {
