@@ -1,10 +1,12 @@
 #include "tunnel.h"
 
 #include <arpa/inet.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
@@ -55,10 +57,29 @@ std::shared_ptr<Underlay> Underlay::Create(uint32_t local_ip, uint16_t vxlan_por
     if (gre >= 0) close(gre);
     throw;
   }
-  return std::shared_ptr<Underlay>(new Underlay(vx, gre, raw, local_ip, vxlan_port));
+  auto ul = std::shared_ptr<Underlay>(new Underlay(vx, gre, raw, local_ip, vxlan_port));
+  for (int i = 0; i < 8; i++) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+    if (fd < 0) break;
+    sockaddr_in sa;
+    std::memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = local_ip;
+    int pmtu = IP_PMTUDISC_DONT;  // like the raw path: no DF on the outer header
+    int buf = 16 << 20;
+    setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf));
+    if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) < 0) {
+      close(fd);
+      break;
+    }
+    ul->gso_fds_.push_back(fd);
+  }
+  return ul;
 }
 
 Underlay::~Underlay() {
+  for (int fd : gso_fds_) close(fd);
   close(vxlan_fd_);
   close(gre_fd_);
   close(raw_fd_);
@@ -118,6 +139,58 @@ uint16_t FlowSourcePort(const uint8_t* f, uint32_t len) {
   return static_cast<uint16_t>(49152 + (h ^ (h >> 16)) % 16384);
 }
 
+bool TunnelPort::SendVxlanGso(const std::vector<Segment>& segs, size_t first, size_t count) {
+  if (encap_ != Encap::kVxlan || count < 2 || ul_->gso_sockets() == 0 || !ul_->gso_ok.load(std::memory_order_relaxed)) return false;
+  // Every datagram but the last must have the same size: the segments' own
+  // (all of the MSS but the last) plus the VXLAN header.
+  const Segment& s0 = segs[first];
+  const size_t chunk = 8 + s0.hdr_len + s0.payload_len;
+  thread_local std::vector<uint8_t> buf;
+  const size_t fd_index = FlowSourcePort(s0.hdr, s0.hdr_len) % ul_->gso_sockets();
+  sockaddr_in to = dst_;
+  to.sin_port = htons(ul_->vxlan_port());
+  // At most 64 KB of UDP payload per send.
+  const size_t per_send = std::max<size_t>(1, 65000 / chunk);
+  for (size_t done = 0; done < count;) {
+    size_t n = std::min(per_send, count - done);
+    buf.clear();
+    for (size_t i = 0; i < n; i++) {
+      const Segment& sg = segs[first + done + i];
+      buf.insert(buf.end(), outer_ + 28, outer_ + 36);  // the VXLAN header
+      buf.insert(buf.end(), sg.hdr, sg.hdr + sg.hdr_len);
+      buf.insert(buf.end(), sg.payload, sg.payload + sg.payload_len);
+    }
+    iovec iov{buf.data(), buf.size()};
+    alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(uint16_t))];
+    msghdr m;
+    std::memset(&m, 0, sizeof(m));
+    m.msg_name = &to;
+    m.msg_namelen = sizeof(to);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    if (n > 1) {
+      m.msg_control = ctrl;
+      m.msg_controllen = sizeof(ctrl);
+      cmsghdr* cm = CMSG_FIRSTHDR(&m);
+      cm->cmsg_level = SOL_UDP;
+      cm->cmsg_type = UDP_SEGMENT;
+      cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      uint16_t gso = static_cast<uint16_t>(chunk);
+      std::memcpy(CMSG_DATA(cm), &gso, sizeof(gso));
+    }
+    if (sendmsg(ul_->gso_fd(fd_index), &m, 0) < 0) {
+      if (errno == EINTR) continue;
+      if (done == 0 && (errno == EINVAL || errno == EIO || errno == ENOPROTOOPT)) {
+        ul_->gso_ok.store(false);  // no UDP GSO here: one by one from now on
+        return false;
+      }
+      return true;  // the rest is lost like any dropped packet; TCP resends
+    }
+    done += n;
+  }
+  return true;
+}
+
 int TunnelPort::TxBatch(Frame* const* frames, int n, int* errors) {
   // Per thread, reused: a flood from a worker and a unicast from another
   // never share them.
@@ -150,6 +223,7 @@ int TunnelPort::TxBatch(Frame* const* frames, int n, int* errors) {
       }
       tx_stats.gso_frames++;
       tx_stats.segments += segs.size() - first;
+      if (SendVxlanGso(segs, first, segs.size() - first)) continue;
       for (size_t s = first; s < segs.size(); s++) pieces.push_back({i, static_cast<int>(s), nullptr, 0});
     } else {
       if (!CompleteChecksum(vh, eth, len)) {

@@ -8,10 +8,13 @@
 
 #include <netinet/in.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "gso.h"
 #include "port.h"
 
 namespace weft {
@@ -31,11 +34,17 @@ class Underlay {
   int raw_fd() const { return raw_fd_; }
   uint32_t local_ip() const { return local_ip_; }
   uint16_t vxlan_port() const { return vxlan_port_; }
+  // UDP sockets for VXLAN with UDP_SEGMENT: a whole GSO frame leaves in one
+  // sendmsg. Each is bound to its own source port; a flow hashes to one.
+  size_t gso_sockets() const { return gso_fds_.size(); }
+  int gso_fd(size_t i) const { return gso_fds_[i]; }
+  std::atomic<bool> gso_ok{true};  // cleared if the kernel refuses UDP_SEGMENT
 
  private:
   Underlay(int vxlan_fd, int gre_fd, int raw_fd, uint32_t local_ip, uint16_t vxlan_port)
       : vxlan_fd_(vxlan_fd), gre_fd_(gre_fd), raw_fd_(raw_fd), local_ip_(local_ip), vxlan_port_(vxlan_port) {}
   int vxlan_fd_, gre_fd_, raw_fd_;
+  std::vector<int> gso_fds_;
   uint32_t local_ip_;
   uint16_t vxlan_port_;
 };
@@ -49,6 +58,9 @@ class TunnelPort : public Port {
   bool is_tunnel() const override { return true; }
   bool floods() const override { return flood_; }
   uint32_t remote_ip() const { return remote_ip_; }
+  // Sends one GSO frame's segments as VXLAN through a UDP_SEGMENT socket.
+  // False if that is not possible here (the caller sends them one by one).
+  bool SendVxlanGso(const std::vector<Segment>& segs, size_t first, size_t count);
   // Segments, completed checksums and frames refused, for the counters.
   struct TxStats {
     uint64_t segments = 0, gso_frames = 0, unsupported = 0;
