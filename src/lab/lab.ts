@@ -217,8 +217,8 @@ async function otherHostUp(topo: Topology, h: HostSpec, host: LabHost, index: nu
   if (host.kind === 'kernel') {
     await kernelHostUp(host.netns, host.underlayIp!, nets, peers, containers.map((c) => ({ netns: c.netns, net: c.net, cidr: cidrOf(c), mac: c.mac! })));
   } else {
-    throw new Error(`host '${h.name}': Open vSwitch hosts are not supported yet`);
-    /* OVS-HOST-UP
+    const { ensureOvsInstalled, ovsHostUp } = await import('./ovs.js');
+    await ensureOvsInstalled();
     // OVS bridges one network here: the tunnels of every network it has.
     const tunnels = nets.flatMap((n) => (peers.get(n.name) ?? []).map((remoteIp) => ({ type: n.encap, remoteIp, key: n.vni })));
     await ovsHostUp({
@@ -229,7 +229,6 @@ async function otherHostUp(topo: Topology, h: HostSpec, host: LabHost, index: nu
       tunnels,
       containers: containers.map((c) => ({ netns: c.netns, ip: cidrOf(c), mac: c.mac })),
     });
-    OVS-HOST-UP */
   }
   host.containers.push(...containers);
 }
@@ -268,10 +267,10 @@ async function stopDaemon(dir: string): Promise<void> {
 export async function labDown(topo: Topology): Promise<void> {
   for (const h of topo.hosts) {
     await stopDaemon(hostDir(topo.name, h.name));
-    /* OVS-HOST-DOWN if (h.kind === 'ovs') {
+    if (h.kind === 'ovs') {
       const { ovsHostDown } = await import('./ovs.js');
       await ovsHostDown(`${topo.name}-${h.name}`, hostNetns(topo.name, h.name)).catch(() => undefined);
-    } OVS-HOST-DOWN */
+    }
     for (const c of h.containers ?? []) {
       const ns = containerNetns(topo.name, h.name, c.name);
       if (netnsExists(ns)) await ip('netns', 'del', ns).catch(() => undefined);

@@ -68,6 +68,8 @@ export function validateTopology(t: unknown, where = 'topology'): Topology {
     if (hostNames.has(h.name)) fail(`host '${h.name}' appears twice`);
     if (h.kind !== undefined && !['weft', 'kernel', 'ovs'].includes(h.kind)) fail(`host '${h.name}': kind must be weft, kernel or ovs`);
     if ((h.kind ?? 'weft') !== 'weft' && topo.underlay === undefined) fail(`host '${h.name}' of kind ${h.kind} needs an "underlay"`);
+    // The lab's OVS host is one br-int bridging everything: one network each.
+    if (h.kind === 'ovs' && (h.networks ?? []).length > 1) fail(`host '${h.name}': an ovs host carries one network`);
     hostNames.add(h.name);
     if (h.networks !== undefined && !Array.isArray(h.networks)) fail(`host '${h.name}': "networks" must be a list`);
     if (h.containers !== undefined && !Array.isArray(h.containers)) fail(`host '${h.name}': "containers" must be a list`);
