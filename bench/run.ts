@@ -1,16 +1,22 @@
-// `npm run bench`: one-host container-to-container throughput, weft against
-// the Linux bridge, printed as a table of medians and ratios. Progress goes to
+// `npm run bench`: one-host container-to-container throughput (weft against
+// the Linux bridge) and two hosts over VXLAN (weft, the kernel and Open
+// vSwitch as host A, the kernel as host B), printed as tables of medians and
+// ratios. Progress goes to
 // stderr so stdout is just the table. Ctrl-C stops the run and still cleans up.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { benchLocalThroughput, type LocalThroughputResult } from './local-throughput.js';
+import { benchOverlay, overlayTable } from './overlay-throughput.js';
+import type { HostKind } from '../src/lab/topology.js';
 
-const USAGE = 'usage: npm run bench -- [--seconds N (5)] [--repeats N (3)] [--json FILE]';
+const USAGE = 'usage: npm run bench -- [--seconds N (5)] [--repeats N (3)] [--only local|overlay] [--without-ovs] [--json FILE]';
 
 interface Args {
   seconds: number;
   repeats: number;
   json?: string;
+  only?: 'local' | 'overlay';
+  withoutOvs: boolean;
 }
 
 function parse(argv: string[]): Args {
@@ -20,6 +26,8 @@ function parse(argv: string[]): Args {
       seconds: { type: 'string' },
       repeats: { type: 'string' },
       json: { type: 'string' },
+      only: { type: 'string' },
+      'without-ovs': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -27,7 +35,14 @@ function parse(argv: string[]): Args {
     console.log(USAGE);
     process.exit(0);
   }
-  return { seconds: count('--seconds', values.seconds, 5), repeats: count('--repeats', values.repeats, 3), json: values.json };
+  if (values.only !== undefined && values.only !== 'local' && values.only !== 'overlay') throw new Error(`--only wants local or overlay (got '${values.only}')`);
+  return {
+    seconds: count('--seconds', values.seconds, 5),
+    repeats: count('--repeats', values.repeats, 3),
+    json: values.json,
+    only: values.only as Args['only'],
+    withoutOvs: Boolean(values['without-ovs']),
+  };
 }
 
 function count(flag: string, v: string | undefined, dflt: number): number {
@@ -52,14 +67,24 @@ function table(r: LocalThroughputResult): string {
 async function main(ac: AbortController): Promise<void> {
   const args = parse(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('needs root: it creates network namespaces');
-  const result = await benchLocalThroughput({
-    seconds: args.seconds,
-    repeats: args.repeats,
-    log: (s) => console.error(s),
-    signal: ac.signal,
-  });
-  console.log(table(result));
-  if (args.json) writeFileSync(args.json, JSON.stringify(result, null, 2) + '\n');
+  const out: Record<string, unknown> = {};
+  const log = (s: string) => console.error(s);
+  if (args.only !== 'overlay') {
+    const local = await benchLocalThroughput({ seconds: args.seconds, repeats: args.repeats, log, signal: ac.signal });
+    console.log(table(local) + '\n');
+    out.local = local;
+  }
+  if (args.only !== 'local') {
+    const kinds: HostKind[] = args.withoutOvs ? ['weft', 'kernel'] : ['weft', 'kernel', 'ovs'];
+    if (!args.withoutOvs) {
+      const { ensureOvsInstalled } = await import('../src/lab/ovs.js');
+      await ensureOvsInstalled();
+    }
+    const overlay = await benchOverlay({ seconds: args.seconds, repeats: args.repeats, kinds, log, signal: ac.signal });
+    console.log(overlayTable(overlay));
+    out.overlay = overlay;
+  }
+  if (args.json) writeFileSync(args.json, JSON.stringify(out, null, 2) + '\n');
 }
 
 const ac = new AbortController();
