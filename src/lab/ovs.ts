@@ -23,10 +23,10 @@
 // What was needed to make it actually carry traffic (OVS 3.1, Debian 12, on
 // veths), found by trying:
 //
-// 1. The underlay must deliver COMPLETE checksums to ul0. A Linux sender (the
-//    kernel vxlan device, or any UDP socket) on a veth leaves the outer UDP
-//    checksum (or, with local checksum offload, the inner TCP checksum)
-//    CHECKSUM_PARTIAL, and a veth/bridge path never fills it in. OVS reads
+// 1. The underlay must deliver COMPLETE checksums to ul0. A Linux sender on
+//    a veth (the kernel vxlan device; typically any UDP socket too) leaves
+//    the outer UDP checksum (or, with local checksum offload, the inner TCP
+//    checksum) CHECKSUM_PARTIAL, and a veth/bridge path never fills it in. OVS reads
 //    the frame with AF_PACKET, verifies the outer UDP checksum in software,
 //    and drops the packet (coverage counter datapath_drop_tunnel_pop_error):
 //    nothing from a kernel VTEP gets through, not even ARP. Setting
@@ -47,16 +47,27 @@
 //    (arp_ignore=0, weak host model) with ul0's MAC, racing br-phy's reply.
 //    If ul0's MAC wins, tunnel packets arrive addressed to ul0's MAC, which
 //    OVS's tnl_pop flow (matching br-phy's MAC) never sees.
-// 4. OVS resolves the remote VTEP's MAC itself (it sends an ARP request out
-//    of br-phy on the first packet, which is dropped); we warm the cache with
-//    one ping from the namespace to each remote so the first container packet
-//    is not lost. ovs/route/add is not needed: ovs-vswitchd runs inside the
-//    namespace and caches the kernel's routes, including the one via br-phy.
+// 4. OVS resolves the remote VTEP's MAC itself: on a tnl/arp miss it drops
+//    the packet and sends an ARP request out of br-phy, and learns the reply
+//    by snooping it. The first container ARP is lost that way (about 1 s
+//    until the container retries), so we warm the cache with one ping from
+//    the namespace to each remote. Snooping only happens on an upcall: after
+//    `tnl/neigh/flush` a reply matching a still-cached datapath flow is not
+//    learned until the flows expire (`dpctl/del-flows` forces it).
+//    ovs/route/add is not needed: ovs-vswitchd runs inside the namespace and
+//    caches the kernel's routes (ovs/route/show), incl. the one via br-phy.
+// 5. The netdev datapath's taps (ovs-netdev, br-phy, br-int) are persistent:
+//    killing ovs-vswitchd leaves them, br-phy still holding the underlay
+//    address, and the next start fails ("Address already assigned"). Stop it
+//    with `ovs-appctl exit --cleanup`, and delete leftovers after a crash.
+//
+// Startup is quick: ovsHostUp takes about 0.3 s (both daemons with --detach,
+// which return once ready; then ovs-vsctl waits for each change to apply).
 //
 // Performance: the netdev datapath polls non-DPDK ports from ovs-vswitchd's
 // main thread, which saturates one core at about 1 Gbit/s of TCP (with many
-// retransmissions from AF_PACKET socket overflow). That is what OVS userspace
-// without DPDK does; weft is measured against it.
+// retransmissions, presumably frames dropped while it is busy). That is what
+// OVS userspace without DPDK does; weft is measured against it.
 import { constants as fsc, existsSync, promises as fs } from 'node:fs';
 import { ipIn, run } from '../switch/netns.js';
 
@@ -327,7 +338,8 @@ export async function ovsHostUp(spec: OvsHostSpec): Promise<{ pids: number[] }> 
     ]);
 
     // br-phy: the underlay interface, and the underlay address on the bridge.
-    await vsctl(p, 'add-br', 'br-phy', '--', 'set', 'bridge', 'br-phy', 'datapath_type=netdev', '--', 'set', 'interface', 'br-phy', `mtu_request=${ul.mtu}`);
+    await vsctl(p, 'add-br', 'br-phy', '--', 'set', 'bridge', 'br-phy', 'datapath_type=netdev');
+    await vsctl(p, 'set', 'interface', 'br-phy', `mtu_request=${ul.mtu}`);
     await vsctl(p, 'add-port', 'br-phy', spec.underlayIface);
     await ipIn(ns, 'addr', 'flush', 'dev', spec.underlayIface);
     await ipIn(ns, 'link', 'set', spec.underlayIface, 'arp', 'off', 'up'); // (3) above
@@ -336,9 +348,9 @@ export async function ovsHostUp(spec: OvsHostSpec): Promise<{ pids: number[] }> 
     await ipIn(ns, 'addr', 'add', spec.underlayIp, 'dev', 'br-phy');
     await ipIn(ns, 'link', 'set', 'br-phy', 'up');
     const peer = await vethPeer(ns, spec.underlayIface).catch(() => undefined);
-    if (peer) {
+    if (peer && /^tx-checksumming: on/m.test(await ethtoolIn(peer.netns, '-k', peer.ifname))) {
       await ethtoolIn(peer.netns, '-K', peer.ifname, 'tx', 'off'); // (1) above
-      state.peer = peer;
+      state.peer = peer; // to turn it back on
       await saveState();
     }
 
@@ -347,7 +359,8 @@ export async function ovsHostUp(spec: OvsHostSpec): Promise<{ pids: number[] }> 
     await sysctlIn(ns, 'net.ipv6.conf.br-int.disable_ipv6', '1');
     for (const [i, t] of spec.tunnels.entries()) {
       const port = `${t.type === 'vxlan' ? 'vx' : 'gre'}${i}`;
-      await vsctl(p, 'add-port', 'br-int', port, '--', 'set', 'interface', port, `type=${t.type}`, `options:remote_ip=${t.remoteIp}`, `options:key=${t.key}`);
+      const opts = [`type=${t.type}`, `options:remote_ip=${t.remoteIp}`, `options:key=${t.key}`];
+      await vsctl(p, 'add-port', 'br-int', port, '--', 'set', 'interface', port, ...opts);
     }
     for (const [i, c] of spec.containers.entries()) {
       const end = `ovc${i}`;
@@ -378,7 +391,11 @@ export async function ovsHostUp(spec: OvsHostSpec): Promise<{ pids: number[] }> 
     );
   } catch (err) {
     const log = await fs.readFile(p.vsLog, 'utf8').catch(() => '');
-    const tail = log.split('\n').filter((l) => /\|(WARN|ERR|EMER)\|/.test(l)).slice(-3).join('; ');
+    const tail = log
+      .split('\n')
+      .filter((l) => /\|(WARN|ERR|EMER)\|/.test(l) && !/system datapaths|ovs_datapath/.test(l)) // always there without the kernel module
+      .slice(-3)
+      .join('; ');
     await ovsHostDown(spec.name, ns).catch(() => undefined);
     throw tail ? new Error(`${(err as Error).message} (ovs-vswitchd: ${tail})`) : err;
   }
