@@ -37,6 +37,15 @@ std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what
   return info[i].As<Napi::String>().Utf8Value();
 }
 
+// A Float64Array argument of records `stride` numbers long.
+Napi::Float64Array RecordsArg(const Napi::CallbackInfo& info, const char* fn) {
+  if (info.Length() < 1 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    throw Napi::TypeError::New(info.Env(), std::string(fn) + " takes a Float64Array");
+  }
+  return info[0].As<Napi::Float64Array>();
+}
+
 Napi::Array Names(Napi::Env env, std::initializer_list<const char*> names) {
   auto a = Napi::Array::New(env, names.size());
   uint32_t i = 0;
@@ -313,11 +322,7 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
   Napi::Value ArpApply(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckOpen(env);
-    if (info.Length() < 1 || !info[0].IsTypedArray() ||
-        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-      throw Napi::TypeError::New(env, "arpApply takes a Float64Array");
-    }
-    auto ops = info[0].As<Napi::Float64Array>();
+    auto ops = RecordsArg(info, "arpApply");
     size_t n = ops.ElementLength() / 4;
     const double* d = ops.Data();
     fp_->Update([&](Tables& t) {
@@ -336,11 +341,7 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
   Napi::Value FibApply(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckOpen(env);
-    if (info.Length() < 1 || !info[0].IsTypedArray() ||
-        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-      throw Napi::TypeError::New(env, "fibApply takes a Float64Array");
-    }
-    auto ops = info[0].As<Napi::Float64Array>();
+    auto ops = RecordsArg(info, "fibApply");
     size_t n = ops.ElementLength() / 5;
     if (n == 0) return env.Undefined();
     const double* d = ops.Data();

@@ -205,12 +205,7 @@ void Worker::Switch(const Tables& t, const Port& in, Frame* frames, int n, doubl
       // On a network with tunnels the overlay fdb may know where it lives;
       // meanwhile the frame floods (head-end replication).
       if (!in.is_tunnel() && t.tunnels.count(net) && FirstReport(missed_, t, MacKey(net, dst), in_id, now)) {
-        Event ev;
-        ev.type = kEventMiss;
-        std::memcpy(ev.mac, dst, 6);
-        ev.network = net;
-        ev.port = in_id;
-        pending_events_.push_back(ev);
+        QueueEvent(kEventMiss, dst, net, in_id);
         counters_.Global(miss_events_queued);
       }
       Flood(t, in, &f);
@@ -380,13 +375,17 @@ void Worker::Learn(const Tables& t, uint32_t net, const uint8_t* src, uint32_t i
     return;
   }
   if (!FirstReport(reported_, t, key, in, now)) return;
-  Event ev;
-  ev.type = kEventLearn;
-  std::memcpy(ev.mac, src, 6);
-  ev.network = net;
-  ev.port = in;
-  pending_events_.push_back(ev);
+  QueueEvent(kEventLearn, src, net, in);
   counters_.Global(learn_events_queued);
+}
+
+void Worker::QueueEvent(EventType type, const uint8_t* mac, uint32_t net, uint32_t port) {
+  Event ev;
+  ev.type = type;
+  std::memcpy(ev.mac, mac, 6);
+  ev.network = net;
+  ev.port = port;
+  pending_events_.push_back(ev);
 }
 
 void Worker::Flood(const Tables& t, const Port& in, Frame* f) {

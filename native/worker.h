@@ -52,6 +52,8 @@ class Worker {
   bool FirstReport(std::unordered_map<uint64_t, Seen>& sent, const Tables& t, uint64_t key, uint32_t port, double now);
   void Enqueue(uint32_t port, Frame* f);
   void Flush(const Tables& t);
+  // Queued here during a batch, pushed to JavaScript at its end.
+  void QueueEvent(EventType type, const uint8_t* mac, uint32_t net, uint32_t port);
   void PushEvents();
   void RunInjected(const Tables& t, double now);
 
