@@ -30,13 +30,14 @@ export class ApiServer {
   readonly #routes: Route[] = [];
   readonly #server: Server;
 
-  constructor(ctl: Controller, info: DaemonInfo) {
+  constructor(ctl: Controller, info: DaemonInfo, cluster: { hosts: () => Promise<unknown> }) {
     const r = (method: string, path: string, handler: Handler) => {
       const keys: string[] = [];
       const pattern = new RegExp(`^${path.replace(/:(\w+)/g, (_m, k: string) => (keys.push(k), '([^/]+)'))}$`);
       this.#routes.push({ method, pattern, keys, handler });
     };
     r('GET', '/v1/info', () => info);
+    r('GET', '/v1/hosts', () => cluster.hosts());
     r('GET', '/v1/networks', () => ctl.networks());
     r('POST', '/v1/networks', ({ body }) => ctl.createNetwork(body));
     r('DELETE', '/v1/networks/:name', ({ params }) => ctl.removeNetwork(params.name).then(() => ({ removed: params.name })));

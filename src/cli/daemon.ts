@@ -5,6 +5,9 @@ import { pino } from 'pino';
 import { ApiServer } from '../api/server.js';
 import { Controller } from '../control/controller.js';
 import { StateFile } from '../control/state-file.js';
+import { HostRegistration, listHosts } from '../control/hosts.js';
+import { openStore, type Store } from '../control/store/store.js';
+import { join } from 'node:path';
 import { Datapath } from '../datapath/datapath.js';
 import { Switch } from '../switch/switch.js';
 import { Overlay } from '../overlay/overlay.js';
@@ -20,6 +23,8 @@ export interface DaemonOptions {
   workers: number;
   underlay?: string;
   vxlanPort: number;
+  store: string;
+  leaseTtl: number;
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
@@ -42,11 +47,32 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     }
     underlay = { ip: opts.underlay, mtu: iface.mtu };
   }
+  // The cluster store: this host's record lives under its lease.
+  let store: Store;
+  try {
+    store = await openStore(opts.store, { stateDir: join(opts.stateDir ?? '/var/lib/weft', 'store') });
+    await store.ready(10_000);
+  } catch (err) {
+    dp.close();
+    throw new Error(`cannot open the store ${opts.store}: ${(err as Error).message}`);
+  }
+  const hostId = opts.hostId ?? hostname();
+  const registration = new HostRegistration(store, { host: hostId, underlay: underlay?.ip, pid: process.pid, since: new Date().toISOString() }, opts.leaseTtl, {
+    warn: (m) => log.warn(m),
+    info: (m) => log.info(m),
+  });
+  try {
+    await registration.start();
+  } catch (err) {
+    dp.close();
+    await store.close();
+    throw new Error(`cannot register this host in the store: ${(err as Error).message}`);
+  }
   const overlay = new Overlay(sw, underlay?.ip);
   const ctl = new Controller(sw, overlay, opts.stateDir ? new StateFile(opts.stateDir) : undefined, {
     warn: (msg: string) => log.warn(msg),
   }, underlay);
-  const api = new ApiServer(ctl, { hostId: opts.hostId ?? hostname(), pid: process.pid, version: VERSION, api: opts.api });
+  const api = new ApiServer(ctl, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) });
   try {
     await ctl.restore();
     await api.listen(opts.api);
@@ -54,7 +80,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     dp.close();
     throw err;
   }
-  log.info({ api: opts.api, stateDir: opts.stateDir, workers: opts.workers, underlay: underlay?.ip }, 'weft daemon ready');
+  log.info({ api: opts.api, stateDir: opts.stateDir, workers: opts.workers, underlay: underlay?.ip, store: opts.store }, 'weft daemon ready');
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -62,6 +88,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     stopping = true;
     log.info({ signal }, 'weft daemon stopping');
     await api.close();
+    await registration.stop();
+    await store.close();
     sw?.close();
     // Closing the data path closes every TAP fd: the devices go with it.
     dp.close();

@@ -2,7 +2,7 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DEFAULT_API } from '../api/client.js';
 import { registerMac, registerNet, registerPort, registerStats } from './commands.js';
-import { registerFdb, registerVtep } from './overlay-commands.js';
+import { registerFdb, registerHost, registerVtep } from './overlay-commands.js';
 import { runDaemon } from './daemon.js';
 import { registerLab } from './lab.js';
 import { VERSION } from './version.js';
@@ -32,9 +32,11 @@ program
   .option('--workers <n>', 'data path threads', positiveInt('--workers'), 1)
   .option('--underlay <ip>', 'this host\'s VTEP address (an address of one of its interfaces)')
   .option('--vxlan-port <port>', 'UDP port of VXLAN', positiveInt('--vxlan-port'), 4789)
+  .option('--store <spec>', 'cluster store: embedded, or etcd://HOST:PORT[,HOST:PORT]', 'embedded')
+  .option('--lease-ttl <seconds>', 'this host\'s lease: its records vanish this long after it dies', positiveInt('--lease-ttl'), 15)
   .action(async (o, cmd: Command) => {
     const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
-    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, workers: o.workers, underlay: o.underlay, vxlanPort: o.vxlanPort });
+    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, workers: o.workers, underlay: o.underlay, vxlanPort: o.vxlanPort, store: o.store, leaseTtl: o.leaseTtl });
   });
 
 registerNet(program);
@@ -43,6 +45,7 @@ registerMac(program);
 registerStats(program);
 registerVtep(program);
 registerFdb(program);
+registerHost(program);
 registerLab(program);
 
 try {

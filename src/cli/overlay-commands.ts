@@ -67,3 +67,16 @@ export function registerFdb(program: Command): void {
       console.log(`fdb ${mac} removed from ${o.net}`);
     });
 }
+
+export function registerHost(program: Command): void {
+  const host = program.command('host').description('the hosts of the cluster, as the store knows them (each under its lease)');
+  host
+    .command('ls')
+    .description('list hosts: a host that died disappears within its lease TTL')
+    .option('--json', 'print JSON')
+    .action(async (o, cmd: Command) => {
+      const rows = await client(cmd).get<Array<{ host: string; underlay?: string; pid: number; since: string }>>('/v1/hosts');
+      if (o.json) return printJson(rows);
+      printTable(['HOST', 'VTEP', 'PID', 'SINCE'], rows.map((r) => [r.host, r.underlay, r.pid, r.since]));
+    });
+}

@@ -11,6 +11,10 @@ import { ip, ipIn, netnsExists, run } from '../switch/netns.js';
 import type { ContainerSpec, HostKind, HostSpec, Topology } from './topology.js';
 import { kernelHostUp } from './kernel-host.js';
 import { underlayAddress, underlayAttach, underlayDown, underlayUp } from './underlay.js';
+import { etcdNetns, startEtcd, stopEtcd } from './etcd.js';
+
+/** The underlay index of the lab's etcd (its address is .250 of a /24). */
+const ETCD_INDEX = 249;
 
 export { loadTopology } from './topology.js';
 
@@ -40,6 +44,8 @@ export interface LabHost {
 export interface LabState {
   name: string;
   hosts: LabHost[];
+  /** The shared store, when the topology asks for etcd. */
+  etcd?: string;
 }
 
 export const hostNetns = (lab: string, host: string) => `${lab}-${host}`;
@@ -158,6 +164,15 @@ export async function labUp(topo: Topology, opts: { log?: (msg: string) => void 
   const ulIp = (i: number) => underlayAddress(topo.underlay!, i);
   try {
     if (topo.underlay) await underlayUp(topo.name);
+    if (topo.store === 'etcd') {
+      const ns = etcdNetns(topo.name);
+      await addNetns(ns);
+      const addr = ulIp(ETCD_INDEX);
+      await underlayAttach(topo.name, ns, 'etcd', addr.cidr, ulMtu);
+      await startEtcd(ns, addr.ip, join(LAB_DIR, topo.name, 'etcd'));
+      state.etcd = `etcd://${addr.ip}:2379`;
+      log(`etcd: namespace ${ns}, ${state.etcd}`);
+    }
     for (const [i, h] of topo.hosts.entries()) {
       const netns = hostNetns(topo.name, h.name);
       await addNetns(netns);
@@ -165,7 +180,7 @@ export async function labUp(topo: Topology, opts: { log?: (msg: string) => void 
       const kind = h.kind ?? 'weft';
       const host: LabHost = { name: h.name, kind, netns, api: '', pid: 0, log: '', containers: [], underlayIp: topo.underlay ? ulIp(i).ip : undefined };
       state.hosts.push(host);
-      if (kind === 'weft') await weftHostUp(topo, h, host, vnis, log);
+      if (kind === 'weft') await weftHostUp(topo, h, host, vnis, log, state.etcd);
       else await otherHostUp(topo, h, host, i, vnis, ulMtu);
       log(`host ${h.name} (${kind}): namespace ${netns}${host.underlayIp ? `, underlay ${host.underlayIp}` : ''}${host.pid ? `, weft daemon pid ${host.pid}` : ''}`);
       for (const c of host.containers) log(`  container ${c.name}: namespace ${c.netns}, ${c.ip ?? 'no address'} (${c.mac}) on ${c.net}`);
@@ -180,9 +195,25 @@ export async function labUp(topo: Topology, opts: { log?: (msg: string) => void 
   return state;
 }
 
-async function weftHostUp(topo: Topology, h: HostSpec, host: LabHost, vnis: Map<string, { vni: number; encap: 'vxlan' | 'gre' }>, log: (m: string) => void): Promise<void> {
-  const extra = host.underlayIp ? ['--underlay', host.underlayIp] : [];
-  const daemon = await startDaemon(topo.name, { ...h, daemonArgs: [...extra, ...(h.daemonArgs ?? [])] });
+/** `weft daemon` flags a lab host gets: its underlay, the shared store, the lease TTL, then its own. */
+function daemonArgs(topo: Topology, h: HostSpec, underlayIp: string | undefined, etcd: string | undefined): string[] {
+  const args = underlayIp ? ['--underlay', underlayIp] : [];
+  if (etcd) args.push('--store', etcd);
+  if (topo.leaseTtl) args.push('--lease-ttl', String(topo.leaseTtl));
+  return [...args, ...(h.daemonArgs ?? [])];
+}
+
+/** Starts a lab host's daemon again (after a crash): same flags, same state directory. */
+export async function restartWeftHost(topo: Topology, state: LabState, name: string): Promise<LabHost> {
+  const h = topo.hosts.find((x) => x.name === name);
+  const host = state.hosts.find((x) => x.name === name);
+  if (!h || !host || host.kind !== 'weft') throw new Error(`no weft host '${name}' in lab ${topo.name}`);
+  Object.assign(host, await startDaemon(topo.name, { ...h, daemonArgs: daemonArgs(topo, h, host.underlayIp, state.etcd) }));
+  return host;
+}
+
+async function weftHostUp(topo: Topology, h: HostSpec, host: LabHost, vnis: Map<string, { vni: number; encap: 'vxlan' | 'gre' }>, log: (m: string) => void, etcd?: string): Promise<void> {
+  const daemon = await startDaemon(topo.name, { ...h, daemonArgs: daemonArgs(topo, h, host.underlayIp, etcd) });
   Object.assign(host, daemon);
   const client = new ApiClient(daemon.api);
   for (const n of h.networks ?? []) {
@@ -278,6 +309,8 @@ export async function labDown(topo: Topology): Promise<void> {
     const hns = hostNetns(topo.name, h.name);
     if (netnsExists(hns)) await ip('netns', 'del', hns).catch(() => undefined);
   }
+  await stopEtcd(join(LAB_DIR, topo.name, 'etcd'));
+  if (netnsExists(etcdNetns(topo.name))) await ip('netns', 'del', etcdNetns(topo.name)).catch(() => undefined);
   await underlayDown(topo.name);
   rmSync(join(LAB_DIR, topo.name), { recursive: true, force: true });
 }

@@ -46,6 +46,10 @@ export interface Topology {
    * every remote container. none: the lab leaves that to the test.
    */
   peering?: 'static' | 'none';
+  /** embedded (default): each weft daemon its own store; etcd: a real etcd on the underlay, shared. */
+  store?: 'embedded' | 'etcd';
+  /** The weft daemons' --lease-ttl (seconds). */
+  leaseTtl?: number;
 }
 
 const NAME = /^[a-z0-9][a-z0-9-]{0,14}$/;
@@ -62,6 +66,8 @@ export function validateTopology(t: unknown, where = 'topology'): Topology {
   if (!Array.isArray(topo.hosts) || topo.hosts.length === 0) fail('needs at least one host in "hosts"');
   if (topo.underlay !== undefined && !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(String(topo.underlay))) fail(`underlay must be an IPv4 CIDR (got '${String(topo.underlay)}')`);
   if (topo.peering !== undefined && topo.peering !== 'static' && topo.peering !== 'none') fail('peering must be static or none');
+  if (topo.store !== undefined && topo.store !== 'embedded' && topo.store !== 'etcd') fail('store must be embedded or etcd');
+  if (topo.store === 'etcd' && topo.underlay === undefined) fail('an etcd store needs an "underlay" to sit on');
   const hostNames = new Set<string>();
   for (const h of topo.hosts) {
     if (typeof h?.name !== 'string' || !NAME.test(h.name)) fail(`host name must match ${NAME} (got '${String(h?.name)}')`);

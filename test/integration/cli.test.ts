@@ -1,6 +1,7 @@
 // The CLI against a real daemon: bad input gets one line on stderr, a
 // non-zero exit, and changes nothing; a restarted daemon rebuilds its ports.
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/api/client.js';
@@ -87,6 +88,23 @@ describe.skipIf(skipUnless(['ip', 'ping']))('weft CLI', () => {
     const r = await weft('unix:/run/weft/no-such-daemon.sock', 'net', 'ls');
     expect(r.code).not.toBe(0);
     expect(r.stderr.trim()).toMatch(/^weft: no weft daemon at unix:\/run\/weft\/no-such-daemon.sock/);
+  });
+
+  it('a daemon refuses a bad or unreachable store in one line', async () => {
+    const bad = await weft(undefined, '--api', 'unix:/run/weft/wt-cli-bad.sock', 'daemon', '--state-dir', `/tmp/wt-cli-bad-${process.pid}`, '--store', 'mysql://x');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/^weft: cannot open the store mysql:\/\/x: invalid store "mysql:\/\/x"/);
+    const gone = await weft(undefined, '--api', 'unix:/run/weft/wt-cli-bad.sock', 'daemon', '--state-dir', `/tmp/wt-cli-bad-${process.pid}`, '--store', 'etcd://127.0.0.1:1');
+    expect(gone.code).not.toBe(0);
+    expect(gone.stderr.trim().split('\n')).toHaveLength(1);
+    expect(gone.stderr).toMatch(/^weft: cannot open the store etcd:\/\/127.0.0.1:1/);
+    rmSync(`/tmp/wt-cli-bad-${process.pid}`, { recursive: true, force: true });
+  });
+
+  it('knows itself as a host of its embedded store', async () => {
+    const rows = await weftJson<Array<{ host: string }>>(api, 'host', 'ls');
+    expect(rows.map((r) => r.host)).toEqual(['h1']);
   });
 
   it('rejects an unknown command and a bad option value', async () => {

@@ -1,0 +1,75 @@
+// This host in the cluster: a record (its VTEP address) kept in the store
+// under the host's lease. When the daemon dies, the lease expires and the
+// record vanishes from every host within the TTL; while the daemon lives it
+// re-claims a lost lease and puts the record back.
+import type { Lease, Store } from './store/store.js';
+
+export interface HostRecord {
+  host: string;
+  underlay?: string;
+  pid: number;
+  since: string;
+}
+
+export const HOSTS_PREFIX = '/weft/hosts/';
+
+export interface HostLog {
+  warn(msg: string): void;
+  info(msg: string): void;
+}
+
+export class HostRegistration {
+  #lease?: Lease;
+  #closed = false;
+  #retry?: NodeJS.Timeout;
+
+  constructor(
+    private readonly store: Store,
+    private readonly record: HostRecord,
+    private readonly ttlSeconds: number,
+    private readonly log: HostLog,
+  ) {}
+
+  /** Grants the lease and puts the record; after a loss, keeps trying. */
+  async start(): Promise<void> {
+    const lease = await this.store.grantLease(this.ttlSeconds);
+    await this.store.put(`${HOSTS_PREFIX}${this.record.host}`, JSON.stringify(this.record), { lease: lease.id });
+    this.#lease = lease;
+    lease.onLost(() => {
+      if (this.#closed) return;
+      this.log.warn(`host lease lost; claiming a new one`);
+      this.#again();
+    });
+  }
+
+  #again(): void {
+    if (this.#closed || this.#retry) return;
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      this.start().then(
+        () => this.log.info('host lease re-claimed'),
+        (err: Error) => {
+          this.log.warn(`cannot re-claim the host lease yet: ${err.message}`);
+          this.#again();
+        },
+      );
+    }, 1000);
+    this.#retry.unref();
+  }
+
+  get leaseId(): string | undefined {
+    return this.#lease?.id;
+  }
+
+  /** A clean stop: the record goes at once (revoke), not after the TTL. */
+  async stop(): Promise<void> {
+    this.#closed = true;
+    if (this.#retry) clearTimeout(this.#retry);
+    await this.#lease?.revoke().catch(() => undefined);
+  }
+}
+
+export async function listHosts(store: Store): Promise<HostRecord[]> {
+  const { items } = await store.list(HOSTS_PREFIX);
+  return items.map((kv) => JSON.parse(kv.value) as HostRecord);
+}

@@ -1,0 +1,59 @@
+// Three weft hosts sharing a real etcd: each host's record lives under its
+// lease, so a host killed with -9 disappears from every other host's view,
+// and comes back when its daemon restarts.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { restartWeftHost, type LabState } from '../../src/lab/lab.js';
+import type { Topology } from '../../src/lab/topology.js';
+import { skipUnless } from '../helpers/env.js';
+import { buildLab, labDown, weftJson } from '../helpers/lab.js';
+import { eventually } from '../helpers/sh.js';
+
+const TOPO: Topology = {
+  name: 'wt-cl',
+  underlay: '10.250.12.0/24',
+  store: 'etcd',
+  leaseTtl: 3,
+  hosts: [{ name: 'h1' }, { name: 'h2' }, { name: 'h3' }],
+};
+
+type HostRow = { host: string; underlay?: string; pid: number };
+
+describe.skipIf(skipUnless(['ip', 'etcd']))('hosts in a cluster on etcd', () => {
+  let lab: LabState;
+  const api = (h: string) => lab.hosts.find((x) => x.name === h)!.api;
+  const hostsSeenBy = async (h: string) => (await weftJson<HostRow[]>(api(h), 'host', 'ls')).map((r) => `${r.host} ${r.underlay}`);
+
+  beforeAll(async () => {
+    lab = await buildLab(TOPO);
+  });
+  afterAll(async () => {
+    await labDown(TOPO);
+  });
+
+  it('every host sees every host, with its VTEP address', async () => {
+    const all = ['h1 10.250.12.1', 'h2 10.250.12.2', 'h3 10.250.12.3'];
+    for (const h of ['h1', 'h2', 'h3']) expect(await hostsSeenBy(h)).toEqual(all);
+  });
+
+  it('a host killed with -9 vanishes from the others when its lease expires, and returns when it restarts', async () => {
+    const h2 = lab.hosts.find((x) => x.name === 'h2')!;
+    process.kill(h2.pid, 'SIGKILL');
+    for (const h of ['h1', 'h3']) {
+      await eventually(async () => ((await hostsSeenBy(h)).some((r) => r.startsWith('h2 ')) ? undefined : true), 20_000, 200);
+    }
+    expect(await hostsSeenBy('h3')).toEqual(['h1 10.250.12.1', 'h3 10.250.12.3']);
+    const back = await restartWeftHost(TOPO, lab, 'h2');
+    const rows = await eventually(async () => {
+      const r = await weftJson<HostRow[]>(api('h1'), 'host', 'ls');
+      return r.some((x) => x.host === 'h2') ? r : undefined;
+    });
+    expect(rows.find((x) => x.host === 'h2')).toMatchObject({ host: 'h2', underlay: '10.250.12.2', pid: back.pid });
+  });
+
+  it('a clean stop removes the host at once (its lease is revoked)', async () => {
+    const h3 = lab.hosts.find((x) => x.name === 'h3')!;
+    process.kill(h3.pid, 'SIGTERM');
+    await eventually(async () => ((await hostsSeenBy('h1')).some((r) => r.startsWith('h3 ')) ? undefined : true), 20_000, 100);
+    expect(await hostsSeenBy('h1')).toEqual(['h1 10.250.12.1', 'h2 10.250.12.2']);
+  });
+});
