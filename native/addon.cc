@@ -64,6 +64,7 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
         InstanceMethod<&Datapath::RemovePort>("removePort"),
         InstanceMethod<&Datapath::SetUnderlay>("setUnderlay"),
         InstanceMethod<&Datapath::SetNetworkEncap>("setNetworkEncap"),
+        InstanceMethod<&Datapath::ClearNetworkEncap>("clearNetworkEncap"),
         InstanceMethod<&Datapath::AddTunnelPort>("addTunnelPort"),
         InstanceMethod<&Datapath::ArpApply>("arpApply"),
         InstanceMethod<&Datapath::FibApply>("fibApply"),
@@ -287,6 +288,21 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
       t.vni_net[key] = network;
     });
     net_encap_[network] = {static_cast<Encap>(encap), vni};
+    return env.Undefined();
+  }
+
+  // clearNetworkEncap(network): the network is gone; its VNI is free again.
+  Napi::Value ClearNetworkEncap(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    uint32_t network = ArgU32(info, 0, "network");
+    fp_->Update([&](Tables& t) {
+      for (auto it = t.vni_net.begin(); it != t.vni_net.end();) {
+        if (it->second == network) it = t.vni_net.erase(it);
+        else ++it;
+      }
+    });
+    net_encap_.erase(network);
     return env.Undefined();
   }
 

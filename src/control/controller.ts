@@ -193,8 +193,9 @@ export class Controller {
       let id = 1;
       while (used.has(id)) id++;
       const n: Network = { id, name, subnet: formatCidr(net), gateway, mtu, encap, vni, net };
-      this.#networks.set(name, n);
+      // Realised first: a network the switch refused is not recorded.
       this.#realiseNetwork(n);
+      this.#networks.set(name, n);
       this.#save();
       return this.#networkView(n);
     });

@@ -88,6 +88,10 @@ export class Datapath {
     this.#native.setNetworkEncap(network, ENCAP_CODE[encap], vni);
   }
 
+  clearNetworkEncap(network: number): void {
+    this.#native.clearNetworkEncap(network);
+  }
+
   /** A remote VTEP of a network; `flood`: it gets the network's broadcasts. */
   addTunnelPort(id: number, network: number, remoteIp: string, flood: boolean, mtu: number): void {
     this.#native.addTunnelPort(id, network, remoteIp, flood, mtu);

@@ -24,6 +24,7 @@ export interface NativeDatapath {
   removePort(id: number): boolean;
   setUnderlay(localIp: string, vxlanPort: number): void;
   setNetworkEncap(network: number, encap: number, vni: number): void;
+  clearNetworkEncap(network: number): void;
   addTunnelPort(id: number, network: number, remoteIp: string, flood: boolean, mtu: number): void;
   arpApply(ops: Float64Array): void;
   fibApply(ops: Float64Array): void;

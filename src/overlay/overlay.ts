@@ -75,6 +75,7 @@ export class Overlay {
     if (!n) return;
     for (const e of n.fdb.values()) this.removeFdb(id, e.mac);
     for (const ip of [...n.vteps.keys()]) this.#dropVtep(id, ip);
+    this.#dp.clearNetworkEncap(id);
     this.#nets.delete(id);
   }
 

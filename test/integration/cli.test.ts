@@ -102,6 +102,21 @@ describe.skipIf(skipUnless(['ip', 'ping']))('weft CLI', () => {
     rmSync(`/tmp/wt-cli-bad-${process.pid}`, { recursive: true, force: true });
   });
 
+  it('frees a removed network\'s VNI for a new network', async () => {
+    const ok = async (...args: string[]) => {
+      const r = await weft(api, ...args);
+      expect(r.code, r.stderr).toBe(0);
+    };
+    await ok('net', 'create', 'x1', '--subnet', '10.244.21.0/24', '--vni', '999');
+    await ok('net', 'create', 'x2', '--subnet', '10.244.22.0/24');
+    await ok('net', 'rm', 'x1');
+    await ok('net', 'create', 'x3', '--subnet', '10.244.23.0/24'); // takes x1's id
+    await ok('net', 'create', 'x4', '--subnet', '10.244.24.0/24', '--vni', '999'); // a new id, x1's VNI
+    const nets = await weftJson<Array<{ name: string; vni: number }>>(api, 'net', 'ls');
+    expect(nets.find((n) => n.name === 'x4')?.vni).toBe(999);
+    for (const n of ['x2', 'x3', 'x4']) await ok('net', 'rm', n);
+  });
+
   it('knows itself as a host of its embedded store', async () => {
     const rows = await weftJson<Array<{ host: string }>>(api, 'host', 'ls');
     expect(rows.map((r) => r.host)).toEqual(['h1']);
