@@ -129,9 +129,11 @@ async function addContainer(lab: string, h: HostSpec, client: ApiClient, c: Cont
   return { name: c.name, netns, net: c.net, ip: p.ip?.split('/')[0], mac: p.mac, port: p.name };
 }
 
+type LabVnis = Map<string, { vni: number; encap: 'vxlan' | 'gre' }>;
+
 /** VNIs by network name, the same on every host: explicit, else 256 up. */
-function labVnis(topo: Topology): Map<string, { vni: number; encap: 'vxlan' | 'gre' }> {
-  const out = new Map<string, { vni: number; encap: 'vxlan' | 'gre' }>();
+function labVnis(topo: Topology): LabVnis {
+  const out: LabVnis = new Map();
   const taken = new Set<number>();
   for (const h of topo.hosts) for (const n of h.networks ?? []) if (n.vni !== undefined) taken.add(n.vni);
   let next = 256;
@@ -180,7 +182,7 @@ export async function labUp(topo: Topology, opts: { log?: (msg: string) => void 
       const kind = h.kind ?? 'weft';
       const host: LabHost = { name: h.name, kind, netns, api: '', pid: 0, log: '', containers: [], underlayIp: topo.underlay ? ulIp(i).ip : undefined };
       state.hosts.push(host);
-      if (kind === 'weft') await weftHostUp(topo, h, host, vnis, log, state.etcd);
+      if (kind === 'weft') await weftHostUp(topo, h, host, vnis, state.etcd);
       else await otherHostUp(topo, h, host, i, vnis, ulMtu);
       log(`host ${h.name} (${kind}): namespace ${netns}${host.underlayIp ? `, underlay ${host.underlayIp}` : ''}${host.pid ? `, weft daemon pid ${host.pid}` : ''}`);
       for (const c of host.containers) log(`  container ${c.name}: namespace ${c.netns}, ${c.ip ?? 'no address'} (${c.mac}) on ${c.net}`);
@@ -212,7 +214,7 @@ export async function restartWeftHost(topo: Topology, state: LabState, name: str
   return host;
 }
 
-async function weftHostUp(topo: Topology, h: HostSpec, host: LabHost, vnis: Map<string, { vni: number; encap: 'vxlan' | 'gre' }>, log: (m: string) => void, etcd?: string): Promise<void> {
+async function weftHostUp(topo: Topology, h: HostSpec, host: LabHost, vnis: LabVnis, etcd?: string): Promise<void> {
   const daemon = await startDaemon(topo.name, { ...h, daemonArgs: daemonArgs(topo, h, host.underlayIp, etcd) });
   Object.assign(host, daemon);
   const client = new ApiClient(daemon.api);
@@ -221,10 +223,9 @@ async function weftHostUp(topo: Topology, h: HostSpec, host: LabHost, vnis: Map<
     await client.post('/v1/networks', { ...n, vni: n.vni ?? v?.vni, encap: n.encap ?? v?.encap });
   }
   for (const c of h.containers ?? []) host.containers.push(await addContainer(topo.name, h, client, { ...c, mac: c.attach === 'veth' ? c.mac : defaultMac(c) }));
-  void log;
 }
 
-async function otherHostUp(topo: Topology, h: HostSpec, host: LabHost, index: number, vnis: Map<string, { vni: number; encap: 'vxlan' | 'gre' }>, ulMtu: number): Promise<void> {
+async function otherHostUp(topo: Topology, h: HostSpec, host: LabHost, index: number, vnis: LabVnis, ulMtu: number): Promise<void> {
   // Every other host sharing a network is a peer of it.
   const peers = new Map<string, string[]>();
   for (const n of h.networks ?? []) {
@@ -234,8 +235,6 @@ async function otherHostUp(topo: Topology, h: HostSpec, host: LabHost, index: nu
   for (const c of h.containers ?? []) {
     const netns = containerNetns(topo.name, h.name, c.name);
     await addNetns(netns);
-    const net = h.networks!.find((n) => n.name === c.net)!;
-    const prefix = net.subnet.split('/')[1];
     const ip = c.ip?.split('/')[0];
     containers.push({ name: c.name, netns, net: c.net, ip, mac: defaultMac(c), port: `veth:${c.name}` });
   }
