@@ -6,7 +6,7 @@ import { restartWeftHost, type LabState } from '../../src/lab/lab.js';
 import type { Topology } from '../../src/lab/topology.js';
 import { skipUnless } from '../helpers/env.js';
 import { buildLab, labDown, weftJson } from '../helpers/lab.js';
-import { eventually } from '../helpers/sh.js';
+import { eventually, inNs } from '../helpers/sh.js';
 
 const TOPO: Topology = {
   name: 'wt-cl',
@@ -55,5 +55,51 @@ describe.skipIf(skipUnless(['ip', 'etcd']))('hosts in a cluster on etcd', () => 
     process.kill(h3.pid, 'SIGTERM');
     await eventually(async () => ((await hostsSeenBy('h1')).some((r) => r.startsWith('h3 ')) ? undefined : true), 20_000, 100);
     expect(await hostsSeenBy('h1')).toEqual(['h1 10.250.12.1', 'h2 10.250.12.2']);
+  });
+});
+
+describe.skipIf(skipUnless(['ip', 'etcd', 'ping']))('an etcd outage', () => {
+  const OUTAGE: Topology = {
+    name: 'wt-cl2',
+    underlay: '10.250.13.0/24',
+    store: 'etcd',
+    leaseTtl: 3,
+    hosts: [
+      { name: 'h1', networks: [{ name: 'blue', subnet: '10.248.1.0/24', vni: 42 }], containers: [{ name: 'a', net: 'blue', ip: '10.248.1.11' }] },
+      { name: 'h2', networks: [{ name: 'blue', subnet: '10.248.1.0/24', vni: 42 }], containers: [{ name: 'b', net: 'blue', ip: '10.248.1.12' }] },
+    ],
+  };
+  let lab: LabState;
+  beforeAll(async () => {
+    lab = await buildLab(OUTAGE);
+  });
+  afterAll(async () => {
+    await labDown(OUTAGE);
+  });
+
+  it('flows keep forwarding while etcd is stopped for 20 s, and the hosts re-claim their leases after', async () => {
+    const [a, b] = lab.hosts.map((h) => h.containers[0]);
+    const { readFileSync } = await import('node:fs');
+    const etcdPid = Number(readFileSync('/run/weft/lab/wt-cl2/etcd/etcd.pid', 'utf8'));
+    expect((await inNs(a.netns, 'ping', ['-c', '2', '-W', '2', b.ip!])).stdout).toContain('2 received');
+    process.kill(etcdPid, 'SIGSTOP');
+    let pings;
+    try {
+      // 20 pings a second apart while etcd answers nothing.
+      pings = await inNs(a.netns, 'ping', ['-c', '20', '-i', '1', '-W', '2', b.ip!], { timeoutMs: 60_000 });
+    } finally {
+      process.kill(etcdPid, 'SIGCONT');
+    }
+    expect(pings.stdout).toContain('20 received');
+    // Each daemon lost its lease during the outage; both come back.
+    for (const h of lab.hosts) {
+      const rows = await eventually(async () => {
+        const r = await weftJson<HostRow[]>(h.api, 'host', 'ls');
+        return r.length === 2 ? r : undefined;
+      }, 30_000, 250);
+      expect(rows.map((r) => r.host)).toEqual(['h1', 'h2']);
+      // Not a lease that merely survived: this daemon lost it and claimed a new one.
+      expect(readFileSync(h.log, 'utf8')).toContain('host lease re-claimed');
+    }
   });
 });
