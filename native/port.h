@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
 
 #include "common.h"
 
@@ -17,8 +16,7 @@ struct Frame {
 
 class Port {
  public:
-  Port(uint32_t id, uint32_t network, uint32_t mtu, int fd, const std::string& ifname)
-      : id_(id), network_(network), mtu_(mtu), fd_(fd), ifname_(ifname) {}
+  Port(uint32_t id, uint32_t network, uint32_t mtu, int fd) : id_(id), network_(network), mtu_(mtu), fd_(fd) {}
   virtual ~Port();
   Port(const Port&) = delete;
   Port& operator=(const Port&) = delete;
@@ -39,7 +37,6 @@ class Port {
   uint32_t network() const { return network_; }
   uint32_t mtu() const { return mtu_; }
   int fd() const { return fd_; }
-  const std::string& ifname() const { return ifname_; }
   // The largest frame without GSO: MTU plus Ethernet and one VLAN tag.
   uint32_t max_frame() const { return mtu_ + kEthHdrLen + 4; }
 
@@ -48,7 +45,6 @@ class Port {
   uint32_t network_;
   uint32_t mtu_;
   int fd_;
-  std::string ifname_;
 };
 
 }  // namespace weft

@@ -53,7 +53,7 @@ std::unique_ptr<PacketPort> PacketPort::Create(uint32_t id, uint32_t network, ui
   mr.mr_ifindex = static_cast<int>(ifindex);
   mr.mr_type = PACKET_MR_PROMISC;
   if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0) throw fail("promiscuous mode");
-  return std::make_unique<PacketPort>(id, network, mtu, fd, ifname);
+  return std::make_unique<PacketPort>(id, network, mtu, fd);
 }
 
 int PacketPort::RxBatch(Frame* frames, int max) {

@@ -41,7 +41,7 @@ std::unique_ptr<TapPort> TapPort::Create(uint32_t id, uint32_t network, uint32_t
     close(fd);
     throw err;
   }
-  return std::make_unique<TapPort>(id, network, mtu, fd, ifname);
+  return std::make_unique<TapPort>(id, network, mtu, fd);
 }
 
 // A tap fd has no batch read; one read() per frame until the queue is empty.

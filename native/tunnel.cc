@@ -73,7 +73,10 @@ std::shared_ptr<Underlay> Underlay::Create(uint32_t local_ip, uint16_t vxlan_por
       close(fd);
       break;
     }
+    socklen_t len = sizeof(sa);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
     ul->gso_fds_.push_back(fd);
+    ul->gso_ports_.push_back(ntohs(sa.sin_port));
   }
   return ul;
 }
@@ -87,7 +90,7 @@ Underlay::~Underlay() {
 
 TunnelPort::TunnelPort(uint32_t id, uint32_t network, uint32_t mtu, std::shared_ptr<Underlay> ul, Encap encap,
                        uint32_t vni, uint32_t remote_ip, bool flood)
-    : Port(id, network, mtu, -1, "tunnel"), ul_(std::move(ul)), encap_(encap), remote_ip_(remote_ip), flood_(flood) {
+    : Port(id, network, mtu, -1), ul_(std::move(ul)), encap_(encap), remote_ip_(remote_ip), flood_(flood) {
   std::memset(outer_, 0, sizeof(outer_));
   uint8_t* ip = outer_;
   ip[0] = 0x45;  // IPv4, 20-byte header
@@ -121,7 +124,7 @@ TunnelPort::TunnelPort(uint32_t id, uint32_t network, uint32_t mtu, std::shared_
   dst_.sin_addr.s_addr = remote_ip;
 }
 
-uint16_t FlowSourcePort(const uint8_t* f, uint32_t len) {
+uint32_t FlowHash(const uint8_t* f, uint32_t len) {
   // FNV-1a over MACs, and the IPv4/IPv6 addresses and L4 ports when present.
   uint32_t h = 2166136261u;
   auto mix = [&](const uint8_t* p, uint32_t n) {
@@ -136,7 +139,7 @@ uint16_t FlowSourcePort(const uint8_t* f, uint32_t len) {
     mix(f + 22, 32);
     if ((f[20] == 6 || f[20] == 17) && len >= 58) mix(f + 54, 4);
   }
-  return static_cast<uint16_t>(49152 + (h ^ (h >> 16)) % 16384);
+  return h ^ (h >> 16);
 }
 
 bool TunnelPort::SendVxlanGso(const std::vector<Segment>& segs, size_t first, size_t count) {
@@ -146,7 +149,7 @@ bool TunnelPort::SendVxlanGso(const std::vector<Segment>& segs, size_t first, si
   const Segment& s0 = segs[first];
   const size_t chunk = 8 + s0.hdr_len + s0.payload_len;
   thread_local std::vector<uint8_t> buf;
-  const size_t fd_index = FlowSourcePort(s0.hdr, s0.hdr_len) % ul_->gso_sockets();
+  const int fd = ul_->gso_fd(FlowHash(s0.hdr, s0.hdr_len));
   sockaddr_in to = dst_;
   to.sin_port = htons(ul_->vxlan_port());
   // At most 64 KB of UDP payload per send.
@@ -178,7 +181,7 @@ bool TunnelPort::SendVxlanGso(const std::vector<Segment>& segs, size_t first, si
       uint16_t gso = static_cast<uint16_t>(chunk);
       std::memcpy(CMSG_DATA(cm), &gso, sizeof(gso));
     }
-    if (sendmsg(ul_->gso_fd(fd_index), &m, 0) < 0) {
+    if (sendmsg(fd, &m, 0) < 0) {
       if (errno == EINTR) continue;
       if (done == 0 && (errno == EINVAL || errno == EIO || errno == ENOPROTOOPT)) {
         ul_->gso_ok.store(false);  // no UDP GSO here: one by one from now on
@@ -208,7 +211,9 @@ int TunnelPort::TxBatch(Frame* const* frames, int n, int* errors) {
   };
   thread_local std::vector<Piece> pieces;
   pieces.clear();
-  std::vector<bool> bad(n, false);
+  thread_local std::vector<uint8_t> bad, lost;  // per frame, reused across calls
+  bad.assign(n, 0);
+  lost.assign(n, 0);
   for (int i = 0; i < n; i++) {
     auto* vh = reinterpret_cast<VnetHdr*>(frames[i]->buf);
     uint8_t* eth = frames[i]->buf + kVnetHdrLen;
@@ -218,7 +223,7 @@ int TunnelPort::TxBatch(Frame* const* frames, int n, int* errors) {
       if (SegmentGso(*vh, eth, len, segs) != GsoResult::kOk) {
         segs.resize(first);
         tx_stats.unsupported++;
-        bad[i] = true;
+        bad[i] = 1;
         continue;
       }
       tx_stats.gso_frames++;
@@ -228,7 +233,7 @@ int TunnelPort::TxBatch(Frame* const* frames, int n, int* errors) {
     } else {
       if (!CompleteChecksum(vh, eth, len)) {
         tx_stats.unsupported++;
-        bad[i] = true;
+        bad[i] = 1;
         continue;
       }
       pieces.push_back({i, -1, eth, len});
@@ -260,7 +265,7 @@ int TunnelPort::TxBatch(Frame* const* frames, int n, int* errors) {
       inner_start = pc.data;
     }
     if (encap_ == Encap::kVxlan) {
-      uint16_t sport = htons(FlowSourcePort(inner_start, inner_len));
+      uint16_t sport = htons(ul_->SourcePort(FlowHash(inner_start, inner_len)));
       uint16_t ulen = htons(static_cast<uint16_t>(8 + 8 + inner_len));
       std::memcpy(o + 20, &sport, 2);
       std::memcpy(o + 24, &ulen, 2);
@@ -274,14 +279,13 @@ int TunnelPort::TxBatch(Frame* const* frames, int n, int* errors) {
   }
   // Blocking sends: a full socket buffer pushes back on the sender (as a
   // NIC queue would) instead of dropping segments of a TCP burst.
-  std::vector<bool> lost(n, false);
   size_t done = 0;
   while (done < np) {
     unsigned chunk = np - done > 256 ? 256 : static_cast<unsigned>(np - done);
     int r = sendmmsg(ul_->raw_fd(), msgs.data() + done, chunk, 0);
     if (r < 0) {
       if (errno == EINTR) continue;
-      lost[origin[done]] = true;  // this packet failed: skip it
+      lost[origin[done]] = 1;  // this packet failed: skip it
       done++;
       continue;
     }

@@ -37,7 +37,15 @@ class Underlay {
   // UDP sockets for VXLAN with UDP_SEGMENT: a whole GSO frame leaves in one
   // sendmsg. Each is bound to its own source port; a flow hashes to one.
   size_t gso_sockets() const { return gso_fds_.size(); }
-  int gso_fd(size_t i) const { return gso_fds_[i]; }
+  int gso_fd(uint32_t flow_hash) const { return gso_fds_[flow_hash % gso_fds_.size()]; }
+  // The VXLAN source port of a flow (RFC 7348), the same whichever way its
+  // packets leave (one by one, or as a GSO burst), so an ECMP underlay never
+  // splits and reorders a flow: that of the flow's socket when there are
+  // sockets, else from the hash, in the ephemeral range.
+  uint16_t SourcePort(uint32_t flow_hash) const {
+    if (!gso_ports_.empty()) return gso_ports_[flow_hash % gso_ports_.size()];
+    return static_cast<uint16_t>(49152 + flow_hash % 16384);
+  }
   std::atomic<bool> gso_ok{true};  // cleared if the kernel refuses UDP_SEGMENT
 
  private:
@@ -45,6 +53,7 @@ class Underlay {
       : vxlan_fd_(vxlan_fd), gre_fd_(gre_fd), raw_fd_(raw_fd), local_ip_(local_ip), vxlan_port_(vxlan_port) {}
   int vxlan_fd_, gre_fd_, raw_fd_;
   std::vector<int> gso_fds_;
+  std::vector<uint16_t> gso_ports_;
   uint32_t local_ip_;
   uint16_t vxlan_port_;
 };
@@ -77,7 +86,7 @@ class TunnelPort : public Port {
   sockaddr_in dst_;
 };
 
-// The RFC 7348 source port: a hash of the inner flow, in the ephemeral range.
-uint16_t FlowSourcePort(const uint8_t* frame, uint32_t len);
+// A hash of the inner flow (MACs, IP addresses, L4 ports) for the source port.
+uint32_t FlowHash(const uint8_t* frame, uint32_t len);
 
 }  // namespace weft

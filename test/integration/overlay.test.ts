@@ -56,6 +56,23 @@ describe.skipIf(skipUnless(['ip', 'ping', 'arping', 'iperf3', 'tcpdump', 'tshark
     expect(s.datapath.global.gso_segments).toBeGreaterThan(0); // TSO frames were cut to the tunnel MTU
   });
 
+  it('keeps each inner flow on one VXLAN source port, whether its packets left one by one or as a GSO burst', async () => {
+    const cap = await tshark(UL_NS, 'br0', 'udp port 4789 and src host 10.250.5.1', ['udp.srcport', 'tcp.srcport', 'tcp.dstport'], 'tcp');
+    // SYN and ACKs leave one by one, the data as UDP_SEGMENT bursts.
+    await iperf(c('a').netns, c('b').netns, c('b').ip!, ['-t', '1', '-b', '300M']);
+    const lines = await cap.finish();
+    const ports = new Map<string, Set<string>>();
+    for (const l of lines) {
+      const [udp, sport, dport] = l.split('\t');
+      const flow = `${sport}>${dport}`;
+      if (!ports.has(flow)) ports.set(flow, new Set());
+      ports.get(flow)!.add(udp);
+    }
+    expect(lines.length).toBeGreaterThan(50);
+    for (const [flow, set] of ports) expect([flow, [...set]]).toEqual([flow, [expect.stringMatching(/^\d+$/)]]);
+    expect((await stats(host('h1').api)).datapath.global.gso_segments).toBeGreaterThan(0);
+  });
+
   it('two weft hosts over GRE with a key: ping and iperf3 TCP both ways', async () => {
     expect((await inNs(c('g1').netns, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', c('g2').ip!])).stdout).toContain('3 received');
     expect(await tcp(c('g1'), c('g2'))).toBeGreaterThan(20_000_000);
