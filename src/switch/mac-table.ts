@@ -98,7 +98,7 @@ export class MacTable {
       const seen = lastSeen(e);
       if (seen > e.seen) this.refresh(e, seen);
     }
-    this.#cache.purgeStale();
+    this.purgeAged();
   }
 
   entries(): MacEntry[] {

@@ -104,10 +104,6 @@ export class Switch {
     return [...this.#ports.values()].sort((a, b) => a.id - b.id);
   }
 
-  port(id: number): PortRecord | undefined {
-    return this.#ports.get(id);
-  }
-
   /** The lowest port id not in use. */
   freePortId(): number {
     for (let id = 1; id < layout.maxPorts; id++) if (!this.#ports.has(id)) return id;
@@ -206,10 +202,6 @@ export class Switch {
     if (!m?.delete(mac)) return;
     if (!this.#tables.get(network)?.get(mac)) this.#pending.push({ op: 'del', network, mac });
     this.#flush();
-  }
-
-  isPinned(network: number, mac: number): boolean {
-    return this.#pinned.get(network)?.has(mac) ?? false;
   }
 
   #flush(): void {
