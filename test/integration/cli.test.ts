@@ -1,11 +1,8 @@
 // The CLI against a real daemon: bad input gets one line on stderr, a
 // non-zero exit, and changes nothing; a restarted daemon rebuilds its ports.
-import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient } from '../../src/api/client.js';
-import type { LabState } from '../../src/lab/lab.js';
+import { restartWeftHost, type LabState } from '../../src/lab/lab.js';
 import type { Topology } from '../../src/lab/topology.js';
 import { skipUnless } from '../helpers/env.js';
 import { buildLab, labDown, weft, weftJson } from '../helpers/lab.js';
@@ -148,14 +145,7 @@ describe.skipIf(skipUnless(['ip', 'ping']))('weft CLI', () => {
     process.kill(host.pid, 'SIGKILL');
     // The TAP fds died with the daemon, and the devices with them.
     await eventually(async () => ((await sh('ip', ['-n', a.netns, 'link', 'show', 'dev', 'eth0'])).code !== 0 ? true : undefined));
-    const dir = join('/run/weft/lab', TOPO.name, 'h1');
-    const child = spawn('ip', ['netns', 'exec', host.netns, process.execPath, join(import.meta.dirname, '..', '..', 'bin', 'weft.js'),
-      '--api', api, 'daemon', '--state-dir', join(dir, 'state'), '--host-id', 'h1'], { detached: true, stdio: 'ignore' });
-    child.unref();
-    // labDown stops the daemon by its pid file.
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(join(dir, 'daemon.pid'), String(child.pid));
-    await eventually(() => new ApiClient(api).get('/v1/info'));
+    await restartWeftHost(TOPO, lab, 'h1');
     const ports = await weftJson<Array<{ name: string; mac: string; ip: string }>>(api, 'port', 'ls');
     expect(ports.map((p) => [p.name, p.mac, p.ip]).sort()).toEqual([
       ['a', a.mac, '10.244.5.11/24'],
