@@ -5,6 +5,8 @@ import { connect } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Controller } from '../control/controller.js';
+import type { Objects } from '../control/objects.js';
+import type { Endpoints } from '../control/endpoints.js';
 import { WeftError } from '../control/errors.js';
 import { renderMetrics } from './metrics.js';
 
@@ -13,6 +15,12 @@ export interface DaemonInfo {
   pid: number;
   version: string;
   api: string;
+}
+
+export interface ApiParts {
+  ctl: Controller;
+  objects: Objects;
+  endpoints: Endpoints;
 }
 
 type Handler = (req: { params: Record<string, string>; query: URLSearchParams; body: Record<string, unknown> }) => Promise<unknown> | unknown;
@@ -30,29 +38,48 @@ export class ApiServer {
   readonly #routes: Route[] = [];
   readonly #server: Server;
 
-  constructor(ctl: Controller, info: DaemonInfo, cluster: { hosts: () => Promise<unknown> }) {
+  constructor(parts: ApiParts, info: DaemonInfo, cluster: { hosts: () => Promise<unknown> }) {
+    const { ctl, objects, endpoints } = parts;
     const r = (method: string, path: string, handler: Handler) => {
       const keys: string[] = [];
       const pattern = new RegExp(`^${path.replace(/:(\w+)/g, (_m, k: string) => (keys.push(k), '([^/]+)'))}$`);
       this.#routes.push({ method, pattern, keys, handler });
     };
+    // Query parameters that narrow a list or name a network's tenant.
+    const opt = (q: URLSearchParams, k: string) => q.get(k) ?? undefined;
     r('GET', '/v1/info', () => info);
     r('GET', '/v1/hosts', () => cluster.hosts());
-    r('GET', '/v1/networks', () => ctl.networks());
-    r('POST', '/v1/networks', ({ body }) => ctl.createNetwork(body));
-    r('DELETE', '/v1/networks/:name', ({ params }) => ctl.removeNetwork(params.name).then(() => ({ removed: params.name })));
+    r('GET', '/v1/tenants', () => objects.tenants());
+    r('POST', '/v1/tenants', ({ body }) => objects.createTenant(body));
+    r('GET', '/v1/tenants/:name', ({ params }) => objects.tenant(params.name));
+    r('DELETE', '/v1/tenants/:name', ({ params }) => objects.removeTenant(params.name).then(() => ({ removed: params.name })));
+    r('GET', '/v1/networks', ({ query }) => objects.networks(opt(query, 'tenant')));
+    r('POST', '/v1/networks', ({ body }) => objects.createNetwork(body));
+    r('GET', '/v1/networks/:name', ({ params, query }) => objects.network(params.name, opt(query, 'tenant')));
+    r('DELETE', '/v1/networks/:name', ({ params, query }) => objects.removeNetwork(params.name, opt(query, 'tenant')).then(() => ({ removed: params.name })));
+    r('GET', '/v1/groups', ({ query }) => objects.groups(opt(query, 'tenant'), opt(query, 'net')));
+    r('POST', '/v1/groups', ({ body }) => objects.createGroup(body));
+    r('DELETE', '/v1/groups/:name', ({ params, query }) =>
+      objects.removeGroup({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net') }).then(() => ({ removed: params.name })));
+    r('GET', '/v1/endpoints', ({ query }) => endpoints.list({ tenant: opt(query, 'tenant'), net: opt(query, 'net') }));
+    r('POST', '/v1/endpoints', ({ body }) => endpoints.create(body));
+    r('GET', '/v1/endpoints/:name', ({ params, query }) => endpoints.inspect({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net') }));
+    r('DELETE', '/v1/endpoints/:name', ({ params, query }) =>
+      endpoints.remove({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net') }).then(() => ({ removed: params.name })));
     r('GET', '/v1/ports', () => ctl.ports());
     r('POST', '/v1/ports', ({ body }) => ctl.addPort(body));
     r('POST', '/v1/ports/attach', ({ body }) => ctl.attachPort(body));
     r('DELETE', '/v1/ports/:name', ({ params }) => ctl.removePort(params.name).then(() => ({ removed: params.name })));
-    r('GET', '/v1/macs', ({ query }) => ctl.macs(query.get('net') ?? undefined));
+    r('GET', '/v1/macs', ({ query }) => ctl.macs(opt(query, 'net')));
     r('GET', '/v1/stats', () => ctl.stats());
-    r('GET', '/v1/vteps', ({ query }) => ctl.vteps(query.get('net') ?? undefined));
+    r('GET', '/v1/vteps', ({ query }) => ctl.vteps(opt(query, 'net')));
     r('POST', '/v1/vteps', ({ body }) => ctl.addVtep(body));
-    r('DELETE', '/v1/vteps', ({ query }) => ctl.removeVtep({ ip: query.get('ip') ?? undefined, net: query.get('net') ?? undefined }).then(() => ({ removed: query.get('ip') })));
-    r('GET', '/v1/fdb', ({ query }) => ctl.fdb(query.get('net') ?? undefined));
+    r('DELETE', '/v1/vteps', ({ query }) =>
+      ctl.removeVtep({ ip: opt(query, 'ip'), net: opt(query, 'net'), tenant: opt(query, 'tenant') }).then(() => ({ removed: query.get('ip') })));
+    r('GET', '/v1/fdb', ({ query }) => ctl.fdb(opt(query, 'net')));
     r('POST', '/v1/fdb', ({ body }) => ctl.addFdb(body));
-    r('DELETE', '/v1/fdb', ({ query }) => ctl.removeFdb({ mac: query.get('mac') ?? undefined, net: query.get('net') ?? undefined }).then(() => ({ removed: query.get('mac') })));
+    r('DELETE', '/v1/fdb', ({ query }) =>
+      ctl.removeFdb({ mac: opt(query, 'mac'), net: opt(query, 'net'), tenant: opt(query, 'tenant') }).then(() => ({ removed: query.get('mac') })));
     this.#server = createServer((req, res) => void this.#handle(req, res, ctl));
   }
 

@@ -1,7 +1,8 @@
 // `weft net|port|mac|stats`: thin clients of the daemon's API.
 import type { Command } from 'commander';
 import { ApiClient, DEFAULT_API } from '../api/client.js';
-import type { NetworkView, PortView } from '../control/controller.js';
+import type { PortView } from '../control/controller.js';
+import type { NetworkView } from '../control/objects.js';
 import { printJson, printTable } from './format.js';
 
 export function client(cmd: Command): ApiClient {
@@ -12,35 +13,49 @@ export function client(cmd: Command): ApiClient {
 const enc = encodeURIComponent;
 
 export function registerNet(program: Command): void {
-  const net = program.command('net').description('networks: one broadcast domain each');
+  const net = program.command('net').description('networks: one broadcast domain (one VNI) each, in a tenant');
   net
     .command('create <name>')
-    .description('create a network')
-    .requiredOption('--subnet <cidr>', 'IPv4 subnet, e.g. 10.1.0.0/24')
+    .description('create a network in a tenant (every host realises it)')
+    .option('--tenant <t>', 'tenant', 'default')
+    .option('--subnet <cidr>', 'IPv4 subnet, e.g. 10.1.0.0/24 (default: carved from the tenant\'s pool)')
     .option('--gateway <ip>', 'gateway address containers route through')
+    .option('--dns <ip>', 'the network\'s DNS address (default: the first address that is not the gateway)')
     .option('--mtu <n>', 'MTU of the network\'s ports (default: the underlay\'s less the encapsulation)', (v) => Number(v))
     .option('--encap <kind>', 'tunnel encapsulation: vxlan or gre', 'vxlan')
-    .option('--vni <n>', 'VXLAN VNI or GRE key (default: the next free from 256)', (v) => Number(v))
+    .option('--vni <n>', 'VXLAN VNI or GRE key (default: the next free in the tenant\'s range, or from 256)', (v) => Number(v))
     .option('--json', 'print JSON')
     .action(async (name: string, o, cmd: Command) => {
-      const n = await client(cmd).post<NetworkView>('/v1/networks', { name, subnet: o.subnet, gateway: o.gateway, mtu: o.mtu, encap: o.encap, vni: o.vni });
+      const n = await client(cmd).post<NetworkView>('/v1/networks', { name, tenant: o.tenant, subnet: o.subnet, gateway: o.gateway, dns: o.dns, mtu: o.mtu, encap: o.encap, vni: o.vni });
       if (o.json) printJson(n);
-      else console.log(`network ${n.name} created (${n.subnet}, ${n.encap} ${n.vni}, mtu ${n.mtu})`);
+      else console.log(`network ${n.ref} created (${n.subnet}, ${n.encap} ${n.vni}, mtu ${n.mtu}, dns ${n.dns})`);
     });
   net
     .command('ls')
     .description('list networks')
+    .option('--tenant <t>', 'only this tenant')
     .option('--json', 'print JSON')
     .action(async (o, cmd: Command) => {
-      const nets = await client(cmd).get<NetworkView[]>('/v1/networks');
+      const nets = await client(cmd).get<NetworkView[]>(`/v1/networks${o.tenant ? `?tenant=${enc(o.tenant)}` : ''}`);
       if (o.json) return printJson(nets);
-      printTable(['NAME', 'SUBNET', 'GATEWAY', 'ENCAP', 'VNI', 'MTU', 'PORTS'], nets.map((n) => [n.name, n.subnet, n.gateway, n.encap, n.vni, n.mtu, n.ports]));
+      printTable(
+        ['NAME', 'TENANT', 'SUBNET', 'GATEWAY', 'DNS', 'ENCAP', 'VNI', 'MTU', 'ENDPOINTS'],
+        nets.map((n) => [n.name, n.tenant, n.subnet, n.gateway, n.dns, n.encap, n.vni, n.mtu, n.endpoints]),
+      );
+    });
+  net
+    .command('inspect <name>')
+    .description('one network (NAME or NAME.TENANT)')
+    .option('--tenant <t>', 'tenant')
+    .action(async (name: string, o, cmd: Command) => {
+      printJson(await client(cmd).get<NetworkView>(`/v1/networks/${enc(name)}${o.tenant ? `?tenant=${enc(o.tenant)}` : ''}`));
     });
   net
     .command('rm <name>')
-    .description('remove a network that has no ports')
-    .action(async (name: string, _o, cmd: Command) => {
-      await client(cmd).delete(`/v1/networks/${enc(name)}`);
+    .description('remove a network that has no endpoints, groups or ports')
+    .option('--tenant <t>', 'tenant')
+    .action(async (name: string, o, cmd: Command) => {
+      await client(cmd).delete(`/v1/networks/${enc(name)}${o.tenant ? `?tenant=${enc(o.tenant)}` : ''}`);
       console.log(`network ${name} removed`);
     });
 }
@@ -50,14 +65,15 @@ export function registerPort(program: Command): void {
   port
     .command('add <name>')
     .description('create a TAP port inside a network namespace')
-    .requiredOption('--net <net>', 'network')
+    .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
+    .option('--tenant <t>', 'tenant of the network')
     .requiredOption('--netns <ns>', 'namespace the interface goes into')
     .option('--ifname <name>', 'interface name inside the namespace', 'eth0')
     .option('--ip <addr>', 'IPv4 address (prefix optional)')
     .option('--mac <mac>', 'MAC address')
     .option('--json', 'print JSON')
     .action(async (name: string, o, cmd: Command) => {
-      const p = await client(cmd).post<PortView>('/v1/ports', { name, net: o.net, netns: o.netns, ifname: o.ifname, ip: o.ip, mac: o.mac });
+      const p = await client(cmd).post<PortView>('/v1/ports', { name, net: o.net, tenant: o.tenant, netns: o.netns, ifname: o.ifname, ip: o.ip, mac: o.mac });
       if (o.json) printJson(p);
       else console.log(`port ${p.name} added: ${p.netns}/${p.ifname} ${p.mac}${p.ip ? ' ' + p.ip : ''} on ${p.net}`);
     });

@@ -4,7 +4,11 @@ import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { ApiServer } from '../api/server.js';
 import { Controller } from '../control/controller.js';
-import { StateFile } from '../control/state-file.js';
+import { EndpointsFile, StateFile } from '../control/state-file.js';
+import { ClusterView } from '../control/cluster-view.js';
+import { Reconciler } from '../control/reconciler.js';
+import { Objects } from '../control/objects.js';
+import { Endpoints } from '../control/endpoints.js';
 import { HostRegistration, listHosts } from '../control/hosts.js';
 import { openStore, type Store } from '../control/store/store.js';
 import { join } from 'node:path';
@@ -25,6 +29,8 @@ export interface DaemonOptions {
   vxlanPort: number;
   store: string;
   leaseTtl: number;
+  /** How often the cluster is re-read from the store in full (a missed event heals within this). */
+  resyncSeconds: number;
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
@@ -69,14 +75,32 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     throw new Error(`cannot register this host in the store: ${(err as Error).message}`);
   }
   const overlay = new Overlay(sw, underlay?.ip);
-  const ctl = new Controller(sw, overlay, opts.stateDir ? new StateFile(opts.stateDir) : undefined, {
-    warn: (msg: string) => log.warn(msg),
-  }, underlay);
-  const api = new ApiServer(ctl, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) });
+  const stateDir = opts.stateDir ?? '/var/lib/weft';
+  const ctl = new Controller(sw, overlay, new StateFile(stateDir), { warn: (msg: string) => log.warn(msg) }, underlay);
+  // The cluster: mirrored from the store, realised here by the reconciler.
+  const view = new ClusterView(store, { warn: (m) => log.warn(m) }, opts.resyncSeconds * 1000);
+  const reconciler = new Reconciler(view, ctl, hostId, { warn: (m) => log.warn(m) });
+  const objects = new Objects(store, view, { underlayMtu: underlay?.mtu, localPorts: (ref) => ctl.portsOn(ref, true) });
+  const endpoints = new Endpoints(store, view, ctl, new EndpointsFile(stateDir), {
+    hostId,
+    vtep: underlay?.ip,
+    leaseId: () => registration.leaseId,
+    realise: (rec) => reconciler.realise(rec),
+    changed: () => reconciler.schedule(),
+  }, { warn: (m) => log.warn(m), info: (m) => log.info(m) });
+  registration.onReclaimed(() => void endpoints.reclaim());
+  const api = new ApiServer({ ctl, objects, endpoints }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) });
   try {
+    await view.start();
+    await reconciler.run();
     await ctl.restore();
+    await endpoints.restore();
+    await reconciler.run();
     await api.listen(opts.api);
   } catch (err) {
+    view.close();
+    await registration.stop();
+    await store.close();
     dp.close();
     throw err;
   }
@@ -88,6 +112,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     stopping = true;
     log.info({ signal }, 'weft daemon stopping');
     await api.close();
+    view.close();
     await registration.stop();
     await store.close();
     sw?.close();

@@ -5,6 +5,7 @@ import { registerMac, registerNet, registerPort, registerStats } from './command
 import { registerFdb, registerHost, registerVtep } from './overlay-commands.js';
 import { runDaemon } from './daemon.js';
 import { registerLab } from './lab.js';
+import { registerEndpoint, registerGroup, registerTenant } from './cluster-commands.js';
 import { VERSION } from './version.js';
 
 function positiveInt(name: string) {
@@ -34,12 +35,16 @@ program
   .option('--vxlan-port <port>', 'UDP port of VXLAN', positiveInt('--vxlan-port'), 4789)
   .option('--store <spec>', 'cluster store: embedded, or etcd://HOST:PORT[,HOST:PORT]', 'embedded')
   .option('--lease-ttl <seconds>', 'this host\'s lease: its records vanish this long after it dies', positiveInt('--lease-ttl'), 15)
+  .option('--resync <seconds>', 'how often the whole cluster is re-read from the store', positiveInt('--resync'), 30)
   .action(async (o, cmd: Command) => {
     const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
-    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, workers: o.workers, underlay: o.underlay, vxlanPort: o.vxlanPort, store: o.store, leaseTtl: o.leaseTtl });
+    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, workers: o.workers, underlay: o.underlay, vxlanPort: o.vxlanPort, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync });
   });
 
+registerTenant(program);
 registerNet(program);
+registerGroup(program);
+registerEndpoint(program);
 registerPort(program);
 registerMac(program);
 registerStats(program);

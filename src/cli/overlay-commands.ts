@@ -11,7 +11,7 @@ export function registerVtep(program: Command): void {
   vtep
     .command('add <ip>')
     .description('send the network\'s broadcasts to this VTEP and accept its packets')
-    .requiredOption('--net <net>', 'network')
+    .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
     .action(async (ip: string, o, cmd: Command) => {
       await client(cmd).post('/v1/vteps', { ip, net: o.net });
       console.log(`VTEP ${ip} added to ${o.net}`);
@@ -29,7 +29,7 @@ export function registerVtep(program: Command): void {
   vtep
     .command('rm <ip>')
     .description('take a VTEP off the network\'s flood list')
-    .requiredOption('--net <net>', 'network')
+    .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
     .action(async (ip: string, o, cmd: Command) => {
       await client(cmd).delete(`/v1/vteps?${q({ ip, net: o.net })}`);
       console.log(`VTEP ${ip} removed from ${o.net}`);
@@ -41,7 +41,7 @@ export function registerFdb(program: Command): void {
   fdb
     .command('add <mac>')
     .description('add or replace an entry')
-    .requiredOption('--net <net>', 'network')
+    .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
     .requiredOption('--vtep <ip>', 'the VTEP the MAC lives behind')
     .option('--ip <ip>', 'its IPv4 address: weft answers ARP for it locally')
     .action(async (mac: string, o, cmd: Command) => {
@@ -61,7 +61,7 @@ export function registerFdb(program: Command): void {
   fdb
     .command('rm <mac>')
     .description('remove an entry')
-    .requiredOption('--net <net>', 'network')
+    .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
     .action(async (mac: string, o, cmd: Command) => {
       await client(cmd).delete(`/v1/fdb?${q({ mac, net: o.net })}`);
       console.log(`fdb ${mac} removed from ${o.net}`);

@@ -1,46 +1,51 @@
-// The object model of one host: networks and ports, validated, persisted and
-// realised on the switch. Every change goes through here, one at a time.
+// The local realisation of the cluster on this host: the networks the store
+// holds, made real on the switch and the overlay; local ports (TAP devices in
+// namespaces, attached interfaces); static VTEPs and fdb entries an operator
+// adds, merged with the dynamic ones the reconciler derives from the store.
+// Every change goes through here, one at a time.
 import { formatMac, localMac, parseMac, isMulticastMac } from '../datapath/mac.js';
 import { attachPacketPort, createTapPort, PortSetupError } from '../switch/port-setup.js';
 import { VALID_IFNAME } from '../switch/netns.js';
 import type { PortRecord, Switch } from '../switch/switch.js';
-import { ENCAP_OVERHEAD, type Overlay } from '../overlay/overlay.js';
-import type { Encap } from '../datapath/datapath.js';
+import type { Overlay } from '../overlay/overlay.js';
 import { badRequest, conflict, notFound, WeftError } from './errors.js';
-import { contains, formatCidr, formatIPv4, isHostAddress, overlaps, parseCidr, parseIPv4, type Subnet } from './ipv4.js';
-import type { SavedFdb, SavedNetwork, SavedPort, SavedVtep, StateFile } from './state-file.js';
+import { contains, formatIPv4, isHostAddress, parseCidr, parseIPv4, type Subnet } from './ipv4.js';
+import { checkName, splitNetRef } from './objects.js';
+import { netRef, type NetworkRecord } from './records.js';
+import type { SavedFdb, SavedPort, SavedVtep, StateFile } from './state-file.js';
 
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
-const DEFAULT_MTU = 1500;
-/** VNIs are handed out from here up, as libnetwork does. */
-const FIRST_VNI = 256;
-const MAX_VNI: Record<Encap, number> = { vxlan: 0xffffff, gre: 0xffffffff };
-
-export interface NetworkView {
+export interface LocalNetworkView {
   id: number;
-  name: string;
-  subnet: string;
-  gateway?: string;
-  mtu: number;
-  encap: Encap;
-  vni: number;
+  ref: string;
   ports: number;
 }
 
 export interface PortView {
   name: string;
   kind: 'tap' | 'packet';
+  /** The network, as `<n>.<t>`. */
   net: string;
   netns?: string;
   ifname: string;
   mac?: string;
   ip?: string;
   mtu: number;
+  /** Made for an endpoint (removed with it), not by `weft port add`. */
+  endpoint: boolean;
   counters: Record<string, number>;
 }
 
-interface Network extends SavedNetwork {
+interface LocalNetwork {
+  id: number;
+  rec: NetworkRecord;
   net: Subnet;
+}
+
+/** What the store says lives behind other hosts on one network. */
+export interface DynamicOverlay {
+  vteps: Set<string>;
+  /** By MAC (formatted). */
+  fdb: Map<string, { vtep: string; ip?: string }>;
 }
 
 export interface ControllerLog {
@@ -53,11 +58,10 @@ export interface UnderlayInfo {
   mtu: number;
 }
 
-function checkName(kind: string, name: unknown): string {
-  if (typeof name !== 'string' || !NAME_RE.test(name)) {
-    throw badRequest(`invalid ${kind} name '${String(name)}' (letters, digits, '-' and '_', at most 63)`);
-  }
-  return name;
+interface LocalPort {
+  saved: SavedPort;
+  rec: PortRecord;
+  endpoint: boolean;
 }
 
 export class Controller {
@@ -68,8 +72,9 @@ export class Controller {
   readonly #log: ControllerLog;
   #vteps: SavedVtep[] = [];
   #fdb: SavedFdb[] = [];
-  readonly #networks = new Map<string, Network>();
-  readonly #ports = new Map<string, { saved: SavedPort; rec: PortRecord }>();
+  readonly #dynamic = new Map<string, DynamicOverlay>();
+  readonly #networks = new Map<string, LocalNetwork>();
+  readonly #ports = new Map<string, LocalPort>();
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(sw: Switch, overlay: Overlay, state: StateFile | undefined, log: ControllerLog, underlay?: UnderlayInfo) {
@@ -80,32 +85,29 @@ export class Controller {
     this.#log = log;
   }
 
-  /** Rebuilds networks and ports saved by an earlier run of the daemon. */
+  get underlay(): UnderlayInfo | undefined {
+    return this.#underlay;
+  }
+
+  /** Rebuilds the ports, VTEPs and fdb entries saved by an earlier run; the networks must be realised first. */
   async restore(): Promise<void> {
     if (!this.#state) return;
     const saved = this.#state.load();
-    for (const n of saved.networks) {
-      const net: Network = { ...n, encap: n.encap ?? 'vxlan', vni: n.vni ?? this.#freeVni(n.encap ?? 'vxlan'), net: parseCidr(n.subnet) };
-      this.#networks.set(n.name, net);
-      this.#realiseNetwork(net);
-    }
-    for (const v of saved.vteps ?? []) {
-      try {
-        this.#applyVtep(v);
-      } catch (err) {
-        this.#log.warn(`VTEP ${v.ip} on '${v.net}' not restored: ${(err as Error).message}`);
-      }
-    }
-    for (const f of saved.fdb ?? []) {
-      try {
-        this.#applyFdb(f);
-      } catch (err) {
-        this.#log.warn(`fdb entry ${f.mac} on '${f.net}' not restored: ${(err as Error).message}`);
-      }
-    }
+    const keep = <T extends { net: string }>(what: string, xs: T[], apply: (x: T) => void): T[] =>
+      xs.filter((x) => {
+        try {
+          apply(x);
+          return true;
+        } catch (err) {
+          this.#log.warn(`${what} on '${x.net}' not restored: ${(err as Error).message}`);
+          return false;
+        }
+      });
+    this.#vteps = keep('VTEP', saved.vteps ?? [], (v) => this.#applyVtep(v));
+    this.#fdb = keep('fdb entry', saved.fdb ?? [], (f) => this.#applyFdb(f));
     for (const p of saved.ports) {
       try {
-        if (p.kind === 'tap') await this.#addTap(p);
+        if (p.kind === 'tap') await this.#addTap(p, false);
         else await this.#attach(p.ifname, p.net);
       } catch (err) {
         this.#log.warn(`port '${p.name}' not restored: ${(err as Error).message}`);
@@ -124,99 +126,89 @@ export class Controller {
   #save(): void {
     this.#state?.save({
       version: 1,
-      networks: [...this.#networks.values()].map(({ net: _net, ...n }) => n),
-      ports: [...this.#ports.values()].map((p) => p.saved),
+      ports: [...this.#ports.values()].filter((p) => !p.endpoint).map((p) => p.saved),
       vteps: this.#vteps,
       fdb: this.#fdb,
     });
   }
 
-  #network(name: unknown): Network {
-    const n = typeof name === 'string' ? this.#networks.get(name) : undefined;
-    if (!n) throw notFound(`no network '${String(name)}'`);
+  /** A local network by `n`, `n.t` or `n` with a tenant. */
+  #network(ref: unknown, tenant?: unknown): LocalNetwork {
+    let n: LocalNetwork | undefined;
+    try {
+      const r = splitNetRef(ref, tenant);
+      n = this.#networks.get(netRef(r.tenant, r.net));
+    } catch {
+      n = undefined;
+    }
+    if (!n) throw notFound(`no network '${String(ref)}'${tenant === undefined ? '' : ` in tenant '${String(tenant)}'`}`);
     return n;
   }
 
-  networks(): NetworkView[] {
-    return [...this.#networks.values()].map((n) => this.#networkView(n));
+  /** The `<n>.<t>` of a network reference, when this host has it. */
+  resolveNet(ref: unknown, tenant?: unknown): string {
+    const n = this.#network(ref, tenant);
+    return netRef(n.rec.tenant, n.rec.name);
   }
 
-  #networkView(n: Network): NetworkView {
-    const ports = [...this.#ports.values()].filter((p) => p.saved.net === n.name).length;
-    return { id: n.id, name: n.name, subnet: n.subnet, gateway: n.gateway, mtu: n.mtu, encap: n.encap, vni: n.vni, ports };
+  localNetworks(): LocalNetworkView[] {
+    return [...this.#networks.entries()].map(([ref, n]) => ({ id: n.id, ref, ports: this.portsOn(ref).length }));
   }
 
-  #realiseNetwork(n: Network): void {
-    this.#sw.addNetwork(n.id);
-    this.#overlay.addNetwork(n.id, n.encap, n.vni, n.mtu);
+  /** Names of the ports on a network; `plainOnly` leaves out endpoints' ports. */
+  portsOn(ref: string, plainOnly = false): string[] {
+    return [...this.#ports.values()].filter((p) => p.saved.net === ref && !(plainOnly && p.endpoint)).map((p) => p.saved.name);
   }
 
-  #freeVni(encap: Encap): number {
-    const used = new Set([...this.#networks.values()].filter((n) => n.encap === encap).map((n) => n.vni));
-    let vni = FIRST_VNI;
-    while (used.has(vni)) vni++;
-    return vni;
-  }
-
-  createNetwork(req: { name?: unknown; subnet?: unknown; gateway?: unknown; mtu?: unknown; encap?: unknown; vni?: unknown }): Promise<NetworkView> {
+  /**
+   * Makes a network of the store real here (or updates it). A change of
+   * encapsulation or VNI re-creates its overlay; its ports stay.
+   */
+  ensureNetwork(rec: NetworkRecord): Promise<void> {
     return this.#serial(() => {
-      const name = checkName('network', req.name);
-      if (this.#networks.has(name)) throw conflict(`network '${name}' already exists`);
-      if (typeof req.subnet !== 'string') throw badRequest('--subnet is required');
-      const net = parseCidr(req.subnet);
-      if (net.prefix > 30) throw badRequest(`subnet ${req.subnet} is too small (at most /30)`);
-      for (const other of this.#networks.values()) {
-        if (overlaps(net, other.net)) throw conflict(`subnet ${formatCidr(net)} overlaps network '${other.name}' (${other.subnet})`);
+      const ref = netRef(rec.tenant, rec.name);
+      const cur = this.#networks.get(ref);
+      if (cur) {
+        const same = cur.rec.encap === rec.encap && cur.rec.vni === rec.vni && cur.rec.mtu === rec.mtu;
+        cur.rec = rec;
+        if (same) return;
+        this.#overlay.removeNetwork(cur.id);
+        this.#overlay.addNetwork(cur.id, rec.encap, rec.vni, rec.mtu);
+        this.#dynamic.delete(ref);
+        return;
       }
-      let gateway: string | undefined;
-      if (req.gateway !== undefined) {
-        const g = parseIPv4(String(req.gateway));
-        if (!isHostAddress(net, g)) throw badRequest(`gateway ${String(req.gateway)} is not a host address in ${formatCidr(net)}`);
-        gateway = formatIPv4(g);
-      }
-      const encap = req.encap === undefined ? 'vxlan' : req.encap;
-      if (encap !== 'vxlan' && encap !== 'gre') throw badRequest(`unknown encapsulation '${String(encap)}' (vxlan or gre)`);
-      let vni: number;
-      if (req.vni === undefined) {
-        vni = this.#freeVni(encap);
-      } else {
-        vni = Number(req.vni);
-        if (!Number.isInteger(vni) || vni < 1 || vni > MAX_VNI[encap]) throw badRequest(`invalid ${encap === 'gre' ? 'GRE key' : 'VNI'} '${String(req.vni)}' (1 to ${MAX_VNI[encap]})`);
-        const user = [...this.#networks.values()].find((n) => n.encap === encap && n.vni === vni);
-        if (user) throw conflict(`${encap} VNI ${vni} is in use by network '${user.name}'`);
-      }
-      // Without --mtu, container ports fit inside the underlay once encapsulated.
-      const defaultMtu = this.#underlay ? this.#underlay.mtu - ENCAP_OVERHEAD[encap] : DEFAULT_MTU;
-      const mtu = req.mtu === undefined ? defaultMtu : Number(req.mtu);
-      if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65000) throw badRequest(`invalid MTU '${String(req.mtu)}'`);
       const used = new Set([...this.#networks.values()].map((n) => n.id));
       let id = 1;
       while (used.has(id)) id++;
-      const n: Network = { id, name, subnet: formatCidr(net), gateway, mtu, encap, vni, net };
-      // Realised first: a network the switch refused is not recorded.
-      this.#realiseNetwork(n);
-      this.#networks.set(name, n);
-      this.#save();
-      return this.#networkView(n);
+      this.#sw.addNetwork(id);
+      this.#overlay.addNetwork(id, rec.encap, rec.vni, rec.mtu);
+      this.#networks.set(ref, { id, rec, net: parseCidr(rec.subnet) });
     });
   }
 
-  removeNetwork(name: unknown): Promise<void> {
+  /** Unmakes a network the store no longer has, with whatever ports were left on it. */
+  dropNetwork(ref: string): Promise<void> {
     return this.#serial(() => {
-      const n = this.#network(name);
-      const users = [...this.#ports.values()].filter((p) => p.saved.net === n.name).map((p) => p.saved.name);
-      if (users.length) throw conflict(`network '${n.name}' still has ports: ${users.join(', ')}`);
+      const n = this.#networks.get(ref);
+      if (!n) return;
+      for (const p of [...this.#ports.values()]) {
+        if (p.saved.net !== ref) continue;
+        this.#log.warn(`port '${p.saved.name}' removed: its network '${ref}' is gone from the store`);
+        this.#sw.removePort(p.rec.id);
+        this.#ports.delete(p.saved.name);
+      }
       this.#overlay.removeNetwork(n.id);
       this.#sw.removeNetwork(n.id);
-      this.#networks.delete(n.name);
-      this.#vteps = this.#vteps.filter((v) => v.net !== n.name);
-      this.#fdb = this.#fdb.filter((f) => f.net !== n.name);
+      this.#networks.delete(ref);
+      this.#dynamic.delete(ref);
+      this.#vteps = this.#vteps.filter((v) => v.net !== ref);
+      this.#fdb = this.#fdb.filter((f) => f.net !== ref);
       this.#save();
     });
   }
 
   ports(): PortView[] {
-    return [...this.#ports.values()].map(({ saved, rec }) => ({
+    return [...this.#ports.values()].map(({ saved, rec, endpoint }) => ({
       name: saved.name,
       kind: saved.kind,
       net: saved.net,
@@ -225,32 +217,42 @@ export class Controller {
       mac: rec.mac,
       ip: saved.ip,
       mtu: rec.mtu,
+      endpoint,
       counters: this.#sw.portCounters(rec.id),
     }));
   }
 
-  addPort(req: { name?: unknown; net?: unknown; netns?: unknown; ifname?: unknown; ip?: unknown; mac?: unknown }): Promise<PortView> {
+  addPort(req: { name?: unknown; net?: unknown; tenant?: unknown; netns?: unknown; ifname?: unknown; ip?: unknown; mac?: unknown }): Promise<PortView> {
     return this.#serial(async () => {
       const name = checkName('port', req.name);
       if (this.#ports.has(name)) throw conflict(`port '${name}' already exists`);
       if (typeof req.netns !== 'string' || req.netns === '') throw badRequest('--netns is required');
       const ifname = req.ifname === undefined ? 'eth0' : String(req.ifname);
       if (!VALID_IFNAME.test(ifname)) throw badRequest(`invalid interface name '${ifname}'`);
-      const n = this.#network(req.net);
+      const n = this.#network(req.net, req.tenant);
       const ip = req.ip === undefined ? undefined : this.#checkIp(n, String(req.ip));
       let mac: string | undefined;
-      if (req.mac !== undefined) {
-        const m = parseMacOrThrow(String(req.mac));
-        if (isMulticastMac(m) || m === 0) throw badRequest(`MAC ${String(req.mac)} is not a unicast address`);
-        mac = formatMac(m);
-      }
-      await this.#addTap({ name, kind: 'tap', net: n.name, netns: req.netns, ifname, ip, mac });
+      if (req.mac !== undefined) mac = formatMac(unicastMac(req.mac));
+      await this.#addTap({ name, kind: 'tap', net: refOf(n), netns: req.netns, ifname, ip, mac }, false);
       this.#save();
       return this.ports().find((p) => p.name === name)!;
     });
   }
 
-  async #addTap(saved: SavedPort): Promise<void> {
+  /**
+   * The TAP port of an endpoint: its address and MAC were allocated in the
+   * store already. Not saved here: the endpoints' own file re-claims it.
+   */
+  addEndpointPort(spec: { name: string; net: string; netns: string; ifname: string; ip: string; mac: string }): Promise<PortView> {
+    return this.#serial(async () => {
+      if (this.#ports.has(spec.name)) throw conflict(`port '${spec.name}' already exists`);
+      const n = this.#network(spec.net);
+      await this.#addTap({ name: spec.name, kind: 'tap', net: refOf(n), netns: spec.netns, ifname: spec.ifname, ip: `${spec.ip}/${n.net.prefix}`, mac: spec.mac }, true);
+      return this.ports().find((p) => p.name === spec.name)!;
+    });
+  }
+
+  async #addTap(saved: SavedPort, endpoint: boolean): Promise<void> {
     const n = this.#network(saved.net);
     const ipAddr = saved.ip ? parseIPv4(saved.ip.split('/')[0]) : undefined;
     // Without --mac, the MAC follows the IP (as libnetwork does), else random.
@@ -263,39 +265,40 @@ export class Controller {
         ifname: saved.ifname,
         mac,
         ip: saved.ip,
-        gateway: n.gateway,
-        mtu: n.mtu,
+        gateway: n.rec.gateway,
+        mtu: n.rec.mtu,
       });
-      this.#ports.set(saved.name, { saved: { ...saved, mac: rec.mac }, rec });
+      this.#ports.set(saved.name, { saved: { ...saved, mac: rec.mac }, rec, endpoint });
     } catch (err) {
       if (err instanceof PortSetupError) throw badRequest(err.message);
       throw err;
     }
   }
 
-  #checkIp(n: Network, text: string): string {
+  #checkIp(n: LocalNetwork, text: string): string {
     const [addrText, len] = text.split('/');
     const addr = parseIPv4(addrText);
+    const ref = refOf(n);
     if (len !== undefined && Number(len) !== n.net.prefix) {
-      throw badRequest(`address ${text} does not have the prefix of network '${n.name}' (${n.subnet})`);
+      throw badRequest(`address ${text} does not have the prefix of network '${ref}' (${n.rec.subnet})`);
     }
-    if (!contains(n.net, addr)) throw badRequest(`address ${addrText} is outside network '${n.name}' (${n.subnet})`);
-    if (!isHostAddress(n.net, addr)) throw badRequest(`address ${addrText} is not a host address in ${n.subnet}`);
-    if (n.gateway === formatIPv4(addr)) throw conflict(`address ${addrText} is the gateway of network '${n.name}'`);
+    if (!contains(n.net, addr)) throw badRequest(`address ${addrText} is outside network '${ref}' (${n.rec.subnet})`);
+    if (!isHostAddress(n.net, addr)) throw badRequest(`address ${addrText} is not a host address in ${n.rec.subnet}`);
+    if (n.rec.gateway === formatIPv4(addr)) throw conflict(`address ${addrText} is the gateway of network '${ref}'`);
     for (const p of this.#ports.values()) {
-      if (p.saved.net === n.name && p.saved.ip?.split('/')[0] === formatIPv4(addr)) {
+      if (p.saved.net === ref && p.saved.ip?.split('/')[0] === formatIPv4(addr)) {
         throw conflict(`address ${addrText} is taken by port '${p.saved.name}'`);
       }
     }
     return `${formatIPv4(addr)}/${n.net.prefix}`;
   }
 
-  attachPort(req: { iface?: unknown; net?: unknown }): Promise<PortView> {
+  attachPort(req: { iface?: unknown; net?: unknown; tenant?: unknown }): Promise<PortView> {
     return this.#serial(async () => {
       if (typeof req.iface !== 'string' || !VALID_IFNAME.test(req.iface)) throw badRequest(`invalid interface name '${String(req.iface)}'`);
       if (this.#ports.has(req.iface)) throw conflict(`port '${req.iface}' already exists`);
-      const n = this.#network(req.net);
-      await this.#attach(req.iface, n.name);
+      const n = this.#network(req.net, req.tenant);
+      await this.#attach(req.iface, refOf(n));
       this.#save();
       return this.ports().find((p) => p.name === req.iface)!;
     });
@@ -305,27 +308,32 @@ export class Controller {
     const n = this.#network(net);
     try {
       const rec = await attachPacketPort(this.#sw, { iface, network: n.id });
-      this.#ports.set(iface, { saved: { name: iface, kind: 'packet', net: n.name, ifname: iface }, rec });
+      this.#ports.set(iface, { saved: { name: iface, kind: 'packet', net: refOf(n), ifname: iface }, rec, endpoint: false });
     } catch (err) {
       if (err instanceof PortSetupError) throw badRequest(err.message);
       throw err;
     }
   }
 
-  removePort(name: unknown): Promise<void> {
+  /** Removes a port; an endpoint's port only when `endpoint` says so (endpoints go with `endpoint rm`). */
+  removePort(name: unknown, opts: { endpoint?: boolean } = {}): Promise<void> {
     return this.#serial(() => {
       const p = typeof name === 'string' ? this.#ports.get(name) : undefined;
       if (!p) throw notFound(`no port '${String(name)}'`);
+      if (p.endpoint && !opts.endpoint) throw conflict(`port '${p.saved.name}' belongs to an endpoint: remove it with 'weft endpoint rm'`);
       this.#sw.removePort(p.rec.id);
       this.#ports.delete(p.saved.name);
       this.#save();
     });
   }
 
+  hasPort(name: string): boolean {
+    return this.#ports.has(name);
+  }
+
   macs(net?: unknown): Array<{ net: string; mac: string; port: string; age: number }> {
     const n = net === undefined ? undefined : this.#network(net);
-    const names = new Map([...this.#networks.values()].map((x) => [x.id, x.name]));
-    return this.#sw.macs(n?.id).map((r) => ({ net: names.get(r.network) ?? String(r.network), mac: r.mac, port: r.port, age: r.ageSeconds }));
+    return this.#sw.macs(n?.id).map((r) => ({ net: this.#nameOf(r.network), mac: r.mac, port: r.port, age: r.ageSeconds }));
   }
 
   stats(): {
@@ -340,6 +348,9 @@ export class Controller {
   }
 
   // ---- the overlay: VTEP flood lists and the overlay fdb ----
+  // Static entries (`weft vtep|fdb add`, saved) and dynamic ones (from the
+  // store, through the reconciler) are merged: a VTEP floods while either
+  // lists it, and a static fdb entry wins over a dynamic one for its MAC.
 
   #vtepIp(text: unknown): string {
     if (typeof text !== 'string') throw badRequest('a VTEP address is required');
@@ -360,13 +371,14 @@ export class Controller {
     this.#overlay.addFdb(this.#network(f.net).id, { mac: parseMac(f.mac), vtep: f.vtep, ip: f.ip ? parseIPv4(f.ip) : undefined });
   }
 
-  addVtep(req: { ip?: unknown; net?: unknown }): Promise<{ net: string; ip: string }> {
+  addVtep(req: { ip?: unknown; net?: unknown; tenant?: unknown }): Promise<{ net: string; ip: string }> {
     return this.#serial(() => {
       this.#needUnderlay();
-      const n = this.#network(req.net);
+      const n = this.#network(req.net, req.tenant);
+      const ref = refOf(n);
       const ip = this.#vtepIp(req.ip);
-      if (this.#vteps.some((v) => v.net === n.name && v.ip === ip)) throw conflict(`VTEP ${ip} is already on network '${n.name}'`);
-      const v = { net: n.name, ip };
+      if (this.#vteps.some((v) => v.net === ref && v.ip === ip)) throw conflict(`VTEP ${ip} is already on network '${ref}'`);
+      const v = { net: ref, ip };
       this.#applyVtep(v);
       this.#vteps.push(v);
       this.#save();
@@ -374,13 +386,14 @@ export class Controller {
     });
   }
 
-  removeVtep(req: { ip?: unknown; net?: unknown }): Promise<void> {
+  removeVtep(req: { ip?: unknown; net?: unknown; tenant?: unknown }): Promise<void> {
     return this.#serial(() => {
-      const n = this.#network(req.net);
+      const n = this.#network(req.net, req.tenant);
+      const ref = refOf(n);
       const ip = this.#vtepIp(req.ip);
-      if (!this.#vteps.some((v) => v.net === n.name && v.ip === ip)) throw notFound(`no VTEP ${ip} on network '${n.name}'`);
-      this.#overlay.removeVtep(n.id, ip);
-      this.#vteps = this.#vteps.filter((v) => !(v.net === n.name && v.ip === ip));
+      if (!this.#vteps.some((v) => v.net === ref && v.ip === ip)) throw notFound(`no VTEP ${ip} on network '${ref}'`);
+      if (!this.#dynamic.get(ref)?.vteps.has(ip)) this.#overlay.removeVtep(n.id, ip);
+      this.#vteps = this.#vteps.filter((v) => !(v.net === ref && v.ip === ip));
       this.#save();
     });
   }
@@ -391,37 +404,43 @@ export class Controller {
   }
 
   #nameOf(id: number): string {
-    return [...this.#networks.values()].find((x) => x.id === id)?.name ?? String(id);
+    for (const [ref, n] of this.#networks) if (n.id === id) return ref;
+    return String(id);
   }
 
-  addFdb(req: { mac?: unknown; net?: unknown; vtep?: unknown; ip?: unknown }): Promise<SavedFdb> {
+  addFdb(req: { mac?: unknown; net?: unknown; tenant?: unknown; vtep?: unknown; ip?: unknown }): Promise<SavedFdb> {
     return this.#serial(() => {
       this.#needUnderlay();
-      const n = this.#network(req.net);
-      const m = parseMacOrThrow(String(req.mac));
-      if (isMulticastMac(m) || m === 0) throw badRequest(`MAC ${String(req.mac)} is not a unicast address`);
+      const n = this.#network(req.net, req.tenant);
+      const ref = refOf(n);
+      const m = unicastMac(req.mac);
       const vtep = this.#vtepIp(req.vtep);
       let ip: string | undefined;
       if (req.ip !== undefined) {
         const a = parseIPv4(String(req.ip));
-        if (!contains(n.net, a)) throw badRequest(`address ${String(req.ip)} is outside network '${n.name}' (${n.subnet})`);
+        if (!contains(n.net, a)) throw badRequest(`address ${String(req.ip)} is outside network '${ref}' (${n.rec.subnet})`);
         ip = formatIPv4(a);
       }
-      const f: SavedFdb = { net: n.name, mac: formatMac(m), vtep, ip };
+      const f: SavedFdb = { net: ref, mac: formatMac(m), vtep, ip };
       this.#applyFdb(f);
-      this.#fdb = this.#fdb.filter((x) => !(x.net === n.name && x.mac === f.mac));
+      this.#fdb = this.#fdb.filter((x) => !(x.net === ref && x.mac === f.mac));
       this.#fdb.push(f);
       this.#save();
       return f;
     });
   }
 
-  removeFdb(req: { mac?: unknown; net?: unknown }): Promise<void> {
+  removeFdb(req: { mac?: unknown; net?: unknown; tenant?: unknown }): Promise<void> {
     return this.#serial(() => {
-      const n = this.#network(req.net);
+      const n = this.#network(req.net, req.tenant);
+      const ref = refOf(n);
       const mac = formatMac(parseMacOrThrow(String(req.mac)));
-      if (!this.#overlay.removeFdb(n.id, parseMac(mac))) throw notFound(`no fdb entry for ${mac} on network '${n.name}'`);
-      this.#fdb = this.#fdb.filter((x) => !(x.net === n.name && x.mac === mac));
+      if (!this.#fdb.some((x) => x.net === ref && x.mac === mac)) throw notFound(`no fdb entry for ${mac} on network '${ref}'`);
+      this.#fdb = this.#fdb.filter((x) => !(x.net === ref && x.mac === mac));
+      // The store may know the MAC too: then its entry takes over.
+      const dyn = this.#dynamic.get(ref)?.fdb.get(mac);
+      if (dyn) this.#overlay.addFdb(n.id, { mac: parseMac(mac), vtep: dyn.vtep, ip: dyn.ip ? parseIPv4(dyn.ip) : undefined });
+      else this.#overlay.removeFdb(n.id, parseMac(mac));
       this.#save();
     });
   }
@@ -436,6 +455,47 @@ export class Controller {
       resolved: r.resolved,
     }));
   }
+
+  /**
+   * Sets what the store says lives behind other hosts on a network: the
+   * overlay is changed by the difference only, so entries in use stay pinned.
+   */
+  setDynamic(ref: string, want: DynamicOverlay): Promise<void> {
+    return this.#serial(() => {
+      const n = this.#networks.get(ref);
+      if (!n || !this.#underlay) return;
+      const had = this.#dynamic.get(ref) ?? { vteps: new Set<string>(), fdb: new Map() };
+      const staticVtep = (ip: string) => this.#vteps.some((v) => v.net === ref && v.ip === ip);
+      const staticMac = (mac: string) => this.#fdb.some((f) => f.net === ref && f.mac === mac);
+      for (const [mac, e] of want.fdb) {
+        const old = had.fdb.get(mac);
+        if (staticMac(mac) || (old && old.vtep === e.vtep && old.ip === e.ip)) continue;
+        this.#tryOverlay(() => this.#overlay.addFdb(n.id, { mac: parseMac(mac), vtep: e.vtep, ip: e.ip ? parseIPv4(e.ip) : undefined }));
+      }
+      for (const mac of had.fdb.keys()) {
+        if (!want.fdb.has(mac) && !staticMac(mac)) this.#overlay.removeFdb(n.id, parseMac(mac));
+      }
+      for (const ip of want.vteps) if (!had.vteps.has(ip) && !staticVtep(ip)) this.#tryOverlay(() => this.#overlay.addVtep(n.id, ip));
+      for (const ip of had.vteps) if (!want.vteps.has(ip) && !staticVtep(ip)) this.#overlay.removeVtep(n.id, ip);
+      this.#dynamic.set(ref, { vteps: new Set(want.vteps), fdb: new Map(want.fdb) });
+    });
+  }
+
+  #tryOverlay(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.#log.warn(`overlay entry not applied: ${(err as Error).message}`);
+    }
+  }
+}
+
+const refOf = (n: LocalNetwork) => netRef(n.rec.tenant, n.rec.name);
+
+function unicastMac(v: unknown): number {
+  const m = parseMacOrThrow(String(v));
+  if (isMulticastMac(m) || m === 0) throw badRequest(`MAC ${String(v)} is not a unicast address`);
+  return m;
 }
 
 function parseMacOrThrow(text: string): number {

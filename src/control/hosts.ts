@@ -22,6 +22,7 @@ export class HostRegistration {
   #lease?: Lease;
   #closed = false;
   #retry?: NodeJS.Timeout;
+  readonly #reclaimed: Array<() => void> = [];
 
   constructor(
     private readonly store: Store,
@@ -33,10 +34,16 @@ export class HostRegistration {
   /** Grants the lease and puts the record; after a loss, keeps trying. */
   async start(): Promise<void> {
     const lease = await this.store.grantLease(this.ttlSeconds);
-    await this.store.put(`${HOSTS_PREFIX}${this.record.host}`, JSON.stringify(this.record), { lease: lease.id });
+    try {
+      await this.store.put(`${HOSTS_PREFIX}${this.record.host}`, JSON.stringify(this.record), { lease: lease.id });
+    } catch (err) {
+      lease.close();
+      throw err;
+    }
     this.#lease = lease;
     lease.onLost(() => {
       if (this.#closed) return;
+      if (this.#lease === lease) this.#lease = undefined;
       this.log.warn(`host lease lost; claiming a new one`);
       this.#again();
     });
@@ -47,7 +54,11 @@ export class HostRegistration {
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
       this.start().then(
-        () => this.log.info('host lease re-claimed'),
+        () => {
+          this.log.info('host lease re-claimed');
+          // Everything else this host owns was under the lost lease too.
+          for (const cb of this.#reclaimed) cb();
+        },
         (err: Error) => {
           this.log.warn(`cannot re-claim the host lease yet: ${err.message}`);
           this.#again();
@@ -55,6 +66,11 @@ export class HostRegistration {
       );
     }, 1000);
     this.#retry.unref();
+  }
+
+  /** Called after a lost lease was replaced by a new one. */
+  onReclaimed(cb: () => void): void {
+    this.#reclaimed.push(cb);
   }
 
   get leaseId(): string | undefined {

@@ -1,21 +1,15 @@
-// The daemon's configuration on disk (networks and ports), written atomically
-// after every change so a restarted daemon rebuilds the same switch.
+// What a daemon keeps on its own disk, written atomically after every change
+// so a restarted daemon rebuilds the same switch:
+//   state.json      local ports, static VTEPs and fdb entries (the controller)
+//   endpoints.json  the endpoints this host owns, to re-claim after a restart
+// Networks are not here: they live in the store.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-
-export interface SavedNetwork {
-  id: number;
-  name: string;
-  subnet: string;
-  gateway?: string;
-  mtu: number;
-  encap: 'vxlan' | 'gre';
-  vni: number;
-}
 
 export interface SavedPort {
   name: string;
   kind: 'tap' | 'packet';
+  /** The network, as `<n>.<t>`. */
   net: string;
   netns?: string;
   ifname: string;
@@ -37,42 +31,73 @@ export interface SavedFdb {
 
 export interface SavedState {
   version: 1;
-  networks: SavedNetwork[];
   ports: SavedPort[];
   vteps?: SavedVtep[];
   fdb?: SavedFdb[];
 }
 
-export class StateFile {
-  readonly #path: string;
+export interface SavedEndpoint {
+  tenant: string;
+  net: string;
+  name: string;
+  group?: string;
+  ip: string;
+  mac: string;
+  netns?: string;
+  ifname?: string;
+}
 
-  constructor(dir: string) {
+export interface SavedEndpoints {
+  version: 1;
+  endpoints: SavedEndpoint[];
+}
+
+/** One JSON file, replaced whole (write to .tmp, rename) so it is never half written. */
+export class JsonFile<T extends { version: 1 }> {
+  readonly path: string;
+
+  constructor(
+    dir: string,
+    file: string,
+    private readonly empty: () => T,
+    private readonly valid: (v: T) => boolean,
+  ) {
     mkdirSync(dir, { recursive: true });
-    this.#path = join(dir, 'state.json');
+    this.path = join(dir, file);
   }
 
-  load(): SavedState {
+  load(): T {
     let text: string;
     try {
-      text = readFileSync(this.#path, 'utf8');
+      text = readFileSync(this.path, 'utf8');
     } catch {
-      return { version: 1, networks: [], ports: [] };
+      return this.empty();
     }
-    let s: SavedState;
+    let s: T;
     try {
-      s = JSON.parse(text) as SavedState;
+      s = JSON.parse(text) as T;
     } catch (err) {
-      throw new Error(`${this.#path}: not valid JSON (${(err as Error).message})`);
+      throw new Error(`${this.path}: not valid JSON (${(err as Error).message})`);
     }
-    if (s.version !== 1 || !Array.isArray(s.networks) || !Array.isArray(s.ports)) {
-      throw new Error(`${this.#path}: not a weft state file`);
-    }
+    if (typeof s !== 'object' || s === null || s.version !== 1 || !this.valid(s)) throw new Error(`${this.path}: not a weft state file`);
     return s;
   }
 
-  save(state: SavedState): void {
-    const tmp = `${this.#path}.tmp`;
+  save(state: T): void {
+    const tmp = `${this.path}.tmp`;
     writeFileSync(tmp, JSON.stringify(state, null, 2));
-    renameSync(tmp, this.#path);
+    renameSync(tmp, this.path);
+  }
+}
+
+export class StateFile extends JsonFile<SavedState> {
+  constructor(dir: string) {
+    super(dir, 'state.json', () => ({ version: 1, ports: [] }), (s) => Array.isArray(s.ports));
+  }
+}
+
+export class EndpointsFile extends JsonFile<SavedEndpoints> {
+  constructor(dir: string) {
+    super(dir, 'endpoints.json', () => ({ version: 1, endpoints: [] }), (s) => Array.isArray(s.endpoints));
   }
 }

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiClient } from '../api/client.js';
 import type { PortView } from '../control/controller.js';
+import type { EndpointView } from '../control/endpoints.js';
+import { ApiError } from '../api/client.js';
 import { packageRoot } from '../datapath/native.js';
 import { ip, ipIn, netnsExists, run } from '../switch/netns.js';
 import type { ContainerSpec, HostKind, HostSpec, Topology } from './topology.js';
@@ -125,8 +127,9 @@ async function addContainer(lab: string, h: HostSpec, client: ApiClient, c: Cont
     const mac = JSON.parse(await ipIn(netns, '-j', 'link', 'show', 'dev', 'eth0'))[0].address as string;
     return { name: c.name, netns, net: c.net, ip: c.ip?.split('/')[0], mac, port: p.name };
   }
-  const p = await client.post<PortView>('/v1/ports', { name: c.name, net: c.net, netns, ifname: 'eth0', ip: c.ip, mac: c.mac });
-  return { name: c.name, netns, net: c.net, ip: p.ip?.split('/')[0], mac: p.mac, port: p.name };
+  // A TAP container is an endpoint: its address and MAC are the store's, its record under the host's lease.
+  const e = await client.post<EndpointView>('/v1/endpoints', { name: c.name, net: c.net, tenant: c.tenant, netns, ifname: 'eth0', ip: c.ip?.split('/')[0], mac: c.mac, group: c.group });
+  return { name: c.name, netns, net: c.net, ip: e.ip, mac: e.mac, port: e.port ?? e.ref };
 }
 
 type LabVnis = Map<string, { vni: number; encap: 'vxlan' | 'gre' }>;
@@ -187,7 +190,9 @@ export async function labUp(topo: Topology, opts: { log?: (msg: string) => void 
       log(`host ${h.name} (${kind}): namespace ${netns}${host.underlayIp ? `, underlay ${host.underlayIp}` : ''}${host.pid ? `, weft daemon pid ${host.pid}` : ''}`);
       for (const c of host.containers) log(`  container ${c.name}: namespace ${c.netns}, ${c.ip ?? 'no address'} (${c.mac}) on ${c.net}`);
     }
-    if (topo.underlay && (topo.peering ?? 'static') === 'static') await peerWeftHosts(topo, state);
+    // With a shared store the daemons find each other's endpoints themselves.
+    const peering = topo.peering ?? (topo.store === 'etcd' ? 'none' : 'static');
+    if (topo.underlay && peering === 'static') await peerWeftHosts(topo, state);
   } catch (err) {
     await labDown(topo);
     throw err;
@@ -220,7 +225,9 @@ async function weftHostUp(topo: Topology, h: HostSpec, host: LabHost, vnis: LabV
   const client = new ApiClient(daemon.api);
   for (const n of h.networks ?? []) {
     const v = topo.underlay ? vnis.get(n.name)! : undefined;
-    await client.post('/v1/networks', { ...n, vni: n.vni ?? v?.vni, encap: n.encap ?? v?.encap });
+    if (n.tenant) await client.post('/v1/tenants', { name: n.tenant }).catch(alreadyThere);
+    // With a shared store the first host's create made it for every host.
+    await client.post('/v1/networks', { ...n, vni: n.vni ?? v?.vni, encap: n.encap ?? v?.encap }).catch(alreadyThere);
   }
   for (const c of h.containers ?? []) host.containers.push(await addContainer(topo.name, h, client, { ...c, mac: c.attach === 'veth' ? c.mac : defaultMac(c) }));
 }
@@ -261,6 +268,12 @@ async function otherHostUp(topo: Topology, h: HostSpec, host: LabHost, index: nu
     });
   }
   host.containers.push(...containers);
+}
+
+/** A shared store already has what another host of the lab created. */
+function alreadyThere(err: unknown): void {
+  if (err instanceof ApiError && err.status === 409 && /already exists/.test(err.message)) return;
+  throw err;
 }
 
 /** Static peering of weft hosts: VTEPs and fdb entries, what the control plane will write. */

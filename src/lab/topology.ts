@@ -8,12 +8,18 @@ export interface ContainerSpec {
   /** IPv4 address, prefix optional. */
   ip?: string;
   mac?: string;
-  /** tap (default): a TAP port; veth: a veth pair whose host end weft attaches. */
+  /** Tenant of the container's network (default: 'default'). */
+  tenant?: string;
+  /** Endpoint group. */
+  group?: string;
+  /** tap (default): an endpoint with a TAP port; veth: a veth pair whose host end weft attaches. */
   attach?: 'tap' | 'veth';
 }
 
 export interface NetworkSpec {
   name: string;
+  /** Tenant (made when missing; default: 'default'). */
+  tenant?: string;
   subnet: string;
   gateway?: string;
   mtu?: number;
@@ -41,9 +47,11 @@ export interface Topology {
   underlay?: string;
   underlayMtu?: number;
   /**
-   * static (default with an underlay): every host gets every other host
-   * sharing a network as a VTEP, and weft hosts an fdb entry (MAC, IP) for
-   * every remote container. none: the lab leaves that to the test.
+   * static (default with an underlay and embedded stores): every host gets
+   * every other host sharing a network as a VTEP, and weft hosts an fdb entry
+   * (MAC, IP) for every remote container. none (default with etcd): the
+   * daemons learn each other's endpoints from the shared store, or the test
+   * does it.
    */
   peering?: 'static' | 'none';
   /** embedded (default): each weft daemon its own store; etcd: a real etcd on the underlay, shared. */
@@ -69,6 +77,8 @@ export function validateTopology(t: unknown, where = 'topology'): Topology {
   if (topo.store !== undefined && topo.store !== 'embedded' && topo.store !== 'etcd') fail('store must be embedded or etcd');
   if (topo.store === 'etcd' && topo.underlay === undefined) fail('an etcd store needs an "underlay" to sit on');
   const hostNames = new Set<string>();
+  // One store, one namespace of endpoint names per network.
+  const sharedNames = new Set<string>();
   for (const h of topo.hosts) {
     if (typeof h?.name !== 'string' || !NAME.test(h.name)) fail(`host name must match ${NAME} (got '${String(h?.name)}')`);
     if (hostNames.has(h.name)) fail(`host '${h.name}' appears twice`);
@@ -91,6 +101,10 @@ export function validateTopology(t: unknown, where = 'topology'): Topology {
       if (typeof c?.name !== 'string' || !NAME.test(c.name)) fail(`container name must match ${NAME} (got '${String(c?.name)}')`);
       if (names.has(c.name)) fail(`container '${c.name}' appears twice on host '${h.name}'`);
       names.add(c.name);
+      if (topo.store === 'etcd' && (c.attach ?? 'tap') === 'tap' && (h.kind ?? 'weft') === 'weft') {
+        if (sharedNames.has(`${c.name}.${c.net}`)) fail(`container '${c.name}' on network '${c.net}' appears on two hosts; with an etcd store endpoint names are cluster-wide`);
+        sharedNames.add(`${c.name}.${c.net}`);
+      }
       if (!nets.has(c.net)) fail(`container '${c.name}' is on network '${c.net}', which host '${h.name}' does not define`);
       if (c.attach !== undefined && c.attach !== 'tap' && c.attach !== 'veth') fail(`container '${c.name}': attach must be tap or veth`);
     }

@@ -32,6 +32,8 @@ describe.skipIf(skipUnless(['ip', 'ping']))('weft CLI', () => {
     api = lab.hosts[0].api;
     await sh('ip', ['netns', 'del', SPARE]);
     await sh('ip', ['netns', 'add', SPARE]);
+    const t = await weft(api, 'tenant', 'create', 'acme', '--subnet-pool', '10.60.0.0/16', '--vni-range', '5000-5009');
+    expect(t.code, t.stderr).toBe(0);
   });
   afterAll(async () => {
     await labDown(TOPO);
@@ -46,13 +48,27 @@ describe.skipIf(skipUnless(['ip', 'ping']))('weft CLI', () => {
     ['gateway outside the subnet', ['net', 'create', 'x', '--subnet', '10.244.8.0/24', '--gateway', '10.9.9.9'], /not a host address/],
     ['unknown network', ['port', 'add', 'p', '--net', 'nosuch', '--netns', SPARE], /no network 'nosuch'/],
     ['missing namespace', ['port', 'add', 'p', '--net', 'blue', '--netns', 'no-such-ns'], /no network namespace 'no-such-ns'/],
-    ['duplicate port name', ['port', 'add', 'a', '--net', 'blue', '--netns', SPARE], /port 'a' already exists/],
+    ['duplicate endpoint name', ['endpoint', 'create', 'a', '--net', 'blue', '--netns', SPARE], /endpoint 'a' already exists on network 'blue' in tenant 'default'/],
+    ['an endpoint in an unknown tenant', ['endpoint', 'create', 'x', '--net', 'blue', '--tenant', 'nosuch'], /no tenant 'nosuch'/],
+    ['a network in an unknown tenant', ['net', 'create', 'x', '--tenant', 'nosuch', '--subnet', '10.244.30.0/24'], /no tenant 'nosuch'/],
+    ['a subnet outside the tenant\'s pool', ['net', 'create', 'x', '--tenant', 'acme', '--subnet', '10.61.0.0/24'], /outside tenant 'acme''s pool 10.60.0.0\/16/],
+    ['a VNI outside the tenant\'s range', ['net', 'create', 'x', '--tenant', 'acme', '--vni', '9999'], /outside tenant 'acme''s range 5000-5009/],
+    ['a VNI in use', ['net', 'create', 'x', '--subnet', '10.244.9.0/24', '--vni', '256'], /VNI 256 is in use by network 'blue.default'/],
+    ['a taken address', ['endpoint', 'create', 'x', '--net', 'blue', '--ip', '10.244.5.11'], /address 10.244.5.11 is taken by 'a'/],
+    ['the DNS address', ['endpoint', 'create', 'x', '--net', 'blue', '--ip', '10.244.5.2'], /10.244.5.2 is reserved/],
+    ['an endpoint address outside the subnet', ['endpoint', 'create', 'x', '--net', 'blue', '--ip', '10.9.0.1'], /outside 10.244.5.0\/24/],
+    ['an endpoint in a missing namespace', ['endpoint', 'create', 'x', '--net', 'blue', '--netns', 'no-such-ns'], /no network namespace 'no-such-ns'/],
+    ['an endpoint on an unknown group', ['endpoint', 'create', 'x', '--net', 'blue', '--group', 'nosuch'], /no group 'nosuch'/],
+    ['removing a tenant with networks', ['tenant', 'rm', 'default'], /tenant 'default' still has networks: blue/],
+    ['a duplicate tenant', ['tenant', 'create', 'acme'], /tenant 'acme' already exists/],
+    ['a malformed VNI range', ['tenant', 'create', 'x', '--vni-range', '9-3'], /invalid VNI range '9-3'/],
+    ['removing an endpoint\'s port by hand', ['port', 'rm', 'a.blue.default'], /belongs to an endpoint/],
     ['malformed MAC', ['port', 'add', 'p', '--net', 'blue', '--netns', SPARE, '--mac', '02:00:00:00:00'], /malformed MAC/],
     ['multicast MAC', ['port', 'add', 'p', '--net', 'blue', '--netns', SPARE, '--mac', '01:00:5e:00:00:01'], /not a unicast/],
-    ['address outside the subnet', ['port', 'add', 'p', '--net', 'blue', '--netns', SPARE, '--ip', '10.9.0.1'], /outside network 'blue'/],
-    ['address taken', ['port', 'add', 'p', '--net', 'blue', '--netns', SPARE, '--ip', '10.244.5.11'], /taken by port 'a'/],
+    ['address outside the subnet', ['port', 'add', 'p', '--net', 'blue', '--netns', SPARE, '--ip', '10.9.0.1'], /outside network 'blue.default'/],
+    ['address taken', ['port', 'add', 'p', '--net', 'blue', '--netns', SPARE, '--ip', '10.244.5.11'], /taken by port 'a.blue.default'/],
     ['the gateway address', ['port', 'add', 'p', '--net', 'blue', '--netns', SPARE, '--ip', '10.244.5.1'], /is the gateway/],
-    ['removing a network with ports', ['net', 'rm', 'blue'], /still has ports: a, b/],
+    ['removing a network with endpoints', ['net', 'rm', 'blue'], /still has endpoints: a, b/],
     ['removing an unknown port', ['port', 'rm', 'nosuch'], /no port 'nosuch'/],
     ['attaching a missing interface', ['port', 'attach', 'nosuch0', '--net', 'blue'], /no interface 'nosuch0'/],
     ['a VTEP on a daemon without an underlay', ['vtep', 'add', '10.250.0.9', '--net', 'blue'], /no underlay: start it with --underlay/],
@@ -74,7 +90,15 @@ describe.skipIf(skipUnless(['ip', 'ping']))('weft CLI', () => {
     const nets = await weftJson<Array<{ name: string }>>(api, 'net', 'ls');
     expect(nets.map((n) => n.name)).toEqual(['blue']);
     const ports = await weftJson<Array<{ name: string }>>(api, 'port', 'ls');
-    expect(ports.map((p) => p.name).sort()).toEqual(['a', 'b']);
+    expect(ports.map((p) => p.name).sort()).toEqual(['a.blue.default', 'b.blue.default']);
+    const eps = await weftJson<Array<{ name: string; ip: string }>>(api, 'endpoint', 'ls');
+    expect(eps.map((e) => `${e.name} ${e.ip}`)).toEqual(['a 10.244.5.11', 'b 10.244.5.12']);
+    expect((await weftJson<Array<{ name: string }>>(api, 'tenant', 'ls')).map((t) => t.name)).toEqual(['acme', 'default']);
+    // No address leaked from the refused creates: the next one is the first
+    // after the gateway (.1) and the DNS address (.2).
+    const z = await weftJson<{ ip: string }>(api, 'endpoint', 'create', 'z', '--net', 'blue');
+    expect(z.ip).toBe('10.244.5.3');
+    expect((await weft(api, 'endpoint', 'rm', 'z', '--net', 'blue')).code).toBe(0);
     const spare = await sh('ip', ['-n', SPARE, '-o', 'link', 'show']);
     expect(spare.stdout.trim().split('\n')).toHaveLength(1); // lo only
     const host = await sh('ip', ['-n', lab.hosts[0].netns, '-o', 'link', 'show']);
@@ -138,7 +162,7 @@ describe.skipIf(skipUnless(['ip', 'ping']))('weft CLI', () => {
     expect((await sh('ip', ['-n', SPARE, 'link', 'show', 'dev', 'eth0'])).code).not.toBe(0);
   });
 
-  it('a daemon killed and started again rebuilds its networks and ports from --state-dir', async () => {
+  it('a daemon killed and started again rebuilds its tenants, networks and endpoints (same addresses, MACs, ports)', async () => {
     const host = lab.hosts[0];
     const a = host.containers.find((c) => c.name === 'a')!;
     const b = host.containers.find((c) => c.name === 'b')!;
@@ -148,8 +172,19 @@ describe.skipIf(skipUnless(['ip', 'ping']))('weft CLI', () => {
     await restartWeftHost(TOPO, lab, 'h1');
     const ports = await weftJson<Array<{ name: string; mac: string; ip: string }>>(api, 'port', 'ls');
     expect(ports.map((p) => [p.name, p.mac, p.ip]).sort()).toEqual([
-      ['a', a.mac, '10.244.5.11/24'],
-      ['b', b.mac, '10.244.5.12/24'],
+      ['a.blue.default', a.mac, '10.244.5.11/24'],
+      ['b.blue.default', b.mac, '10.244.5.12/24'],
+    ]);
+    const eps = await weftJson<Array<{ name: string; ip: string; mac: string; host: string }>>(api, 'endpoint', 'ls');
+    expect(eps.map((e) => [e.name, e.ip, e.mac, e.host])).toEqual([
+      ['a', '10.244.5.11', a.mac, 'h1'],
+      ['b', '10.244.5.12', b.mac, 'h1'],
+    ]);
+    const nets = await weftJson<Array<{ ref: string; subnet: string; vni: number }>>(api, 'net', 'ls');
+    expect(nets.map((n) => `${n.ref} ${n.subnet} ${n.vni}`)).toEqual(['blue.default 10.244.5.0/24 256']);
+    expect((await weftJson<Array<{ name: string; subnetPool?: string }>>(api, 'tenant', 'ls')).map((t) => `${t.name} ${t.subnetPool}`)).toEqual([
+      'acme 10.60.0.0/16',
+      'default undefined',
     ]);
     const ping = await inNs(a.netns, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', b.ip!]);
     expect(ping.stdout).toContain('2 received');

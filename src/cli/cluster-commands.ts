@@ -1,0 +1,132 @@
+// `weft tenant|group|endpoint`: the cluster's objects, through this host's daemon.
+import type { Command } from 'commander';
+import type { TenantRecord } from '../control/records.js';
+import type { GroupView } from '../control/objects.js';
+import type { EndpointView } from '../control/endpoints.js';
+import { client } from './commands.js';
+import { printJson, printTable } from './format.js';
+
+const enc = encodeURIComponent;
+/** `?k=v&...` of the options that were given. */
+const query = (params: Record<string, string | undefined>) => {
+  const q = new URLSearchParams(Object.entries(params).filter((kv): kv is [string, string] => kv[1] !== undefined)).toString();
+  return q ? `?${q}` : '';
+};
+
+export function registerTenant(program: Command): void {
+  const tenant = program.command('tenant').description('tenants: networks of one tenant never see another\'s');
+  tenant
+    .command('create <name>')
+    .description('create a tenant')
+    .option('--subnet-pool <cidr>', 'networks without --subnet are carved from here, and any --subnet must lie inside')
+    .option('--vni-range <a-b>', 'VNIs of the tenant\'s networks come from here')
+    .option('--json', 'print JSON')
+    .action(async (name: string, o, cmd: Command) => {
+      const t = await client(cmd).post<TenantRecord>('/v1/tenants', { name, subnetPool: o.subnetPool, vniRange: o.vniRange });
+      if (o.json) printJson(t);
+      else console.log(`tenant ${t.name} created${t.subnetPool ? `, pool ${t.subnetPool}` : ''}${t.vniRange ? `, VNIs ${t.vniRange.join('-')}` : ''}`);
+    });
+  tenant
+    .command('ls')
+    .description('list tenants')
+    .option('--json', 'print JSON')
+    .action(async (o, cmd: Command) => {
+      const rows = await client(cmd).get<TenantRecord[]>('/v1/tenants');
+      if (o.json) return printJson(rows);
+      printTable(['NAME', 'SUBNET POOL', 'VNI RANGE'], rows.map((t) => [t.name, t.subnetPool, t.vniRange?.join('-')]));
+    });
+  tenant
+    .command('inspect <name>')
+    .description('one tenant and its networks')
+    .action(async (name: string, _o, cmd: Command) => printJson(await client(cmd).get(`/v1/tenants/${enc(name)}`)));
+  tenant
+    .command('rm <name>')
+    .description('remove a tenant that has no networks')
+    .action(async (name: string, _o, cmd: Command) => {
+      await client(cmd).delete(`/v1/tenants/${enc(name)}`);
+      console.log(`tenant ${name} removed`);
+    });
+}
+
+export function registerGroup(program: Command): void {
+  const group = program.command('group').description('endpoint groups: <group>.<net>.<tenant>');
+  group
+    .command('create <name>')
+    .description('create a group on a network')
+    .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
+    .option('--tenant <t>', 'tenant', 'default')
+    .option('--json', 'print JSON')
+    .action(async (name: string, o, cmd: Command) => {
+      const g = await client(cmd).post<GroupView>('/v1/groups', { name, net: o.net, tenant: o.tenant });
+      if (o.json) printJson(g);
+      else console.log(`group ${g.name}.${g.net}.${g.tenant} created`);
+    });
+  group
+    .command('ls')
+    .description('list groups and their members')
+    .option('--tenant <t>', 'only this tenant')
+    .option('--net <net>', 'only this network')
+    .option('--json', 'print JSON')
+    .action(async (o, cmd: Command) => {
+      const rows = await client(cmd).get<GroupView[]>(`/v1/groups${query({ tenant: o.tenant, net: o.net })}`);
+      if (o.json) return printJson(rows);
+      printTable(['NAME', 'NET', 'TENANT', 'MEMBERS'], rows.map((g) => [g.name, g.net, g.tenant, g.members.join(',')]));
+    });
+  group
+    .command('rm <name>')
+    .description('remove a group that has no endpoints')
+    .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
+    .option('--tenant <t>', 'tenant', 'default')
+    .action(async (name: string, o, cmd: Command) => {
+      await client(cmd).delete(`/v1/groups/${enc(name)}${query({ net: o.net, tenant: o.tenant })}`);
+      console.log(`group ${name} removed`);
+    });
+}
+
+export function registerEndpoint(program: Command): void {
+  const ep = program.command('endpoint').description('endpoints: a container on a network, with its address and MAC');
+  ep
+    .command('create <name>')
+    .description('allocate an address and MAC, and with --netns make its TAP port on this host')
+    .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
+    .option('--tenant <t>', 'tenant', 'default')
+    .option('--group <g>', 'endpoint group')
+    .option('--ip <addr>', 'IPv4 address (default: the next free)')
+    .option('--mac <mac>', 'MAC address (default: derived from the address)')
+    .option('--netns <ns>', 'namespace the endpoint\'s interface goes into')
+    .option('--ifname <name>', 'interface name inside the namespace', 'eth0')
+    .option('--json', 'print JSON')
+    .action(async (name: string, o, cmd: Command) => {
+      const e = await client(cmd).post<EndpointView>('/v1/endpoints', {
+        name, net: o.net, tenant: o.tenant, group: o.group, ip: o.ip, mac: o.mac, netns: o.netns, ifname: o.netns ? o.ifname : undefined,
+      });
+      if (o.json) printJson(e);
+      else console.log(`endpoint ${e.ref} created: ${e.ip} ${e.mac} on host ${e.host}${e.netns ? ` (${e.netns}/${e.ifname})` : ''}`);
+    });
+  ep
+    .command('ls')
+    .description('list the endpoints of the cluster')
+    .option('--tenant <t>', 'only this tenant')
+    .option('--net <net>', 'only this network')
+    .option('--json', 'print JSON')
+    .action(async (o, cmd: Command) => {
+      const rows = await client(cmd).get<EndpointView[]>(`/v1/endpoints${query({ tenant: o.tenant, net: o.net })}`);
+      if (o.json) return printJson(rows);
+      printTable(['NAME', 'NET', 'TENANT', 'GROUP', 'IP', 'MAC', 'HOST'], rows.map((e) => [e.name, e.net, e.tenant, e.group, e.ip, e.mac, e.host]));
+    });
+  ep
+    .command('inspect <name>')
+    .description('one endpoint')
+    .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
+    .option('--tenant <t>', 'tenant', 'default')
+    .action(async (name: string, o, cmd: Command) => printJson(await client(cmd).get(`/v1/endpoints/${enc(name)}${query({ net: o.net, tenant: o.tenant })}`)));
+  ep
+    .command('rm <name>')
+    .description('remove an endpoint (on the host it lives on): its port goes, its address is freed')
+    .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
+    .option('--tenant <t>', 'tenant', 'default')
+    .action(async (name: string, o, cmd: Command) => {
+      await client(cmd).delete(`/v1/endpoints/${enc(name)}${query({ net: o.net, tenant: o.tenant })}`);
+      console.log(`endpoint ${name} removed`);
+    });
+}

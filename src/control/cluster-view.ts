@@ -1,0 +1,139 @@
+// The cluster as this daemon sees it: tenants, networks, groups, endpoints
+// and hosts, mirrored in memory from one list + watch of the store. Readers
+// (the reconciler, `ls` commands, the DNS resolver) read here, never the
+// store. A watch that stops (compacted history, a cancelled watch) and a
+// timer both re-list from scratch, so a missed event heals instead of
+// leaving the mirror stale.
+import type { Store, WatchEvent, Watcher } from './store/store.js';
+import type { HostRecord } from './hosts.js';
+import { netRef, parseKey, ROOT, type EndpointRecord, type GroupRecord, type NetworkRecord, type TenantRecord } from './records.js';
+
+export interface ViewLog {
+  warn(msg: string): void;
+}
+
+export class ClusterView {
+  readonly tenants = new Map<string, TenantRecord>();
+  /** By `<n>.<t>`. */
+  readonly networks = new Map<string, NetworkRecord>();
+  /** By `<g>.<n>.<t>`. */
+  readonly groups = new Map<string, GroupRecord>();
+  /** By `<e>.<n>.<t>`. */
+  readonly endpoints = new Map<string, EndpointRecord>();
+  readonly hosts = new Map<string, HostRecord>();
+  /** The store revision the mirror has caught up with. */
+  revision = 0;
+  #watcher?: Watcher;
+  #timer?: NodeJS.Timeout;
+  #closed = false;
+  #relisting?: Promise<void>;
+  readonly #listeners: Array<() => void> = [];
+  #waiters: Array<{ revision: number; resolve: () => void }> = [];
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: ViewLog,
+    private readonly resyncMs = 30_000,
+  ) {}
+
+  /** Lists and starts watching; resolves once the mirror holds the store's current state. */
+  async start(): Promise<void> {
+    await this.#relist();
+    this.#timer = setInterval(() => void this.relist(), this.resyncMs);
+    this.#timer.unref();
+  }
+
+  /** Called after every change to the mirror (batched: once per store change). */
+  onChange(cb: () => void): void {
+    this.#listeners.push(cb);
+  }
+
+  /** Re-reads everything (deduplicated while one is running). */
+  relist(): Promise<void> {
+    this.#relisting ??= this.#relist()
+      .catch((err: Error) => this.log.warn(`cannot re-read the cluster from the store: ${err.message}`))
+      .finally(() => (this.#relisting = undefined));
+    return this.#relisting;
+  }
+
+  async #relist(): Promise<void> {
+    if (this.#closed) return;
+    const { items, revision } = await this.store.list(ROOT);
+    this.#watcher?.close();
+    for (const m of [this.tenants, this.networks, this.groups, this.endpoints, this.hosts]) m.clear();
+    for (const kv of items) this.#apply(kv.key, kv.value);
+    this.revision = Math.max(this.revision, revision);
+    this.#watcher = this.store.watch(ROOT, revision, (evs) => this.#onEvents(evs), (err) => {
+      this.log.warn(`cluster watch stopped (${err.message}); re-reading the store`);
+      setTimeout(() => void this.relist(), 500).unref();
+    });
+    this.#changed();
+  }
+
+  #onEvents(events: WatchEvent[]): void {
+    for (const ev of events) this.#apply(ev.key, ev.type === 'put' ? ev.value : undefined);
+    this.revision = Math.max(this.revision, events[events.length - 1].modRevision);
+    this.#changed();
+  }
+
+  #apply(key: string, value: string | undefined): void {
+    const k = parseKey(key);
+    if (!k) return;
+    let rec: unknown;
+    if (value !== undefined) {
+      try {
+        rec = JSON.parse(value);
+      } catch {
+        this.log.warn(`ignoring a malformed record at ${key}`);
+        return;
+      }
+    }
+    const set = <T>(m: Map<string, T>, id: string) => (rec === undefined ? m.delete(id) : m.set(id, rec as T));
+    switch (k.kind) {
+      case 'tenant':
+        return void set(this.tenants, k.tenant);
+      case 'network':
+        return void set(this.networks, netRef(k.tenant, k.net));
+      case 'group':
+        return void set(this.groups, `${k.name}.${netRef(k.tenant, k.net)}`);
+      case 'endpoint':
+        return void set(this.endpoints, `${k.name}.${netRef(k.tenant, k.net)}`);
+      case 'host':
+        return void set(this.hosts, k.host);
+    }
+  }
+
+  #changed(): void {
+    this.#waiters = this.#waiters.filter((w) => (w.revision <= this.revision ? (w.resolve(), false) : true));
+    for (const cb of this.#listeners) {
+      try {
+        cb();
+      } catch (err) {
+        this.log.warn(`cluster change handler failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** Resolves once the mirror has seen `revision` (or after timeoutMs, whichever is first). */
+  waitFor(revision: number, timeoutMs = 3000): Promise<boolean> {
+    if (this.revision >= revision) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        resolve(false);
+      }, timeoutMs);
+      const waiter = { revision, resolve: () => (clearTimeout(t), resolve(true)) };
+      this.#waiters.push(waiter);
+    });
+  }
+
+  endpointsOf(tenant: string, net: string): EndpointRecord[] {
+    return [...this.endpoints.values()].filter((e) => e.tenant === tenant && e.net === net);
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#watcher?.close();
+    if (this.#timer) clearInterval(this.#timer);
+  }
+}

@@ -1,0 +1,296 @@
+// Endpoints: a container's place on a network. Creating one allocates its
+// address (IPAM) and MAC in the store, writes its record under this host's
+// lease, and makes its TAP port in the container's namespace. This host
+// remembers its endpoints on its own disk, so that after a restart, or after
+// its lease was lost while the store was away, it re-claims them: the same
+// records, addresses and MACs under its new lease, the same ports.
+import { formatMac, localMac, parseMac, isMulticastMac } from '../datapath/mac.js';
+import { VALID_IFNAME } from '../switch/netns.js';
+import type { ClusterView } from './cluster-view.js';
+import type { Controller } from './controller.js';
+import { badRequest, conflict, notFound, WeftError } from './errors.js';
+import { Ipam } from './ipam.js';
+import { parseCidr, parseIPv4 } from './ipv4.js';
+import { checkName, splitNetRef } from './objects.js';
+import {
+  endpointKey,
+  groupKey,
+  ipamScope,
+  IPAM_PREFIX,
+  macKey,
+  netRef,
+  networkKey,
+  type EndpointRecord,
+  type GroupRecord,
+  type NetworkRecord,
+} from './records.js';
+import type { EndpointsFile, SavedEndpoint } from './state-file.js';
+import type { Compare, KV, Op, Store } from './store/store.js';
+
+export interface EndpointView extends EndpointRecord {
+  /** `<e>.<n>.<t>` */
+  ref: string;
+  /** The local port, when the endpoint lives on this host and has one. */
+  port?: string;
+}
+
+export interface EndpointsLog {
+  warn(msg: string): void;
+  info(msg: string): void;
+}
+
+export interface EndpointsEnv {
+  hostId: string;
+  vtep?: string;
+  /** The lease this host's records live under (undefined while it is being re-claimed). */
+  leaseId(): string | undefined;
+  /** Makes a network real here now (not waiting for the watch): its port is about to be made. */
+  realise(rec: NetworkRecord): Promise<void>;
+  /** Tells the reconciler the local ports changed (the overlay of a network follows them). */
+  changed(): void;
+}
+
+const parse = <T>(kv: KV | undefined): T | undefined => (kv ? (JSON.parse(kv.value) as T) : undefined);
+/** The local port of an endpoint is named like its DNS name. */
+const portName = (e: { tenant: string; net: string; name: string }) => `${e.name}.${netRef(e.tenant, e.net)}`;
+
+export class Endpoints {
+  readonly #ipam: Ipam;
+  /** This host's endpoints, by `<e>.<n>.<t>`. */
+  readonly #mine = new Map<string, SavedEndpoint>();
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly store: Store,
+    private readonly view: ClusterView,
+    private readonly ctl: Controller,
+    private readonly file: EndpointsFile | undefined,
+    private readonly env: EndpointsEnv,
+    private readonly log: EndpointsLog,
+  ) {
+    this.#ipam = new Ipam(store, IPAM_PREFIX);
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(fn, fn);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  #save(): void {
+    this.file?.save({ version: 1, endpoints: [...this.#mine.values()] });
+  }
+
+  list(filter: { tenant?: unknown; net?: unknown } = {}): EndpointView[] {
+    return [...this.view.endpoints.values()]
+      .filter((e) => (filter.tenant === undefined || e.tenant === filter.tenant) && (filter.net === undefined || e.net === filter.net))
+      .map((e) => this.#view(e))
+      .sort((a, b) => a.ref.localeCompare(b.ref));
+  }
+
+  #view(e: EndpointRecord): EndpointView {
+    const port = portName(e);
+    return { ...e, ref: port, port: e.host === this.env.hostId && this.ctl.hasPort(port) ? port : undefined };
+  }
+
+  inspect(req: { name?: unknown; tenant?: unknown; net?: unknown }): EndpointView {
+    const name = checkName('endpoint', req.name);
+    const r = splitNetRef(req.net, req.tenant);
+    const e = this.view.endpoints.get(`${name}.${netRef(r.tenant, r.net)}`);
+    if (!e) throw notFound(`no endpoint '${name}' on network '${r.net}' in tenant '${r.tenant}'`);
+    return this.#view(e);
+  }
+
+  #lease(): string {
+    const lease = this.env.leaseId();
+    if (!lease) throw new WeftError('this host has no lease in the store right now (is the store reachable?); try again', 503);
+    return lease;
+  }
+
+  create(req: { name?: unknown; tenant?: unknown; net?: unknown; group?: unknown; ip?: unknown; mac?: unknown; netns?: unknown; ifname?: unknown }): Promise<EndpointView> {
+    return this.#serial(async () => {
+      const name = checkName('endpoint', req.name);
+      const r = splitNetRef(req.net, req.tenant);
+      const netns = req.netns === undefined ? undefined : String(req.netns);
+      if (netns === '') throw badRequest('--netns must name a namespace');
+      const ifname = req.ifname === undefined ? 'eth0' : String(req.ifname);
+      if (!VALID_IFNAME.test(ifname)) throw badRequest(`invalid interface name '${ifname}'`);
+      const wantMac = req.mac === undefined ? undefined : unicast(req.mac);
+      const nkv = await this.store.get(networkKey(r.tenant, r.net));
+      const n = parse<NetworkRecord>(nkv);
+      if (!nkv || !n) {
+        if (!(await this.store.get(`/weft/tenants/${r.tenant}`))) throw notFound(`no tenant '${r.tenant}'`);
+        throw notFound(`no network '${r.net}' in tenant '${r.tenant}'`);
+      }
+      if (n.removing) throw conflict(`network '${r.net}' in tenant '${r.tenant}' is being removed`);
+      const compares: Compare[] = [{ key: networkKey(r.tenant, r.net), modRevision: nkv.modRevision }];
+      let group: string | undefined;
+      if (req.group !== undefined) {
+        group = checkName('group', req.group);
+        const gkv = await this.store.get(groupKey(r.tenant, r.net, group));
+        if (!gkv) throw notFound(`no group '${group}' on network '${r.net}' in tenant '${r.tenant}'`);
+        if (parse<GroupRecord>(gkv)!.removing) throw conflict(`group '${group}' is being removed`);
+        compares.push({ key: groupKey(r.tenant, r.net, group), modRevision: gkv.modRevision });
+      }
+      const key = endpointKey(r.tenant, r.net, name);
+      const existing = parse<EndpointRecord>(await this.store.get(key));
+      if (existing) throw conflict(`endpoint '${name}' already exists on network '${r.net}' in tenant '${r.tenant}' (host ${existing.host})`);
+      if (netns !== undefined && this.ctl.hasPort(portName({ tenant: r.tenant, net: r.net, name }))) {
+        throw conflict(`a port for endpoint '${name}' already exists on this host`);
+      }
+      const lease = this.#lease();
+      const subnet = parseCidr(n.subnet);
+      const reserved = [n.gateway, n.dns].filter((x): x is string => x !== undefined).map(parseIPv4);
+      const scope = ipamScope(r.tenant, r.net);
+      const want = req.ip === undefined ? undefined : parseIPv4(String(req.ip).split('/')[0]);
+      const ip = await this.#ipam.allocate(scope, subnet, reserved, name, { want, lease });
+      const mac = formatMac(wantMac ?? localMac(parseIPv4(ip)));
+      const rec: EndpointRecord = { tenant: r.tenant, net: r.net, name, group, ip, mac, host: this.env.hostId, vtep: this.env.vtep, netns, ifname: netns ? ifname : undefined };
+      const written = await this.store
+        .txn(
+          [...compares, { key, absent: true }, { key: macKey(r.tenant, r.net, mac), absent: true }],
+          [
+            { put: key, value: JSON.stringify(rec), lease },
+            { put: macKey(r.tenant, r.net, mac), value: name, lease },
+          ],
+        )
+        .catch(async (err: Error) => {
+          await this.#ipam.release(scope, ip, name).catch(() => undefined);
+          throw err;
+        });
+      if (!written.succeeded) {
+        await this.#ipam.release(scope, ip, name).catch(() => undefined);
+        if (await this.store.get(key)) throw conflict(`endpoint '${name}' already exists on network '${r.net}' in tenant '${r.tenant}'`);
+        const holder = await this.store.get(macKey(r.tenant, r.net, mac));
+        if (holder) throw conflict(`MAC ${mac} is in use by endpoint '${holder.value}' on network '${r.net}'`);
+        throw conflict(`network '${r.net}' (or its group) changed while the endpoint was created; try again`);
+      }
+      const saved: SavedEndpoint = { tenant: r.tenant, net: r.net, name, group, ip, mac, netns, ifname: rec.ifname };
+      if (netns !== undefined) {
+        try {
+          await this.env.realise(n);
+          await this.ctl.addEndpointPort({ name: portName(rec), net: netRef(r.tenant, r.net), netns, ifname, ip, mac });
+        } catch (err) {
+          await this.#unwrite(rec).catch(() => undefined);
+          throw err;
+        }
+      }
+      this.#mine.set(portName(rec), saved);
+      this.#save();
+      await this.view.waitFor(written.revision);
+      this.env.changed();
+      return this.#view(rec);
+    });
+  }
+
+  /** Deletes an endpoint's record, MAC and address in one transaction (only if this host holds it). */
+  async #unwrite(e: { tenant: string; net: string; name: string; ip: string; mac: string }): Promise<boolean> {
+    const key = endpointKey(e.tenant, e.net, e.name);
+    const cur = await this.store.get(key);
+    if (!cur || parse<EndpointRecord>(cur)!.host !== this.env.hostId) return false;
+    const ops: Op[] = [{ delete: key }];
+    const mk = macKey(e.tenant, e.net, e.mac);
+    if ((await this.store.get(mk))?.value === e.name) ops.push({ delete: mk });
+    const ik = `${IPAM_PREFIX}${ipamScope(e.tenant, e.net)}/${e.ip}`;
+    if ((await this.store.get(ik))?.value === e.name) ops.push({ delete: ik });
+    const r = await this.store.txn([{ key, modRevision: cur.modRevision }], ops);
+    return r.succeeded;
+  }
+
+  remove(req: { name?: unknown; tenant?: unknown; net?: unknown }): Promise<void> {
+    return this.#serial(async () => {
+      const name = checkName('endpoint', req.name);
+      const r = splitNetRef(req.net, req.tenant);
+      const ref = `${name}.${netRef(r.tenant, r.net)}`;
+      const cur = parse<EndpointRecord>(await this.store.get(endpointKey(r.tenant, r.net, name)));
+      const mine = this.#mine.get(ref);
+      if (!cur && !mine) throw notFound(`no endpoint '${name}' on network '${r.net}' in tenant '${r.tenant}'`);
+      if (cur && cur.host !== this.env.hostId) throw conflict(`endpoint '${name}' lives on host '${cur.host}': remove it there`);
+      if (cur) await this.#unwrite(cur);
+      if (this.ctl.hasPort(ref)) await this.ctl.removePort(ref, { endpoint: true });
+      this.#mine.delete(ref);
+      this.#save();
+      this.env.changed();
+    });
+  }
+
+  /**
+   * After a restart: re-claims every endpoint this host saved and makes its
+   * port again. An endpoint that cannot be re-claimed (its network is gone,
+   * another host took its name or address) is dropped with a warning.
+   */
+  restore(): Promise<void> {
+    return this.#serial(async () => {
+      for (const e of this.file?.load().endpoints ?? []) this.#mine.set(portName(e), e);
+      await this.#reclaimAll(true);
+    });
+  }
+
+  /** After the lease was lost and a new one granted: puts every record back under it. */
+  reclaim(): Promise<void> {
+    return this.#serial(() => this.#reclaimAll(false));
+  }
+
+  async #reclaimAll(withPorts: boolean): Promise<void> {
+    let back = 0;
+    for (const [ref, e] of [...this.#mine]) {
+      try {
+        const n = await this.#reclaim(e);
+        if (withPorts && e.netns !== undefined && !this.ctl.hasPort(ref)) {
+          await this.env.realise(n);
+          await this.ctl.addEndpointPort({ name: ref, net: netRef(e.tenant, e.net), netns: e.netns, ifname: e.ifname ?? 'eth0', ip: e.ip, mac: e.mac });
+        }
+        back++;
+      } catch (err) {
+        this.log.warn(`endpoint '${ref}' dropped: ${(err as Error).message}`);
+        this.#mine.delete(ref);
+        if (this.ctl.hasPort(ref)) await this.ctl.removePort(ref, { endpoint: true }).catch(() => undefined);
+      }
+    }
+    this.#save();
+    if (this.#mine.size || back) this.log.info(`re-claimed ${back} endpoint(s)`);
+    this.env.changed();
+  }
+
+  /** Puts one endpoint's record, MAC and address back under this host's lease, unless another holds them. */
+  async #reclaim(e: SavedEndpoint): Promise<NetworkRecord> {
+    const lease = this.#lease();
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const nkv = await this.store.get(networkKey(e.tenant, e.net));
+      const n = parse<NetworkRecord>(nkv);
+      if (!nkv || !n) throw new Error(`its network '${netRef(e.tenant, e.net)}' is gone`);
+      if (e.group && !(await this.store.get(groupKey(e.tenant, e.net, e.group)))) throw new Error(`its group '${e.group}' is gone`);
+      const key = endpointKey(e.tenant, e.net, e.name);
+      const mk = macKey(e.tenant, e.net, e.mac);
+      const ik = `${IPAM_PREFIX}${ipamScope(e.tenant, e.net)}/${e.ip}`;
+      const compares: Compare[] = [{ key: networkKey(e.tenant, e.net), modRevision: nkv.modRevision }];
+      const cur = await this.store.get(key);
+      if (cur && parse<EndpointRecord>(cur)!.host !== this.env.hostId) throw new Error(`host '${parse<EndpointRecord>(cur)!.host}' has taken its name`);
+      compares.push(cur ? { key, modRevision: cur.modRevision } : { key, absent: true });
+      for (const [k, what] of [[mk, `MAC ${e.mac}`], [ik, `address ${e.ip}`]] as const) {
+        const held = await this.store.get(k);
+        if (held && held.value !== e.name) throw new Error(`endpoint '${held.value}' has taken its ${what}`);
+        compares.push(held ? { key: k, modRevision: held.modRevision } : { key: k, absent: true });
+      }
+      const rec: EndpointRecord = { ...e, host: this.env.hostId, vtep: this.env.vtep };
+      const r = await this.store.txn(compares, [
+        { put: key, value: JSON.stringify(rec), lease },
+        { put: mk, value: e.name, lease },
+        { put: ik, value: e.name, lease },
+      ]);
+      if (r.succeeded) return n;
+    }
+    throw new Error('its records kept changing under it');
+  }
+}
+
+function unicast(v: unknown): number {
+  let m: number;
+  try {
+    m = parseMac(String(v));
+  } catch (err) {
+    throw badRequest((err as Error).message);
+  }
+  if (isMulticastMac(m) || m === 0) throw badRequest(`MAC ${String(v)} is not a unicast address`);
+  return m;
+}

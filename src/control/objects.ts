@@ -1,0 +1,356 @@
+// Tenants, networks and groups: validated, then written to the store in one
+// transaction each, guarded so that concurrent changes from several hosts
+// never leave a network without its tenant or two networks on one VNI.
+//
+// Creates compare the parent's modRevision. A remove first marks the record
+// `removing` (which moves that revision, so every create that read the
+// parent before fails its compare and re-reads), then looks for children,
+// and only then deletes, or unmarks and refuses.
+import type { Encap } from '../datapath/datapath.js';
+import { ENCAP_OVERHEAD } from '../overlay/overlay.js';
+import type { ClusterView } from './cluster-view.js';
+import { badRequest, conflict, notFound } from './errors.js';
+import { contains, formatCidr, formatIPv4, isHostAddress, overlaps, parseCidr, parseIPv4, size, type Subnet } from './ipv4.js';
+import {
+  DEFAULT_TENANT,
+  endpointsOf,
+  groupKey,
+  groupsOf,
+  netRef,
+  networkKey,
+  tenantKey,
+  vniKey,
+  vniPrefix,
+  ROOT,
+  type GroupRecord,
+  type NetworkRecord,
+  type TenantRecord,
+} from './records.js';
+import type { Compare, KV, Op, Store } from './store/store.js';
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+/** VNIs are handed out from here up when a tenant has no range, as libnetwork does. */
+export const FIRST_VNI = 256;
+export const MAX_VNI: Record<Encap, number> = { vxlan: 0xffffff, gre: 0xffffffff };
+const DEFAULT_MTU = 1500;
+/** Networks carved from a tenant's pool get this prefix (or the pool's, if smaller). */
+const CARVED_PREFIX = 24;
+/** How often a create re-reads and tries again when another host changed what it read. */
+const TRIES = 8;
+
+export function checkName(kind: string, name: unknown): string {
+  if (typeof name !== 'string' || !NAME_RE.test(name)) {
+    throw badRequest(`invalid ${kind} name '${String(name)}' (letters, digits, '-' and '_', at most 63)`);
+  }
+  return name;
+}
+
+/** A network reference: `n` with a tenant (default 'default'), or `n.t`. */
+export function splitNetRef(net: unknown, tenant?: unknown): { tenant: string; net: string } {
+  if (typeof net !== 'string' || net === '') throw badRequest('a network is required (--net)');
+  const dot = net.indexOf('.');
+  if (dot > 0) return { net: net.slice(0, dot), tenant: net.slice(dot + 1) };
+  return { net, tenant: tenant === undefined ? DEFAULT_TENANT : String(tenant) };
+}
+
+export interface NetworkView extends NetworkRecord {
+  /** `<n>.<t>` */
+  ref: string;
+  endpoints: number;
+}
+
+export interface GroupView extends GroupRecord {
+  members: string[];
+}
+
+const parse = <T>(kv: KV | undefined): T | undefined => (kv ? (JSON.parse(kv.value) as T) : undefined);
+
+/** The parts of the daemon the object model needs to know of. */
+export interface ObjectsEnv {
+  /** MTU of this host's underlay: a network's default MTU is it less the encapsulation. */
+  underlayMtu?: number;
+  /** Local ports (not endpoints) on a network: a network with any is not removed. */
+  localPorts(ref: string): string[];
+}
+
+export class Objects {
+  constructor(
+    private readonly store: Store,
+    private readonly view: ClusterView,
+    private readonly env: ObjectsEnv,
+  ) {}
+
+  /** Waits until this daemon's mirror has seen a write, so a create is visible here when it returns. */
+  async #seen(revision: number): Promise<void> {
+    await this.view.waitFor(revision);
+  }
+
+  // ---- tenants ----
+
+  tenants(): TenantRecord[] {
+    return [...this.view.tenants.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  tenant(name: unknown): TenantRecord & { networks: string[] } {
+    const t = typeof name === 'string' ? this.view.tenants.get(name) : undefined;
+    if (!t) throw notFound(`no tenant '${String(name)}'`);
+    const networks = [...this.view.networks.values()].filter((n) => n.tenant === t.name).map((n) => n.name).sort();
+    return { ...t, networks };
+  }
+
+  async createTenant(req: { name?: unknown; subnetPool?: unknown; vniRange?: unknown }): Promise<TenantRecord> {
+    const name = checkName('tenant', req.name);
+    const t: TenantRecord = { name };
+    if (req.subnetPool !== undefined) {
+      const pool = parseCidr(String(req.subnetPool));
+      if (pool.prefix > 30) throw badRequest(`subnet pool ${String(req.subnetPool)} is too small (at most /30)`);
+      t.subnetPool = formatCidr(pool);
+    }
+    if (req.vniRange !== undefined) t.vniRange = parseVniRange(req.vniRange);
+    const r = await this.store.txn([{ key: tenantKey(name), absent: true }], [{ put: tenantKey(name), value: JSON.stringify(t) }]);
+    if (!r.succeeded) throw conflict(`tenant '${name}' already exists`);
+    await this.#seen(r.revision);
+    return t;
+  }
+
+  async removeTenant(name: unknown): Promise<void> {
+    const n = checkName('tenant', name);
+    await this.#guardedRemove(tenantKey(n), `tenant '${n}'`, async () => {
+      const { items } = await this.store.list(`${ROOT}networks/${n}/`);
+      return items.length ? `tenant '${n}' still has networks: ${items.map((kv) => kv.key.slice(kv.key.lastIndexOf('/') + 1)).join(', ')}` : undefined;
+    });
+  }
+
+  /**
+   * Marks `key` removing, asks `blocker` whether anything still depends on it,
+   * then deletes it (with `alsoDelete`) or unmarks it and refuses.
+   */
+  async #guardedRemove(key: string, what: string, blocker: () => Promise<string | undefined>, alsoDelete: (rec: never) => Op[] = () => []): Promise<void> {
+    const cur = await this.store.get(key);
+    if (!cur) throw notFound(`no ${what}`);
+    const rec = JSON.parse(cur.value) as Record<string, unknown>;
+    const marked = await this.store.txn([{ key, modRevision: cur.modRevision }], [{ put: key, value: JSON.stringify({ ...rec, removing: true }) }]);
+    if (!marked.succeeded) throw conflict(`${what} changed while being removed; try again`);
+    const reason = await blocker().catch((err: Error) => `cannot check what still uses ${what}: ${err.message}`);
+    if (reason) {
+      const { removing: _r, ...clean } = rec;
+      await this.store.txn([{ key, modRevision: marked.revision }], [{ put: key, value: JSON.stringify(clean) }]);
+      throw conflict(reason);
+    }
+    const r = await this.store.txn([{ key, modRevision: marked.revision }], [{ delete: key }, ...alsoDelete(rec as never)]);
+    if (!r.succeeded) throw conflict(`${what} changed while being removed; try again`);
+    await this.#seen(r.revision);
+  }
+
+  /** The tenant record, creating 'default' on first use. */
+  async #tenantFor(name: string): Promise<KV> {
+    let kv = await this.store.get(tenantKey(name));
+    if (!kv && name === DEFAULT_TENANT) {
+      await this.store.txn([{ key: tenantKey(name), absent: true }], [{ put: tenantKey(name), value: JSON.stringify({ name }) }]);
+      kv = await this.store.get(tenantKey(name));
+    }
+    if (!kv) throw notFound(`no tenant '${name}' (create it with 'weft tenant create ${name}')`);
+    if (parse<TenantRecord>(kv)!.removing) throw conflict(`tenant '${name}' is being removed`);
+    return kv;
+  }
+
+  // ---- networks ----
+
+  networks(tenant?: unknown): NetworkView[] {
+    return [...this.view.networks.values()]
+      .filter((n) => tenant === undefined || n.tenant === tenant)
+      .map((n) => this.#networkView(n))
+      .sort((a, b) => a.ref.localeCompare(b.ref));
+  }
+
+  #networkView(n: NetworkRecord): NetworkView {
+    return { ...n, ref: netRef(n.tenant, n.name), endpoints: this.view.endpointsOf(n.tenant, n.name).length };
+  }
+
+  network(net: unknown, tenant?: unknown): NetworkView {
+    const r = splitNetRef(net, tenant);
+    const n = this.view.networks.get(netRef(r.tenant, r.net));
+    if (!n) throw notFound(`no network '${r.net}' in tenant '${r.tenant}'`);
+    return this.#networkView(n);
+  }
+
+  async createNetwork(req: {
+    name?: unknown;
+    tenant?: unknown;
+    subnet?: unknown;
+    gateway?: unknown;
+    dns?: unknown;
+    mtu?: unknown;
+    encap?: unknown;
+    vni?: unknown;
+  }): Promise<NetworkView> {
+    const name = checkName('network', req.name);
+    const tenant = checkName('tenant', req.tenant ?? DEFAULT_TENANT);
+    const encap = req.encap === undefined ? 'vxlan' : req.encap;
+    if (encap !== 'vxlan' && encap !== 'gre') throw badRequest(`unknown encapsulation '${String(encap)}' (vxlan or gre)`);
+    const wantVni = req.vni === undefined ? undefined : checkVni(encap, req.vni);
+    // Without --mtu, container ports fit inside the underlay once encapsulated.
+    const defaultMtu = this.env.underlayMtu ? this.env.underlayMtu - ENCAP_OVERHEAD[encap] : DEFAULT_MTU;
+    const mtu = req.mtu === undefined ? defaultMtu : Number(req.mtu);
+    if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65000) throw badRequest(`invalid MTU '${String(req.mtu)}'`);
+    for (let attempt = 0; ; attempt++) {
+      const tkv = await this.#tenantFor(tenant);
+      const t = parse<TenantRecord>(tkv)!;
+      if (await this.store.get(networkKey(tenant, name))) throw conflict(`network '${name}' already exists in tenant '${tenant}'`);
+      const siblings = (await this.store.list(`${ROOT}networks/${tenant}/`)).items.map((kv) => parse<NetworkRecord>(kv)!);
+      const subnet = this.#pickSubnet(t, siblings, req.subnet);
+      const gateway = req.gateway === undefined ? undefined : hostIn(subnet, req.gateway, 'gateway');
+      const dns = req.dns === undefined ? firstFree(subnet, gateway) : hostIn(subnet, req.dns, 'DNS address');
+      if (dns === gateway) throw badRequest(`the DNS address ${dns} cannot be the gateway`);
+      const vni = wantVni ?? (await this.#freeVni(encap, t));
+      if (t.vniRange && (vni < t.vniRange[0] || vni > t.vniRange[1])) {
+        throw badRequest(`VNI ${vni} is outside tenant '${tenant}''s range ${t.vniRange[0]}-${t.vniRange[1]}`);
+      }
+      const holder = await this.store.get(vniKey(encap, vni));
+      if (holder) throw conflict(`${encap} VNI ${vni} is in use by network '${holder.value}'`);
+      const n: NetworkRecord = { tenant, name, subnet: formatCidr(subnet), gateway, dns, mtu, encap, vni };
+      const compares: Compare[] = [
+        { key: tenantKey(tenant), modRevision: tkv.modRevision },
+        { key: networkKey(tenant, name), absent: true },
+        { key: vniKey(encap, vni), absent: true },
+      ];
+      // Rewriting the tenant moves its revision: two creates in one tenant
+      // at once cannot both pass the subnet-overlap check above.
+      const ops: Op[] = [
+        { put: tenantKey(tenant), value: tkv.value },
+        { put: networkKey(tenant, name), value: JSON.stringify(n) },
+        { put: vniKey(encap, vni), value: netRef(tenant, name) },
+      ];
+      const r = await this.store.txn(compares, ops);
+      if (r.succeeded) {
+        await this.#seen(r.revision);
+        return this.#networkView(n);
+      }
+      if (attempt + 1 >= TRIES) throw conflict(`network '${name}' could not be created: tenant '${tenant}' kept changing; try again`);
+    }
+  }
+
+  #pickSubnet(t: TenantRecord, siblings: NetworkRecord[], want: unknown): Subnet {
+    const pool = t.subnetPool ? parseCidr(t.subnetPool) : undefined;
+    const taken = siblings.map((s) => ({ name: s.name, net: parseCidr(s.subnet) }));
+    if (want !== undefined) {
+      const net = parseCidr(String(want));
+      if (net.prefix > 30) throw badRequest(`subnet ${String(want)} is too small (at most /30)`);
+      if (pool && !(contains(pool, net.base) && net.prefix >= pool.prefix)) {
+        throw badRequest(`subnet ${formatCidr(net)} is outside tenant '${t.name}''s pool ${t.subnetPool}`);
+      }
+      const clash = taken.find((o) => overlaps(net, o.net));
+      if (clash) throw conflict(`subnet ${formatCidr(net)} overlaps network '${clash.name}' (${formatCidr(clash.net)}) in tenant '${t.name}'`);
+      return net;
+    }
+    if (!pool) throw badRequest(`--subnet is required: tenant '${t.name}' has no subnet pool`);
+    const prefix = Math.max(CARVED_PREFIX, pool.prefix);
+    for (let base = pool.base; base < pool.base + size(pool.prefix); base += size(prefix)) {
+      const net = { base, prefix };
+      if (!taken.some((o) => overlaps(net, o.net))) return net;
+    }
+    throw conflict(`tenant '${t.name}''s pool ${t.subnetPool} has no free /${prefix} left`);
+  }
+
+  async #freeVni(encap: Encap, t: TenantRecord): Promise<number> {
+    const used = new Set((await this.store.list(vniPrefix(encap))).items.map((kv) => Number(kv.key.slice(kv.key.lastIndexOf('/') + 1))));
+    const [lo, hi] = t.vniRange ?? [FIRST_VNI, MAX_VNI[encap]];
+    for (let v = lo; v <= hi; v++) if (!used.has(v)) return v;
+    throw conflict(`no free VNI left in ${t.vniRange ? `tenant '${t.name}''s range ${lo}-${hi}` : `${lo}-${hi}`}`);
+  }
+
+  async removeNetwork(net: unknown, tenant?: unknown): Promise<void> {
+    const r = splitNetRef(net, tenant);
+    const key = networkKey(r.tenant, r.net);
+    const what = `network '${r.net}' in tenant '${r.tenant}'`;
+    await this.#guardedRemove(
+      key,
+      what,
+      async () => {
+        const eps = (await this.store.list(endpointsOf(r.tenant, r.net))).items;
+        if (eps.length) return `${what} still has endpoints: ${eps.map((kv) => kv.key.slice(kv.key.lastIndexOf('/') + 1)).join(', ')}`;
+        const groups = (await this.store.list(groupsOf(r.tenant, r.net))).items;
+        if (groups.length) return `${what} still has groups: ${groups.map((kv) => kv.key.slice(kv.key.lastIndexOf('/') + 1)).join(', ')}`;
+        const ports = this.env.localPorts(netRef(r.tenant, r.net));
+        if (ports.length) return `${what} still has ports on this host: ${ports.join(', ')}`;
+        return undefined;
+      },
+      (rec: NetworkRecord) => [{ delete: vniKey(rec.encap, rec.vni) }],
+    );
+  }
+
+  // ---- groups ----
+
+  groups(tenant?: unknown, net?: unknown): GroupView[] {
+    return [...this.view.groups.values()]
+      .filter((g) => (tenant === undefined || g.tenant === tenant) && (net === undefined || g.net === net))
+      .map((g) => ({
+        ...g,
+        members: this.view.endpointsOf(g.tenant, g.net).filter((e) => e.group === g.name).map((e) => e.name).sort(),
+      }))
+      .sort((a, b) => `${a.name}.${a.net}.${a.tenant}`.localeCompare(`${b.name}.${b.net}.${b.tenant}`));
+  }
+
+  async createGroup(req: { name?: unknown; tenant?: unknown; net?: unknown }): Promise<GroupRecord> {
+    const name = checkName('group', req.name);
+    const r = splitNetRef(req.net, req.tenant);
+    const nkv = await this.store.get(networkKey(r.tenant, r.net));
+    if (!nkv) throw notFound(`no network '${r.net}' in tenant '${r.tenant}'`);
+    if (parse<NetworkRecord>(nkv)!.removing) throw conflict(`network '${r.net}' in tenant '${r.tenant}' is being removed`);
+    const g: GroupRecord = { tenant: r.tenant, net: r.net, name };
+    const res = await this.store.txn(
+      [
+        { key: networkKey(r.tenant, r.net), modRevision: nkv.modRevision },
+        { key: groupKey(r.tenant, r.net, name), absent: true },
+      ],
+      [{ put: groupKey(r.tenant, r.net, name), value: JSON.stringify(g) }],
+    );
+    if (!res.succeeded) {
+      if (await this.store.get(groupKey(r.tenant, r.net, name))) throw conflict(`group '${name}' already exists on network '${r.net}' in tenant '${r.tenant}'`);
+      throw conflict(`network '${r.net}' in tenant '${r.tenant}' changed while the group was created; try again`);
+    }
+    await this.#seen(res.revision);
+    return g;
+  }
+
+  async removeGroup(req: { name?: unknown; tenant?: unknown; net?: unknown }): Promise<void> {
+    const name = checkName('group', req.name);
+    const r = splitNetRef(req.net, req.tenant);
+    const what = `group '${name}' on network '${r.net}' in tenant '${r.tenant}'`;
+    await this.#guardedRemove(groupKey(r.tenant, r.net, name), what, async () => {
+      const members = (await this.store.list(endpointsOf(r.tenant, r.net))).items
+        .map((kv) => JSON.parse(kv.value) as { name: string; group?: string })
+        .filter((e) => e.group === name);
+      return members.length ? `${what} still has endpoints: ${members.map((e) => e.name).join(', ')}` : undefined;
+    });
+  }
+}
+
+function parseVniRange(v: unknown): [number, number] {
+  const m = /^(\d+)-(\d+)$/.exec(String(v));
+  const lo = m ? Number(m[1]) : NaN;
+  const hi = m ? Number(m[2]) : NaN;
+  if (!m || lo < 1 || hi > MAX_VNI.vxlan || lo > hi) throw badRequest(`invalid VNI range '${String(v)}' (expected A-B, 1 <= A <= B <= ${MAX_VNI.vxlan})`);
+  return [lo, hi];
+}
+
+function checkVni(encap: Encap, v: unknown): number {
+  const vni = Number(v);
+  if (!Number.isInteger(vni) || vni < 1 || vni > MAX_VNI[encap]) {
+    throw badRequest(`invalid ${encap === 'gre' ? 'GRE key' : 'VNI'} '${String(v)}' (1 to ${MAX_VNI[encap]})`);
+  }
+  return vni;
+}
+
+function hostIn(net: Subnet, v: unknown, what: string): string {
+  const a = parseIPv4(String(v));
+  if (!isHostAddress(net, a)) throw badRequest(`${what} ${String(v)} is not a host address in ${formatCidr(net)}`);
+  return formatIPv4(a);
+}
+
+/** The first host address that is not the gateway: the network's default DNS address. */
+function firstFree(net: Subnet, gateway?: string): string {
+  const first = net.prefix >= 31 ? net.base : net.base + 1;
+  const a = formatIPv4(first);
+  return a === gateway ? formatIPv4(first + 1) : a;
+}
