@@ -38,6 +38,7 @@ export function registerTenant(program: Command): void {
   tenant
     .command('inspect <name>')
     .description('one tenant and its networks')
+    .option('--json', 'print JSON (what inspect always prints)')
     .action(async (name: string, _o, cmd: Command) => printJson(await client(cmd).get(`/v1/tenants/${enc(name)}`)));
   tenant
     .command('rm <name>')
@@ -117,6 +118,7 @@ export function registerEndpoint(program: Command): void {
   ep
     .command('inspect <name>')
     .description('one endpoint')
+    .option('--json', 'print JSON (what inspect always prints)')
     .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
     .option('--tenant <t>', 'tenant', 'default')
     .action(async (name: string, o, cmd: Command) => printJson(await client(cmd).get(`/v1/endpoints/${enc(name)}${query({ net: o.net, tenant: o.tenant })}`)));

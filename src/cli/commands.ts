@@ -46,6 +46,7 @@ export function registerNet(program: Command): void {
   net
     .command('inspect <name>')
     .description('one network (NAME or NAME.TENANT)')
+    .option('--json', 'print JSON (what inspect always prints)')
     .option('--tenant <t>', 'tenant')
     .action(async (name: string, o, cmd: Command) => {
       printJson(await client(cmd).get<NetworkView>(`/v1/networks/${enc(name)}${o.tenant ? `?tenant=${enc(o.tenant)}` : ''}`));

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restartWeftHost, type LabState } from '../../src/lab/lab.js';
 import type { Topology } from '../../src/lab/topology.js';
 import { skipUnless } from '../helpers/env.js';
-import { buildLab, labDown, weftJson } from '../helpers/lab.js';
-import { eventually, inNs } from '../helpers/sh.js';
+import { buildLab, labDown, weft, weftJson } from '../helpers/lab.js';
+import { eventually, inNs, sh } from '../helpers/sh.js';
 
 const TOPO: Topology = {
   name: 'wt-cl',
@@ -100,6 +100,26 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'ping']))('an etcd outage', () => {
       expect(rows.map((r) => r.host)).toEqual(['h1', 'h2']);
       // Not a lease that merely survived: this daemon lost it and claimed a new one.
       expect(readFileSync(h.log, 'utf8')).toContain('host lease re-claimed');
+    }
+    // Their endpoints went with the old leases and were put back under the new ones.
+    for (const h of lab.hosts) {
+      const eps = await eventually(async () => {
+        const r = await weftJson<Array<{ name: string; ip: string }>>(h.api, 'endpoint', 'ls');
+        return r.length === 2 ? r : undefined;
+      }, 15_000, 250);
+      expect(eps.map((e) => `${e.name} ${e.ip}`)).toEqual(['a 10.248.1.11', 'b 10.248.1.12']);
+    }
+    // The daemons are back on the store: an endpoint made now is reachable from the other host.
+    const h2 = lab.hosts[1];
+    const ns = `${h2.netns}-late`;
+    await sh('ip', ['netns', 'add', ns]);
+    try {
+      const late = await weftJson<{ ip: string }>(h2.api, 'endpoint', 'create', 'late', '--net', 'blue', '--netns', ns);
+      const reached = await eventually(async () => ((await inNs(a.netns, 'ping', ['-c', '1', '-W', '1', late.ip])).stdout.includes('1 received') ? true : undefined), 10_000, 200);
+      expect(reached).toBe(true);
+      expect((await weft(h2.api, 'endpoint', 'rm', 'late', '--net', 'blue')).code).toBe(0);
+    } finally {
+      await sh('ip', ['netns', 'del', ns]);
     }
   });
 });
