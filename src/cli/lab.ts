@@ -1,7 +1,7 @@
 // `weft lab up|down|demo`.
 import type { Command } from 'commander';
 import { labDown, labUp, loadTopology } from '../lab/lab.js';
-import { runDemo } from '../lab/demo.js';
+import { MAX_DEMO_HOSTS, runDemo } from '../lab/demo.js';
 
 export function registerLab(program: Command): void {
   const lab = program.command('lab').description('hosts and containers as network namespaces, switched by weft');
@@ -23,9 +23,12 @@ export function registerLab(program: Command): void {
     });
   lab
     .command('demo')
-    .description('one host, two containers on one network: ping through weft, show the MAC table')
+    .description('one host, two containers: ping through weft; or --hosts N on etcd: endpoints on every host, all-pairs ping')
+    .option('--hosts <n>', `hosts (1 to ${MAX_DEMO_HOSTS}; more than one runs a real etcd)`, '1')
     .option('--keep', 'leave the lab running afterwards')
     .action(async (o) => {
-      process.exitCode = await runDemo({ keep: Boolean(o.keep) });
+      const hosts = Number(o.hosts);
+      if (!Number.isInteger(hosts) || hosts < 1 || hosts > MAX_DEMO_HOSTS) throw new Error(`--hosts must be a whole number from 1 to ${MAX_DEMO_HOSTS}`);
+      process.exitCode = await runDemo({ keep: Boolean(o.keep), hosts });
     });
 }

@@ -1,8 +1,12 @@
-// `weft lab demo`: the main job in one command. One host, two containers on
-// one network switched by weft; a ping between them and the MAC table.
+// `weft lab demo`: the main job in one command.
+//   --hosts 1 (default): one host on the embedded store, two containers on
+//     one network switched by weft; a ping between them and the MAC table.
+//   --hosts N (2 to 8): N hosts on an underlay sharing a real etcd, a tenant
+//     and a network, one container (endpoint) per host, addresses from IPAM,
+//     no peering by hand; all-pairs pings and what host 1 learned.
 import { ApiClient } from '../api/client.js';
 import { run } from '../switch/netns.js';
-import { labDown, labUp } from './lab.js';
+import { labDown, labUp, type LabContainer, type LabHost } from './lab.js';
 import type { Topology } from './topology.js';
 
 export const DEMO_TOPOLOGY: Topology = {
@@ -19,34 +23,88 @@ export const DEMO_TOPOLOGY: Topology = {
   ],
 };
 
-export async function runDemo(opts: { keep: boolean }): Promise<number> {
-  const topo = DEMO_TOPOLOGY;
-  await labDown(topo); // a demo interrupted earlier leaves nothing in the way
-  const say = (m: string) => console.log(m);
-  say('== building the lab: one host, two containers on network blue');
-  const lab = await labUp(topo, { log: say });
-  const [h1] = lab.hosts;
+export const MAX_DEMO_HOSTS = 8;
+
+/** N hosts on etcd, tenant 'demo', network 'blue', one container each. */
+export function clusterDemoTopology(hosts: number): Topology {
+  const blue = { name: 'blue', tenant: 'demo', subnet: '10.240.2.0/24', gateway: '10.240.2.1' };
+  return {
+    name: 'weft-demo',
+    underlay: '10.240.0.0/24',
+    store: 'etcd',
+    leaseTtl: 5,
+    hosts: Array.from({ length: hosts }, (_, i) => ({
+      name: `h${i + 1}`,
+      networks: [blue],
+      containers: [{ name: `c${i + 1}`, net: 'blue', tenant: 'demo' }],
+    })),
+  };
+}
+
+type Say = (m: string) => void;
+
+async function ping(say: Say, from: LabContainer, to: LabContainer, count: number): Promise<boolean> {
+  try {
+    const out = await run('ip', ['netns', 'exec', from.netns, 'ping', '-c', String(count), '-i', '0.2', '-W', '2', to.ip!]);
+    const summary = out.split('\n').find((l) => l.includes('packets transmitted')) ?? out.trim();
+    say(`${from.name} -> ${to.name} (${to.ip}): ${summary}`);
+    return /\b0% packet loss/.test(out);
+  } catch (err) {
+    say(`${from.name} -> ${to.name} (${to.ip}): FAILED ${(err as Error).message.split('\n')[0]}`);
+    return false;
+  }
+}
+
+function table(say: Say, head: string[], rows: unknown[][]): void {
+  say(head.join('\t'));
+  for (const r of rows) say(r.map((x) => (x === undefined ? '-' : String(x))).join('\t'));
+}
+
+async function showOneHost(say: Say, h1: LabHost): Promise<boolean> {
   const [c1, c2] = h1.containers;
+  say(`\n== ping ${c2.name} (${c2.ip}) from ${c1.name} through weft`);
+  const ok = await ping(say, c1, c2, 3);
+  const client = new ApiClient(h1.api);
+  const macs = await client.get<Array<{ net: string; mac: string; port: string; age: number }>>('/v1/macs');
+  say('\n== learned MAC table (weft mac show)');
+  table(say, ['NET', 'MAC', 'PORT', 'AGE(s)'], macs.map((m) => [m.net, m.mac, m.port, m.age.toFixed(1)]));
+  return ok;
+}
+
+async function showCluster(say: Say, hosts: LabHost[]): Promise<boolean> {
+  const h1 = new ApiClient(hosts[0].api);
+  const eps = await h1.get<Array<{ name: string; net: string; tenant: string; ip: string; mac: string; host: string }>>('/v1/endpoints');
+  say('\n== endpoints, as host h1 sees them (weft endpoint ls)');
+  table(say, ['NAME', 'NET', 'TENANT', 'IP', 'MAC', 'HOST'], eps.map((e) => [e.name, e.net, e.tenant, e.ip, e.mac, e.host]));
+  say('\n== all-pairs ping, no vtep or fdb configured by hand');
+  let ok = true;
+  const all = hosts.flatMap((h) => h.containers);
+  for (const from of all) for (const to of all) if (from !== to) ok = (await ping(say, from, to, 2)) && ok;
+  const fdb = await h1.get<Array<{ net: string; mac: string; vtep: string; ip?: string; resolved: boolean }>>('/v1/fdb');
+  say('\n== overlay fdb of h1, derived from the store (weft fdb show)');
+  table(say, ['NET', 'MAC', 'IP', 'VTEP', 'RESOLVED'], fdb.map((f) => [f.net, f.mac, f.ip, f.vtep, f.resolved ? 'yes' : 'no']));
+  return ok;
+}
+
+export async function runDemo(opts: { keep: boolean; hosts: number }): Promise<number> {
+  const topo = opts.hosts === 1 ? DEMO_TOPOLOGY : clusterDemoTopology(opts.hosts);
+  // A demo interrupted earlier (of either shape) leaves nothing in the way.
+  await labDown(DEMO_TOPOLOGY);
+  await labDown(clusterDemoTopology(MAX_DEMO_HOSTS));
+  const say: Say = (m) => console.log(m);
+  say(opts.hosts === 1
+    ? '== building the lab: one host, two containers on network blue'
+    : `== building the lab: ${opts.hosts} hosts on an underlay, a real etcd, tenant demo, network blue, one container per host`);
+  const lab = await labUp(topo, { log: say });
   let code = 0;
   try {
-    say(`\n== ping ${c2.name} (${c2.ip}) from ${c1.name} through weft`);
-    try {
-      const out = await run('ip', ['netns', 'exec', c1.netns, 'ping', '-c', '3', '-i', '0.2', '-W', '2', c2.ip!]);
-      say(out.trimEnd());
-    } catch (err) {
-      say(`ping failed: ${(err as Error).message}`);
-      code = 1;
-    }
-    const client = new ApiClient(h1.api);
-    const macs = await client.get<Array<{ net: string; mac: string; port: string; age: number }>>('/v1/macs');
-    say('\n== learned MAC table (weft mac show)');
-    say(['NET', 'MAC', 'PORT', 'AGE(s)'].join('\t'));
-    for (const m of macs) say([m.net, m.mac, m.port, m.age.toFixed(1)].join('\t'));
-    const stats = await client.get<{ datapath: { global: Record<string, number> } }>('/v1/stats');
+    const ok = opts.hosts === 1 ? await showOneHost(say, lab.hosts[0]) : await showCluster(say, lab.hosts);
+    if (!ok) code = 1;
+    const stats = await new ApiClient(lab.hosts[0].api).get<{ datapath: { global: Record<string, number> } }>('/v1/stats');
     const g = stats.datapath.global;
-    say(`\nfast path: ${g.fastpath_hits} hits, ${g.fastpath_misses} misses, ${g.flooded} flooded, ${g.events_sent} events sent to TypeScript`);
+    say(`\nh1 fast path: ${g.fastpath_hits} hits, ${g.fastpath_misses} misses, ${g.flooded} flooded, ${g.events_sent} events sent to TypeScript`);
   } finally {
-    if (opts.keep) say(`\nlab left running; WEFT_API=${h1.api}; remove it with: weft lab down <file> (or run the demo again)`);
+    if (opts.keep) say(`\nlab left running; WEFT_API=${lab.hosts[0].api}; remove it by running the demo again`);
     else {
       await labDown(topo);
       say('\n== lab removed');

@@ -164,13 +164,13 @@ for _ in range(5): s.sendto(hdr + inner, ("10.250.5.1", 4789))
   it('refuses bad overlay requests with one line and changes nothing', async () => {
     const api = host('h1').api;
     const cases: Array<[string[], RegExp]> = [
-      [['net', 'create', 'x', '--subnet', '10.246.9.0/24', '--vni', '42'], /vxlan VNI 42 is in use by network 'blue'/],
+      [['net', 'create', 'x', '--subnet', '10.246.9.0/24', '--vni', '42'], /vxlan VNI 42 is in use by network 'blue.default'/],
       [['vtep', 'add', '10.250.5.1', '--net', 'blue'], /this host's own VTEP address/],
-      [['vtep', 'add', '10.250.5.2', '--net', 'blue'], /VTEP 10.250.5.2 is already on network 'blue'/],
+      [['vtep', 'add', '10.250.5.2', '--net', 'blue'], /VTEP 10.250.5.2 is already on network 'blue.default'/],
       [['vtep', 'add', '10.250.5.300', '--net', 'blue'], /malformed IPv4 address/],
-      [['vtep', 'rm', '10.250.5.77', '--net', 'blue'], /no VTEP 10.250.5.77 on network 'blue'/],
+      [['vtep', 'rm', '10.250.5.77', '--net', 'blue'], /no VTEP 10.250.5.77 on network 'blue.default'/],
       [['fdb', 'add', 'zz:00:00:00:00:01', '--net', 'blue', '--vtep', '10.250.5.2'], /malformed MAC/],
-      [['fdb', 'add', '02:00:00:00:00:01', '--net', 'blue', '--vtep', '10.250.5.2', '--ip', '10.9.9.9'], /outside network 'blue'/],
+      [['fdb', 'add', '02:00:00:00:00:01', '--net', 'blue', '--vtep', '10.250.5.2', '--ip', '10.9.9.9'], /outside network 'blue.default'/],
       [['fdb', 'rm', '02:00:00:00:00:99', '--net', 'blue'], /no fdb entry/],
     ];
     const before = { vteps: await weftJson<unknown[]>(api, 'vtep', 'ls'), fdb: await weftJson<unknown[]>(api, 'fdb', 'show'), nets: await weftJson<unknown[]>(api, 'net', 'ls') };
@@ -198,7 +198,7 @@ s.send(bytes.fromhex("ffffffffffff" "${unknown.replace(/:/g, '')}" "88b5") + byt
       const macs = await weftJson<Array<{ net: string; mac: string; port: string }>>(host('h1').api, 'mac', 'show', '--net', 'blue');
       return macs.find((m) => m.mac === unknown);
     });
-    expect(row).toMatchObject({ net: 'blue', mac: unknown, port: 'vtep:10.250.5.2' });
+    expect(row).toMatchObject({ net: 'blue.default', mac: unknown, port: 'vtep:10.250.5.2' });
   });
 
   it('resolves an L2 miss from the overlay fdb and lists it as resolved', async () => {
@@ -220,7 +220,7 @@ s.send(bytes.fromhex("${mac.replace(/:/g, '')}" "${c('a').mac!.replace(/:/g, '')
       const rows = await weftJson<Array<{ mac: string; resolved: boolean }>>(api, 'fdb', 'show', '--net', 'blue');
       return rows.find((r) => r.mac === mac && r.resolved);
     });
-    expect(fdb).toEqual({ net: 'blue', mac, vtep: '10.250.5.2', resolved: true });
+    expect(fdb).toEqual({ net: 'blue.default', mac, vtep: '10.250.5.2', resolved: true });
     const after = await stats(api);
     expect(after.overlay.resolved).toBe(before.overlay.resolved + 1);
     // It crossed to h2 (flooded while the miss was resolved, or sent to h2 alone).

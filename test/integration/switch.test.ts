@@ -53,7 +53,7 @@ describe.skipIf(skipUnless(['ip', 'ping', 'arping', 'iperf3', 'tcpdump', 'ethtoo
     expect(r.stdout).toContain('3 received');
     const macs = await weftJson<Array<{ net: string; mac: string; port: string }>>(api, 'mac', 'show', '--net', 'blue');
     const a = lab.hosts[0].containers.find((c) => c.name === 'a')!;
-    expect(macs).toContainEqual(expect.objectContaining({ net: 'blue', mac: a.mac, port: 'a' }));
+    expect(macs).toContainEqual(expect.objectContaining({ net: 'blue.default', mac: a.mac, port: a.port }));
   });
 
   it('a container behind an AF_PACKET veth and one on a TAP port ping and run iperf3 TCP, default offloads', async () => {

@@ -1,0 +1,31 @@
+// The README's main job: `weft lab demo` on one host (embedded store) and
+// with --hosts 3 (a real etcd). Each must exit 0 with every ping answered.
+import { describe, expect, it } from 'vitest';
+import { skipUnless } from '../helpers/env.js';
+import { weft } from '../helpers/lab.js';
+
+describe.skipIf(skipUnless(['ip', 'ping', 'etcd']))('weft lab demo', () => {
+  it('one host: a ping through weft and both containers in the MAC table', async () => {
+    const r = await weft(undefined, 'lab', 'demo');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/c1 -> c2 \(10\.240\.1\.12\): 3 packets transmitted, 3 received, 0% packet loss/);
+    expect(r.stdout).toMatch(/blue\.default\t02:57:0a:f0:01:0b\tc1\.blue\.default/);
+    expect(r.stdout).toMatch(/blue\.default\t02:57:0a:f0:01:0c\tc2\.blue\.default/);
+    expect(r.stdout).toContain('== lab removed');
+  });
+
+  it('three hosts on etcd: three endpoints, six answered pings, h1\'s fdb holds the other two', async () => {
+    const r = await weft(undefined, 'lab', 'demo', '--hosts', '3');
+    expect(r.code, r.stderr).toBe(0);
+    for (const host of ['h1', 'h2', 'h3']) expect(r.stdout).toMatch(new RegExp(`\\tblue\\tdemo\\t10\\.240\\.2\\.\\d+\\t02:57:0a:f0:02:[0-9a-f]{2}\\t${host}\\n`));
+    expect(r.stdout.match(/2 packets transmitted, 2 received, 0% packet loss/g)).toHaveLength(6);
+    expect(r.stdout.match(/^blue\.demo\t02:57:0a:f0:02:[0-9a-f]{2}\t10\.240\.2\.\d+\t10\.240\.0\.[23]\t/gm)).toHaveLength(2);
+    expect(r.stdout).toContain('== lab removed');
+  });
+
+  it('refuses a bad host count in one line', async () => {
+    const r = await weft(undefined, 'lab', 'demo', '--hosts', '0');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim()).toBe('weft: --hosts must be a whole number from 1 to 8');
+  });
+});
