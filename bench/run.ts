@@ -1,21 +1,23 @@
 // `npm run bench`: one-host container-to-container throughput (weft against
-// the Linux bridge) and two hosts over VXLAN (weft, the kernel and Open
-// vSwitch as host A, the kernel as host B), printed as tables of medians and
-// ratios. Progress goes to
+// the Linux bridge), two hosts over VXLAN (weft, the kernel and Open
+// vSwitch as host A, the kernel as host B), and control-plane convergence on
+// etcd, printed as tables of medians and ratios. Progress goes to
 // stderr so stdout is just the table. Ctrl-C stops the run and still cleans up.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { benchLocalThroughput, type LocalThroughputResult } from './local-throughput.js';
 import { benchOverlay, overlayTable } from './overlay-throughput.js';
+import { benchConvergence, convergenceTable } from './convergence.js';
 import type { HostKind } from '../src/lab/topology.js';
 
-const USAGE = 'usage: npm run bench -- [--seconds N (5)] [--repeats N (3)] [--only local|overlay] [--without-ovs] [--json FILE]';
+const USAGE = 'usage: npm run bench -- [--seconds N (5)] [--repeats N (3)] [--only local|overlay|convergence] [--tries N (20)] [--without-ovs] [--json FILE]';
 
 interface Args {
   seconds: number;
   repeats: number;
   json?: string;
-  only?: 'local' | 'overlay';
+  only?: 'local' | 'overlay' | 'convergence';
+  tries: number;
   withoutOvs: boolean;
 }
 
@@ -27,6 +29,7 @@ function parse(argv: string[]): Args {
       repeats: { type: 'string' },
       json: { type: 'string' },
       only: { type: 'string' },
+      tries: { type: 'string' },
       'without-ovs': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -35,10 +38,13 @@ function parse(argv: string[]): Args {
     console.log(USAGE);
     process.exit(0);
   }
-  if (values.only !== undefined && values.only !== 'local' && values.only !== 'overlay') throw new Error(`--only wants local or overlay (got '${values.only}')`);
+  if (values.only !== undefined && !['local', 'overlay', 'convergence'].includes(values.only)) {
+    throw new Error(`--only wants local, overlay or convergence (got '${values.only}')`);
+  }
   return {
     seconds: count('--seconds', values.seconds, 5),
     repeats: count('--repeats', values.repeats, 3),
+    tries: count('--tries', values.tries, 20),
     json: values.json,
     only: values.only as Args['only'],
     withoutOvs: Boolean(values['without-ovs']),
@@ -69,12 +75,13 @@ async function main(ac: AbortController): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('needs root: it creates network namespaces');
   const out: Record<string, unknown> = {};
   const log = (s: string) => console.error(s);
-  if (args.only !== 'overlay') {
+  const want = (part: NonNullable<Args['only']>) => args.only === undefined || args.only === part;
+  if (want('local')) {
     const local = await benchLocalThroughput({ seconds: args.seconds, repeats: args.repeats, log, signal: ac.signal });
     console.log(table(local) + '\n');
     out.local = local;
   }
-  if (args.only !== 'local') {
+  if (want('overlay')) {
     const kinds: HostKind[] = args.withoutOvs ? ['weft', 'kernel'] : ['weft', 'kernel', 'ovs'];
     if (!args.withoutOvs) {
       const { ensureOvsInstalled } = await import('../src/lab/ovs.js');
@@ -83,6 +90,11 @@ async function main(ac: AbortController): Promise<void> {
     const overlay = await benchOverlay({ seconds: args.seconds, repeats: args.repeats, kinds, log, signal: ac.signal });
     console.log(overlayTable(overlay));
     out.overlay = overlay;
+  }
+  if (want('convergence')) {
+    const conv = await benchConvergence({ tries: args.tries, log, signal: ac.signal });
+    console.log('\n' + convergenceTable(conv));
+    out.convergence = conv;
   }
   if (args.json) writeFileSync(args.json, JSON.stringify(out, null, 2) + '\n');
 }

@@ -2,7 +2,7 @@
 // container's namespace, or an existing interface attached by AF_PACKET.
 // Either fully succeeds or leaves nothing behind.
 import { formatMac } from '../datapath/mac.js';
-import { ip, ipIn, linkExistsIn, linkInfo, netnsExists } from './netns.js';
+import { ip, ipBatchIn, linkExistsIn, linkInfo, netnsExists } from './netns.js';
 import type { PortRecord, Switch } from './switch.js';
 
 export interface TapPortSpec {
@@ -35,14 +35,15 @@ export async function createTapPort(sw: Switch, spec: TapPortSpec): Promise<Port
   }
   try {
     await ip('link', 'set', 'dev', tmp, 'netns', spec.netns);
-    await ipIn(spec.netns, 'link', 'set', 'dev', tmp, 'name', spec.ifname);
-    await ipIn(spec.netns, 'link', 'set', 'dev', spec.ifname, 'address', formatMac(spec.mac), 'mtu', String(spec.mtu));
-    if (spec.ip) await ipIn(spec.netns, 'addr', 'add', spec.ip, 'dev', spec.ifname);
-    await ipIn(spec.netns, 'link', 'set', 'dev', spec.ifname, 'up');
-    await ipIn(spec.netns, 'link', 'set', 'dev', 'lo', 'up');
-    if (spec.ip && spec.gateway && spec.gateway !== spec.ip.split('/')[0]) {
-      await ipIn(spec.netns, 'route', 'replace', 'default', 'via', spec.gateway, 'dev', spec.ifname);
-    }
+    const lines = [
+      `link set dev ${tmp} name ${spec.ifname}`,
+      `link set dev ${spec.ifname} address ${formatMac(spec.mac)} mtu ${spec.mtu}`,
+      ...(spec.ip ? [`addr add ${spec.ip} dev ${spec.ifname}`] : []),
+      `link set dev ${spec.ifname} up`,
+      'link set dev lo up',
+    ];
+    if (spec.ip && spec.gateway && spec.gateway !== spec.ip.split('/')[0]) lines.push(`route replace default via ${spec.gateway} dev ${spec.ifname}`);
+    await ipBatchIn(spec.netns, lines);
   } catch (err) {
     // Closing the TAP fd deletes the device, wherever it has got to.
     sw.dp.removePort(id);
