@@ -8,15 +8,16 @@ import { parseArgs } from 'node:util';
 import { benchLocalThroughput, type LocalThroughputResult } from './local-throughput.js';
 import { benchOverlay, overlayTable } from './overlay-throughput.js';
 import { benchConvergence, convergenceTable } from './convergence.js';
+import { benchDns, dnsTable } from './dns.js';
 import type { HostKind } from '../src/lab/topology.js';
 
-const USAGE = 'usage: npm run bench -- [--seconds N (5)] [--repeats N (3)] [--only local|overlay|convergence] [--tries N (20)] [--without-ovs] [--json FILE]';
+const USAGE = 'usage: npm run bench -- [--seconds N (5)] [--repeats N (3)] [--only local|overlay|convergence|dns] [--tries N (20)] [--without-ovs] [--json FILE]';
 
 interface Args {
   seconds: number;
   repeats: number;
   json?: string;
-  only?: 'local' | 'overlay' | 'convergence';
+  only?: 'local' | 'overlay' | 'convergence' | 'dns';
   tries: number;
   withoutOvs: boolean;
 }
@@ -38,8 +39,8 @@ function parse(argv: string[]): Args {
     console.log(USAGE);
     process.exit(0);
   }
-  if (values.only !== undefined && !['local', 'overlay', 'convergence'].includes(values.only)) {
-    throw new Error(`--only wants local, overlay or convergence (got '${values.only}')`);
+  if (values.only !== undefined && !['local', 'overlay', 'convergence', 'dns'].includes(values.only)) {
+    throw new Error(`--only wants local, overlay, convergence or dns (got '${values.only}')`);
   }
   return {
     seconds: count('--seconds', values.seconds, 5),
@@ -95,6 +96,11 @@ async function main(ac: AbortController): Promise<void> {
     const conv = await benchConvergence({ tries: args.tries, log, signal: ac.signal });
     console.log('\n' + convergenceTable(conv));
     out.convergence = conv;
+  }
+  if (want('dns')) {
+    const dns = await benchDns({ seconds: args.seconds, repeats: args.repeats, log, signal: ac.signal });
+    console.log('\n' + dnsTable(dns));
+    out.dns = dns;
   }
   if (args.json) writeFileSync(args.json, JSON.stringify(out, null, 2) + '\n');
 }

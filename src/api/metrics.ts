@@ -1,7 +1,7 @@
 // Prometheus text exposition of the daemon's counters.
 import type { Controller } from '../control/controller.js';
 
-type Stats = ReturnType<Controller['stats']>;
+type Stats = ReturnType<Controller['stats']> & { dns?: object };
 
 function esc(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
@@ -21,6 +21,10 @@ export function renderMetrics(s: Stats): string {
   family('weft_port_total', 'counter', 'Per-port packet and byte counters.');
   for (const [port, c] of Object.entries(s.ports)) {
     for (const [k, v] of Object.entries(c)) out.push(`weft_port_total{port="${esc(port)}",counter="${k}"} ${v}`);
+  }
+  if (s.dns) {
+    family('weft_dns_total', 'counter', 'DNS queries by outcome.');
+    for (const [k, v] of Object.entries(s.dns as Record<string, number>)) out.push(`weft_dns_total{kind="${k}"} ${v}`);
   }
   return out.join('\n') + '\n';
 }

@@ -7,6 +7,8 @@ import { dirname } from 'node:path';
 import type { Controller } from '../control/controller.js';
 import type { Objects } from '../control/objects.js';
 import type { Endpoints } from '../control/endpoints.js';
+import type { Zones } from '../dns/zones.js';
+import type { Resolver } from '../dns/resolver.js';
 import { WeftError } from '../control/errors.js';
 import { renderMetrics } from './metrics.js';
 
@@ -21,6 +23,8 @@ export interface ApiParts {
   ctl: Controller;
   objects: Objects;
   endpoints: Endpoints;
+  zones: Zones;
+  resolver: Resolver;
 }
 
 type Handler = (req: { params: Record<string, string>; query: URLSearchParams; body: Record<string, unknown> }) => Promise<unknown> | unknown;
@@ -37,9 +41,10 @@ const MAX_BODY = 1 << 20;
 export class ApiServer {
   readonly #routes: Route[] = [];
   readonly #server: Server;
+  readonly #resolver: Resolver;
 
   constructor(parts: ApiParts, info: DaemonInfo, cluster: { hosts: () => Promise<unknown> }) {
-    const { ctl, objects, endpoints } = parts;
+    const { ctl, objects, endpoints, zones, resolver } = parts;
     const r = (method: string, path: string, handler: Handler) => {
       const keys: string[] = [];
       const pattern = new RegExp(`^${path.replace(/:(\w+)/g, (_m, k: string) => (keys.push(k), '([^/]+)'))}$`);
@@ -71,7 +76,8 @@ export class ApiServer {
     r('POST', '/v1/ports/attach', ({ body }) => ctl.attachPort(body));
     r('DELETE', '/v1/ports/:name', ({ params }) => ctl.removePort(params.name).then(() => ({ removed: params.name })));
     r('GET', '/v1/macs', ({ query }) => ctl.macs(opt(query, 'net')));
-    r('GET', '/v1/stats', () => ctl.stats());
+    r('GET', '/v1/stats', () => ({ ...ctl.stats(), dns: resolver.counters }));
+    r('GET', '/v1/dns', ({ query }) => zones.records(opt(query, 'tenant')));
     r('GET', '/v1/vteps', ({ query }) => ctl.vteps(opt(query, 'net')));
     r('POST', '/v1/vteps', ({ body }) => ctl.addVtep(body));
     r('DELETE', '/v1/vteps', ({ query }) =>
@@ -80,6 +86,7 @@ export class ApiServer {
     r('POST', '/v1/fdb', ({ body }) => ctl.addFdb(body));
     r('DELETE', '/v1/fdb', ({ query }) =>
       ctl.removeFdb({ mac: opt(query, 'mac'), net: opt(query, 'net'), tenant: opt(query, 'tenant') }).then(() => ({ removed: query.get('mac') })));
+    this.#resolver = resolver;
     this.#server = createServer((req, res) => void this.#handle(req, res, ctl));
   }
 
@@ -88,7 +95,7 @@ export class ApiServer {
     try {
       if (req.method === 'GET' && url.pathname === '/metrics') {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-        res.end(renderMetrics(ctl.stats()));
+        res.end(renderMetrics({ ...ctl.stats(), dns: this.#resolver.counters }));
         return;
       }
       const body = await readBody(req);

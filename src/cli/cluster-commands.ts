@@ -96,10 +96,12 @@ export function registerEndpoint(program: Command): void {
     .option('--mac <mac>', 'MAC address (default: derived from the address)')
     .option('--netns <ns>', 'namespace the endpoint\'s interface goes into')
     .option('--ifname <name>', 'interface name inside the namespace', 'eth0')
+    .option('--port <n>', 'the port its service listens on (SRV records of its group)')
     .option('--json', 'print JSON')
     .action(async (name: string, o, cmd: Command) => {
       const e = await client(cmd).post<EndpointView>('/v1/endpoints', {
         name, net: o.net, tenant: o.tenant, group: o.group, ip: o.ip, mac: o.mac, netns: o.netns, ifname: o.netns ? o.ifname : undefined,
+        port: o.port === undefined ? undefined : Number(o.port),
       });
       if (o.json) printJson(e);
       else console.log(`endpoint ${e.ref} created: ${e.ip} ${e.mac} on host ${e.host}${e.netns ? ` (${e.netns}/${e.ifname})` : ''}`);
@@ -130,5 +132,19 @@ export function registerEndpoint(program: Command): void {
     .action(async (name: string, o, cmd: Command) => {
       await client(cmd).delete(`/v1/endpoints/${enc(name)}${query({ net: o.net, tenant: o.tenant })}`);
       console.log(`endpoint ${name} removed`);
+    });
+}
+
+export function registerDns(program: Command): void {
+  const dns = program.command('dns').description('the names weft answers');
+  dns
+    .command('ls')
+    .description('the records a tenant sees (A, SRV, PTR)')
+    .option('--tenant <t>', 'only this tenant')
+    .option('--json', 'print JSON')
+    .action(async (o, cmd: Command) => {
+      const rows = await client(cmd).get<Array<{ name: string; type: string; value: string }>>(`/v1/dns${query({ tenant: o.tenant })}`);
+      if (o.json) return printJson(rows);
+      printTable(['NAME', 'TYPE', 'VALUE'], rows.map((r) => [r.name, r.type, r.value]));
     });
 }

@@ -9,6 +9,12 @@ import { ClusterView } from '../control/cluster-view.js';
 import { Reconciler } from '../control/reconciler.js';
 import { Objects } from '../control/objects.js';
 import { Endpoints } from '../control/endpoints.js';
+import { Zones } from '../dns/zones.js';
+import { Resolver } from '../dns/resolver.js';
+import { parseServers, resolvConfServers, Upstream } from '../dns/upstream.js';
+import { DnsListener, parseListen } from '../dns/listener.js';
+import { InbandDns } from '../dns/inband.js';
+import { parseIPv4 } from '../control/ipv4.js';
 import { HostRegistration, listHosts } from '../control/hosts.js';
 import { openStore, type Store } from '../control/store/store.js';
 import { join } from 'node:path';
@@ -31,12 +37,20 @@ export interface DaemonOptions {
   leaseTtl: number;
   /** How often the cluster is re-read from the store in full (a missed event heals within this). */
   resyncSeconds: number;
+  /** The resolver on a host socket, IPv4:PORT. */
+  dnsListen?: string;
+  /** Where names weft does not own are forwarded (default: resolv.conf's nameservers). */
+  dnsUpstream?: string;
+  dnsTtl: number;
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
+  if (opts.dnsListen) parseListen(opts.dnsListen);
+  if (opts.dnsUpstream) parseServers(opts.dnsUpstream);
   const log = pino({ name: 'weft', base: { host: opts.hostId ?? hostname() } }, pino.destination(2));
   let sw: Switch | undefined;
-  const dp = new Datapath({ workers: opts.workers, onEvents: (evs) => sw?.handleEvents(evs) });
+  let inband: InbandDns | undefined;
+  const dp = new Datapath({ workers: opts.workers, onEvents: (evs) => sw?.handleEvents(evs), onFrames: (frames) => inband?.onFrames(frames) });
   sw = new Switch({ datapath: dp, agingMs: opts.macAging * 1000, macLimit: opts.macLimit });
   let underlay: { ip: string; mtu: number } | undefined;
   if (opts.underlay) {
@@ -89,15 +103,34 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     changed: () => reconciler.schedule(),
   }, { warn: (m) => log.warn(m), info: (m) => log.info(m) });
   registration.onReclaimed(() => void endpoints.reclaim());
-  const api = new ApiServer({ ctl, objects, endpoints }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) });
+  // DNS: answered from the cluster view, on a host socket and (in-band) at each network's DNS address.
+  const zones = new Zones(view, opts.dnsTtl);
+  const upstream = new Upstream(opts.dnsUpstream ? parseServers(opts.dnsUpstream) : resolvConfServers());
+  const resolver = new Resolver(zones, upstream);
+  const dnsListener = new DnsListener(resolver);
+  inband = new InbandDns(sw, resolver);
+  const dnsService = inband;
+  ctl.onNetwork({
+    up: (id, rec) => dnsService.serve(id, rec.tenant, parseIPv4(rec.dns), rec.mtu),
+    down: (id) => dnsService.stop(id),
+  });
+  const api = new ApiServer({ ctl, objects, endpoints, zones, resolver }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) });
   try {
     await view.start();
     await reconciler.run();
     await ctl.restore();
     await endpoints.restore();
     await reconciler.run();
+    if (opts.dnsListen) {
+      await dnsListener.listen(opts.dnsListen).catch((err: Error) => {
+        throw new Error(`cannot listen for DNS on ${opts.dnsListen}: ${err.message}`);
+      });
+    }
     await api.listen(opts.api);
   } catch (err) {
+    dnsListener.close();
+    inband.close();
+    upstream.close();
     view.close();
     await registration.stop();
     await store.close();
@@ -112,6 +145,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     stopping = true;
     log.info({ signal }, 'weft daemon stopping');
     await api.close();
+    dnsListener.close();
+    inband.close();
+    upstream.close();
     view.close();
     await registration.stop();
     await store.close();

@@ -5,7 +5,7 @@ import { registerMac, registerNet, registerPort, registerStats } from './command
 import { registerFdb, registerHost, registerVtep } from './overlay-commands.js';
 import { runDaemon } from './daemon.js';
 import { registerLab } from './lab.js';
-import { registerEndpoint, registerGroup, registerTenant } from './cluster-commands.js';
+import { registerDns, registerEndpoint, registerGroup, registerTenant } from './cluster-commands.js';
 import { VERSION } from './version.js';
 
 function positiveInt(name: string) {
@@ -36,15 +36,19 @@ program
   .option('--store <spec>', 'cluster store: embedded, or etcd://HOST:PORT[,HOST:PORT]', 'embedded')
   .option('--lease-ttl <seconds>', 'this host\'s lease: its records vanish this long after it dies', positiveInt('--lease-ttl'), 15)
   .option('--resync <seconds>', 'how often the whole cluster is re-read from the store', positiveInt('--resync'), 30)
+  .option('--dns-listen <addr:port>', 'also answer DNS on this host socket (the tenant is the name\'s last label)')
+  .option('--dns-upstream <ip[:port],...>', 'where other names are forwarded (default: the nameservers of /etc/resolv.conf)')
+  .option('--dns-ttl <seconds>', 'TTL of weft\'s DNS records', positiveInt('--dns-ttl'), 10)
   .action(async (o, cmd: Command) => {
     const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
-    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, workers: o.workers, underlay: o.underlay, vxlanPort: o.vxlanPort, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync });
+    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, workers: o.workers, underlay: o.underlay, vxlanPort: o.vxlanPort, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl });
   });
 
 registerTenant(program);
 registerNet(program);
 registerGroup(program);
 registerEndpoint(program);
+registerDns(program);
 registerPort(program);
 registerMac(program);
 registerStats(program);

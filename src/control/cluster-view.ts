@@ -23,6 +23,8 @@ export class ClusterView {
   readonly hosts = new Map<string, HostRecord>();
   /** The store revision the mirror has caught up with. */
   revision = 0;
+  /** Bumped on every change of the mirror: readers that cache derived data key on it. */
+  generation = 0;
   #watcher?: Watcher;
   #timer?: NodeJS.Timeout;
   #closed = false;
@@ -104,6 +106,7 @@ export class ClusterView {
   }
 
   #changed(): void {
+    this.generation++;
     this.#waiters = this.#waiters.filter((w) => (w.revision <= this.revision ? (w.resolve(), false) : true));
     for (const cb of this.#listeners) {
       try {

@@ -48,6 +48,12 @@ export interface DynamicOverlay {
   fdb: Map<string, { vtep: string; ip?: string }>;
 }
 
+/** Told when a network is realised here or goes (the in-band DNS service follows them). */
+export interface NetworkHooks {
+  up(id: number, rec: NetworkRecord): void;
+  down(id: number): void;
+}
+
 export interface ControllerLog {
   warn(msg: string): void;
 }
@@ -76,6 +82,7 @@ export class Controller {
   readonly #networks = new Map<string, LocalNetwork>();
   readonly #ports = new Map<string, LocalPort>();
   #queue: Promise<unknown> = Promise.resolve();
+  #hooks?: NetworkHooks;
 
   constructor(sw: Switch, overlay: Overlay, state: StateFile | undefined, log: ControllerLog, underlay?: UnderlayInfo) {
     this.#sw = sw;
@@ -83,6 +90,19 @@ export class Controller {
     this.#underlay = underlay;
     this.#state = state;
     this.#log = log;
+  }
+
+  /** Registers who follows the local networks (set once, before any is realised). */
+  onNetwork(hooks: NetworkHooks): void {
+    this.#hooks = hooks;
+  }
+
+  #up(id: number, rec: NetworkRecord): void {
+    try {
+      this.#hooks?.up(id, rec);
+    } catch (err) {
+      this.#log.warn(`network '${netRef(rec.tenant, rec.name)}': ${(err as Error).message}`);
+    }
   }
 
   get underlay(): UnderlayInfo | undefined {
@@ -170,7 +190,9 @@ export class Controller {
       const cur = this.#networks.get(ref);
       if (cur) {
         const same = cur.rec.encap === rec.encap && cur.rec.vni === rec.vni && cur.rec.mtu === rec.mtu;
+        const dnsSame = cur.rec.dns === rec.dns;
         cur.rec = rec;
+        if (!dnsSame) this.#up(cur.id, rec);
         if (same) return;
         this.#overlay.removeNetwork(cur.id);
         this.#overlay.addNetwork(cur.id, rec.encap, rec.vni, rec.mtu);
@@ -183,6 +205,7 @@ export class Controller {
       this.#sw.addNetwork(id);
       this.#overlay.addNetwork(id, rec.encap, rec.vni, rec.mtu);
       this.#networks.set(ref, { id, rec, net: parseCidr(rec.subnet) });
+      this.#up(id, rec);
     });
   }
 
@@ -197,6 +220,7 @@ export class Controller {
         this.#sw.removePort(p.rec.id);
         this.#ports.delete(p.saved.name);
       }
+      this.#hooks?.down(n.id);
       this.#overlay.removeNetwork(n.id);
       this.#sw.removeNetwork(n.id);
       this.#networks.delete(ref);

@@ -30,8 +30,8 @@ import type { Compare, KV, Op, Store } from './store/store.js';
 export interface EndpointView extends EndpointRecord {
   /** `<e>.<n>.<t>` */
   ref: string;
-  /** The local port, when the endpoint lives on this host and has one. */
-  port?: string;
+  /** Its switch port, when the endpoint lives on this host and has one. */
+  localPort?: string;
 }
 
 export interface EndpointsLog {
@@ -59,6 +59,7 @@ export class Endpoints {
   /** This host's endpoints, by `<e>.<n>.<t>`. */
   readonly #mine = new Map<string, SavedEndpoint>();
   #queue: Promise<unknown> = Promise.resolve();
+  #retry?: NodeJS.Timeout;
 
   constructor(
     private readonly store: Store,
@@ -82,15 +83,16 @@ export class Endpoints {
   }
 
   list(filter: { tenant?: unknown; net?: unknown } = {}): EndpointView[] {
+    const f = listFilter(filter);
     return [...this.view.endpoints.values()]
-      .filter((e) => (filter.tenant === undefined || e.tenant === filter.tenant) && (filter.net === undefined || e.net === filter.net))
+      .filter((e) => (f.tenant === undefined || e.tenant === f.tenant) && (f.net === undefined || e.net === f.net))
       .map((e) => this.#view(e))
       .sort((a, b) => a.ref.localeCompare(b.ref));
   }
 
   #view(e: EndpointRecord): EndpointView {
     const port = portName(e);
-    return { ...e, ref: port, port: e.host === this.env.hostId && this.ctl.hasPort(port) ? port : undefined };
+    return { ...e, ref: port, localPort: e.host === this.env.hostId && this.ctl.hasPort(port) ? port : undefined };
   }
 
   inspect(req: { name?: unknown; tenant?: unknown; net?: unknown }): EndpointView {
@@ -107,7 +109,17 @@ export class Endpoints {
     return lease;
   }
 
-  create(req: { name?: unknown; tenant?: unknown; net?: unknown; group?: unknown; ip?: unknown; mac?: unknown; netns?: unknown; ifname?: unknown }): Promise<EndpointView> {
+  create(req: {
+    name?: unknown;
+    tenant?: unknown;
+    net?: unknown;
+    group?: unknown;
+    ip?: unknown;
+    mac?: unknown;
+    netns?: unknown;
+    ifname?: unknown;
+    port?: unknown;
+  }): Promise<EndpointView> {
     return this.#serial(async () => {
       const name = checkName('endpoint', req.name);
       const r = splitNetRef(req.net, req.tenant);
@@ -116,6 +128,8 @@ export class Endpoints {
       const ifname = req.ifname === undefined ? 'eth0' : String(req.ifname);
       if (!VALID_IFNAME.test(ifname)) throw badRequest(`invalid interface name '${ifname}'`);
       const wantMac = req.mac === undefined ? undefined : unicast(req.mac);
+      const port = req.port === undefined ? undefined : Number(req.port);
+      if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 65535)) throw badRequest(`invalid port '${String(req.port)}' (1 to 65535)`);
       const nkv = await this.store.get(networkKey(r.tenant, r.net));
       const n = parse<NetworkRecord>(nkv);
       if (!nkv || !n) {
@@ -145,7 +159,7 @@ export class Endpoints {
       const want = req.ip === undefined ? undefined : parseIPv4(String(req.ip).split('/')[0]);
       const ip = await this.#ipam.allocate(scope, subnet, reserved, name, { want, lease });
       const mac = formatMac(wantMac ?? localMac(parseIPv4(ip)));
-      const rec: EndpointRecord = { tenant: r.tenant, net: r.net, name, group, ip, mac, host: this.env.hostId, vtep: this.env.vtep, netns, ifname: netns ? ifname : undefined };
+      const rec: EndpointRecord = { tenant: r.tenant, net: r.net, name, group, ip, mac, host: this.env.hostId, vtep: this.env.vtep, netns, ifname: netns ? ifname : undefined, port };
       const written = await this.store
         .txn(
           [...compares, { key, absent: true }, { key: macKey(r.tenant, r.net, mac), absent: true }],
@@ -165,7 +179,7 @@ export class Endpoints {
         if (holder) throw conflict(`MAC ${mac} is in use by endpoint '${holder.value}' on network '${r.net}'`);
         throw conflict(`network '${r.net}' (or its group) changed while the endpoint was created; try again`);
       }
-      const saved: SavedEndpoint = { tenant: r.tenant, net: r.net, name, group, ip, mac, netns, ifname: rec.ifname };
+      const saved: SavedEndpoint = { tenant: r.tenant, net: r.net, name, group, ip, mac, netns, ifname: rec.ifname, port };
       if (netns !== undefined) {
         try {
           await this.env.realise(n);
@@ -233,6 +247,7 @@ export class Endpoints {
 
   async #reclaimAll(withPorts: boolean): Promise<void> {
     let back = 0;
+    let later = 0;
     for (const [ref, e] of [...this.#mine]) {
       try {
         const n = await this.#reclaim(e);
@@ -242,13 +257,24 @@ export class Endpoints {
         }
         back++;
       } catch (err) {
-        this.log.warn(`endpoint '${ref}' dropped: ${(err as Error).message}`);
-        this.#mine.delete(ref);
-        if (this.ctl.hasPort(ref)) await this.ctl.removePort(ref, { endpoint: true }).catch(() => undefined);
+        if (err instanceof Taken) {
+          this.log.warn(`endpoint '${ref}' dropped: ${err.message}`);
+          this.#mine.delete(ref);
+          if (this.ctl.hasPort(ref)) await this.ctl.removePort(ref, { endpoint: true }).catch(() => undefined);
+        } else {
+          // The store is away or the lease went again: keep the endpoint and its port, try again soon.
+          this.log.warn(`endpoint '${ref}' not re-claimed yet: ${(err as Error).message}`);
+          later++;
+        }
       }
     }
     this.#save();
-    if (this.#mine.size || back) this.log.info(`re-claimed ${back} endpoint(s)`);
+    if (back) this.log.info(`re-claimed ${back} endpoint(s)`);
+    if (later) {
+      clearTimeout(this.#retry);
+      this.#retry = setTimeout(() => void this.reclaim(), 2000);
+      this.#retry.unref();
+    }
     this.env.changed();
   }
 
@@ -258,18 +284,18 @@ export class Endpoints {
     for (let attempt = 0; attempt < 3; attempt++) {
       const nkv = await this.store.get(networkKey(e.tenant, e.net));
       const n = parse<NetworkRecord>(nkv);
-      if (!nkv || !n) throw new Error(`its network '${netRef(e.tenant, e.net)}' is gone`);
-      if (e.group && !(await this.store.get(groupKey(e.tenant, e.net, e.group)))) throw new Error(`its group '${e.group}' is gone`);
+      if (!nkv || !n) throw new Taken(`its network '${netRef(e.tenant, e.net)}' is gone`);
+      if (e.group && !(await this.store.get(groupKey(e.tenant, e.net, e.group)))) throw new Taken(`its group '${e.group}' is gone`);
       const key = endpointKey(e.tenant, e.net, e.name);
       const mk = macKey(e.tenant, e.net, e.mac);
       const ik = `${IPAM_PREFIX}${ipamScope(e.tenant, e.net)}/${e.ip}`;
       const compares: Compare[] = [{ key: networkKey(e.tenant, e.net), modRevision: nkv.modRevision }];
       const cur = await this.store.get(key);
-      if (cur && parse<EndpointRecord>(cur)!.host !== this.env.hostId) throw new Error(`host '${parse<EndpointRecord>(cur)!.host}' has taken its name`);
+      if (cur && parse<EndpointRecord>(cur)!.host !== this.env.hostId) throw new Taken(`host '${parse<EndpointRecord>(cur)!.host}' has taken its name`);
       compares.push(cur ? { key, modRevision: cur.modRevision } : { key, absent: true });
       for (const [k, what] of [[mk, `MAC ${e.mac}`], [ik, `address ${e.ip}`]] as const) {
         const held = await this.store.get(k);
-        if (held && held.value !== e.name) throw new Error(`endpoint '${held.value}' has taken its ${what}`);
+        if (held && held.value !== e.name) throw new Taken(`endpoint '${held.value}' has taken its ${what}`);
         compares.push(held ? { key: k, modRevision: held.modRevision } : { key: k, absent: true });
       }
       const rec: EndpointRecord = { ...e, host: this.env.hostId, vtep: this.env.vtep };
@@ -283,6 +309,17 @@ export class Endpoints {
     throw new Error('its records kept changing under it');
   }
 }
+
+/** `--net n.t` names the tenant too; `--net n` alone matches that network name in every tenant. */
+export function listFilter(filter: { tenant?: unknown; net?: unknown }): { tenant?: string; net?: string } {
+  const net = filter.net === undefined ? undefined : String(filter.net);
+  const tenant = filter.tenant === undefined ? undefined : String(filter.tenant);
+  if (net !== undefined && net.includes('.')) return splitNetRef(net);
+  return { net, tenant };
+}
+
+/** An endpoint that cannot come back: its network is gone, or another took its name, MAC or address. */
+class Taken extends Error {}
 
 function unicast(v: unknown): number {
   let m: number;

@@ -282,8 +282,9 @@ export class Objects {
   // ---- groups ----
 
   groups(tenant?: unknown, net?: unknown): GroupView[] {
+    const f = net !== undefined && String(net).includes('.') ? splitNetRef(net) : { tenant, net };
     return [...this.view.groups.values()]
-      .filter((g) => (tenant === undefined || g.tenant === tenant) && (net === undefined || g.net === net))
+      .filter((g) => (f.tenant === undefined || g.tenant === f.tenant) && (f.net === undefined || g.net === f.net))
       .map((g) => ({
         ...g,
         members: this.view.endpointsOf(g.tenant, g.net).filter((e) => e.group === g.name).map((e) => e.name).sort(),

@@ -62,6 +62,8 @@ export interface EndpointRecord {
   vtep?: string;
   netns?: string;
   ifname?: string;
+  /** The service port it listens on, for SRV records (0 when not given). */
+  port?: number;
 }
 
 export const tenantKey = (t: string) => `${ROOT}tenants/${t}`;

@@ -45,6 +45,7 @@ export interface SavedEndpoint {
   mac: string;
   netns?: string;
   ifname?: string;
+  port?: number;
 }
 
 export interface SavedEndpoints {

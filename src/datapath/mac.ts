@@ -26,3 +26,10 @@ export function isMulticastMac(mac: number): boolean {
 export function localMac(tail: number): number {
   return 0x0257 * 2 ** 32 + (tail >>> 0);
 }
+
+/** The six bytes of a MAC. */
+export function macToBytes(mac: number): Buffer {
+  const b = Buffer.alloc(6);
+  b.writeUIntBE(mac, 0, 6);
+  return b;
+}

@@ -5,7 +5,7 @@ import { Datapath, NO_SLOT, type DatapathEvent, type FibOp, layout } from '../da
 import { formatMac } from '../datapath/mac.js';
 import { MacTable, type MacEntry } from './mac-table.js';
 
-export type PortKind = 'tap' | 'packet' | 'tunnel';
+export type PortKind = 'tap' | 'packet' | 'tunnel' | 'service';
 
 export interface PortRecord {
   id: number;

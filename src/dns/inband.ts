@@ -1,0 +1,193 @@
+// DNS in-band: each local network's DNS address answers inside the overlay.
+// The data path gives the network a service port (no device) with a MAC of
+// its own; proxy ARP answers for the DNS address with that MAC, and the
+// unicast frames sent to it come up to here in batches (the one exception
+// DESIGN.md allows to "packets never enter JavaScript"). Replies are
+// injected from the service port and switched like any frame.
+//
+// The tenant whose names a query sees is the tenant of the network the
+// frame arrived on: a container cannot ask another tenant's zone.
+//
+// UDP is answered frame for frame. TCP (for answers too big for UDP) is a
+// small server-side TCP: SYN / SYN-ACK, length-prefixed queries in order,
+// our answer in MSS-sized segments, FIN. No retransmission of our own data:
+// the path is a TAP in the same host, and a client that loses it retries.
+import { localMac, macToBytes } from '../datapath/mac.js';
+import type { Switch } from '../switch/switch.js';
+import { FORWARD, type Resolver } from './resolver.js';
+import { readIp4, readTcp, readUdp, TCP, tcpFrame, udpFrame, type Endpoint } from './packet.js';
+
+interface Service {
+  port: number;
+  network: number;
+  tenant: string;
+  ip: number;
+  mac: Buffer;
+  macNum: number;
+  mtu: number;
+}
+
+interface Conn {
+  svc: Service;
+  client: Endpoint;
+  /** Next byte we expect from the client, and the next we send. */
+  rcvNxt: number;
+  sndNxt: number;
+  buf: Buffer;
+  last: number;
+  chain: Promise<void>;
+}
+
+const TCP_IDLE_MS = 10_000;
+
+export interface InbandCounters {
+  frames: number;
+  udp: number;
+  tcpSegments: number;
+  ignored: number;
+}
+
+export class InbandDns {
+  readonly counters: InbandCounters = { frames: 0, udp: 0, tcpSegments: 0, ignored: 0 };
+  readonly #byNetwork = new Map<number, Service>();
+  readonly #conns = new Map<string, Conn>();
+  readonly #sweep: NodeJS.Timeout;
+
+  constructor(
+    private readonly sw: Switch,
+    private readonly resolver: Resolver,
+  ) {
+    this.#sweep = setInterval(() => this.#expire(), TCP_IDLE_MS);
+    this.#sweep.unref();
+  }
+
+  /** Answers DNS at `dnsIp` on a local network of `tenant`. */
+  serve(network: number, tenant: string, dnsIp: number, mtu: number): void {
+    const cur = this.#byNetwork.get(network);
+    if (cur && cur.ip === dnsIp && cur.tenant === tenant) return;
+    if (cur) this.stop(network);
+    const port = this.sw.freePortId();
+    const macNum = localMac(dnsIp);
+    this.sw.dp.addServicePort(port, network, mtu);
+    this.sw.addPort({ id: port, name: `dns:${network}`, network, kind: 'service', ifname: 'dns', mtu });
+    this.sw.pin(network, macNum, port);
+    this.sw.dp.applyArp([{ op: 'add', network, ip: dnsIp, mac: macNum }]);
+    this.#byNetwork.set(network, { port, network, tenant, ip: dnsIp, mac: macToBytes(macNum), macNum, mtu });
+  }
+
+  stop(network: number): void {
+    const s = this.#byNetwork.get(network);
+    if (!s) return;
+    this.sw.dp.applyArp([{ op: 'del', network, ip: s.ip }]);
+    this.sw.unpin(network, s.macNum);
+    this.sw.removePort(s.port);
+    this.#byNetwork.delete(network);
+    for (const [k, c] of this.#conns) if (c.svc === s) this.#conns.delete(k);
+  }
+
+  /** Frames the data path handed up from service ports, one batch. */
+  onFrames(frames: Array<{ port: number; network: number; frame: Buffer }>): void {
+    for (const f of frames) {
+      this.counters.frames++;
+      const svc = this.#byNetwork.get(f.network);
+      const ip = readIp4(f.frame);
+      if (!svc || svc.port !== f.port || !ip || ip.dst !== svc.ip) {
+        this.counters.ignored++;
+        continue;
+      }
+      if (ip.proto === 17) this.#udp(svc, ip.srcMac, ip.src, ip.l4);
+      else if (ip.proto === 6) this.#tcp(svc, ip.srcMac, ip.src, ip.l4);
+      else this.counters.ignored++;
+    }
+  }
+
+  #me(svc: Service): Endpoint {
+    return { mac: svc.mac, ip: svc.ip, port: 53 };
+  }
+
+  #udp(svc: Service, srcMac: Buffer, src: number, l4: Buffer): void {
+    const u = readUdp(l4);
+    if (!u || u.dstPort !== 53) return void this.counters.ignored++;
+    this.counters.udp++;
+    const client: Endpoint = { mac: Buffer.from(srcMac), ip: src, port: u.srcPort };
+    const send = (reply: Buffer | undefined) => reply && this.sw.dp.inject(svc.port, udpFrame(this.#me(svc), client, reply));
+    const query = Buffer.from(u.payload);
+    const local = this.resolver.answerLocal(query, { tenant: svc.tenant }, 'udp');
+    if (local === FORWARD) this.resolver.forward(query, 'udp').then(send, () => undefined);
+    else send(local);
+  }
+
+  #tcp(svc: Service, srcMac: Buffer, src: number, l4: Buffer): void {
+    const seg = readTcp(l4);
+    if (!seg || seg.dstPort !== 53) return void this.counters.ignored++;
+    this.counters.tcpSegments++;
+    const key = `${svc.network}/${src}:${seg.srcPort}`;
+    const client: Endpoint = { mac: Buffer.from(srcMac), ip: src, port: seg.srcPort };
+    const out = (c: { seq: number; ack: number; flags: number; payload?: Buffer; mss?: number }) => this.sw.dp.inject(svc.port, tcpFrame(this.#me(svc), client, c));
+    let conn = this.#conns.get(key);
+    if (seg.flags & TCP.RST) {
+      this.#conns.delete(key);
+      return;
+    }
+    if (seg.flags & TCP.SYN) {
+      const iss = (Math.random() * 2 ** 32) >>> 0;
+      conn = { svc, client, rcvNxt: (seg.seq + 1) >>> 0, sndNxt: (iss + 1) >>> 0, buf: Buffer.alloc(0), last: Date.now(), chain: Promise.resolve() };
+      this.#conns.set(key, conn);
+      out({ seq: iss, ack: conn.rcvNxt, flags: TCP.SYN | TCP.ACK, mss: svc.mtu - 40 });
+      return;
+    }
+    if (!conn) {
+      // Not a connection we know: tell the client so it does not hang.
+      if (!(seg.flags & TCP.ACK) || seg.payload.length || seg.flags & TCP.FIN) out({ seq: seg.ack, ack: (seg.seq + seg.payload.length) >>> 0, flags: TCP.RST | TCP.ACK });
+      return;
+    }
+    conn.last = Date.now();
+    const c = conn;
+    if (seg.payload.length) {
+      if (seg.seq === c.rcvNxt) {
+        c.buf = Buffer.concat([c.buf, seg.payload]);
+        c.rcvNxt = (c.rcvNxt + seg.payload.length) >>> 0;
+      }
+      // In order or not, say where we are (a retransmission is answered with the same ACK).
+      out({ seq: c.sndNxt, ack: c.rcvNxt, flags: TCP.ACK });
+      this.#drain(c, out);
+    }
+    if (seg.flags & TCP.FIN) {
+      c.rcvNxt = (c.rcvNxt + 1) >>> 0;
+      // Answers still being made go first; then our FIN.
+      c.chain = c.chain.then(() => {
+        out({ seq: c.sndNxt, ack: c.rcvNxt, flags: TCP.FIN | TCP.ACK });
+        c.sndNxt = (c.sndNxt + 1) >>> 0;
+        this.#conns.delete(key);
+      });
+    }
+  }
+
+  /** Answers every whole length-prefixed query in the buffer, in order. */
+  #drain(c: Conn, out: (s: { seq: number; ack: number; flags: number; payload?: Buffer }) => void): void {
+    while (c.buf.length >= 2 && c.buf.length >= 2 + c.buf.readUInt16BE(0)) {
+      const q = Buffer.from(c.buf.subarray(2, 2 + c.buf.readUInt16BE(0)));
+      c.buf = c.buf.subarray(2 + q.length);
+      c.chain = c.chain.then(async () => {
+        const reply = await this.resolver.handle(q, { tenant: c.svc.tenant }, 'tcp').catch(() => undefined);
+        if (!reply) return;
+        const data = Buffer.concat([Buffer.from([reply.length >> 8, reply.length & 0xff]), reply]);
+        const mss = c.svc.mtu - 40;
+        for (let off = 0; off < data.length; off += mss) {
+          const chunk = data.subarray(off, off + mss);
+          out({ seq: c.sndNxt, ack: c.rcvNxt, flags: TCP.ACK | TCP.PSH, payload: chunk });
+          c.sndNxt = (c.sndNxt + chunk.length) >>> 0;
+        }
+      });
+    }
+  }
+
+  #expire(): void {
+    const old = Date.now() - TCP_IDLE_MS;
+    for (const [k, c] of this.#conns) if (c.last < old) this.#conns.delete(k);
+  }
+
+  close(): void {
+    clearInterval(this.#sweep);
+  }
+}
