@@ -10,6 +10,8 @@ import { ApiClient } from '../src/api/client.js';
 import { packageRoot } from '../src/datapath/native.js';
 import { run } from '../src/switch/netns.js';
 import { createNetns } from './namespaces.js';
+import { labDown, labUp } from '../src/lab/lab.js';
+import type { Topology } from '../src/lab/topology.js';
 import { percentile } from './ping.js';
 
 export interface DnsBenchOptions {
@@ -29,6 +31,9 @@ export interface DnsBenchResult {
   /** Queries lost, percent, worst round. */
   weftLost: number;
   nsdLost: number;
+  /** dnsperf inside a container against its network's DNS address (in-band, through the switch). */
+  inband: number;
+  inbandLost: number;
 }
 
 const NS = 'wbdns';
@@ -138,7 +143,7 @@ export async function benchDns(opts: DnsBenchOptions): Promise<DnsBenchResult> {
     await waitDig(WEFT_PORT, 'e999.net.bench');
     await waitDig(NSD_PORT, 'e999.net.bench');
     const queries = join(DIR, 'queries.txt');
-    writeFileSync(queries, [...Array.from({ length: RECORDS }, (_, i) => `e${i}.net.bench A`), 'svc.net.bench SRV'].join('\n') + '\n');
+    writeFileSync(queries, queryLines());
     const w: number[] = [], n: number[] = [];
     let weftLost = 0, nsdLost = 0;
     for (let round = 1; round <= opts.repeats; round++) {
@@ -154,10 +159,54 @@ export async function benchDns(opts: DnsBenchOptions): Promise<DnsBenchResult> {
     }
     const weft = percentile(w, 50);
     const nsd = percentile(n, 50);
-    return { seconds: opts.seconds, repeats: opts.repeats, weft, nsd, ratio: weft / nsd, weftLost, nsdLost };
+    await cleanup(pids.splice(0));
+    const inb = await benchInband(opts);
+    return { seconds: opts.seconds, repeats: opts.repeats, weft, nsd, ratio: weft / nsd, weftLost, nsdLost, inband: inb.qps, inbandLost: inb.lost };
   } finally {
     await cleanup(pids);
   }
+}
+
+const INBAND: Topology = {
+  name: 'wbdnsl',
+  hosts: [{ name: 'h', networks: [{ name: 'net', tenant: 'bench', subnet: '10.99.0.0/20' }], containers: [{ name: 'c', net: 'net', tenant: 'bench', ip: '10.99.15.250' }] }],
+};
+
+/** The same records on a one-host lab; dnsperf runs in the container, asking the network's DNS address. */
+async function benchInband(opts: DnsBenchOptions): Promise<{ qps: number; lost: number }> {
+  await labDown(INBAND);
+  const queries = '/run/weft/bench-dns-inband-queries.txt';
+  writeFileSync(queries, queryLines());
+  try {
+    opts.log('dns: in-band, a container asking its network\'s DNS address');
+    const lab = await labUp(INBAND);
+    const client = new ApiClient(lab.hosts[0].api);
+    await client.post('/v1/groups', { name: 'svc', net: 'net', tenant: 'bench' });
+    for (let i = 0; i < RECORDS; i += 50) {
+      await Promise.all(Array.from({ length: Math.min(50, RECORDS - i) }, (_, k) => {
+        const j = i + k;
+        return client.post('/v1/endpoints', { name: `e${j}`, net: 'net', tenant: 'bench', ip: ipOf(j), ...(j < 3 ? { group: 'svc', port: 80 } : {}) });
+      }));
+    }
+    const net = await client.get<{ dns: string }>('/v1/networks/net?tenant=bench');
+    const qps: number[] = [];
+    let lost = 0;
+    for (let round = 1; round <= opts.repeats; round++) {
+      opts.signal?.throwIfAborted();
+      const r = await dnsperf(lab.hosts[0].containers[0].netns, net.dns, 53, queries, opts.seconds);
+      qps.push(r.qps);
+      lost = Math.max(lost, r.lost);
+    }
+    return { qps: percentile(qps, 50), lost };
+  } finally {
+    await labDown(INBAND);
+    rmSync(queries, { force: true });
+  }
+}
+
+/** dnsperf's input: every A name, and the SRV set. */
+function queryLines(): string {
+  return [...Array.from({ length: RECORDS }, (_, i) => `e${i}.net.bench A`), 'svc.net.bench SRV'].join('\n') + '\n';
 }
 
 export function dnsTable(r: DnsBenchResult): string {
@@ -166,5 +215,6 @@ export function dnsTable(r: DnsBenchResult): string {
     `  weft host listener  ${r.weft.toFixed(0).padStart(8)} q/s   lost <= ${r.weftLost}%`,
     `  nsd                 ${r.nsd.toFixed(0).padStart(8)} q/s   lost <= ${r.nsdLost}%`,
     `  weft / nsd          ${r.ratio.toFixed(3)}x`,
+    `  weft in-band        ${r.inband.toFixed(0).padStart(8)} q/s   lost <= ${r.inbandLost}%   (${(r.inband / r.nsd).toFixed(3)}x nsd; from a container through the switch)`,
   ].join('\n');
 }

@@ -17,6 +17,7 @@
 #include "events.h"
 #include "fastpath.h"
 #include "port_packet.h"
+#include "port_service.h"
 #include "port_tap.h"
 #include "tunnel.h"
 #include "worker.h"
@@ -61,6 +62,7 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     Napi::Function cls = DefineClass(env, "Datapath", {
         InstanceMethod<&Datapath::AddTapPort>("addTapPort"),
         InstanceMethod<&Datapath::AddPacketPort>("addPacketPort"),
+        InstanceMethod<&Datapath::AddServicePort>("addServicePort"),
         InstanceMethod<&Datapath::RemovePort>("removePort"),
         InstanceMethod<&Datapath::SetUnderlay>("setUnderlay"),
         InstanceMethod<&Datapath::SetNetworkEncap>("setNetworkEncap"),
@@ -81,7 +83,7 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     return exports;
   }
 
-  // new Datapath({ workers, onEvents(buffer) })
+  // new Datapath({ workers, onEvents(buffer), onFrames?(buffer) })
   explicit Datapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Datapath>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "options object required");
@@ -89,6 +91,8 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     uint32_t nworkers = opts.Has("workers") ? opts.Get("workers").As<Napi::Number>().Uint32Value() : 1;
     if (nworkers < 1 || nworkers > 16) throw Napi::RangeError::New(env, "workers must be 1..16");
     if (!opts.Get("onEvents").IsFunction()) throw Napi::TypeError::New(env, "onEvents must be a function");
+    Napi::Value on_frames = opts.Get("onFrames");
+    if (!on_frames.IsUndefined() && !on_frames.IsFunction()) throw Napi::TypeError::New(env, "onFrames must be a function");
 
     // Shared memory JavaScript reads without a call: owned by ArrayBuffers we
     // keep referenced until close(), freed by V8 after that.
@@ -107,6 +111,12 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     tsfn_ = Napi::ThreadSafeFunction::New(env, opts.Get("onEvents").As<Napi::Function>(), "weft-events", 0, 1);
     tsfn_.Unref(env);
     events_ = std::make_unique<EventQueue>([this] { tsfn_.NonBlockingCall(this, &Datapath::DeliverEvents); });
+    if (on_frames.IsFunction()) {
+      // Only with a taker for them can there be service ports.
+      frames_tsfn_ = Napi::ThreadSafeFunction::New(env, on_frames.As<Napi::Function>(), "weft-frames", 0, 1);
+      frames_tsfn_.Unref(env);
+      frames_ = std::make_shared<FrameQueue>([this] { frames_tsfn_.NonBlockingCall(this, &Datapath::DeliverFrames); });
+    }
     fp_ = std::make_unique<FastPath>(nworkers);
     for (uint32_t i = 0; i < nworkers; i++) {
       workers_.push_back(std::make_unique<Worker>(i, *fp_, *events_, counter_mem_ + i * kBlockLen, hit_mem_));
@@ -132,6 +142,7 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     o.Set("maxPorts", static_cast<double>(kMaxPorts));
     o.Set("maxNetworks", static_cast<double>(kMaxNetworks));
     o.Set("hitSlots", static_cast<double>(kHitSlots));
+    o.Set("frameRecordHdrLen", static_cast<double>(kFrameRecordHdrLen));
     return o;
   }
 
@@ -153,6 +164,15 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     }
     self->js_counters_->Global(events_sent, batch.size());
     fn.Call({buf});
+  }
+
+  // Runs on the JavaScript thread: everything service ports queued so far,
+  // as one buffer of frame records (events.h), in one call.
+  static void DeliverFrames(Napi::Env env, Napi::Function fn, Datapath* self) {
+    if (env == nullptr || self->closed_) return;
+    auto& records = self->frames_scratch_;
+    if (self->frames_->Drain(records) == 0) return;
+    fn.Call({Napi::Buffer<uint8_t>::Copy(env, records.data(), records.size())});
   }
 
   void CheckOpen(Napi::Env env) {
@@ -213,6 +233,21 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     return env.Undefined();
   }
 
+  // addServicePort(id, network, mtu): a port with no fd whose frames go to
+  // onFrames: in-band DNS, the one packet path into JavaScript. Kept out of
+  // the flood list, so only unicast to a MAC the fib pins to it gets there;
+  // its answers come back through inject(id, frame).
+  Napi::Value AddServicePort(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    uint32_t id = ArgU32(info, 0, "id"), network = ArgU32(info, 1, "network"), mtu = ArgU32(info, 2, "mtu");
+    CheckPortArgs(env, id, network, mtu);
+    if (!frames_) throw Napi::Error::New(env, "a service port needs onFrames in the Datapath options");
+    auto port = std::make_shared<ServicePort>(id, network, mtu, frames_);
+    fp_->Update([&](Tables& t) { t.ports[id] = port; });
+    return env.Undefined();
+  }
+
   void DropPort(uint32_t id) {
     Port* p = fp_->Current()->port(id);
     if (p == nullptr) return;
@@ -225,9 +260,12 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
         t.vtep_port.erase(static_cast<uint64_t>(net) << 32 | tp->remote_ip());
         if (--t.tunnels[net] == 0) t.tunnels.erase(net);
       }
-      auto& members = t.flood[net];
-      members.erase(std::remove(members.begin(), members.end(), id), members.end());
-      if (members.empty()) t.flood.erase(net);
+      auto members = t.flood.find(net);  // a service port or non-flooding tunnel is in none
+      if (members != t.flood.end()) {
+        auto& m = members->second;
+        m.erase(std::remove(m.begin(), m.end(), id), m.end());
+        if (m.empty()) t.flood.erase(members);
+      }
       t.ports[id].reset();
       for (auto it = t.fib.begin(); it != t.fib.end();) {
         if (it->second.port == id) it = t.fib.erase(it);
@@ -430,6 +468,7 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     workers_.clear();
     underlay_.reset();
     tsfn_.Release();
+    if (frames_) frames_tsfn_.Release();
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -447,6 +486,10 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
   std::unique_ptr<Counters> js_counters_;
   Napi::ThreadSafeFunction tsfn_;
   std::unique_ptr<EventQueue> events_;
+  // Service ports' frames toward JavaScript; null without onFrames.
+  Napi::ThreadSafeFunction frames_tsfn_;
+  std::shared_ptr<FrameQueue> frames_;
+  std::vector<uint8_t> frames_scratch_;  // JavaScript thread only
   std::unique_ptr<FastPath> fp_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::shared_ptr<Underlay> underlay_;

@@ -52,7 +52,8 @@ static_assert(sizeof(VnetHdr) == kVnetHdrLen, "virtio_net_hdr is 10 bytes");
   X(tunnel_rx)                  \
   X(tunnel_tx)                  \
   X(gso_segmented)              \
-  X(gso_segments)
+  X(gso_segments)               \
+  X(service_frames)
 
 #define WEFT_DROP_REASONS(X) \
   X(runt)                    \
@@ -67,7 +68,9 @@ static_assert(sizeof(VnetHdr) == kVnetHdrLen, "virtio_net_hdr is 10 bytes");
   X(unknown_vtep)            \
   X(bad_tunnel_hdr)          \
   X(split_horizon)           \
-  X(gso_unsupported)
+  X(gso_unsupported)         \
+  X(service_gso)             \
+  X(service_queue_full)
 
 #define WEFT_PORT_COUNTERS(X) \
   X(rx_packets)               \

@@ -2,6 +2,9 @@
 // or a unicast destination the fast path does not know on a network with
 // tunnels (miss), for the overlay fdb to resolve. Workers append whole batches; JavaScript is woken once per non-empty
 // queue and drains it all, so a busy flow costs one call, not one per packet.
+//
+// Also the frames a service port hands to JavaScript (FrameQueue, below): a
+// DNS query on an in-band address, the one packet DESIGN lets cross.
 #pragma once
 
 #include <cstdint>
@@ -61,6 +64,70 @@ class EventQueue {
   std::function<void()> wake_;
   std::mutex mu_;
   std::vector<Event> queue_;
+};
+
+// Wire layout of a frame toward JavaScript, records back to back:
+//   u32 port (LE), u32 network (LE), u16 length (LE), u16 pad, `length` bytes
+// of a plain Ethernet frame (no vnet header, checksums complete).
+constexpr size_t kFrameRecordHdrLen = 12;
+// Bounds on what waits for JavaScript: a resolver that falls behind loses
+// queries (counted), it never makes the workers wait or memory grow.
+constexpr size_t kFrameQueueMax = 4096;
+constexpr size_t kFrameQueueMaxBytes = 16u << 20;
+
+inline void PutLE16(uint8_t* p, uint16_t v) {
+  p[0] = v & 0xff;
+  p[1] = v >> 8;
+}
+inline void PutLE32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (v >> (8 * i)) & 0xff;
+}
+inline uint16_t GetLE16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | p[1] << 8); }
+
+// Frames from the workers to JavaScript, kept already in the wire layout so
+// handing them over is one copy of one buffer per batch.
+class FrameQueue {
+ public:
+  // `wake` runs (on the pushing thread) when the queue goes from empty to not.
+  explicit FrameQueue(std::function<void()> wake) : wake_(std::move(wake)) {}
+
+  // Appends `count` records laid out back to back in `records` while they
+  // fit; returns how many did not and were dropped.
+  size_t Push(const uint8_t* records, size_t len, size_t count) {
+    bool was_empty;
+    size_t taken = 0, bytes = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      was_empty = frames_ == 0;
+      while (taken < count && frames_ + taken < kFrameQueueMax) {
+        size_t rec = kFrameRecordHdrLen + GetLE16(records + bytes + 8);
+        if (bytes + rec > len || buf_.size() + bytes + rec > kFrameQueueMaxBytes) break;
+        bytes += rec;
+        taken++;
+      }
+      buf_.insert(buf_.end(), records, records + bytes);
+      frames_ += taken;
+    }
+    if (was_empty && taken > 0) wake_();
+    return count - taken;
+  }
+
+  // Moves everything queued into `out` (its old content is discarded, its
+  // capacity reused); returns how many frames that is.
+  size_t Drain(std::vector<uint8_t>& out) {
+    out.clear();
+    std::lock_guard<std::mutex> lock(mu_);
+    out.swap(buf_);
+    size_t n = frames_;
+    frames_ = 0;
+    return n;
+  }
+
+ private:
+  std::function<void()> wake_;
+  std::mutex mu_;
+  std::vector<uint8_t> buf_;
+  size_t frames_ = 0;
 };
 
 }  // namespace weft

@@ -1,5 +1,6 @@
 // A port: one file descriptor frames come in and go out of, with the vnet
-// header in front of every frame. Subclasses differ only in the syscalls.
+// header in front of every frame. Subclasses differ only in the syscalls
+// (a service port has no fd at all: its frames go to JavaScript).
 #pragma once
 
 #include <cstdint>
@@ -32,6 +33,8 @@ class Port {
   // into another (split horizon). Only flooding tunnels get broadcasts.
   virtual bool is_tunnel() const { return false; }
   virtual bool floods() const { return true; }
+  // A service port hands what it "sends" to JavaScript (port_service.h).
+  virtual bool is_service() const { return false; }
 
   uint32_t id() const { return id_; }
   uint32_t network() const { return network_; }

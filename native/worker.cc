@@ -1,6 +1,7 @@
 #include "worker.h"
 
 #include "gso.h"
+#include "port_service.h"
 
 #include <arpa/inet.h>
 #include <sys/epoll.h>
@@ -149,22 +150,31 @@ void Worker::RunInjected(const Tables& t, double now) {
     std::lock_guard<std::mutex> lock(inject_mu_);
     work.swap(injected_);
   }
-  for (auto& [port_id, bytes] : work) {
-    counters_.Global(injected);
+  // Consecutive frames for one port are switched as one batch, as if read
+  // together: answers from a service port (in-band DNS) come this way.
+  // The port needs no fd: nothing here reads or writes one.
+  size_t i = 0;
+  while (i < work.size()) {
+    uint32_t port_id = work[i].first;
     Port* port = t.port(port_id);
-    if (port == nullptr) {
-      counters_.Drop(no_port);
-      continue;
+    int n = 0;
+    for (; i < work.size() && work[i].first == port_id && n < kBatch; i++) {
+      counters_.Global(injected);
+      if (port == nullptr) counters_.Drop(no_port);
+      else LoadInjected(frames_[n++], work[i].second);
     }
-    Frame& f = frames_[0];
-    size_t len = bytes.size() > kFrameBufLen - kVnetHdrLen ? kFrameBufLen - kVnetHdrLen : bytes.size();
-    std::memset(f.buf, 0, kVnetHdrLen);
-    std::memcpy(f.buf + kVnetHdrLen, bytes.data(), len);
-    f.len = static_cast<uint32_t>(kVnetHdrLen + len);
-    f.truncated = len < bytes.size();
-    Switch(t, *port, frames_, 1, now);
+    if (n == 0) continue;
+    Switch(t, *port, frames_, n, now);
     Flush(t);
   }
+}
+
+void Worker::LoadInjected(Frame& f, const std::vector<uint8_t>& bytes) {
+  size_t len = bytes.size() > kFrameBufLen - kVnetHdrLen ? kFrameBufLen - kVnetHdrLen : bytes.size();
+  std::memset(f.buf, 0, kVnetHdrLen);
+  std::memcpy(f.buf + kVnetHdrLen, bytes.data(), len);
+  f.len = static_cast<uint32_t>(kVnetHdrLen + len);
+  f.truncated = len < bytes.size();
 }
 
 void Worker::Switch(const Tables& t, const Port& in, Frame* frames, int n, double now) {
@@ -419,15 +429,7 @@ void Worker::Flush(const Tables& t) {
     } else {
       int errors = 0;
       int sent = out->TxBatch(q.data(), n, &errors);
-      if (out->is_tunnel()) {
-        auto& ts = TunnelPort::tx_stats;
-        counters_.Global(tunnel_tx, sent);
-        counters_.Global(gso_segmented, ts.gso_frames);
-        counters_.Global(gso_segments, ts.segments);
-        if (ts.unsupported) counters_.Drop(gso_unsupported, ts.unsupported);
-        errors -= static_cast<int>(ts.unsupported);
-        ts = TunnelPort::TxStats();
-      }
+      errors -= CountPortTx(*out, sent);
       uint64_t bytes = 0;
       for (int i = 0; i < sent; i++) bytes += q[i]->len - kVnetHdrLen;
       counters_.Port(p, tx_packets, sent);
@@ -440,6 +442,32 @@ void Worker::Flush(const Tables& t) {
     q.clear();
   }
   dirty_.clear();
+}
+
+int Worker::CountPortTx(const Port& out, int sent) {
+  if (out.is_tunnel()) {
+    auto& ts = TunnelPort::tx_stats;
+    counters_.Global(tunnel_tx, sent);
+    counters_.Global(gso_segmented, ts.gso_frames);
+    counters_.Global(gso_segments, ts.segments);
+    int explained = static_cast<int>(ts.unsupported);
+    if (explained) counters_.Drop(gso_unsupported, explained);
+    ts = TunnelPort::TxStats();
+    return explained;
+  }
+  if (out.is_service()) {
+    auto& ss = ServicePort::tx_stats;
+    counters_.Global(service_frames, sent);
+    int explained = 0;
+    for (int r = 0; r < kDropReasonCount; r++) {
+      if (ss.drops[r] == 0) continue;
+      counters_.Drop(static_cast<DropReason>(r), ss.drops[r]);
+      explained += static_cast<int>(ss.drops[r]);
+    }
+    ss = ServicePort::TxStats();
+    return explained;
+  }
+  return 0;
 }
 
 void Worker::PushEvents() {

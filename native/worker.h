@@ -1,6 +1,8 @@
 // A worker thread: waits on its ports with epoll, reads them in batches,
 // switches each frame against the current fast-path snapshot and sends the
-// results in batches. Only events leave for JavaScript, never packets.
+// results in batches. Only events leave for JavaScript, never packets, with
+// one exception: frames sent to a service port (port_service.h), which are
+// in-band DNS queries.
 #pragma once
 
 #include <atomic>
@@ -37,7 +39,7 @@ class Worker {
   // Receives tunnel packets on this worker from now on.
   void WatchUnderlay(std::shared_ptr<Underlay> ul);
   // Feeds one Ethernet frame into the switch as if `port_id` had received it
-  // (diagnostics and parser tests).
+  // (diagnostics, parser tests, and a service port's answers).
   void Inject(uint32_t port_id, std::vector<uint8_t> frame);
 
  private:
@@ -52,10 +54,15 @@ class Worker {
   bool FirstReport(std::unordered_map<uint64_t, Seen>& sent, const Tables& t, uint64_t key, uint32_t port, double now);
   void Enqueue(uint32_t port, Frame* f);
   void Flush(const Tables& t);
+  // Counts what a tunnel or service port did besides sending (segments,
+  // frames refused for its own reasons); returns how many of TxBatch's
+  // errors those refusals account for.
+  int CountPortTx(const Port& out, int sent);
   // Queued here during a batch, pushed to JavaScript at its end.
   void QueueEvent(EventType type, const uint8_t* mac, uint32_t net, uint32_t port);
   void PushEvents();
   void RunInjected(const Tables& t, double now);
+  void LoadInjected(Frame& f, const std::vector<uint8_t>& bytes);
 
   size_t index_;
   FastPath& fp_;

@@ -1,5 +1,5 @@
 // Typed wrapper of the native Datapath: ports, fast-path table, counters,
-// last-seen times and the batched event stream.
+// last-seen times, the batched event stream, and the frames of service ports.
 import { addon, type NativeDatapath } from './native.js';
 import { macFromBytes } from './mac.js';
 
@@ -44,9 +44,26 @@ export interface PortCounters {
 
 const EVENT_RECORD_LEN = 16;
 
+/**
+ * A frame the switch sent to a service port: a plain Ethernet frame (no
+ * vnet header, checksums complete), unicast to a MAC pinned to that port.
+ */
+export interface ServiceFrame {
+  port: number;
+  network: number;
+  frame: Buffer;
+}
+
 export interface DatapathOptions {
   workers?: number;
   onEvents: (events: DatapathEvent[]) => void;
+  /**
+   * Frames sent to service ports, in batches (one call per batch, never per
+   * frame). In-band DNS is the one case where packets cross into
+   * JavaScript (DESIGN's exception to its one rule); without this option
+   * addServicePort() throws.
+   */
+  onFrames?: (frames: ServiceFrame[]) => void;
 }
 
 export class Datapath {
@@ -59,7 +76,12 @@ export class Datapath {
 
   constructor(opts: DatapathOptions) {
     const workers = opts.workers ?? 1;
-    this.#native = new addon.Datapath({ workers, onEvents: (buf) => opts.onEvents(decodeEvents(buf)) });
+    const onFrames = opts.onFrames;
+    this.#native = new addon.Datapath({
+      workers,
+      onEvents: (buf) => opts.onEvents(decodeEvents(buf)),
+      onFrames: onFrames && ((buf) => onFrames(decodeFrames(buf))),
+    });
     this.#counters = this.#native.counters;
     this.#hits = this.#native.hits;
     this.#blocks = workers + 1;
@@ -73,6 +95,16 @@ export class Datapath {
 
   addPacketPort(id: number, network: number, ifname: string, mtu: number): void {
     this.#native.addPacketPort(id, network, ifname, mtu);
+  }
+
+  /**
+   * A port with no device, for in-band DNS: pin the DNS address's MAC to it
+   * (applyFib) and answer ARP for the address (applyArp); unicast frames to
+   * that MAC then reach onFrames, and answers go back with inject(id, frame).
+   * It is in no flood list: broadcasts and unknown unicast never reach it.
+   */
+  addServicePort(id: number, network: number, mtu: number): void {
+    this.#native.addServicePort(id, network, mtu);
   }
 
   removePort(id: number): boolean {
@@ -140,6 +172,7 @@ export class Datapath {
     return slot < this.#hits.length ? this.#hits[slot] : 0;
   }
 
+  /** Switches `frame` as if `port` had received it (a service port's answers). */
   inject(port: number, frame: Buffer): void {
     this.#native.inject(port, frame);
   }
@@ -184,6 +217,21 @@ function decodeEvents(buf: Buffer): DatapathEvent[] {
         port: buf.readUInt32LE(off + 12),
       });
     }
+  }
+  return out;
+}
+
+// Records of native/events.h: u32 port, u32 network, u16 length (LE), u16
+// pad, then the frame. Each frame is a view into `buf`, which is fresh for
+// every batch.
+function decodeFrames(buf: Buffer): ServiceFrame[] {
+  const out: ServiceFrame[] = [];
+  const hdr = layout.frameRecordHdrLen;
+  for (let off = 0; off + hdr <= buf.length; ) {
+    const len = buf.readUInt16LE(off + 8);
+    if (off + hdr + len > buf.length) break;
+    out.push({ port: buf.readUInt32LE(off), network: buf.readUInt32LE(off + 4), frame: buf.subarray(off + hdr, off + hdr + len) });
+    off += hdr + len;
   }
   return out;
 }

@@ -16,11 +16,14 @@ export interface NativeLayout {
   maxPorts: number;
   maxNetworks: number;
   hitSlots: number;
+  /** Bytes before each frame in an onFrames buffer (port, network, length, pad). */
+  frameRecordHdrLen: number;
 }
 
 export interface NativeDatapath {
   addTapPort(id: number, network: number, ifname: string, mtu: number): void;
   addPacketPort(id: number, network: number, ifname: string, mtu: number): void;
+  addServicePort(id: number, network: number, mtu: number): void;
   removePort(id: number): boolean;
   setUnderlay(localIp: string, vxlanPort: number): void;
   setNetworkEncap(network: number, encap: number, vni: number): void;
@@ -38,7 +41,11 @@ export interface NativeDatapath {
 }
 
 interface Addon {
-  Datapath: new (opts: { workers: number; onEvents: (records: Buffer) => void }) => NativeDatapath;
+  Datapath: new (opts: {
+    workers: number;
+    onEvents: (records: Buffer) => void;
+    onFrames?: (records: Buffer) => void;
+  }) => NativeDatapath;
   layout: NativeLayout;
 }
 
