@@ -114,6 +114,18 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     up: (id, rec) => dnsService.serve(id, rec.tenant, parseIPv4(rec.dns), rec.mtu),
     down: (id) => dnsService.stop(id),
   });
+  /** Everything but the API, in reverse order of need; the host record goes at once (its lease is revoked). */
+  const shutdown = async () => {
+    dnsListener.close();
+    dnsService.close();
+    upstream.close();
+    view.close();
+    await registration.stop();
+    await store.close();
+    sw?.close();
+    // Closing the data path closes every TAP fd: the devices go with it.
+    dp.close();
+  };
   const api = new ApiServer({ ctl, objects, endpoints, zones, resolver }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) });
   try {
     await view.start();
@@ -128,13 +140,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     }
     await api.listen(opts.api);
   } catch (err) {
-    dnsListener.close();
-    inband.close();
-    upstream.close();
-    view.close();
-    await registration.stop();
-    await store.close();
-    dp.close();
+    await shutdown();
     throw err;
   }
   log.info({ api: opts.api, stateDir: opts.stateDir, workers: opts.workers, underlay: underlay?.ip, store: opts.store }, 'weft daemon ready');
@@ -145,15 +151,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     stopping = true;
     log.info({ signal }, 'weft daemon stopping');
     await api.close();
-    dnsListener.close();
-    inband.close();
-    upstream.close();
-    view.close();
-    await registration.stop();
-    await store.close();
-    sw?.close();
-    // Closing the data path closes every TAP fd: the devices go with it.
-    dp.close();
+    await shutdown();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -5,6 +5,7 @@
 // Networks are not here: they live in the store.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { EndpointRecord } from './records.js';
 
 export interface SavedPort {
   name: string;
@@ -36,17 +37,8 @@ export interface SavedState {
   fdb?: SavedFdb[];
 }
 
-export interface SavedEndpoint {
-  tenant: string;
-  net: string;
-  name: string;
-  group?: string;
-  ip: string;
-  mac: string;
-  netns?: string;
-  ifname?: string;
-  port?: number;
-}
+/** An endpoint this host owns, as it re-claims it: its record without the host's own fields. */
+export type SavedEndpoint = Omit<EndpointRecord, 'host' | 'vtep'>;
 
 export interface SavedEndpoints {
   version: 1;
