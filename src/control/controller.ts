@@ -192,11 +192,16 @@ export class Controller {
         const same = cur.rec.encap === rec.encap && cur.rec.vni === rec.vni && cur.rec.mtu === rec.mtu;
         const dnsSame = cur.rec.dns === rec.dns;
         cur.rec = rec;
+        // Removed and made again under the same name: the subnet may differ.
+        cur.net = parseCidr(rec.subnet);
         if (!dnsSame) this.#up(cur.id, rec);
         if (same) return;
         this.#overlay.removeNetwork(cur.id);
         this.#overlay.addNetwork(cur.id, rec.encap, rec.vni, rec.mtu);
         this.#dynamic.delete(ref);
+        // The overlay was emptied: static entries go back in (dynamic ones on the next reconcile).
+        for (const v of this.#vteps) if (v.net === ref) this.#tryOverlay(() => this.#applyVtep(v));
+        for (const f of this.#fdb) if (f.net === ref) this.#tryOverlay(() => this.#applyFdb(f));
         return;
       }
       const used = new Set([...this.#networks.values()].map((n) => n.id));

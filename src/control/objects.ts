@@ -36,7 +36,9 @@ const DEFAULT_MTU = 1500;
 /** Networks carved from a tenant's pool get this prefix (or the pool's, if smaller). */
 const CARVED_PREFIX = 24;
 /** How often a create re-reads and tries again when another host changed what it read. */
-const TRIES = 8;
+const TRIES = 30;
+/** A short random pause between tries, so creates racing in one tenant spread out. */
+const backoff = (attempt: number) => new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 5 * (attempt + 1))));
 
 export function checkName(kind: string, name: unknown): string {
   if (typeof name !== 'string' || !NAME_RE.test(name)) {
@@ -193,6 +195,10 @@ export class Objects {
     const defaultMtu = this.env.underlayMtu ? this.env.underlayMtu - ENCAP_OVERHEAD[encap] : DEFAULT_MTU;
     const mtu = req.mtu === undefined ? defaultMtu : Number(req.mtu);
     if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65000) throw badRequest(`invalid MTU '${String(req.mtu)}'`);
+    // What can be checked without the store is checked first: a bad request makes not even the default tenant.
+    if (req.subnet !== undefined) parseCidr(String(req.subnet));
+    if (req.gateway !== undefined) parseIPv4(String(req.gateway));
+    if (req.dns !== undefined) parseIPv4(String(req.dns));
     for (let attempt = 0; ; attempt++) {
       const tkv = await this.#tenantFor(tenant);
       const t = parse<TenantRecord>(tkv)!;
@@ -227,6 +233,7 @@ export class Objects {
         return this.#networkView(n);
       }
       if (attempt + 1 >= TRIES) throw conflict(`network '${name}' could not be created: tenant '${tenant}' kept changing; try again`);
+      await backoff(attempt);
     }
   }
 

@@ -2,49 +2,102 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Controller } from '../../src/control/controller.js';
+import { Controller, type DynamicOverlay, type UnderlayInfo } from '../../src/control/controller.js';
 import { WeftError } from '../../src/control/errors.js';
-import { StateFile, type SavedState } from '../../src/control/state-file.js';
-import type { Overlay } from '../../src/overlay/overlay.js';
+import { formatIPv4 } from '../../src/control/ipv4.js';
+import type { NetworkRecord } from '../../src/control/records.js';
+import { EndpointsFile, JsonFile, StateFile, type SavedState } from '../../src/control/state-file.js';
+import { formatMac } from '../../src/datapath/mac.js';
+import type { FdbEntry, Overlay } from '../../src/overlay/overlay.js';
 import type { Switch } from '../../src/switch/switch.js';
 
-/** Just what the controller uses for networks, macs and stats; records calls. */
+/** Just what the controller uses of the switch; records calls. */
 class FakeSwitch {
   calls: string[] = [];
   addNetwork(id: number): void {
-    this.calls.push(`add ${id}`);
+    this.calls.push(`addNetwork ${id}`);
   }
   removeNetwork(id: number): void {
-    this.calls.push(`remove ${id}`);
+    this.calls.push(`removeNetwork ${id}`);
+  }
+  removePort(id: number): void {
+    this.calls.push(`removePort ${id}`);
+  }
+  freePortId(): number {
+    this.calls.push('freePortId');
+    return 1;
   }
   macs(network?: number) {
     const rows = [
       { network: 1, mac: '02:00:00:00:00:01', port: 'p1', ageSeconds: 1.5 },
       { network: 2, mac: '02:00:00:00:00:02', port: 'p2', ageSeconds: 0 },
+      { network: 7, mac: '02:00:00:00:00:07', port: 'p7', ageSeconds: 3 },
     ];
     return rows.filter((r) => network === undefined || r.network === network);
   }
   macStats() {
-    return { entries: 2, learned: 4, moves: 1, aged: 1, evictions: 0 };
+    return { entries: 3, learned: 4, moves: 1, aged: 1, evictions: 0 };
   }
-  portCounters(_id: number) {
-    return { rx_packets: 0 };
+  portCounters(id: number) {
+    return { rx_packets: id * 10 };
   }
-  removePort(_id: number): void {}
   ports() {
-    return [];
+    return [
+      { id: 3, name: 'p1', network: 1, kind: 'tap', ifname: 'eth0', mac: '02:00:00:00:00:01', mtu: 1450 },
+      { id: 4, name: 'eth9', network: 1, kind: 'packet', ifname: 'eth9', mac: '02:00:00:00:00:09', mtu: 1500 },
+    ];
   }
   dp = { counters: () => ({ global: { rx: 1 }, drops: { runt: 2 } }) };
 }
 
-/** The overlay as the controller sees it: records which networks it was told of. */
+/** The overlay as the controller sees it: keeps its tables (so vteps()/fdb() answer) and records every call. */
 class FakeOverlay {
+  calls: string[] = [];
   nets = new Map<number, { encap: string; vni: number; mtu: number }>();
+  vtepTable = new Map<number, Set<string>>();
+  fdbTable = new Map<number, Map<number, FdbEntry>>();
   addNetwork(id: number, encap: string, vni: number, mtu: number): void {
+    this.calls.push(`addNetwork ${id} ${encap} ${vni} ${mtu}`);
     this.nets.set(id, { encap, vni, mtu });
+    this.vtepTable.set(id, new Set());
+    this.fdbTable.set(id, new Map());
   }
   removeNetwork(id: number): void {
+    this.calls.push(`removeNetwork ${id}`);
     this.nets.delete(id);
+    this.vtepTable.delete(id);
+    this.fdbTable.delete(id);
+  }
+  #net(id: number): void {
+    if (!this.nets.has(id)) throw new Error(`no overlay network ${id}`);
+  }
+  addVtep(id: number, ip: string): void {
+    this.#net(id);
+    this.calls.push(`addVtep ${id} ${ip}`);
+    this.vtepTable.get(id)!.add(ip);
+  }
+  removeVtep(id: number, ip: string): boolean {
+    this.calls.push(`removeVtep ${id} ${ip}`);
+    return this.vtepTable.get(id)?.delete(ip) ?? false;
+  }
+  addFdb(id: number, e: FdbEntry): void {
+    this.#net(id);
+    this.calls.push(`addFdb ${id} ${formatMac(e.mac)} ${e.vtep}${e.ip === undefined ? '' : ` ${formatIPv4(e.ip)}`}`);
+    this.fdbTable.get(id)!.set(e.mac, { ...e });
+  }
+  removeFdb(id: number, mac: number): boolean {
+    this.calls.push(`removeFdb ${id} ${formatMac(mac)}`);
+    return this.fdbTable.get(id)?.delete(mac) ?? false;
+  }
+  vteps(id?: number) {
+    return [...this.vtepTable]
+      .filter(([n]) => id === undefined || n === id)
+      .flatMap(([network, ips]) => [...ips].map((ip) => ({ network, ip, flood: true, fdbEntries: 0 })));
+  }
+  fdb(id?: number) {
+    return [...this.fdbTable]
+      .filter(([n]) => id === undefined || n === id)
+      .flatMap(([network, m]) => [...m.values()].map((e) => ({ network, mac: formatMac(e.mac), vtep: e.vtep, ip: e.ip, resolved: false })));
   }
   stats() {
     return { misses: 0, resolved: 0, unresolved: 0, vteps: 0, fdb: 0 };
@@ -53,10 +106,20 @@ class FakeOverlay {
 
 const warnings: string[] = [];
 const log = { warn: (m: string) => void warnings.push(m) };
+const UNDERLAY: UnderlayInfo = { ip: '10.0.0.1', mtu: 1500 };
 
-function controller(state?: StateFile): { c: Controller; sw: FakeSwitch } {
+function controller(opts: { state?: StateFile; underlay?: UnderlayInfo } = {}): { c: Controller; sw: FakeSwitch; ov: FakeOverlay } {
   const sw = new FakeSwitch();
-  return { c: new Controller(sw as unknown as Switch, new FakeOverlay() as unknown as Overlay, state, log), sw };
+  const ov = new FakeOverlay();
+  return { c: new Controller(sw as unknown as Switch, ov as unknown as Overlay, opts.state, log, opts.underlay), sw, ov };
+}
+
+function net(name: string, extra: Partial<NetworkRecord> = {}): NetworkRecord {
+  return { tenant: 'default', name, subnet: '10.1.0.0/24', dns: '10.1.0.1', mtu: 1450, encap: 'vxlan', vni: 256, ...extra };
+}
+
+function dyn(vteps: string[], fdb: Array<[string, string, string?]> = []): DynamicOverlay {
+  return { vteps: new Set(vteps), fdb: new Map(fdb.map(([mac, vtep, ip]) => [mac, { vtep, ip }])) };
 }
 
 async function rejection(p: Promise<unknown>): Promise<WeftError> {
@@ -81,203 +144,387 @@ afterEach(() => {
   warnings.length = 0;
 });
 
-describe('Controller.createNetwork', () => {
-  it('creates a network and returns its view', async () => {
-    const { c, sw } = controller();
-    const v = await c.createNetwork({ name: 'blue', subnet: '10.1.0.0/24', gateway: '10.1.0.1' });
-    expect(v).toEqual({ id: 1, name: 'blue', subnet: '10.1.0.0/24', gateway: '10.1.0.1', mtu: 1500, encap: 'vxlan', vni: 256, ports: 0 });
-    expect(sw.calls).toEqual(['add 1']);
-    expect(c.networks()).toEqual([v]);
+describe('Controller.ensureNetwork', () => {
+  it('realises a network on the switch and the overlay', async () => {
+    const { c, sw, ov } = controller();
+    await c.ensureNetwork(net('blue', { encap: 'gre', vni: 300, mtu: 1458 }));
+    expect(sw.calls).toEqual(['addNetwork 1']);
+    expect(ov.calls).toEqual(['addNetwork 1 gre 300 1458']);
+    expect(c.localNetworks()).toEqual([{ id: 1, ref: 'blue.default', ports: 0 }]);
+    expect(c.resolveNet('blue')).toBe('blue.default');
+    expect(c.resolveNet('blue.default')).toBe('blue.default');
+    expect(c.resolveNet('blue', 'default')).toBe('blue.default');
+    expect(warnings).toEqual([]);
   });
 
-  it('normalises the subnet and accepts a string MTU', async () => {
+  it('is idempotent', async () => {
+    const { c, sw, ov } = controller();
+    const up: number[] = [];
+    c.onNetwork({ up: (id) => void up.push(id), down: () => undefined });
+    await c.ensureNetwork(net('blue'));
+    await c.ensureNetwork(net('blue'));
+    await Promise.all([c.ensureNetwork(net('blue')), c.ensureNetwork(net('blue'))]);
+    expect(sw.calls).toEqual(['addNetwork 1']);
+    expect(ov.calls).toEqual(['addNetwork 1 vxlan 256 1450']);
+    expect(up).toEqual([1]);
+    expect(c.localNetworks()).toHaveLength(1);
+  });
+
+  it('gives networks of different tenants their own ids', async () => {
     const { c } = controller();
-    const v = await c.createNetwork({ name: 'blue', subnet: '10.1.0.77/24', mtu: '9000' });
-    expect(v.subnet).toBe('10.1.0.0/24');
-    expect(v.mtu).toBe(9000);
-    expect(v.gateway).toBeUndefined();
-  });
-
-  it('accepts a /30, the smallest allowed', async () => {
-    const { c } = controller();
-    const v = await c.createNetwork({ name: 'p2p', subnet: '10.9.0.4/30', gateway: '10.9.0.5' });
-    expect(v.subnet).toBe('10.9.0.4/30');
-  });
-
-  it('rejects a duplicate name with 409', async () => {
-    const { c, sw } = controller();
-    await c.createNetwork({ name: 'blue', subnet: '10.1.0.0/24' });
-    const e = await rejection(c.createNetwork({ name: 'blue', subnet: '10.2.0.0/24' }));
-    expect(e.status).toBe(409);
-    expect(e.message).toBe("network 'blue' already exists");
-    expect(sw.calls).toEqual(['add 1']);
-  });
-
-  it('rejects an overlapping subnet with 409 naming the other network', async () => {
-    const { c } = controller();
-    await c.createNetwork({ name: 'blue', subnet: '10.1.0.0/24' });
-    const e = await rejection(c.createNetwork({ name: 'red', subnet: '10.0.0.0/8' }));
-    expect(e.status).toBe(409);
-    expect(e.message).toBe("subnet 10.0.0.0/8 overlaps network 'blue' (10.1.0.0/24)");
-    const inner = await rejection(c.createNetwork({ name: 'green', subnet: '10.1.0.128/25' }));
-    expect(inner.status).toBe(409);
-    expect(inner.message).toContain("overlaps network 'blue'");
-    expect(c.networks().map((n) => n.name)).toEqual(['blue']);
-  });
-
-  it('allows an adjacent subnet', async () => {
-    const { c } = controller();
-    await c.createNetwork({ name: 'blue', subnet: '10.1.0.0/24' });
-    await expect(c.createNetwork({ name: 'red', subnet: '10.1.1.0/24' })).resolves.toMatchObject({ id: 2 });
-  });
-
-  it('rejects a malformed or missing subnet with 400', async () => {
-    const { c, sw } = controller();
-    for (const subnet of ['10.1.0.0', '10.1.0.0/33', '10.1.0.0/24/1', 'garbage/24', '300.1.0.0/24']) {
-      const e = await rejection(c.createNetwork({ name: 'blue', subnet }));
-      expect(e.status, subnet).toBe(400);
-      expect(e.message, subnet).toMatch(/malformed (CIDR|IPv4 address)/);
-    }
-    const missing = await rejection(c.createNetwork({ name: 'blue' }));
-    expect(missing.status).toBe(400);
-    expect(missing.message).toBe('--subnet is required');
-    expect(sw.calls).toEqual([]);
-  });
-
-  it('rejects a subnet smaller than /30 with 400', async () => {
-    const { c } = controller();
-    for (const subnet of ['10.1.0.0/31', '10.1.0.0/32']) {
-      const e = await rejection(c.createNetwork({ name: 'tiny', subnet }));
-      expect(e.status).toBe(400);
-      expect(e.message).toBe(`subnet ${subnet} is too small (at most /30)`);
-    }
-  });
-
-  it('rejects a gateway outside the subnet, or its network or broadcast address, with 400', async () => {
-    const { c } = controller();
-    for (const gateway of ['10.2.0.1', '10.1.0.0', '10.1.0.255']) {
-      const e = await rejection(c.createNetwork({ name: 'blue', subnet: '10.1.0.0/24', gateway }));
-      expect(e.status, gateway).toBe(400);
-      expect(e.message).toBe(`gateway ${gateway} is not a host address in 10.1.0.0/24`);
-    }
-    const bad = await rejection(c.createNetwork({ name: 'blue', subnet: '10.1.0.0/24', gateway: '10.1.0.x' }));
-    expect(bad.status).toBe(400);
-    expect(bad.message).toContain('malformed IPv4 address');
-    expect(c.networks()).toEqual([]);
-  });
-
-  it('rejects a bad name with 400', async () => {
-    const { c } = controller();
-    for (const name of ['', '-blue', 'blue net', 'blue/1', 'x'.repeat(64), undefined, 42]) {
-      const e = await rejection(c.createNetwork({ name, subnet: '10.1.0.0/24' }));
-      expect(e.status, String(name)).toBe(400);
-      expect(e.message).toBe(`invalid network name '${String(name)}' (letters, digits, '-' and '_', at most 63)`);
-    }
-    await expect(c.createNetwork({ name: 'Blue_1-' + 'x'.repeat(56), subnet: '10.1.0.0/24' })).resolves.toMatchObject({ id: 1 });
-  });
-
-  it('rejects a bad MTU with 400', async () => {
-    const { c } = controller();
-    for (const mtu of [575, 65001, 1500.5, 'big', '', null]) {
-      const e = await rejection(c.createNetwork({ name: 'blue', subnet: '10.1.0.0/24', mtu }));
-      expect(e.status).toBe(400);
-      expect(e.message).toBe(`invalid MTU '${String(mtu)}'`);
-    }
-  });
-
-  it('reuses the lowest free id', async () => {
-    const { c, sw } = controller();
-    await c.createNetwork({ name: 'a', subnet: '10.1.0.0/24' });
-    await c.createNetwork({ name: 'b', subnet: '10.2.0.0/24' });
-    await c.createNetwork({ name: 'c', subnet: '10.3.0.0/24' });
-    await c.removeNetwork('a');
-    await c.removeNetwork('b');
-    expect((await c.createNetwork({ name: 'd', subnet: '10.4.0.0/24' })).id).toBe(1);
-    expect((await c.createNetwork({ name: 'e', subnet: '10.5.0.0/24' })).id).toBe(2);
-    expect((await c.createNetwork({ name: 'f', subnet: '10.6.0.0/24' })).id).toBe(4);
-    expect(sw.calls).toEqual(['add 1', 'add 2', 'add 3', 'remove 1', 'remove 2', 'add 1', 'add 2', 'add 4']);
-  });
-
-  it('runs concurrent creates one at a time: no shared id, the overlap is caught', async () => {
-    const { c } = controller();
-    const results = await Promise.allSettled([
-      c.createNetwork({ name: 'a', subnet: '10.1.0.0/24' }),
-      c.createNetwork({ name: 'b', subnet: '10.1.0.0/16' }),
-      c.createNetwork({ name: 'c', subnet: '10.2.0.0/24' }),
+    await c.ensureNetwork(net('blue'));
+    await c.ensureNetwork(net('blue', { tenant: 'acme', vni: 257 }));
+    expect(c.localNetworks()).toEqual([
+      { id: 1, ref: 'blue.default', ports: 0 },
+      { id: 2, ref: 'blue.acme', ports: 0 },
     ]);
-    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-    expect(c.networks().map((n) => [n.name, n.id])).toEqual([
-      ['a', 1],
-      ['c', 2],
-    ]);
+    expect(c.resolveNet('blue.acme')).toBe('blue.acme');
+    expect(c.resolveNet('blue', 'acme')).toBe('blue.acme');
   });
 
-  it('a failed create does not block the next one', async () => {
+  it('reuses the lowest free id after dropNetwork', async () => {
+    const { c, sw } = controller();
+    await c.ensureNetwork(net('a', { vni: 1 }));
+    await c.ensureNetwork(net('b', { vni: 2 }));
+    await c.ensureNetwork(net('c', { vni: 3 }));
+    await c.dropNetwork('a.default');
+    await c.dropNetwork('b.default');
+    await c.ensureNetwork(net('d', { vni: 4 }));
+    await c.ensureNetwork(net('e', { vni: 5 }));
+    await c.ensureNetwork(net('f', { vni: 6 }));
+    expect(sw.calls).toEqual(['addNetwork 1', 'addNetwork 2', 'addNetwork 3', 'removeNetwork 1', 'removeNetwork 2', 'addNetwork 1', 'addNetwork 2', 'addNetwork 4']);
+    expect(Object.fromEntries(c.localNetworks().map((n) => [n.ref, n.id]))).toEqual({ 'c.default': 3, 'd.default': 1, 'e.default': 2, 'f.default': 4 });
+  });
+
+  it('re-creates the overlay (not the switch network) when the VNI, encapsulation or MTU changes', async () => {
+    const { c, sw, ov } = controller({ underlay: UNDERLAY });
+    await c.ensureNetwork(net('blue'));
+    await c.setDynamic('blue.default', dyn(['10.0.0.2']));
+    ov.calls = [];
+    await c.ensureNetwork(net('blue', { vni: 300 }));
+    expect(ov.calls).toEqual(['removeNetwork 1', 'addNetwork 1 vxlan 300 1450']);
+    expect(ov.nets.get(1)).toEqual({ encap: 'vxlan', vni: 300, mtu: 1450 });
+    ov.calls = [];
+    await c.ensureNetwork(net('blue', { vni: 300, encap: 'gre' }));
+    await c.ensureNetwork(net('blue', { vni: 300, encap: 'gre', mtu: 1400 }));
+    expect(ov.calls).toEqual(['removeNetwork 1', 'addNetwork 1 gre 300 1450', 'removeNetwork 1', 'addNetwork 1 gre 300 1400']);
+    expect(sw.calls).toEqual(['addNetwork 1']);
+    expect(c.localNetworks()).toEqual([{ id: 1, ref: 'blue.default', ports: 0 }]);
+    // The new overlay starts empty: the dynamic entries are applied again.
+    ov.calls = [];
+    await c.setDynamic('blue.default', dyn(['10.0.0.2']));
+    expect(ov.calls).toEqual(['addVtep 1 10.0.0.2']);
+  });
+
+  it('tells the hooks of a network coming and going, and of a new DNS address', async () => {
+    const { c, ov } = controller();
+    const events: string[] = [];
+    c.onNetwork({ up: (id, rec) => void events.push(`up ${id} ${rec.dns}`), down: (id) => void events.push(`down ${id}`) });
+    await c.ensureNetwork(net('blue'));
+    await c.ensureNetwork(net('blue', { dns: '10.1.0.53' }));
+    expect(ov.calls).toEqual(['addNetwork 1 vxlan 256 1450']);
+    await c.dropNetwork('blue.default');
+    expect(events).toEqual(['up 1 10.1.0.1', 'up 1 10.1.0.53', 'down 1']);
+  });
+
+  it('a hook that throws is a warning, not a failure', async () => {
     const { c } = controller();
-    await rejection(c.createNetwork({ name: 'bad name' }));
-    await expect(c.createNetwork({ name: 'ok', subnet: '10.1.0.0/24' })).resolves.toMatchObject({ name: 'ok' });
+    c.onNetwork({
+      up: () => {
+        throw new Error('port 53 is busy');
+      },
+      down: () => undefined,
+    });
+    await c.ensureNetwork(net('blue'));
+    expect(warnings).toEqual(["network 'blue.default': port 53 is busy"]);
+    expect(c.localNetworks()).toHaveLength(1);
   });
 });
 
-describe('Controller.removeNetwork', () => {
-  it('removes a network from the switch and the list', async () => {
-    const { c, sw } = controller();
-    await c.createNetwork({ name: 'blue', subnet: '10.1.0.0/24' });
-    await c.removeNetwork('blue');
-    expect(c.networks()).toEqual([]);
-    expect(sw.calls).toEqual(['add 1', 'remove 1']);
-    // The subnet is free again.
-    await expect(c.createNetwork({ name: 'red', subnet: '10.1.0.0/24' })).resolves.toMatchObject({ id: 1 });
+describe('Controller.ensureNetwork on a changed record', () => {
+  it('a new VNI keeps the static VTEPs and fdb entries in the overlay', async () => {
+    const { c } = controller({ underlay: UNDERLAY });
+    await c.ensureNetwork(net('blue'));
+    await c.addVtep({ net: 'blue', ip: '10.0.0.2' });
+    await c.addFdb({ net: 'blue', mac: '02:00:00:00:00:0a', vtep: '10.0.0.2' });
+    await c.ensureNetwork(net('blue', { vni: 300 }));
+    expect(c.vteps('blue').map((v) => v.ip)).toEqual(['10.0.0.2']);
+    expect(c.fdb('blue').map((f) => f.mac)).toEqual(['02:00:00:00:00:0a']);
   });
 
-  it('an unknown network is 404', async () => {
-    const { c, sw } = controller();
-    for (const name of ['nope', undefined, 7]) {
-      const e = await rejection(c.removeNetwork(name));
-      expect(e.status).toBe(404);
-      expect(e.message).toBe(`no network '${String(name)}'`);
-    }
-    expect(sw.calls).toEqual([]);
+  it('a network made again with another subnet checks addresses against the new one', async () => {
+    const { c } = controller();
+    await c.ensureNetwork(net('blue'));
+    await c.ensureNetwork(net('blue', { subnet: '10.2.0.0/24', dns: '10.2.0.1' }));
+    await expect(c.addPort({ name: 'p1', net: 'blue', netns: 'weft-unit-nope', ip: '10.2.0.5' })).rejects.toThrow(/no network namespace 'weft-unit-nope'/);
+  });
+});
+
+describe('Controller.dropNetwork', () => {
+  it('removes the network from the overlay and the switch', async () => {
+    const { c, sw, ov } = controller();
+    await c.ensureNetwork(net('blue'));
+    await c.dropNetwork('blue.default');
+    expect(sw.calls).toEqual(['addNetwork 1', 'removeNetwork 1']);
+    expect(ov.calls).toEqual(['addNetwork 1 vxlan 256 1450', 'removeNetwork 1']);
+    expect(c.localNetworks()).toEqual([]);
+    expect(() => c.resolveNet('blue')).toThrow("no network 'blue'");
+  });
+
+  it('an unknown network is nothing to do', async () => {
+    const { c, sw, ov } = controller();
+    await c.ensureNetwork(net('blue'));
+    await c.dropNetwork('red.default');
+    await c.dropNetwork('blue.acme');
+    expect(sw.calls).toEqual(['addNetwork 1']);
+    expect(ov.calls).toEqual(['addNetwork 1 vxlan 256 1450']);
+  });
+
+  it('forgets the static VTEPs and fdb entries of the network, in the state file too', async () => {
+    const dir = tempDir();
+    const { c } = controller({ state: new StateFile(dir), underlay: UNDERLAY });
+    await c.ensureNetwork(net('blue'));
+    await c.ensureNetwork(net('red', { vni: 257 }));
+    await c.addVtep({ net: 'blue', ip: '10.0.0.2' });
+    await c.addVtep({ net: 'red', ip: '10.0.0.3' });
+    await c.addFdb({ net: 'blue', mac: '02:00:00:00:00:0a', vtep: '10.0.0.2' });
+    await c.dropNetwork('blue.default');
+    expect(new StateFile(dir).load()).toEqual({ version: 1, ports: [], vteps: [{ net: 'red.default', ip: '10.0.0.3' }], fdb: [] });
+    // Back again, it starts without them.
+    await c.ensureNetwork(net('blue'));
+    expect(c.vteps('blue')).toEqual([]);
+    await expect(c.addVtep({ net: 'blue', ip: '10.0.0.2' })).resolves.toEqual({ net: 'blue.default', ip: '10.0.0.2' });
   });
 });
 
 describe('Controller reads', () => {
-  it('macs() maps network ids to names and filters by network', async () => {
+  it('macs() maps network ids to <n>.<t> and filters by network', async () => {
     const { c } = controller();
-    await c.createNetwork({ name: 'blue', subnet: '10.1.0.0/24' });
+    await c.ensureNetwork(net('blue'));
+    await c.ensureNetwork(net('red', { tenant: 'acme', vni: 257 }));
     expect(c.macs()).toEqual([
-      { net: 'blue', mac: '02:00:00:00:00:01', port: 'p1', age: 1.5 },
-      { net: '2', mac: '02:00:00:00:00:02', port: 'p2', age: 0 },
+      { net: 'blue.default', mac: '02:00:00:00:00:01', port: 'p1', age: 1.5 },
+      { net: 'red.acme', mac: '02:00:00:00:00:02', port: 'p2', age: 0 },
+      { net: '7', mac: '02:00:00:00:00:07', port: 'p7', age: 3 },
     ]);
-    expect(c.macs('blue')).toEqual([{ net: 'blue', mac: '02:00:00:00:00:01', port: 'p1', age: 1.5 }]);
-    expect(() => c.macs('nope')).toThrow("no network 'nope'");
+    const blue = [{ net: 'blue.default', mac: '02:00:00:00:00:01', port: 'p1', age: 1.5 }];
+    expect(c.macs('blue')).toEqual(blue);
+    expect(c.macs('blue.default')).toEqual(blue);
+    expect(c.macs('red.acme')).toEqual([{ net: 'red.acme', mac: '02:00:00:00:00:02', port: 'p2', age: 0 }]);
+    for (const bad of ['nope', 'red', 'blue.acme']) {
+      let err: unknown;
+      try {
+        c.macs(bad);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, bad).toBeInstanceOf(WeftError);
+      expect((err as WeftError).status).toBe(404);
+      expect((err as WeftError).message).toBe(`no network '${bad}'`);
+    }
   });
 
-  it('stats() combines datapath counters and MAC stats', () => {
+  it('stats() combines datapath, MAC, overlay and port counters', () => {
     const { c } = controller();
     expect(c.stats()).toEqual({
       datapath: { global: { rx: 1 }, drops: { runt: 2 } },
-      mac: { entries: 2, learned: 4, moves: 1, aged: 1, evictions: 0 },
+      mac: { entries: 3, learned: 4, moves: 1, aged: 1, evictions: 0 },
       overlay: { misses: 0, resolved: 0, unresolved: 0, vteps: 0, fdb: 0 },
-      ports: {},
+      ports: { p1: { rx_packets: 30 }, eth9: { rx_packets: 40 } },
     });
+  });
+
+  it('vteps() and fdb() name networks <n>.<t>', async () => {
+    const { c } = controller({ underlay: UNDERLAY });
+    await c.ensureNetwork(net('blue'));
+    await c.addVtep({ net: 'blue', ip: '10.0.0.2' });
+    await c.addFdb({ net: 'blue', mac: '02:00:00:00:00:0A', vtep: '10.0.0.2', ip: '10.1.0.10' });
+    expect(c.vteps()).toEqual([{ net: 'blue.default', ip: '10.0.0.2', flood: true, fdbEntries: 0 }]);
+    expect(c.fdb('blue')).toEqual([{ net: 'blue.default', mac: '02:00:00:00:00:0a', vtep: '10.0.0.2', ip: '10.1.0.10', resolved: false }]);
+  });
+});
+
+describe('static VTEPs and fdb entries', () => {
+  it('need an underlay', async () => {
+    const { c, ov } = controller();
+    await c.ensureNetwork(net('blue'));
+    for (const p of [c.addVtep({ net: 'blue', ip: '10.0.0.2' }), c.addFdb({ net: 'blue', mac: '02:00:00:00:00:0a', vtep: '10.0.0.2' })]) {
+      const e = await rejection(p);
+      expect(e.status).toBe(400);
+      expect(e.message).toBe('this daemon has no underlay: start it with --underlay IP');
+    }
+    expect(ov.calls).toEqual(['addNetwork 1 vxlan 256 1450']);
+  });
+
+  it('refuse this host as a VTEP, a duplicate VTEP, and a multicast MAC', async () => {
+    const { c } = controller({ underlay: UNDERLAY });
+    await c.ensureNetwork(net('blue'));
+    const own = await rejection(c.addVtep({ net: 'blue', ip: '10.0.0.1' }));
+    expect(own.status).toBe(400);
+    expect(own.message).toBe("10.0.0.1 is this host's own VTEP address");
+    await c.addVtep({ net: 'blue', ip: '10.0.0.2' });
+    const dup = await rejection(c.addVtep({ net: 'blue', ip: '10.0.0.2' }));
+    expect(dup.status).toBe(409);
+    expect(dup.message).toBe("VTEP 10.0.0.2 is already on network 'blue.default'");
+    const mc = await rejection(c.addFdb({ net: 'blue', mac: '01:00:5e:00:00:01', vtep: '10.0.0.2' }));
+    expect(mc.status).toBe(400);
+    expect(mc.message).toMatch(/is not a unicast address/);
+    const outside = await rejection(c.addFdb({ net: 'blue', mac: '02:00:00:00:00:0a', vtep: '10.0.0.2', ip: '10.2.0.1' }));
+    expect(outside.status).toBe(400);
+    expect(outside.message).toBe("address 10.2.0.1 is outside network 'blue.default' (10.1.0.0/24)");
+    const none = await rejection(c.removeFdb({ net: 'blue', mac: '02:00:00:00:00:0b' }));
+    expect(none.status).toBe(404);
+    expect(none.message).toBe("no fdb entry for 02:00:00:00:00:0b on network 'blue.default'");
+  });
+});
+
+describe('Controller.setDynamic', () => {
+  it('applies only the differences', async () => {
+    const { c, ov } = controller({ underlay: UNDERLAY });
+    await c.ensureNetwork(net('blue'));
+    ov.calls = [];
+    const want = () => dyn(['10.0.0.2', '10.0.0.3'], [['02:00:00:00:00:0a', '10.0.0.2', '10.1.0.10'], ['02:00:00:00:00:0b', '10.0.0.3']]);
+    await c.setDynamic('blue.default', want());
+    expect(ov.calls.sort()).toEqual(['addFdb 1 02:00:00:00:00:0a 10.0.0.2 10.1.0.10', 'addFdb 1 02:00:00:00:00:0b 10.0.0.3', 'addVtep 1 10.0.0.2', 'addVtep 1 10.0.0.3']);
+
+    ov.calls = [];
+    await c.setDynamic('blue.default', want());
+    expect(ov.calls).toEqual([]);
+
+    // One MAC moved to another VTEP, one gone, one VTEP gone.
+    await c.setDynamic('blue.default', dyn(['10.0.0.2'], [['02:00:00:00:00:0a', '10.0.0.3', '10.1.0.10']]));
+    expect(ov.calls.sort()).toEqual(['addFdb 1 02:00:00:00:00:0a 10.0.0.3 10.1.0.10', 'removeFdb 1 02:00:00:00:00:0b', 'removeVtep 1 10.0.0.3']);
+    expect([...ov.vtepTable.get(1)!]).toEqual(['10.0.0.2']);
+    expect(c.fdb('blue').map((f) => [f.mac, f.vtep])).toEqual([['02:00:00:00:00:0a', '10.0.0.3']]);
+
+    // Only the IP of an entry changed: applied again.
+    ov.calls = [];
+    await c.setDynamic('blue.default', dyn(['10.0.0.2'], [['02:00:00:00:00:0a', '10.0.0.3', '10.1.0.11']]));
+    expect(ov.calls).toEqual(['addFdb 1 02:00:00:00:00:0a 10.0.0.3 10.1.0.11']);
+
+    ov.calls = [];
+    await c.setDynamic('blue.default', dyn([]));
+    expect(ov.calls.sort()).toEqual(['removeFdb 1 02:00:00:00:00:0a', 'removeVtep 1 10.0.0.2']);
+  });
+
+  it('does nothing without an underlay or for a network not here', async () => {
+    const without = controller();
+    await without.c.ensureNetwork(net('blue'));
+    without.ov.calls = [];
+    await without.c.setDynamic('blue.default', dyn(['10.0.0.2'], [['02:00:00:00:00:0a', '10.0.0.2']]));
+    expect(without.ov.calls).toEqual([]);
+
+    const { c, ov } = controller({ underlay: UNDERLAY });
+    await c.ensureNetwork(net('blue'));
+    ov.calls = [];
+    await c.setDynamic('red.default', dyn(['10.0.0.2']));
+    expect(ov.calls).toEqual([]);
+  });
+
+  it('keeps the networks apart', async () => {
+    const { c, ov } = controller({ underlay: UNDERLAY });
+    await c.ensureNetwork(net('blue'));
+    await c.ensureNetwork(net('red', { vni: 257 }));
+    ov.calls = [];
+    await c.setDynamic('blue.default', dyn(['10.0.0.2']));
+    await c.setDynamic('red.default', dyn(['10.0.0.2']));
+    expect(ov.calls).toEqual(['addVtep 1 10.0.0.2', 'addVtep 2 10.0.0.2']);
+    ov.calls = [];
+    await c.setDynamic('red.default', dyn([]));
+    expect(ov.calls).toEqual(['removeVtep 2 10.0.0.2']);
+  });
+
+  it('a static fdb entry wins over a dynamic one for its MAC, and hands back when removed', async () => {
+    const { c, ov } = controller({ underlay: UNDERLAY });
+    await c.ensureNetwork(net('blue'));
+    await c.addFdb({ net: 'blue', mac: '02:00:00:00:00:0a', vtep: '10.0.0.9' });
+    ov.calls = [];
+    await c.setDynamic('blue.default', dyn([], [['02:00:00:00:00:0a', '10.0.0.2', '10.1.0.10']]));
+    expect(ov.calls).toEqual([]);
+    expect(c.fdb().map((f) => f.vtep)).toEqual(['10.0.0.9']);
+    // The store forgets it: the static entry stays.
+    await c.setDynamic('blue.default', dyn([]));
+    expect(ov.calls).toEqual([]);
+    await c.setDynamic('blue.default', dyn([], [['02:00:00:00:00:0a', '10.0.0.2', '10.1.0.10']]));
+    // The static one goes: the store's takes over.
+    await c.removeFdb({ net: 'blue', mac: '02:00:00:00:00:0A' });
+    expect(ov.calls).toEqual(['addFdb 1 02:00:00:00:00:0a 10.0.0.2 10.1.0.10']);
+    expect(c.fdb().map((f) => f.vtep)).toEqual(['10.0.0.2']);
+    // And is then a dynamic one like any other.
+    ov.calls = [];
+    await c.setDynamic('blue.default', dyn([]));
+    expect(ov.calls).toEqual(['removeFdb 1 02:00:00:00:00:0a']);
+  });
+
+  it('a static fdb entry added over a dynamic one replaces it; removing it without a dynamic one removes it', async () => {
+    const { c, ov } = controller({ underlay: UNDERLAY });
+    await c.ensureNetwork(net('blue'));
+    await c.setDynamic('blue.default', dyn([], [['02:00:00:00:00:0a', '10.0.0.2']]));
+    ov.calls = [];
+    await c.addFdb({ net: 'blue', mac: '02:00:00:00:00:0a', vtep: '10.0.0.9' });
+    expect(ov.calls).toEqual(['addFdb 1 02:00:00:00:00:0a 10.0.0.9']);
+    // The store's entry changes while the static one is there: nothing happens.
+    ov.calls = [];
+    await c.setDynamic('blue.default', dyn([], [['02:00:00:00:00:0a', '10.0.0.3']]));
+    expect(ov.calls).toEqual([]);
+    await c.addFdb({ net: 'blue', mac: '02:00:00:00:00:0b', vtep: '10.0.0.9' });
+    ov.calls = [];
+    await c.removeFdb({ net: 'blue', mac: '02:00:00:00:00:0b' });
+    expect(ov.calls).toEqual(['removeFdb 1 02:00:00:00:00:0b']);
+  });
+
+  it('a static VTEP stays while the store lists it or not', async () => {
+    const { c, ov } = controller({ underlay: UNDERLAY });
+    await c.ensureNetwork(net('blue'));
+    await c.addVtep({ net: 'blue', ip: '10.0.0.2' });
+    ov.calls = [];
+    await c.setDynamic('blue.default', dyn(['10.0.0.2', '10.0.0.3']));
+    expect(ov.calls).toEqual(['addVtep 1 10.0.0.3']);
+    ov.calls = [];
+    await c.setDynamic('blue.default', dyn([]));
+    expect(ov.calls).toEqual(['removeVtep 1 10.0.0.3']);
+    // Removing the static one while the store lists it leaves it flooding.
+    await c.setDynamic('blue.default', dyn(['10.0.0.2']));
+    ov.calls = [];
+    await c.removeVtep({ net: 'blue', ip: '10.0.0.2' });
+    expect(ov.calls).toEqual([]);
+    expect([...ov.vtepTable.get(1)!]).toEqual(['10.0.0.2']);
+    await c.setDynamic('blue.default', dyn([]));
+    expect(ov.calls).toEqual(['removeVtep 1 10.0.0.2']);
+  });
+
+  it('an entry the overlay refuses is a warning; the rest is applied', async () => {
+    const { c, ov } = controller({ underlay: UNDERLAY });
+    await c.ensureNetwork(net('blue'));
+    const real = ov.addVtep.bind(ov);
+    ov.addVtep = (id: number, ip: string) => {
+      if (ip === '10.0.0.66') throw new Error('no tunnel port left');
+      real(id, ip);
+    };
+    await c.setDynamic('blue.default', dyn(['10.0.0.66', '10.0.0.2']));
+    expect(warnings).toEqual(['overlay entry not applied: no tunnel port left']);
+    expect([...ov.vtepTable.get(1)!]).toEqual(['10.0.0.2']);
   });
 });
 
 describe('StateFile', () => {
   const state: SavedState = {
     version: 1,
-    networks: [{ id: 3, name: 'blue', subnet: '10.1.0.0/24', gateway: '10.1.0.1', mtu: 1400, encap: 'vxlan', vni: 256 }],
-    ports: [{ name: 'p1', kind: 'tap', net: 'blue', netns: 'ns1', ifname: 'eth0', ip: '10.1.0.5/24', mac: '02:57:0a:01:00:05' }],
+    ports: [{ name: 'p1', kind: 'tap', net: 'blue.default', netns: 'ns1', ifname: 'eth0', ip: '10.1.0.5/24', mac: '02:57:0a:01:00:05' }],
+    vteps: [{ net: 'blue.default', ip: '10.0.0.2' }],
+    fdb: [{ net: 'blue.default', mac: '02:00:00:00:00:0a', vtep: '10.0.0.2', ip: '10.1.0.10' }],
   };
 
   it('loads an empty state when there is no file yet', () => {
-    expect(new StateFile(tempDir()).load()).toEqual({ version: 1, networks: [], ports: [] });
+    expect(new StateFile(tempDir()).load()).toEqual({ version: 1, ports: [] });
   });
 
   it('creates its directory', () => {
     const dir = join(tempDir(), 'a', 'b');
-    new StateFile(dir).save(state);
+    const f = new StateFile(dir);
+    expect(f.path).toBe(join(dir, 'state.json'));
+    expect(readdirSync(dir)).toEqual([]);
+    f.save(state);
     expect(readdirSync(dir)).toEqual(['state.json']);
   });
 
@@ -293,99 +540,162 @@ describe('StateFile', () => {
     const dir = tempDir();
     const f = new StateFile(dir);
     f.save(state);
-    f.save({ version: 1, networks: [], ports: [] });
-    expect(f.load()).toEqual({ version: 1, networks: [], ports: [] });
+    f.save({ version: 1, ports: [] });
+    expect(f.load()).toEqual({ version: 1, ports: [] });
   });
 
   it('refuses a file that is not a weft state file', () => {
     const dir = tempDir();
     const file = join(dir, 'state.json');
-    for (const bad of [{ version: 2, networks: [], ports: [] }, { version: 1, networks: {} , ports: [] }, { version: 1, networks: [] }]) {
+    for (const bad of [{ version: 2, ports: [] }, { version: 1, ports: {} }, { version: 1 }, [], null, 'state', 1]) {
       writeFileSync(file, JSON.stringify(bad));
-      expect(() => new StateFile(dir).load()).toThrow(`${file}: not a weft state file`);
+      expect(() => new StateFile(dir).load(), JSON.stringify(bad)).toThrow(`${file}: not a weft state file`);
     }
   });
 
   it('refuses a file that is not JSON', () => {
     const dir = tempDir();
-    writeFileSync(join(dir, 'state.json'), '{"version": 1,');
-    expect(() => new StateFile(dir).load()).toThrow();
+    const file = join(dir, 'state.json');
+    writeFileSync(file, '{"version": 1,');
+    expect(() => new StateFile(dir).load()).toThrow(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: not valid JSON`));
   });
 });
 
-describe('Controller persistence', () => {
-  it('saves networks after every change', async () => {
+describe('EndpointsFile and JsonFile', () => {
+  it('EndpointsFile keeps endpoints.json beside state.json', () => {
     const dir = tempDir();
-    const { c } = controller(new StateFile(dir));
-    await c.createNetwork({ name: 'blue', subnet: '10.1.0.9/24', gateway: '10.1.0.1' });
-    await c.createNetwork({ name: 'red', subnet: '10.2.0.0/24', mtu: 1400 });
-    expect(new StateFile(dir).load()).toEqual({
-      version: 1,
-      networks: [
-        { id: 1, name: 'blue', subnet: '10.1.0.0/24', gateway: '10.1.0.1', mtu: 1500, encap: 'vxlan', vni: 256 },
-        { id: 2, name: 'red', subnet: '10.2.0.0/24', mtu: 1400, encap: 'vxlan', vni: 257 },
-      ],
-      ports: [],
-      vteps: [],
-      fdb: [],
-    });
-    await c.removeNetwork('blue');
-    expect(new StateFile(dir).load().networks.map((n) => n.name)).toEqual(['red']);
+    const eps = new EndpointsFile(dir);
+    expect(eps.load()).toEqual({ version: 1, endpoints: [] });
+    const saved = { version: 1 as const, endpoints: [{ tenant: 'default', net: 'blue', name: 'web1', ip: '10.1.0.10', mac: '02:00:00:00:00:10', netns: 'ns1', ifname: 'eth0' }] };
+    eps.save(saved);
+    new StateFile(dir).save({ version: 1, ports: [] });
+    expect(new EndpointsFile(dir).load()).toEqual(saved);
+    expect(readdirSync(dir).sort()).toEqual(['endpoints.json', 'state.json']);
+    // Neither takes the other's file.
+    writeFileSync(join(dir, 'endpoints.json'), JSON.stringify({ version: 1, ports: [] }));
+    expect(() => new EndpointsFile(dir).load()).toThrow(`${join(dir, 'endpoints.json')}: not a weft state file`);
   });
 
-  it('a failed change does not touch the file', async () => {
+  it('JsonFile uses its own empty value and validator', () => {
     const dir = tempDir();
-    const { c } = controller(new StateFile(dir));
-    await c.createNetwork({ name: 'blue', subnet: '10.1.0.0/24' });
-    const before = readFileSync(join(dir, 'state.json'), 'utf8');
-    await rejection(c.createNetwork({ name: 'red', subnet: '10.1.0.0/16' }));
-    await rejection(c.removeNetwork('nope'));
-    expect(readFileSync(join(dir, 'state.json'), 'utf8')).toBe(before);
+    type Counts = { version: 1; n: number };
+    const f = new JsonFile<Counts>(dir, 'counts.json', () => ({ version: 1, n: 0 }), (v) => typeof v.n === 'number');
+    expect(f.load()).toEqual({ version: 1, n: 0 });
+    f.save({ version: 1, n: 5 });
+    expect(f.load()).toEqual({ version: 1, n: 5 });
+    writeFileSync(f.path, JSON.stringify({ version: 1, n: 'five' }));
+    expect(() => f.load()).toThrow(`${f.path}: not a weft state file`);
   });
+});
 
-  it('a new controller on the same directory restores the networks with their ids', async () => {
-    const dir = tempDir();
-    const first = controller(new StateFile(dir)).c;
-    await first.createNetwork({ name: 'a', subnet: '10.1.0.0/24' });
-    await first.createNetwork({ name: 'b', subnet: '10.2.0.0/24', gateway: '10.2.0.254', mtu: 9000 });
-    await first.createNetwork({ name: 'c', subnet: '10.3.0.0/24' });
-    await first.removeNetwork('a');
-
-    const { c: second, sw } = controller(new StateFile(dir));
-    expect(second.networks()).toEqual([]);
-    await second.restore();
-    expect(sw.calls).toEqual(['add 2', 'add 3']);
-    expect(second.networks()).toEqual([
-      { id: 2, name: 'b', subnet: '10.2.0.0/24', gateway: '10.2.0.254', mtu: 9000, encap: 'vxlan', vni: 257, ports: 0 },
-      { id: 3, name: 'c', subnet: '10.3.0.0/24', gateway: undefined, mtu: 1500, encap: 'vxlan', vni: 258, ports: 0 },
-    ]);
-    // Restored networks take part in validation and id allocation.
-    expect((await rejection(second.createNetwork({ name: 'b', subnet: '10.9.0.0/24' }))).status).toBe(409);
-    expect((await rejection(second.createNetwork({ name: 'x', subnet: '10.3.0.0/25' }))).message).toContain("overlaps network 'c'");
-    expect((await second.createNetwork({ name: 'd', subnet: '10.4.0.0/24' })).id).toBe(1);
+describe('Controller.restore', () => {
+  it('restore without a state file does nothing', async () => {
+    const { c, sw, ov } = controller({ underlay: UNDERLAY });
+    await c.ensureNetwork(net('blue'));
+    await c.restore();
+    expect(sw.calls).toEqual(['addNetwork 1']);
+    expect(ov.calls).toEqual(['addNetwork 1 vxlan 256 1450']);
+    expect(c.ports()).toEqual([]);
     expect(warnings).toEqual([]);
   });
 
-  it('restore without a state file does nothing', async () => {
-    const { c, sw } = controller();
+  it('an empty state directory restores nothing and writes an empty state', async () => {
+    const dir = tempDir();
+    const { c, sw, ov } = controller({ state: new StateFile(dir) });
     await c.restore();
-    expect(c.networks()).toEqual([]);
     expect(sw.calls).toEqual([]);
+    expect(ov.calls).toEqual([]);
+    expect(new StateFile(dir).load()).toEqual({ version: 1, ports: [], vteps: [], fdb: [] });
   });
 
-  it('restore warns about a port whose namespace is gone and keeps the network', async () => {
+  it('warns about a port whose namespace is gone and drops it', async () => {
     const dir = tempDir();
     const ns = `weft-unit-missing-${process.pid}`;
     new StateFile(dir).save({
       version: 1,
-      networks: [{ id: 1, name: 'blue', subnet: '10.1.0.0/24', mtu: 1500, encap: 'vxlan', vni: 256 }],
-      ports: [{ name: 'p1', kind: 'tap', net: 'blue', netns: ns, ifname: 'eth0', ip: '10.1.0.5/24' }],
+      ports: [{ name: 'p1', kind: 'tap', net: 'blue.default', netns: ns, ifname: 'eth0', ip: '10.1.0.5/24' }],
     });
-    const { c, sw } = controller(new StateFile(dir));
+    const { c, sw } = controller({ state: new StateFile(dir) });
+    await c.ensureNetwork(net('blue'));
     await c.restore();
     expect(warnings).toEqual([`port 'p1' not restored: no network namespace '${ns}'`]);
-    expect(sw.calls).toEqual(['add 1']);
-    expect(c.networks()).toEqual([{ id: 1, name: 'blue', subnet: '10.1.0.0/24', gateway: undefined, mtu: 1500, encap: 'vxlan', vni: 256, ports: 0 }]);
+    expect(sw.calls).toEqual(['addNetwork 1']);
     expect(c.ports()).toEqual([]);
+    expect(c.localNetworks()).toEqual([{ id: 1, ref: 'blue.default', ports: 0 }]);
+    expect(new StateFile(dir).load().ports).toEqual([]);
+  });
+
+  it('restores static VTEPs and fdb entries, dropping those of networks not here', async () => {
+    const dir = tempDir();
+    new StateFile(dir).save({
+      version: 1,
+      ports: [{ name: 'p2', kind: 'tap', net: 'gone.default', netns: 'ns1', ifname: 'eth0' }],
+      vteps: [
+        { net: 'blue.default', ip: '10.0.0.2' },
+        { net: 'gone.default', ip: '10.0.0.3' },
+      ],
+      fdb: [
+        { net: 'blue.default', mac: '02:00:00:00:00:0a', vtep: '10.0.0.2', ip: '10.1.0.10' },
+        { net: 'gone.default', mac: '02:00:00:00:00:0b', vtep: '10.0.0.3' },
+      ],
+    });
+    const { c, ov } = controller({ state: new StateFile(dir), underlay: UNDERLAY });
+    await c.ensureNetwork(net('blue'));
+    ov.calls = [];
+    await c.restore();
+    expect(ov.calls).toEqual(['addVtep 1 10.0.0.2', 'addFdb 1 02:00:00:00:00:0a 10.0.0.2 10.1.0.10']);
+    expect(warnings).toEqual([
+      "VTEP on 'gone.default' not restored: no network 'gone.default'",
+      "fdb entry on 'gone.default' not restored: no network 'gone.default'",
+      "port 'p2' not restored: no network 'gone.default'",
+    ]);
+    expect(new StateFile(dir).load()).toEqual({
+      version: 1,
+      ports: [],
+      vteps: [{ net: 'blue.default', ip: '10.0.0.2' }],
+      fdb: [{ net: 'blue.default', mac: '02:00:00:00:00:0a', vtep: '10.0.0.2', ip: '10.1.0.10' }],
+    });
+    // Restored entries are static: the store's entry for the MAC does not replace them.
+    ov.calls = [];
+    await c.setDynamic('blue.default', dyn(['10.0.0.2'], [['02:00:00:00:00:0a', '10.0.0.5']]));
+    expect(ov.calls).toEqual([]);
+  });
+
+  it('a damaged state file makes restore fail loudly', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'state.json'), 'not json');
+    const { c } = controller({ state: new StateFile(dir) });
+    await expect(c.restore()).rejects.toThrow(/not valid JSON/);
+    expect(readFileSync(join(dir, 'state.json'), 'utf8')).toBe('not json');
+  });
+});
+
+describe('Controller ports', () => {
+  it('refuses a port on an unknown network, without a namespace, or with a bad address', async () => {
+    const dir = tempDir();
+    const { c, sw } = controller({ state: new StateFile(dir) });
+    await c.ensureNetwork(net('blue', { gateway: '10.1.0.1' }));
+    const cases: Array<[Record<string, unknown>, number, string]> = [
+      [{ name: 'p1', net: 'red', netns: 'ns1' }, 404, "no network 'red'"],
+      [{ name: 'p1', net: 'blue' }, 400, '--netns is required'],
+      [{ name: 'p 1', net: 'blue', netns: 'ns1' }, 400, "invalid port name 'p 1' (letters, digits, '-' and '_', at most 63)"],
+      [{ name: 'p1', net: 'blue', netns: 'ns1', ifname: 'a b' }, 400, "invalid interface name 'a b'"],
+      [{ name: 'p1', net: 'blue', netns: 'ns1', ip: '10.2.0.5' }, 400, "address 10.2.0.5 is outside network 'blue.default' (10.1.0.0/24)"],
+      [{ name: 'p1', net: 'blue', netns: 'ns1', ip: '10.1.0.5/16' }, 400, "address 10.1.0.5/16 does not have the prefix of network 'blue.default' (10.1.0.0/24)"],
+      [{ name: 'p1', net: 'blue', netns: 'ns1', ip: '10.1.0.255' }, 400, 'address 10.1.0.255 is not a host address in 10.1.0.0/24'],
+      [{ name: 'p1', net: 'blue', netns: 'ns1', ip: '10.1.0.1' }, 409, "address 10.1.0.1 is the gateway of network 'blue.default'"],
+      [{ name: 'p1', net: 'blue', netns: `weft-unit-missing-${process.pid}` }, 400, `no network namespace 'weft-unit-missing-${process.pid}'`],
+    ];
+    for (const [req, status, msg] of cases) {
+      const e = await rejection(c.addPort(req));
+      expect(e.status, msg).toBe(status);
+      expect(e.message).toBe(msg);
+    }
+    expect(sw.calls).toEqual(['addNetwork 1']);
+    expect(c.ports()).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
+    const rm = await rejection(c.removePort('p1'));
+    expect(rm.status).toBe(404);
+    expect(rm.message).toBe("no port 'p1'");
   });
 });
