@@ -122,13 +122,21 @@ for i in range(20000):
 `;
     const r = await inNs(ns('a'), 'python3', ['-c', script], { timeoutMs: 60_000 });
     expect(r.code, r.stderr).toBe(0);
+    // Wait until learning has settled. On a loaded machine the kernel may
+    // drop some frames before the TAP is read, so not all 20,000 need arrive;
+    // what arrives must fill the table to its limit and evict the rest.
+    let last = -1;
     const after = await eventually(async () => {
       const s = await stats(api);
-      return s.mac.learned - before.mac.learned >= 20_000 ? s : undefined;
-    }, 20_000);
+      const settled = s.mac.learned === last;
+      last = s.mac.learned;
+      return settled ? s : undefined;
+    }, 30_000, 1000);
+    const learned = after.mac.learned - before.mac.learned;
+    expect(learned).toBeGreaterThan(2 * 8192);
     const blue = await weftJson<unknown[]>(api, 'mac', 'show', '--net', 'blue');
     expect(blue.length).toBe(8192);
-    expect(after.mac.evictions - before.mac.evictions).toBeGreaterThanOrEqual(20_000 - 8192);
+    expect(after.mac.evictions - before.mac.evictions).toBeGreaterThanOrEqual(learned - 8192);
     // Alive and still switching.
     const ping = await inNs(ns('a'), 'ping', ['-c', '2', '-i', '0.2', '-W', '2', ipOf('b')]);
     expect(ping.stdout).toContain('2 received');
