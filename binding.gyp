@@ -9,7 +9,8 @@
         "native/worker.cc",
         "native/tunnel.cc",
         "native/gso.cc",
-        "native/checksum.cc"
+        "native/checksum.cc",
+        "native/udp_batch.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -20,6 +20,7 @@
 #include "port_service.h"
 #include "port_tap.h"
 #include "tunnel.h"
+#include "udp_batch.h"
 #include "worker.h"
 
 namespace weft {
@@ -496,7 +497,10 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
   std::unordered_map<uint32_t, std::pair<Encap, uint32_t>> net_encap_;
 };
 
-Napi::Object InitAll(Napi::Env env, Napi::Object exports) { return Datapath::Init(env, exports); }
+Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
+  InitUdpBatch(env, exports);
+  return Datapath::Init(env, exports);
+}
 
 NODE_API_MODULE(weft, InitAll)
 

@@ -40,6 +40,35 @@ export interface NativeDatapath {
   readonly hits: Float64Array;
 }
 
+/** Counters of a UdpBatchSocket (datagrams, except rxErrors and batches). */
+export interface UdpBatchCounters {
+  received: number;
+  sent: number;
+  /** Received but not kept: JavaScript fell behind by more than 16 MB (or a bad datagram). */
+  rxDropped: number;
+  /** Refused by the kernel on send (full socket buffer, bad destination): never waited for. */
+  txDropped: number;
+  dropped: number;
+  rxErrors: number;
+  /** onBatch calls made. */
+  batches: number;
+}
+
+/**
+ * A UDP socket with its own receive thread (native/udp_batch.h). Records,
+ * both ways, back to back: u8[4] IPv4 (network order), u16 port (LE),
+ * u16 length (LE), then the payload.
+ */
+export interface NativeUdpBatchSocket {
+  /** Sends every record with sendmmsg; returns how many datagrams went out. */
+  sendBatch(records: Uint8Array): number;
+  close(): void;
+  ref(): void;
+  unref(): void;
+  readonly counters: UdpBatchCounters;
+  readonly localPort: number;
+}
+
 interface Addon {
   Datapath: new (opts: {
     workers: number;
@@ -47,6 +76,8 @@ interface Addon {
     onFrames?: (records: Buffer) => void;
   }) => NativeDatapath;
   layout: NativeLayout;
+  UdpBatchSocket: new (opts: { address: string; port: number; onBatch: (records: Buffer) => void; reuseAddr?: boolean }) => NativeUdpBatchSocket;
+  udpRecordHdrLen: number;
 }
 
 // The package root is the first directory above this file holding binding.gyp

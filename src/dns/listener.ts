@@ -1,8 +1,8 @@
 // The resolver on a host socket (`weft daemon --dns-listen ADDR:PORT`), UDP
 // and TCP, for operators and benchmarks. Here the tenant whose names answer
 // is the last label of the name asked.
-import { createSocket, type Socket } from 'node:dgram';
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
+import { UdpBatchSocket, type Datagram } from '../datapath/udp-batch.js';
 import { FORWARD, type Resolver } from './resolver.js';
 
 /** Longest a TCP connection may sit idle between queries. */
@@ -16,30 +16,15 @@ export function parseListen(spec: string): { host: string; port: number } {
 }
 
 export class DnsListener {
-  #udp?: Socket;
+  #udp?: UdpBatchSocket;
   #tcp?: Server;
 
   constructor(private readonly resolver: Resolver) {}
 
   async listen(spec: string): Promise<void> {
     const { host, port } = parseListen(spec);
-    const udp = createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
-    udp.on('message', (msg, rinfo) => {
-      const local = this.resolver.answerLocal(msg, 'by-name', 'udp');
-      if (local === FORWARD) {
-        this.resolver.forward(msg, 'udp').then(
-          (reply) => udp.send(reply, rinfo.port, rinfo.address),
-          () => undefined,
-        );
-      } else if (local) {
-        udp.send(local, rinfo.port, rinfo.address);
-      }
-    });
-    await new Promise<void>((resolve, reject) => {
-      udp.once('error', reject);
-      udp.bind(port, host, () => resolve());
-    });
-    udp.on('error', () => undefined);
+    // Bind errors (address in use, no such address) throw here: listen() rejects.
+    const udp = new UdpBatchSocket(host, port, (msgs) => this.#answerBatch(udp, msgs));
     this.#udp = udp;
     const tcp = createServer((sock) => this.#serveTcp(sock));
     await new Promise<void>((resolve, reject) => {
@@ -47,6 +32,34 @@ export class DnsListener {
       tcp.listen(port, host, () => resolve());
     });
     this.#tcp = tcp;
+  }
+
+  /**
+   * One batch of UDP queries: local answers (synchronous, mostly from the
+   * resolver's cache) go back together in one send; names that are not ours
+   * are forwarded and answered one by one as their replies come.
+   */
+  #answerBatch(udp: UdpBatchSocket, msgs: Datagram[]): void {
+    const replies: Datagram[] = [];
+    for (const m of msgs) {
+      let local: ReturnType<Resolver['answerLocal']>;
+      try {
+        local = this.resolver.answerLocal(m.data, 'by-name', 'udp');
+      } catch {
+        continue; // one bad query does not cost the rest of the batch their answers
+      }
+      if (local === FORWARD) {
+        this.resolver.forward(m.data, 'udp').then(
+          (reply) => {
+            if (!udp.closed) udp.send([{ ip: m.ip, port: m.port, data: reply }]);
+          },
+          () => undefined,
+        );
+      } else if (local) {
+        replies.push({ ip: m.ip, port: m.port, data: local });
+      }
+    }
+    if (replies.length > 0) udp.send(replies);
   }
 
   /** Length-prefixed queries, answered in order, on one connection. */

@@ -39,8 +39,14 @@ export interface DnsCounters {
 
 export class Resolver {
   readonly counters: DnsCounters = { queries: 0, answered: 0, nxdomain: 0, forwarded: 0, servfail: 0, formerr: 0, truncated: 0, dropped: 0 };
-  /** Encoded local answers (ID 0) by tenant, question bytes, transport and EDNS size; emptied when the zones change. */
-  #cache = new Map<string, Buffer>();
+  /**
+   * Encoded local answers (ID 0) by question bytes, then tenant, then size
+   * limit and EDNS (limit * 2 + 1 with OPT); emptied when the zones change.
+   * Nested maps rather than one joined key: building and hashing a joined
+   * string per query cost more than the rest of a cached answer.
+   */
+  #cache = new Map<string, Map<string, Map<number, Buffer>>>();
+  #cacheSize = 0;
   #cacheGeneration = -1;
 
   constructor(
@@ -79,10 +85,12 @@ export class Resolver {
     const limit = transport === 'tcp' ? 65535 : q.ednsSize === undefined ? 512 : Math.min(Math.max(q.ednsSize, 512), 4096);
     if (this.#cacheGeneration !== this.zones.generation) {
       this.#cache.clear();
+      this.#cacheSize = 0;
       this.#cacheGeneration = this.zones.generation;
     }
-    const key = `${tenant ?? ''}\0${q.question.toString('latin1')}\0${limit}\0${q.ednsSize === undefined ? 0 : 1}`;
-    const cached = this.#cache.get(key);
+    const tenantKey = tenant ?? '';
+    const sizeKey = limit * 2 + (q.ednsSize === undefined ? 0 : 1);
+    const cached = this.#cache.get(q.questionText)?.get(tenantKey)?.get(sizeKey);
     if (cached) {
       this.counters.answered++;
       return withId(cached, q.id, q.flags & RD);
@@ -104,8 +112,17 @@ export class Resolver {
     }
     // Rotated answers (a group's A records) change each time: not cached.
     const rotates = lookup.answers.filter((a) => a.type === 'A').length > 1;
-    if (!rotates && this.#cache.size < CACHE_MAX) this.#cache.set(key, withId(out, 0, 0));
+    if (!rotates && this.#cacheSize < CACHE_MAX) this.#remember(q.questionText, tenantKey, sizeKey, withId(out, 0, 0));
     return withId(out, q.id, q.flags & RD);
+  }
+
+  #remember(question: string, tenant: string, size: number, answer: Buffer): void {
+    let byTenant = this.#cache.get(question);
+    if (!byTenant) this.#cache.set(question, (byTenant = new Map()));
+    let bySize = byTenant.get(tenant);
+    if (!bySize) byTenant.set(tenant, (bySize = new Map()));
+    if (!bySize.has(size)) this.#cacheSize++;
+    bySize.set(size, answer);
   }
 
   /** Asks the upstream servers for a name that is not ours (SERVFAIL when none answers). */
@@ -157,8 +174,10 @@ function header(id: number, rd: number, rcode: number, question?: Buffer): Buffe
 
 /** A copy of `resp` with the query's ID and RD bit. */
 function withId(resp: Buffer, id: number, rd: number): Buffer {
-  const out = Buffer.from(resp);
-  out.writeUInt16BE(id, 0);
-  out.writeUInt16BE((resp.readUInt16BE(2) & ~RD) | rd, 2);
+  const out = Buffer.allocUnsafe(resp.length);
+  out.set(resp);
+  out[0] = id >>> 8;
+  out[1] = id & 0xff;
+  out[2] = (resp[2] & ~(RD >> 8)) | (rd >> 8);
   return out;
 }

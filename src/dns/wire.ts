@@ -15,6 +15,8 @@ export interface Query {
   qclass: number;
   /** The question's bytes (name, type, class) as sent: a cache key that keeps 0x20 case. */
   question: Buffer;
+  /** The same bytes as a latin1 string (one character a byte). */
+  questionText: string;
   /** EDNS0: the UDP payload size the client accepts, or undefined without OPT. */
   ednsSize?: number;
 }
@@ -30,28 +32,14 @@ export class Malformed extends Error {
   }
 }
 
-/** Reads a name at `off` (no compression: a question name never needs it); returns it and the offset after. */
-function readName(buf: Buffer, off: number): [string, number] {
-  const labels: string[] = [];
-  let len = 0;
-  for (;;) {
-    if (off >= buf.length) throw new Error('name runs past the end');
-    const n = buf[off++];
-    if (n === 0) break;
-    if (n > 63) throw new Error('compressed or bad label in a question');
-    if (off + n > buf.length) throw new Error('label runs past the end');
-    len += n + 1;
-    if (len > 255) throw new Error('name longer than 255 bytes');
-    labels.push(buf.toString('latin1', off, off + n));
-    off += n;
-  }
-  return [labels.join('.'), off];
-}
+// Hand-unrolled (no helper returning arrays, no Buffer.read* calls, one
+// string conversion per query): this runs once for every query answered.
 
-/** Skips a resource record (name possibly compressed) at `off`; returns [type, offset of its class field, offset after]. */
-function skipRecord(buf: Buffer, off: number): [number, number, number] {
+/** Skips a resource record (name possibly compressed) at `off`; returns the offset after it and leaves its type and class offset in `rec`. */
+function skipRecord(buf: Buffer, off: number, id: number, flags: number, rec: { type: number; classOff: number }): number {
+  const len = buf.length;
   for (;;) {
-    if (off >= buf.length) throw new Error('record runs past the end');
+    if (off >= len) throw new Malformed('record runs past the end', id, flags);
     const n = buf[off];
     if (n === 0) {
       off++;
@@ -63,48 +51,65 @@ function skipRecord(buf: Buffer, off: number): [number, number, number] {
     }
     off += n + 1;
   }
-  if (off + 10 > buf.length) throw new Error('record header runs past the end');
-  const type = buf.readUInt16BE(off);
-  const rdlen = buf.readUInt16BE(off + 8);
-  const end = off + 10 + rdlen;
-  if (end > buf.length) throw new Error('record data runs past the end');
-  return [type, off + 2, end];
+  if (off + 10 > len) throw new Malformed('record header runs past the end', id, flags);
+  rec.type = (buf[off] << 8) | buf[off + 1];
+  rec.classOff = off + 2;
+  const end = off + 10 + ((buf[off + 8] << 8) | buf[off + 9]);
+  if (end > len) throw new Malformed('record data runs past the end', id, flags);
+  return end;
 }
 
+/** Label starts (offsets of their length bytes) of the question being parsed: reused, parsing is synchronous. */
+const labelAt: number[] = [];
+
 export function parseQuery(buf: Buffer): Query {
-  if (buf.length < 12) throw new Malformed('shorter than a DNS header');
-  const id = buf.readUInt16BE(0);
-  const flags = buf.readUInt16BE(2);
-  const fail = (msg: string): never => {
-    throw new Malformed(msg, id, flags);
-  };
+  const len = buf.length;
+  if (len < 12) throw new Malformed('shorter than a DNS header');
+  const id = (buf[0] << 8) | buf[1];
+  const flags = (buf[2] << 8) | buf[3];
   if (flags & 0x8000) throw new Malformed('a response, not a query');
-  const qd = buf.readUInt16BE(4);
-  const an = buf.readUInt16BE(6);
-  const ns = buf.readUInt16BE(8);
-  const ar = buf.readUInt16BE(10);
-  if (qd !== 1) fail(`${qd} questions`);
-  let qname = '';
+  const qd = (buf[4] << 8) | buf[5];
+  const an = (buf[6] << 8) | buf[7];
+  const ns = (buf[8] << 8) | buf[9];
+  const ar = (buf[10] << 8) | buf[11];
+  if (qd !== 1) throw new Malformed(`${qd} questions`, id, flags);
+  // The name: labels, no compression (a question name never needs it).
   let off = 12;
-  try {
-    [qname, off] = readName(buf, 12);
-  } catch (err) {
-    fail((err as Error).message);
+  let nameLen = 0;
+  let labels = 0;
+  for (;;) {
+    if (off >= len) throw new Malformed('name runs past the end', id, flags);
+    const n = buf[off];
+    if (n === 0) break;
+    if (n > 63) throw new Malformed('compressed or bad label in a question', id, flags);
+    if (off + 1 + n > len) throw new Malformed('label runs past the end', id, flags);
+    nameLen += n + 1;
+    if (nameLen > 255) throw new Malformed('name longer than 255 bytes', id, flags);
+    labelAt[labels++] = off;
+    off += n + 1;
   }
-  if (off + 4 > buf.length) fail('question runs past the end');
-  const qtypeNum = buf.readUInt16BE(off);
-  const qclass = buf.readUInt16BE(off + 2);
+  off++;
+  if (off + 4 > len) throw new Malformed('question runs past the end', id, flags);
+  const qtypeNum = (buf[off] << 8) | buf[off + 1];
+  const qclass = (buf[off + 2] << 8) | buf[off + 3];
+  const questionText = buf.toString('latin1', 12, off + 4);
+  // Each label's text out of questionText, joined with dots.
+  let qname = '';
+  for (let i = 0; i < labels; i++) {
+    const at = labelAt[i] - 12;
+    const label = questionText.slice(at + 1, at + 1 + buf[labelAt[i]]);
+    qname = i === 0 ? label : `${qname}.${label}`;
+  }
   const question = buf.subarray(12, off + 4);
   off += 4;
   let ednsSize: number | undefined;
-  try {
-    for (let i = 0; i < an + ns + ar; i++) {
-      const [type, classOff, end] = skipRecord(buf, off);
-      if (type === 41 && i >= an + ns) ednsSize = buf.readUInt16BE(classOff);
-      off = end;
+  const total = an + ns + ar;
+  if (total > 0) {
+    const rec = { type: 0, classOff: 0 };
+    for (let i = 0; i < total; i++) {
+      off = skipRecord(buf, off, id, flags, rec);
+      if (rec.type === 41 && i >= an + ns) ednsSize = (buf[rec.classOff] << 8) | buf[rec.classOff + 1];
     }
-  } catch (err) {
-    fail((err as Error).message);
   }
-  return { id, flags, opcode: (flags >> 11) & 0xf, qname, qtype: typeName(qtypeNum), qclass, question, ednsSize };
+  return { id, flags, opcode: (flags >> 11) & 0xf, qname, qtype: typeName(qtypeNum), qclass, question, questionText, ednsSize };
 }
