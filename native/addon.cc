@@ -202,16 +202,18 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     }
   }
 
-  // addTapPort(id, network, ifname, mtu)
+  // addTapPort(id, network, ifname, mtu[, netns]): with netns (a path), the
+  // device is made or re-attached in that namespace and outlives the daemon.
   Napi::Value AddTapPort(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckOpen(env);
     uint32_t id = ArgU32(info, 0, "id"), network = ArgU32(info, 1, "network");
     std::string ifname = ArgString(info, 2, "ifname");
     uint32_t mtu = ArgU32(info, 3, "mtu");
+    std::string netns = info.Length() > 4 && !info[4].IsUndefined() ? ArgString(info, 4, "netns") : "";
     CheckPortArgs(env, id, network, mtu);
     try {
-      AddPort(env, TapPort::Create(id, network, mtu, ifname));
+      AddPort(env, TapPort::Create(id, network, mtu, ifname, netns));
     } catch (const std::runtime_error& e) {
       throw Napi::Error::New(env, e.what());
     }
@@ -280,7 +282,10 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     Napi::Env env = info.Env();
     CheckOpen(env);
     uint32_t id = ArgU32(info, 0, "id");
-    bool had = id < kMaxPorts && fp_->Current()->port(id) != nullptr;
+    Port* p = id < kMaxPorts ? fp_->Current()->port(id) : nullptr;
+    bool had = p != nullptr;
+    // Removed for good (not the daemon stopping): a persistent device goes too.
+    if (p != nullptr && p->is_tap()) static_cast<TapPort*>(p)->Unpersist();
     DropPort(id);
     return Napi::Boolean::New(env, had);
   }

@@ -35,6 +35,7 @@ class Port {
   virtual bool floods() const { return true; }
   // A service port hands what it "sends" to JavaScript (port_service.h).
   virtual bool is_service() const { return false; }
+  virtual bool is_tap() const { return false; }
 
   uint32_t id() const { return id_; }
   uint32_t network() const { return network_; }

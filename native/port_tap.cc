@@ -6,9 +6,12 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <sched.h>
+
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <thread>
 
 namespace weft {
 
@@ -20,10 +23,39 @@ static std::runtime_error SysError(const std::string& what) {
   return std::runtime_error(what + ": " + std::strerror(errno));
 }
 
+// A tun fd belongs to the namespace it was opened in (TUNSETIFF looks the
+// name up there), so it is opened on a short-lived thread that has entered
+// `netns`; setns() changes only that thread.
+static int OpenTunIn(const std::string& netns) {
+  int fd = -1, err = 0;
+  std::string what;
+  std::thread t([&] {
+    int ns = open(netns.c_str(), O_RDONLY | O_CLOEXEC);
+    if (ns < 0) {
+      err = errno, what = "open " + netns;
+      return;
+    }
+    if (setns(ns, CLONE_NEWNET) < 0) {
+      err = errno, what = "enter " + netns;
+      close(ns);
+      return;
+    }
+    close(ns);
+    fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) err = errno, what = "open /dev/net/tun in " + netns;
+  });
+  t.join();
+  if (fd < 0) {
+    errno = err;
+    throw SysError(what);
+  }
+  return fd;
+}
+
 std::unique_ptr<TapPort> TapPort::Create(uint32_t id, uint32_t network, uint32_t mtu,
-                                         const std::string& ifname) {
+                                         const std::string& ifname, const std::string& netns) {
   if (ifname.empty() || ifname.size() >= IFNAMSIZ) throw std::runtime_error("bad interface name '" + ifname + "'");
-  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  int fd = netns.empty() ? open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC) : OpenTunIn(netns);
   if (fd < 0) throw SysError("open /dev/net/tun");
   struct ifreq ifr;
   std::memset(&ifr, 0, sizeof(ifr));
@@ -41,7 +73,17 @@ std::unique_ptr<TapPort> TapPort::Create(uint32_t id, uint32_t network, uint32_t
     close(fd);
     throw err;
   }
-  return std::make_unique<TapPort>(id, network, mtu, fd);
+  bool persistent = !netns.empty();
+  if (persistent && ioctl(fd, TUNSETPERSIST, 1) < 0) {
+    auto err = SysError("make tap " + ifname + " persistent");
+    close(fd);
+    throw err;
+  }
+  return std::make_unique<TapPort>(id, network, mtu, fd, persistent);
+}
+
+void TapPort::Unpersist() {
+  if (persistent_ && ioctl(fd(), TUNSETPERSIST, 0) == 0) persistent_ = false;
 }
 
 // A tap fd has no batch read; one read() per frame until the queue is empty.

@@ -127,7 +127,7 @@ export class Controller {
     this.#fdb = keep('fdb entry', saved.fdb ?? [], (f) => this.#applyFdb(f));
     for (const p of saved.ports) {
       try {
-        if (p.kind === 'tap') await this.#addTap(p, false);
+        if (p.kind === 'tap') await this.#addTap(p, false, true);
         else await this.#attach(p.ifname, p.net);
       } catch (err) {
         this.#log.warn(`port '${p.name}' not restored: ${(err as Error).message}`);
@@ -262,7 +262,7 @@ export class Controller {
       const ip = req.ip === undefined ? undefined : this.#checkIp(n, String(req.ip));
       let mac: string | undefined;
       if (req.mac !== undefined) mac = formatMac(unicastMac(req.mac));
-      await this.#addTap({ name, kind: 'tap', net: refOf(n), netns: req.netns, ifname, ip, mac }, false);
+      await this.#addTap({ name, kind: 'tap', net: refOf(n), netns: req.netns, ifname, ip, mac }, false, false);
       this.#save();
       return this.ports().find((p) => p.name === name)!;
     });
@@ -272,16 +272,18 @@ export class Controller {
    * The TAP port of an endpoint: its address and MAC were allocated in the
    * store already. Not saved here: the endpoints' own file re-claims it.
    */
-  addEndpointPort(spec: { name: string; net: string; netns: string; ifname: string; ip: string; mac: string }): Promise<PortView> {
+  addEndpointPort(spec: { name: string; net: string; netns: string; ifname: string; ip: string; mac: string; reattach?: boolean }): Promise<PortView> {
     return this.#serial(async () => {
       if (this.#ports.has(spec.name)) throw conflict(`port '${spec.name}' already exists`);
       const n = this.#network(spec.net);
-      await this.#addTap({ name: spec.name, kind: 'tap', net: refOf(n), netns: spec.netns, ifname: spec.ifname, ip: `${spec.ip}/${n.net.prefix}`, mac: spec.mac }, true);
+      const saved: SavedPort = { name: spec.name, kind: 'tap', net: refOf(n), netns: spec.netns, ifname: spec.ifname, ip: `${spec.ip}/${n.net.prefix}`, mac: spec.mac };
+      await this.#addTap(saved, true, spec.reattach ?? false);
       return this.ports().find((p) => p.name === spec.name)!;
     });
   }
 
-  async #addTap(saved: SavedPort, endpoint: boolean): Promise<void> {
+  /** `reattach`: a restart takes over the device the former run left in the namespace. */
+  async #addTap(saved: SavedPort, endpoint: boolean, reattach = false): Promise<void> {
     const n = this.#network(saved.net);
     const ipAddr = saved.ip ? parseIPv4(saved.ip.split('/')[0]) : undefined;
     // Without --mac, the MAC follows the IP (as libnetwork does), else random.
@@ -296,6 +298,7 @@ export class Controller {
         ip: saved.ip,
         gateway: n.rec.gateway,
         mtu: n.rec.mtu,
+        reattach,
       });
       this.#ports.set(saved.name, { saved: { ...saved, mac: rec.mac }, rec, endpoint });
     } catch (err) {

@@ -253,12 +253,16 @@ export class Endpoints {
         const n = await this.#reclaim(e);
         if (withPorts && e.netns !== undefined && !this.ctl.hasPort(ref)) {
           await this.env.realise(n);
-          await this.ctl.addEndpointPort({ name: ref, net: netRef(e.tenant, e.net), netns: e.netns, ifname: e.ifname ?? 'eth0', ip: e.ip, mac: e.mac });
+          // A port that cannot be made (its namespace is gone) will not be made by trying again.
+          await this.ctl.addEndpointPort({ name: ref, net: netRef(e.tenant, e.net), netns: e.netns, ifname: e.ifname ?? 'eth0', ip: e.ip, mac: e.mac, reattach: true }).catch((err: Error) => {
+            throw err instanceof WeftError && err.status === 400 ? new Taken(err.message) : err;
+          });
         }
         back++;
       } catch (err) {
         if (err instanceof Taken) {
           this.log.warn(`endpoint '${ref}' dropped: ${err.message}`);
+          await this.#unwrite(e).catch(() => undefined);
           this.#mine.delete(ref);
           if (this.ctl.hasPort(ref)) await this.ctl.removePort(ref, { endpoint: true }).catch(() => undefined);
         } else {

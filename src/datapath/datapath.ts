@@ -89,8 +89,13 @@ export class Datapath {
     this.#maintain = setInterval(() => this.#native.maintain(), 1000).unref();
   }
 
-  addTapPort(id: number, network: number, ifname: string, mtu: number): void {
-    this.#native.addTapPort(id, network, ifname, mtu);
+  /**
+   * A TAP port. With `netns` (a path, /run/netns/NAME) the device is made in
+   * that namespace, or attached to again when a former run left it there,
+   * and it is persistent: it outlives the daemon until removePort().
+   */
+  addTapPort(id: number, network: number, ifname: string, mtu: number, netns?: string): void {
+    this.#native.addTapPort(id, network, ifname, mtu, netns);
   }
 
   addPacketPort(id: number, network: number, ifname: string, mtu: number): void {

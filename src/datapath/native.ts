@@ -21,7 +21,7 @@ export interface NativeLayout {
 }
 
 export interface NativeDatapath {
-  addTapPort(id: number, network: number, ifname: string, mtu: number): void;
+  addTapPort(id: number, network: number, ifname: string, mtu: number, netns?: string): void;
   addPacketPort(id: number, network: number, ifname: string, mtu: number): void;
   addServicePort(id: number, network: number, mtu: number): void;
   removePort(id: number): boolean;

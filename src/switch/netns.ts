@@ -65,12 +65,13 @@ export async function linkInfo(ifname: string): Promise<{ mtu: number; mac: stri
   }
 }
 
-export async function linkExistsIn(ns: string, ifname: string): Promise<boolean> {
+/** The kind of a link in a namespace ('tun', 'veth', '' for a plain device), or undefined when there is none. */
+export async function linkKindIn(ns: string, ifname: string): Promise<string | undefined> {
   try {
-    await ipIn(ns, 'link', 'show', 'dev', ifname);
-    return true;
+    const [link] = JSON.parse(await ipIn(ns, '-j', '-d', 'link', 'show', 'dev', ifname)) as Array<{ linkinfo?: { info_kind?: string } }>;
+    return link?.linkinfo?.info_kind ?? '';
   } catch {
-    return false;
+    return undefined;
   }
 }
 

@@ -1,8 +1,8 @@
-// Making ports real: a TAP device created by the data path and handed to a
-// container's namespace, or an existing interface attached by AF_PACKET.
-// Either fully succeeds or leaves nothing behind.
+// Making ports real: a TAP device the data path makes inside a container's
+// namespace, or an existing interface attached by AF_PACKET. Either fully
+// succeeds or leaves nothing behind.
 import { formatMac } from '../datapath/mac.js';
-import { ip, ipBatchIn, linkExistsIn, linkInfo, netnsExists } from './netns.js';
+import { ip, ipBatchIn, linkInfo, linkKindIn, netnsExists } from './netns.js';
 import type { PortRecord, Switch } from './switch.js';
 
 export interface TapPortSpec {
@@ -15,37 +15,37 @@ export interface TapPortSpec {
   ip?: string;
   gateway?: string;
   mtu: number;
+  /** After a restart: the device a former run left in the namespace is taken over, not refused. */
+  reattach?: boolean;
 }
 
 export class PortSetupError extends Error {}
 
 export async function createTapPort(sw: Switch, spec: TapPortSpec): Promise<PortRecord> {
   if (!netnsExists(spec.netns)) throw new PortSetupError(`no network namespace '${spec.netns}'`);
-  if (await linkExistsIn(spec.netns, spec.ifname)) {
+  const existing = await linkKindIn(spec.netns, spec.ifname);
+  if (existing !== undefined && !(spec.reattach && existing === 'tun')) {
     throw new PortSetupError(`interface '${spec.ifname}' already exists in namespace '${spec.netns}'`);
   }
   const id = sw.freePortId();
-  // A temporary name that cannot clash in the daemon's namespace; the device
-  // takes its real name once inside the container's namespace.
-  const tmp = `wft${process.pid % 100000}p${id}`.slice(0, 15);
+  // Made (or, after a restart, found) inside the container's namespace under
+  // its own name, and persistent: the container keeps it while weft restarts.
   try {
-    sw.dp.addTapPort(id, spec.network, tmp, spec.mtu);
+    sw.dp.addTapPort(id, spec.network, spec.ifname, spec.mtu, `/run/netns/${spec.netns}`);
   } catch (err) {
     throw new PortSetupError(`cannot create TAP device: ${(err as Error).message}`);
   }
   try {
-    await ip('link', 'set', 'dev', tmp, 'netns', spec.netns);
     const lines = [
-      `link set dev ${tmp} name ${spec.ifname}`,
       `link set dev ${spec.ifname} address ${formatMac(spec.mac)} mtu ${spec.mtu}`,
-      ...(spec.ip ? [`addr add ${spec.ip} dev ${spec.ifname}`] : []),
+      ...(spec.ip ? [`addr replace ${spec.ip} dev ${spec.ifname}`] : []),
       `link set dev ${spec.ifname} up`,
       'link set dev lo up',
     ];
     if (spec.ip && spec.gateway && spec.gateway !== spec.ip.split('/')[0]) lines.push(`route replace default via ${spec.gateway} dev ${spec.ifname}`);
     await ipBatchIn(spec.netns, lines);
   } catch (err) {
-    // Closing the TAP fd deletes the device, wherever it has got to.
+    // Removing the port un-persists the device and closes its fd: it goes.
     sw.dp.removePort(id);
     throw new PortSetupError(`cannot set up port '${spec.name}': ${(err as Error).message}`);
   }

@@ -1,6 +1,6 @@
 // The CLI against a real daemon: bad input gets one line on stderr, a
 // non-zero exit, and changes nothing; a restarted daemon rebuilds its ports.
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restartWeftHost, type LabState } from '../../src/lab/lab.js';
 import type { Topology } from '../../src/lab/topology.js';
@@ -166,10 +166,21 @@ describe.skipIf(skipUnless(['ip', 'ping']))('weft CLI', () => {
     const host = lab.hosts[0];
     const a = host.containers.find((c) => c.name === 'a')!;
     const b = host.containers.find((c) => c.name === 'b')!;
+    // An endpoint whose namespace goes away while the daemon is down is dropped, its address freed.
+    const lostNs = `${SPARE}-lost`;
+    await sh('ip', ['netns', 'add', lostNs]);
+    const lost = await weftJson<{ ip: string }>(api, 'endpoint', 'create', 'lost', '--net', 'blue', '--netns', lostNs);
+    const eth0 = async (ns: string) => JSON.parse((await sh('ip', ['-n', ns, '-j', '-4', 'addr', 'show', 'dev', 'eth0'])).stdout)[0] as { ifindex: number; addr_info: Array<{ local: string }> };
+    const before = await eth0(a.netns);
     process.kill(host.pid, 'SIGKILL');
-    // The TAP fds died with the daemon, and the devices with them.
-    await eventually(async () => ((await sh('ip', ['-n', a.netns, 'link', 'show', 'dev', 'eth0'])).code !== 0 ? true : undefined));
+    await sh('ip', ['netns', 'del', lostNs]);
+    // The container keeps its interface (persistent TAP) with its address while weft is down...
+    await eventually(async () => (!existsSync(`/proc/${host.pid}/fd/0`) ? true : undefined));
+    const during = await eth0(a.netns);
+    expect([during.ifindex, during.addr_info.map((x) => x.local)]).toEqual([before.ifindex, ['10.244.5.11']]);
     await restartWeftHost(TOPO, lab, 'h1');
+    // ...and the restarted daemon takes the same device back: nothing changed inside the container.
+    expect((await eth0(a.netns)).ifindex).toBe(before.ifindex);
     const ports = await weftJson<Array<{ name: string; mac: string; ip: string }>>(api, 'port', 'ls');
     expect(ports.map((p) => [p.name, p.mac, p.ip]).sort()).toEqual([
       ['a.blue.default', a.mac, '10.244.5.11/24'],
@@ -180,6 +191,9 @@ describe.skipIf(skipUnless(['ip', 'ping']))('weft CLI', () => {
       ['a', '10.244.5.11', a.mac, 'h1'],
       ['b', '10.244.5.12', b.mac, 'h1'],
     ]);
+    const again = await weftJson<{ ip: string }>(api, 'endpoint', 'create', 'again', '--net', 'blue', '--ip', lost.ip);
+    expect(again.ip).toBe(lost.ip);
+    expect((await weft(api, 'endpoint', 'rm', 'again', '--net', 'blue')).code).toBe(0);
     const nets = await weftJson<Array<{ ref: string; subnet: string; vni: number }>>(api, 'net', 'ls');
     expect(nets.map((n) => `${n.ref} ${n.subnet} ${n.vni}`)).toEqual(['blue.default 10.244.5.0/24 256']);
     expect((await weftJson<Array<{ name: string; subnetPool?: string }>>(api, 'tenant', 'ls')).map((t) => `${t.name} ${t.subnetPool}`)).toEqual([
