@@ -1,6 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { rejection } from '../helpers/errors.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Controller, type DynamicOverlay, type UnderlayInfo } from '../../src/control/controller.js';
 import { WeftError } from '../../src/control/errors.js';
@@ -120,16 +121,6 @@ function net(name: string, extra: Partial<NetworkRecord> = {}): NetworkRecord {
 
 function dyn(vteps: string[], fdb: Array<[string, string, string?]> = []): DynamicOverlay {
   return { vteps: new Set(vteps), fdb: new Map(fdb.map(([mac, vtep, ip]) => [mac, { vtep, ip }])) };
-}
-
-async function rejection(p: Promise<unknown>): Promise<WeftError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(WeftError);
-    return err as WeftError;
-  }
-  throw new Error('expected a rejection');
 }
 
 const dirs: string[] = [];

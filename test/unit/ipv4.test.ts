@@ -1,5 +1,5 @@
+import { thrown } from '../helpers/errors.js';
 import { describe, expect, it } from 'vitest';
-import { WeftError } from '../../src/control/errors.js';
 import {
   contains,
   formatCidr,
@@ -10,17 +10,6 @@ import {
   parseIPv4,
   size,
 } from '../../src/control/ipv4.js';
-
-/** Runs fn and returns what it threw; fails the test when it does not throw. */
-function thrown(fn: () => unknown): WeftError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(WeftError);
-    return err as WeftError;
-  }
-  throw new Error('expected a throw');
-}
 
 const ip = parseIPv4;
 

@@ -10,6 +10,8 @@ function stats(): Stats {
       drops: { runt: 3, bad_vnet_hdr: 0, no_port: 7 },
     },
     mac: { entries: 5, learned: 9, moves: 2, aged: 3, evictions: 1 },
+    overlay: { misses: 4, resolved: 3, unresolved: 1, vteps: 2, fdb: 6 },
+    dns: { queries: 40, answered: 30, nxdomain: 5, forwarded: 8, servfail: 1, formerr: 2, truncated: 0, dropped: 1 },
     ports: {
       c1: { rx_packets: 10, rx_bytes: 1000, tx_packets: 11, tx_bytes: 1100 },
       'we"ird\\port\nname': { rx_packets: 1 },
@@ -26,6 +28,19 @@ describe('renderMetrics', () => {
   const text = renderMetrics(stats());
   const lines = text.split('\n');
 
+  it('renders the resolver\'s counters by outcome', () => {
+    expect(samples(text, 'weft_dns_total')).toEqual([
+      'weft_dns_total{kind="queries"} 40',
+      'weft_dns_total{kind="answered"} 30',
+      'weft_dns_total{kind="nxdomain"} 5',
+      'weft_dns_total{kind="forwarded"} 8',
+      'weft_dns_total{kind="servfail"} 1',
+      'weft_dns_total{kind="formerr"} 2',
+      'weft_dns_total{kind="truncated"} 0',
+      'weft_dns_total{kind="dropped"} 1',
+    ]);
+  });
+
   it('ends with exactly one newline', () => {
     expect(text.endsWith('\n')).toBe(true);
     expect(text.endsWith('\n\n')).toBe(false);
@@ -38,6 +53,7 @@ describe('renderMetrics', () => {
       ['weft_mac_entries', 'gauge'],
       ['weft_mac_total', 'counter'],
       ['weft_port_total', 'counter'],
+      ['weft_dns_total', 'counter'],
     ];
     for (const [name, type] of families) {
       const help = lines.findIndex((l) => l.startsWith(`# HELP ${name} `));
@@ -47,7 +63,7 @@ describe('renderMetrics', () => {
       const first = lines.findIndex((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
       expect(first, name).toBeGreaterThan(typ);
     }
-    expect(lines.filter((l) => l.startsWith('# TYPE '))).toHaveLength(5);
+    expect(lines.filter((l) => l.startsWith('# TYPE '))).toHaveLength(6);
   });
 
   it('renders the datapath and drop counters as labelled samples', () => {
@@ -100,8 +116,10 @@ describe('renderMetrics', () => {
     const empty = renderMetrics({
       datapath: { global: {}, drops: {} },
       mac: { entries: 0, learned: 0, moves: 0, aged: 0, evictions: 0 },
+      overlay: { misses: 0, resolved: 0, unresolved: 0, vteps: 0, fdb: 0 },
       ports: {},
     });
+    expect(samples(empty, 'weft_dns_total')).toEqual([]);
     expect(empty).toContain('# TYPE weft_port_total counter\n');
     expect(samples(empty, 'weft_port_total')).toEqual([]);
     expect(samples(empty, 'weft_drops_total')).toEqual([]);

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { rejection, thrown } from '../helpers/errors.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ClusterView } from '../../src/control/cluster-view.js';
 import { WeftError } from '../../src/control/errors.js';
@@ -44,26 +45,6 @@ function make(env: { underlayMtu?: number }): Objects {
       return localPorts[ref] ?? [];
     },
   });
-}
-
-async function rejection(p: Promise<unknown>): Promise<WeftError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(WeftError);
-    return err as WeftError;
-  }
-  throw new Error('expected a rejection');
-}
-
-function rejectionSync(fn: () => unknown): WeftError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(WeftError);
-    return err as WeftError;
-  }
-  throw new Error('expected a throw');
 }
 
 /** Everything under /weft/, as key → value, and the revision it was read at. */
@@ -138,7 +119,7 @@ describe('tenants', () => {
   });
 
   it('an unknown tenant is 404', async () => {
-    const e = rejectionSync(() => objects.tenant('nope'));
+    const e = thrown(() => objects.tenant('nope'));
     expect(e.status).toBe(404);
     expect(e.message).toBe("no tenant 'nope'");
     const c = await rejection(objects.createNetwork({ name: 'blue', tenant: 'nope', subnet: '10.1.0.0/24' }));
@@ -166,7 +147,7 @@ describe('tenants', () => {
     await objects.removeTenant('acme');
     expect(await store.get(tenantKey('acme'))).toBeUndefined();
     expect(objects.tenants()).toEqual([]);
-    expect(rejectionSync(() => objects.tenant('acme')).status).toBe(404);
+    expect(thrown(() => objects.tenant('acme')).status).toBe(404);
   });
 
   it('a tenant being removed takes no networks', async () => {
@@ -611,7 +592,7 @@ describe('Objects.removeNetwork', () => {
       const e = await rejection(objects.removeNetwork(net, tenant));
       expect(e.status).toBe(404);
       expect(e.message).toBe(msg);
-      expect(rejectionSync(() => objects.network(net, tenant)).message).toBe(msg);
+      expect(thrown(() => objects.network(net, tenant)).message).toBe(msg);
     }
     const none = await rejection(objects.removeNetwork(undefined));
     expect(none.status).toBe(400);
