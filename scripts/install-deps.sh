@@ -5,7 +5,8 @@ set -euo pipefail
 # command -> Debian package
 declare -A need=(
   [ip]=iproute2 [ping]=iputils-ping [arping]=iputils-arping [iperf3]=iperf3
-  [tcpdump]=tcpdump [tshark]=tshark [ovs-vswitchd]=openvswitch-switch [etcd]=etcd-server [ethtool]=ethtool [python3]=python3 [g++]=g++ [make]=make
+  [tcpdump]=tcpdump [tshark]=tshark [ovs-vswitchd]=openvswitch-switch [etcd]=etcd-server [ethtool]=ethtool
+  [dig]=bind9-dnsutils [dnsperf]=dnsperf [nsd]=nsd [python3]=python3 [g++]=g++ [make]=make
 )
 missing=()
 for cmd in "${!need[@]}"; do
