@@ -169,6 +169,11 @@ export class Endpoints {
           ],
         )
         .catch(async (err: Error) => {
+          // A write the store did not confirm may still have been applied: look before freeing the address.
+          const now = await this.store.get(key).catch(() => 'unknown' as const);
+          if (now === 'unknown') throw err; // cannot tell: keep the address (it is leased) rather than risk handing it out twice
+          const mine = now && parse<EndpointRecord>(now)!.host === this.env.hostId && parse<EndpointRecord>(now)!.ip === ip;
+          if (mine) return { succeeded: true, revision: now.modRevision };
           await this.#ipam.release(scope, ip, name).catch(() => undefined);
           throw err;
         });
