@@ -428,11 +428,26 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     return Napi::Number::New(info.Env(), static_cast<double>(fp_->Current()->fib.size()));
   }
 
-  // inject(portId, frame): the frame is switched as if the port received it.
+  // inject(portId, frame | frame[]): switched as if the port received them.
+  // An array (a service port's answers to one batch of queries) costs one
+  // lock and one worker wake, not one per frame.
   Napi::Value Inject(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckOpen(env);
     uint32_t id = ArgU32(info, 0, "port");
+    if (info.Length() >= 2 && info[1].IsArray()) {
+      auto arr = info[1].As<Napi::Array>();
+      std::vector<std::vector<uint8_t>> frames;
+      frames.reserve(arr.Length());
+      for (uint32_t i = 0; i < arr.Length(); i++) {
+        Napi::Value v = arr.Get(i);
+        if (!v.IsBuffer()) throw Napi::TypeError::New(env, "every frame must be a Buffer");
+        auto b = v.As<Napi::Buffer<uint8_t>>();
+        frames.emplace_back(b.Data(), b.Data() + b.Length());
+      }
+      workers_[id % workers_.size()]->InjectMany(id, std::move(frames));
+      return env.Undefined();
+    }
     if (info.Length() < 2 || !info[1].IsBuffer()) throw Napi::TypeError::New(env, "frame must be a Buffer");
     auto b = info[1].As<Napi::Buffer<uint8_t>>();
     workers_[id % workers_.size()]->Inject(id, std::vector<uint8_t>(b.Data(), b.Data() + b.Length()));

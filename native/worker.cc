@@ -108,6 +108,16 @@ void Worker::Inject(uint32_t port_id, std::vector<uint8_t> frame) {
   (void)!write(wakefd_, &one, sizeof(one));
 }
 
+void Worker::InjectMany(uint32_t port_id, std::vector<std::vector<uint8_t>> frames) {
+  if (frames.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(inject_mu_);
+    for (auto& f : frames) injected_.emplace_back(port_id, std::move(f));
+  }
+  uint64_t one = 1;
+  (void)!write(wakefd_, &one, sizeof(one));
+}
+
 void Worker::Run() {
   struct epoll_event evs[64];
   while (!stop_.load()) {

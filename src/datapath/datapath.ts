@@ -177,8 +177,8 @@ export class Datapath {
     return slot < this.#hits.length ? this.#hits[slot] : 0;
   }
 
-  /** Switches `frame` as if `port` had received it (a service port's answers). */
-  inject(port: number, frame: Buffer): void {
+  /** Switches `frame` (or several, with one wake of the worker) as if `port` had received it (a service port's answers). */
+  inject(port: number, frame: Buffer | Buffer[]): void {
     this.#native.inject(port, frame);
   }
 

@@ -32,7 +32,7 @@ export interface NativeDatapath {
   arpApply(ops: Float64Array): void;
   fibApply(ops: Float64Array): void;
   fibSize(): number;
-  inject(port: number, frame: Buffer): void;
+  inject(port: number, frame: Buffer | Buffer[]): void;
   maintain(): number;
   now(): number;
   close(): void;

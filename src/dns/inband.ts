@@ -87,6 +87,8 @@ export class InbandDns {
 
   /** Frames the data path handed up from service ports, one batch. */
   onFrames(frames: Array<{ port: number; network: number; frame: Buffer }>): void {
+    // Local UDP answers of this batch, per service port: injected together (one wake of the worker).
+    const answers = new Map<number, Buffer[]>();
     for (const f of frames) {
       this.counters.frames++;
       const svc = this.#byNetwork.get(f.network);
@@ -95,26 +97,37 @@ export class InbandDns {
         this.counters.ignored++;
         continue;
       }
-      if (ip.proto === 17) this.#udp(svc, ip.srcMac, ip.src, ip.l4);
-      else if (ip.proto === 6) this.#tcp(svc, ip.srcMac, ip.src, ip.l4);
+      if (ip.proto === 17) {
+        const reply = this.#udp(svc, ip.srcMac, ip.src, ip.l4);
+        if (reply) answers.set(svc.port, [...(answers.get(svc.port) ?? []), reply]);
+      } else if (ip.proto === 6) this.#tcp(svc, ip.srcMac, ip.src, ip.l4);
       else this.counters.ignored++;
     }
+    for (const [port, list] of answers) this.sw.dp.inject(port, list);
   }
 
   #me(svc: Service): Endpoint {
     return { mac: svc.mac, ip: svc.ip, port: 53 };
   }
 
-  #udp(svc: Service, srcMac: Buffer, src: number, l4: Buffer): void {
+  /** The answer frame when the name is ours (the caller injects it with the batch's others); forwarded ones go alone, later. */
+  #udp(svc: Service, srcMac: Buffer, src: number, l4: Buffer): Buffer | undefined {
     const u = readUdp(l4);
-    if (!u || u.dstPort !== 53) return void this.counters.ignored++;
+    if (!u || u.dstPort !== 53) {
+      this.counters.ignored++;
+      return undefined;
+    }
     this.counters.udp++;
     const client: Endpoint = { mac: Buffer.from(srcMac), ip: src, port: u.srcPort };
-    const send = (reply: Buffer | undefined) => reply && this.sw.dp.inject(svc.port, udpFrame(this.#me(svc), client, reply));
+    const frame = (reply: Buffer) => udpFrame(this.#me(svc), client, reply);
     const query = Buffer.from(u.payload);
     const local = this.resolver.answerLocal(query, { tenant: svc.tenant }, 'udp');
-    if (local === FORWARD) this.resolver.forward(query, 'udp').then(send, () => undefined);
-    else send(local);
+    if (local !== FORWARD) return local && frame(local);
+    this.resolver.forward(query, 'udp').then(
+      (reply) => this.#byNetwork.get(svc.network) === svc && this.sw.dp.inject(svc.port, frame(reply)),
+      () => undefined,
+    );
+    return undefined;
   }
 
   #tcp(svc: Service, srcMac: Buffer, src: number, l4: Buffer): void {
