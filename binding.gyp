@@ -9,6 +9,7 @@
         "native/worker.cc",
         "native/tunnel.cc",
         "native/gso.cc",
+        "native/coalesce.cc",
         "native/checksum.cc",
         "native/udp_batch.cc"
       ],

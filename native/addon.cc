@@ -84,13 +84,15 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     return exports;
   }
 
-  // new Datapath({ workers, onEvents(buffer), onFrames?(buffer) })
+  // new Datapath({ workers, busyPollUs, onEvents(buffer), onFrames?(buffer) })
   explicit Datapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Datapath>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "options object required");
     auto opts = info[0].As<Napi::Object>();
     uint32_t nworkers = opts.Has("workers") ? opts.Get("workers").As<Napi::Number>().Uint32Value() : 1;
     if (nworkers < 1 || nworkers > 16) throw Napi::RangeError::New(env, "workers must be 1..16");
+    double busy_poll_us = opts.Has("busyPollUs") ? opts.Get("busyPollUs").As<Napi::Number>().DoubleValue() : 0;
+    if (!(busy_poll_us >= 0 && busy_poll_us <= 10000)) throw Napi::RangeError::New(env, "busyPollUs must be 0..10000");
     if (!opts.Get("onEvents").IsFunction()) throw Napi::TypeError::New(env, "onEvents must be a function");
     Napi::Value on_frames = opts.Get("onFrames");
     if (!on_frames.IsUndefined() && !on_frames.IsFunction()) throw Napi::TypeError::New(env, "onFrames must be a function");
@@ -120,7 +122,7 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     }
     fp_ = std::make_unique<FastPath>(nworkers);
     for (uint32_t i = 0; i < nworkers; i++) {
-      workers_.push_back(std::make_unique<Worker>(i, *fp_, *events_, counter_mem_ + i * kBlockLen, hit_mem_));
+      workers_.push_back(std::make_unique<Worker>(i, *fp_, *events_, counter_mem_ + i * kBlockLen, hit_mem_, busy_poll_us));
     }
     for (auto& w : workers_) w->Start();
   }

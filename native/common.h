@@ -53,6 +53,8 @@ static_assert(sizeof(VnetHdr) == kVnetHdrLen, "virtio_net_hdr is 10 bytes");
   X(tunnel_tx)                  \
   X(gso_segmented)              \
   X(gso_segments)               \
+  X(coalesced_frames)           \
+  X(coalesced_segments)         \
   X(service_frames)
 
 #define WEFT_DROP_REASONS(X) \

@@ -1,9 +1,11 @@
 #include "worker.h"
 
 #include "gso.h"
+#include "coalesce.h"
 #include "port_service.h"
 
 #include <arpa/inet.h>
+#include <netinet/udp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/eventfd.h>
@@ -49,16 +51,16 @@ inline uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8
 }  // namespace
 
 Worker::Worker(size_t index, FastPath& fp, EventQueue& events, uint64_t* counters,
-               std::atomic<double>* hits)
+               std::atomic<double>* hits, double busy_poll_us)
     : index_(index),
       fp_(fp),
       events_(events),
       counters_(counters),
       hits_(hits),
+      busy_poll_ms_(busy_poll_us / 1000.0),
       bufs_(static_cast<size_t>(kBatch) * kFrameBufLen),
       tx_(kMaxPorts) {
   for (int i = 0; i < kBatch; i++) frames_[i].buf = bufs_.data() + static_cast<size_t>(i) * kFrameBufLen;
-  for (int i = 0; i < kBatch; i++) tunnel_frames_[i] = frames_[i];
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
   wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (epfd_ < 0 || wakefd_ < 0) throw std::runtime_error("worker: epoll/eventfd failed");
@@ -120,11 +122,23 @@ void Worker::InjectMany(uint32_t port_id, std::vector<std::vector<uint8_t>> fram
 
 void Worker::Run() {
   struct epoll_event evs[64];
+  double busy_until = 0;
   while (!stop_.load()) {
-    fp_.epochs().Offline(index_);
-    int n = epoll_wait(epfd_, evs, 64, -1);
-    fp_.epochs().Online(index_);
+    // After work, poll a little before sleeping: the next frame of a flow
+    // (the reply to a ping, the next burst of a TCP window) often comes
+    // within microseconds, and going to sleep and being woken cost more.
+    int n = 0;
+    if (busy_until > 0) {
+      while ((n = epoll_wait(epfd_, evs, 64, 0)) == 0 && NowMs() < busy_until) {
+      }
+    }
+    if (n <= 0) {
+      fp_.epochs().Offline(index_);
+      n = epoll_wait(epfd_, evs, 64, -1);
+      fp_.epochs().Online(index_);
+    }
     if (n < 0) continue;  // EINTR
+    busy_until = busy_poll_ms_ > 0 ? NowMs() + busy_poll_ms_ : 0;
     const Tables* t = fp_.Current();
     double now = NowMs();
     for (int i = 0; i < n; i++) {
@@ -307,6 +321,9 @@ void Worker::RxTunnel(const Tables& t, Encap encap, double now) {
     mmsghdr msgs[kBatch];
     iovec iov[kBatch];
     sockaddr_in from[kBatch];
+    // With UDP_GRO on the VXLAN socket, one message may be a train of
+    // datagrams of `gso_size` bytes each (the last one shorter).
+    alignas(cmsghdr) char ctrl[kBatch][CMSG_SPACE(sizeof(int))];
     for (int i = 0; i < kBatch; i++) {
       iov[i] = {frames_[i].buf + at, kFrameBufLen - at};
       std::memset(&msgs[i].msg_hdr, 0, sizeof(msghdr));
@@ -314,74 +331,96 @@ void Worker::RxTunnel(const Tables& t, Encap encap, double now) {
       msgs[i].msg_hdr.msg_iovlen = 1;
       msgs[i].msg_hdr.msg_name = &from[i];
       msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+      msgs[i].msg_hdr.msg_control = ctrl[i];
+      msgs[i].msg_hdr.msg_controllen = sizeof(ctrl[i]);
     }
     int n = recvmmsg(fd, msgs, kBatch, MSG_DONTWAIT, nullptr);
     if (n <= 0) break;
+    decapped_.clear();
     for (int i = 0; i < n; i++) {
-      uint8_t* base = frames_[i].buf + at;
-      uint32_t len = msgs[i].msg_len;
-      uint8_t* inner;
-      uint32_t vni;
-      if (encap == Encap::kVxlan) {
-        if (len < 8 + kEthHdrLen || !(base[0] & 0x08)) {
-          counters_.Drop(bad_tunnel_hdr);
-          continue;
+      uint32_t total = msgs[i].msg_len;
+      uint32_t gso = 0;
+      for (cmsghdr* cm = CMSG_FIRSTHDR(&msgs[i].msg_hdr); cm != nullptr; cm = CMSG_NXTHDR(&msgs[i].msg_hdr, cm)) {
+        if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+          int v;
+          std::memcpy(&v, CMSG_DATA(cm), sizeof(v));
+          if (v > 0) gso = static_cast<uint32_t>(v);
         }
-        vni = static_cast<uint32_t>(base[4]) << 16 | base[5] << 8 | base[6];
-        inner = base + 8;
-        len -= 8;
-      } else {
-        uint32_t ihl = (base[0] & 0x0f) * 4u;
-        uint8_t* g = base + ihl;
-        if (len < ihl + 8) {
-          counters_.Drop(bad_tunnel_hdr);
-          continue;
-        }
-        uint16_t flags = Get16(g);
-        uint32_t off = 4 + ((flags & 0x8000) ? 4 : 0);
-        // Version 0, transparent Ethernet bridging, and a key: anything else
-        // is not ours.
-        if ((flags & 0x0007) != 0 || Get16(g + 2) != 0x6558 || !(flags & 0x2000) || len < ihl + off + 4) {
-          counters_.Drop(bad_tunnel_hdr);
-          continue;
-        }
-        vni = static_cast<uint32_t>(g[off]) << 24 | g[off + 1] << 16 | g[off + 2] << 8 | g[off + 3];
-        off += 4 + ((flags & 0x1000) ? 4 : 0);
-        if (len < ihl + off + kEthHdrLen) {
-          counters_.Drop(bad_tunnel_hdr);
-          continue;
-        }
-        inner = g + off;
-        len -= ihl + off;
       }
-      auto net = t.vni_net.find(static_cast<uint64_t>(encap) << 32 | vni);
-      if (net == t.vni_net.end()) {
-        counters_.Drop(unknown_vni);
-        continue;
+      if (gso == 0 || encap != Encap::kVxlan) gso = total;
+      bool truncated = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+      for (uint32_t off = 0; off < total; off += gso) {
+        uint32_t len = total - off < gso ? total - off : gso;
+        Decap(t, encap, frames_[i].buf + at + off, len, from[i].sin_addr.s_addr, off == 0, truncated);
       }
-      // Only VTEPs the control plane knows for this network may inject into it.
-      auto vp = t.vtep_port.find(static_cast<uint64_t>(net->second) << 32 | from[i].sin_addr.s_addr);
-      const Port* tp = vp == t.vtep_port.end() ? nullptr : t.port(vp->second);
-      if (tp == nullptr) {
-        counters_.Drop(unknown_vtep);
-        continue;
-      }
-      Frame& f = tunnel_frames_[i];
-      f.buf = inner - kVnetHdrLen;
-      std::memset(f.buf, 0, kVnetHdrLen);
-      // Verified (or completed, when a kernel sender left it partial): the
-      // receiving stack need not check it again.
-      auto* vh = reinterpret_cast<VnetHdr*>(f.buf);
-      if (len > tp->max_frame()) DescribeInnerGso(vh, inner, len, tp->mtu());
-      else if (FinishReceivedChecksum(inner, len)) vh->flags = 2;  // DATA_VALID
-      f.len = len + kVnetHdrLen;
-      f.truncated = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
-      counters_.Global(tunnel_rx);
-      Switch(t, *tp, &f, 1, now);
     }
+    coalescer_.Run(decapped_, outgoing_);
+    counters_.Global(coalesced_frames, coalescer_.joined_frames);
+    counters_.Global(coalesced_segments, coalescer_.joined_segments);
+    coalescer_.joined_frames = coalescer_.joined_segments = 0;
+    for (Outgoing& o : outgoing_) Switch(t, *o.port, &o.frame, 1, now);
     Flush(t);
+    outgoing_.clear();
     if (n < kBatch) break;
   }
+}
+
+void Worker::Decap(const Tables& t, Encap encap, uint8_t* base, uint32_t len, uint32_t from, bool room_before,
+                   bool truncated) {
+  uint8_t* inner;
+  uint32_t vni;
+  if (encap == Encap::kVxlan) {
+    if (len < 8 + kEthHdrLen || !(base[0] & 0x08)) {
+      counters_.Drop(bad_tunnel_hdr);
+      return;
+    }
+    vni = static_cast<uint32_t>(base[4]) << 16 | base[5] << 8 | base[6];
+    inner = base + 8;
+    len -= 8;
+  } else {
+    uint32_t ihl = (base[0] & 0x0f) * 4u;
+    uint8_t* g = base + ihl;
+    if (len < ihl + 8) {
+      counters_.Drop(bad_tunnel_hdr);
+      return;
+    }
+    uint16_t flags = Get16(g);
+    uint32_t off = 4 + ((flags & 0x8000) ? 4 : 0);
+    // Version 0, transparent Ethernet bridging, and a key: anything else
+    // is not ours.
+    if ((flags & 0x0007) != 0 || Get16(g + 2) != 0x6558 || !(flags & 0x2000) || len < ihl + off + 4) {
+      counters_.Drop(bad_tunnel_hdr);
+      return;
+    }
+    vni = static_cast<uint32_t>(g[off]) << 24 | g[off + 1] << 16 | g[off + 2] << 8 | g[off + 3];
+    off += 4 + ((flags & 0x1000) ? 4 : 0);
+    if (len < ihl + off + kEthHdrLen) {
+      counters_.Drop(bad_tunnel_hdr);
+      return;
+    }
+    inner = g + off;
+    len -= ihl + off;
+  }
+  auto net = t.vni_net.find(static_cast<uint64_t>(encap) << 32 | vni);
+  if (net == t.vni_net.end()) {
+    counters_.Drop(unknown_vni);
+    return;
+  }
+  // Only VTEPs the control plane knows for this network may inject into it.
+  auto vp = t.vtep_port.find(static_cast<uint64_t>(net->second) << 32 | from);
+  const Port* tp = vp == t.vtep_port.end() ? nullptr : t.port(vp->second);
+  if (tp == nullptr) {
+    counters_.Drop(unknown_vtep);
+    return;
+  }
+  counters_.Global(tunnel_rx);
+  Decapped d{tp, inner, len, {}, room_before, truncated};
+  // Verified (or completed, when a kernel sender left it partial): the
+  // receiving stack need not check it again. A kernel VTEP's whole TCP
+  // super-frame is described as GSO for the output port's kernel to cut.
+  if (len > tp->max_frame()) DescribeInnerGso(&d.vh, inner, len, tp->mtu());
+  else if (FinishReceivedChecksum(inner, len)) d.vh.flags = 2;  // DATA_VALID
+  decapped_.push_back(d);
 }
 
 void Worker::Learn(const Tables& t, uint32_t net, const uint8_t* src, uint32_t in, double now) {

@@ -16,6 +16,7 @@
 #include "common.h"
 #include "events.h"
 #include "fastpath.h"
+#include "coalesce.h"
 #include "tunnel.h"
 
 namespace weft {
@@ -27,8 +28,9 @@ struct Seen {
 
 class Worker {
  public:
+  // busy_poll_us: how long to keep polling after work before sleeping.
   Worker(size_t index, FastPath& fp, EventQueue& events, uint64_t* counters,
-         std::atomic<double>* hits);
+         std::atomic<double>* hits, double busy_poll_us);
   ~Worker();
 
   void Start();
@@ -51,6 +53,9 @@ class Worker {
   bool ProxyArp(const Tables& t, const Port& in, Frame& f);
   void Flood(const Tables& t, const Port& in, Frame* f);
   void RxTunnel(const Tables& t, Encap encap, double now);
+  // One datagram off the underlay: its inner frame, if it belongs to a
+  // known network and VTEP, goes to decapped_.
+  void Decap(const Tables& t, Encap encap, uint8_t* base, uint32_t len, uint32_t from, bool room_before, bool truncated);
   // Whether an event for `key` should go up now: once until answered, again
   // after kReportAgainMs.
   bool FirstReport(std::unordered_map<uint64_t, Seen>& sent, const Tables& t, uint64_t key, uint32_t port, double now);
@@ -74,11 +79,14 @@ class Worker {
   int epfd_ = -1;
   int wakefd_ = -1;
   std::atomic<bool> stop_{false};
+  const double busy_poll_ms_;
   std::thread thread_;
 
   std::vector<uint8_t> bufs_;
   Frame frames_[kBatch];
-  Frame tunnel_frames_[kBatch];  // point into bufs_ past each outer header
+  std::vector<Decapped> decapped_;  // one round of tunnel datagrams, decapsulated
+  std::vector<Outgoing> outgoing_;  // what of them is switched (joined or not)
+  Coalescer coalescer_;
   std::shared_ptr<Underlay> underlay_;
   std::vector<std::vector<Frame*>> tx_;  // per output port id
   std::vector<uint32_t> dirty_;          // ports with something in tx_

@@ -31,6 +31,7 @@ export interface DaemonOptions {
   macAging: number;
   macLimit: number;
   workers: number;
+  busyPollUs: number;
   underlay?: string;
   vxlanPort: number;
   store: string;
@@ -50,7 +51,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const log = pino({ name: 'weft', base: { host: opts.hostId ?? hostname() } }, pino.destination(2));
   let sw: Switch | undefined;
   let inband: InbandDns | undefined;
-  const dp = new Datapath({ workers: opts.workers, onEvents: (evs) => sw?.handleEvents(evs), onFrames: (frames) => inband?.onFrames(frames) });
+  const dp = new Datapath({ workers: opts.workers, busyPollUs: opts.busyPollUs, onEvents: (evs) => sw?.handleEvents(evs), onFrames: (frames) => inband?.onFrames(frames) });
   sw = new Switch({ datapath: dp, agingMs: opts.macAging * 1000, macLimit: opts.macLimit });
   let underlay: { ip: string; mtu: number } | undefined;
   if (opts.underlay) {

@@ -16,6 +16,14 @@ function positiveInt(name: string) {
   };
 }
 
+function wholeIn(name: string, max: number) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > max) throw new InvalidArgumentError(`${name} must be a whole number from 0 to ${max}`);
+    return n;
+  };
+}
+
 const program = new Command('weft')
   .description('a userspace overlay virtual switch for containers')
   .version(VERSION)
@@ -31,6 +39,7 @@ program
   .option('--mac-aging <seconds>', 'MAC aging time', positiveInt('--mac-aging'), 300)
   .option('--mac-limit <n>', 'most MAC entries per network', positiveInt('--mac-limit'), 8192)
   .option('--workers <n>', 'data path threads', positiveInt('--workers'), 1)
+  .option('--busy-poll <us>', 'microseconds a data path thread keeps polling after work before it sleeps (0: never)', wholeIn('--busy-poll', 10000), 50)
   .option('--underlay <ip>', 'this host\'s VTEP address (an address of one of its interfaces)')
   .option('--vxlan-port <port>', 'UDP port of VXLAN', positiveInt('--vxlan-port'), 4789)
   .option('--store <spec>', 'cluster store: embedded, or etcd://HOST:PORT[,HOST:PORT]', 'embedded')
@@ -41,7 +50,7 @@ program
   .option('--dns-ttl <seconds>', 'TTL of weft\'s DNS records', positiveInt('--dns-ttl'), 10)
   .action(async (o, cmd: Command) => {
     const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
-    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, workers: o.workers, underlay: o.underlay, vxlanPort: o.vxlanPort, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl });
+    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl });
   });
 
 registerTenant(program);

@@ -56,6 +56,8 @@ export interface ServiceFrame {
 
 export interface DatapathOptions {
   workers?: number;
+  /** Microseconds a worker keeps polling after work before it sleeps (0: never). */
+  busyPollUs?: number;
   onEvents: (events: DatapathEvent[]) => void;
   /**
    * Frames sent to service ports, in batches (one call per batch, never per
@@ -79,6 +81,7 @@ export class Datapath {
     const onFrames = opts.onFrames;
     this.#native = new addon.Datapath({
       workers,
+      busyPollUs: opts.busyPollUs ?? 0,
       onEvents: (buf) => opts.onEvents(decodeEvents(buf)),
       onFrames: onFrames && ((buf) => onFrames(decodeFrames(buf))),
     });

@@ -72,6 +72,7 @@ export interface NativeUdpBatchSocket {
 interface Addon {
   Datapath: new (opts: {
     workers: number;
+    busyPollUs: number;
     onEvents: (records: Buffer) => void;
     onFrames?: (records: Buffer) => void;
   }) => NativeDatapath;

@@ -1,0 +1,194 @@
+#include "coalesce.h"
+
+#include <cstring>
+
+#include "checksum.h"
+
+namespace weft {
+
+namespace {
+
+constexpr uint8_t kTcpPsh = 0x08, kTcpAck = 0x10;
+constexpr uint8_t kGsoTcpV4 = 1, kGsoTcpV6 = 4;
+// At most this many segments in one joined frame (the kernel's GRO stops at
+// 64 as well), and at most 64 KB of IP packet.
+constexpr size_t kMaxJoined = 64;
+constexpr uint32_t kMaxIpLen = 65535;
+// Receive buffers per round times the most datagrams a GRO train carries:
+// every output frame copies at most its inputs plus a vnet header.
+constexpr size_t kArenaLen = static_cast<size_t>(kBatch) * kFrameBufLen + static_cast<size_t>(kBatch) * 128 * 16;
+
+inline uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+inline uint32_t Get32(const uint8_t* p) { return static_cast<uint32_t>(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
+inline void Put16(uint8_t* p, uint16_t v) {
+  p[0] = v >> 8;
+  p[1] = v & 0xff;
+}
+
+// Where a TCP segment's parts are, if it may be joined: checksum verified,
+// IPv4 without options or fragments, or IPv6 with TCP as the next header,
+// lengths exact (no Ethernet padding), only ACK (and PSH) set, some payload.
+struct Tcp {
+  uint32_t l3, l4, hdrs, plen, seq;
+  uint8_t flags;
+  bool v4;
+};
+
+bool Joinable(const Decapped& d, Tcp* t) {
+  if (d.vh.flags != 2 || d.vh.gso_type != 0 || d.truncated) return false;  // not verified, or already GSO
+  const uint8_t* f = d.inner;
+  uint32_t len = d.len;
+  if (len < kEthHdrLen + 40) return false;
+  uint16_t type = Get16(f + 12);
+  t->l3 = kEthHdrLen;
+  if (type == 0x0800) {
+    const uint8_t* ip = f + t->l3;
+    if (ip[0] != 0x45 || ip[9] != 6 || (Get16(ip + 6) & 0x3fff) || Get16(ip + 2) != len - t->l3) return false;
+    t->l4 = t->l3 + 20;
+    t->v4 = true;
+  } else if (type == 0x86dd) {
+    const uint8_t* ip = f + t->l3;
+    if (len < t->l3 + 60 || (ip[0] >> 4) != 6 || ip[6] != 6 || Get16(ip + 4) != len - t->l3 - 40) return false;
+    t->l4 = t->l3 + 40;
+    t->v4 = false;
+  } else {
+    return false;
+  }
+  const uint8_t* tcp = f + t->l4;
+  uint32_t thl = (tcp[12] >> 4) * 4u;
+  t->flags = tcp[13];
+  if (thl < 20 || t->l4 + thl >= len || (t->flags & ~kTcpPsh) != kTcpAck || (tcp[12] & 0x0f)) return false;
+  t->hdrs = t->l4 + thl;
+  t->plen = len - t->hdrs;
+  t->seq = Get32(tcp + 4);
+  return true;
+}
+
+// Whether `b` continues the flow of `a` with the same everything but what a
+// segmenter changes (IP length, ID and checksum; TCP sequence, checksum, PSH).
+bool SameFlow(const Decapped& a, const Tcp& ta, const Decapped& b, const Tcp& tb) {
+  if (a.port != b.port || ta.v4 != tb.v4 || ta.hdrs != tb.hdrs) return false;
+  const uint8_t *x = a.inner, *y = b.inner;
+  if (std::memcmp(x, y, kEthHdrLen) != 0) return false;
+  const uint8_t *ix = x + ta.l3, *iy = y + tb.l3;
+  if (ta.v4) {
+    // TOS, flags (DF), TTL, protocol; then both addresses.
+    if (ix[1] != iy[1] || ix[6] != iy[6] || ix[8] != iy[8] || std::memcmp(ix + 12, iy + 12, 8) != 0) return false;
+  } else {
+    // Version, traffic class, flow label; next header, hop limit; addresses.
+    if (std::memcmp(ix, iy, 4) != 0 || ix[7] != iy[7] || std::memcmp(ix + 8, iy + 8, 32) != 0) return false;
+  }
+  const uint8_t *px = x + ta.l4, *py = y + tb.l4;
+  // Ports; acknowledgment; data offset; window; urgent pointer; options.
+  return std::memcmp(px, py, 4) == 0 && std::memcmp(px + 8, py + 8, 5) == 0 && std::memcmp(px + 14, py + 14, 2) == 0 &&
+         std::memcmp(px + 18, py + 18, ta.hdrs - ta.l4 - 18) == 0;
+}
+
+}  // namespace
+
+uint8_t* Coalescer::Take(size_t len) {
+  if (arena_.empty()) arena_.resize(kArenaLen);
+  if (used_ + len > arena_.size()) return nullptr;
+  uint8_t* p = arena_.data() + used_;
+  used_ += (len + 7) & ~static_cast<size_t>(7);
+  return p;
+}
+
+void Coalescer::Emit(const std::vector<Decapped>& in, size_t first, size_t count, std::vector<Outgoing>& out) {
+  const Decapped& d = in[first];
+  if (count == 1) {
+    Outgoing o{d.port, {}};
+    if (d.room_before) {
+      o.frame.buf = d.inner - kVnetHdrLen;
+    } else {
+      o.frame.buf = Take(kVnetHdrLen + d.len);
+      if (o.frame.buf == nullptr) return;  // cannot happen: the arena holds a whole round
+      std::memcpy(o.frame.buf + kVnetHdrLen, d.inner, d.len);
+    }
+    std::memcpy(o.frame.buf, &d.vh, kVnetHdrLen);
+    o.frame.len = kVnetHdrLen + d.len;
+    o.frame.truncated = d.truncated;
+    out.push_back(o);
+    return;
+  }
+  Tcp t0, tl;
+  Joinable(d, &t0);
+  Joinable(in[first + count - 1], &tl);
+  uint32_t total = t0.hdrs;
+  for (size_t i = 0; i < count; i++) total += in[first + i].len - t0.hdrs;
+  uint8_t* buf = Take(kVnetHdrLen + total);
+  if (buf == nullptr) return;
+  uint8_t* f = buf + kVnetHdrLen;
+  std::memcpy(f, d.inner, t0.hdrs);
+  uint32_t at = t0.hdrs;
+  for (size_t i = 0; i < count; i++) {
+    const Decapped& s = in[first + i];
+    std::memcpy(f + at, s.inner + t0.hdrs, s.len - t0.hdrs);
+    at += s.len - t0.hdrs;
+  }
+  uint8_t* ip = f + t0.l3;
+  uint8_t* tcp = f + t0.l4;
+  uint32_t l4len = total - t0.l4;
+  uint64_t pseudo;
+  if (t0.v4) {
+    Put16(ip + 2, static_cast<uint16_t>(total - t0.l3));
+    Put16(ip + 10, 0);
+    Put16(ip + 10, CsumFold(CsumAdd(ip, 20)));
+    pseudo = PseudoV4(ip + 12, ip + 16, 6, l4len);
+  } else {
+    Put16(ip + 4, static_cast<uint16_t>(l4len));
+    pseudo = PseudoV6(ip + 8, ip + 24, 6, l4len);
+  }
+  tcp[13] = static_cast<uint8_t>(t0.flags | (tl.flags & kTcpPsh));
+  // Checksum partial, as a TSO sender leaves it: every segment was verified
+  // on the way in, and the kernel finishes each one it cuts from this.
+  Put16(tcp + 16, static_cast<uint16_t>(~CsumFold(pseudo)));
+  VnetHdr vh{};
+  vh.flags = 1;  // NEEDS_CSUM
+  vh.gso_type = t0.v4 ? kGsoTcpV4 : kGsoTcpV6;
+  vh.hdr_len = static_cast<uint16_t>(t0.hdrs);
+  vh.gso_size = static_cast<uint16_t>(t0.plen);
+  vh.csum_start = static_cast<uint16_t>(t0.l4);
+  vh.csum_offset = 16;
+  std::memcpy(buf, &vh, kVnetHdrLen);
+  out.push_back({d.port, {buf, static_cast<uint32_t>(kVnetHdrLen + total), false}});
+  joined_frames++;
+  joined_segments += count;
+}
+
+void Coalescer::Run(const std::vector<Decapped>& in, std::vector<Outgoing>& out) {
+  used_ = 0;
+  size_t first = 0, count = 0;  // the run being joined
+  Tcp head{}, last{};
+  uint32_t bytes = 0;  // IP length of the run so far
+  auto close = [&] {
+    if (count > 0) Emit(in, first, count, out);
+    count = 0;
+  };
+  for (size_t i = 0; i < in.size(); i++) {
+    Tcp t;
+    if (!Joinable(in[i], &t)) {
+      close();
+      Emit(in, i, 1, out);
+      continue;
+    }
+    bool joins = count > 0 && count < kMaxJoined && SameFlow(in[first], head, in[i], t) &&
+                 t.seq == last.seq + last.plen && last.plen == head.plen && !(last.flags & kTcpPsh) &&
+                 t.plen <= head.plen && bytes + t.plen <= kMaxIpLen;
+    if (!joins) {
+      close();
+      first = i;
+      head = t;
+      bytes = in[i].len - t.l3;
+    } else {
+      bytes += t.plen;
+    }
+    count++;
+    last = t;
+    // A short segment or a push ends what the sender had to say for now.
+    if (t.plen < head.plen || (t.flags & kTcpPsh)) close();
+  }
+  close();
+}
+
+}  // namespace weft
