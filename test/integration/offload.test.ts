@@ -1,0 +1,163 @@
+// Segmentation into tunnels and coalescing out of them, checked by the
+// receiving kernel: a sender's 64 KB GSO frames are cut to the tunnel MTU on
+// the way in (weft -> weft, weft -> the kernel's vxlan, GRE), and the far
+// weft joins the segments back into GSO frames for its container. Every
+// transfer is an odd number of bytes (the last segment short) of
+// pseudo-random data whose sha256 must arrive unchanged, with odd MSS
+// values, with and without TCP options, over IPv4 and IPv6; the receiver's
+// TcpInCsumErrors must not move.
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LabContainer, LabState } from '../../src/lab/lab.js';
+import type { Topology } from '../../src/lab/topology.js';
+import { skipUnless } from '../helpers/env.js';
+import { buildLab, labDown, stats } from '../helpers/lab.js';
+import { eventually, inNs, sh, startInNs, stop } from '../helpers/sh.js';
+
+const HASH = fileURLToPath(new URL('../helpers/tcp_hash.py', import.meta.url));
+
+const BLUE = { name: 'blue', subnet: '10.248.1.0/24', vni: 48, encap: 'vxlan' as const };
+const GREEN = { name: 'green', subnet: '10.248.2.0/24', vni: 49, encap: 'gre' as const };
+const TOPO: Topology = {
+  name: 'wt-of',
+  underlay: '10.250.8.0/24',
+  hosts: [
+    { name: 'h1', networks: [BLUE, GREEN], containers: [{ name: 'a', net: 'blue', ip: '10.248.1.11' }, { name: 'g1', net: 'green', ip: '10.248.2.11' }] },
+    { name: 'h2', networks: [BLUE, GREEN], containers: [{ name: 'b', net: 'blue', ip: '10.248.1.12' }, { name: 'g2', net: 'green', ip: '10.248.2.12' }] },
+    { name: 'k', kind: 'kernel', networks: [BLUE], containers: [{ name: 'kc', net: 'blue', ip: '10.248.1.14' }] },
+  ],
+};
+// IPv6 inside the blue network (the lab gives containers IPv4 only).
+const V6: Record<string, string> = { a: 'fd48:1::11', b: 'fd48:1::12', kc: 'fd48:1::14' };
+
+const BYTES = 3_000_001;
+// Behind container b: a namespace b routes to over a veth that checksums
+// nothing in hardware (so b's kernel must finish every checksum of a joined
+// frame from its partial sum) and receives with no offload (so that
+// namespace's kernel checks each one).
+const BEHIND = 'wt-of-behind';
+const BEHIND_IP = '10.248.9.2';
+
+describe.skipIf(skipUnless(['ip', 'python3', 'nstat']))('segmentation and coalescing, checked by the receiving kernel', () => {
+  let lab: LabState;
+  let port = 7100;
+  const c = (name: string) => lab.hosts.flatMap((h) => h.containers).find((x) => x.name === name)!;
+  const api = (name: string) => lab.hosts.find((h) => h.name === name)!.api!;
+  const global = async (host: string) => (await stats(api(host))).datapath.global;
+
+  const csumErrors = async (x: LabContainer) => {
+    const out = (await inNs(x.netns, 'nstat', ['-az', '-s', 'TcpInCsumErrors'])).stdout;
+    const m = /TcpInCsumErrors\s+(\d+)/.exec(out);
+    if (!m) throw new Error(`nstat in ${x.netns}: ${out}`);
+    return Number(m[1]);
+  };
+
+  /** Sends BYTES from `from` to `to` at `addr`; returns what each side hashed. */
+  async function transfer(from: LabContainer, to: LabContainer, addr: string, mss: number) {
+    const p = String(port++);
+    const server = startInNs(to.netns, 'python3', [HASH, 'serve', addr.includes(':') ? '::' : '0.0.0.0', p]);
+    let out = '';
+    server.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await eventually(() => (out.includes('listening') ? true : undefined), 10_000, 20);
+      const before = await csumErrors(to);
+      const sent = await inNs(from.netns, 'python3', [HASH, 'send', addr, p, String(BYTES), String(mss)], { timeoutMs: 60_000 });
+      expect(sent.stderr).toBe('');
+      const got = await eventually(() => out.split('\n').find((l) => /^[0-9a-f]{64} \d+$/.test(l)), 10_000, 20);
+      expect(await csumErrors(to)).toBe(before);
+      return { sent: sent.stdout.trim(), got };
+    } finally {
+      await stop(server);
+    }
+  }
+
+  beforeAll(async () => {
+    lab = await buildLab(TOPO);
+    for (const [name, ip] of Object.entries(V6)) {
+      await inNs(c(name).netns, 'ip', ['-6', 'addr', 'add', `${ip}/64`, 'dev', 'eth0', 'nodad']);
+    }
+  });
+  afterAll(async () => {
+    await sh('ip', ['netns', 'del', BEHIND]); // made by the last test; sh() never throws
+    await labDown(TOPO);
+  });
+
+  it('weft -> weft over VXLAN, IPv4, default and odd MSS: cut on h1, joined on h2, every byte intact', async () => {
+    const g1 = await global('h1');
+    const g2 = await global('h2');
+    for (const mss of [0, 1001, 537]) {
+      const r = await transfer(c('a'), c('b'), c('b').ip!, mss);
+      expect(r.got).toBe(r.sent);
+    }
+    const a1 = await global('h1');
+    const a2 = await global('h2');
+    expect(a1.gso_segments - g1.gso_segments).toBeGreaterThan(BYTES / 1400);
+    expect(a2.coalesced_segments - g2.coalesced_segments).toBeGreaterThan(BYTES / 1400);
+    // Joined frames carry several segments each.
+    expect(a2.coalesced_segments - g2.coalesced_segments).toBeGreaterThan(2 * (a2.coalesced_frames - g2.coalesced_frames));
+  });
+
+  it('weft -> weft the other way, without TCP options (no timestamps), and with them again', async () => {
+    for (const x of [c('a'), c('b')]) await inNs(x.netns, 'sysctl', ['-qw', 'net.ipv4.tcp_timestamps=0']);
+    try {
+      const r = await transfer(c('b'), c('a'), c('a').ip!, 1337);
+      expect(r.got).toBe(r.sent);
+    } finally {
+      for (const x of [c('a'), c('b')]) await inNs(x.netns, 'sysctl', ['-qw', 'net.ipv4.tcp_timestamps=1']);
+    }
+    const r = await transfer(c('b'), c('a'), c('a').ip!, 1337);
+    expect(r.got).toBe(r.sent);
+  });
+
+  it('IPv6 inner frames: weft <-> weft and weft <-> the kernel', async () => {
+    const before = await global('h2');
+    for (const [from, to] of [['a', 'b'], ['b', 'a'], ['a', 'kc'], ['kc', 'a']]) {
+      const r = await transfer(c(from!), c(to!), V6[to!]!, from === 'a' ? 999 : 0);
+      expect([from, to, r.got]).toEqual([from, to, r.sent]);
+    }
+    expect((await global('h2')).coalesced_segments).toBeGreaterThan(before.coalesced_segments);
+  });
+
+  it('weft -> the kernel\'s vxlan with an odd MSS: the kernel accepts every cut segment', async () => {
+    const before = await global('h1');
+    const r = await transfer(c('a'), c('kc'), c('kc').ip!, 1235);
+    expect(r.got).toBe(r.sent);
+    expect((await global('h1')).gso_segments - before.gso_segments).toBeGreaterThan(BYTES / 1300);
+  });
+
+  it('GRE between weft hosts: cut and joined the same way', async () => {
+    const before = await global('h2');
+    for (const mss of [0, 777]) {
+      const r = await transfer(c('g1'), c('g2'), c('g2').ip!, mss);
+      expect(r.got).toBe(r.sent);
+    }
+    expect((await global('h2')).coalesced_segments).toBeGreaterThan(before.coalesced_segments);
+  });
+
+  it('a joined frame forwarded by the container is cut again by its kernel, whose checksums the next hop verifies', async () => {
+    const b = c('b');
+    await sh('ip', ['netns', 'add', BEHIND]);
+    const steps: string[][] = [
+      ['ip', 'link', 'add', 'wof-b', 'netns', b.netns, 'type', 'veth', 'peer', 'name', 'wof-x', 'netns', BEHIND],
+      ['ip', '-n', b.netns, 'addr', 'add', '10.248.9.1/24', 'dev', 'wof-b'],
+      ['ip', '-n', b.netns, 'link', 'set', 'wof-b', 'up'],
+      ['ip', 'netns', 'exec', b.netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1'],
+      ['ip', 'netns', 'exec', b.netns, 'ethtool', '-K', 'wof-b', 'tx', 'off', 'tso', 'off'],
+      ['ip', '-n', BEHIND, 'addr', 'add', `${BEHIND_IP}/24`, 'dev', 'wof-x'],
+      ['ip', '-n', BEHIND, 'link', 'set', 'lo', 'up'],
+      ['ip', '-n', BEHIND, 'link', 'set', 'wof-x', 'up'],
+      ['ip', '-n', BEHIND, 'route', 'add', 'default', 'via', '10.248.9.1'],
+      ['ip', 'netns', 'exec', BEHIND, 'ethtool', '-K', 'wof-x', 'rx', 'off', 'gro', 'off'],
+      ['ip', '-n', c('a').netns, 'route', 'add', '10.248.9.0/24', 'via', b.ip!],
+    ];
+    for (const [cmd, ...args] of steps) {
+      const r = await sh(cmd!, args);
+      expect([args.join(' '), r.code, r.stderr]).toEqual([args.join(' '), 0, '']);
+    }
+    const behind = { name: 'behind', netns: BEHIND, net: 'blue', port: '' };
+    const before = await global('h2');
+    const r = await transfer(c('a'), behind, BEHIND_IP, 0);
+    expect(r.got).toBe(r.sent);
+    expect((await global('h2')).coalesced_segments - before.coalesced_segments).toBeGreaterThan(BYTES / 1400);
+  });
+});
