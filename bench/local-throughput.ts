@@ -78,7 +78,7 @@ export async function benchLocalThroughput(opts: LocalThroughputOptions): Promis
       for (const p of paths) {
         signal?.throwIfAborted();
         log(`[${++n}/${total}] round ${round}/${repeats}: ${p.label}, ${seconds} s`);
-        const gbps = await iperfTcp({ client: p.client, server: p.server, serverIp: p.serverIp, seconds, signal });
+        const { gbps } = await iperfTcp({ client: p.client, server: p.server, serverIp: p.serverIp, seconds, signal });
         log(`        ${gbps.toFixed(2)} Gbit/s`);
         samples[p.key].push(gbps);
       }

@@ -52,8 +52,8 @@ export async function benchOverlay(opts: OverlayOptions): Promise<OverlayResult>
         const s = samples.get(kind)!;
         await pingRtts(ca.netns, cb.ip!, 3); // ARP and learning out of the way
         s.rtt.push(...(await pingRtts(ca.netns, cb.ip!, 50)));
-        s.ab.push(await iperfTcp({ client: ca.netns, server: cb.netns, serverIp: cb.ip!, seconds: opts.seconds, signal: opts.signal }));
-        s.ba.push(await iperfTcp({ client: cb.netns, server: ca.netns, serverIp: ca.ip!, seconds: opts.seconds, signal: opts.signal }));
+        s.ab.push((await iperfTcp({ client: ca.netns, server: cb.netns, serverIp: cb.ip!, seconds: opts.seconds, signal: opts.signal })).gbps);
+        s.ba.push((await iperfTcp({ client: cb.netns, server: ca.netns, serverIp: ca.ip!, seconds: opts.seconds, signal: opts.signal })).gbps);
         opts.log(`        A->B ${s.ab.at(-1)!.toFixed(2)} Gbit/s, B->A ${s.ba.at(-1)!.toFixed(2)} Gbit/s`);
       } finally {
         await labDown(topo);
