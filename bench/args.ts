@@ -5,12 +5,13 @@ export const PARTS = ['local', 'overlay', 'gre', 'convergence', 'dns'] as const;
 export type Part = (typeof PARTS)[number];
 
 export const USAGE =
-  'usage: npm run bench -- (or weft bench) [--seconds N (5)] [--repeats N (3)] [--only local|overlay|gre|convergence|dns] [--tries N (20)] [--without-ovs] [--json FILE]';
+  'usage: npm run bench -- (or weft bench) [--seconds N (5)] [--repeats N (3)] [--only local|overlay|gre|convergence|dns] [--tries N (20)] [--without-ovs] [--json FILE] [--chart FILE.svg]';
 
 export interface BenchArgs {
   seconds: number;
   repeats: number;
   json?: string;
+  chart?: string;
   only?: Part;
   tries: number;
   withoutOvs: boolean;
@@ -25,6 +26,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       seconds: { type: 'string' },
       repeats: { type: 'string' },
       json: { type: 'string' },
+      chart: { type: 'string' },
       only: { type: 'string' },
       tries: { type: 'string' },
       'without-ovs': { type: 'boolean' },
@@ -34,12 +36,15 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   if (values.only !== undefined && !(PARTS as readonly string[]).includes(values.only)) {
     throw new Error(`--only wants ${PARTS.slice(0, -1).join(', ')} or ${PARTS.at(-1)} (got '${values.only}')`);
   }
-  if (values.json === '') throw new Error('--json wants a file name');
+  for (const f of ['json', 'chart'] as const) {
+    if (values[f] === '') throw new Error(`--${f} wants a file name`);
+  }
   return {
     seconds: count('--seconds', values.seconds, 5),
     repeats: count('--repeats', values.repeats, 3),
     tries: count('--tries', values.tries, 20),
     json: values.json,
+    chart: values.chart,
     only: values.only as Part | undefined,
     withoutOvs: Boolean(values['without-ovs']),
     help: Boolean(values.help),

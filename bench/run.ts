@@ -7,6 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { kernelHasGretap } from '../src/lab/kernel-host.js';
 import { parseBenchArgs, USAGE, type Part } from './args.js';
+import { chartSvg } from './chart.js';
 import { benchConvergence, convergenceTable } from './convergence.js';
 import { benchDns, dnsTable } from './dns.js';
 import type { PartResult } from './figures.js';
@@ -39,7 +40,9 @@ async function main(ac: AbortController): Promise<void> {
   }
 
   const out: Record<string, unknown> = {};
+  const parts: PartResult[] = [];
   const show = (r: PartResult) => {
+    parts.push(r);
     progress.end();
     console.log(partTable(r) + '\n');
   };
@@ -70,6 +73,7 @@ async function main(ac: AbortController): Promise<void> {
     progress.end();
     // What was measured before a failure is still worth keeping.
     if (args.json && Object.keys(out).length) writeFileSync(args.json, JSON.stringify(out, null, 2) + '\n');
+    if (args.chart && parts.length) writeFileSync(args.chart, chartSvg(parts));
   }
 }
 

@@ -81,12 +81,12 @@ describe('Progress', () => {
 });
 
 describe('parseBenchArgs', () => {
-  it('takes --only gre', () => {
-    expect(parseBenchArgs(['--only', 'gre', '--json', 'x.json', '--seconds', '2'])).toMatchObject({ only: 'gre', json: 'x.json', seconds: 2, repeats: 3 });
+  it('takes --only gre and --chart', () => {
+    expect(parseBenchArgs(['--only', 'gre', '--chart', 'x.svg', '--seconds', '2'])).toMatchObject({ only: 'gre', chart: 'x.svg', seconds: 2, repeats: 3 });
   });
 
   it('refuses bad flags with one line', () => {
-    for (const argv of [['--only', 'bogus'], ['--seconds', '0'], ['--frobnicate'], ['--json', '']]) {
+    for (const argv of [['--only', 'bogus'], ['--seconds', '0'], ['--frobnicate'], ['--chart', '']]) {
       expect(() => parseBenchArgs(argv)).toThrow();
     }
     expect(() => parseBenchArgs(['--only', 'bogus'])).toThrow(/^--only wants local, overlay, gre, convergence or dns \(got 'bogus'\)$/);
