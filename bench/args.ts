@@ -5,14 +5,15 @@ export const PARTS = ['local', 'overlay', 'gre', 'convergence', 'dns'] as const;
 export type Part = (typeof PARTS)[number];
 
 export const USAGE =
-  'usage: npm run bench -- (or weft bench) [--seconds N (5)] [--repeats N (3)] [--only local|overlay|gre|convergence|dns] [--tries N (20)] [--without-ovs] [--json FILE] [--chart FILE.svg]';
+  'usage: npm run bench -- (or weft bench) [--seconds N (5)] [--repeats N (3)] [--only PART[,PART...] (local, overlay, gre, convergence, dns)] [--tries N (20)] [--without-ovs] [--json FILE] [--chart FILE.svg]';
 
 export interface BenchArgs {
   seconds: number;
   repeats: number;
   json?: string;
   chart?: string;
-  only?: Part;
+  /** The parts to run (all when absent). */
+  only?: Part[];
   tries: number;
   withoutOvs: boolean;
   help: boolean;
@@ -33,9 +34,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.only !== undefined && !(PARTS as readonly string[]).includes(values.only)) {
-    throw new Error(`--only wants ${PARTS.slice(0, -1).join(', ')} or ${PARTS.at(-1)} (got '${values.only}')`);
-  }
+  const only = values.only?.split(',');
+  const bad = only?.find((p) => !(PARTS as readonly string[]).includes(p));
+  if (bad !== undefined) throw new Error(`--only wants ${PARTS.slice(0, -1).join(', ')} or ${PARTS.at(-1)}, or several with commas (got '${bad}')`);
   for (const f of ['json', 'chart'] as const) {
     if (values[f] === '') throw new Error(`--${f} wants a file name`);
   }
@@ -45,7 +46,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     tries: count('--tries', values.tries, 20),
     json: values.json,
     chart: values.chart,
-    only: values.only as Part | undefined,
+    only: only as Part[] | undefined,
     withoutOvs: Boolean(values['without-ovs']),
     help: Boolean(values.help),
   };

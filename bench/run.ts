@@ -23,7 +23,7 @@ async function main(ac: AbortController): Promise<void> {
     return;
   }
   if (process.getuid?.() !== 0) throw new Error('needs root: it creates network namespaces');
-  const want = (part: Part) => args.only === undefined || args.only === part;
+  const want = (part: Part) => args.only === undefined || args.only.includes(part);
   const withOvs = !args.withoutOvs;
   const { seconds, repeats } = args;
   const signal = ac.signal;

@@ -82,13 +82,18 @@ describe('Progress', () => {
 
 describe('parseBenchArgs', () => {
   it('takes --only gre and --chart', () => {
-    expect(parseBenchArgs(['--only', 'gre', '--chart', 'x.svg', '--seconds', '2'])).toMatchObject({ only: 'gre', chart: 'x.svg', seconds: 2, repeats: 3 });
+    expect(parseBenchArgs(['--only', 'gre', '--chart', 'x.svg', '--seconds', '2'])).toMatchObject({ only: ['gre'], chart: 'x.svg', seconds: 2, repeats: 3 });
+  });
+
+  it('takes several parts for --only, separated by commas', () => {
+    expect(parseBenchArgs(['--only', 'local,overlay,gre']).only).toEqual(['local', 'overlay', 'gre']);
+    expect(parseBenchArgs([]).only).toBeUndefined();
   });
 
   it('refuses bad flags with one line', () => {
-    for (const argv of [['--only', 'bogus'], ['--seconds', '0'], ['--frobnicate'], ['--chart', '']]) {
+    for (const argv of [['--only', 'bogus'], ['--only', 'gre,,local'], ['--seconds', '0'], ['--frobnicate'], ['--chart', '']]) {
       expect(() => parseBenchArgs(argv)).toThrow();
     }
-    expect(() => parseBenchArgs(['--only', 'bogus'])).toThrow(/^--only wants local, overlay, gre, convergence or dns \(got 'bogus'\)$/);
+    expect(() => parseBenchArgs(['--only', 'bogus'])).toThrow(/^--only wants local, overlay, gre, convergence or dns, or several with commas \(got 'bogus'\)$/);
   });
 });
