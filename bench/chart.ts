@@ -5,7 +5,10 @@
 import { formatFigure, type PartResult } from './figures.js';
 import { figuresOf } from './table.js';
 
-const COLORS = ['#2b6cb0', '#c05621', '#2f855a', '#6b46c1', '#b7791f', '#718096'];
+/** A device keeps its colour in every panel; others take the spare ones in turn. */
+const DEVICE_COLORS: Record<string, string> = { weft: '#2b6cb0', weftTap: '#2b6cb0', weftVeth: '#3182ce', kernel: '#c05621', bridge: '#c05621', ovs: '#2f855a', 'weft-weft': '#6b46c1' };
+const SPARE = ['#b7791f', '#718096', '#d53f8c'];
+const color = (id: string, j: number) => DEVICE_COLORS[id] ?? SPARE[j % SPARE.length];
 const GROUP_W = 340;
 const PER_ROW = 3;
 const BAR_H = 14;
@@ -41,7 +44,7 @@ export function chartSvg(parts: PartResult[]): string {
         let end = gx + LABEL_W;
         if (v !== undefined && Number.isFinite(v)) {
           const w = max > 0 ? Math.max(1, (v / max) * barMax) : 1;
-          out.push(`<rect class="bar" data-device="${escapeXml(c.id)}" x="${gx + LABEL_W}" y="${by}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${COLORS[j % COLORS.length]}"/>`);
+          out.push(`<rect class="bar" data-device="${escapeXml(c.id)}" x="${gx + LABEL_W}" y="${by}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${color(c.id, j)}"/>`);
           end += w;
         }
         out.push(`<text class="value" x="${(end + 4).toFixed(1)}" y="${by + BAR_H - 3}" font-size="11">${escapeXml(formatFigure(f, v))}</text>`);
