@@ -10,6 +10,7 @@ describe('chartSvg', () => {
   it('draws one bar per value, none for a missing one', () => {
     // tcp1AtoB: weft, OVS, weft<->weft; udpPps: weft, OVS; rttP50: weft.
     expect(bars.map((m) => m[1])).toEqual(['weft', 'ovs', 'weft-weft', 'weft', 'ovs', 'weft']);
+    expect(svg.match(/<rect class="bar"/g)).toHaveLength(6);
   });
 
   it('labels every bar with its value, and a missing value with -', () => {
