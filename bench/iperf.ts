@@ -1,14 +1,15 @@
 // iperf3 between two network namespaces: a one-shot server (`-s -1`) and a
-// JSON client. The bench reports the receiver's rate, because the sender's
-// counts bytes still sitting in its socket buffer when the test ends.
+// JSON client. The bench reports the receiver's figures, because the sender's
+// count bytes still sitting in its socket buffer when the test ends.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../src/switch/netns.js';
+import { tcpReceived, udpReceived, type IperfReport, type TcpReceived, type UdpReceived } from './iperf-report.js';
 
 const PORT = '5201';
 const CONNECT_ATTEMPTS = 5;
 
-export interface TcpTest {
+export interface IperfTest {
   /** Namespace of the sender. */
   client: string;
   /** Namespace of the receiver, and its address. */
@@ -16,6 +17,25 @@ export interface TcpTest {
   serverIp: string;
   seconds: number;
   signal?: AbortSignal;
+  /**
+   * Wraps the client run alone (not the server's start): what is measured
+   * around it (CPU use) covers the test and not the setup.
+   */
+  around?: (client: () => Promise<IperfReport>) => Promise<IperfReport>;
+}
+
+/** TCP from `client` to `server` for `seconds` with `streams` parallel streams (-P). */
+export async function iperfTcp(t: IperfTest, streams = 1): Promise<TcpReceived> {
+  const args = streams > 1 ? ['-P', String(streams)] : [];
+  return tcpReceived(await iperf(t, args));
+}
+
+/**
+ * UDP with 64-byte payloads as fast as the sender goes (-u -l 64 -b 0): the
+ * same sender for every device, so what differs is what gets through.
+ */
+export async function iperfUdp(t: IperfTest): Promise<UdpReceived> {
+  return udpReceived(await iperf(t, ['-u', '-l', '64', '-b', '0', '--get-server-output']));
 }
 
 interface Server {
@@ -25,17 +45,16 @@ interface Server {
   done: boolean;
 }
 
-/** One TCP stream from `client` to `server` for `seconds`: Gbit/s received. */
-export async function iperfTcp(t: TcpTest): Promise<number> {
+/** One iperf3 test with extra client flags: the client's JSON report. */
+async function iperf(t: IperfTest, extra: string[]): Promise<IperfReport> {
   const server = startServer(t.server, t.signal);
   let ok = false;
   try {
     await waitListening(t.server, server, t.signal);
-    const report = await runClient(t);
-    const bps = report?.end?.sum_received?.bits_per_second;
-    if (typeof bps !== 'number') throw new Error(`iperf3 client in ${t.client}: no end.sum_received in its report`);
+    const client = () => runClient(t, extra);
+    const report = await (t.around ? t.around(client) : client());
     ok = true;
-    return bps / 1e9;
+    return report;
   } finally {
     await stopServer(server, ok);
   }
@@ -72,19 +91,13 @@ async function waitListening(ns: string, s: Server, signal: AbortSignal | undefi
   throw new Error(`iperf3 server in ${ns} is not listening on port ${PORT} after 5 s`);
 }
 
-/** The parts of iperf3's JSON report the bench reads. */
-interface Report {
-  error?: string;
-  end?: { sum_received?: { bits_per_second?: number } };
-}
-
-async function runClient(t: TcpTest): Promise<Report> {
-  const args = ['netns', 'exec', t.client, 'iperf3', '-c', t.serverIp, '-p', PORT, '-t', String(t.seconds), '-J'];
+async function runClient(t: IperfTest, extra: string[]): Promise<IperfReport> {
+  const args = ['netns', 'exec', t.client, 'iperf3', '-c', t.serverIp, '-p', PORT, '-t', String(t.seconds), '-J', ...extra];
   for (let attempt = 1; ; attempt++) {
     const r = await exec('ip', args, (t.seconds + 20) * 1000, t.signal);
-    let report: Report | undefined;
+    let report: IperfReport | undefined;
     try {
-      report = JSON.parse(r.stdout) as Report;
+      report = JSON.parse(r.stdout) as IperfReport;
     } catch {
       report = undefined;
     }

@@ -1,34 +1,27 @@
-// Container-to-container TCP throughput on one host: weft (TAP <-> TAP, and a
-// veth attached by AF_PACKET -> TAP) against two containers on a Linux bridge.
-// Both are up for the whole run and measured in turns, so machine noise (CPU
-// frequency, other load) lands on both sides alike; medians are reported.
-import { containerNetns, labDown, labUp, type LabContainer } from '../src/lab/lab.js';
+// One host, container to container: weft (TAP <-> TAP, and a veth attached
+// by AF_PACKET -> TAP) against two containers on a Linux bridge and, unless
+// --without-ovs, two on Open vSwitch's userspace datapath. All are up for
+// the whole run and measured in turns, so machine noise (CPU frequency,
+// other load) lands on all alike; medians are reported.
+import { containerNetns, datapathPids, labDown, labUp, type LabContainer } from '../src/lab/lab.js';
 import type { Topology } from '../src/lab/topology.js';
 import { run } from '../src/switch/netns.js';
-import { iperfTcp } from './iperf.js';
+import { noSamples, summarise, type Column, type PartResult, type RatioSpec, type Samples } from './figures.js';
 import { bridgeDown, bridgeUp } from './linux-bridge.js';
 import { killProcessesIn } from './namespaces.js';
+import { measurePair, pairSteps, type Pair } from './pair.js';
+import type { Progress } from './progress.js';
 
 export interface LocalThroughputOptions {
   seconds: number;
   repeats: number;
-  log: (s: string) => void;
+  withOvs: boolean;
+  progress: Progress;
   /** Aborting stops the run at the next step (or kills the running iperf3); cleanup still happens. */
   signal?: AbortSignal;
 }
 
-/** Gbit/s received, medians over `repeats` runs; `samples` holds every run. */
-export interface LocalThroughputResult {
-  weft: { tap: number; veth: number };
-  bridge: number;
-  /** weft / bridge, from the medians. */
-  ratio: { tap: number; veth: number };
-  samples: { weftTap: number[]; weftVeth: number[]; bridge: number[] };
-  seconds: number;
-  repeats: number;
-}
-
-const TOPOLOGY: Topology = {
+const WEFT: Topology = {
   name: 'wbench',
   hosts: [
     {
@@ -43,67 +36,106 @@ const TOPOLOGY: Topology = {
   ],
 };
 
+/** OVS as a one-host switch: the lab's OVS host with no peers, so no tunnels. */
+const OVS: Topology = {
+  name: 'wbench-ovs',
+  underlay: '10.244.0.0/24',
+  hosts: [
+    {
+      name: 'h1',
+      kind: 'ovs',
+      networks: [{ name: 'bench', subnet: '10.244.1.0/24' }],
+      containers: [
+        { name: 'a', net: 'bench', ip: '10.244.1.11' },
+        { name: 'b', net: 'bench', ip: '10.244.1.12' },
+      ],
+    },
+  ],
+};
+
 interface Path {
-  key: keyof LocalThroughputResult['samples'];
+  id: string;
   label: string;
-  client: string;
-  server: string;
-  serverIp: string;
+  pair: Pair;
 }
 
-export async function benchLocalThroughput(opts: LocalThroughputOptions): Promise<LocalThroughputResult> {
-  const { seconds, repeats, log, signal } = opts;
+const RATIOS: RatioSpec[] = [
+  { label: 'weft TAP/kernel', num: 'weftTap', den: 'bridge' },
+  { label: 'weft veth/kernel', num: 'weftVeth', den: 'bridge' },
+  { label: 'weft TAP/OVS', num: 'weftTap', den: 'ovs' },
+];
+
+export const localSteps = (withOvs: boolean, repeats: number) => repeats * (withOvs ? 4 : 3) * pairSteps(false);
+
+export async function benchLocalThroughput(opts: LocalThroughputOptions): Promise<PartResult> {
+  const { seconds, repeats, progress, signal } = opts;
   await cleanup(); // an interrupted earlier run may have left namespaces behind
   let failed = true;
   try {
-    log('setting up: weft lab (3 containers) and Linux bridge (2 containers)');
-    const lab = await labUp(TOPOLOGY);
+    progress.step('one host: setting up weft (3 containers), a Linux bridge (2)' + (opts.withOvs ? ' and Open vSwitch (2)' : ''));
+    const lab = await labUp(WEFT);
     signal?.throwIfAborted();
     const [bra, brb] = await bridgeUp();
     signal?.throwIfAborted();
+    const ovs = opts.withOvs ? await labUp(OVS) : undefined;
     const [a, b, v] = ['a', 'b', 'v'].map((n) => container(lab.hosts[0].containers, n));
-    // One path per kind, in the order they take turns: weft, bridge, weft.
+    const weftPids = await datapathPids(lab, lab.hosts[0]);
+    const end = (c: { netns: string; ip?: string }) => ({ netns: c.netns, ip: c.ip! });
+    // One path per device, in the order they take turns.
     const paths: Path[] = [
-      { key: 'weftTap', label: 'weft TAP <-> TAP', client: a.netns, server: b.netns, serverIp: b.ip! },
-      { key: 'bridge', label: 'Linux bridge + veth', client: bra.netns, server: brb.netns, serverIp: brb.ip },
-      { key: 'weftVeth', label: 'weft veth(AF_PACKET) -> TAP', client: v.netns, server: b.netns, serverIp: b.ip! },
+      { id: 'weftTap', label: 'weft TAP<->TAP', pair: { a: end(a), b: end(b), datapathPids: weftPids, bothWays: false } },
+      { id: 'bridge', label: 'kernel bridge', pair: { a: end(bra), b: end(brb), datapathPids: [], bothWays: false } },
+      { id: 'weftVeth', label: 'weft veth->TAP', pair: { a: end(v), b: end(b), datapathPids: weftPids, bothWays: false } },
     ];
+    if (ovs) {
+      const [oa, ob] = ['a', 'b'].map((n) => container(ovs.hosts[0].containers, n));
+      paths.push({ id: 'ovs', label: 'OVS', pair: { a: end(oa), b: end(ob), datapathPids: await datapathPids(ovs, ovs.hosts[0]), bothWays: false } });
+    }
     // A first ping resolves ARP and learns MACs, so no run pays for that.
     for (const p of paths) await waitReachable(p, signal);
 
-    const samples: LocalThroughputResult['samples'] = { weftTap: [], weftVeth: [], bridge: [] };
-    const total = repeats * paths.length;
-    let n = 0;
+    const samples: Record<string, Samples> = Object.fromEntries(paths.map((p) => [p.id, noSamples()]));
     for (let round = 1; round <= repeats; round++) {
       for (const p of paths) {
-        signal?.throwIfAborted();
-        log(`[${++n}/${total}] round ${round}/${repeats}: ${p.label}, ${seconds} s`);
-        const gbps = await iperfTcp({ client: p.client, server: p.server, serverIp: p.serverIp, seconds, signal });
-        log(`        ${gbps.toFixed(2)} Gbit/s`);
-        samples[p.key].push(gbps);
+        const what = `one host, ${p.label}${repeats > 1 ? ` (round ${round}/${repeats})` : ''}`;
+        await measurePair(p.pair, samples[p.id], { seconds, signal, progress, what });
       }
     }
-    const weft = { tap: median(samples.weftTap), veth: median(samples.weftVeth) };
-    const bridge = median(samples.bridge);
+    const columns: Column[] = paths.map((p) => ({ id: p.id, label: p.label, figures: summarise(samples[p.id]) }));
+    if (!ovs) columns.push({ id: 'ovs', label: 'OVS', missing: 'Open vSwitch skipped (--without-ovs)' });
     failed = false;
-    return { weft, bridge, ratio: { tap: weft.tap / bridge, veth: weft.veth / bridge }, samples, seconds, repeats };
+    return {
+      part: 'local',
+      title: 'one host, container to container',
+      seconds,
+      repeats,
+      columns,
+      ratios: RATIOS,
+      notes: [
+        'kernel bridge: a Linux bridge and veths; weft veth->TAP: a veth weft reads with AF_PACKET, to a TAP; OVS: two veths on one userspace bridge.',
+        'One direction per path (A = the first container, B = the second).',
+      ],
+      samples,
+    };
   } finally {
     try {
       await cleanup();
     } catch (err) {
       // Do not hide the error that got us here behind a cleanup error.
       if (!failed) throw err;
-      log(`cleanup: ${(err as Error).message}`);
+      progress.note(`cleanup: ${(err as Error).message}`);
     }
   }
 }
 
-/** iperf3 processes first (they keep namespaces alive), then the lab and the bridge. */
+/** iperf3 processes first (they keep namespaces alive), then the labs and the bridge. */
 async function cleanup(): Promise<void> {
-  for (const h of TOPOLOGY.hosts) {
-    for (const c of h.containers ?? []) await killProcessesIn(containerNetns(TOPOLOGY.name, h.name, c.name));
+  for (const topo of [WEFT, OVS]) {
+    for (const h of topo.hosts) {
+      for (const c of h.containers ?? []) await killProcessesIn(containerNetns(topo.name, h.name, c.name));
+    }
+    await labDown(topo);
   }
-  await labDown(TOPOLOGY);
   await bridgeDown();
 }
 
@@ -118,17 +150,11 @@ async function waitReachable(p: Path, signal: AbortSignal | undefined): Promise<
   for (let i = 0; i < 10; i++) {
     signal?.throwIfAborted();
     try {
-      await run('ip', ['netns', 'exec', p.client, 'ping', '-c', '1', '-W', '1', p.serverIp]);
+      await run('ip', ['netns', 'exec', p.pair.a.netns, 'ping', '-c', '1', '-W', '1', p.pair.b.ip]);
       return;
     } catch (err) {
       last = (err as Error).message;
     }
   }
-  throw new Error(`${p.label}: ${p.serverIp} does not answer ping from ${p.client} (${last})`);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  throw new Error(`${p.label}: ${p.pair.b.ip} does not answer ping from ${p.pair.a.netns} (${last})`);
 }

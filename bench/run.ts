@@ -1,108 +1,80 @@
-// `npm run bench`: one-host container-to-container throughput (weft against
-// the Linux bridge), two hosts over VXLAN (weft, the kernel and Open
-// vSwitch as host A, the kernel as host B), and control-plane convergence on
-// etcd, printed as tables of medians and ratios. Progress goes to
-// stderr so stdout is just the table. Ctrl-C stops the run and still cleans up.
+// `npm run bench` (and `weft bench`, which runs this file): one host
+// container to container (weft, the Linux bridge, Open vSwitch), two hosts
+// over VXLAN and over GRE (host A weft, the kernel or Open vSwitch, and
+// weft on both), then control-plane convergence on etcd and DNS, printed as
+// tables with ratios. Progress goes to stderr so stdout is just the tables.
+// Ctrl-C stops the run and still cleans up.
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { benchLocalThroughput, type LocalThroughputResult } from './local-throughput.js';
-import { benchOverlay, overlayTable } from './overlay-throughput.js';
+import { kernelHasGretap } from '../src/lab/kernel-host.js';
+import { parseBenchArgs, USAGE, type Part } from './args.js';
+import { chartSvg } from './chart.js';
 import { benchConvergence, convergenceTable } from './convergence.js';
 import { benchDns, dnsTable } from './dns.js';
-import type { HostKind } from '../src/lab/topology.js';
-
-const USAGE = 'usage: npm run bench -- [--seconds N (5)] [--repeats N (3)] [--only local|overlay|convergence|dns] [--tries N (20)] [--without-ovs] [--json FILE]';
-
-interface Args {
-  seconds: number;
-  repeats: number;
-  json?: string;
-  only?: 'local' | 'overlay' | 'convergence' | 'dns';
-  tries: number;
-  withoutOvs: boolean;
-}
-
-function parse(argv: string[]): Args {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      seconds: { type: 'string' },
-      repeats: { type: 'string' },
-      json: { type: 'string' },
-      only: { type: 'string' },
-      tries: { type: 'string' },
-      'without-ovs': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  if (values.only !== undefined && !['local', 'overlay', 'convergence', 'dns'].includes(values.only)) {
-    throw new Error(`--only wants local, overlay, convergence or dns (got '${values.only}')`);
-  }
-  return {
-    seconds: count('--seconds', values.seconds, 5),
-    repeats: count('--repeats', values.repeats, 3),
-    tries: count('--tries', values.tries, 20),
-    json: values.json,
-    only: values.only as Args['only'],
-    withoutOvs: Boolean(values['without-ovs']),
-  };
-}
-
-function count(flag: string, v: string | undefined, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!/^\d+$/.test(v) || n < 1) throw new Error(`${flag} wants a whole number >= 1 (got '${v}')`);
-  return n;
-}
-
-function table(r: LocalThroughputResult): string {
-  const row = (path: string, gbps: number, ratio: number) =>
-    `${path.padEnd(27)} ${gbps.toFixed(1).padStart(6)}   ${ratio.toFixed(3)}x`;
-  return [
-    `one host, container to container, iperf3 TCP 1 stream (median of ${r.repeats} x ${r.seconds} s)`,
-    `${'path'.padEnd(27)} ${'Gbit/s'.padStart(6)}   vs Linux bridge`,
-    row('Linux bridge + veth', r.bridge, 1),
-    row('weft TAP <-> TAP', r.weft.tap, r.ratio.tap),
-    row('weft veth(AF_PACKET) -> TAP', r.weft.veth, r.ratio.veth),
-  ].join('\n');
-}
+import type { PartResult } from './figures.js';
+import { benchLocalThroughput, localSteps } from './local-throughput.js';
+import { Progress } from './progress.js';
+import { partTable } from './table.js';
+import { benchTwoHost, twoHostPlan, twoHostSteps } from './two-host.js';
 
 async function main(ac: AbortController): Promise<void> {
-  const args = parse(process.argv.slice(2));
+  const args = parseBenchArgs(process.argv.slice(2));
+  if (args.help) {
+    console.log(USAGE);
+    return;
+  }
   if (process.getuid?.() !== 0) throw new Error('needs root: it creates network namespaces');
+  const want = (part: Part) => args.only === undefined || args.only.includes(part);
+  const withOvs = !args.withoutOvs;
+  const { seconds, repeats } = args;
+  const signal = ac.signal;
+
+  // The plan first, so the progress line can say how far along the run is.
+  const gretap = want('gre') ? await kernelHasGretap() : false;
+  const plans = (['vxlan', 'gre'] as const).filter((e) => want(e === 'vxlan' ? 'overlay' : 'gre')).map((e) => twoHostPlan(e, { withOvs, gretap }));
+  const total = (want('local') ? localSteps(withOvs, repeats) : 0) + plans.reduce((n, p) => n + twoHostSteps(p, repeats), 0);
+  const progress = new Progress(total);
+  const log = (s: string) => progress.note(s);
+  if (withOvs && (want('local') || plans.length > 0)) {
+    const { ensureOvsInstalled } = await import('../src/lab/ovs.js');
+    await ensureOvsInstalled();
+  }
+
   const out: Record<string, unknown> = {};
-  const log = (s: string) => console.error(s);
-  const want = (part: NonNullable<Args['only']>) => args.only === undefined || args.only === part;
-  if (want('local')) {
-    const local = await benchLocalThroughput({ seconds: args.seconds, repeats: args.repeats, log, signal: ac.signal });
-    console.log(table(local) + '\n');
-    out.local = local;
-  }
-  if (want('overlay')) {
-    const kinds: HostKind[] = args.withoutOvs ? ['weft', 'kernel'] : ['weft', 'kernel', 'ovs'];
-    if (!args.withoutOvs) {
-      const { ensureOvsInstalled } = await import('../src/lab/ovs.js');
-      await ensureOvsInstalled();
+  const parts: PartResult[] = [];
+  const show = (r: PartResult) => {
+    parts.push(r);
+    progress.end();
+    console.log(partTable(r) + '\n');
+  };
+  try {
+    if (want('local')) {
+      const local = await benchLocalThroughput({ seconds, repeats, withOvs, progress, signal });
+      show(local);
+      out.local = local;
     }
-    const overlay = await benchOverlay({ seconds: args.seconds, repeats: args.repeats, kinds, log, signal: ac.signal });
-    console.log(overlayTable(overlay));
-    out.overlay = overlay;
+    for (const plan of plans) {
+      const r = await benchTwoHost(plan, { seconds, repeats, progress, signal });
+      show(r);
+      out[plan.encap === 'vxlan' ? 'overlay' : 'gre'] = r;
+    }
+    if (want('convergence')) {
+      const conv = await benchConvergence({ tries: args.tries, log, signal });
+      progress.end();
+      console.log(convergenceTable(conv) + '\n');
+      out.convergence = conv;
+    }
+    if (want('dns')) {
+      const dns = await benchDns({ seconds, repeats, log, signal });
+      progress.end();
+      console.log(dnsTable(dns) + '\n');
+      out.dns = dns;
+    }
+  } finally {
+    progress.end();
+    // What was measured before a failure is still worth keeping.
+    if (args.json && Object.keys(out).length) writeFileSync(args.json, JSON.stringify(out, null, 2) + '\n');
+    if (args.chart && parts.length) writeFileSync(args.chart, chartSvg(parts));
   }
-  if (want('convergence')) {
-    const conv = await benchConvergence({ tries: args.tries, log, signal: ac.signal });
-    console.log('\n' + convergenceTable(conv));
-    out.convergence = conv;
-  }
-  if (want('dns')) {
-    const dns = await benchDns({ seconds: args.seconds, repeats: args.repeats, log, signal: ac.signal });
-    console.log('\n' + dnsTable(dns));
-    out.dns = dns;
-  }
-  if (args.json) writeFileSync(args.json, JSON.stringify(out, null, 2) + '\n');
 }
 
 const ac = new AbortController();
@@ -113,7 +85,7 @@ const onSignal = (sig: NodeJS.Signals) => {
     console.error(`bench: ${sig} again, exiting before cleanup finished (run the bench again to clean up)`);
     process.exit(130);
   }
-  console.error(`bench: ${sig}, stopping and cleaning up`);
+  console.error(`\nbench: ${sig}, stopping and cleaning up`);
   ac.abort(new Error(`interrupted by ${sig}`));
 };
 process.on('SIGINT', onSignal);

@@ -5,6 +5,7 @@ import { registerMac, registerNet, registerPort, registerStats } from './command
 import { registerFdb, registerHost, registerVtep } from './overlay-commands.js';
 import { runDaemon } from './daemon.js';
 import { registerLab } from './lab.js';
+import { registerBench } from './bench.js';
 import { registerDns, registerEndpoint, registerGroup, registerTenant } from './cluster-commands.js';
 import { VERSION } from './version.js';
 
@@ -65,6 +66,7 @@ registerVtep(program);
 registerFdb(program);
 registerHost(program);
 registerLab(program);
+registerBench(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -53,6 +53,8 @@ export interface LabState {
 export const hostNetns = (lab: string, host: string) => `${lab}-${host}`;
 export const containerNetns = (lab: string, host: string, c: string) => `${lab}-${host}-${c}`;
 const hostDir = (lab: string, host: string) => join(LAB_DIR, lab, host);
+/** The OVS host name (its private directory) of a lab host of kind ovs. */
+const ovsName = (lab: string, host: string) => `${lab}-${host}`;
 
 async function addNetns(name: string): Promise<void> {
   if (netnsExists(name)) throw new Error(`namespace '${name}' already exists (is the lab already up? try 'weft lab down')`);
@@ -259,7 +261,7 @@ async function otherHostUp(topo: Topology, h: HostSpec, host: LabHost, index: nu
     // OVS bridges one network here: the tunnels of every network it has.
     const tunnels = nets.flatMap((n) => (peers.get(n.name) ?? []).map((remoteIp) => ({ type: n.encap, remoteIp, key: n.vni })));
     await ovsHostUp({
-      name: `${topo.name}-${h.name}`,
+      name: ovsName(topo.name, h.name),
       netns: host.netns,
       underlayIface: 'ul0',
       underlayIp: underlayAddress(topo.underlay!, index).cidr,
@@ -268,6 +270,19 @@ async function otherHostUp(topo: Topology, h: HostSpec, host: LabHost, index: nu
     });
   }
   host.containers.push(...containers);
+}
+
+/**
+ * The processes that forward a lab host's packets, for measuring what they
+ * cost: the weft daemon, or ovs-vswitchd; none for a kernel host.
+ */
+export async function datapathPids(lab: LabState, host: LabHost): Promise<number[]> {
+  if (host.kind === 'weft') return host.pid ? [host.pid] : [];
+  if (host.kind === 'kernel') return [];
+  const { ovsVswitchdPid } = await import('./ovs.js');
+  const pid = await ovsVswitchdPid(ovsName(lab.name, host.name));
+  if (pid === undefined) throw new Error(`lab ${lab.name}: host ${host.name} has no running ovs-vswitchd`);
+  return [pid];
 }
 
 /** A shared store already has what another host of the lab created. */
@@ -312,7 +327,7 @@ export async function labDown(topo: Topology): Promise<void> {
     await stopDaemon(hostDir(topo.name, h.name));
     if (h.kind === 'ovs') {
       const { ovsHostDown } = await import('./ovs.js');
-      await ovsHostDown(`${topo.name}-${h.name}`, hostNetns(topo.name, h.name)).catch(() => undefined);
+      await ovsHostDown(ovsName(topo.name, h.name), hostNetns(topo.name, h.name)).catch(() => undefined);
     }
     for (const c of h.containers ?? []) {
       const ns = containerNetns(topo.name, h.name, c.name);

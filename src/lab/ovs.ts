@@ -229,6 +229,13 @@ async function isOurs(pid: number, dir: string): Promise<boolean> {
   }
 }
 
+/** The pid of OVS host `name`'s ovs-vswitchd (its datapath), when it runs. */
+export async function ovsVswitchdPid(name: string): Promise<number | undefined> {
+  const p = paths(name);
+  const pid = await readPid(p.vsPid);
+  return pid !== undefined && (await isOurs(pid, p.dir)) ? pid : undefined;
+}
+
 async function killDaemon(pidFile: string, dir: string): Promise<void> {
   const pid = await readPid(pidFile);
   if (pid === undefined || !(await isOurs(pid, dir))) return;

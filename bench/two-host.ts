@@ -1,0 +1,134 @@
+// Two hosts, container to container over one encapsulation (VXLAN or GRE).
+// Host B is fixed per encapsulation, host A takes turns: weft, the Linux
+// kernel, Open vSwitch's userspace datapath. Then both hosts weft. Each cell
+// is built, measured and torn down in turn, round after round, so noise
+// lands on all of them alike.
+//
+// Host B: VXLAN the kernel (bridge + vxlan). GRE Open vSwitch: kernels
+// without gretap (these machines) cannot do GRE at all, so the kernel column
+// of GRE is '-' with a note there; where gretap exists it is measured too
+// (host A the kernel, host B OVS).
+import { containerNetns, datapathPids, labDown, labUp, type LabContainer } from '../src/lab/lab.js';
+import type { HostKind, Topology } from '../src/lab/topology.js';
+import { noSamples, summarise, type Column, type PartResult, type RatioSpec, type Samples } from './figures.js';
+import { killProcessesIn } from './namespaces.js';
+import { measurePair, pairSteps } from './pair.js';
+import type { Progress } from './progress.js';
+
+export type Encap = 'vxlan' | 'gre';
+
+export interface TwoHostPlanOptions {
+  withOvs: boolean;
+  /** Whether this kernel can make gretap devices (kernelHasGretap()). */
+  gretap: boolean;
+}
+
+/** A column of the table: the two hosts' kinds, or why it cannot be measured. */
+export interface PlannedCell {
+  id: string;
+  label: string;
+  a?: HostKind;
+  b?: HostKind;
+  missing?: string;
+}
+
+export interface TwoHostPlan {
+  encap: Encap;
+  /** Host B of the single-sided columns. */
+  b?: HostKind;
+  cells: PlannedCell[];
+  ratios: RatioSpec[];
+}
+
+const KIND_LABEL: Record<HostKind, string> = { weft: 'weft', kernel: 'kernel', ovs: 'OVS' };
+const B_LABEL: Record<HostKind, string> = { weft: 'weft', kernel: 'the Linux kernel', ovs: 'Open vSwitch userspace' };
+
+/** Which cells a run measures, and why the others are '-'. */
+export function twoHostPlan(encap: Encap, o: TwoHostPlanOptions): TwoHostPlan {
+  const kernelCan = encap === 'vxlan' || o.gretap;
+  const b: HostKind | undefined = encap === 'vxlan' ? 'kernel' : o.withOvs ? 'ovs' : o.gretap ? 'kernel' : undefined;
+  const why = (a: HostKind): string | undefined => {
+    if (a === 'kernel' && !kernelCan) return 'this kernel has no gretap devices (kernelHasGretap() is false)';
+    if ((a === 'ovs' || b === 'ovs') && !o.withOvs) return 'Open vSwitch skipped (--without-ovs)';
+    if (!b) return 'host B for GRE is Open vSwitch, skipped (--without-ovs), and this kernel has no gretap';
+    return undefined;
+  };
+  const cells: PlannedCell[] = (['weft', 'kernel', 'ovs'] as HostKind[]).map((a) => {
+    const missing = why(a);
+    return { id: a, label: KIND_LABEL[a], ...(missing ? { missing } : { a, b }) };
+  });
+  cells.push({ id: 'weft-weft', label: 'weft<->weft', a: 'weft', b: 'weft' });
+  // Host B is the same for the single-sided columns, so the column whose A
+  // is B's kind is that kind on both hosts: the pair weft<->weft compares with it.
+  const ratios: RatioSpec[] = [
+    { label: 'weft/kernel', num: 'weft', den: 'kernel' },
+    { label: 'weft/OVS', num: 'weft', den: 'ovs' },
+  ];
+  if (b) ratios.push({ label: `weft<->weft/${KIND_LABEL[b]}<->${KIND_LABEL[b]}`, num: 'weft-weft', den: b });
+  return { encap, b, cells, ratios };
+}
+
+export const twoHostSteps = (plan: TwoHostPlan, repeats: number) => repeats * plan.cells.filter((c) => !c.missing).length * pairSteps(true);
+
+const topology = (encap: Encap, a: HostKind, b: HostKind): Topology => {
+  const net = { name: 'blue', subnet: '10.253.1.0/24', vni: 42, encap };
+  return {
+    name: `wb${encap === 'vxlan' ? 'vx' : 'gr'}-${a[0]}${b[0]}`,
+    underlay: '10.252.1.0/24',
+    hosts: [
+      { name: 'a', kind: a, networks: [net], containers: [{ name: 'ca', net: 'blue', ip: '10.253.1.11' }] },
+      { name: 'b', kind: b, networks: [net], containers: [{ name: 'cb', net: 'blue', ip: '10.253.1.12' }] },
+    ],
+  };
+};
+
+export interface TwoHostOptions {
+  seconds: number;
+  repeats: number;
+  progress: Progress;
+  signal?: AbortSignal;
+}
+
+export async function benchTwoHost(plan: TwoHostPlan, opts: TwoHostOptions): Promise<PartResult> {
+  const name = plan.encap === 'vxlan' ? 'VXLAN' : 'GRE';
+  const samples: Record<string, Samples> = {};
+  const cells = plan.cells.filter((c) => !c.missing);
+  for (const c of cells) samples[c.id] = noSamples();
+  for (let round = 1; round <= opts.repeats; round++) {
+    for (const c of cells) {
+      opts.signal?.throwIfAborted();
+      const topo = topology(plan.encap, c.a!, c.b!);
+      const what = `overlay ${plan.encap}, ${c.id === 'weft-weft' ? 'weft<->weft' : `host A = ${c.a}`}${opts.repeats > 1 ? ` (round ${round}/${opts.repeats})` : ''}`;
+      await cleanup(topo); // an interrupted earlier run may have left it behind
+      try {
+        opts.progress.step(`${what}: setting up`);
+        const lab = await labUp(topo);
+        const [ca, cb] = lab.hosts.map((h) => h.containers[0]) as [LabContainer, LabContainer];
+        const pair = { a: { netns: ca.netns, ip: ca.ip! }, b: { netns: cb.netns, ip: cb.ip! }, datapathPids: await datapathPids(lab, lab.hosts[0]), bothWays: true };
+        await measurePair(pair, samples[c.id], { seconds: opts.seconds, signal: opts.signal, progress: opts.progress, what });
+      } finally {
+        await cleanup(topo);
+      }
+    }
+  }
+  const columns: Column[] = plan.cells.map((c) => ({ id: c.id, label: c.label, ...(c.missing ? { missing: c.missing } : { figures: summarise(samples[c.id]) }) }));
+  return {
+    part: plan.encap,
+    title: `two hosts over ${name}, container to container${plan.b ? `, host B ${B_LABEL[plan.b]}` : ''}`,
+    seconds: opts.seconds,
+    repeats: opts.repeats,
+    columns,
+    ratios: plan.ratios,
+    notes: [
+      `Columns: the switch of host A${plan.b ? ` (so ${KIND_LABEL[plan.b]} is ${KIND_LABEL[plan.b]} on both hosts)` : ''}; weft<->weft: weft on both hosts.`,
+      'B->A figures are TCP only; UDP, ping and CPU are measured A->B (from host A\'s container).',
+    ],
+    samples,
+  };
+}
+
+/** iperf3s first (they keep namespaces alive), then the lab. */
+async function cleanup(topo: Topology): Promise<void> {
+  for (const h of topo.hosts) for (const c of h.containers ?? []) await killProcessesIn(containerNetns(topo.name, h.name, c.name));
+  await labDown(topo);
+}

@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { parseBenchArgs } from '../../bench/args.js';
+import { part } from './bench-fixture.js';
+import { Progress } from '../../bench/progress.js';
+import { partTable } from '../../bench/table.js';
+import { twoHostPlan } from '../../bench/two-host.js';
+
+describe('partTable', () => {
+  const t = partTable(part());
+  const row = (label: string) => t.split('\n').find((l) => l.startsWith(label))!.trim().split(/\s{2,}/);
+
+  it('has a row per measured figure, a column per device and the ratios', () => {
+    expect(row('TCP 1 stream A->B')).toEqual(['TCP 1 stream A->B (Gbit/s)', '3.46', '-', '1.20', '4.00', '-', '2.88x']);
+    expect(row('UDP 64 B A->B delivered')).toEqual(['UDP 64 B A->B delivered (kpps)', '250', '-', '100', '-', '-', '2.50x']);
+    expect(t).not.toMatch(/B->A/); // nobody measured it
+  });
+
+  it("explains every '-' column", () => {
+    expect(t).toContain("kernel: '-' because this kernel has no gretap devices");
+  });
+});
+
+describe('twoHostPlan', () => {
+  it('GRE on a kernel without gretap: host B is OVS, the kernel column is explained', () => {
+    const p = twoHostPlan('gre', { withOvs: true, gretap: false });
+    expect(p.b).toBe('ovs');
+    expect(p.cells.map((c) => [c.id, c.a, c.b])).toEqual([
+      ['weft', 'weft', 'ovs'],
+      ['kernel', undefined, undefined],
+      ['ovs', 'ovs', 'ovs'],
+      ['weft-weft', 'weft', 'weft'],
+    ]);
+    expect(p.cells[1].missing).toMatch(/gretap/);
+    expect(p.ratios.map((r) => r.label)).toContain('weft<->weft/OVS<->OVS');
+  });
+
+  it('GRE with gretap measures the kernel too', () => {
+    const p = twoHostPlan('gre', { withOvs: true, gretap: true });
+    expect(p.cells.find((c) => c.id === 'kernel')).toMatchObject({ a: 'kernel', b: 'ovs' });
+  });
+
+  it('VXLAN: host B the kernel; --without-ovs leaves weft, kernel and the pair', () => {
+    const p = twoHostPlan('vxlan', { withOvs: false, gretap: false });
+    expect(p.cells.filter((c) => !c.missing).map((c) => `${c.a}>${c.b}`)).toEqual(['weft>kernel', 'kernel>kernel', 'weft>weft']);
+    expect(p.cells.find((c) => c.id === 'ovs')!.missing).toMatch(/without-ovs/);
+  });
+
+  it('GRE without OVS nor gretap: only weft<->weft', () => {
+    const p = twoHostPlan('gre', { withOvs: false, gretap: false });
+    expect(p.cells.filter((c) => !c.missing).map((c) => c.id)).toEqual(['weft-weft']);
+  });
+});
+
+describe('Progress', () => {
+  const sink = (isTTY: boolean) => {
+    const out = { isTTY, columns: 80, text: '', write: (s: string) => (out.text += s) };
+    return out;
+  };
+
+  it('counts steps: [n/total], one plain line each when not a terminal', () => {
+    const out = sink(false);
+    const p = new Progress(3, out);
+    p.step('setting up');
+    p.step('iperf3 A->B');
+    p.done();
+    p.step('iperf3 B->A');
+    p.done();
+    p.note('result');
+    expect(out.text).toBe('[1/3] setting up\n[1/3] iperf3 A->B\n[2/3] iperf3 B->A\nresult\n');
+  });
+
+  it('rewrites the line in place on a terminal', () => {
+    const out = sink(true);
+    const p = new Progress(2, out);
+    p.step('a');
+    p.done();
+    p.step('b');
+    p.end();
+    expect(out.text).toBe('\r\x1b[K[1/2] a\r\x1b[K[2/2] b\r\x1b[K');
+  });
+});
+
+describe('parseBenchArgs', () => {
+  it('takes --only gre and --chart', () => {
+    expect(parseBenchArgs(['--only', 'gre', '--chart', 'x.svg', '--seconds', '2'])).toMatchObject({ only: ['gre'], chart: 'x.svg', seconds: 2, repeats: 3 });
+  });
+
+  it('takes several parts for --only, separated by commas', () => {
+    expect(parseBenchArgs(['--only', 'local,overlay,gre']).only).toEqual(['local', 'overlay', 'gre']);
+    expect(parseBenchArgs([]).only).toBeUndefined();
+  });
+
+  it('refuses bad flags with one line', () => {
+    for (const argv of [['--only', 'bogus'], ['--only', 'gre,,local'], ['--seconds', '0'], ['--frobnicate'], ['--chart', '']]) {
+      expect(() => parseBenchArgs(argv)).toThrow();
+    }
+    expect(() => parseBenchArgs(['--only', 'bogus'])).toThrow(/^--only wants local, overlay, gre, convergence or dns, or several with commas \(got 'bogus'\)$/);
+  });
+});
