@@ -20,6 +20,13 @@ export async function underlayUp(lab: string): Promise<void> {
   await ip('netns', 'add', ns);
   await ipIn(ns, 'link', 'add', 'br0', 'type', 'bridge');
   await ipIn(ns, 'link', 'set', 'br0', 'up');
+  // The underlay is a wire, not a firewall: where br_netfilter is loaded
+  // (Docker loads it) every frame crossing a bridge would also go through
+  // iptables, a per-packet cost the real network between hosts does not add.
+  // The sysctls exist only with the module; without it there is nothing to do.
+  for (const t of ['iptables', 'ip6tables', 'arptables']) {
+    await run('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.bridge.bridge-nf-call-${t}=0`]).catch(() => undefined);
+  }
 }
 
 /** Plugs a host namespace into the underlay as `ul0` with `cidr`. */
