@@ -10,6 +10,7 @@
         "native/tunnel.cc",
         "native/gso.cc",
         "native/coalesce.cc",
+        "native/tunnel_egress.cc",
         "native/checksum.cc",
         "native/udp_batch.cc"
       ],

@@ -306,8 +306,9 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     uint32_t ip = ParseIPv4(env, ArgString(info, 0, "localIp"));
     uint32_t port = ArgU32(info, 1, "vxlanPort");
     if (port == 0 || port > 65535) throw Napi::RangeError::New(env, "vxlanPort out of range");
+    std::string egress = info.Length() > 2 && info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
     try {
-      underlay_ = Underlay::Create(ip, static_cast<uint16_t>(port));
+      underlay_ = Underlay::Create(ip, static_cast<uint16_t>(port), egress);
     } catch (const std::runtime_error& e) {
       throw Napi::Error::New(env, e.what());
     }

@@ -54,6 +54,7 @@ static_assert(sizeof(VnetHdr) == kVnetHdrLen, "virtio_net_hdr is 10 bytes");
   X(gso_segmented)              \
   X(gso_segments)               \
   X(coalesced_frames)           \
+  X(tunnel_gso_whole)           \
   X(coalesced_segments)         \
   X(service_frames)
 
@@ -89,11 +90,11 @@ enum PortCounter { WEFT_PORT_COUNTERS(WEFT_ENUM) kPortCounterCount };
 #undef WEFT_ENUM
 
 constexpr size_t kGlobalBase = 0;
-constexpr size_t kDropBase = 16;
-constexpr size_t kPortBase = 32;
+constexpr size_t kDropBase = 32;
+constexpr size_t kPortBase = 48;
 constexpr size_t kPortStride = 8;
 constexpr size_t kBlockLen = kPortBase + kMaxPorts * kPortStride;  // uint64 words
-static_assert(kGlobalCounterCount <= 16 && kDropReasonCount <= 16, "counter block layout");
+static_assert(kGlobalCounterCount <= kDropBase - kGlobalBase && kDropReasonCount <= kPortBase - kDropBase, "counter block layout");
 static_assert(kPortCounterCount <= kPortStride, "port counter stride");
 
 // A counter block written by exactly one thread. Plain loads and stores of

@@ -41,7 +41,9 @@ int Bound(int type, int proto, uint32_t ip, uint16_t port, const char* what) {
 
 }  // namespace
 
-std::shared_ptr<Underlay> Underlay::Create(uint32_t local_ip, uint16_t vxlan_port) {
+std::shared_ptr<Underlay> Underlay::Create(uint32_t local_ip, uint16_t vxlan_port, const std::string& egress_ifname) {
+  std::unique_ptr<TunnelEgress> egress;
+  if (!egress_ifname.empty()) egress = TunnelEgress::Create(egress_ifname);
   int vx = Bound(SOCK_DGRAM, IPPROTO_UDP, local_ip, vxlan_port, "VXLAN socket");
   // UDP_GRO: a burst another VTEP sent with UDP_SEGMENT (or that a NIC's
   // GRO merged) arrives as one train instead of one datagram per segment;
@@ -64,6 +66,7 @@ std::shared_ptr<Underlay> Underlay::Create(uint32_t local_ip, uint16_t vxlan_por
     throw;
   }
   auto ul = std::shared_ptr<Underlay>(new Underlay(vx, gre, raw, local_ip, vxlan_port));
+  ul->egress_ = std::move(egress);
   for (int i = 0; i < 8; i++) {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
     if (fd < 0) break;
@@ -227,6 +230,17 @@ int TunnelPort::TxBatch(Frame* const* frames, int n, int* errors) {
     uint8_t* eth = frames[i]->buf + kVnetHdrLen;
     uint32_t len = frames[i]->len - kVnetHdrLen;
     if ((vh->gso_type & 0x7f) != 0) {
+      if (encap_ == Encap::kVxlan && ul_->egress() != nullptr) {
+        // Whole, through the host's stack; the source port as on every path.
+        uint8_t o[kVxlanOuterLen];
+        std::memcpy(o, outer_, kVxlanOuterLen);
+        uint16_t sport = htons(ul_->SourcePort(FlowHash(eth, len)));
+        std::memcpy(o + 20, &sport, 2);
+        if (ul_->egress()->Send(o, *vh, eth, len)) {
+          tx_stats.whole++;
+          continue;
+        }
+      }
       size_t first = segs.size();
       if (SegmentGso(*vh, eth, len, segs) != GsoResult::kOk) {
         segs.resize(first);

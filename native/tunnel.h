@@ -16,6 +16,7 @@
 
 #include "gso.h"
 #include "port.h"
+#include "tunnel_egress.h"
 
 namespace weft {
 
@@ -26,13 +27,15 @@ constexpr size_t kGreOuterLen = 20 + 8;        // IPv4 + GRE with key
 
 class Underlay {
  public:
-  // local_ip in network byte order. Throws std::runtime_error.
-  static std::shared_ptr<Underlay> Create(uint32_t local_ip, uint16_t vxlan_port);
+  // local_ip in network byte order. With `egress_ifname`, VXLAN GSO frames
+  // leave whole through a TunnelEgress of that name. Throws std::runtime_error.
+  static std::shared_ptr<Underlay> Create(uint32_t local_ip, uint16_t vxlan_port, const std::string& egress_ifname = "");
   ~Underlay();
   int vxlan_fd() const { return vxlan_fd_; }
   int gre_fd() const { return gre_fd_; }
   int raw_fd() const { return raw_fd_; }
   uint32_t local_ip() const { return local_ip_; }
+  TunnelEgress* egress() const { return egress_.get(); }
   uint16_t vxlan_port() const { return vxlan_port_; }
   // UDP sockets for VXLAN with UDP_SEGMENT: a whole GSO frame leaves in one
   // sendmsg. Each is bound to its own source port; a flow hashes to one.
@@ -52,6 +55,7 @@ class Underlay {
   Underlay(int vxlan_fd, int gre_fd, int raw_fd, uint32_t local_ip, uint16_t vxlan_port)
       : vxlan_fd_(vxlan_fd), gre_fd_(gre_fd), raw_fd_(raw_fd), local_ip_(local_ip), vxlan_port_(vxlan_port) {}
   int vxlan_fd_, gre_fd_, raw_fd_;
+  std::unique_ptr<TunnelEgress> egress_;  // set once, before any worker sees this
   std::vector<int> gso_fds_;
   std::vector<uint16_t> gso_ports_;
   uint32_t local_ip_;
@@ -72,7 +76,8 @@ class TunnelPort : public Port {
   bool SendVxlanGso(const std::vector<Segment>& segs, size_t first, size_t count);
   // Segments, completed checksums and frames refused, for the counters.
   struct TxStats {
-    uint64_t segments = 0, gso_frames = 0, unsupported = 0;
+    // whole: GSO frames that left through the TunnelEgress uncut.
+    uint64_t segments = 0, gso_frames = 0, unsupported = 0, whole = 0;
   };
   static thread_local TxStats tx_stats;
 

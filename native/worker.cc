@@ -499,6 +499,7 @@ int Worker::CountPortTx(const Port& out, int sent) {
     counters_.Global(tunnel_tx, sent);
     counters_.Global(gso_segmented, ts.gso_frames);
     counters_.Global(gso_segments, ts.segments);
+    counters_.Global(tunnel_gso_whole, ts.whole);
     int explained = static_cast<int>(ts.unsupported);
     if (explained) counters_.Drop(gso_unsupported, explained);
     ts = TunnelPort::TxStats();

@@ -17,6 +17,7 @@ import { InbandDns } from '../dns/inband.js';
 import { parseIPv4 } from '../control/ipv4.js';
 import { HostRegistration, listHosts } from '../control/hosts.js';
 import { openStore, type Store } from '../control/store/store.js';
+import { configureTunnelEgress } from '../switch/tunnel-egress.js';
 import { join } from 'node:path';
 import { Datapath } from '../datapath/datapath.js';
 import { Switch } from '../switch/switch.js';
@@ -32,6 +33,8 @@ export interface DaemonOptions {
   macLimit: number;
   workers: number;
   busyPollUs: number;
+  /** A TAP device name: VXLAN TCP super-frames leave whole through it. */
+  vxlanEgress?: string;
   underlay?: string;
   vxlanPort: number;
   store: string;
@@ -61,10 +64,18 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       throw new Error(`no interface in this namespace has the underlay address ${opts.underlay}`);
     }
     try {
-      dp.setUnderlay(opts.underlay, opts.vxlanPort);
+      dp.setUnderlay(opts.underlay, opts.vxlanPort, opts.vxlanEgress);
     } catch (err) {
       dp.close();
       throw new Error(`cannot open the underlay on ${opts.underlay}: ${(err as Error).message}`);
+    }
+    if (opts.vxlanEgress) {
+      try {
+        await configureTunnelEgress(opts.vxlanEgress, iface.mtu);
+      } catch (err) {
+        dp.close();
+        throw new Error(`cannot use ${opts.vxlanEgress} for VXLAN egress: ${(err as Error).message.trim().split('\n')[0]}`);
+      }
     }
     underlay = { ip: opts.underlay, mtu: iface.mtu };
   }

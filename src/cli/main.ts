@@ -43,6 +43,7 @@ program
   .option('--busy-poll <us>', 'microseconds a data path thread keeps polling after work before it sleeps (0: never)', wholeIn('--busy-poll', 10000), 50)
   .option('--underlay <ip>', 'this host\'s VTEP address (an address of one of its interfaces)')
   .option('--vxlan-port <port>', 'UDP port of VXLAN', positiveInt('--vxlan-port'), 4789)
+  .option('--vxlan-egress <device>', 'send VXLAN TCP super-frames whole through a TAP device of this name that the host forwards (Linux 6.17+)')
   .option('--store <spec>', 'cluster store: embedded, or etcd://HOST:PORT[,HOST:PORT]', 'embedded')
   .option('--lease-ttl <seconds>', 'this host\'s lease: its records vanish this long after it dies', positiveInt('--lease-ttl'), 15)
   .option('--resync <seconds>', 'how often the whole cluster is re-read from the store', positiveInt('--resync'), 30)
@@ -51,7 +52,7 @@ program
   .option('--dns-ttl <seconds>', 'TTL of weft\'s DNS records', positiveInt('--dns-ttl'), 10)
   .action(async (o, cmd: Command) => {
     const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
-    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl });
+    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl });
   });
 
 registerTenant(program);

@@ -119,9 +119,13 @@ export class Datapath {
     return this.#native.removePort(id);
   }
 
-  /** Binds the tunnel sockets to this host's VTEP address. */
-  setUnderlay(localIp: string, vxlanPort: number): void {
-    this.#native.setUnderlay(localIp, vxlanPort);
+  /**
+   * Binds the tunnel sockets to this host's VTEP address. With `egress`,
+   * VXLAN TCP super-frames leave whole through a TAP device of that name
+   * (Linux 6.17+), which the caller must bring up and let forward.
+   */
+  setUnderlay(localIp: string, vxlanPort: number, egress?: string): void {
+    this.#native.setUnderlay(localIp, vxlanPort, egress);
   }
 
   setNetworkEncap(network: number, encap: Encap, vni: number): void {

@@ -25,7 +25,7 @@ export interface NativeDatapath {
   addPacketPort(id: number, network: number, ifname: string, mtu: number): void;
   addServicePort(id: number, network: number, mtu: number): void;
   removePort(id: number): boolean;
-  setUnderlay(localIp: string, vxlanPort: number): void;
+  setUnderlay(localIp: string, vxlanPort: number, egress?: string): void;
   setNetworkEncap(network: number, encap: number, vni: number): void;
   clearNetworkEncap(network: number): void;
   addTunnelPort(id: number, network: number, remoteIp: string, flood: boolean, mtu: number): void;

@@ -1,0 +1,22 @@
+// The host side of the VXLAN tunnel egress (native/tunnel_egress.h): the
+// data path writes whole TCP super-frames, already encapsulated, into a TAP
+// device of this namespace, and the host routes them to the remote VTEPs.
+// For that the device must be up and forward, and the host must take in
+// packets whose source is one of its own addresses (the VTEP's).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { ip } from './netns.js';
+
+const conf = (dev: string, key: string) => `/proc/sys/net/ipv4/conf/${dev}/${key}`;
+
+/** Brings the egress device up and lets the host forward what comes out of it. Throws with the reason. */
+export async function configureTunnelEgress(dev: string, mtu: number): Promise<void> {
+  await ip('link', 'set', 'dev', dev, 'mtu', String(mtu), 'up');
+  writeFileSync(conf(dev, 'forwarding'), '1');
+  writeFileSync(conf(dev, 'accept_local'), '1');
+  writeFileSync(conf(dev, 'rp_filter'), '0');
+  // The strictest of `all` and the device applies; strict reverse-path
+  // filtering refuses a local source arriving on any device but lo.
+  if (readFileSync(conf('all', 'rp_filter'), 'utf8').trim() === '1') {
+    throw new Error(`net.ipv4.conf.all.rp_filter is 1 (strict), which drops what ${dev} sends; set it to 0 or 2`);
+  }
+}
