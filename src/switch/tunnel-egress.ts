@@ -4,6 +4,7 @@
 // For that the device must be up and forward, and the host must take in
 // packets whose source is one of its own addresses (the VTEP's).
 import { readFileSync, writeFileSync } from 'node:fs';
+import { release } from 'node:os';
 import { ip } from './netns.js';
 
 const conf = (dev: string, key: string) => `/proc/sys/net/ipv4/conf/${dev}/${key}`;
@@ -19,4 +20,10 @@ export async function configureTunnelEgress(dev: string, mtu: number): Promise<v
   if (readFileSync(conf('all', 'rp_filter'), 'utf8').trim() === '1') {
     throw new Error(`net.ipv4.conf.all.rp_filter is 1 (strict), which drops what ${dev} sends; set it to 0 or 2`);
   }
+}
+
+/** Whether this kernel takes UDP tunnel GSO frames on a TAP (Linux 6.17 and later). */
+export function kernelHasTunnelEgress(kernelRelease = release()): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(kernelRelease);
+  return m !== null && (Number(m[1]) > 6 || (Number(m[1]) === 6 && Number(m[2]) >= 17));
 }
