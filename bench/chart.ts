@@ -6,7 +6,7 @@ import { formatFigure, type PartResult } from './figures.js';
 import { figuresOf } from './table.js';
 
 /** A device keeps its colour in every panel; others take the spare ones in turn. */
-const DEVICE_COLORS: Record<string, string> = { weft: '#2b6cb0', weftTap: '#2b6cb0', weftVeth: '#3182ce', kernel: '#c05621', bridge: '#c05621', ovs: '#2f855a', 'weft-weft': '#6b46c1' };
+const DEVICE_COLORS: Record<string, string> = { weft: '#2b6cb0', weftTap: '#2b6cb0', weftVeth: '#3182ce', kernel: '#c05621', bridge: '#c05621', ovs: '#2f855a', 'weft-weft': '#6b46c1', 'weft-poll': '#63b3ed' };
 const SPARE = ['#b7791f', '#718096', '#d53f8c'];
 const color = (id: string, j: number) => DEVICE_COLORS[id] ?? SPARE[j % SPARE.length];
 const GROUP_W = 340;

@@ -31,7 +31,13 @@ export interface PlannedCell {
   a?: HostKind;
   b?: HostKind;
   missing?: string;
+  /** Extra daemon flags for host A (a weft). */
+  args?: string[];
 }
+
+// weft polling for longer than the ping interval (20 ms): what a latency-
+// bound deployment buys with a core (--busy-poll), next to the default.
+const POLL_US = '25000';
 
 export interface TwoHostPlan {
   encap: Encap;
@@ -58,11 +64,13 @@ export function twoHostPlan(encap: Encap, o: TwoHostPlanOptions): TwoHostPlan {
     const missing = why(a);
     return { id: a, label: KIND_LABEL[a], ...(missing ? { missing } : { a, b }) };
   });
+  if (encap === 'vxlan') cells.splice(1, 0, { id: 'weft-poll', label: `weft --busy-poll ${POLL_US}`, a: 'weft', b, args: ['--busy-poll', POLL_US] });
   cells.push({ id: 'weft-weft', label: 'weft<->weft', a: 'weft', b: 'weft' });
   // Host B is the same for the single-sided columns, so the column whose A
   // is B's kind is that kind on both hosts: the pair weft<->weft compares with it.
   const ratios: RatioSpec[] = [
     { label: 'weft/kernel', num: 'weft', den: 'kernel' },
+    ...(encap === 'vxlan' ? [{ label: 'weft busy-poll/kernel', num: 'weft-poll', den: 'kernel' }] : []),
     { label: 'weft/OVS', num: 'weft', den: 'ovs' },
   ];
   if (b) ratios.push({ label: `weft<->weft/${KIND_LABEL[b]}<->${KIND_LABEL[b]}`, num: 'weft-weft', den: b });
@@ -74,15 +82,18 @@ export const twoHostSteps = (plan: TwoHostPlan, repeats: number) => repeats * pl
 // weft at its fastest on this kernel: VXLAN super-frames leave whole through
 // the egress device where the kernel can take them (--vxlan-egress).
 const EGRESS = kernelHasTunnelEgress();
-const weftArgs = (encap: Encap, kind: HostKind) => (kind === 'weft' && encap === 'vxlan' && EGRESS ? { daemonArgs: ['--vxlan-egress', 'weft-tx0'] } : {});
+const weftArgs = (encap: Encap, kind: HostKind, extra: string[] = []) => {
+  const args = [...(kind === 'weft' && encap === 'vxlan' && EGRESS ? ['--vxlan-egress', 'weft-tx0'] : []), ...extra];
+  return args.length ? { daemonArgs: args } : {};
+};
 
-const topology = (encap: Encap, a: HostKind, b: HostKind): Topology => {
+const topology = (encap: Encap, a: HostKind, b: HostKind, aArgs?: string[]): Topology => {
   const net = { name: 'blue', subnet: '10.253.1.0/24', vni: 42, encap };
   return {
-    name: `wb${encap === 'vxlan' ? 'vx' : 'gr'}-${a[0]}${b[0]}`,
+    name: `wb${encap === 'vxlan' ? 'vx' : 'gr'}-${a[0]}${b[0]}${aArgs ? 'x' : ''}`,
     underlay: '10.252.1.0/24',
     hosts: [
-      { name: 'a', kind: a, networks: [net], containers: [{ name: 'ca', net: 'blue', ip: '10.253.1.11' }], ...weftArgs(encap, a) },
+      { name: 'a', kind: a, networks: [net], containers: [{ name: 'ca', net: 'blue', ip: '10.253.1.11' }], ...weftArgs(encap, a, aArgs) },
       { name: 'b', kind: b, networks: [net], containers: [{ name: 'cb', net: 'blue', ip: '10.253.1.12' }], ...weftArgs(encap, b) },
     ],
   };
@@ -103,8 +114,8 @@ export async function benchTwoHost(plan: TwoHostPlan, opts: TwoHostOptions): Pro
   for (let round = 1; round <= opts.repeats; round++) {
     for (const c of cells) {
       opts.signal?.throwIfAborted();
-      const topo = topology(plan.encap, c.a!, c.b!);
-      const what = `overlay ${plan.encap}, ${c.id === 'weft-weft' ? 'weft<->weft' : `host A = ${c.a}`}${opts.repeats > 1 ? ` (round ${round}/${opts.repeats})` : ''}`;
+      const topo = topology(plan.encap, c.a!, c.b!, c.args);
+      const what = `overlay ${plan.encap}, ${c.id === 'weft-weft' ? 'weft<->weft' : `host A = ${c.label}`}${opts.repeats > 1 ? ` (round ${round}/${opts.repeats})` : ''}`;
       await cleanup(topo); // an interrupted earlier run may have left it behind
       try {
         opts.progress.step(`${what}: setting up`);
