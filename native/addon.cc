@@ -92,7 +92,7 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     uint32_t nworkers = opts.Has("workers") ? opts.Get("workers").As<Napi::Number>().Uint32Value() : 1;
     if (nworkers < 1 || nworkers > 16) throw Napi::RangeError::New(env, "workers must be 1..16");
     double busy_poll_us = opts.Has("busyPollUs") ? opts.Get("busyPollUs").As<Napi::Number>().DoubleValue() : 0;
-    if (!(busy_poll_us >= 0 && busy_poll_us <= 10000)) throw Napi::RangeError::New(env, "busyPollUs must be 0..10000");
+    if (!(busy_poll_us >= 0 && busy_poll_us <= 1e6)) throw Napi::RangeError::New(env, "busyPollUs must be 0..1000000");
     if (!opts.Get("onEvents").IsFunction()) throw Napi::TypeError::New(env, "onEvents must be a function");
     Napi::Value on_frames = opts.Get("onFrames");
     if (!on_frames.IsUndefined() && !on_frames.IsFunction()) throw Napi::TypeError::New(env, "onFrames must be a function");

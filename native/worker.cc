@@ -347,6 +347,10 @@ void Worker::RxTunnel(const Tables& t, Encap encap, double now) {
           if (v > 0) gso = static_cast<uint32_t>(v);
         }
       }
+      if (total == 0) {
+        counters_.Drop(bad_tunnel_hdr);
+        continue;
+      }
       if (gso == 0 || encap != Encap::kVxlan) gso = total;
       bool truncated = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
       for (uint32_t off = 0; off < total; off += gso) {

@@ -40,7 +40,7 @@ program
   .option('--mac-aging <seconds>', 'MAC aging time', positiveInt('--mac-aging'), 300)
   .option('--mac-limit <n>', 'most MAC entries per network', positiveInt('--mac-limit'), 8192)
   .option('--workers <n>', 'data path threads', positiveInt('--workers'), 1)
-  .option('--busy-poll <us>', 'microseconds a data path thread keeps polling after work before it sleeps (0: never)', wholeIn('--busy-poll', 10000), 50)
+  .option('--busy-poll <us>', 'microseconds a data path thread keeps polling after work before it sleeps (0: never)', wholeIn('--busy-poll', 1_000_000), 50)
   .option('--underlay <ip>', 'this host\'s VTEP address (an address of one of its interfaces)')
   .option('--vxlan-port <port>', 'UDP port of VXLAN', positiveInt('--vxlan-port'), 4789)
   .option('--vxlan-egress <device>', 'send VXLAN TCP super-frames whole through a TAP device of this name that the host forwards (Linux 6.17+)')
