@@ -8,6 +8,7 @@ import { registerLab } from './lab.js';
 import { registerBench } from './bench.js';
 import { registerDns, registerEndpoint, registerGroup, registerTenant } from './cluster-commands.js';
 import { VERSION } from './version.js';
+import { VALID_IFNAME } from '../switch/netns.js';
 
 function positiveInt(name: string) {
   return (v: string) => {
@@ -22,6 +23,13 @@ function wholeIn(name: string, max: number) {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 0 || n > max) throw new InvalidArgumentError(`${name} must be a whole number from 0 to ${max}`);
     return n;
+  };
+}
+
+function ifname(name: string) {
+  return (v: string) => {
+    if (!VALID_IFNAME.test(v)) throw new InvalidArgumentError(`${name} must be an interface name (1-15 of A-Z a-z 0-9 _ . -)`);
+    return v;
   };
 }
 
@@ -43,7 +51,7 @@ program
   .option('--busy-poll <us>', 'microseconds a data path thread keeps polling after work before it sleeps (0: never)', wholeIn('--busy-poll', 1_000_000), 50)
   .option('--underlay <ip>', 'this host\'s VTEP address (an address of one of its interfaces)')
   .option('--vxlan-port <port>', 'UDP port of VXLAN', positiveInt('--vxlan-port'), 4789)
-  .option('--vxlan-egress <device>', 'send VXLAN TCP super-frames whole through a TAP device of this name that the host forwards (Linux 6.17+)')
+  .option('--vxlan-egress <device>', 'send VXLAN TCP super-frames whole through a TAP device of this name that the host forwards (Linux 6.17+)', ifname('--vxlan-egress'))
   .option('--store <spec>', 'cluster store: embedded, or etcd://HOST:PORT[,HOST:PORT]', 'embedded')
   .option('--lease-ttl <seconds>', 'this host\'s lease: its records vanish this long after it dies', positiveInt('--lease-ttl'), 15)
   .option('--resync <seconds>', 'how often the whole cluster is re-read from the store', positiveInt('--resync'), 30)

@@ -148,6 +148,10 @@ describe.skipIf(skipUnless(['ip', 'ping']))('weft CLI', () => {
     const r = await weft(api, 'daemon', '--mac-aging', 'soon');
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/--mac-aging must be a positive whole number/);
+    const poll = await weft(api, 'daemon', '--busy-poll', '2000000');
+    expect([poll.code === 0, poll.stderr.trim()]).toEqual([false, expect.stringMatching(/^error: .*--busy-poll must be a whole number from 0 to 1000000$/)]);
+    const egress = await weft(api, 'daemon', '--vxlan-egress', 'no such device');
+    expect([egress.code === 0, egress.stderr.trim()]).toEqual([false, expect.stringMatching(/^error: .*--vxlan-egress must be an interface name/)]);
   });
 
   it('adds and removes a port: the interface appears in the namespace and goes with it', async () => {
