@@ -4,7 +4,7 @@ import type { CpuUse } from './cpu.js';
 import type { UdpReceived } from './iperf-report.js';
 import { percentile } from './ping.js';
 
-export type FigureKey = 'tcp1AtoB' | 'tcp1BtoA' | 'tcp4AtoB' | 'tcp4BtoA' | 'udpPps' | 'udpLost' | 'rttP50' | 'rttP99' | 'cpuPerGbit';
+export type FigureKey = 'tcp1AtoB' | 'tcp1BtoA' | 'tcp4AtoB' | 'tcp4BtoA' | 'udpPps' | 'udpLost' | 'udpPacedPps' | 'udpPacedLost' | 'rttP50' | 'rttP99' | 'cpuPerGbit';
 
 /** One cell's figures; a figure the topology does not measure is absent. */
 export type Figures = Partial<Record<FigureKey, number>>;
@@ -27,6 +27,10 @@ export const FIGURES: FigureInfo[] = [
   { key: 'tcp4BtoA', label: 'TCP 4 streams B->A', unit: 'Gbit/s', scale: 1, digits: 2 },
   { key: 'udpPps', label: 'UDP 64 B A->B delivered', unit: 'kpps', scale: 1000, digits: 0 },
   { key: 'udpLost', label: 'UDP 64 B A->B lost', unit: '%', scale: 1, digits: 1, lowerIsBetter: true },
+  // The sender paced at what the baseline path (the kernel's, or OVS for
+  // GRE) delivered unpaced in the same round: can the others carry that?
+  { key: 'udpPacedPps', label: 'UDP 64 B at the baseline rate, delivered', unit: 'kpps', scale: 1000, digits: 0 },
+  { key: 'udpPacedLost', label: 'UDP 64 B at the baseline rate, lost', unit: '%', scale: 1, digits: 2, lowerIsBetter: true },
   { key: 'rttP50', label: 'ping RTT p50', unit: 'us', scale: 1, digits: 0, lowerIsBetter: true },
   { key: 'rttP99', label: 'ping RTT p99', unit: 'us', scale: 1, digits: 0, lowerIsBetter: true },
   { key: 'cpuPerGbit', label: 'CPU per Gbit, 1 stream A->B', unit: 'CPU s', scale: 1, digits: 2, lowerIsBetter: true },
@@ -44,6 +48,8 @@ export interface Samples {
   tcp4BtoA: number[];
   udpPps: number[];
   udpLost: number[];
+  udpPacedPps: number[];
+  udpPacedLost: number[];
   /** Microseconds, every ping of every round. */
   rtt: number[];
   cpuPerGbit: number[];
@@ -52,7 +58,7 @@ export interface Samples {
   udp: UdpReceived[];
 }
 
-export const noSamples = (): Samples => ({ tcp1AtoB: [], tcp1BtoA: [], tcp4AtoB: [], tcp4BtoA: [], udpPps: [], udpLost: [], rtt: [], cpuPerGbit: [], cpu: [], udp: [] });
+export const noSamples = (): Samples => ({ tcp1AtoB: [], tcp1BtoA: [], tcp4AtoB: [], tcp4BtoA: [], udpPps: [], udpLost: [], udpPacedPps: [], udpPacedLost: [], rtt: [], cpuPerGbit: [], cpu: [], udp: [] });
 
 export function median(xs: number[]): number | undefined {
   if (xs.length === 0) return undefined;
@@ -67,7 +73,7 @@ export function summarise(s: Samples): Figures {
   const put = (k: FigureKey, v: number | undefined) => {
     if (v !== undefined && !Number.isNaN(v)) f[k] = v;
   };
-  for (const k of ['tcp1AtoB', 'tcp1BtoA', 'tcp4AtoB', 'tcp4BtoA', 'udpPps', 'udpLost', 'cpuPerGbit'] as const) put(k, median(s[k]));
+  for (const k of ['tcp1AtoB', 'tcp1BtoA', 'tcp4AtoB', 'tcp4BtoA', 'udpPps', 'udpLost', 'udpPacedPps', 'udpPacedLost', 'cpuPerGbit'] as const) put(k, median(s[k]));
   if (s.rtt.length > 0) {
     put('rttP50', percentile(s.rtt, 50));
     put('rttP99', percentile(s.rtt, 99));

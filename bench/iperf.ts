@@ -34,8 +34,10 @@ export async function iperfTcp(t: IperfTest, streams = 1): Promise<TcpReceived> 
  * UDP with 64-byte payloads as fast as the sender goes (-u -l 64 -b 0): the
  * same sender for every device, so what differs is what gets through.
  */
-export async function iperfUdp(t: IperfTest): Promise<UdpReceived> {
-  return udpReceived(await iperf(t, ['-u', '-l', '64', '-b', '0', '--get-server-output']));
+/** 64-byte UDP as fast as the sender goes, or at `pps` packets per second. */
+export async function iperfUdp(t: IperfTest, pps?: number): Promise<UdpReceived> {
+  const bits = pps === undefined ? '0' : String(Math.round(pps * 64 * 8));
+  return udpReceived(await iperf(t, ['-u', '-l', '64', '-b', bits, '--get-server-output']));
 }
 
 interface Server {

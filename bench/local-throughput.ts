@@ -95,10 +95,15 @@ export async function benchLocalThroughput(opts: LocalThroughputOptions): Promis
     for (const p of paths) await waitReachable(p, signal);
 
     const samples: Record<string, Samples> = Object.fromEntries(paths.map((p) => [p.id, noSamples()]));
+    // The Linux bridge goes first each round: its unpaced UDP rate is the
+    // rate every path is then also asked to carry.
+    const order = [...paths.filter((p) => p.id === 'bridge'), ...paths.filter((p) => p.id !== 'bridge')];
     for (let round = 1; round <= repeats; round++) {
-      for (const p of paths) {
+      const udpRate: { pps?: number; baseline: boolean } = { baseline: false };
+      for (const p of order) {
         const what = `one host, ${p.label}${repeats > 1 ? ` (round ${round}/${repeats})` : ''}`;
-        await measurePair(p.pair, samples[p.id], { seconds, signal, progress, what });
+        udpRate.baseline = p.id === 'bridge';
+        await measurePair(p.pair, samples[p.id], { seconds, signal, progress, what, udpRate });
       }
     }
     const columns: Column[] = paths.map((p) => ({ id: p.id, label: p.label, figures: summarise(samples[p.id]) }));

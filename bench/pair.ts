@@ -29,6 +29,11 @@ type Step = { label: string; run: (p: Pair, s: Samples, o: PairOptions) => Promi
 export interface PairOptions {
   seconds: number;
   signal?: AbortSignal;
+  /**
+   * The round's baseline UDP rate: the baseline pair (measured first) sets
+   * it from what it delivered unpaced; every pair then also sends at it.
+   */
+  udpRate?: { pps?: number; baseline: boolean };
 }
 
 const test = (from: PairEnd, to: PairEnd, o: PairOptions): IperfTest => ({ client: from.netns, server: to.netns, serverIp: to.ip, seconds: o.seconds, signal: o.signal });
@@ -81,14 +86,28 @@ const UDP: Step = {
     s.udpPps.push(r.pps);
     s.udpLost.push(r.lostPercent);
     s.udp.push(r);
+    if (o.udpRate?.baseline) o.udpRate.pps = r.pps;
     return `${(r.pps / 1000).toFixed(0)} kpps, ${r.lostPercent.toFixed(1)} % lost`;
+  },
+};
+
+const UDP_PACED: Step = {
+  label: 'iperf3 UDP 64 B A->B at the baseline rate',
+  run: async (p, s, o) => {
+    const pps = o.udpRate?.pps;
+    if (pps === undefined || pps <= 0) return 'no baseline rate this round';
+    const r = await iperfUdp(test(p.a, p.b, o), pps);
+    s.udpPacedPps.push(r.pps);
+    s.udpPacedLost.push(r.lostPercent);
+    s.udp.push(r);
+    return `${(r.pps / 1000).toFixed(0)} of ${(pps / 1000).toFixed(0)} kpps, ${r.lostPercent.toFixed(2)} % lost`;
   },
 };
 
 function steps(bothWays: boolean): Step[] {
   return bothWays
-    ? [PING, TCP1_AB, tcpStep(1, false), tcpStep(4, true), tcpStep(4, false), UDP]
-    : [PING, TCP1_AB, tcpStep(4, true), UDP];
+    ? [PING, TCP1_AB, tcpStep(1, false), tcpStep(4, true), tcpStep(4, false), UDP, UDP_PACED]
+    : [PING, TCP1_AB, tcpStep(4, true), UDP, UDP_PACED];
 }
 
 /** How many progress steps measurePair takes. */
