@@ -16,6 +16,7 @@
 namespace weft {
 
 thread_local TunnelPort::TxStats TunnelPort::tx_stats;
+static_assert(kTunnelOuterLen == kVxlanOuterLen, "the egress writes the same outer headers as the sockets' path");
 
 namespace {
 
