@@ -287,7 +287,7 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     Port* p = id < kMaxPorts ? fp_->Current()->port(id) : nullptr;
     bool had = p != nullptr;
     // Removed for good (not the daemon stopping): a persistent device goes too.
-    if (p != nullptr && p->is_tap()) static_cast<TapPort*>(p)->Unpersist();
+    if (p != nullptr) p->Unpersist();
     DropPort(id);
     return Napi::Boolean::New(env, had);
   }
@@ -438,22 +438,20 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     Napi::Env env = info.Env();
     CheckOpen(env);
     uint32_t id = ArgU32(info, 0, "port");
+    std::vector<std::vector<uint8_t>> frames;
+    auto take = [&](Napi::Value v) {
+      if (!v.IsBuffer()) throw Napi::TypeError::New(env, "frame must be a Buffer");
+      auto b = v.As<Napi::Buffer<uint8_t>>();
+      frames.emplace_back(b.Data(), b.Data() + b.Length());
+    };
     if (info.Length() >= 2 && info[1].IsArray()) {
       auto arr = info[1].As<Napi::Array>();
-      std::vector<std::vector<uint8_t>> frames;
       frames.reserve(arr.Length());
-      for (uint32_t i = 0; i < arr.Length(); i++) {
-        Napi::Value v = arr.Get(i);
-        if (!v.IsBuffer()) throw Napi::TypeError::New(env, "every frame must be a Buffer");
-        auto b = v.As<Napi::Buffer<uint8_t>>();
-        frames.emplace_back(b.Data(), b.Data() + b.Length());
-      }
-      workers_[id % workers_.size()]->InjectMany(id, std::move(frames));
-      return env.Undefined();
+      for (uint32_t i = 0; i < arr.Length(); i++) take(arr.Get(i));
+    } else {
+      take(info.Length() >= 2 ? info[1] : env.Undefined());
     }
-    if (info.Length() < 2 || !info[1].IsBuffer()) throw Napi::TypeError::New(env, "frame must be a Buffer");
-    auto b = info[1].As<Napi::Buffer<uint8_t>>();
-    workers_[id % workers_.size()]->Inject(id, std::vector<uint8_t>(b.Data(), b.Data() + b.Length()));
+    workers_[id % workers_.size()]->InjectMany(id, std::move(frames));
     return env.Undefined();
   }
 

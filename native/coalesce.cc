@@ -9,7 +9,6 @@ namespace weft {
 namespace {
 
 constexpr uint8_t kTcpPsh = 0x08, kTcpAck = 0x10;
-constexpr uint8_t kGsoTcpV4 = 1, kGsoTcpV6 = 4;
 // At most this many segments in one joined frame (the kernel's GRO stops at
 // 64 as well), and at most 64 KB of IP packet.
 constexpr size_t kMaxJoined = 64;
@@ -18,12 +17,6 @@ constexpr uint32_t kMaxIpLen = 65535;
 // every output frame copies at most its inputs plus a vnet header.
 constexpr size_t kArenaLen = static_cast<size_t>(kBatch) * kFrameBufLen + static_cast<size_t>(kBatch) * 128 * 16;
 
-inline uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-inline uint32_t Get32(const uint8_t* p) { return static_cast<uint32_t>(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
-inline void Put16(uint8_t* p, uint16_t v) {
-  p[0] = v >> 8;
-  p[1] = v & 0xff;
-}
 
 // Where a TCP segment's parts are, if it may be joined: checksum verified,
 // IPv4 without options or fragments, or IPv6 with TCP as the next header,
@@ -35,7 +28,7 @@ struct Tcp {
 };
 
 bool Joinable(const Decapped& d, Tcp* t) {
-  if (d.vh.flags != 2 || d.vh.gso_type != 0 || d.truncated) return false;  // not verified, or already GSO
+  if (d.vh.flags != kVnetDataValid || d.vh.gso_type != 0 || d.truncated) return false;  // not verified, or already GSO
   const uint8_t* f = d.inner;
   uint32_t len = d.len;
   if (len < kEthHdrLen + 40) return false;
@@ -94,7 +87,7 @@ uint8_t* Coalescer::Take(size_t len) {
   return p;
 }
 
-void Coalescer::Emit(const std::vector<Decapped>& in, size_t first, size_t count, std::vector<Outgoing>& out) {
+void Coalescer::Emit(const std::vector<Decapped>& in, size_t first, size_t count, std::vector<Outgoing>& out, Joined& joined) {
   const Decapped& d = in[first];
   if (count == 1) {
     Outgoing o{d.port, {}};
@@ -144,7 +137,7 @@ void Coalescer::Emit(const std::vector<Decapped>& in, size_t first, size_t count
   // on the way in, and the kernel finishes each one it cuts from this.
   Put16(tcp + 16, static_cast<uint16_t>(~CsumFold(pseudo)));
   VnetHdr vh{};
-  vh.flags = 1;  // NEEDS_CSUM
+  vh.flags = kVnetNeedsCsum;
   vh.gso_type = t0.v4 ? kGsoTcpV4 : kGsoTcpV6;
   vh.hdr_len = static_cast<uint16_t>(t0.hdrs);
   vh.gso_size = static_cast<uint16_t>(t0.plen);
@@ -152,24 +145,25 @@ void Coalescer::Emit(const std::vector<Decapped>& in, size_t first, size_t count
   vh.csum_offset = 16;
   std::memcpy(buf, &vh, kVnetHdrLen);
   out.push_back({d.port, {buf, static_cast<uint32_t>(kVnetHdrLen + total), false}});
-  joined_frames++;
-  joined_segments += count;
+  joined.frames++;
+  joined.segments += count;
 }
 
-void Coalescer::Run(const std::vector<Decapped>& in, std::vector<Outgoing>& out) {
+Coalescer::Joined Coalescer::Run(const std::vector<Decapped>& in, std::vector<Outgoing>& out) {
   used_ = 0;
+  Joined joined;
   size_t first = 0, count = 0;  // the run being joined
   Tcp head{}, last{};
   uint32_t bytes = 0;  // IP length of the run so far
   auto close = [&] {
-    if (count > 0) Emit(in, first, count, out);
+    if (count > 0) Emit(in, first, count, out, joined);
     count = 0;
   };
   for (size_t i = 0; i < in.size(); i++) {
     Tcp t;
     if (!Joinable(in[i], &t)) {
       close();
-      Emit(in, i, 1, out);
+      Emit(in, i, 1, out, joined);
       continue;
     }
     bool joins = count > 0 && count < kMaxJoined && SameFlow(in[first], head, in[i], t) &&
@@ -189,6 +183,7 @@ void Coalescer::Run(const std::vector<Decapped>& in, std::vector<Outgoing>& out)
     if (t.plen < head.plen || (t.flags & kTcpPsh)) close();
   }
   close();
+  return joined;
 }
 
 }  // namespace weft

@@ -33,14 +33,16 @@ struct Outgoing {
 
 class Coalescer {
  public:
+  struct Joined {
+    uint64_t frames = 0;    // GSO frames built
+    uint64_t segments = 0;  // segments that went into them
+  };
   // Joins what can be joined of `in` (arrival order kept) and appends the
   // frames to switch to `out`. They stay valid until the next Run.
-  void Run(const std::vector<Decapped>& in, std::vector<Outgoing>& out);
-  uint64_t joined_frames = 0;    // GSO frames built
-  uint64_t joined_segments = 0;  // segments that went into them
+  Joined Run(const std::vector<Decapped>& in, std::vector<Outgoing>& out);
 
  private:
-  void Emit(const std::vector<Decapped>& in, size_t first, size_t count, std::vector<Outgoing>& out);
+  void Emit(const std::vector<Decapped>& in, size_t first, size_t count, std::vector<Outgoing>& out, Joined& joined);
   uint8_t* Take(size_t len);
   std::vector<uint8_t> arena_;  // copies of frames that cannot stay where they were received
   size_t used_ = 0;

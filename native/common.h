@@ -35,6 +35,23 @@ struct VnetHdr {
   uint16_t csum_offset;
 } __attribute__((packed));
 static_assert(sizeof(VnetHdr) == kVnetHdrLen, "virtio_net_hdr is 10 bytes");
+// VnetHdr flags and GSO types (include/uapi/linux/virtio_net.h).
+constexpr uint8_t kVnetNeedsCsum = 1, kVnetDataValid = 2;
+constexpr uint8_t kGsoTcpV4 = 1, kGsoTcpV6 = 4, kGsoUdpL4 = 5, kGsoEcn = 0x80;
+
+// Big-endian fields of packet headers.
+inline uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+inline uint32_t Get32(const uint8_t* p) { return static_cast<uint32_t>(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
+inline void Put16(uint8_t* p, uint16_t v) {
+  p[0] = v >> 8;
+  p[1] = v & 0xff;
+}
+inline void Put32(uint8_t* p, uint32_t v) {
+  p[0] = v >> 24;
+  p[1] = (v >> 16) & 0xff;
+  p[2] = (v >> 8) & 0xff;
+  p[3] = v & 0xff;
+}
 
 // Counter layout. Each worker writes its own block (no shared cache lines, no
 // atomics read-modify-write per packet); JavaScript sums the blocks. The last

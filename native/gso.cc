@@ -8,21 +8,7 @@ namespace weft {
 
 namespace {
 
-constexpr uint8_t kGsoTcpV4 = 1, kGsoUdpL4 = 5, kGsoTcpV6 = 4;
 constexpr uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpCwr = 0x80;
-
-inline uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-inline void Put16(uint8_t* p, uint16_t v) {
-  p[0] = v >> 8;
-  p[1] = v & 0xff;
-}
-inline uint32_t Get32(const uint8_t* p) { return static_cast<uint32_t>(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
-inline void Put32(uint8_t* p, uint32_t v) {
-  p[0] = v >> 24;
-  p[1] = (v >> 16) & 0xff;
-  p[2] = (v >> 8) & 0xff;
-  p[3] = v & 0xff;
-}
 
 // Offset of the L3 header: after Ethernet and at most one VLAN tag.
 uint32_t L3Offset(const uint8_t* frame, uint32_t len, uint16_t* ethertype) {
@@ -126,7 +112,7 @@ bool DescribeInnerGso(VnetHdr* vh, uint8_t* frame, uint32_t len, uint32_t mtu) {
 }
 
 GsoResult SegmentGso(const VnetHdr& vh, const uint8_t* frame, uint32_t len, std::vector<Segment>& out) {
-  uint8_t type = vh.gso_type & 0x7f;
+  uint8_t type = vh.gso_type & ~kGsoEcn;
   uint16_t ethertype;
   uint32_t l3 = L3Offset(frame, len, &ethertype);
   bool v4 = ethertype == 0x0800, v6 = ethertype == 0x86dd;

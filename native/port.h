@@ -35,7 +35,9 @@ class Port {
   virtual bool floods() const { return true; }
   // A service port hands what it "sends" to JavaScript (port_service.h).
   virtual bool is_service() const { return false; }
-  virtual bool is_tap() const { return false; }
+  // The port is being removed for good: a device made to outlive the
+  // daemon (a persistent TAP) goes with it. Others have nothing to do.
+  virtual void Unpersist() {}
 
   uint32_t id() const { return id_; }
   uint32_t network() const { return network_; }

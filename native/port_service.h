@@ -68,7 +68,7 @@ class ServicePort : public Port {
     uint32_t len = f.len - kVnetHdrLen;
     // A DNS query is never a 64 KB super-frame; segmenting one for a
     // resolver that would ignore it is not worth the code.
-    if ((vh.gso_type & 0x7f) != 0) return service_gso;
+    if ((vh.gso_type & ~kGsoEcn) != 0) return service_gso;
     if (len > max_frame() || len > 0xffff) return oversized;
     size_t at = out.size();
     out.resize(at + kFrameRecordHdrLen + len);

@@ -19,14 +19,13 @@ class TapPort : public Port {
   // it is made, or found, in that namespace and made persistent: it outlives
   // the daemon, so a container keeps its interface, addresses and routes
   // while weft restarts, and the restarted daemon attaches to it again by
-  // name. Remove() ends that.
+  // name. Unpersist() ends that.
   static std::unique_ptr<TapPort> Create(uint32_t id, uint32_t network, uint32_t mtu,
                                          const std::string& ifname, const std::string& netns = "");
   TapPort(uint32_t id, uint32_t network, uint32_t mtu, int fd, bool persistent)
       : Port(id, network, mtu, fd), persistent_(persistent) {}
-  // The port is being removed for good: the device goes when its fd closes.
-  void Unpersist();
-  bool is_tap() const override { return true; }
+  // The device goes when its fd closes.
+  void Unpersist() override;
   int RxBatch(Frame* frames, int max) override;
   int TxBatch(Frame* const* frames, int n, int* errors) override;
 

@@ -230,14 +230,10 @@ int TunnelPort::TxBatch(Frame* const* frames, int n, int* errors) {
     auto* vh = reinterpret_cast<VnetHdr*>(frames[i]->buf);
     uint8_t* eth = frames[i]->buf + kVnetHdrLen;
     uint32_t len = frames[i]->len - kVnetHdrLen;
-    if ((vh->gso_type & 0x7f) != 0) {
+    if ((vh->gso_type & ~kGsoEcn) != 0) {
       if (encap_ == Encap::kVxlan && ul_->egress() != nullptr) {
         // Whole, through the host's stack; the source port as on every path.
-        uint8_t o[kVxlanOuterLen];
-        std::memcpy(o, outer_, kVxlanOuterLen);
-        uint16_t sport = htons(ul_->SourcePort(FlowHash(eth, len)));
-        std::memcpy(o + 20, &sport, 2);
-        if (ul_->egress()->Send(o, *vh, eth, len)) {
+        if (ul_->egress()->Send(outer_, ul_->SourcePort(FlowHash(eth, len)), *vh, eth, len)) {
           tx_stats.whole++;
           continue;
         }

@@ -26,12 +26,7 @@ namespace {
 // the v1 header, the hash fields (unused here), and where the outer
 // transport header and the inner network header start.
 struct TunnelVnetHdr {
-  uint8_t flags;
-  uint8_t gso_type;
-  uint16_t hdr_len;
-  uint16_t gso_size;
-  uint16_t csum_start;
-  uint16_t csum_offset;
+  VnetHdr base;
   uint16_t num_buffers;
   uint32_t hash_value;
   uint16_t hash_report;
@@ -41,15 +36,10 @@ struct TunnelVnetHdr {
 } __attribute__((packed));
 static_assert(sizeof(TunnelVnetHdr) == 24, "virtio_net_hdr_v1_hash_tunnel is 24 bytes");
 
-constexpr uint8_t kGsoTcpV4 = 1, kGsoTcpV6 = 4, kGsoEcn = 0x80, kGsoUdpTunnelV4 = 0x20;
+constexpr uint8_t kGsoUdpTunnelV4 = 0x20;
 constexpr uint32_t kOuterEth = kEthHdrLen + kTunnelOuterLen;  // where the inner frame starts
 
 std::runtime_error SysError(const std::string& what) { return std::runtime_error(what + ": " + std::strerror(errno)); }
-
-inline void Put16(uint8_t* p, uint16_t v) {
-  p[0] = v >> 8;
-  p[1] = v & 0xff;
-}
 
 }  // namespace
 
@@ -87,9 +77,9 @@ TunnelEgress::TunnelEgress(int fd, const uint8_t* mac) : fd_(fd) { std::memcpy(m
 
 TunnelEgress::~TunnelEgress() { close(fd_); }
 
-bool TunnelEgress::Send(const uint8_t* outer, const VnetHdr& vh, const uint8_t* frame, uint32_t len) {
+bool TunnelEgress::Send(const uint8_t* outer, uint16_t source_port, const VnetHdr& vh, const uint8_t* frame, uint32_t len) {
   uint8_t inner_gso = vh.gso_type & ~kGsoEcn;
-  if ((inner_gso != kGsoTcpV4 && inner_gso != kGsoTcpV6) || !(vh.flags & 1) || vh.csum_offset != 16) return false;
+  if ((inner_gso != kGsoTcpV4 && inner_gso != kGsoTcpV6) || !(vh.flags & kVnetNeedsCsum) || vh.csum_offset != 16) return false;
   if (kTunnelOuterLen + len > 65535 || len < kEthHdrLen + 4) return false;  // one IPv4 packet, however large
   uint32_t inner_l3 = (frame[12] == 0x81 && frame[13] == 0x00) ? kEthHdrLen + 4 : kEthHdrLen;
 
@@ -99,12 +89,13 @@ bool TunnelEgress::Send(const uint8_t* outer, const VnetHdr& vh, const uint8_t* 
     uint8_t outer[kTunnelOuterLen];
   } __attribute__((packed)) h;
   std::memset(&h.vh, 0, sizeof(h.vh));
-  h.vh.flags = 1;  // NEEDS_CSUM: the inner TCP checksum, partial as the sender left it
-  h.vh.gso_type = static_cast<uint8_t>(kGsoUdpTunnelV4 | vh.gso_type);
-  h.vh.gso_size = vh.gso_size;
-  h.vh.csum_start = static_cast<uint16_t>(kOuterEth + vh.csum_start);
-  h.vh.csum_offset = 16;
-  h.vh.hdr_len = static_cast<uint16_t>(kOuterEth + (vh.hdr_len ? vh.hdr_len : vh.csum_start + 20));
+  // The inner TCP checksum stays partial, as the sender left it.
+  h.vh.base.flags = kVnetNeedsCsum;
+  h.vh.base.gso_type = static_cast<uint8_t>(kGsoUdpTunnelV4 | vh.gso_type);
+  h.vh.base.gso_size = vh.gso_size;
+  h.vh.base.csum_start = static_cast<uint16_t>(kOuterEth + vh.csum_start);
+  h.vh.base.csum_offset = 16;
+  h.vh.base.hdr_len = static_cast<uint16_t>(kOuterEth + (vh.hdr_len ? vh.hdr_len : vh.csum_start + 20));
   h.vh.outer_th_offset = kEthHdrLen + 20;
   h.vh.inner_nh_offset = static_cast<uint16_t>(kOuterEth + inner_l3);
   // To this device, from a made-up neighbour: the host takes it in and
@@ -120,6 +111,7 @@ bool TunnelEgress::Send(const uint8_t* outer, const VnetHdr& vh, const uint8_t* 
   ip[8] = 65;  // forwarding takes one off: it leaves with 64 like the socket path's
   Put16(ip + 10, 0);
   Put16(ip + 10, CsumFold(CsumAdd(ip, 20)));
+  Put16(ip + 20, source_port);
   Put16(ip + 24, static_cast<uint16_t>(16 + len));  // UDP length; checksum 0 (RFC 7348)
   Put16(ip + 26, 0);
   iovec iov[2] = {{&h, sizeof(h)}, {const_cast<uint8_t*>(frame), len}};

@@ -26,11 +26,11 @@ class TunnelEgress {
   static std::unique_ptr<TunnelEgress> Create(const std::string& ifname);
   ~TunnelEgress();
   // Sends one GSO frame (a TCP super-frame with a partial checksum, as a
-  // TAP port gave it) behind `outer` (IPv4 + UDP + VXLAN, lengths and
-  // checksums filled in here). False if this frame cannot go this way (not
-  // TCP GSO, too long for one IPv4 packet, the write failed): the caller
-  // sends it the usual way.
-  bool Send(const uint8_t* outer, const VnetHdr& vh, const uint8_t* frame, uint32_t len);
+  // TAP port gave it) behind `outer` (IPv4 + UDP + VXLAN; the UDP source
+  // port, lengths and checksums are filled in here). False if this frame
+  // cannot go this way (not TCP GSO, too long for one IPv4 packet, the
+  // write failed): the caller sends it the usual way.
+  bool Send(const uint8_t* outer, uint16_t source_port, const VnetHdr& vh, const uint8_t* frame, uint32_t len);
 
  private:
   TunnelEgress(int fd, const uint8_t* mac);

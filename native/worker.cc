@@ -39,14 +39,12 @@ double NowMs() {
 // virtio_net_hdr sanity: a header the kernel would reject on the way out must
 // not reach an output port.
 bool ValidVnetHdr(const VnetHdr& h, uint32_t frame_len) {
-  uint8_t gso = h.gso_type & 0x7f;  // 0x80 is the ECN bit
+  uint8_t gso = h.gso_type & ~kGsoEcn;
   if (gso != 0 && gso != 1 && gso != 3 && gso != 4 && gso != 5) return false;
   if (gso != 0 && h.gso_size == 0) return false;
   if ((h.flags & 1) && static_cast<uint32_t>(h.csum_start) + h.csum_offset + 2 > frame_len) return false;
   return true;
 }
-
-inline uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
 }  // namespace
 
@@ -99,15 +97,6 @@ void Worker::WatchUnderlay(std::shared_ptr<Underlay> ul) {
   underlay_ = std::move(ul);  // set before the fds are watched: the worker reads it only after
   Watch(kVxlanId, underlay_->vxlan_fd());
   Watch(kGreId, underlay_->gre_fd());
-}
-
-void Worker::Inject(uint32_t port_id, std::vector<uint8_t> frame) {
-  {
-    std::lock_guard<std::mutex> lock(inject_mu_);
-    injected_.emplace_back(port_id, std::move(frame));
-  }
-  uint64_t one = 1;
-  (void)!write(wakefd_, &one, sizeof(one));
 }
 
 void Worker::InjectMany(uint32_t port_id, std::vector<std::vector<uint8_t>> frames) {
@@ -214,7 +203,7 @@ void Worker::Switch(const Tables& t, const Port& in, Frame* frames, int n, doubl
     if (f.truncated) why = oversized;
     else if (elen < kEthHdrLen) why = runt;
     else if (!ValidVnetHdr(*vh, elen)) why = bad_vnet_hdr;
-    else if ((vh->gso_type & 0x7f) == 0 && elen > in.max_frame()) why = oversized;
+    else if ((vh->gso_type & ~kGsoEcn) == 0 && elen > in.max_frame()) why = oversized;
     const uint8_t* eth = f.buf + kVnetHdrLen;
     const uint8_t* dst = eth;
     const uint8_t* src = eth + 6;
@@ -358,10 +347,9 @@ void Worker::RxTunnel(const Tables& t, Encap encap, double now) {
         Decap(t, encap, frames_[i].buf + at + off, len, from[i].sin_addr.s_addr, off == 0, truncated);
       }
     }
-    coalescer_.Run(decapped_, outgoing_);
-    counters_.Global(coalesced_frames, coalescer_.joined_frames);
-    counters_.Global(coalesced_segments, coalescer_.joined_segments);
-    coalescer_.joined_frames = coalescer_.joined_segments = 0;
+    Coalescer::Joined joined = coalescer_.Run(decapped_, outgoing_);
+    counters_.Global(coalesced_frames, joined.frames);
+    counters_.Global(coalesced_segments, joined.segments);
     for (Outgoing& o : outgoing_) Switch(t, *o.port, &o.frame, 1, now);
     Flush(t);
     outgoing_.clear();
@@ -423,7 +411,7 @@ void Worker::Decap(const Tables& t, Encap encap, uint8_t* base, uint32_t len, ui
   // receiving stack need not check it again. A kernel VTEP's whole TCP
   // super-frame is described as GSO for the output port's kernel to cut.
   if (len > tp->max_frame()) DescribeInnerGso(&d.vh, inner, len, tp->mtu());
-  else if (FinishReceivedChecksum(inner, len)) d.vh.flags = 2;  // DATA_VALID
+  else if (FinishReceivedChecksum(inner, len)) d.vh.flags = kVnetDataValid;
   decapped_.push_back(d);
 }
 

@@ -40,10 +40,9 @@ class Worker {
   void Unwatch(int fd);
   // Receives tunnel packets on this worker from now on.
   void WatchUnderlay(std::shared_ptr<Underlay> ul);
-  // Feeds one Ethernet frame into the switch as if `port_id` had received it
-  // (diagnostics, parser tests, and a service port's answers).
-  void Inject(uint32_t port_id, std::vector<uint8_t> frame);
-  // Many frames from one port: one lock and one wake for the lot.
+  // Feeds Ethernet frames into the switch as if `port_id` had received them
+  // (diagnostics, parser tests, and a service port's answers): one lock and
+  // one wake for the lot.
   void InjectMany(uint32_t port_id, std::vector<std::vector<uint8_t>> frames);
 
  private:
