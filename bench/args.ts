@@ -1,4 +1,6 @@
 // The bench's flags, shared by `npm run bench` and `weft bench`.
+import { accessSync, constants, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 export const PARTS = ['local', 'overlay', 'gre', 'convergence', 'dns'] as const;
@@ -21,19 +23,7 @@ export interface BenchArgs {
 
 /** Throws a one-line error for anything it does not take. */
 export function parseBenchArgs(argv: string[]): BenchArgs {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      seconds: { type: 'string' },
-      repeats: { type: 'string' },
-      json: { type: 'string' },
-      chart: { type: 'string' },
-      only: { type: 'string' },
-      tries: { type: 'string' },
-      'without-ovs': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values } = parseFlags(argv);
   const only = values.only?.split(',');
   const bad = only?.find((p) => !(PARTS as readonly string[]).includes(p));
   if (bad !== undefined) throw new Error(`--only wants ${PARTS.slice(0, -1).join(', ')} or ${PARTS.at(-1)}, or several with commas (got '${bad}')`);
@@ -50,6 +40,50 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     withoutOvs: Boolean(values['without-ovs']),
     help: Boolean(values.help),
   };
+}
+
+function parseFlags(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      options: {
+        seconds: { type: 'string' },
+        repeats: { type: 'string' },
+        json: { type: 'string' },
+        chart: { type: 'string' },
+        only: { type: 'string' },
+        tries: { type: 'string' },
+        'without-ovs': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    // node's own messages run to three lines; the one that matters most is
+    // `--seconds -1`, where the value looks like a flag.
+    const msg = (err as Error).message;
+    const flag = /^Option '(--[\w-]+)' argument is ambiguous/.exec(msg)?.[1];
+    throw new Error(flag ? `${flag} wants a value; one that starts with '-' goes as ${flag}=VALUE` : msg.split('\n')[0]);
+  }
+}
+
+/**
+ * Refuses, before a run of many minutes, a --json or --chart path that could
+ * not be written at its end: a missing or read-only folder, or a folder named
+ * as the file.
+ */
+export function checkOutputs(args: Pick<BenchArgs, 'json' | 'chart'>): void {
+  for (const [flag, file] of [['--json', args.json], ['--chart', args.chart]] as const) {
+    if (file === undefined) continue;
+    const path = resolve(file);
+    if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`${flag}: ${file} is a directory`);
+    const dir = dirname(path);
+    if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`${flag}: ${file}: no directory ${dir}`);
+    try {
+      accessSync(statSync(path, { throwIfNoEntry: false }) ? path : dir, constants.W_OK);
+    } catch {
+      throw new Error(`${flag}: ${file} cannot be written here`);
+    }
+  }
 }
 
 function count(flag: string, v: string | undefined, dflt: number): number {

@@ -6,7 +6,7 @@
 // Ctrl-C stops the run and still cleans up.
 import { writeFileSync } from 'node:fs';
 import { kernelHasGretap } from '../src/lab/kernel-host.js';
-import { parseBenchArgs, USAGE, type Part } from './args.js';
+import { checkOutputs, parseBenchArgs, USAGE, type Part } from './args.js';
 import { chartSvg } from './chart.js';
 import { benchConvergence, convergenceTable } from './convergence.js';
 import { benchDns, dnsTable } from './dns.js';
@@ -22,6 +22,7 @@ async function main(ac: AbortController): Promise<void> {
     console.log(USAGE);
     return;
   }
+  checkOutputs(args);
   if (process.getuid?.() !== 0) throw new Error('needs root: it creates network namespaces');
   const want = (part: Part) => args.only === undefined || args.only.includes(part);
   const withOvs = !args.withoutOvs;

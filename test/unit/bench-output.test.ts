@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { parseBenchArgs } from '../../bench/args.js';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkOutputs, parseBenchArgs } from '../../bench/args.js';
 import { part } from './bench-fixture.js';
 import { Progress } from '../../bench/progress.js';
 import { partTable } from '../../bench/table.js';
@@ -96,5 +99,27 @@ describe('parseBenchArgs', () => {
       expect(() => parseBenchArgs(argv)).toThrow();
     }
     expect(() => parseBenchArgs(['--only', 'bogus'])).toThrow(/^--only wants local, overlay, gre, convergence or dns, or several with commas \(got 'bogus'\)$/);
+  });
+
+  it('says how to give a value that starts with a dash, in one line', () => {
+    expect(() => parseBenchArgs(['--seconds', '-1'])).toThrow(/^--seconds wants a value; one that starts with '-' goes as --seconds=VALUE$/);
+    expect(() => parseBenchArgs(['--seconds=-1'])).toThrow(/^--seconds wants a whole number >= 1 \(got '-1'\)$/);
+    expect(() => parseBenchArgs(['--bogus'])).toThrow(/^Unknown option '--bogus'[^\n]*$/);
+  });
+});
+
+describe('checkOutputs', () => {
+  it('refuses, before any run, an output file in a missing folder or named as a folder', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weft-bench-args-'));
+    try {
+      mkdirSync(join(dir, 'sub'));
+      writeFileSync(join(dir, 'old.json'), '{}');
+      expect(() => checkOutputs({ json: join(dir, 'nope', 'x.json') })).toThrow(/^--json: .*x\.json: no directory .*nope$/);
+      expect(() => checkOutputs({ chart: join(dir, 'sub') })).toThrow(/^--chart: .*sub is a directory$/);
+      expect(() => checkOutputs({ json: join(dir, 'old.json'), chart: join(dir, 'new.svg') })).not.toThrow();
+      expect(() => checkOutputs({})).not.toThrow();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
