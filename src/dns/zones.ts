@@ -5,9 +5,13 @@
 //   <endpoint>.<group>.<net>.<tenant>.  A: the SRV targets
 //   d.c.b.a.in-addr.arpa.               PTR to <endpoint>.<net>.<tenant>.
 // A tenant's zone is `<tenant>.`; its SOA goes in the authority section of
-// NXDOMAIN and empty answers.
+// NXDOMAIN and empty answers. The reverse names of a tenant's subnets are its
+// too: an address there with no endpoint is NXDOMAIN here, at once, rather
+// than a question about a private overlay address sent to the upstream
+// servers (which cannot know it) and a SERVFAIL when they do not answer.
 import type { Answer } from 'dns-packet';
 import type { ClusterView } from '../control/cluster-view.js';
+import { contains, parseCidr, type Subnet } from '../control/ipv4.js';
 import type { EndpointRecord } from '../control/records.js';
 
 export type Rr = Answer;
@@ -65,6 +69,8 @@ export class Zones {
   #tenants = new Map<string, TenantZone>();
   /** Reverse names by tenant: d.c.b.a.in-addr.arpa -> endpoint names. */
   #ptr = new Map<string, Map<string, string[]>>();
+  /** Every network's subnet, with its tenant and the reverse zone its SOA is named after. */
+  #subnets: Array<{ tenant: string; subnet: Subnet; apex: string }> = [];
   /** Rotates group A records: where the next answer starts. */
   #turn = 0;
 
@@ -84,6 +90,15 @@ export class Zones {
     this.#generation = this.view.generation;
     this.#tenants = new Map();
     this.#ptr = new Map();
+    this.#subnets = [];
+    for (const n of this.view.networks.values()) {
+      try {
+        const subnet = parseCidr(n.subnet);
+        this.#subnets.push({ tenant: n.tenant.toLowerCase(), subnet, apex: reverseApex(subnet) });
+      } catch {
+        // A record this version cannot read has no reverse zone; its names still forward.
+      }
+    }
     for (const t of this.view.tenants.keys()) this.#tenants.set(t.toLowerCase(), new TenantZone(t.toLowerCase()));
     const byGroup = new Map<string, EndpointRecord[]>();
     for (const e of this.view.endpoints.values()) {
@@ -117,14 +132,19 @@ export class Zones {
   }
 
   #soa(zone: TenantZone): Rr {
+    return this.#soaOf(zone.tenant, zone.tenant);
+  }
+
+  /** The SOA of zone `apex`, served for `tenant`. */
+  #soaOf(apex: string, tenant: string): Rr {
     return {
-      name: zone.tenant,
+      name: apex,
       type: 'SOA',
       class: 'IN',
       ttl: this.ttl,
       data: {
-        mname: `dns.${zone.tenant}`,
-        rname: `hostmaster.${zone.tenant}`,
+        mname: `dns.${tenant}`,
+        rname: `hostmaster.${tenant}`,
         serial: this.view.revision >>> 0,
         refresh: 3600,
         retry: 600,
@@ -172,13 +192,19 @@ export class Zones {
   }
 
   #reverse(tenant: string | undefined, name: string, qtype: string, out: Lookup): Lookup {
+    const mine = (t: string) => tenant === undefined || t === tenant.toLowerCase();
     const targets: string[] = [];
-    for (const [t, ptrs] of this.#ptr) if (tenant === undefined || t === tenant.toLowerCase()) targets.push(...(ptrs.get(name) ?? []));
-    if (targets.length === 0) return { ...out, local: false };
-    if (qtype === 'PTR' || qtype === 'ANY') {
+    for (const [t, ptrs] of this.#ptr) if (mine(t)) targets.push(...(ptrs.get(name) ?? []));
+    if (targets.length > 0 && (qtype === 'PTR' || qtype === 'ANY')) {
       for (const t of targets) out.answers.push({ name, type: 'PTR', class: 'IN', ttl: this.ttl, data: t });
+      return out;
     }
-    return out;
+    // No PTR to give: ours to deny only when the address is in one of the tenant's subnets.
+    const addr = reverseAddress(name);
+    const net = addr === undefined ? undefined : this.#subnets.find((n) => mine(n.tenant) && contains(n.subnet, addr));
+    if (!net) return targets.length > 0 ? out : { ...out, local: false };
+    const soa = this.#soaOf(net.apex, net.tenant);
+    return targets.length > 0 ? { ...out, authority: [soa] } : { ...out, rcode: 'NXDOMAIN', authority: [soa] };
   }
 
   #rotate<T>(xs: T[]): T[] {
@@ -202,4 +228,17 @@ export class Zones {
     }
     return rows;
   }
+}
+
+/** `d.c.b.a.in-addr.arpa` -> the address a.b.c.d as a number; undefined for any other name. */
+function reverseAddress(name: string): number | undefined {
+  const labels = name.slice(0, -'.in-addr.arpa'.length).split('.');
+  if (labels.length !== 4 || labels.some((l) => !/^\d{1,3}$/.test(l) || Number(l) > 255)) return undefined;
+  return labels.reduceRight((acc, l) => acc * 256 + Number(l), 0);
+}
+
+/** The reverse zone named by the whole octets of a subnet's prefix: 10.60.1.0/24 -> 1.60.10.in-addr.arpa. */
+function reverseApex(s: Subnet): string {
+  const octets = [24, 16, 8].map((sh) => (s.base >>> sh) & 255).slice(0, Math.floor(s.prefix / 8));
+  return [...octets.reverse(), 'in-addr', 'arpa'].join('.');
 }

@@ -114,7 +114,25 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'dig']))('DNS for containers', () => {
     const out = await dig(spy, 'web1.blue.acme');
     expect(status(out)).toBe('NXDOMAIN');
     expect(records(await dig(spy, '+noall', '+answer', 'spy.red.globex'))).toEqual([`spy.red.globex. 10 IN A ${spy.ip}`]);
-    expect((await dig(spy, '+short', '-x', web[0].ip)).trim()).toBe('');
+    // The same subnet: acme's endpoint address is, to globex, an address of its own with no endpoint.
+    const rev = await dig(spy, '-x', web[0].ip);
+    expect(status(rev)).toBe('NXDOMAIN');
+    expect(rev).not.toMatch(/acme/);
+  });
+
+  it('answers the reverse names of its subnets itself: NXDOMAIN for an address with no endpoint, never asked upstream', async () => {
+    type Dns = { dns: { forwarded: number; nxdomain: number } };
+    const before = (await stats(h('h1').api)) as unknown as Dns;
+    const free = await dig(client, '+noall', '+comments', '+authority', '-x', '10.245.1.200');
+    expect(status(free)).toBe('NXDOMAIN');
+    expect(records(free)).toEqual([expect.stringMatching(/^1\.245\.10\.in-addr\.arpa\. 10 IN SOA dns\.acme\. hostmaster\.acme\. \d+ 3600 600 86400 10$/)]);
+    // An endpoint's reverse name asked for another type: no answer, the reverse zone's SOA.
+    const a = await dig(client, '+noall', '+comments', '+answer', '+authority', 'A', `${web[0].ip.split('.').reverse().join('.')}.in-addr.arpa`);
+    expect(status(a)).toBe('NOERROR');
+    expect(records(a).filter((l) => !l.includes(' OPT '))).toEqual([expect.stringMatching(/^1\.245\.10\.in-addr\.arpa\. 10 IN SOA /)]);
+    const after = (await stats(h('h1').api)) as unknown as Dns;
+    expect(after.dns.forwarded).toBe(before.dns.forwarded);
+    expect(after.dns.nxdomain).toBe(before.dns.nxdomain + 1);
   });
 
   it('says NXDOMAIN with the tenant\'s SOA for a missing name, and NOERROR with no answer for another type', async () => {
