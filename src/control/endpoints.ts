@@ -11,7 +11,8 @@ import type { Controller } from './controller.js';
 import { badRequest, conflict, notFound, WeftError } from './errors.js';
 import { Ipam } from './ipam.js';
 import { parseCidr, parseIPv4 } from './ipv4.js';
-import { checkName, splitNetRef } from './objects.js';
+import { checkName, namesOnNetwork, splitNetRef } from './objects.js';
+import { refuseDnsClash } from './names.js';
 import {
   endpointKey,
   groupKey,
@@ -149,6 +150,7 @@ export class Endpoints {
       const key = endpointKey(r.tenant, r.net, name);
       const existing = parse<EndpointRecord>(await this.store.get(key));
       if (existing) throw conflict(`endpoint '${name}' already exists on network '${r.net}' in tenant '${r.tenant}' (host ${existing.host})`);
+      refuseDnsClash('endpoint', name, await namesOnNetwork(this.store, r.tenant, r.net), ` on network '${r.net}' in tenant '${r.tenant}'`);
       if (netns !== undefined && this.ctl.hasPort(portName({ tenant: r.tenant, net: r.net, name }))) {
         throw conflict(`a port for endpoint '${name}' already exists on this host`);
       }

@@ -10,6 +10,7 @@ import type { Encap } from '../datapath/datapath.js';
 import { ENCAP_OVERHEAD } from '../overlay/overlay.js';
 import type { ClusterView } from './cluster-view.js';
 import { badRequest, conflict, notFound } from './errors.js';
+import { refuseDnsClash, type Named } from './names.js';
 import { contains, formatCidr, formatIPv4, isHostAddress, overlaps, parseCidr, parseIPv4, size, type Subnet } from './ipv4.js';
 import {
   DEFAULT_TENANT,
@@ -109,6 +110,8 @@ export class Objects {
       t.subnetPool = formatCidr(pool);
     }
     if (req.vniRange !== undefined) t.vniRange = parseVniRange(req.vniRange);
+    const tenants = (await this.store.list(`${ROOT}tenants/`)).items.map((kv) => ({ kind: 'tenant', name: parse<TenantRecord>(kv)!.name }));
+    refuseDnsClash('tenant', name, tenants);
     const r = await this.store.txn([{ key: tenantKey(name), absent: true }], [{ put: tenantKey(name), value: JSON.stringify(t) }]);
     if (!r.succeeded) throw conflict(`tenant '${name}' already exists`);
     await this.#seen(r.revision);
@@ -204,6 +207,8 @@ export class Objects {
       const t = parse<TenantRecord>(tkv)!;
       if (await this.store.get(networkKey(tenant, name))) throw conflict(`network '${name}' already exists in tenant '${tenant}'`);
       const siblings = (await this.store.list(`${ROOT}networks/${tenant}/`)).items.map((kv) => parse<NetworkRecord>(kv)!);
+      // Race-free: the transaction below rewrites the tenant, so creates in one tenant are serialised.
+      refuseDnsClash('network', name, siblings.map((o) => ({ kind: 'network', name: o.name })), ` in tenant '${tenant}'`);
       const subnet = this.#pickSubnet(t, siblings, req.subnet);
       const gateway = req.gateway === undefined ? undefined : hostIn(subnet, req.gateway, 'gateway');
       const dns = req.dns === undefined ? firstFree(subnet, gateway) : hostIn(subnet, req.dns, 'DNS address');
@@ -305,6 +310,7 @@ export class Objects {
     const nkv = await this.store.get(networkKey(r.tenant, r.net));
     if (!nkv) throw notFound(`no network '${r.net}' in tenant '${r.tenant}'`);
     if (parse<NetworkRecord>(nkv)!.removing) throw conflict(`network '${r.net}' in tenant '${r.tenant}' is being removed`);
+    refuseDnsClash('group', name, await namesOnNetwork(this.store, r.tenant, r.net), ` on network '${r.net}' in tenant '${r.tenant}'`);
     const g: GroupRecord = { tenant: r.tenant, net: r.net, name };
     const res = await this.store.txn(
       [
@@ -361,4 +367,13 @@ function firstFree(net: Subnet, gateway?: string): string {
   const first = net.prefix >= 31 ? net.base : net.base + 1;
   const a = formatIPv4(first);
   return a === gateway ? formatIPv4(first + 1) : a;
+}
+
+/** The groups and endpoints of a network, from the store: the names one DNS level holds. */
+export async function namesOnNetwork(store: Store, tenant: string, net: string): Promise<Named[]> {
+  const [groups, endpoints] = await Promise.all([store.list(groupsOf(tenant, net)), store.list(endpointsOf(tenant, net))]);
+  return [
+    ...groups.items.map((kv) => ({ kind: 'group', name: (JSON.parse(kv.value) as { name: string }).name })),
+    ...endpoints.items.map((kv) => ({ kind: 'endpoint', name: (JSON.parse(kv.value) as { name: string }).name })),
+  ];
 }

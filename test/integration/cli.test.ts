@@ -61,6 +61,10 @@ describe.skipIf(skipUnless(['ip', 'ping']))('weft CLI', () => {
     ['an endpoint on an unknown group', ['endpoint', 'create', 'x', '--net', 'blue', '--group', 'nosuch'], /no group 'nosuch'/],
     ['removing a tenant with networks', ['tenant', 'rm', 'default'], /tenant 'default' still has networks: blue/],
     ['a duplicate tenant', ['tenant', 'create', 'acme'], /tenant 'acme' already exists/],
+    // DNS compares names without case: these would answer each other's queries.
+    ['a tenant named as another but for case', ['tenant', 'create', 'ACME'], /^weft: tenant 'ACME' clashes with tenant 'acme': names that differ only in case, the same DNS name$/m],
+    ['an endpoint named as another but for case', ['endpoint', 'create', 'A', '--net', 'blue'], /^weft: endpoint 'A' clashes with endpoint 'a' on network 'blue' in tenant 'default': names that differ only in case/m],
+    ['a group named as an endpoint', ['group', 'create', 'b', '--net', 'blue'], /^weft: group 'b' clashes with endpoint 'b' on network 'blue' in tenant 'default': the same DNS name$/m],
     ['a malformed VNI range', ['tenant', 'create', 'x', '--vni-range', '9-3'], /invalid VNI range '9-3'/],
     ['removing an endpoint\'s port by hand', ['port', 'rm', 'a.blue.default'], /belongs to an endpoint/],
     ['malformed MAC', ['port', 'add', 'p', '--net', 'blue', '--netns', SPARE, '--mac', '02:00:00:00:00'], /malformed MAC/],

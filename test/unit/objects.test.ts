@@ -97,6 +97,14 @@ describe('tenants', () => {
     expect(await record(tenantKey('acme'))).toEqual({ name: 'acme' });
   });
 
+  it('refuses a tenant whose name differs from another only in case (one DNS zone), with 409', async () => {
+    await objects.createTenant({ name: 'acme' });
+    const e = await rejection(objects.createTenant({ name: 'Acme' }));
+    expect(e.status).toBe(409);
+    expect(e.message).toBe("tenant 'Acme' clashes with tenant 'acme': names that differ only in case, the same DNS name");
+    expect(await record(tenantKey('Acme'))).toBeUndefined();
+  });
+
   it('refuses a bad tenant name, pool or VNI range with 400', async () => {
     for (const name of ['', 'a.b', 'a b', '-a', undefined]) {
       const e = await rejection(objects.createTenant({ name }));
@@ -213,6 +221,15 @@ describe('Objects.createNetwork', () => {
     const e = await rejection(objects.createNetwork({ name: 'blue', subnet: '10.2.0.0/24' }));
     expect(e.status).toBe(409);
     expect(e.message).toBe("network 'blue' already exists in tenant 'default'");
+    expect(await dump()).toEqual(before);
+  });
+
+  it('refuses a network whose name differs from another only in case, with 409 and nothing written', async () => {
+    await objects.createNetwork({ name: 'blue', subnet: '10.1.0.0/24' });
+    const before = await dump();
+    const e = await rejection(objects.createNetwork({ name: 'BLUE', subnet: '10.2.0.0/24' }));
+    expect(e.status).toBe(409);
+    expect(e.message).toBe("network 'BLUE' clashes with network 'blue' in tenant 'default': names that differ only in case, the same DNS name");
     expect(await dump()).toEqual(before);
   });
 
@@ -700,6 +717,22 @@ describe('groups', () => {
     await store.delete(endpointKey('default', 'blue', 'w1'));
     await objects.removeGroup({ name: 'web', net: 'blue' });
     expect(await store.get(groupKey('default', 'blue', 'web'))).toBeUndefined();
+  });
+
+  it('refuses a group named as an endpoint of its network, or as another group but for case', async () => {
+    await objects.createNetwork({ name: 'blue', subnet: '10.1.0.0/24' });
+    await objects.createGroup({ name: 'web', net: 'blue' });
+    await putEndpoint('default', 'blue', 'db1');
+    const asEndpoint = await rejection(objects.createGroup({ name: 'DB1', net: 'blue' }));
+    expect(asEndpoint.status).toBe(409);
+    expect(asEndpoint.message).toBe("group 'DB1' clashes with endpoint 'db1' on network 'blue' in tenant 'default': names that differ only in case, the same DNS name");
+    const asGroup = await rejection(objects.createGroup({ name: 'Web', net: 'blue' }));
+    expect(asGroup.message).toBe("group 'Web' clashes with group 'web' on network 'blue' in tenant 'default': names that differ only in case, the same DNS name");
+    expect(await store.get(groupKey('default', 'blue', 'DB1'))).toBeUndefined();
+    expect(await store.get(groupKey('default', 'blue', 'Web'))).toBeUndefined();
+    // Another network's names are another DNS level.
+    await objects.createNetwork({ name: 'red', subnet: '10.2.0.0/24' });
+    await objects.createGroup({ name: 'db1', net: 'red' });
   });
 
   it('refuses a duplicate group, an unknown network or group, and a bad name', async () => {
