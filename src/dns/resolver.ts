@@ -80,8 +80,9 @@ export class Resolver {
       return header(m.id, (m.flags ?? 0) & RD, RCODE.FORMERR);
     }
     if (q.opcode !== 0) return header(q.id, q.flags & RD, RCODE.NOTIMP, q.question);
-    // On the host socket a reverse name belongs to no one tenant: every tenant's PTRs answer.
-    const tenant = who === 'by-name' ? (/\.in-addr\.arpa$/i.test(q.qname) ? undefined : lastLabel(q.qname)) : who.tenant;
+    // On the host socket no one tenant asks: a name is in the zone of its last
+    // label, and a reverse name's PTRs come from every tenant.
+    const tenant = who === 'by-name' ? undefined : who.tenant;
     const limit = transport === 'tcp' ? 65535 : q.ednsSize === undefined ? 512 : Math.min(Math.max(q.ednsSize, 512), 4096);
     if (this.#cacheGeneration !== this.zones.generation) {
       this.#cache.clear();
@@ -137,11 +138,6 @@ export class Resolver {
     this.counters.servfail++;
     return encode(q, RA | RCODE.SERVFAIL, { answers: [], authorities: [], additionals: q.ednsSize === undefined ? [] : [opt()] }, q.id, q.flags & RD);
   }
-}
-
-function lastLabel(name: string): string | undefined {
-  const l = name.slice(name.lastIndexOf('.') + 1);
-  return l === '' ? undefined : l;
 }
 
 function opt(): Answer {

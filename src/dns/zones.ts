@@ -48,7 +48,16 @@ class TenantZone {
   /** Every name that exists, with its ancestors up to the apex (empty non-terminals answer NOERROR). */
   readonly exists = new Set<string>();
 
-  constructor(readonly tenant: string) {
+  /**
+   * `tenant` is the zone's name (lower case); `owner` the one tenant record
+   * it serves. Two tenants whose names differ only in case are refused at
+   * create, but a store written before that (or two hosts racing) may hold
+   * both: the second gets no zone rather than a share of the first's.
+   */
+  constructor(
+    readonly tenant: string,
+    readonly owner: string,
+  ) {
     this.exists.add(tenant);
   }
 
@@ -94,20 +103,22 @@ export class Zones {
     for (const n of this.view.networks.values()) {
       try {
         const subnet = parseCidr(n.subnet);
-        this.#subnets.push({ tenant: n.tenant.toLowerCase(), subnet, apex: reverseApex(subnet) });
+        this.#subnets.push({ tenant: n.tenant, subnet, apex: reverseApex(subnet) });
       } catch {
         // A record this version cannot read has no reverse zone; its names still forward.
       }
     }
-    for (const t of this.view.tenants.keys()) this.#tenants.set(t.toLowerCase(), new TenantZone(t.toLowerCase()));
+    for (const t of [...this.view.tenants.keys()].sort()) {
+      if (!this.#tenants.has(t.toLowerCase())) this.#tenants.set(t.toLowerCase(), new TenantZone(t.toLowerCase(), t));
+    }
     const byGroup = new Map<string, EndpointRecord[]>();
     for (const e of this.view.endpoints.values()) {
       const zone = this.#tenants.get(e.tenant.toLowerCase());
-      if (!zone) continue;
+      if (!zone || zone.owner !== e.tenant) continue;
       const fqdn = lower(`${e.name}.${e.net}.${e.tenant}`);
       zone.node(fqdn).a.push(e.ip);
-      let ptrs = this.#ptr.get(zone.tenant);
-      if (!ptrs) this.#ptr.set(zone.tenant, (ptrs = new Map()));
+      let ptrs = this.#ptr.get(zone.owner);
+      if (!ptrs) this.#ptr.set(zone.owner, (ptrs = new Map()));
       const rev = reverseName(e.ip);
       ptrs.set(rev, [...(ptrs.get(rev) ?? []), fqdn]);
       if (e.group) {
@@ -117,7 +128,7 @@ export class Zones {
     }
     for (const g of this.view.groups.values()) {
       const zone = this.#tenants.get(g.tenant.toLowerCase());
-      if (zone) zone.node(lower(`${g.name}.${g.net}.${g.tenant}`));
+      if (zone && zone.owner === g.tenant) zone.node(lower(`${g.name}.${g.net}.${g.tenant}`));
     }
     for (const [g, members] of byGroup) {
       const zone = this.#tenants.get(g.slice(g.lastIndexOf('.') + 1))!;
@@ -164,7 +175,8 @@ export class Zones {
    * Answers `qname`/`qtype` as `tenant` sees it. Names in another tenant's
    * zone are answered NXDOMAIN as if they did not exist (nothing crosses);
    * names outside every zone are not local (the caller forwards them).
-   * With no tenant (the host listener's PTR), reverse names of every tenant answer.
+   * With no tenant (the host listener), a name is answered in the zone of its
+   * last label, and reverse names of every tenant answer.
    */
   lookup(tenant: string | undefined, qname: string, qtype: string): Lookup {
     this.#refresh();
@@ -174,7 +186,7 @@ export class Zones {
     const top = name.slice(name.lastIndexOf('.') + 1);
     const zone = this.#tenants.get(top);
     if (!zone) return { ...out, local: false };
-    if (tenant === undefined || zone.tenant !== tenant.toLowerCase()) return { ...out, rcode: 'NXDOMAIN' };
+    if (tenant !== undefined && zone.owner !== tenant) return { ...out, rcode: 'NXDOMAIN' };
     if (!zone.exists.has(name)) return { ...out, rcode: 'NXDOMAIN', authority: [this.#soa(zone)] };
     const node = zone.nodes.get(name);
     const rr = (type: 'A', data: string): Rr => ({ name: qname.replace(/\.$/, ''), type, class: 'IN', ttl: this.ttl, data });
@@ -192,7 +204,7 @@ export class Zones {
   }
 
   #reverse(tenant: string | undefined, name: string, qtype: string, out: Lookup): Lookup {
-    const mine = (t: string) => tenant === undefined || t === tenant.toLowerCase();
+    const mine = (t: string) => tenant === undefined || t === tenant;
     const targets: string[] = [];
     for (const [t, ptrs] of this.#ptr) if (mine(t)) targets.push(...(ptrs.get(name) ?? []));
     if (targets.length > 0 && (qtype === 'PTR' || qtype === 'ANY')) {
@@ -203,7 +215,7 @@ export class Zones {
     const addr = reverseAddress(name);
     const net = addr === undefined ? undefined : this.#subnets.find((n) => mine(n.tenant) && contains(n.subnet, addr));
     if (!net) return targets.length > 0 ? out : { ...out, local: false };
-    const soa = this.#soaOf(net.apex, net.tenant);
+    const soa = this.#soaOf(net.apex, net.tenant.toLowerCase());
     return targets.length > 0 ? { ...out, authority: [soa] } : { ...out, rcode: 'NXDOMAIN', authority: [soa] };
   }
 
@@ -218,13 +230,13 @@ export class Zones {
     this.#refresh();
     const rows: DnsRecordRow[] = [];
     for (const zone of this.#tenants.values()) {
-      if (tenant !== undefined && zone.tenant !== tenant.toLowerCase()) continue;
+      if (tenant !== undefined && zone.owner !== tenant) continue;
       for (const [name, n] of [...zone.nodes].sort(([a], [b]) => a.localeCompare(b))) {
         for (const ip of n.a) rows.push({ name: `${name}.`, type: 'A', value: ip });
         const weight = Math.floor(100 / Math.max(1, n.srv.length));
         for (const s of n.srv) rows.push({ name: `${name}.`, type: 'SRV', value: `10 ${weight} ${s.port} ${s.target}.` });
       }
-      for (const [rev, targets] of this.#ptr.get(zone.tenant) ?? []) for (const t of targets) rows.push({ name: `${rev}.`, type: 'PTR', value: `${t}.` });
+      for (const [rev, targets] of this.#ptr.get(zone.owner) ?? []) for (const t of targets) rows.push({ name: `${rev}.`, type: 'PTR', value: `${t}.` });
     }
     return rows;
   }

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import type { ClusterView } from '../../src/control/cluster-view.js';
+import type { EndpointRecord, NetworkRecord, TenantRecord } from '../../src/control/records.js';
+import { reverseName, Zones } from '../../src/dns/zones.js';
+
+/** The parts of a cluster view the zones read; with `withUpper`, two tenants DNS cannot tell apart (a store written before creates refused that). */
+function view(withUpper = true): ClusterView {
+  const net = (tenant: string, subnet: string): NetworkRecord => ({ tenant, name: 'blue', subnet, dns: subnet.replace(/0\/24$/, '2'), mtu: 1450, encap: 'vxlan', vni: tenant === 'acme' ? 1 : 2 });
+  const ep = (tenant: string, name: string, ip: string): EndpointRecord => ({ tenant, net: 'blue', name, ip, mac: '02:00:00:00:00:01', host: 'h1' });
+  const tenants = new Map<string, TenantRecord>([['acme', { name: 'acme' }], ['ACME', { name: 'ACME' }]]);
+  const networks = new Map([['blue.acme', net('acme', '10.1.0.0/24')], ['blue.ACME', net('ACME', '10.7.0.0/24')]]);
+  const endpoints = new Map([['web1', ep('acme', 'web1', '10.1.0.5')], ['evil', ep('ACME', 'evil', '10.7.0.5')]]);
+  if (!withUpper) {
+    tenants.delete('ACME');
+    networks.delete('blue.ACME');
+    endpoints.delete('evil');
+  }
+  return { generation: 1, revision: 7, tenants, networks, groups: new Map(), endpoints } as unknown as ClusterView;
+}
+
+const answers = (z: Zones, tenant: string | undefined, name: string, type = 'A') => z.lookup(tenant, name, type).answers.map((a) => `${a.type} ${String((a as { data?: unknown }).data)}`);
+
+describe('Zones', () => {
+  it('answers names without case, in-band and on the host listener', () => {
+    const z = new Zones(view(false), 10);
+    expect(answers(z, 'acme', 'WEB1.Blue.ACME')).toEqual(['A 10.1.0.5']);
+    expect(answers(z, undefined, 'web1.BLUE.acme')).toEqual(['A 10.1.0.5']);
+  });
+
+  it('gives a zone to one of two tenants whose names differ only in case, and shares nothing with the other', () => {
+    const z = new Zones(view(), 10);
+    // 'ACME' sorts first: it owns the zone; acme's names are in no zone and its queries see none of ACME's.
+    expect(answers(z, 'ACME', 'evil.blue.acme')).toEqual(['A 10.7.0.5']);
+    expect(z.lookup('acme', 'evil.blue.acme', 'A').rcode).toBe('NXDOMAIN');
+    expect(z.lookup('ACME', 'web1.blue.acme', 'A').rcode).toBe('NXDOMAIN');
+    expect(answers(z, 'ACME', reverseName('10.1.0.5'), 'PTR')).toEqual([]);
+    expect(z.records('acme')).toEqual([]);
+    expect(z.records('ACME').map((r) => r.value)).toEqual(['10.7.0.5', 'evil.blue.acme.']);
+  });
+
+  it('answers the reverse names of a tenant\'s subnets: PTR, NXDOMAIN with the reverse zone\'s SOA, or not ours', () => {
+    const z = new Zones(view(), 10);
+    expect(answers(z, 'ACME', reverseName('10.7.0.5'), 'PTR')).toEqual(['PTR evil.blue.acme']);
+    const free = z.lookup('ACME', reverseName('10.7.0.77'), 'PTR');
+    expect(free).toMatchObject({ local: true, rcode: 'NXDOMAIN', answers: [] });
+    expect(free.authority.map((a) => `${a.name} ${a.type}`)).toEqual(['0.7.10.in-addr.arpa SOA']);
+    // Outside every subnet of the tenant (another tenant's, or nobody's): not ours to answer.
+    expect(z.lookup('ACME', reverseName('10.1.0.77'), 'PTR').local).toBe(false);
+    expect(z.lookup('ACME', reverseName('192.0.2.1'), 'PTR').local).toBe(false);
+    expect(z.lookup('ACME', '7.10.in-addr.arpa', 'PTR').local).toBe(false);
+  });
+});
