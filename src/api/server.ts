@@ -9,7 +9,7 @@ import type { Objects } from '../control/objects.js';
 import type { Endpoints } from '../control/endpoints.js';
 import type { Zones } from '../dns/zones.js';
 import type { Resolver } from '../dns/resolver.js';
-import { WeftError } from '../control/errors.js';
+import { badRequest, WeftError } from '../control/errors.js';
 import { renderMetrics } from './metrics.js';
 
 export interface DaemonInfo {
@@ -103,7 +103,7 @@ export class ApiServer {
         const m = route.pattern.exec(url.pathname);
         if (!m || route.method !== req.method) continue;
         const params: Record<string, string> = {};
-        route.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1])));
+        route.keys.forEach((k, i) => (params[k] = decodePart(m[i + 1])));
         const result = await route.handler({ params, query: url.searchParams, body });
         send(res, 200, result ?? {});
         return;
@@ -169,5 +169,14 @@ async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> 
     return v as Record<string, unknown>;
   } catch {
     throw new WeftError('request body is not a JSON object', 400);
+  }
+}
+
+/** A path segment, %-decoded; a bad escape (`%ZZ`) is the client's error, not ours. */
+function decodePart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw badRequest(`malformed %-escape in URL path segment '${part}'`);
   }
 }

@@ -2,6 +2,7 @@
 // non-zero exit, and changes nothing; a restarted daemon rebuilds its ports.
 import { existsSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiClient } from '../../src/api/client.js';
 import { restartWeftHost, type LabState } from '../../src/lab/lab.js';
 import type { Topology } from '../../src/lab/topology.js';
 import { skipUnless } from '../helpers/env.js';
@@ -89,6 +90,15 @@ describe.skipIf(skipUnless(['ip', 'ping']))('weft CLI', () => {
       expect(r.stderr).not.toMatch(/\n\s+at /);
     });
   }
+
+  it('answers a malformed %-escape in a URL path with 400 and one line, not an internal error', async () => {
+    const err = await new ApiClient(api).delete('/v1/tenants/%ZZ').then(
+      () => undefined,
+      (e: Error & { status?: number }) => e,
+    );
+    expect(err?.status).toBe(400);
+    expect(err?.message).toBe("malformed %-escape in URL path segment '%ZZ'");
+  });
 
   it('left nothing half-made behind', async () => {
     const nets = await weftJson<Array<{ name: string }>>(api, 'net', 'ls');
