@@ -6,7 +6,7 @@ set -euo pipefail
 declare -A need=(
   [ip]=iproute2 [ping]=iputils-ping [arping]=iputils-arping [iperf3]=iperf3
   [tcpdump]=tcpdump [tshark]=tshark [ovs-vswitchd]=openvswitch-switch [etcd]=etcd-server [ethtool]=ethtool
-  [dig]=bind9-dnsutils [dnsperf]=dnsperf [nsd]=nsd [python3]=python3 [g++]=g++ [make]=make
+  [dig]=bind9-dnsutils [dnsperf]=dnsperf [nsd]=nsd [unbound]=unbound [python3]=python3 [g++]=g++ [make]=make
 )
 missing=()
 for cmd in "${!need[@]}"; do
