@@ -75,16 +75,18 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
         InstanceMethod<&Datapath::Inject>("inject"),
         InstanceMethod<&Datapath::Maintain>("maintain"),
         InstanceMethod<&Datapath::Now>("now"),
+        InstanceMethod<&Datapath::Count>("count"),
         InstanceMethod<&Datapath::Close>("close"),
         InstanceAccessor<&Datapath::GetCounters>("counters"),
         InstanceAccessor<&Datapath::GetHits>("hits"),
+        InstanceAccessor<&Datapath::GetPortSecurity>("portSecurity"),
     });
     exports.Set("Datapath", cls);
     exports.Set("layout", Layout(env));
     return exports;
   }
 
-  // new Datapath({ workers, busyPollUs, onEvents(buffer), onFrames?(buffer) })
+  // new Datapath({ workers, busyPollUs, portSecurity, onEvents(buffer), onFrames?(buffer) })
   explicit Datapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Datapath>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "options object required");
@@ -93,6 +95,8 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     if (nworkers < 1 || nworkers > 16) throw Napi::RangeError::New(env, "workers must be 1..16");
     double busy_poll_us = opts.Has("busyPollUs") ? opts.Get("busyPollUs").As<Napi::Number>().DoubleValue() : 0;
     if (!(busy_poll_us >= 0 && busy_poll_us <= 1e6)) throw Napi::RangeError::New(env, "busyPollUs must be 0..1000000");
+    // Off only to measure what it costs: guarded ports then learn like any other.
+    port_security_ = !opts.Has("portSecurity") || opts.Get("portSecurity").ToBoolean().Value();
     if (!opts.Get("onEvents").IsFunction()) throw Napi::TypeError::New(env, "onEvents must be a function");
     Napi::Value on_frames = opts.Get("onFrames");
     if (!on_frames.IsUndefined() && !on_frames.IsFunction()) throw Napi::TypeError::New(env, "onFrames must be a function");
@@ -122,7 +126,7 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     }
     fp_ = std::make_unique<FastPath>(nworkers);
     for (uint32_t i = 0; i < nworkers; i++) {
-      workers_.push_back(std::make_unique<Worker>(i, *fp_, *events_, counter_mem_ + i * kBlockLen, hit_mem_, busy_poll_us));
+      workers_.push_back(std::make_unique<Worker>(i, *fp_, *events_, counter_mem_ + i * kBlockLen, hit_mem_, busy_poll_us, port_security_));
     }
     for (auto& w : workers_) w->Start();
   }
@@ -204,8 +208,28 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     }
   }
 
-  // addTapPort(id, network, ifname, mtu[, netns]): with netns (a path), the
-  // device is made or re-attached in that namespace and outlives the daemon.
+  // { mac: number (48 bits), ip: number (IPv4, host order; 0: none), router: boolean }
+  static PortGuard GuardArg(Napi::Env env, Napi::Value v) {
+    if (!v.IsObject()) throw Napi::TypeError::New(env, "guard must be an object");
+    auto o = v.As<Napi::Object>();
+    Napi::Value mac = o.Get("mac"), ip = o.Get("ip");
+    if (!mac.IsNumber()) throw Napi::TypeError::New(env, "guard.mac must be a number");
+    double m = mac.As<Napi::Number>().DoubleValue();
+    if (!(m > 0 && m < 281474976710656.0) || m != static_cast<double>(static_cast<uint64_t>(m))) throw Napi::RangeError::New(env, "guard.mac out of range");
+    uint64_t mv = static_cast<uint64_t>(m);
+    if ((mv >> 40) & 1) throw Napi::RangeError::New(env, "guard.mac must be unicast");
+    double ipv = ip.IsUndefined() ? 0 : ip.ToNumber().DoubleValue();
+    if (!(ipv >= 0 && ipv <= UINT32_MAX) || ipv != static_cast<double>(static_cast<uint32_t>(ipv))) throw Napi::RangeError::New(env, "guard.ip out of range");
+    PortGuard g{};
+    for (int i = 0; i < 6; i++) g.mac[i] = (mv >> (8 * (5 - i))) & 0xff;
+    g.ip = htonl(static_cast<uint32_t>(ipv));
+    g.router = o.Get("router").ToBoolean().Value();
+    return g;
+  }
+
+  // addTapPort(id, network, ifname, mtu[, netns[, guard]]): with netns (a
+  // path), the device is made or re-attached in that namespace and outlives
+  // the daemon; with guard, it is an endpoint's port (port security).
   Napi::Value AddTapPort(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckOpen(env);
@@ -213,9 +237,13 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     std::string ifname = ArgString(info, 2, "ifname");
     uint32_t mtu = ArgU32(info, 3, "mtu");
     std::string netns = info.Length() > 4 && !info[4].IsUndefined() ? ArgString(info, 4, "netns") : "";
+    bool guarded = info.Length() > 5 && !info[5].IsUndefined();
+    PortGuard guard = guarded ? GuardArg(env, info[5]) : PortGuard{};
     CheckPortArgs(env, id, network, mtu);
     try {
-      AddPort(env, TapPort::Create(id, network, mtu, ifname, netns));
+      auto port = TapPort::Create(id, network, mtu, ifname, netns);
+      if (guarded) port->set_guard(guard);  // before the workers can see the port
+      AddPort(env, std::move(port));
     } catch (const std::runtime_error& e) {
       throw Napi::Error::New(env, e.what());
     }
@@ -400,7 +428,8 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
   }
 
   // fibApply(Float64Array of records [op, network, mac, port, slot]);
-  // op 1 = add or move, 2 = remove. One snapshot for the whole batch.
+  // op 1 = add or move, 2 = remove, 3 = add static (an endpoint's MAC,
+  // never moved by learning). One snapshot for the whole batch.
   Napi::Value FibApply(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckOpen(env);
@@ -415,9 +444,9 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
         uint64_t network = static_cast<uint64_t>(r[1]);
         uint64_t mac = static_cast<uint64_t>(r[2]) & 0xffffffffffffULL;
         uint64_t key = (network << 48) | mac;
-        if (r[0] == 1) {
+        if (r[0] == 1 || r[0] == 3) {
           uint32_t slot = static_cast<uint32_t>(r[4]);
-          t.fib[key] = FibEntry{static_cast<uint32_t>(r[3]), slot};
+          t.fib[key] = FibEntry{static_cast<uint32_t>(r[3]), slot, r[0] == 3};
           if (slot < kHitSlots) hit_mem_[slot].store(now, std::memory_order_relaxed);
         } else if (r[0] == 2) {
           t.fib.erase(key);
@@ -470,6 +499,18 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
 
   Napi::Value Now(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), NowMs()); }
 
+  // count(globalIndex, n): what the JavaScript side refuses for the data
+  // path (a MAC over its port's limit) counts next to the workers' counters.
+  Napi::Value Count(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint32_t idx = ArgU32(info, 0, "counter"), n = ArgU32(info, 1, "n");
+    if (idx >= kGlobalCounterCount) throw Napi::RangeError::New(env, "no such counter");
+    if (!closed_) js_counters_->Global(static_cast<GlobalCounter>(idx), n);
+    return env.Undefined();
+  }
+
+  Napi::Value GetPortSecurity(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), port_security_); }
+
   Napi::Value GetCounters(const Napi::CallbackInfo& info) {
     auto buf = counters_ref_.Value();
     return Napi::TypedArrayOf<uint64_t>::New(info.Env(), buf.ByteLength() / 8, buf, 0, napi_biguint64_array);
@@ -501,6 +542,7 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
   }
 
   bool closed_ = false;
+  bool port_security_ = true;
   uint64_t* counter_mem_ = nullptr;
   std::atomic<double>* hit_mem_ = nullptr;
   Napi::Reference<Napi::ArrayBuffer> counters_ref_;

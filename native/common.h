@@ -73,7 +73,9 @@ inline void Put32(uint8_t* p, uint32_t v) {
   X(coalesced_frames)           \
   X(tunnel_gso_whole)           \
   X(coalesced_segments)         \
-  X(service_frames)
+  X(service_frames)             \
+  X(learn_refused)              \
+  X(mac_port_limit)
 
 #define WEFT_DROP_REASONS(X) \
   X(runt)                    \
@@ -90,7 +92,12 @@ inline void Put32(uint8_t* p, uint32_t v) {
   X(split_horizon)           \
   X(gso_unsupported)         \
   X(service_gso)             \
-  X(service_queue_full)
+  X(service_queue_full)      \
+  X(spoof)                   \
+  X(vlan_tagged)             \
+  X(link_local)              \
+  X(ra_guard)                \
+  X(dhcp_guard)
 
 #define WEFT_PORT_COUNTERS(X) \
   X(rx_packets)               \
@@ -108,7 +115,7 @@ enum PortCounter { WEFT_PORT_COUNTERS(WEFT_ENUM) kPortCounterCount };
 
 constexpr size_t kGlobalBase = 0;
 constexpr size_t kDropBase = 32;
-constexpr size_t kPortBase = 48;
+constexpr size_t kPortBase = 64;
 constexpr size_t kPortStride = 8;
 constexpr size_t kBlockLen = kPortBase + kMaxPorts * kPortStride;  // uint64 words
 static_assert(kGlobalCounterCount <= kDropBase - kGlobalBase && kDropReasonCount <= kPortBase - kDropBase, "counter block layout");
@@ -140,6 +147,11 @@ inline uint64_t MacKey(uint32_t network, const uint8_t* mac) {
 }
 
 inline bool IsMulticast(const uint8_t* mac) { return mac[0] & 1; }
+// 802.1D reserved group addresses 01:80:c2:00:00:00-0f (STP, LACP, LLDP,
+// EAPOL...): for the link itself, never forwarded by a bridge.
+inline bool IsLinkLocal(const uint8_t* mac) {
+  return mac[0] == 0x01 && mac[1] == 0x80 && mac[2] == 0xc2 && mac[3] == 0 && mac[4] == 0 && (mac[5] & 0xf0) == 0;
+}
 inline bool IsZero(const uint8_t* mac) {
   static const uint8_t zero[6] = {0};
   return std::memcmp(mac, zero, 6) == 0;

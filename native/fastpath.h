@@ -22,6 +22,9 @@ namespace weft {
 struct FibEntry {
   uint32_t port;  // output port id
   uint32_t slot;  // index into the last-seen array JavaScript reads for aging
+  // A static entry (an endpoint's MAC, from the store): never learned
+  // elsewhere; the same MAC heard from another port is refused, not moved.
+  bool pinned = false;
 };
 
 struct Tables {

@@ -9,6 +9,15 @@
 
 namespace weft {
 
+// What an endpoint port may send as (port security): its own MAC, its own
+// IPv4 address (network order; 0 when the port has none), and whether it is
+// a router (may send RAs, DHCP server messages and routed packets).
+struct PortGuard {
+  uint8_t mac[6];
+  uint32_t ip;
+  bool router;
+};
+
 struct Frame {
   uint8_t* buf;  // vnet header, then the Ethernet frame
   uint32_t len;  // bytes in buf, vnet header included
@@ -46,7 +55,18 @@ class Port {
   // The largest frame without GSO: MTU plus Ethernet and one VLAN tag.
   uint32_t max_frame() const { return mtu_ + kEthHdrLen + 4; }
 
+  // Port security: set once, before the port is published to the workers,
+  // never changed after. An endpoint port is an access port: no VLAN tag.
+  void set_guard(const PortGuard& g) {
+    guard_ = g;
+    guarded_ = true;
+  }
+  const PortGuard* guard() const { return guarded_ ? &guard_ : nullptr; }
+  uint32_t max_rx_frame() const { return guarded_ ? mtu_ + kEthHdrLen : max_frame(); }
+
  private:
+  PortGuard guard_{};
+  bool guarded_ = false;
   uint32_t id_;
   uint32_t network_;
   uint32_t mtu_;

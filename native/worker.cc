@@ -2,6 +2,7 @@
 
 #include "gso.h"
 #include "coalesce.h"
+#include "port_guard.h"
 #include "port_service.h"
 
 #include <arpa/inet.h>
@@ -49,13 +50,14 @@ bool ValidVnetHdr(const VnetHdr& h, uint32_t frame_len) {
 }  // namespace
 
 Worker::Worker(size_t index, FastPath& fp, EventQueue& events, uint64_t* counters,
-               std::atomic<double>* hits, double busy_poll_us)
+               std::atomic<double>* hits, double busy_poll_us, bool port_security)
     : index_(index),
       fp_(fp),
       events_(events),
       counters_(counters),
       hits_(hits),
       busy_poll_ms_(busy_poll_us / 1000.0),
+      port_security_(port_security),
       bufs_(static_cast<size_t>(kBatch) * kFrameBufLen),
       tx_(kMaxPorts) {
   for (int i = 0; i < kBatch; i++) frames_[i].buf = bufs_.data() + static_cast<size_t>(i) * kFrameBufLen;
@@ -193,6 +195,10 @@ void Worker::LoadInjected(Frame& f, const std::vector<uint8_t>& bytes) {
 void Worker::Switch(const Tables& t, const Port& in, Frame* frames, int n, double now) {
   const uint32_t in_id = in.id();
   const uint32_t net = in.network();
+  // An endpoint port's MAC is pinned from the store: it is checked instead
+  // of learned (no table lookup for the source).
+  const PortGuard* guard = port_security_ ? in.guard() : nullptr;
+  const uint32_t max_frame = in.max_rx_frame();
   for (int i = 0; i < n; i++) {
     Frame& f = frames[i];
     uint32_t elen = f.len > kVnetHdrLen ? f.len - kVnetHdrLen : 0;
@@ -203,17 +209,21 @@ void Worker::Switch(const Tables& t, const Port& in, Frame* frames, int n, doubl
     if (f.truncated) why = oversized;
     else if (elen < kEthHdrLen) why = runt;
     else if (!ValidVnetHdr(*vh, elen)) why = bad_vnet_hdr;
-    else if ((vh->gso_type & ~kGsoEcn) == 0 && elen > in.max_frame()) why = oversized;
+    else if ((vh->gso_type & ~kGsoEcn) == 0 && elen > max_frame) why = oversized;
     const uint8_t* eth = f.buf + kVnetHdrLen;
     const uint8_t* dst = eth;
     const uint8_t* src = eth + 6;
-    if (why == kDropReasonCount && (IsMulticast(src) || IsZero(src))) why = bad_src_mac;
+    if (why == kDropReasonCount) {
+      if (IsMulticast(src) || IsZero(src)) why = bad_src_mac;
+      else if (IsMulticast(dst) && IsLinkLocal(dst)) why = link_local;  // from any port, a bridge never forwards these
+      else if (guard != nullptr) why = CheckGuard(*guard, eth, elen);
+    }
     if (why != kDropReasonCount) {
       counters_.Drop(why);
       counters_.Port(in_id, rx_dropped);
       continue;
     }
-    Learn(t, net, src, in_id, now);
+    if (guard == nullptr) Learn(t, net, src, in_id, now);
     // Broadcast or unicast (a re-probe), an ARP request the overlay fdb can
     // answer never leaves this host.
     if (eth[12] == 0x08 && eth[13] == 0x06 && ProxyArp(t, in, f)) continue;
@@ -423,6 +433,12 @@ void Worker::Learn(const Tables& t, uint32_t net, const uint8_t* src, uint32_t i
       auto& hit = hits_[e->slot];
       if (hit.load(std::memory_order_relaxed) + kTouchEveryMs < now) hit.store(now, std::memory_order_relaxed);
     }
+    return;
+  }
+  if (e != nullptr && e->pinned) {
+    // An endpoint's MAC heard from elsewhere: the frame still goes where
+    // it is sent, but the MAC stays with its endpoint.
+    counters_.Global(learn_refused);
     return;
   }
   if (!FirstReport(reported_, t, key, in, now)) return;

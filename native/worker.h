@@ -29,8 +29,9 @@ struct Seen {
 class Worker {
  public:
   // busy_poll_us: how long to keep polling after work before sleeping.
+  // port_security: guarded ports' frames are checked (port_guard.h).
   Worker(size_t index, FastPath& fp, EventQueue& events, uint64_t* counters,
-         std::atomic<double>* hits, double busy_poll_us);
+         std::atomic<double>* hits, double busy_poll_us, bool port_security = true);
   ~Worker();
 
   void Start();
@@ -79,6 +80,7 @@ class Worker {
   int wakefd_ = -1;
   std::atomic<bool> stop_{false};
   const double busy_poll_ms_;
+  const bool port_security_;
   std::thread thread_;
 
   std::vector<uint8_t> bufs_;

@@ -97,14 +97,16 @@ export function registerEndpoint(program: Command): void {
     .option('--netns <ns>', 'namespace the endpoint\'s interface goes into')
     .option('--ifname <name>', 'interface name inside the namespace', 'eth0')
     .option('--port <n>', 'the port its service listens on (SRV records of its group)')
+    .option('--router', 'a router: may send router advertisements, DHCP server messages and routed packets')
     .option('--json', 'print JSON')
     .action(async (name: string, o, cmd: Command) => {
       const e = await client(cmd).post<EndpointView>('/v1/endpoints', {
         name, net: o.net, tenant: o.tenant, group: o.group, ip: o.ip, mac: o.mac, netns: o.netns, ifname: o.netns ? o.ifname : undefined,
         port: o.port === undefined ? undefined : Number(o.port),
+        router: o.router ? true : undefined,
       });
       if (o.json) printJson(e);
-      else console.log(`endpoint ${e.ref} created: ${e.ip} ${e.mac} on host ${e.host}${e.netns ? ` (${e.netns}/${e.ifname})` : ''}`);
+      else console.log(`endpoint ${e.ref} created: ${e.ip} ${e.mac} on host ${e.host}${e.netns ? ` (${e.netns}/${e.ifname})` : ''}${e.router ? ' (router)' : ''}`);
     });
   ep
     .command('ls')

@@ -72,11 +72,12 @@ export function registerPort(program: Command): void {
     .option('--ifname <name>', 'interface name inside the namespace', 'eth0')
     .option('--ip <addr>', 'IPv4 address (prefix optional)')
     .option('--mac <mac>', 'MAC address')
+    .option('--router', 'a router: may send router advertisements, DHCP server messages and routed packets')
     .option('--json', 'print JSON')
     .action(async (name: string, o, cmd: Command) => {
-      const p = await client(cmd).post<PortView>('/v1/ports', { name, net: o.net, tenant: o.tenant, netns: o.netns, ifname: o.ifname, ip: o.ip, mac: o.mac });
+      const p = await client(cmd).post<PortView>('/v1/ports', { name, net: o.net, tenant: o.tenant, netns: o.netns, ifname: o.ifname, ip: o.ip, mac: o.mac, router: o.router ? true : undefined });
       if (o.json) printJson(p);
-      else console.log(`port ${p.name} added: ${p.netns}/${p.ifname} ${p.mac}${p.ip ? ' ' + p.ip : ''} on ${p.net}`);
+      else console.log(`port ${p.name} added: ${p.netns}/${p.ifname} ${p.mac}${p.ip ? ' ' + p.ip : ''} on ${p.net}${p.router ? ' (router)' : ''}`);
     });
   port
     .command('attach <iface>')
@@ -113,14 +114,14 @@ export function registerMac(program: Command): void {
   const mac = program.command('mac').description('the learned MAC table');
   mac
     .command('show')
-    .description('MAC, port and age of every learned address')
+    .description('MAC, port and age of every learned address; endpoints\' MACs are static')
     .option('--net <net>', 'only this network')
     .option('--json', 'print JSON')
     .action(async (o, cmd: Command) => {
       const q = o.net ? `?net=${enc(o.net)}` : '';
-      const rows = await client(cmd).get<Array<{ net: string; mac: string; port: string; age: number }>>(`/v1/macs${q}`);
+      const rows = await client(cmd).get<Array<{ net: string; mac: string; port: string; age: number; static?: boolean }>>(`/v1/macs${q}`);
       if (o.json) return printJson(rows);
-      printTable(['NET', 'MAC', 'PORT', 'AGE(s)'], rows.map((r) => [r.net, r.mac, r.port, r.age.toFixed(1)]));
+      printTable(['NET', 'MAC', 'PORT', 'AGE(s)'], rows.map((r) => [r.net, r.mac, r.port, r.static ? 'static' : r.age.toFixed(1)]));
     });
 }
 
@@ -129,6 +130,7 @@ interface Stats {
   mac: Record<string, number>;
   overlay: Record<string, number>;
   ports: Record<string, Record<string, number>>;
+  portSecurity?: boolean;
 }
 
 export function registerStats(program: Command): void {
@@ -139,6 +141,7 @@ export function registerStats(program: Command): void {
     .action(async (o, cmd: Command) => {
       const s = await client(cmd).get<Stats>('/v1/stats');
       if (o.json) return printJson(s);
+      if (s.portSecurity !== undefined) console.log(`port security ${s.portSecurity ? 'on' : 'off (weft daemon --no-port-security)'}`);
       const kv = (title: string, rec: Record<string, number>) => {
         console.log(title);
         for (const [k, v] of Object.entries(rec)) console.log(`  ${k.padEnd(22)} ${v}`);

@@ -31,6 +31,10 @@ export interface DaemonOptions {
   hostId?: string;
   macAging: number;
   macLimit: number;
+  /** Most MACs one learning port may hold. */
+  macPortLimit?: number;
+  /** Endpoint ports may send only as their own MAC and address (default true). */
+  portSecurity?: boolean;
   workers: number;
   busyPollUs: number;
   /** A TAP device name: VXLAN TCP super-frames leave whole through it. */
@@ -54,8 +58,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const log = pino({ name: 'weft', base: { host: opts.hostId ?? hostname() } }, pino.destination(2));
   let sw: Switch | undefined;
   let inband: InbandDns | undefined;
-  const dp = new Datapath({ workers: opts.workers, busyPollUs: opts.busyPollUs, onEvents: (evs) => sw?.handleEvents(evs), onFrames: (frames) => inband?.onFrames(frames) });
-  sw = new Switch({ datapath: dp, agingMs: opts.macAging * 1000, macLimit: opts.macLimit });
+  const dp = new Datapath({ workers: opts.workers, busyPollUs: opts.busyPollUs, portSecurity: opts.portSecurity ?? true, onEvents: (evs) => sw?.handleEvents(evs), onFrames: (frames) => inband?.onFrames(frames) });
+  sw = new Switch({ datapath: dp, agingMs: opts.macAging * 1000, macLimit: opts.macLimit, portMacLimit: opts.macPortLimit });
   let underlay: { ip: string; mtu: number } | undefined;
   if (opts.underlay) {
     const iface = await interfaceWithAddress(opts.underlay);
@@ -155,7 +159,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     await shutdown();
     throw err;
   }
-  log.info({ api: opts.api, stateDir: opts.stateDir, workers: opts.workers, underlay: underlay?.ip, store: opts.store }, 'weft daemon ready');
+  log.info({ api: opts.api, stateDir: opts.stateDir, workers: opts.workers, underlay: underlay?.ip, store: opts.store, portSecurity: dp.portSecurity }, 'weft daemon ready');
+  if (!dp.portSecurity) log.warn('port security is off (--no-port-security): containers can send as any MAC or address');
 
   let stopping = false;
   const stop = async (signal: string) => {

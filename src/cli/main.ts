@@ -47,6 +47,8 @@ program
   .option('--host-id <name>', 'this host\'s name in the cluster (default: the hostname)')
   .option('--mac-aging <seconds>', 'MAC aging time', positiveInt('--mac-aging'), 300)
   .option('--mac-limit <n>', 'most MAC entries per network', positiveInt('--mac-limit'), 8192)
+  .option('--mac-port-limit <n>', 'most MACs one attached (learning) port may hold', positiveInt('--mac-port-limit'), 1024)
+  .option('--no-port-security', 'do not check what endpoint ports send (to measure what the check costs)')
   .option('--workers <n>', 'data path threads', positiveInt('--workers'), 1)
   .option('--busy-poll <us>', 'microseconds a data path thread keeps polling after work before it sleeps (0: never)', wholeIn('--busy-poll', 1_000_000), 50)
   .option('--underlay <ip>', 'this host\'s VTEP address (an address of one of its interfaces)')
@@ -60,7 +62,7 @@ program
   .option('--dns-ttl <seconds>', 'TTL of weft\'s DNS records', positiveInt('--dns-ttl'), 10)
   .action(async (o, cmd: Command) => {
     const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
-    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl });
+    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, macPortLimit: o.macPortLimit, portSecurity: o.portSecurity, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl });
   });
 
 registerTenant(program);

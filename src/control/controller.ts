@@ -32,6 +32,10 @@ export interface PortView {
   mtu: number;
   /** Made for an endpoint (removed with it), not by `weft port add`. */
   endpoint: boolean;
+  /** Port security: a TAP port may send only as its own MAC and address; an attached one learns. */
+  guarded: boolean;
+  /** May send router advertisements, DHCP server messages and routed packets. */
+  router: boolean;
   counters: Record<string, number>;
 }
 
@@ -247,11 +251,13 @@ export class Controller {
       ip: saved.ip,
       mtu: rec.mtu,
       endpoint,
+      guarded: (rec.guarded ?? false) && this.#sw.dp.portSecurity,
+      router: rec.router ?? false,
       counters: this.#sw.portCounters(rec.id),
     }));
   }
 
-  addPort(req: { name?: unknown; net?: unknown; tenant?: unknown; netns?: unknown; ifname?: unknown; ip?: unknown; mac?: unknown }): Promise<PortView> {
+  addPort(req: { name?: unknown; net?: unknown; tenant?: unknown; netns?: unknown; ifname?: unknown; ip?: unknown; mac?: unknown; router?: unknown }): Promise<PortView> {
     return this.#serial(async () => {
       const name = checkName('port', req.name);
       if (this.#ports.has(name)) throw conflict(`port '${name}' already exists`);
@@ -262,7 +268,9 @@ export class Controller {
       const ip = req.ip === undefined ? undefined : this.#checkIp(n, String(req.ip));
       let mac: string | undefined;
       if (req.mac !== undefined) mac = formatMac(unicastMac(req.mac));
-      await this.#addTap({ name, kind: 'tap', net: refOf(n), netns: req.netns, ifname, ip, mac }, false, false);
+      if (req.router !== undefined && typeof req.router !== 'boolean') throw badRequest('router must be true or false');
+      const router = req.router === true ? true : undefined;
+      await this.#addTap({ name, kind: 'tap', net: refOf(n), netns: req.netns, ifname, ip, mac, router }, false, false);
       this.#save();
       return this.ports().find((p) => p.name === name)!;
     });
@@ -272,11 +280,11 @@ export class Controller {
    * The TAP port of an endpoint: its address and MAC were allocated in the
    * store already. Not saved here: the endpoints' own file re-claims it.
    */
-  addEndpointPort(spec: { name: string; net: string; netns: string; ifname: string; ip: string; mac: string; reattach?: boolean }): Promise<PortView> {
+  addEndpointPort(spec: { name: string; net: string; netns: string; ifname: string; ip: string; mac: string; router?: boolean; reattach?: boolean }): Promise<PortView> {
     return this.#serial(async () => {
       if (this.#ports.has(spec.name)) throw conflict(`port '${spec.name}' already exists`);
       const n = this.#network(spec.net);
-      const saved: SavedPort = { name: spec.name, kind: 'tap', net: refOf(n), netns: spec.netns, ifname: spec.ifname, ip: `${spec.ip}/${n.net.prefix}`, mac: spec.mac };
+      const saved: SavedPort = { name: spec.name, kind: 'tap', net: refOf(n), netns: spec.netns, ifname: spec.ifname, ip: `${spec.ip}/${n.net.prefix}`, mac: spec.mac, router: spec.router };
       await this.#addTap(saved, true, spec.reattach ?? false);
       return this.ports().find((p) => p.name === spec.name)!;
     });
@@ -299,6 +307,7 @@ export class Controller {
         gateway: n.rec.gateway,
         mtu: n.rec.mtu,
         reattach,
+        router: saved.router,
       });
       this.#ports.set(saved.name, { saved: { ...saved, mac: rec.mac }, rec, endpoint });
     } catch (err) {
@@ -363,9 +372,9 @@ export class Controller {
     return this.#ports.has(name);
   }
 
-  macs(net?: unknown): Array<{ net: string; mac: string; port: string; age: number }> {
+  macs(net?: unknown): Array<{ net: string; mac: string; port: string; age: number; static?: boolean }> {
     const n = net === undefined ? undefined : this.#network(net);
-    return this.#sw.macs(n?.id).map((r) => ({ net: this.#nameOf(r.network), mac: r.mac, port: r.port, age: r.ageSeconds }));
+    return this.#sw.macs(n?.id).map((r) => ({ net: this.#nameOf(r.network), mac: r.mac, port: r.port, age: r.ageSeconds, ...(r.static ? { static: true } : {}) }));
   }
 
   stats(): {
@@ -373,10 +382,12 @@ export class Controller {
     mac: ReturnType<Switch['macStats']>;
     overlay: ReturnType<Overlay['stats']>;
     ports: Record<string, Record<string, number>>;
+    /** Whether endpoint ports are checked (off with `weft daemon --no-port-security`). */
+    portSecurity: boolean;
   } {
     const ports: Record<string, Record<string, number>> = {};
     for (const p of this.#sw.ports()) ports[p.name] = this.#sw.portCounters(p.id);
-    return { datapath: this.#sw.dp.counters(), mac: this.#sw.macStats(), overlay: this.#overlay.stats(), ports };
+    return { datapath: this.#sw.dp.counters(), mac: this.#sw.macStats(), overlay: this.#overlay.stats(), ports, portSecurity: this.#sw.dp.portSecurity };
   }
 
   // ---- the overlay: VTEP flood lists and the overlay fdb ----

@@ -120,6 +120,7 @@ export class Endpoints {
     netns?: unknown;
     ifname?: unknown;
     port?: unknown;
+    router?: unknown;
   }): Promise<EndpointView> {
     return this.#serial(async () => {
       const name = checkName('endpoint', req.name);
@@ -131,6 +132,8 @@ export class Endpoints {
       const wantMac = req.mac === undefined ? undefined : unicast(req.mac);
       const port = req.port === undefined ? undefined : Number(req.port);
       if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 65535)) throw badRequest(`invalid port '${String(req.port)}' (1 to 65535)`);
+      if (req.router !== undefined && typeof req.router !== 'boolean') throw badRequest('router must be true or false');
+      const router = req.router === true ? true : undefined;
       const nkv = await this.store.get(networkKey(r.tenant, r.net));
       const n = parse<NetworkRecord>(nkv);
       if (!nkv || !n) {
@@ -161,7 +164,7 @@ export class Endpoints {
       const want = req.ip === undefined ? undefined : parseIPv4(String(req.ip).split('/')[0]);
       const ip = await this.#ipam.allocate(scope, subnet, reserved, name, { want, lease });
       const mac = formatMac(wantMac ?? localMac(parseIPv4(ip)));
-      const rec: EndpointRecord = { tenant: r.tenant, net: r.net, name, group, ip, mac, host: this.env.hostId, vtep: this.env.vtep, netns, ifname: netns ? ifname : undefined, port };
+      const rec: EndpointRecord = { tenant: r.tenant, net: r.net, name, group, ip, mac, host: this.env.hostId, vtep: this.env.vtep, netns, ifname: netns ? ifname : undefined, port, router };
       const written = await this.store
         .txn(
           [...compares, { key, absent: true }, { key: macKey(r.tenant, r.net, mac), absent: true }],
@@ -186,11 +189,11 @@ export class Endpoints {
         if (holder) throw conflict(`MAC ${mac} is in use by endpoint '${holder.value}' on network '${r.net}'`);
         throw conflict(`network '${r.net}' (or its group) changed while the endpoint was created; try again`);
       }
-      const saved: SavedEndpoint = { tenant: r.tenant, net: r.net, name, group, ip, mac, netns, ifname: rec.ifname, port };
+      const saved: SavedEndpoint = { tenant: r.tenant, net: r.net, name, group, ip, mac, netns, ifname: rec.ifname, port, router };
       if (netns !== undefined) {
         try {
           await this.env.realise(n);
-          await this.ctl.addEndpointPort({ name: portName(rec), net: netRef(r.tenant, r.net), netns, ifname, ip, mac });
+          await this.ctl.addEndpointPort({ name: portName(rec), net: netRef(r.tenant, r.net), netns, ifname, ip, mac, router });
         } catch (err) {
           await this.#unwrite(rec).catch(() => undefined);
           throw err;
@@ -261,7 +264,7 @@ export class Endpoints {
         if (withPorts && e.netns !== undefined && !this.ctl.hasPort(ref)) {
           await this.env.realise(n);
           // A port that cannot be made (its namespace is gone) will not be made by trying again.
-          await this.ctl.addEndpointPort({ name: ref, net: netRef(e.tenant, e.net), netns: e.netns, ifname: e.ifname ?? 'eth0', ip: e.ip, mac: e.mac, reattach: true }).catch((err: Error) => {
+          await this.ctl.addEndpointPort({ name: ref, net: netRef(e.tenant, e.net), netns: e.netns, ifname: e.ifname ?? 'eth0', ip: e.ip, mac: e.mac, router: e.router, reattach: true }).catch((err: Error) => {
             throw err instanceof WeftError && err.status === 400 ? new Taken(err.message) : err;
           });
         }

@@ -64,6 +64,8 @@ export interface EndpointRecord {
   ifname?: string;
   /** The service port it listens on, for SRV records (0 when not given). */
   port?: number;
+  /** A router: port security lets its router advertisements, DHCP server messages and routed packets through. */
+  router?: boolean;
 }
 
 export const tenantKey = (t: string) => `${ROOT}tenants/${t}`;

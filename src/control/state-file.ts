@@ -16,6 +16,8 @@ export interface SavedPort {
   ifname: string;
   ip?: string;
   mac?: string;
+  /** Port security lets its router advertisements and DHCP server messages through. */
+  router?: boolean;
 }
 
 export interface SavedVtep {

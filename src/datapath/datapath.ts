@@ -1,6 +1,6 @@
 // Typed wrapper of the native Datapath: ports, fast-path table, counters,
 // last-seen times, the batched event stream, and the frames of service ports.
-import { addon, type NativeDatapath } from './native.js';
+import { addon, type NativeDatapath, type NativePortGuard } from './native.js';
 import { macFromBytes } from './mac.js';
 
 export const layout = addon.layout;
@@ -26,9 +26,16 @@ const ENCAP_CODE: Record<Encap, number> = { vxlan: 1, gre: 2 };
 
 export type ArpOp = { op: 'add'; network: number; ip: number; mac: number } | { op: 'del'; network: number; ip: number };
 
+/**
+ * 'add' a learned entry (or move it), 'static' an endpoint's MAC (the fast
+ * path refuses to hear it from another port), 'del' either.
+ */
 export type FibOp =
-  | { op: 'add'; network: number; mac: number; port: number; slot: number }
+  | { op: 'add' | 'static'; network: number; mac: number; port: number; slot: number }
   | { op: 'del'; network: number; mac: number };
+
+/** What an endpoint port may send as: its MAC, its IPv4 address (if any), and whether it routes. */
+export type PortGuard = NativePortGuard;
 
 /** A slot that has no last-seen time (the table of slots is full). */
 export const NO_SLOT = 0xffffffff;
@@ -58,6 +65,8 @@ export interface DatapathOptions {
   workers?: number;
   /** Microseconds a worker keeps polling after work before it sleeps (0: never). */
   busyPollUs?: number;
+  /** Check what guarded (endpoint) ports send (default true); off only to measure its cost. */
+  portSecurity?: boolean;
   onEvents: (events: DatapathEvent[]) => void;
   /**
    * Frames sent to service ports, in batches (one call per batch, never per
@@ -82,6 +91,7 @@ export class Datapath {
     this.#native = new addon.Datapath({
       workers,
       busyPollUs: opts.busyPollUs ?? 0,
+      portSecurity: opts.portSecurity ?? true,
       onEvents: (buf) => opts.onEvents(decodeEvents(buf)),
       onFrames: onFrames && ((buf) => onFrames(decodeFrames(buf))),
     });
@@ -95,10 +105,26 @@ export class Datapath {
   /**
    * A TAP port. With `netns` (a path, /run/netns/NAME) the device is made in
    * that namespace, or attached to again when a former run left it there,
-   * and it is persistent: it outlives the daemon until removePort().
+   * and it is persistent: it outlives the daemon until removePort(). With
+   * `guard`, the port is an endpoint's: frames not from its own MAC and
+   * address, VLAN-tagged frames, and (unless it is a router) RAs and DHCP
+   * server messages are dropped, and its source MAC is not learned (pin it
+   * with a 'static' FibOp).
    */
-  addTapPort(id: number, network: number, ifname: string, mtu: number, netns?: string): void {
-    this.#native.addTapPort(id, network, ifname, mtu, netns);
+  addTapPort(id: number, network: number, ifname: string, mtu: number, netns?: string, guard?: PortGuard): void {
+    this.#native.addTapPort(id, network, ifname, mtu, netns, guard);
+  }
+
+  /** Whether guarded ports are checked (the daemon's --no-port-security turns it off). */
+  get portSecurity(): boolean {
+    return this.#native.portSecurity;
+  }
+
+  /** Adds to a global counter from JavaScript (what the switch refuses for the fast path). */
+  count(name: string, n = 1): void {
+    const i = layout.global.indexOf(name);
+    if (i < 0) throw new Error(`no data path counter '${name}'`);
+    this.#native.count(i, n);
   }
 
   addPacketPort(id: number, network: number, ifname: string, mtu: number): void {
@@ -159,8 +185,8 @@ export class Datapath {
       const r = i * 5;
       rec[r + 1] = o.network;
       rec[r + 2] = o.mac;
-      if (o.op === 'add') {
-        rec[r] = 1;
+      if (o.op === 'add' || o.op === 'static') {
+        rec[r] = o.op === 'add' ? 1 : 3;
         rec[r + 3] = o.port;
         rec[r + 4] = o.slot;
       } else {

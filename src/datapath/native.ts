@@ -20,8 +20,16 @@ export interface NativeLayout {
   frameRecordHdrLen: number;
 }
 
+/** Port security of an endpoint port: what it may send as (native/port_guard.h). */
+export interface NativePortGuard {
+  mac: number;
+  /** IPv4, host order; 0 when the port has no address. */
+  ip: number;
+  router: boolean;
+}
+
 export interface NativeDatapath {
-  addTapPort(id: number, network: number, ifname: string, mtu: number, netns?: string): void;
+  addTapPort(id: number, network: number, ifname: string, mtu: number, netns?: string, guard?: NativePortGuard): void;
   addPacketPort(id: number, network: number, ifname: string, mtu: number): void;
   addServicePort(id: number, network: number, mtu: number): void;
   removePort(id: number): boolean;
@@ -35,9 +43,11 @@ export interface NativeDatapath {
   inject(port: number, frame: Buffer | Buffer[]): void;
   maintain(): number;
   now(): number;
+  count(globalIndex: number, n: number): void;
   close(): void;
   readonly counters: BigUint64Array;
   readonly hits: Float64Array;
+  readonly portSecurity: boolean;
 }
 
 /** Counters of a UdpBatchSocket (datagrams, except rxErrors and batches). */
@@ -73,6 +83,7 @@ interface Addon {
   Datapath: new (opts: {
     workers: number;
     busyPollUs: number;
+    portSecurity?: boolean;
     onEvents: (records: Buffer) => void;
     onFrames?: (records: Buffer) => void;
   }) => NativeDatapath;

@@ -23,9 +23,13 @@ export interface MacTableOptions {
 
 export class MacTable {
   readonly #cache: LRUCache<number, MacEntry>;
+  /** Entries per port: a port at its limit learns no new MAC (one port cannot fill the table). */
+  readonly #perPort = new Map<number, number>();
   evictions = 0;
   aged = 0;
   moves = 0;
+  /** New MACs refused because their port was at its limit. */
+  portLimited = 0;
 
   constructor(opts: MacTableOptions) {
     this.#cache = new LRUCache<number, MacEntry>({
@@ -36,6 +40,7 @@ export class MacTable {
       // 'set' is a MAC that moved or was refreshed: the caller reprograms it.
       dispose: (entry, _mac, reason) => {
         if (reason === 'set') return;
+        this.#count(entry.port, -1);
         const why: MacRemoval = reason === 'evict' ? 'evicted' : reason === 'expire' ? 'aged' : 'removed';
         if (why === 'evicted') this.evictions++;
         if (why === 'aged') this.aged++;
@@ -52,23 +57,52 @@ export class MacTable {
     return this.#cache.peek(mac);
   }
 
+  /** Entries behind a port. */
+  countOn(port: number): number {
+    return this.#perPort.get(port) ?? 0;
+  }
+
+  #count(port: number, d: number): void {
+    const n = (this.#perPort.get(port) ?? 0) + d;
+    if (n > 0) this.#perPort.set(port, n);
+    else this.#perPort.delete(port);
+  }
+
   /**
    * Learns a MAC behind a port, or moves it there; a new entry may evict the
-   * least recently seen one. `slot` is called only for a new entry.
+   * least recently seen one. `slot` is called only for a new entry. A port
+   * that already has `portLimit` entries gets no new one ('refused').
    */
-  learn(mac: number, port: number, seen: number, slot: () => number): { entry: MacEntry; change: 'new' | 'moved' | 'same' } {
+  learn(
+    mac: number,
+    port: number,
+    seen: number,
+    slot: () => number,
+    portLimit = Infinity,
+  ): { entry: MacEntry; change: 'new' | 'moved' | 'same' } | { entry?: undefined; change: 'refused' } {
     // A MAC heard again after its aging time but before the purge is the
     // same entry (same slot), not a new one that would leak the old slot.
     const old = this.#cache.peek(mac, { allowStale: true });
+    if (old && old.port === port) {
+      old.seen = seen;
+      this.#cache.set(mac, old);
+      return { entry: old, change: 'same' };
+    }
+    if (this.countOn(port) >= portLimit) {
+      this.portLimited++;
+      return { change: 'refused' };
+    }
     if (old) {
-      const change = old.port === port ? 'same' : 'moved';
-      if (change === 'moved') this.moves++;
+      this.moves++;
+      this.#count(old.port, -1);
+      this.#count(port, 1);
       old.port = port;
       old.seen = seen;
       this.#cache.set(mac, old);
-      return { entry: old, change };
+      return { entry: old, change: 'moved' };
     }
     const entry: MacEntry = { mac, port, slot: slot(), seen };
+    this.#count(port, 1);
     this.#cache.set(mac, entry);
     return { entry, change: 'new' };
   }
@@ -107,5 +141,6 @@ export class MacTable {
 
   clear(): void {
     this.#cache.clear();
+    this.#perPort.clear();
   }
 }

@@ -17,9 +17,18 @@ export interface TapPortSpec {
   mtu: number;
   /** After a restart: the device a former run left in the namespace is taken over, not refused. */
   reattach?: boolean;
+  /** May send router advertisements, DHCP server messages and routed packets (port security lets them through). */
+  router?: boolean;
 }
 
 export class PortSetupError extends Error {}
+
+/** `a.b.c.d[/len]` as a number (host order); the control plane has checked it. */
+function ipv4Number(text: string): number {
+  const o = text.split('/')[0].split('.').map(Number);
+  if (o.length !== 4 || o.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) throw new PortSetupError(`malformed IPv4 address '${text}'`);
+  return ((o[0] << 24) >>> 0) + (o[1] << 16) + (o[2] << 8) + o[3];
+}
 
 export async function createTapPort(sw: Switch, spec: TapPortSpec): Promise<PortRecord> {
   if (!netnsExists(spec.netns)) throw new PortSetupError(`no network namespace '${spec.netns}'`);
@@ -27,11 +36,15 @@ export async function createTapPort(sw: Switch, spec: TapPortSpec): Promise<Port
   if (existing !== undefined && !(spec.reattach && existing === 'tun')) {
     throw new PortSetupError(`interface '${spec.ifname}' already exists in namespace '${spec.netns}'`);
   }
+  const owner = sw.staticOwner(spec.network, spec.mac);
+  if (owner) throw new PortSetupError(`MAC ${formatMac(spec.mac)} is already port '${owner.name}'s on this network`);
   const id = sw.freePortId();
+  // Port security: the port may send only as its own MAC and address.
+  const guard = { mac: spec.mac, ip: spec.ip ? ipv4Number(spec.ip) : 0, router: spec.router ?? false };
   // Made (or, after a restart, found) inside the container's namespace under
   // its own name, and persistent: the container keeps it while weft restarts.
   try {
-    sw.dp.addTapPort(id, spec.network, spec.ifname, spec.mtu, `/run/netns/${spec.netns}`);
+    sw.dp.addTapPort(id, spec.network, spec.ifname, spec.mtu, `/run/netns/${spec.netns}`, guard);
   } catch (err) {
     throw new PortSetupError(`cannot create TAP device: ${(err as Error).message}`);
   }
@@ -59,6 +72,8 @@ export async function createTapPort(sw: Switch, spec: TapPortSpec): Promise<Port
     mac: formatMac(spec.mac),
     ip: spec.ip,
     mtu: spec.mtu,
+    guarded: true,
+    router: spec.router ?? false,
   };
   sw.addPort(rec);
   return rec;

@@ -280,3 +280,53 @@ describe('MacTable.age', () => {
     expect(h.table.aged).toBe(1);
   });
 });
+
+describe('MacTable per-port limit', () => {
+  const learnOn = (h: Harness, mac: number, port: number, limit: number) => h.table.learn(mac, port, 0, () => 0, limit);
+
+  it('refuses a new MAC on a port at its limit and counts it, while other ports still learn', () => {
+    const h = harness({ limit: 100 });
+    for (let i = 0; i < 3; i++) expect(learnOn(h, 0x020000000100 + i, 1, 3).change).toBe('new');
+    expect(learnOn(h, 0x0200000001ff, 1, 3)).toEqual({ change: 'refused' });
+    expect(h.table.portLimited).toBe(1);
+    expect(h.table.countOn(1)).toBe(3);
+    expect(learnOn(h, C, 2, 3).change).toBe('new');
+    expect(h.table.get(0x0200000001ff)).toBeUndefined();
+  });
+
+  it('a flood from one limited port never evicts another port\'s entries', () => {
+    const h = harness({ limit: 50 });
+    learnOn(h, A, 1, 10);
+    learnOn(h, B, 2, 10);
+    for (let i = 0; i < 20_000; i++) learnOn(h, 0x02990000000 + i, 3, 10);
+    expect(h.table.get(A)?.port).toBe(1);
+    expect(h.table.get(B)?.port).toBe(2);
+    expect(h.table.countOn(3)).toBe(10);
+    expect(h.table.portLimited).toBe(20_000 - 10);
+    expect(h.table.evictions).toBe(0);
+  });
+
+  it('a known MAC heard again on its port is not refused; one moving to a port at its limit is', () => {
+    const h = harness();
+    learnOn(h, A, 1, 1);
+    expect(learnOn(h, A, 1, 1).change).toBe('same');
+    learnOn(h, B, 2, 1);
+    expect(learnOn(h, B, 1, 1).change).toBe('refused');
+    expect(h.table.get(B)?.port).toBe(2);
+  });
+
+  it('frees a port\'s room when its entries go (deleted, aged, evicted or moved away)', () => {
+    const h = harness({ limit: 2 });
+    learnOn(h, A, 1, 2);
+    learnOn(h, B, 1, 2);
+    h.table.delete(A);
+    expect(h.table.countOn(1)).toBe(1);
+    expect(learnOn(h, C, 1, 2).change).toBe('new');
+    learnOn(h, D, 2, 5); // evicts B, the least recent
+    expect(h.table.countOn(1)).toBe(1);
+    expect(learnOn(h, C, 2, 5).change).toBe('moved');
+    expect([h.table.countOn(1), h.table.countOn(2)]).toEqual([0, 2]);
+    h.table.clear();
+    expect(h.table.countOn(2)).toBe(0);
+  });
+});
