@@ -70,15 +70,19 @@ export class MacTable {
 
   /**
    * Learns a MAC behind a port, or moves it there; a new entry may evict the
-   * least recently seen one. `slot` is called only for a new entry. A port
-   * that already has `portLimit` entries gets no new one ('refused').
+   * least recently seen one. `slot` is called only for a new entry.
    */
-  learn(
+  learn(mac: number, port: number, seen: number, slot: () => number): { entry: MacEntry; change: 'new' | 'moved' | 'same' } {
+    return this.learnWithin(mac, port, seen, slot, Infinity) as { entry: MacEntry; change: 'new' | 'moved' | 'same' };
+  }
+
+  /** As learn(), but a port that already has `portLimit` entries gets no new one ('refused'). */
+  learnWithin(
     mac: number,
     port: number,
     seen: number,
     slot: () => number,
-    portLimit = Infinity,
+    portLimit: number,
   ): { entry: MacEntry; change: 'new' | 'moved' | 'same' } | { entry?: undefined; change: 'refused' } {
     // A MAC heard again after its aging time but before the purge is the
     // same entry (same slot), not a new one that would leak the old slot.

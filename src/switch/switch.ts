@@ -178,7 +178,7 @@ export class Switch {
         continue;
       }
       const limit = port.kind === 'tunnel' ? Infinity : (this.#opts.portMacLimit ?? PORT_MAC_LIMIT);
-      const { entry, change } = t.learn(ev.mac, ev.port, now, () => this.#allocSlot(), limit);
+      const { entry, change } = t.learnWithin(ev.mac, ev.port, now, () => this.#allocSlot(), limit);
       if (change === 'refused') {
         // Its frames still go where they are sent; the MAC is just not learned.
         this.dp.count('mac_port_limit');

@@ -282,7 +282,7 @@ describe('MacTable.age', () => {
 });
 
 describe('MacTable per-port limit', () => {
-  const learnOn = (h: Harness, mac: number, port: number, limit: number) => h.table.learn(mac, port, 0, () => 0, limit);
+  const learnOn = (h: Harness, mac: number, port: number, limit: number) => h.table.learnWithin(mac, port, 0, () => 0, limit);
 
   it('refuses a new MAC on a port at its limit and counts it, while other ports still learn', () => {
     const h = harness({ limit: 100 });
