@@ -9,6 +9,7 @@ import { skipUnless } from '../helpers/env.js';
 import { buildLab, labDown, stats, weft, weftJson } from '../helpers/lab.js';
 import { iperf } from '../helpers/iperf.js';
 import { eventually, inNs } from '../helpers/sh.js';
+import { ipv4, udp } from '../helpers/frames.js';
 
 const UL_NS = 'wt-ov-ul';
 
@@ -187,13 +188,17 @@ for _ in range(5): s.sendto(hdr + inner, ("10.250.5.1", 4789))
 
   it('learns a remote MAC the fdb does not know from decapsulated frames, behind its VTEP', async () => {
     const unknown = '02:bb:00:00:00:01';
+    // Something behind h2 that is not a weft endpoint (whose ports send only
+    // as their own MAC): a VXLAN datagram from h2's VTEP address on VNI 42.
     const script = `
 import socket
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(("eth0", 0))
-s.send(bytes.fromhex("ffffffffffff" "${unknown.replace(/:/g, '')}" "88b5") + bytes(46))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.250.5.2", 0))
+inner = bytes.fromhex("ffffffffffff" "${unknown.replace(/:/g, '')}" "88b5") + bytes(46)
+s.sendto(bytes([0x08, 0, 0, 0]) + (42).to_bytes(3, "big") + bytes(1) + inner, ("10.250.5.1", 4789))
 `;
-    expect((await inNs(c('b').netns, 'python3', ['-c', script])).code).toBe(0);
+    expect((await inNs(host('h2').netns, 'python3', ['-c', script])).code).toBe(0);
     const row = await eventually(async () => {
       const macs = await weftJson<Array<{ net: string; mac: string; port: string }>>(host('h1').api, 'mac', 'show', '--net', 'blue');
       return macs.find((m) => m.mac === unknown);
@@ -207,13 +212,15 @@ s.send(bytes.fromhex("ffffffffffff" "${unknown.replace(/:/g, '')}" "88b5") + byt
     const added = await weft(api, 'fdb', 'add', mac, '--net', 'blue', '--vtep', '10.250.5.2');
     expect(added.code, added.stderr).toBe(0);
     const before = await stats(api);
-    const cap = await tshark(UL_NS, 'br0', 'udp port 4789 and src host 10.250.5.1', ['eth.dst'], 'eth.type == 0x88b5');
-    // One unicast frame to the MAC from container a.
+    const cap = await tshark(UL_NS, 'br0', 'udp port 4789 and src host 10.250.5.1', ['eth.dst'], 'udp.dstport == 9');
+    // One unicast frame to the MAC from container a (an IPv4 datagram from
+    // its own address: port security drops anything else).
+    const datagram = ipv4(c('a').ip!, '10.246.1.99', 17, udp(9, 9));
     const script = `
 import socket
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind(("eth0", 0))
-s.send(bytes.fromhex("${mac.replace(/:/g, '')}" "${c('a').mac!.replace(/:/g, '')}" "88b5") + bytes(46))
+s.send(bytes.fromhex("${mac.replace(/:/g, '')}" "${c('a').mac!.replace(/:/g, '')}" "0800" "${datagram.toString('hex')}"))
 `;
     expect((await inNs(c('a').netns, 'python3', ['-c', script])).code).toBe(0);
     const fdb = await eventually(async () => {
