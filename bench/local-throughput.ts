@@ -1,6 +1,8 @@
 // One host, container to container: weft (TAP <-> TAP, and a veth attached
 // by AF_PACKET -> TAP) against two containers on a Linux bridge and, unless
-// --without-ovs, two on Open vSwitch's userspace datapath. All are up for
+// --without-ovs, two on Open vSwitch's userspace datapath; and TAP <-> TAP
+// TCP once more through a daemon with --no-port-security, for what the
+// checks cost. All are up for
 // the whole run and measured in turns, so machine noise (CPU frequency,
 // other load) lands on all alike; medians are reported.
 import { containerNetns, datapathPids, labDown, labUp, type LabContainer } from '../src/lab/lab.js';
@@ -36,6 +38,22 @@ const WEFT: Topology = {
   ],
 };
 
+/** weft with port security off: TAP <-> TAP TCP only, next to the default. */
+const WEFT_OPEN: Topology = {
+  name: 'wbench-nps',
+  hosts: [
+    {
+      name: 'h1',
+      daemonArgs: ['--no-port-security'],
+      networks: [{ name: 'bench', subnet: '10.242.2.0/24' }],
+      containers: [
+        { name: 'a', net: 'bench', ip: '10.242.2.11' },
+        { name: 'b', net: 'bench', ip: '10.242.2.12' },
+      ],
+    },
+  ],
+};
+
 /** OVS as a one-host switch: the lab's OVS host with no peers, so no tunnels. */
 const OVS: Topology = {
   name: 'wbench-ovs',
@@ -63,9 +81,10 @@ const RATIOS: RatioSpec[] = [
   { label: 'weft TAP/kernel', num: 'weftTap', den: 'bridge' },
   { label: 'weft veth/kernel', num: 'weftVeth', den: 'bridge' },
   { label: 'weft TAP/OVS', num: 'weftTap', den: 'ovs' },
+  { label: 'port security on/off', num: 'weftTap', den: 'weftOpen' },
 ];
 
-export const localSteps = (withOvs: boolean, repeats: number) => repeats * (withOvs ? 4 : 3) * pairSteps(false);
+export const localSteps = (withOvs: boolean, repeats: number) => repeats * ((withOvs ? 4 : 3) * pairSteps(false) + pairSteps(false, true));
 
 export async function benchLocalThroughput(opts: LocalThroughputOptions): Promise<PartResult> {
   const { seconds, repeats, progress, signal } = opts;
@@ -74,6 +93,8 @@ export async function benchLocalThroughput(opts: LocalThroughputOptions): Promis
   try {
     progress.step('one host: setting up weft (3 containers), a Linux bridge (2)' + (opts.withOvs ? ' and Open vSwitch (2)' : ''));
     const lab = await labUp(WEFT);
+    signal?.throwIfAborted();
+    const open = await labUp(WEFT_OPEN);
     signal?.throwIfAborted();
     const [bra, brb] = await bridgeUp();
     signal?.throwIfAborted();
@@ -87,6 +108,8 @@ export async function benchLocalThroughput(opts: LocalThroughputOptions): Promis
       { id: 'bridge', label: 'kernel bridge', pair: { a: end(bra), b: end(brb), datapathPids: [], bothWays: false } },
       { id: 'weftVeth', label: 'weft veth->TAP', pair: { a: end(v), b: end(b), datapathPids: weftPids, bothWays: false } },
     ];
+    const [na, nb] = ['a', 'b'].map((n) => container(open.hosts[0].containers, n));
+    paths.push({ id: 'weftOpen', label: 'weft, no port security', pair: { a: end(na), b: end(nb), datapathPids: await datapathPids(open, open.hosts[0]), bothWays: false, tcp1Only: true } });
     if (ovs) {
       const [oa, ob] = ['a', 'b'].map((n) => container(ovs.hosts[0].containers, n));
       paths.push({ id: 'ovs', label: 'OVS', pair: { a: end(oa), b: end(ob), datapathPids: await datapathPids(ovs, ovs.hosts[0]), bothWays: false } });
@@ -118,6 +141,7 @@ export async function benchLocalThroughput(opts: LocalThroughputOptions): Promis
       ratios: RATIOS,
       notes: [
         'kernel bridge: a Linux bridge and veths; weft veth->TAP: a veth weft reads with AF_PACKET, to a TAP; OVS: two veths on one userspace bridge.',
+        'weft, no port security: TAP<->TAP through a daemon started with --no-port-security (TCP 1 stream only), for what the endpoint checks cost.',
         'One direction per path (A = the first container, B = the second).',
       ],
       samples,
@@ -135,7 +159,7 @@ export async function benchLocalThroughput(opts: LocalThroughputOptions): Promis
 
 /** iperf3 processes first (they keep namespaces alive), then the labs and the bridge. */
 async function cleanup(): Promise<void> {
-  for (const topo of [WEFT, OVS]) {
+  for (const topo of [WEFT, WEFT_OPEN, OVS]) {
     for (const h of topo.hosts) {
       for (const c of h.containers ?? []) await killProcessesIn(containerNetns(topo.name, h.name, c.name));
     }

@@ -20,6 +20,8 @@ export interface Pair {
   datapathPids: number[];
   /** Also measure B->A (TCP). */
   bothWays: boolean;
+  /** Only TCP 1 stream A->B (and its CPU): a variant set beside a full column. */
+  tcp1Only?: boolean;
 }
 
 const PINGS = 50;
@@ -104,19 +106,20 @@ const UDP_PACED: Step = {
   },
 };
 
-function steps(bothWays: boolean): Step[] {
+function steps(bothWays: boolean, tcp1Only = false): Step[] {
+  if (tcp1Only) return [TCP1_AB];
   return bothWays
     ? [PING, TCP1_AB, tcpStep(1, false), tcpStep(4, true), tcpStep(4, false), UDP, UDP_PACED]
     : [PING, TCP1_AB, tcpStep(4, true), UDP, UDP_PACED];
 }
 
 /** How many progress steps measurePair takes. */
-export const pairSteps = (bothWays: boolean) => steps(bothWays).length;
+export const pairSteps = (bothWays: boolean, tcp1Only = false) => steps(bothWays, tcp1Only).length;
 
 /** Measures every figure once, adding to `s`; `what` prefixes the progress lines. */
 export async function measurePair(p: Pair, s: Samples, o: PairOptions & { progress: Progress; what: string }): Promise<void> {
   const results: string[] = [];
-  for (const step of steps(p.bothWays)) {
+  for (const step of steps(p.bothWays, p.tcp1Only)) {
     o.signal?.throwIfAborted();
     o.progress.step(`${o.what}: ${step.label}`);
     results.push(`${step.label.replace(/^iperf3 /, '')} ${await step.run(p, s, o)}`);

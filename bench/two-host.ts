@@ -31,8 +31,11 @@ export interface PlannedCell {
   a?: HostKind;
   b?: HostKind;
   missing?: string;
-  /** Extra daemon flags for host A (a weft). */
+  /** Extra daemon flags for host A (a weft), and a letter for its lab's name. */
   args?: string[];
+  tag?: string;
+  /** Only TCP 1 stream A->B (and its CPU): a variant beside a full column. */
+  tcp1Only?: boolean;
 }
 
 // weft polling for longer than the ping interval (20 ms): what a latency-
@@ -64,7 +67,11 @@ export function twoHostPlan(encap: Encap, o: TwoHostPlanOptions): TwoHostPlan {
     const missing = why(a);
     return { id: a, label: KIND_LABEL[a], ...(missing ? { missing } : { a, b }) };
   });
-  if (encap === 'vxlan') cells.splice(1, 0, { id: 'weft-poll', label: `weft --busy-poll ${POLL_US}`, a: 'weft', b, args: ['--busy-poll', POLL_US] });
+  if (encap === 'vxlan') {
+    cells.splice(1, 0, { id: 'weft-poll', label: `weft --busy-poll ${POLL_US}`, a: 'weft', b, args: ['--busy-poll', POLL_US], tag: 'x' });
+    // What port security costs: TCP 1 stream only, next to the default.
+    cells.splice(2, 0, { id: 'weft-nps', label: 'weft, no port security', a: 'weft', b, args: ['--no-port-security'], tag: 'n', tcp1Only: true });
+  }
   cells.push({ id: 'weft-weft', label: 'weft<->weft', a: 'weft', b: 'weft' });
   // Host B is the same for the single-sided columns, so the column whose A
   // is B's kind is that kind on both hosts: the pair weft<->weft compares with it.
@@ -72,12 +79,14 @@ export function twoHostPlan(encap: Encap, o: TwoHostPlanOptions): TwoHostPlan {
     { label: 'weft/kernel', num: 'weft', den: 'kernel' },
     ...(encap === 'vxlan' ? [{ label: 'weft busy-poll/kernel', num: 'weft-poll', den: 'kernel' }] : []),
     { label: 'weft/OVS', num: 'weft', den: 'ovs' },
+    ...(encap === 'vxlan' ? [{ label: 'port security on/off', num: 'weft', den: 'weft-nps' }] : []),
   ];
   if (b) ratios.push({ label: `weft<->weft/${KIND_LABEL[b]}<->${KIND_LABEL[b]}`, num: 'weft-weft', den: b });
   return { encap, b, cells, ratios };
 }
 
-export const twoHostSteps = (plan: TwoHostPlan, repeats: number) => repeats * plan.cells.filter((c) => !c.missing).length * pairSteps(true);
+export const twoHostSteps = (plan: TwoHostPlan, repeats: number) =>
+  repeats * plan.cells.filter((c) => !c.missing).reduce((n, c) => n + pairSteps(true, c.tcp1Only), 0);
 
 // weft at its fastest on this kernel: VXLAN super-frames leave whole through
 // the egress device where the kernel can take them (--vxlan-egress).
@@ -87,10 +96,10 @@ const weftArgs = (encap: Encap, kind: HostKind, extra: string[] = []) => {
   return args.length ? { daemonArgs: args } : {};
 };
 
-const topology = (encap: Encap, a: HostKind, b: HostKind, aArgs?: string[]): Topology => {
+const topology = (encap: Encap, a: HostKind, b: HostKind, aArgs?: string[], tag = ''): Topology => {
   const net = { name: 'blue', subnet: '10.253.1.0/24', vni: 42, encap };
   return {
-    name: `wb${encap === 'vxlan' ? 'vx' : 'gr'}-${a[0]}${b[0]}${aArgs ? 'x' : ''}`,
+    name: `wb${encap === 'vxlan' ? 'vx' : 'gr'}-${a[0]}${b[0]}${tag}`,
     underlay: '10.252.1.0/24',
     hosts: [
       { name: 'a', kind: a, networks: [net], containers: [{ name: 'ca', net: 'blue', ip: '10.253.1.11' }], ...weftArgs(encap, a, aArgs) },
@@ -120,14 +129,14 @@ export async function benchTwoHost(plan: TwoHostPlan, opts: TwoHostOptions): Pro
     for (const c of order) {
       udpRate.baseline = c.id === plan.b;
       opts.signal?.throwIfAborted();
-      const topo = topology(plan.encap, c.a!, c.b!, c.args);
+      const topo = topology(plan.encap, c.a!, c.b!, c.args, c.tag);
       const what = `overlay ${plan.encap}, ${c.id === 'weft-weft' ? 'weft<->weft' : `host A = ${c.label}`}${opts.repeats > 1 ? ` (round ${round}/${opts.repeats})` : ''}`;
       await cleanup(topo); // an interrupted earlier run may have left it behind
       try {
         opts.progress.step(`${what}: setting up`);
         const lab = await labUp(topo);
         const [ca, cb] = lab.hosts.map((h) => h.containers[0]) as [LabContainer, LabContainer];
-        const pair = { a: { netns: ca.netns, ip: ca.ip! }, b: { netns: cb.netns, ip: cb.ip! }, datapathPids: await datapathPids(lab, lab.hosts[0]), bothWays: true };
+        const pair = { a: { netns: ca.netns, ip: ca.ip! }, b: { netns: cb.netns, ip: cb.ip! }, datapathPids: await datapathPids(lab, lab.hosts[0]), bothWays: true, tcp1Only: c.tcp1Only };
         await measurePair(pair, samples[c.id], { seconds: opts.seconds, signal: opts.signal, progress: opts.progress, what, udpRate });
       } finally {
         await cleanup(topo);

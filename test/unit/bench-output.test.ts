@@ -44,7 +44,8 @@ describe('twoHostPlan', () => {
 
   it('VXLAN: host B the kernel; --without-ovs leaves weft, kernel and the pair', () => {
     const p = twoHostPlan('vxlan', { withOvs: false, gretap: false });
-    expect(p.cells.filter((c) => !c.missing).map((c) => `${c.a}>${c.b}`)).toEqual(['weft>kernel', 'weft>kernel', 'kernel>kernel', 'weft>weft']);
+    expect(p.cells.filter((c) => !c.missing).map((c) => `${c.a}>${c.b}`)).toEqual(['weft>kernel', 'weft>kernel', 'weft>kernel', 'kernel>kernel', 'weft>weft']);
+    expect(p.cells[2]).toMatchObject({ id: 'weft-nps', args: ['--no-port-security'], tcp1Only: true });
     expect(p.cells[1]).toMatchObject({ id: 'weft-poll', args: ['--busy-poll', '25000'] });
     expect(p.cells.find((c) => c.id === 'ovs')!.missing).toMatch(/without-ovs/);
   });
