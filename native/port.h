@@ -62,6 +62,7 @@ class Port {
     guarded_ = true;
   }
   const PortGuard* guard() const { return guarded_ ? &guard_ : nullptr; }
+  // What a guarded port may send without GSO: no room for a tag.
   uint32_t max_rx_frame() const { return guarded_ ? mtu_ + kEthHdrLen : max_frame(); }
 
  private:

@@ -198,7 +198,7 @@ void Worker::Switch(const Tables& t, const Port& in, Frame* frames, int n, doubl
   // An endpoint port's MAC is pinned from the store: it is checked instead
   // of learned (no table lookup for the source).
   const PortGuard* guard = port_security_ ? in.guard() : nullptr;
-  const uint32_t max_frame = in.max_rx_frame();
+  const uint32_t max_frame = guard != nullptr ? in.max_rx_frame() : in.max_frame();
   for (int i = 0; i < n; i++) {
     Frame& f = frames[i];
     uint32_t elen = f.len > kVnetHdrLen ? f.len - kVnetHdrLen : 0;
