@@ -31,9 +31,10 @@ export async function weftJson<T>(api: string, ...args: string[]): Promise<T> {
 
 export interface Stats {
   datapath: { global: Record<string, number>; drops: Record<string, number> };
-  mac: { entries: number; learned: number; moves: number; aged: number; evictions: number };
+  mac: { entries: number; learned: number; moves: number; aged: number; evictions: number; static: number; port_limited: number };
   overlay: { misses: number; resolved: number; unresolved: number; vteps: number; fdb: number };
   ports: Record<string, Record<string, number>>;
+  portSecurity: boolean;
 }
 
 export const stats = (api: string) => weftJson<Stats>(api, 'stats');

@@ -191,7 +191,7 @@ describe.skipIf(skipUnless(['ip', 'ping', 'arping', 'tcpdump', 'dig', 'python3']
   });
 
   it('is on by default, in weft stats, and every endpoint\'s MAC is a static entry', async () => {
-    const s = (await stats(api)) as Stats & { portSecurity: boolean };
+    const s = await stats(api);
     expect(s.portSecurity).toBe(true);
     const text = await weft(api, 'stats');
     expect(text.stdout).toMatch(/^port security on/m);
@@ -250,10 +250,20 @@ describe.skipIf(skipUnless(['ip', 'ping', 'arping', 'tcpdump', 'dig', 'python3']
     const before = await stats(api);
     const r = await floodMacs(ct('b').netns, 'eth0', BCAST, 20_000);
     expect(r.code, r.stderr).toBe(0);
+    // Until the counters settle: the kernel may drop some frames before the
+    // TAP is read on a busy machine, but every frame weft read is a spoof.
+    let last = -1;
     const after = await eventually(async () => {
       const s = await stats(api);
-      return s.datapath.drops.spoof - before.datapath.drops.spoof >= 19_000 ? s : undefined;
+      const settled = s.datapath.drops.spoof === last;
+      last = s.datapath.drops.spoof;
+      return settled ? s : undefined;
     }, 30_000, 500);
+    const port = (x: Stats) => x.ports[ct('b').port!];
+    const read = port(after).rx_packets - port(before).rx_packets;
+    expect(read).toBeGreaterThan(10_000);
+    expect(after.datapath.drops.spoof - before.datapath.drops.spoof).toBe(read);
+    expect(port(after).rx_dropped - port(before).rx_dropped).toBe(read);
     expect(after.mac.learned).toBe(before.mac.learned);
     expect(after.mac.entries).toBe(before.mac.entries);
     expect((await ping('a', 'c', 5)).stdout).toContain('5 received');
@@ -267,12 +277,13 @@ describe.skipIf(skipUnless(['ip', 'ping', 'arping', 'tcpdump', 'dig', 'python3']
     expect((await flood).code).toBe(0);
     const after = await eventually(async () => {
       const s = await stats(api);
-      return s.datapath.global.mac_port_limit - before.datapath.global.mac_port_limit > 10_000 ? s : undefined;
+      return s.datapath.global.mac_port_limit - before.datapath.global.mac_port_limit > 1000 ? s : undefined;
     }, 30_000, 500);
     expect(during.stdout).toContain('40 received');
+    // Full, and no further: v's own MAC and 511 of the flood's.
     const onV = (await weftJson<Array<{ port: string }>>(api, 'mac', 'show')).filter((m) => m.port === ct('v').port);
-    expect(onV.length).toBeLessThanOrEqual(512);
-    expect(onV.length).toBeGreaterThan(100);
+    expect(onV.length).toBe(512);
+    expect(after.mac.port_limited - before.mac.port_limited).toBeGreaterThan(1000);
     expect(after.mac.evictions).toBe(before.mac.evictions);
     expect((await ping('a', 'c', 5)).stdout).toContain('5 received');
     expect(await cap.finish()).toEqual([]);
@@ -397,7 +408,7 @@ describe.skipIf(skipUnless(['ip', 'ping', 'python3']))('weft daemon --no-port-se
   it('says so in weft stats, checks no frame, and still never lets a pinned MAC move', async () => {
     const api = lab.hosts[0].api;
     const [a, b] = lab.hosts[0].containers;
-    const before = (await stats(api)) as Stats & { portSecurity: boolean };
+    const before = await stats(api);
     expect(before.portSecurity).toBe(false);
     expect((await weft(api, 'stats')).stdout).toMatch(/^port security off/m);
     const frame = eth(BCAST, a.mac!, 0x88b5, Buffer.alloc(46));
