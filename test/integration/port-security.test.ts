@@ -344,6 +344,23 @@ describe.skipIf(skipUnless(['ip', 'ping', 'arping', 'tcpdump', 'dig', 'python3']
     expect(r.stdout.trim()).toBe(ct('a').ip);
   });
 
+  it('refuses a router flag that is not true or false, with one line, and makes nothing', async () => {
+    const client = new ApiClient(api);
+    for (const [path, body] of [
+      ['/v1/endpoints', { name: 'x', net: 'blue', netns: ROUTER_NS, router: 'yes' }],
+      ['/v1/ports', { name: 'x', net: 'blue', netns: ROUTER_NS, router: 1 }],
+    ] as const) {
+      const err = await client.post(path, body).then(
+        () => undefined,
+        (e: Error & { status?: number }) => e,
+      );
+      expect(err?.status).toBe(400);
+      expect(err?.message.split('\n')).toHaveLength(1);
+    }
+    expect((await weftJson<Array<{ name: string }>>(api, 'endpoint', 'ls')).map((e) => e.name)).not.toContain('x');
+    expect((await weftJson<Array<{ name: string }>>(api, 'port', 'ls')).map((p) => p.name)).not.toContain('x');
+  });
+
   it('an endpoint made with --router may send RAs, and stays a router across a daemon restart', async () => {
     expect((await sh('ip', ['netns', 'add', ROUTER_NS])).code).toBe(0);
     await inNs(ROUTER_NS, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1']);
