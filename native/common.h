@@ -73,7 +73,9 @@ inline void Put32(uint8_t* p, uint32_t v) {
   X(coalesced_frames)           \
   X(tunnel_gso_whole)           \
   X(coalesced_segments)         \
-  X(service_frames)
+  X(service_frames)             \
+  X(gso_bursts)                 \
+  X(gso_bursts_refused)
 
 #define WEFT_DROP_REASONS(X) \
   X(runt)                    \

@@ -492,6 +492,8 @@ int Worker::CountPortTx(const Port& out, int sent) {
     counters_.Global(gso_segmented, ts.gso_frames);
     counters_.Global(gso_segments, ts.segments);
     counters_.Global(tunnel_gso_whole, ts.whole);
+    counters_.Global(gso_bursts, ts.bursts);
+    counters_.Global(gso_bursts_refused, ts.bursts_refused);
     int explained = static_cast<int>(ts.unsupported);
     if (explained) counters_.Drop(gso_unsupported, explained);
     ts = TunnelPort::TxStats();
