@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "checksum.h"
 #include "gso.h"
 
 namespace weft {
@@ -164,6 +165,41 @@ uint32_t FlowHash(const uint8_t* f, uint32_t len) {
     if ((f[20] == 6 || f[20] == 17) && len >= 58) mix(f + 54, 4);
   }
   return h ^ (h >> 16);
+}
+
+bool ParseVxlan(const uint8_t* p, uint32_t len, uint32_t* vni, uint32_t* inner_off, uint32_t* inner_len) {
+  if (len < 8 || !(p[0] & 0x08)) return false;
+  *vni = static_cast<uint32_t>(p[4]) << 16 | p[5] << 8 | p[6];
+  *inner_off = 8;
+  *inner_len = len - 8;
+  return true;
+}
+
+bool ParseGre(const uint8_t* p, uint32_t len, uint32_t* key, uint32_t* inner_off, uint32_t* inner_len) {
+  // The kernel hands a raw socket only valid IPv4 headers; checked anyway,
+  // since everything below is an offset from them.
+  if (len < 20 || (p[0] >> 4) != 4) return false;
+  const uint32_t ihl = (p[0] & 0x0f) * 4u;
+  const uint32_t tot = Get16(p + 2);
+  if (ihl < 20 || tot < ihl + 4 || tot > len) return false;
+  const uint8_t* g = p + ihl;
+  const uint32_t glen = tot - ihl;
+  constexpr uint16_t kC = 0x8000, kK = 0x2000, kS = 0x1000;
+  const uint16_t flags = Get16(g);
+  // Anything but C, K and S, and version 0: the routing bit and RFC 1701's
+  // source route and recursion bits (RFC 2784: MUST discard), the other
+  // reserved bits (which RFC 2784 would have ignored: nobody sends them,
+  // and Open vSwitch drops them too), and versions other than 0 (1 is PPTP).
+  if ((flags & ~(kC | kK | kS)) != 0 || Get16(g + 2) != 0x6558 || !(flags & kK)) return false;
+  const uint32_t hlen = 4 + ((flags & kC) ? 4 : 0) + 4 + ((flags & kS) ? 4 : 0);
+  if (glen < hlen) return false;
+  // The checksum covers the GRE header and the payload (RFC 2784 2.5).
+  if ((flags & kC) && CsumFold(CsumAdd(g, glen)) != 0) return false;
+  const uint8_t* k = g + 4 + ((flags & kC) ? 4 : 0);
+  *key = Get32(k);
+  *inner_off = ihl + hlen;
+  *inner_len = tot - ihl - hlen;
+  return true;
 }
 
 bool TunnelPort::SendVxlanGso(const std::vector<Segment>& segs, size_t first, size_t count,

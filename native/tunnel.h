@@ -96,6 +96,18 @@ class TunnelPort : public Port {
   sockaddr_in dst_;
 };
 
+// Receiving: where a tunnel packet's inner frame starts, how long it is,
+// and which network (VNI or GRE key) it claims. False for a header weft must not accept.
+// VXLAN (RFC 7348): `p` is the UDP payload; the I flag must be set (the
+// other reserved bits are ignored, as the RFC says).
+bool ParseVxlan(const uint8_t* p, uint32_t len, uint32_t* vni, uint32_t* inner_off, uint32_t* inner_len);
+// GRE (RFC 2784, 2890): `p` is the IPv4 packet a raw socket got. Version 0,
+// transparent Ethernet bridging, a key; the routing bit and the reserved
+// bits (all of 1-12 but K and S) clear, as Open vSwitch's userspace
+// datapath requires too; with the C bit, a checksum over the GRE header and
+// payload that adds up.
+bool ParseGre(const uint8_t* p, uint32_t len, uint32_t* key, uint32_t* inner_off, uint32_t* inner_len);
+
 // How many datagrams of `datagram_len` bytes one UDP_SEGMENT send may carry:
 // within the kernel's UDP_MAX_SEGMENTS and 64 KB of UDP payload.
 size_t BurstSegments(size_t datagram_len);
