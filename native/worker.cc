@@ -330,7 +330,7 @@ void Worker::RxTunnel(const Tables& t, Encap encap, double now) {
       uint32_t total = msgs[i].msg_len;
       uint32_t gso = 0;
       for (cmsghdr* cm = CMSG_FIRSTHDR(&msgs[i].msg_hdr); cm != nullptr; cm = CMSG_NXTHDR(&msgs[i].msg_hdr, cm)) {
-        if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+        if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO && cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
           int v;
           std::memcpy(&v, CMSG_DATA(cm), sizeof(v));
           if (v > 0) gso = static_cast<uint32_t>(v);
