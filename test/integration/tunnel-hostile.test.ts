@@ -4,6 +4,7 @@
 // still crosses afterwards), every packet is counted under its drop reason
 // (exactly as many as were sent), and none of the injected inner frames
 // (source MAC 02:99:..) reaches a container.
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LabState } from '../../src/lab/lab.js';
@@ -208,6 +209,8 @@ describe.skipIf(skipUnless(['ip', 'ping', 'tcpdump', 'python3', 'nstat']))('host
       return Number(m[1]);
     };
     const caps = await Promise.all([tcpdump(c('a').netns, 'eth0', INJECTED), tcpdump(c('g1').netns, 'eth0', INJECTED)]);
+    const rss = async () => Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${lab.hosts[0].pid}/status`, 'utf8'))![1]) * 1024;
+    const rss0 = await rss();
     const k0 = await kernelDrops();
     const before = (await drops()).bad_tunnel_hdr!;
     const sent = await craft(fromH2(), ['flood', H2, H1, '4789', '50000', '7']);
@@ -216,6 +219,8 @@ describe.skipIf(skipUnless(['ip', 'ping', 'tcpdump', 'python3', 'nstat']))('host
     const [inA, inG1] = await Promise.all(caps.map((cap) => cap.finish()));
     expect(await accounted()).toBe(sent);
     expect((await drops()).bad_tunnel_hdr! - before).toBeGreaterThan(0);
+    // Nothing of it is kept: the daemon is about the size it was.
+    expect(await rss()).toBeLessThan(rss0 + (32 << 20));
     expect({ a: inA, g1: inG1 }).toEqual({ a: [], g1: [] });
     await stillForwarding();
   });
