@@ -1,5 +1,6 @@
 #include "coalesce.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "checksum.h"
@@ -13,8 +14,9 @@ constexpr uint8_t kTcpPsh = 0x08, kTcpAck = 0x10;
 // 64 as well), and at most 64 KB of IP packet.
 constexpr size_t kMaxJoined = 64;
 constexpr uint32_t kMaxIpLen = 65535;
-// Receive buffers per round times the most datagrams a GRO train carries:
-// every output frame copies at most its inputs plus a vnet header.
+// The arena's first size: receive buffers per round, and a vnet header and
+// rounding for the most datagrams GRO trains carry (64 each); a round of
+// trains of tinier datagrams grows it (Run).
 constexpr size_t kArenaLen = static_cast<size_t>(kBatch) * kFrameBufLen + static_cast<size_t>(kBatch) * 128 * 16;
 
 
@@ -151,6 +153,13 @@ void Coalescer::Emit(const std::vector<Decapped>& in, size_t first, size_t count
 
 Coalescer::Joined Coalescer::Run(const std::vector<Decapped>& in, std::vector<Outgoing>& out) {
   used_ = 0;
+  // Room for a copy of everything, each with a vnet header and rounding:
+  // what a round needs however many datagrams its trains were cut into,
+  // so Take never runs out (the arena grows to the largest round, which
+  // the receive buffers bound).
+  size_t need = 0;
+  for (const Decapped& d : in) need += kVnetHdrLen + d.len + 8;
+  if (arena_.size() < need) arena_.resize(std::max(need, kArenaLen));
   Joined joined;
   size_t first = 0, count = 0;  // the run being joined
   Tcp head{}, last{};

@@ -75,7 +75,9 @@ inline void Put32(uint8_t* p, uint32_t v) {
   X(coalesced_segments)         \
   X(service_frames)             \
   X(learn_refused)              \
-  X(mac_port_limit)
+  X(mac_port_limit)             \
+  X(gso_bursts)                 \
+  X(gso_bursts_refused)
 
 #define WEFT_DROP_REASONS(X) \
   X(runt)                    \

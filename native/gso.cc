@@ -9,6 +9,9 @@ namespace weft {
 namespace {
 
 constexpr uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpCwr = 0x80;
+// TCP_MIN_GSO_SIZE in include/net/tcp.h: TCP_MIN_SND_MSS (48) less the most
+// option space (40).
+constexpr uint32_t kMinGsoSize = 8;
 
 // Offset of the L3 header: after Ethernet and at most one VLAN tag.
 uint32_t L3Offset(const uint8_t* frame, uint32_t len, uint16_t* ethertype) {
@@ -89,10 +92,14 @@ bool DescribeInnerGso(VnetHdr* vh, uint8_t* frame, uint32_t len, uint32_t mtu) {
   bool v4 = ethertype == 0x0800;
   if (!v4 && ethertype != 0x86dd) return false;
   if (l3 + (v4 ? 20 : 40) > len) return false;
-  uint32_t l4 = v4 ? l3 + (frame[l3] & 0x0f) * 4u : l3 + 40;
+  uint32_t ihl = v4 ? (frame[l3] & 0x0f) * 4u : 40;
+  uint32_t l4 = l3 + ihl;
   uint8_t proto = v4 ? frame[l3 + 9] : frame[l3 + 6];
-  if (proto != 6 || l4 + 20 > len) return false;
+  if (ihl < 20 || proto != 6 || l4 + 20 > len) return false;
   if (v4 && (Get16(frame + l3 + 6) & 0x3fff)) return false;
+  // A super-frame's IP length is exact: one that claims less or more than
+  // arrived is not what a kernel VTEP sent, and would be cut wrongly.
+  if (Get16(frame + l3 + (v4 ? 2 : 4)) != len - l3 - (v4 ? 0 : 40)) return false;
   uint32_t thl = (frame[l4 + 12] >> 4) * 4u;
   if (thl < 20 || l4 + thl > len || mtu <= (l4 - l3) + thl) return false;
   uint32_t l4len = len - l4;
@@ -121,7 +128,7 @@ GsoResult SegmentGso(const VnetHdr& vh, const uint8_t* frame, uint32_t len, std:
   uint32_t l4;
   uint8_t proto;
   if (v4) {
-    if (l3 + 20 > len) return GsoResult::kMalformed;
+    if (l3 + 20 > len || (frame[l3] & 0x0f) < 5) return GsoResult::kMalformed;
     l4 = l3 + (frame[l3] & 0x0f) * 4;
     proto = frame[l3 + 9];
   } else {
@@ -133,9 +140,13 @@ GsoResult SegmentGso(const VnetHdr& vh, const uint8_t* frame, uint32_t len, std:
   if ((tcp && proto != 6) || (type == kGsoUdpL4 && proto != 17) || (!tcp && type != kGsoUdpL4)) return GsoResult::kUnsupported;
   uint32_t l4hdr = tcp ? (l4 + 13 <= len ? (frame[l4 + 12] >> 4) * 4u : 0) : 8u;
   uint32_t hdrs = l4 + l4hdr;
-  if (l4hdr < 8 || hdrs > len || hdrs > sizeof(Segment::hdr)) return GsoResult::kMalformed;
+  // A TCP header shorter than 20 bytes would put the checksum written
+  // below past the headers copied.
+  if (l4hdr < (tcp ? 20u : 8u) || hdrs > len || hdrs > sizeof(Segment::hdr)) return GsoResult::kMalformed;
+  // Below the kernel's TCP_MIN_GSO_SIZE a sender is not sending data but
+  // asking for work: 64 KB cut into 1-byte segments.
   uint32_t mss = vh.gso_size;
-  if (mss == 0) return GsoResult::kMalformed;
+  if (mss < kMinGsoSize) return GsoResult::kMalformed;
   uint32_t payload = len - hdrs;
   uint32_t count = payload == 0 ? 1 : (payload + mss - 1) / mss;
   uint32_t seq = tcp ? Get32(frame + l4 + 4) : 0;

@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "checksum.h"
 #include "gso.h"
 
 namespace weft {
@@ -19,6 +20,15 @@ thread_local TunnelPort::TxStats TunnelPort::tx_stats;
 static_assert(kTunnelOuterLen == kVxlanOuterLen, "the egress writes the same outer headers as the sockets' path");
 
 namespace {
+
+// The most segments the kernel takes in one UDP_SEGMENT send:
+// UDP_MAX_SEGMENTS in include/linux/udp.h, 64 (1 << 6) from Linux 4.18 and
+// 128 (1 << 7) since 6.9 (commit 1382e3b6a350, backported to some stable
+// kernels). The smaller one holds on every kernel; with a normal MSS the
+// 64 KB limit below binds first anyway.
+constexpr size_t kUdpMaxSegments = 64;
+// And at most one IPv4 datagram's worth of UDP payload per send.
+constexpr size_t kUdpMaxPayload = 65535 - 20 - 8;
 
 std::runtime_error SysError(const std::string& what) { return std::runtime_error(what + ": " + std::strerror(errno)); }
 
@@ -41,6 +51,11 @@ int Bound(int type, int proto, uint32_t ip, uint16_t port, const char* what) {
 }
 
 }  // namespace
+
+size_t BurstSegments(size_t datagram_len) {
+  if (datagram_len == 0 || datagram_len > kUdpMaxPayload) return 1;
+  return std::min(kUdpMaxSegments, kUdpMaxPayload / datagram_len);
+}
 
 std::shared_ptr<Underlay> Underlay::Create(uint32_t local_ip, uint16_t vxlan_port, const std::string& egress_ifname) {
   std::unique_ptr<TunnelEgress> egress;
@@ -152,8 +167,44 @@ uint32_t FlowHash(const uint8_t* f, uint32_t len) {
   return h ^ (h >> 16);
 }
 
-bool TunnelPort::SendVxlanGso(const std::vector<Segment>& segs, size_t first, size_t count) {
-  if (encap_ != Encap::kVxlan || count < 2 || ul_->gso_sockets() == 0 || !ul_->gso_ok.load(std::memory_order_relaxed)) return false;
+bool ParseVxlan(const uint8_t* p, uint32_t len, uint32_t* vni, uint32_t* inner_off, uint32_t* inner_len) {
+  if (len < 8 || !(p[0] & 0x08)) return false;
+  *vni = static_cast<uint32_t>(p[4]) << 16 | p[5] << 8 | p[6];
+  *inner_off = 8;
+  *inner_len = len - 8;
+  return true;
+}
+
+bool ParseGre(const uint8_t* p, uint32_t len, uint32_t* key, uint32_t* inner_off, uint32_t* inner_len) {
+  // The kernel hands a raw socket only valid IPv4 headers; checked anyway,
+  // since everything below is an offset from them.
+  if (len < 20 || (p[0] >> 4) != 4) return false;
+  const uint32_t ihl = (p[0] & 0x0f) * 4u;
+  const uint32_t tot = Get16(p + 2);
+  if (ihl < 20 || tot < ihl + 4 || tot > len) return false;
+  const uint8_t* g = p + ihl;
+  const uint32_t glen = tot - ihl;
+  constexpr uint16_t kC = 0x8000, kK = 0x2000, kS = 0x1000;
+  const uint16_t flags = Get16(g);
+  // Anything but C, K and S, and version 0: the routing bit and RFC 1701's
+  // source route and recursion bits (RFC 2784: MUST discard), the other
+  // reserved bits (which RFC 2784 would have ignored: nobody sends them,
+  // and Open vSwitch drops them too), and versions other than 0 (1 is PPTP).
+  if ((flags & ~(kC | kK | kS)) != 0 || Get16(g + 2) != 0x6558 || !(flags & kK)) return false;
+  const uint32_t hlen = 4 + ((flags & kC) ? 4 : 0) + 4 + ((flags & kS) ? 4 : 0);
+  if (glen < hlen) return false;
+  // The checksum covers the GRE header and the payload (RFC 2784 2.5).
+  if ((flags & kC) && CsumFold(CsumAdd(g, glen)) != 0) return false;
+  const uint8_t* k = g + 4 + ((flags & kC) ? 4 : 0);
+  *key = Get32(k);
+  *inner_off = ihl + hlen;
+  *inner_len = tot - ihl - hlen;
+  return true;
+}
+
+bool TunnelPort::SendVxlanGso(const std::vector<Segment>& segs, size_t first, size_t count,
+                              std::vector<uint32_t>& refused) {
+  if (encap_ != Encap::kVxlan || count < 2 || ul_->gso_sockets() == 0) return false;
   // Every datagram but the last must have the same size: the segments' own
   // (all of the MSS but the last) plus the VXLAN header.
   const Segment& s0 = segs[first];
@@ -165,8 +216,7 @@ bool TunnelPort::SendVxlanGso(const std::vector<Segment>& segs, size_t first, si
   const int fd = ul_->gso_fd(FlowHash(s0.hdr, s0.hdr_len));
   sockaddr_in to = dst_;
   to.sin_port = htons(ul_->vxlan_port());
-  // At most 64 KB of UDP payload per send.
-  const size_t per_send = std::max<size_t>(1, 65000 / chunk);
+  const size_t per_send = BurstSegments(chunk);
   for (size_t done = 0; done < count;) {
     size_t n = std::min(per_send, count - done);
     iov.clear();
@@ -195,11 +245,14 @@ bool TunnelPort::SendVxlanGso(const std::vector<Segment>& segs, size_t first, si
     }
     if (sendmsg(fd, &m, 0) < 0) {
       if (errno == EINTR) continue;
-      if (done == 0 && (errno == EINVAL || errno == EIO || errno == ENOPROTOOPT)) {
-        ul_->gso_ok.store(false);  // no UDP GSO here: one by one from now on
-        return false;
-      }
-      return true;  // the rest is lost like any dropped packet; TCP resends
+      // Refused (no UDP GSO on this route or device, a path MTU below the
+      // segment, a full buffer): this burst leaves one by one, and only
+      // this burst. Nothing is remembered: one odd flow must not switch
+      // the offload off for every other.
+      for (size_t i = 0; i < n; i++) refused.push_back(static_cast<uint32_t>(first + done + i));
+      tx_stats.bursts_refused++;
+    } else {
+      tx_stats.bursts++;
     }
     done += n;
   }
@@ -214,6 +267,7 @@ int TunnelPort::TxBatch(Frame* const* frames, int n, int* errors) {
   thread_local std::vector<iovec> iovs;
   thread_local std::vector<mmsghdr> msgs;
   thread_local std::vector<int> origin;  // frame index of each packet
+  thread_local std::vector<uint32_t> refused;  // segments of bursts the kernel refused
   segs.clear();
   struct Piece {
     int frame;
@@ -247,7 +301,11 @@ int TunnelPort::TxBatch(Frame* const* frames, int n, int* errors) {
       }
       tx_stats.gso_frames++;
       tx_stats.segments += segs.size() - first;
-      if (SendVxlanGso(segs, first, segs.size() - first)) continue;
+      refused.clear();
+      if (SendVxlanGso(segs, first, segs.size() - first, refused)) {
+        for (uint32_t s : refused) pieces.push_back({i, static_cast<int>(s), nullptr, 0});
+        continue;
+      }
       for (size_t s = first; s < segs.size(); s++) pieces.push_back({i, static_cast<int>(s), nullptr, 0});
     } else {
       if (!CompleteChecksum(vh, eth, len)) {

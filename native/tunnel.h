@@ -49,7 +49,6 @@ class Underlay {
     if (!gso_ports_.empty()) return gso_ports_[flow_hash % gso_ports_.size()];
     return static_cast<uint16_t>(49152 + flow_hash % 16384);
   }
-  std::atomic<bool> gso_ok{true};  // cleared if the kernel refuses UDP_SEGMENT
 
  private:
   Underlay(int vxlan_fd, int gre_fd, int raw_fd, uint32_t local_ip, uint16_t vxlan_port)
@@ -71,13 +70,19 @@ class TunnelPort : public Port {
   bool is_tunnel() const override { return true; }
   bool floods() const override { return flood_; }
   uint32_t remote_ip() const { return remote_ip_; }
-  // Sends one GSO frame's segments as VXLAN through a UDP_SEGMENT socket.
-  // False if that is not possible here (the caller sends them one by one).
-  bool SendVxlanGso(const std::vector<Segment>& segs, size_t first, size_t count);
+  // Sends one GSO frame's segments as VXLAN through a UDP_SEGMENT socket,
+  // in bursts the kernel takes. False if that is not possible here (the
+  // caller sends them one by one). A burst the kernel refuses anyway is
+  // not retried: its segments' indices go to `refused`, for the caller to
+  // send one by one. Nothing is remembered: the next frame tries again.
+  bool SendVxlanGso(const std::vector<Segment>& segs, size_t first, size_t count, std::vector<uint32_t>& refused);
   // Segments, completed checksums and frames refused, for the counters.
   struct TxStats {
     // whole: GSO frames that left through the TunnelEgress uncut.
     uint64_t segments = 0, gso_frames = 0, unsupported = 0, whole = 0;
+    // UDP_SEGMENT sends the kernel took, and those it refused (their
+    // segments then left one by one).
+    uint64_t bursts = 0, bursts_refused = 0;
   };
   static thread_local TxStats tx_stats;
 
@@ -90,6 +95,22 @@ class TunnelPort : public Port {
   size_t outer_len_;
   sockaddr_in dst_;
 };
+
+// Receiving: where a tunnel packet's inner frame starts, how long it is,
+// and which network (VNI or GRE key) it claims. False for a header weft must not accept.
+// VXLAN (RFC 7348): `p` is the UDP payload; the I flag must be set (the
+// other reserved bits are ignored, as the RFC says).
+bool ParseVxlan(const uint8_t* p, uint32_t len, uint32_t* vni, uint32_t* inner_off, uint32_t* inner_len);
+// GRE (RFC 2784, 2890): `p` is the IPv4 packet a raw socket got. Version 0,
+// transparent Ethernet bridging, a key; the routing bit and the reserved
+// bits (all of 1-12 but K and S) clear, as Open vSwitch's userspace
+// datapath requires too; with the C bit, a checksum over the GRE header and
+// payload that adds up.
+bool ParseGre(const uint8_t* p, uint32_t len, uint32_t* key, uint32_t* inner_off, uint32_t* inner_len);
+
+// How many datagrams of `datagram_len` bytes one UDP_SEGMENT send may carry:
+// within the kernel's UDP_MAX_SEGMENTS and 64 KB of UDP payload.
+size_t BurstSegments(size_t datagram_len);
 
 // A hash of the inner flow (MACs, IP addresses, L4 ports) for the source port.
 uint32_t FlowHash(const uint8_t* frame, uint32_t len);

@@ -81,6 +81,10 @@ bool TunnelEgress::Send(const uint8_t* outer, uint16_t source_port, const VnetHd
   uint8_t inner_gso = vh.gso_type & ~kGsoEcn;
   if ((inner_gso != kGsoTcpV4 && inner_gso != kGsoTcpV6) || !(vh.flags & kVnetNeedsCsum) || vh.csum_offset != 16) return false;
   if (kTunnelOuterLen + len > 65535 || len < kEthHdrLen + 4) return false;  // one IPv4 packet, however large
+  // The offsets below move by the outer headers' length and must still
+  // point into this frame (a container's own header, checked before, may
+  // be anything a packet socket let it write).
+  if (vh.csum_start < kEthHdrLen || vh.csum_start + 20u > len || vh.hdr_len > len) return false;
   uint32_t inner_l3 = (frame[12] == 0x81 && frame[13] == 0x00) ? kEthHdrLen + 4 : kEthHdrLen;
 
   struct {

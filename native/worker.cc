@@ -340,7 +340,7 @@ void Worker::RxTunnel(const Tables& t, Encap encap, double now) {
       uint32_t total = msgs[i].msg_len;
       uint32_t gso = 0;
       for (cmsghdr* cm = CMSG_FIRSTHDR(&msgs[i].msg_hdr); cm != nullptr; cm = CMSG_NXTHDR(&msgs[i].msg_hdr, cm)) {
-        if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+        if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO && cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
           int v;
           std::memcpy(&v, CMSG_DATA(cm), sizeof(v));
           if (v > 0) gso = static_cast<uint32_t>(v);
@@ -351,10 +351,13 @@ void Worker::RxTunnel(const Tables& t, Encap encap, double now) {
         continue;
       }
       if (gso == 0 || encap != Encap::kVxlan) gso = total;
+      // Cut short by the buffer (it holds the largest datagram, so this
+      // does not happen): only the last datagram of a train lost its end.
       bool truncated = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
       for (uint32_t off = 0; off < total; off += gso) {
         uint32_t len = total - off < gso ? total - off : gso;
-        Decap(t, encap, frames_[i].buf + at + off, len, from[i].sin_addr.s_addr, off == 0, truncated);
+        Decap(t, encap, frames_[i].buf + at + off, len, from[i].sin_addr.s_addr, off == 0,
+              truncated && off + len == total);
       }
     }
     Coalescer::Joined joined = coalescer_.Run(decapped_, outgoing_);
@@ -369,40 +372,13 @@ void Worker::RxTunnel(const Tables& t, Encap encap, double now) {
 
 void Worker::Decap(const Tables& t, Encap encap, uint8_t* base, uint32_t len, uint32_t from, bool room_before,
                    bool truncated) {
-  uint8_t* inner;
-  uint32_t vni;
-  if (encap == Encap::kVxlan) {
-    if (len < 8 + kEthHdrLen || !(base[0] & 0x08)) {
-      counters_.Drop(bad_tunnel_hdr);
-      return;
-    }
-    vni = static_cast<uint32_t>(base[4]) << 16 | base[5] << 8 | base[6];
-    inner = base + 8;
-    len -= 8;
-  } else {
-    uint32_t ihl = (base[0] & 0x0f) * 4u;
-    uint8_t* g = base + ihl;
-    if (len < ihl + 8) {
-      counters_.Drop(bad_tunnel_hdr);
-      return;
-    }
-    uint16_t flags = Get16(g);
-    uint32_t off = 4 + ((flags & 0x8000) ? 4 : 0);
-    // Version 0, transparent Ethernet bridging, and a key: anything else
-    // is not ours.
-    if ((flags & 0x0007) != 0 || Get16(g + 2) != 0x6558 || !(flags & 0x2000) || len < ihl + off + 4) {
-      counters_.Drop(bad_tunnel_hdr);
-      return;
-    }
-    vni = static_cast<uint32_t>(g[off]) << 24 | g[off + 1] << 16 | g[off + 2] << 8 | g[off + 3];
-    off += 4 + ((flags & 0x1000) ? 4 : 0);
-    if (len < ihl + off + kEthHdrLen) {
-      counters_.Drop(bad_tunnel_hdr);
-      return;
-    }
-    inner = g + off;
-    len -= ihl + off;
+  uint32_t vni, off;
+  bool ok = encap == Encap::kVxlan ? ParseVxlan(base, len, &vni, &off, &len) : ParseGre(base, len, &vni, &off, &len);
+  if (!ok) {
+    counters_.Drop(bad_tunnel_hdr);
+    return;
   }
+  uint8_t* inner = base + off;
   auto net = t.vni_net.find(static_cast<uint64_t>(encap) << 32 | vni);
   if (net == t.vni_net.end()) {
     counters_.Drop(unknown_vni);
@@ -413,6 +389,11 @@ void Worker::Decap(const Tables& t, Encap encap, uint8_t* base, uint32_t len, ui
   const Port* tp = vp == t.vtep_port.end() ? nullptr : t.port(vp->second);
   if (tp == nullptr) {
     counters_.Drop(unknown_vtep);
+    return;
+  }
+  // Who may send is settled first; then what they sent.
+  if (len < kEthHdrLen) {
+    counters_.Drop(runt);
     return;
   }
   counters_.Global(tunnel_rx);
@@ -508,6 +489,8 @@ int Worker::CountPortTx(const Port& out, int sent) {
     counters_.Global(gso_segmented, ts.gso_frames);
     counters_.Global(gso_segments, ts.segments);
     counters_.Global(tunnel_gso_whole, ts.whole);
+    counters_.Global(gso_bursts, ts.bursts);
+    counters_.Global(gso_bursts_refused, ts.bursts_refused);
     int explained = static_cast<int>(ts.unsupported);
     if (explained) counters_.Drop(gso_unsupported, explained);
     ts = TunnelPort::TxStats();

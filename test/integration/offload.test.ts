@@ -120,6 +120,51 @@ describe.skipIf(skipUnless(['ip', 'python3', 'nstat']))('segmentation and coales
     expect((await global('h2')).coalesced_segments).toBeGreaterThan(before.coalesced_segments);
   });
 
+  it('a flow with a tiny MSS leaves in bursts the kernel takes, and the next flow still leaves as UDP_SEGMENT bursts', async () => {
+    // MSS 200: the sender's 64 KB GSO frames hold some 300 segments, more
+    // than one UDP_SEGMENT send may carry (UDP_MAX_SEGMENTS).
+    const g0 = await global('h1');
+    const small = await transfer(c('a'), c('b'), c('b').ip!, 200);
+    expect(small.got).toBe(small.sent);
+    const g1 = await global('h1');
+    expect(g1.gso_bursts_refused - g0.gso_bursts_refused).toBe(0);
+    expect(g1.gso_bursts - g0.gso_bursts).toBeGreaterThan(BYTES / 200 / 64 / 2);
+    const normal = await transfer(c('a'), c('b'), c('b').ip!, 0);
+    expect(normal.got).toBe(normal.sent);
+    const g2 = await global('h1');
+    expect(g2.gso_bursts_refused).toBe(g1.gso_bursts_refused);
+    expect(g2.gso_bursts - g1.gso_bursts).toBeGreaterThan(0);
+    // Many segments per send: segmented the burst way, not one by one.
+    expect((g2.gso_segments - g1.gso_segments) / (g2.gso_bursts - g1.gso_bursts)).toBeGreaterThan(4);
+  });
+
+  it('a burst the kernel refuses leaves a segment at a time, and later frames try UDP_SEGMENT again', async () => {
+    // A route to h2 with a (locked) MTU below a segment: the kernel refuses
+    // every UDP_SEGMENT send to h2 (a datagram longer than the path), while
+    // the one-by-one path's packets, which do not forbid fragmenting, leave
+    // in fragments that h2 puts back together.
+    const route = (verb: string) => inNs('wt-of-h1', 'ip', ['route', verb, '10.250.8.2/32', 'dev', 'ul0', 'mtu', 'lock', '1400']);
+    const added = await route('add');
+    expect([added.code, added.stderr]).toEqual([0, '']);
+    let g1;
+    try {
+      const g0 = await global('h1');
+      const r = await transfer(c('a'), c('b'), c('b').ip!, 0);
+      expect(r.got).toBe(r.sent);
+      g1 = await global('h1');
+      expect(g1.gso_bursts_refused - g0.gso_bursts_refused).toBeGreaterThan(BYTES / 65536);
+      // Only a burst of segments short enough for the path (a frame's tail) may go.
+      expect(g1.gso_bursts - g0.gso_bursts).toBeLessThan((g1.gso_bursts_refused - g0.gso_bursts_refused) / 4);
+    } finally {
+      expect((await route('del')).code).toBe(0);
+    }
+    const r = await transfer(c('a'), c('b'), c('b').ip!, 0);
+    expect(r.got).toBe(r.sent);
+    const g2 = await global('h1');
+    expect(g2.gso_bursts - g1.gso_bursts).toBeGreaterThan(0);
+    expect(g2.gso_bursts_refused).toBe(g1.gso_bursts_refused);
+  });
+
   it('weft -> the kernel\'s vxlan with an odd MSS: the kernel accepts every cut segment', async () => {
     const before = await global('h1');
     const r = await transfer(c('a'), c('kc'), c('kc').ip!, 1235);

@@ -9,7 +9,7 @@ import { tshark } from '../helpers/capture.js';
 import { skipUnless } from '../helpers/env.js';
 import { iperf } from '../helpers/iperf.js';
 import { buildLab, labDown, stats } from '../helpers/lab.js';
-import { inNs } from '../helpers/sh.js';
+import { inNs, sh } from '../helpers/sh.js';
 
 const BLUE = { name: 'blue', subnet: '10.247.1.0/24', vni: 4242, encap: 'vxlan' as const };
 const GREEN = { name: 'green', subnet: '10.247.2.0/24', vni: 7777, encap: 'gre' as const };
@@ -76,6 +76,16 @@ describe.skipIf(skipUnless(['ip', 'ping', 'iperf3', 'tshark']))('weft and Open v
     expect(new Set(lines.map((l) => first(l).join(' ')))).toEqual(new Set(['0x00001e61 10.250.8.1', '0x00001e61 10.250.8.3']));
     const s = await stats(lab.hosts[0].api);
     expect(s.datapath.drops.unknown_vni).toBe(0);
+    // weft's GRE checks (RFC 2784/2890 flags, version, checksum) take all of
+    // what OVS sends, and with OVS's checksums on (the C bit) too.
+    expect(s.datapath.drops.bad_tunnel_hdr).toBe(0);
+    const db = 'unix:/run/weft/ovs/wt-ovs-o2/db.sock';
+    const csum = await sh('ovs-vsctl', [`--db=${db}`, '--timeout=15', 'set', 'interface', 'gre0', 'options:csum=true']);
+    expect([csum.code, csum.stderr]).toEqual([0, '']);
+    const withCsum = await tshark('wt-ovs-ul', 'br0', 'ip proto 47 and src host 10.250.8.3', ['gre.flags.checksum'], 'icmp');
+    expect((await inNs(c('og').netns, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', c('g').ip!])).stdout).toContain('3 received');
+    expect(new Set(await withCsum.finish())).toEqual(new Set(['1']));
+    expect((await stats(lab.hosts[0].api)).datapath.drops.bad_tunnel_hdr).toBe(0);
     // Where the kernel has gretap (these machines do not), the same GRE
     // network must also work against it.
     if (await kernelHasGretap()) await againstKernelGretap();
