@@ -130,7 +130,7 @@ async function addContainer(lab: string, h: HostSpec, client: ApiClient, c: Cont
     return { name: c.name, netns, net: c.net, ip: c.ip?.split('/')[0], mac, port: p.name };
   }
   // A TAP container is an endpoint: its address and MAC are the store's, its record under the host's lease.
-  const e = await client.post<EndpointView>('/v1/endpoints', { name: c.name, net: c.net, tenant: c.tenant, netns, ifname: 'eth0', ip: c.ip?.split('/')[0], mac: c.mac, group: c.group });
+  const e = await client.post<EndpointView>('/v1/endpoints', { name: c.name, net: c.net, tenant: c.tenant, netns, ifname: 'eth0', ip: c.ip?.split('/')[0], mac: c.mac, group: c.group, router: c.router });
   return { name: c.name, netns, net: c.net, ip: e.ip, mac: e.mac, port: e.localPort ?? e.ref };
 }
 

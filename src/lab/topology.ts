@@ -14,6 +14,8 @@ export interface ContainerSpec {
   group?: string;
   /** tap (default): an endpoint with a TAP port; veth: a veth pair whose host end weft attaches. */
   attach?: 'tap' | 'veth';
+  /** A router may send from addresses not its own (port security checks only its MAC). */
+  router?: boolean;
 }
 
 export interface NetworkSpec {
@@ -107,6 +109,7 @@ export function validateTopology(t: unknown, where = 'topology'): Topology {
       }
       if (!nets.has(c.net)) fail(`container '${c.name}' is on network '${c.net}', which host '${h.name}' does not define`);
       if (c.attach !== undefined && c.attach !== 'tap' && c.attach !== 'veth') fail(`container '${c.name}': attach must be tap or veth`);
+      if (c.router !== undefined && typeof c.router !== 'boolean') fail(`container '${c.name}': router must be true or false`);
     }
   }
   return topo;
