@@ -131,7 +131,14 @@ export class InbandDns {
     const client: Endpoint = { mac: Buffer.from(srcMac), ip: src, port: u.srcPort };
     const frame = (reply: Buffer) => udpFrame(this.#me(svc), client, reply);
     const query = Buffer.from(u.payload);
-    const local = this.resolver.answerLocal(query, svc.who, 'udp');
+    let local: ReturnType<Resolver['answerLocal']>;
+    try {
+      local = this.resolver.answerLocal(query, svc.who, 'udp');
+    } catch {
+      // A query we could not answer costs the rest of the batch nothing (counted as dropped).
+      this.resolver.counters.dropped++;
+      return undefined;
+    }
     if (local !== FORWARD) return local && frame(local);
     // The upstream answered for the client's EDNS size, which may be more than this port carries: cut to fit, TC set.
     const limit = udpLimit(parseQuery(query), svc.who.udpMax);

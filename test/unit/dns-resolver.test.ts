@@ -222,3 +222,32 @@ describe('the resolver, sizes', () => {
     expect(ask(r, 'big.blue.acme', { type: 'SRV', transport: 'tcp' }).answers).toHaveLength(120);
   });
 });
+
+describe('the resolver, hostile queries', () => {
+  it('never throws on mangled queries (dots, backslashes, pointers, bad lengths), and every reply is a response within UDP's largest limit', () => {
+    const { r } = setup();
+    let seed = 12345;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
+    const bases = [
+      dnsPacket.encode({ type: 'query', id: 1, questions: [{ name: 'web.blue.acme', type: 'SRV' }] }),
+      dnsPacket.encode({ type: 'query', id: 2, questions: [{ name: 'big.blue.acme', type: 'A' }], additionals: [OPT(4096)] }),
+      dnsPacket.encode({ type: 'query', id: 3, questions: [{ name: '3.1.60.10.in-addr.arpa', type: 'PTR' }] }),
+    ];
+    let replies = 0;
+    for (let i = 0; i < 5000; i++) {
+      const q = Buffer.from(bases[i % bases.length]);
+      for (let k = 0, n = 1 + rand(4); k < n; k++) {
+        const at = rand(q.length);
+        // Mostly bytes a label could hold: dots, backslashes, pointers, lengths.
+        q[at] = [0x2e, 0x5c, 0xc0, 0x3f, 0x40, 0, 0xff, rand(256)][rand(8)];
+      }
+      const who = [ACME, 'by-name', { tenant: 'globex' }][i % 3] as TenantOf;
+      const out = r.answerLocal(q.subarray(0, q.length - rand(3)), who, 'udp');
+      if (out === FORWARD || out === undefined) continue;
+      replies++;
+      expect(out[2] & 0x80).toBe(0x80);
+      expect(out.length).toBeLessThanOrEqual(4096);
+    }
+    expect(replies).toBeGreaterThan(100);
+  });
+});
