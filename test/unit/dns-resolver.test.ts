@@ -224,7 +224,7 @@ describe('the resolver, sizes', () => {
 });
 
 describe('the resolver, hostile queries', () => {
-  it('never throws on mangled queries (dots, backslashes, pointers, bad lengths), and every reply is a response within UDP's largest limit', () => {
+  it('never throws on mangled queries (dots, backslashes, pointers, bad lengths), and every reply is a response within the largest UDP limit', () => {
     const { r } = setup();
     let seed = 12345;
     const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
