@@ -85,7 +85,9 @@ export class Resolver {
       this.counters.formerr++;
       return header(m.id, (m.flags ?? 0) & RD, RCODE.FORMERR, undefined, (m.flags ?? 0) & OPCODE);
     }
-    const early = refuseEarly(q, transport);
+    // One cheap test on the common path; the reasons are sorted out only when one applies.
+    const unusual = q.optCount > 1 || q.opcode !== 0 || q.ednsVersion || (q.qclass !== CLASS_IN && q.qclass !== CLASS_ANY) || q.qtype === 'AXFR' || q.qtype === 'IXFR';
+    const early = unusual ? refuseEarly(q, transport) : undefined;
     if (early) {
       if (early.rcode === RCODE.FORMERR) this.counters.formerr++;
       this.counters.answered++;

@@ -103,12 +103,13 @@ export function parseQuery(buf: Buffer): Query {
   const qtypeNum = (buf[off] << 8) | buf[off + 1];
   const qclass = (buf[off + 2] << 8) | buf[off + 3];
   const questionText = buf.toString('latin1', 12, off + 4);
-  // Each label's text out of questionText, joined with dots.
+  // Each label's text out of questionText, joined with dots; a '.' or '\\' inside a label escaped (rare: looked for once).
+  const mayEscape = questionText.indexOf('.') >= 0 || questionText.indexOf('\\') >= 0;
   let qname = '';
   for (let i = 0; i < labels; i++) {
     const at = labelAt[i] - 12;
     let label = questionText.slice(at + 1, at + 1 + buf[labelAt[i]]);
-    if (label.indexOf('.') >= 0 || label.indexOf('\\') >= 0) label = label.replace(/[.\\]/g, '\\$&');
+    if (mayEscape && (label.indexOf('.') >= 0 || label.indexOf('\\') >= 0)) label = label.replace(/[.\\]/g, '\\$&');
     qname = i === 0 ? label : `${qname}.${label}`;
   }
   const question = buf.subarray(12, off + 4);
