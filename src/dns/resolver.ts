@@ -3,7 +3,10 @@
 // with the zone's SOA on NXDOMAIN and empty answers); other names go to the
 // upstream servers, and SERVFAIL comes back when none answers: never
 // silence. A malformed query gets FORMERR when its header is readable and is
-// dropped (and counted) when not.
+// dropped (and counted) when not. Some queries are answered here whatever
+// the name (refuseEarly: other opcodes, EDNS versions, classes, zone
+// transfers), and a local answer is built to fit the client's UDP limit
+// (answer.ts: compressed names, ADDITIONAL dropped before TC is set).
 import type { Answer } from 'dns-packet';
 import { buildReply, EDE, FLAG, OUR_EDNS_SIZE, RCODE, udpLimit, type ReplyParts } from './answer.js';
 import type { Upstream } from './upstream.js';

@@ -52,3 +52,33 @@ describe('Zones', () => {
     expect(z.lookup(as('ACME'), '7.10.in-addr.arpa', 'PTR').local).toBe(false);
   });
 });
+
+describe('Zones and names that would shadow real ones', () => {
+  const withDev = (): ClusterView => {
+    const v = view(false) as unknown as { tenants: Map<string, TenantRecord>; endpoints: Map<string, EndpointRecord> };
+    v.tenants.set('dev', { name: 'dev' });
+    v.endpoints.set('go', { tenant: 'dev', net: 'blue', name: 'go', ip: '10.9.0.5', mac: '02:00:00:00:00:09', host: 'h1' });
+    return v as unknown as ClusterView;
+  };
+
+  it('a tenant named like a TLD (from a store before creates refused it) gets no zone, and is named for the warning at start', () => {
+    const z = new Zones(withDev(), 10);
+    expect(z.shadowing()).toEqual(['dev']);
+    expect(z.hasTenant('dev')).toBe(false);
+    expect(z.lookup(undefined, 'go.blue.dev', 'A').local).toBe(false);
+    expect(z.lookup({ tenant: 'dev' }, 'go.blue.dev', 'A').local).toBe(false);
+    expect(z.records('dev')).toEqual([]);
+  });
+
+  it('under --dns-domain every tenant is served below the suffix, and `weft dns ls` shows the names so', () => {
+    const z = new Zones(withDev(), 10, { domain: 'Weft.Internal.' });
+    expect(z.domain).toBe('weft.internal');
+    expect(z.shadowing()).toEqual([]);
+    expect(answers(z, 'dev', 'go.blue.dev.weft.internal')).toEqual(['A 10.9.0.5']);
+    expect(z.records('dev')).toEqual([
+      { name: 'go.blue.dev.weft.internal.', type: 'A', value: '10.9.0.5' },
+      { name: '5.0.9.10.in-addr.arpa.', type: 'PTR', value: 'go.blue.dev.weft.internal.' },
+    ]);
+    expect(() => new Zones(withDev(), 10, { domain: 'a..b' })).toThrow(/^bad --dns-domain 'a\.\.b'/);
+  });
+});
