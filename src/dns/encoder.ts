@@ -111,17 +111,23 @@ export class MessageWriter {
   }
 
   #u16(v: number): void {
-    this.#buf.writeUInt16BE(v & 0xffff, this.#len);
-    this.#len += 2;
+    const b = this.#buf;
+    b[this.#len++] = (v >>> 8) & 0xff;
+    b[this.#len++] = v & 0xff;
   }
 
   #u32(v: number): void {
-    this.#buf.writeUInt32BE(v >>> 0, this.#len);
-    this.#len += 4;
+    this.#u16(v >>> 16);
+    this.#u16(v);
   }
 
   /** A name, pointing to an earlier copy of its longest known suffix when `compress`. */
   #name(name: string, compress = true): void {
+    if (compress && !name.includes('\\')) {
+      // The common case, a name already written whole (every record of a group after the first): no split.
+      const at = this.#names.get((name.endsWith('.') ? name.slice(0, -1) : name).toLowerCase());
+      if (at !== undefined) return this.#u16(0xc000 | at);
+    }
     const labels = splitName(name);
     for (let i = 0; i < labels.length; i++) {
       const key = labels.slice(i).map(escapeLabel).join('.').toLowerCase();
@@ -154,9 +160,20 @@ export class MessageWriter {
     const lenAt = this.#len;
     this.#len += 2;
     switch (r.type) {
-      case 'A':
-        for (const o of (r.data as string).split('.')) this.#u8(Number(o));
+      case 'A': {
+        // Dotted quad to four bytes without a split per record.
+        const ip = r.data as string;
+        let v = 0;
+        for (let i = 0; i < ip.length; i++) {
+          const c = ip.charCodeAt(i);
+          if (c === 46) {
+            this.#u8(v);
+            v = 0;
+          } else v = v * 10 + c - 48;
+        }
+        this.#u8(v);
         break;
+      }
       case 'AAAA': {
         const hex = expandIpv6(r.data as string);
         for (let i = 0; i < 8; i++) this.#u16(parseInt(hex[i], 16));
