@@ -9,7 +9,7 @@ import { ClusterView } from '../control/cluster-view.js';
 import { Reconciler } from '../control/reconciler.js';
 import { Objects } from '../control/objects.js';
 import { Endpoints } from '../control/endpoints.js';
-import { Zones } from '../dns/zones.js';
+import { parseDnsDomain, Zones } from '../dns/zones.js';
 import { Resolver } from '../dns/resolver.js';
 import { parseServers, resolvConfServers, Upstream } from '../dns/upstream.js';
 import { DnsListener, parseListen } from '../dns/listener.js';
@@ -50,11 +50,14 @@ export interface DaemonOptions {
   /** Where names weft does not own are forwarded (default: resolv.conf's nameservers). */
   dnsUpstream?: string;
   dnsTtl: number;
+  /** Serve every tenant's names under this suffix (`<ep>.<net>.<tenant>.SUFFIX`) instead of at the top. */
+  dnsDomain?: string;
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
   if (opts.dnsListen) parseListen(opts.dnsListen);
   if (opts.dnsUpstream) parseServers(opts.dnsUpstream);
+  if (opts.dnsDomain) parseDnsDomain(opts.dnsDomain);
   const log = pino({ name: 'weft', base: { host: opts.hostId ?? hostname() } }, pino.destination(2));
   let sw: Switch | undefined;
   let inband: InbandDns | undefined;
@@ -120,7 +123,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   }, { warn: (m) => log.warn(m), info: (m) => log.info(m) });
   registration.onReclaimed(() => void endpoints.reclaim());
   // DNS: answered from the cluster view, on a host socket and (in-band) at each network's DNS address.
-  const zones = new Zones(view, opts.dnsTtl);
+  const zones = new Zones(view, opts.dnsTtl, { domain: opts.dnsDomain, hostServer: opts.dnsListen ? parseListen(opts.dnsListen).host : undefined });
   const upstream = new Upstream(opts.dnsUpstream ? parseServers(opts.dnsUpstream) : resolvConfServers());
   const resolver = new Resolver(zones, upstream);
   const dnsListener = new DnsListener(resolver);
@@ -149,6 +152,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     await ctl.restore();
     await endpoints.restore();
     await reconciler.run();
+    const shadowing = zones.shadowing();
+    if (shadowing.length > 0) {
+      log.warn(`tenant(s) ${shadowing.join(', ')} named like a real top-level or special-use domain: their names are not served (they would shadow the real ones); serve them with --dns-domain SUFFIX`);
+    }
     if (opts.dnsListen) {
       await dnsListener.listen(opts.dnsListen).catch((err: Error) => {
         throw new Error(`cannot listen for DNS on ${opts.dnsListen}: ${err.message}`);

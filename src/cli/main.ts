@@ -9,6 +9,7 @@ import { registerBench } from './bench.js';
 import { registerDns, registerEndpoint, registerGroup, registerTenant } from './cluster-commands.js';
 import { VERSION } from './version.js';
 import { VALID_IFNAME } from '../switch/netns.js';
+import { parseDnsDomain } from '../dns/zones.js';
 
 function positiveInt(name: string) {
   return (v: string) => {
@@ -24,6 +25,14 @@ function wholeIn(name: string, max: number) {
     if (!Number.isInteger(n) || n < 0 || n > max) throw new InvalidArgumentError(`${name} must be a whole number from 0 to ${max}`);
     return n;
   };
+}
+
+function dnsDomain(v: string): string {
+  try {
+    return parseDnsDomain(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }
 
 function ifname(name: string) {
@@ -60,9 +69,10 @@ program
   .option('--dns-listen <addr:port>', 'also answer DNS on this host socket (the tenant is the name\'s last label)')
   .option('--dns-upstream <ip[:port],...>', 'where other names are forwarded (default: the nameservers of /etc/resolv.conf)')
   .option('--dns-ttl <seconds>', 'TTL of weft\'s DNS records', positiveInt('--dns-ttl'), 10)
+  .option('--dns-domain <suffix>', 'serve every tenant under <tenant>.SUFFIX (names <ep>.<net>.<tenant>.SUFFIX); other names forward', dnsDomain)
   .action(async (o, cmd: Command) => {
     const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
-    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, macPortLimit: o.macPortLimit, portSecurity: o.portSecurity, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl });
+    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, macPortLimit: o.macPortLimit, portSecurity: o.portSecurity, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl, dnsDomain: o.dnsDomain });
   });
 
 registerTenant(program);

@@ -10,7 +10,7 @@ import type { Encap } from '../datapath/datapath.js';
 import { ENCAP_OVERHEAD } from '../overlay/overlay.js';
 import type { ClusterView } from './cluster-view.js';
 import { badRequest, conflict, notFound } from './errors.js';
-import { refuseDnsClash, type Named } from './names.js';
+import { refuseDnsClash, reservedDnsName, type Named } from './names.js';
 import { contains, formatCidr, formatIPv4, isHostAddress, overlaps, parseCidr, parseIPv4, size, type Subnet } from './ipv4.js';
 import {
   DEFAULT_TENANT,
@@ -103,6 +103,9 @@ export class Objects {
 
   async createTenant(req: { name?: unknown; subnetPool?: unknown; vniRange?: unknown }): Promise<TenantRecord> {
     const name = checkName('tenant', req.name);
+    // A tenant's names are `<...>.<tenant>.`: named like a real TLD it would shadow it for every container.
+    const reserved = reservedDnsName(name);
+    if (reserved) throw badRequest(`tenant name '${name}' is ${reserved}: its names would shadow real ones`);
     const t: TenantRecord = { name };
     if (req.subnetPool !== undefined) {
       const pool = parseCidr(String(req.subnetPool));

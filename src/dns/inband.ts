@@ -14,7 +14,12 @@
 // the path is a TAP in the same host, and a client that loses it retries.
 import { localMac, macToBytes } from '../datapath/mac.js';
 import type { Switch } from '../switch/switch.js';
+import { udpLimit } from './answer.js';
 import { FORWARD, type Resolver } from './resolver.js';
+import { fitReply } from './truncate.js';
+import { parseQuery } from './wire.js';
+import type { Asker } from './zones.js';
+import { formatIPv4 } from '../control/ipv4.js';
 import { readIp4, readTcp, readUdp, TCP, tcpFrame, udpFrame, type Endpoint } from './packet.js';
 
 interface Service {
@@ -25,6 +30,8 @@ interface Service {
   mac: Buffer;
   macNum: number;
   mtu: number;
+  /** Who asks on this port: its tenant, the DNS address (NS glue) and the largest datagram the port carries. */
+  who: Asker;
 }
 
 interface Conn {
@@ -64,7 +71,7 @@ export class InbandDns {
   /** Answers DNS at `dnsIp` on a local network of `tenant`. */
   serve(network: number, tenant: string, dnsIp: number, mtu: number): void {
     const cur = this.#byNetwork.get(network);
-    if (cur && cur.ip === dnsIp && cur.tenant === tenant) return;
+    if (cur && cur.ip === dnsIp && cur.tenant === tenant && cur.mtu === mtu) return;
     if (cur) this.stop(network);
     const port = this.sw.freePortId();
     const macNum = localMac(dnsIp);
@@ -72,7 +79,10 @@ export class InbandDns {
     this.sw.addPort({ id: port, name: `dns:${network}`, network, kind: 'service', ifname: 'dns', mtu });
     this.sw.pin(network, macNum, port);
     this.sw.dp.applyArp([{ op: 'add', network, ip: dnsIp, mac: macNum }]);
-    this.#byNetwork.set(network, { port, network, tenant, ip: dnsIp, mac: macToBytes(macNum), macNum, mtu });
+    // A reply datagram has to fit the port: MTU - 20 (IPv4) - 8 (UDP).
+    const server = formatIPv4(dnsIp);
+    const who: Asker = { tenant, server, udpMax: mtu - 28, key: `${tenant}@${server}/${mtu}` };
+    this.#byNetwork.set(network, { port, network, tenant, ip: dnsIp, mac: macToBytes(macNum), macNum, mtu, who });
   }
 
   stop(network: number): void {
@@ -121,10 +131,23 @@ export class InbandDns {
     const client: Endpoint = { mac: Buffer.from(srcMac), ip: src, port: u.srcPort };
     const frame = (reply: Buffer) => udpFrame(this.#me(svc), client, reply);
     const query = Buffer.from(u.payload);
-    const local = this.resolver.answerLocal(query, { tenant: svc.tenant }, 'udp');
+    let local: ReturnType<Resolver['answerLocal']>;
+    try {
+      local = this.resolver.answerLocal(query, svc.who, 'udp');
+    } catch {
+      // A query we could not answer costs the rest of the batch nothing (counted as dropped).
+      this.resolver.counters.dropped++;
+      return undefined;
+    }
     if (local !== FORWARD) return local && frame(local);
+    // The upstream answered for the client's EDNS size, which may be more than this port carries: cut to fit, TC set.
+    const limit = udpLimit(parseQuery(query), svc.who.udpMax);
     this.resolver.forward(query, 'udp').then(
-      (reply) => this.#byNetwork.get(svc.network) === svc && this.sw.dp.inject(svc.port, frame(reply)),
+      (reply) => {
+        const fit = fitReply(reply, limit);
+        if (fit !== reply) this.resolver.counters.truncated++;
+        if (fit && this.#byNetwork.get(svc.network) === svc) this.sw.dp.inject(svc.port, frame(fit));
+      },
       () => undefined,
     );
     return undefined;
@@ -182,7 +205,7 @@ export class InbandDns {
       const q = Buffer.from(c.buf.subarray(2, 2 + c.buf.readUInt16BE(0)));
       c.buf = c.buf.subarray(2 + q.length);
       c.chain = c.chain.then(async () => {
-        const reply = await this.resolver.handle(q, { tenant: c.svc.tenant }, 'tcp').catch(() => undefined);
+        const reply = await this.resolver.handle(q, c.svc.who, 'tcp').catch(() => undefined);
         if (!reply) return;
         const data = Buffer.concat([Buffer.from([reply.length >> 8, reply.length & 0xff]), reply]);
         const mss = c.svc.mtu - 40;

@@ -3,19 +3,23 @@
 // with the zone's SOA on NXDOMAIN and empty answers); other names go to the
 // upstream servers, and SERVFAIL comes back when none answers: never
 // silence. A malformed query gets FORMERR when its header is readable and is
-// dropped (and counted) when not.
-import dnsPacket, { type Answer } from 'dns-packet';
+// dropped (and counted) when not. Some queries are answered here whatever
+// the name (refuseEarly: other opcodes, EDNS versions, classes, zone
+// transfers), and a local answer is built to fit the client's UDP limit
+// (answer.ts: compressed names, ADDITIONAL dropped before TC is set).
+import type { Answer } from 'dns-packet';
+import { buildReply, EDE, FLAG, OUR_EDNS_SIZE, RCODE, udpLimit, type ReplyParts } from './answer.js';
 import type { Upstream } from './upstream.js';
 import { Malformed, parseQuery, type Query } from './wire.js';
-import type { Zones } from './zones.js';
+import type { Asker, Zones } from './zones.js';
 
-const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
-const AA = dnsPacket.AUTHORITATIVE_ANSWER;
-const TC = dnsPacket.TRUNCATED_RESPONSE;
-const RD = dnsPacket.RECURSION_DESIRED;
-const RA = dnsPacket.RECURSION_AVAILABLE;
-/** What we offer in our own OPT record (the DNS flag day's safe size). */
-const OUR_EDNS_SIZE = 1232;
+const AA = FLAG.AA;
+const RD = FLAG.RD;
+const RA = FLAG.RA;
+const OPCODE = 0x7800;
+const CLASS_IN = 1;
+const CLASS_CH = 3;
+const CLASS_ANY = 255;
 const CACHE_MAX = 10_000;
 
 export type Transport = 'udp' | 'tcp';
@@ -23,8 +27,13 @@ export type Transport = 'udp' | 'tcp';
 /** answerLocal()'s word for "not ours: forward it". */
 export const FORWARD = Symbol('forward');
 
-/** Whose names a query sees: a tenant (in-band: the port it came in on), or 'by-name' (the host listener: the name's last label). */
-export type TenantOf = { tenant: string } | 'by-name';
+/**
+ * Whose names a query sees: a tenant (in-band: the port it came in on), or
+ * 'by-name' (the host listener: the name's tenant label). In-band also says
+ * where the query was sent (`server`, the address NS glue gives), the
+ * largest datagram the port carries (`udpMax`) and a cache key for both.
+ */
+export type TenantOf = Asker | 'by-name';
 
 export interface DnsCounters {
   queries: number;
@@ -77,44 +86,57 @@ export class Resolver {
         return undefined;
       }
       this.counters.formerr++;
-      return header(m.id, (m.flags ?? 0) & RD, RCODE.FORMERR);
+      return header(m.id, (m.flags ?? 0) & RD, RCODE.FORMERR, undefined, (m.flags ?? 0) & OPCODE);
     }
-    if (q.opcode !== 0) return header(q.id, q.flags & RD, RCODE.NOTIMP, q.question);
-    // On the host socket no one tenant asks: a name is in the zone of its last
-    // label, and a reverse name's PTRs come from every tenant.
-    const tenant = who === 'by-name' ? undefined : who.tenant;
-    const limit = transport === 'tcp' ? 65535 : q.ednsSize === undefined ? 512 : Math.min(Math.max(q.ednsSize, 512), 4096);
+    // One cheap test on the common path; the reasons are sorted out only when one applies.
+    const unusual = q.optCount > 1 || q.opcode !== 0 || q.ednsVersion || (q.qclass !== CLASS_IN && q.qclass !== CLASS_ANY) || q.qtype === 'AXFR' || q.qtype === 'IXFR';
+    const early = unusual ? refuseEarly(q, transport) : undefined;
+    if (early) {
+      if (early.rcode === RCODE.FORMERR) this.counters.formerr++;
+      this.counters.answered++;
+      return buildReply(q, early).msg;
+    }
+    // On the host socket no one tenant asks: a name is in the zone of its
+    // tenant label, and a reverse name's PTRs come from every tenant.
+    const asker = who === 'by-name' ? undefined : who;
+    // In-band, a datagram also has to fit the port's MTU (the switch drops a bigger one).
+    const limit = transport === 'tcp' ? 65535 : udpLimit(q, asker?.udpMax);
     if (this.#cacheGeneration !== this.zones.generation) {
       this.#cache.clear();
       this.#cacheSize = 0;
       this.#cacheGeneration = this.zones.generation;
     }
-    const tenantKey = tenant ?? '';
-    const sizeKey = limit * 2 + (q.ednsSize === undefined ? 0 : 1);
+    const tenantKey = asker === undefined ? '' : asker.key ?? asker.tenant;
+    // The DO bit is echoed in our OPT: it is part of the key.
+    const sizeKey = limit * 4 + (q.ednsSize === undefined ? 0 : 1) + ((q.ednsFlags ?? 0) & 0x8000 ? 2 : 0);
     const cached = this.#cache.get(q.questionText)?.get(tenantKey)?.get(sizeKey);
     if (cached) {
       this.counters.answered++;
       return withId(cached, q.id, q.flags & RD);
     }
-    const lookup = q.qclass === 1 || q.qclass === 255 ? this.zones.lookup(tenant, q.qname, q.qtype) : undefined;
-    if (!lookup || !lookup.local) return FORWARD;
+    const lookup = this.zones.lookup(asker, q.qname, q.qtype);
+    if (!lookup.local) return FORWARD;
     if (lookup.rcode === 'NXDOMAIN') this.counters.nxdomain++;
     this.counters.answered++;
-    const body = {
-      answers: lookup.answers,
-      authorities: lookup.authority,
-      additionals: q.ednsSize === undefined ? lookup.additionals : [...lookup.additionals, opt()],
-    };
-    let out = encode(q, AA | RA | RCODE[lookup.rcode], body);
-    if (out.length > limit) {
-      // Too big for this UDP client: the header and question, TC set; it asks again over TCP.
-      this.counters.truncated++;
-      out = encode(q, AA | RA | TC | RCODE[lookup.rcode], { answers: [], authorities: [], additionals: q.ednsSize === undefined ? [] : [opt()] });
-    }
+    // Class ANY: the IN data, but not authoritative (other classes could hold more), as nsd answers.
+    const any = q.qclass === CLASS_ANY;
+    const { msg, truncated } = buildReply(
+      q,
+      {
+        rcode: RCODE[lookup.rcode],
+        flags: (any ? 0 : AA) | RA,
+        answers: lookup.answers,
+        authorities: any ? [] : lookup.authority,
+        additionals: lookup.additionals,
+      },
+      limit,
+      0,
+    );
+    if (truncated) this.counters.truncated++;
     // Rotated answers (a group's A records) change each time: not cached.
     const rotates = lookup.answers.filter((a) => a.type === 'A').length > 1;
-    if (!rotates && this.#cacheSize < CACHE_MAX) this.#remember(q.questionText, tenantKey, sizeKey, withId(out, 0, 0));
-    return withId(out, q.id, q.flags & RD);
+    if (!rotates && this.#cacheSize < CACHE_MAX) this.#remember(q.questionText, tenantKey, sizeKey, msg);
+    return withId(msg, q.id, q.flags & RD);
   }
 
   #remember(question: string, tenant: string, size: number, answer: Buffer): void {
@@ -146,21 +168,43 @@ function opt(): Answer {
 
 /**
  * A response to `q` with its question copied byte for byte (the client's
- * 0x20 case survives) and the rest encoded by dns-packet (which does not
- * compress names, so splicing the question in moves no pointer).
+ * 0x20 case survives), names compressed; an OPT in `additionals` stands
+ * for ours (version 0, the query's DO bit), written last.
  */
 function encode(q: Query, flags: number, body: { answers: Answer[]; authorities: Answer[]; additionals: Answer[] }, id = 0, rd = 0): Buffer {
-  const rest = dnsPacket.encode({ type: 'response', id, flags: flags | rd, questions: [], ...body });
-  const out = Buffer.concat([rest.subarray(0, 12), q.question, rest.subarray(12)]);
-  out.writeUInt16BE(1, 4);
-  return out;
+  const additionals = body.additionals.filter((a) => a.type !== 'OPT');
+  const withOpt = additionals.length !== body.additionals.length ? q : { ...q, ednsSize: undefined };
+  const reply = buildReply({ ...withOpt, flags: (q.flags & ~RD) | rd }, { rcode: flags & 0x0f, flags: flags & ~0x0f, answers: body.answers, authorities: body.authorities, additionals }, 65535, id);
+  return reply.msg;
 }
 
-/** A bare header (and the question when readable): FORMERR, NOTIMP. */
-function header(id: number, rd: number, rcode: number, question?: Buffer): Buffer {
+/**
+ * The replies that need no zone: RFC 6891's FORMERR for two OPT records
+ * and BADVERS for an EDNS version we do not speak; NOTIMP for an opcode other
+ * than QUERY (the opcode kept, so the client matches it); zone transfers
+ * refused as nsd refuses them for a zone without transfers (AXFR over UDP is
+ * NOTIMP there), never forwarded; classes other than IN and ANY refused
+ * here (CHAOS too: version.bind and friends tell nothing, as nsd with
+ * hide-version), never forwarded either.
+ */
+function refuseEarly(q: Query, transport: Transport): ReplyParts | undefined {
+  if (q.optCount > 1) return { rcode: RCODE.FORMERR, flags: RA };
+  if (q.opcode !== 0) return { rcode: RCODE.NOTIMP, flags: RA };
+  if (q.ednsVersion !== undefined && q.ednsVersion > 0) return { rcode: RCODE.BADVERS, flags: RA };
+  if (q.qclass !== CLASS_IN && q.qclass !== CLASS_ANY) {
+    const identity = q.qclass === CLASS_CH && /^(version|hostname)\.bind$|^(version|id|hostname)\.server$/i.test(q.qname);
+    return { rcode: RCODE.REFUSED, flags: RA, ede: identity ? EDE.PROHIBITED : EDE.NOT_SUPPORTED };
+  }
+  if (q.qtype === 'AXFR') return { rcode: transport === 'udp' ? RCODE.NOTIMP : RCODE.REFUSED, flags: RA };
+  if (q.qtype === 'IXFR') return { rcode: RCODE.REFUSED, flags: RA };
+  return undefined;
+}
+
+/** A bare header (and the question when readable): FORMERR for a query we could not read. */
+function header(id: number, rd: number, rcode: number, question?: Buffer, opcode = 0): Buffer {
   const out = Buffer.alloc(12 + (question?.length ?? 0));
   out.writeUInt16BE(id, 0);
-  out.writeUInt16BE(0x8000 | RA | rd | rcode, 2);
+  out.writeUInt16BE(0x8000 | opcode | RA | rd | rcode, 2);
   if (question) {
     out.writeUInt16BE(1, 4);
     question.copy(out, 12);

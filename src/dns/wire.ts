@@ -9,7 +9,11 @@ export interface Query {
   /** Header flags as sent (QR, opcode, RD...). */
   flags: number;
   opcode: number;
-  /** The question name as sent (case kept), without the trailing dot; '' for the root. */
+  /**
+   * The question name as sent (case kept), without the trailing dot; '' for
+   * the root. A '.' or '\\' inside a label is escaped (`c1\\.blue.acme` is
+   * two labels), so matching a name keeps its label boundaries.
+   */
   qname: string;
   qtype: string;
   qclass: number;
@@ -19,6 +23,12 @@ export interface Query {
   questionText: string;
   /** EDNS0: the UDP payload size the client accepts, or undefined without OPT. */
   ednsSize?: number;
+  /** EDNS0: the version the client speaks (0 is the only one there is). */
+  ednsVersion?: number;
+  /** EDNS0: the OPT record's flags (DO is 0x8000). */
+  ednsFlags?: number;
+  /** How many OPT records the query had (RFC 6891: more than one is FORMERR). */
+  optCount: number;
 }
 
 export class Malformed extends Error {
@@ -93,23 +103,36 @@ export function parseQuery(buf: Buffer): Query {
   const qtypeNum = (buf[off] << 8) | buf[off + 1];
   const qclass = (buf[off + 2] << 8) | buf[off + 3];
   const questionText = buf.toString('latin1', 12, off + 4);
-  // Each label's text out of questionText, joined with dots.
+  // Each label's text out of questionText, joined with dots; a '.' or '\\' inside a label escaped (rare: looked for once).
+  const mayEscape = questionText.indexOf('.') >= 0 || questionText.indexOf('\\') >= 0;
   let qname = '';
   for (let i = 0; i < labels; i++) {
     const at = labelAt[i] - 12;
-    const label = questionText.slice(at + 1, at + 1 + buf[labelAt[i]]);
+    let label = questionText.slice(at + 1, at + 1 + buf[labelAt[i]]);
+    if (mayEscape && (label.indexOf('.') >= 0 || label.indexOf('\\') >= 0)) label = label.replace(/[.\\]/g, '\\$&');
     qname = i === 0 ? label : `${qname}.${label}`;
   }
   const question = buf.subarray(12, off + 4);
   off += 4;
   let ednsSize: number | undefined;
+  let ednsVersion: number | undefined;
+  let ednsFlags: number | undefined;
+  let optCount = 0;
   const total = an + ns + ar;
   if (total > 0) {
     const rec = { type: 0, classOff: 0 };
     for (let i = 0; i < total; i++) {
       off = skipRecord(buf, off, id, flags, rec);
-      if (rec.type === 41 && i >= an + ns) ednsSize = (buf[rec.classOff] << 8) | buf[rec.classOff + 1];
+      if (rec.type !== 41) continue;
+      // An OPT anywhere counts (one outside ADDITIONAL is as malformed as two); the first in ADDITIONAL is the one.
+      optCount++;
+      if (i >= an + ns && ednsSize === undefined) {
+        const c = rec.classOff;
+        ednsSize = (buf[c] << 8) | buf[c + 1];
+        ednsVersion = buf[c + 3];
+        ednsFlags = (buf[c + 4] << 8) | buf[c + 5];
+      }
     }
   }
-  return { id, flags, opcode: (flags >> 11) & 0xf, qname, qtype: typeName(qtypeNum), qclass, question, questionText, ednsSize };
+  return { id, flags, opcode: (flags >> 11) & 0xf, qname, qtype: typeName(qtypeNum), qclass, question, questionText, ednsSize, ednsVersion, ednsFlags, optCount };
 }

@@ -1,18 +1,46 @@
 // The names each tenant sees, built from the cluster view (never a store
-// read per query) and rebuilt when the view changes:
-//   <endpoint>.<net>.<tenant>.          A
-//   <group>.<net>.<tenant>.             A of every member, SRV with one target per member
-//   <endpoint>.<group>.<net>.<tenant>.  A: the SRV targets
-//   d.c.b.a.in-addr.arpa.               PTR to <endpoint>.<net>.<tenant>.
-// A tenant's zone is `<tenant>.`; its SOA goes in the authority section of
-// NXDOMAIN and empty answers. The reverse names of a tenant's subnets are its
-// too: an address there with no endpoint is NXDOMAIN here, at once, rather
-// than a question about a private overlay address sent to the upstream
-// servers (which cannot know it) and a SERVFAIL when they do not answer.
+// read per query) and rebuilt when the view changes. With APEX the tenant's
+// zone, `<tenant>` (or `<tenant>.<suffix>` under --dns-domain):
+//   APEX.                               SOA, NS dns.APEX.
+//   dns.APEX.                           A: the address the query was sent to (NS glue)
+//   <endpoint>.<net>.APEX.              A
+//   <group>.<net>.APEX.                 A of every member, SRV with one target per member that has a port
+//   <endpoint>.<group>.<net>.APEX.      A: the SRV targets
+//   d.c.b.a.in-addr.arpa.               PTR to <endpoint>.<net>.APEX.
+// The zone's SOA goes in the authority section of NXDOMAIN and empty answers.
+//
+// Only the asking container's own tenant is local in-band: another tenant's
+// names are not ours to that container, and are forwarded like a name that
+// exists nowhere (so their answer tells nothing of whether the tenant
+// exists). Without --dns-domain, a tenant named like a delegated TLD or a
+// special-use name (refused at create, but a store from before may hold one)
+// gets no zone at all, so it cannot shadow the real domain; under a suffix it
+// is served like any other.
+//
+// The reverse names of a tenant's subnets are its too: the reverse zone's
+// apex (SOA, NS), an address with no endpoint and any name below an address
+// are answered here, at once, rather than a question about a private overlay
+// address sent to the upstream servers (which cannot know it).
 import type { Answer } from 'dns-packet';
 import type { ClusterView } from '../control/cluster-view.js';
 import { contains, parseCidr, type Subnet } from '../control/ipv4.js';
+import { reservedDnsName } from '../control/names.js';
 import type { EndpointRecord } from '../control/records.js';
+
+/** Who asks, in-band: the tenant of the network, the address asked (NS glue), the largest datagram the port carries, a cache key for them. */
+export interface Asker {
+  tenant: string;
+  server?: string;
+  udpMax?: number;
+  key?: string;
+}
+
+export interface ZoneOptions {
+  /** Serve every tenant under this suffix: `<tenant>.<domain>`. */
+  domain?: string;
+  /** The host listener's own address: the NS glue it gives (none when it listens on every address). */
+  hostServer?: string;
+}
 
 export type Rr = Answer;
 
@@ -20,11 +48,10 @@ interface Node {
   a: string[];
   /** SRV targets (endpoint names under the group) with their ports. */
   srv: Array<{ target: string; port: number }>;
-  ptr: string[];
 }
 
 export interface Lookup {
-  /** The name is in a zone weft serves (a tenant's, or a reverse zone of its endpoints). */
+  /** The name is in a zone weft serves to this asker (a tenant's, or a reverse zone of its subnets). */
   local: boolean;
   rcode: 'NOERROR' | 'NXDOMAIN';
   answers: Rr[];
@@ -38,35 +65,68 @@ export interface DnsRecordRow {
   value: string;
 }
 
+/** Checks a --dns-domain suffix (`weft.internal`, a trailing dot allowed); throws a one-line Error. */
+export function parseDnsDomain(spec: string): string {
+  const d = spec.replace(/\.$/, '').toLowerCase();
+  const labels = d.split('.');
+  if (d === '' || d.length > 200 || labels.some((l) => !/^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/.test(l))) {
+    throw new Error(`bad --dns-domain '${spec}' (expected a DNS name such as weft.internal)`);
+  }
+  return d;
+}
+
 const lower = (n: string) => n.toLowerCase().replace(/\.$/, '');
 
 /** `10.1.0.5` -> `5.0.1.10.in-addr.arpa` */
 export const reverseName = (ip: string) => `${ip.split('.').reverse().join('.')}.in-addr.arpa`;
 
+/** Whether the dot at `i` of a presentation-form name is a label boundary (not escaped by an odd run of backslashes). */
+function realDot(name: string, i: number): boolean {
+  let n = 0;
+  for (let j = i - 1; j >= 0 && name[j] === '\\'; j--) n++;
+  return name[i] === '.' && n % 2 === 0;
+}
+
+/** Whether `name` is `suffix` or below it, label for label (`a\.acme` is not below `acme`). */
+export function underName(name: string, suffix: string): boolean {
+  if (name === suffix) return true;
+  return name.endsWith(suffix) && realDot(name, name.length - suffix.length - 1);
+}
+
+/** The last label of a presentation-form name, and the name before it ('' at the top). */
+function splitLast(name: string): { head: string; last: string } {
+  for (let i = name.length - 1; i >= 0; i--) if (name[i] === '.' && realDot(name, i)) return { head: name.slice(0, i), last: name.slice(i + 1) };
+  return { head: '', last: name };
+}
+
 class TenantZone {
   readonly nodes = new Map<string, Node>();
   /** Every name that exists, with its ancestors up to the apex (empty non-terminals answer NOERROR). */
   readonly exists = new Set<string>();
+  /** `dns.<apex>`: the name server's name (the NS target and the SOA's MNAME). */
+  readonly ns: string;
 
   /**
-   * `tenant` is the zone's name (lower case); `owner` the one tenant record
-   * it serves. Two tenants whose names differ only in case are refused at
+   * `apex` is the zone's name (lower case); `owner` the one tenant record it
+   * serves. Two tenants whose names differ only in case are refused at
    * create, but a store written before that (or two hosts racing) may hold
    * both: the second gets no zone rather than a share of the first's.
    */
   constructor(
-    readonly tenant: string,
+    readonly apex: string,
     readonly owner: string,
   ) {
-    this.exists.add(tenant);
+    this.exists.add(apex);
+    this.ns = `dns.${apex}`;
+    this.exists.add(this.ns);
   }
 
   node(name: string): Node {
     let n = this.nodes.get(name);
     if (!n) {
-      n = { a: [], srv: [], ptr: [] };
+      n = { a: [], srv: [] };
       this.nodes.set(name, n);
-      for (let x = name; x.includes('.'); x = x.slice(x.indexOf('.') + 1)) this.exists.add(x);
+      for (let x = name; x !== this.apex && x.includes('.'); x = x.slice(x.indexOf('.') + 1)) this.exists.add(x);
       this.exists.add(name);
     }
     return n;
@@ -75,6 +135,7 @@ class TenantZone {
 
 export class Zones {
   #generation = -1;
+  /** By the tenant label (lower case). */
   #tenants = new Map<string, TenantZone>();
   /** Reverse names by tenant: d.c.b.a.in-addr.arpa -> endpoint names. */
   #ptr = new Map<string, Map<string, string[]>>();
@@ -82,16 +143,39 @@ export class Zones {
   #subnets: Array<{ tenant: string; subnet: Subnet; apex: string }> = [];
   /** Rotates group A records: where the next answer starts. */
   #turn = 0;
+  readonly #domain: string;
+  readonly #hostServer?: string;
 
   constructor(
     private readonly view: ClusterView,
     readonly ttl: number,
-  ) {}
+    opts: ZoneOptions = {},
+  ) {
+    this.#domain = opts.domain ? parseDnsDomain(opts.domain) : '';
+    this.#hostServer = opts.hostServer === '0.0.0.0' ? undefined : opts.hostServer;
+  }
+
+  /** The suffix tenants are served under ('' for none). */
+  get domain(): string {
+    return this.#domain;
+  }
 
   /** Bumped on every cluster change; caches of answers key on it. */
   get generation(): number {
     this.#refresh();
     return this.#generation;
+  }
+
+  /** A tenant's zone name: `acme`, or `acme.<domain>`. */
+  apexOf(tenant: string): string {
+    const t = tenant.toLowerCase();
+    return this.#domain ? `${t}.${this.#domain}` : t;
+  }
+
+  /** Tenants that have no zone because, without --dns-domain, their name would shadow a real one (for a warning at start). */
+  shadowing(): string[] {
+    if (this.#domain) return [];
+    return [...this.view.tenants.keys()].filter((t) => reservedDnsName(t) !== undefined).sort();
   }
 
   #refresh(): void {
@@ -100,7 +184,17 @@ export class Zones {
     this.#tenants = new Map();
     this.#ptr = new Map();
     this.#subnets = [];
+    for (const t of [...this.view.tenants.keys()].sort()) {
+      if (!this.#domain && reservedDnsName(t)) continue;
+      const label = t.toLowerCase();
+      if (!this.#tenants.has(label)) this.#tenants.set(label, new TenantZone(this.apexOf(t), t));
+    }
+    const zoneOf = (tenant: string) => {
+      const z = this.#tenants.get(tenant.toLowerCase());
+      return z && z.owner === tenant ? z : undefined;
+    };
     for (const n of this.view.networks.values()) {
+      if (!zoneOf(n.tenant)) continue;
       try {
         const subnet = parseCidr(n.subnet);
         this.#subnets.push({ tenant: n.tenant, subnet, apex: reverseApex(subnet) });
@@ -108,54 +202,49 @@ export class Zones {
         // A record this version cannot read has no reverse zone; its names still forward.
       }
     }
-    for (const t of [...this.view.tenants.keys()].sort()) {
-      if (!this.#tenants.has(t.toLowerCase())) this.#tenants.set(t.toLowerCase(), new TenantZone(t.toLowerCase(), t));
-    }
-    const byGroup = new Map<string, EndpointRecord[]>();
+    const byGroup = new Map<string, { zone: TenantZone; members: EndpointRecord[] }>();
     for (const e of this.view.endpoints.values()) {
-      const zone = this.#tenants.get(e.tenant.toLowerCase());
-      if (!zone || zone.owner !== e.tenant) continue;
-      const fqdn = lower(`${e.name}.${e.net}.${e.tenant}`);
+      const zone = zoneOf(e.tenant);
+      if (!zone) continue;
+      const fqdn = lower(`${e.name}.${e.net}.${zone.apex}`);
       zone.node(fqdn).a.push(e.ip);
       let ptrs = this.#ptr.get(zone.owner);
       if (!ptrs) this.#ptr.set(zone.owner, (ptrs = new Map()));
       const rev = reverseName(e.ip);
       ptrs.set(rev, [...(ptrs.get(rev) ?? []), fqdn]);
       if (e.group) {
-        const g = lower(`${e.group}.${e.net}.${e.tenant}`);
-        byGroup.set(g, [...(byGroup.get(g) ?? []), e]);
+        const g = lower(`${e.group}.${e.net}.${zone.apex}`);
+        const entry = byGroup.get(g) ?? { zone, members: [] };
+        entry.members.push(e);
+        byGroup.set(g, entry);
       }
     }
     for (const g of this.view.groups.values()) {
-      const zone = this.#tenants.get(g.tenant.toLowerCase());
-      if (zone && zone.owner === g.tenant) zone.node(lower(`${g.name}.${g.net}.${g.tenant}`));
+      const zone = zoneOf(g.tenant);
+      if (zone) zone.node(lower(`${g.name}.${g.net}.${zone.apex}`));
     }
-    for (const [g, members] of byGroup) {
-      const zone = this.#tenants.get(g.slice(g.lastIndexOf('.') + 1))!;
+    for (const [g, { zone, members }] of byGroup) {
       const node = zone.node(g);
       for (const e of members.sort((a, b) => a.name.localeCompare(b.name))) {
         node.a.push(e.ip);
         const target = `${e.name.toLowerCase()}.${g}`;
-        node.srv.push({ target, port: e.port ?? 0 });
+        // A member without a port is in the group's A set, but no SRV target: port 0 means "no service here" (RFC 2782).
+        if (e.port) node.srv.push({ target, port: e.port });
         zone.node(target).a.push(e.ip);
       }
     }
   }
 
-  #soa(zone: TenantZone): Rr {
-    return this.#soaOf(zone.tenant, zone.tenant);
-  }
-
-  /** The SOA of zone `apex`, served for `tenant`. */
-  #soaOf(apex: string, tenant: string): Rr {
+  /** The SOA of zone `apex`, whose name server is `ns`. */
+  #soaOf(apex: string, ns: string): Rr {
     return {
       name: apex,
       type: 'SOA',
       class: 'IN',
       ttl: this.ttl,
       data: {
-        mname: `dns.${tenant}`,
-        rname: `hostmaster.${tenant}`,
+        mname: ns,
+        rname: `hostmaster.${ns.slice(4)}`,
         serial: this.view.revision >>> 0,
         refresh: 3600,
         retry: 600,
@@ -165,58 +254,108 @@ export class Zones {
     };
   }
 
-  /** Whether `tenant` names a tenant weft knows. */
+  #rr(name: string, type: 'A' | 'NS' | 'PTR', data: string): Rr {
+    return { name, type, class: 'IN', ttl: this.ttl, data };
+  }
+
+  /** Whether `tenant` names a tenant weft serves a zone for. */
   hasTenant(tenant: string): boolean {
     this.#refresh();
     return this.#tenants.has(tenant.toLowerCase());
   }
 
+  /** The zone `name` (lower case) falls in, or undefined when it is in none (or under none we serve to `asker`). */
+  #zoneFor(asker: Asker | undefined, name: string): TenantZone | undefined {
+    let rest = name;
+    if (this.#domain) {
+      if (name === this.#domain || !underName(name, this.#domain)) return undefined;
+      rest = name.slice(0, name.length - this.#domain.length - 1);
+    }
+    const zone = this.#tenants.get(splitLast(rest).last);
+    if (!zone) return undefined;
+    // In-band, another tenant's zone is no zone at all: its names forward like any other.
+    if (asker !== undefined && zone.owner !== asker.tenant) return undefined;
+    return zone;
+  }
+
   /**
-   * Answers `qname`/`qtype` as `tenant` sees it. Names in another tenant's
-   * zone are answered NXDOMAIN as if they did not exist (nothing crosses);
-   * names outside every zone are not local (the caller forwards them).
-   * With no tenant (the host listener), a name is answered in the zone of its
-   * last label, and reverse names of every tenant answer.
+   * Answers `qname`/`qtype` as `asker` sees it (undefined: the host
+   * listener, which sees every tenant, a name in the zone of its tenant
+   * label). Names outside every zone the asker has are not local: the
+   * caller forwards them.
    */
-  lookup(tenant: string | undefined, qname: string, qtype: string): Lookup {
+  lookup(asker: Asker | undefined, qname: string, qtype: string): Lookup {
     this.#refresh();
     const name = lower(qname);
     const out: Lookup = { local: true, rcode: 'NOERROR', answers: [], authority: [], additionals: [] };
-    if (name.endsWith('.in-addr.arpa')) return this.#reverse(tenant, name, qtype, out);
-    const top = name.slice(name.lastIndexOf('.') + 1);
-    const zone = this.#tenants.get(top);
+    if (underName(name, 'in-addr.arpa')) return this.#reverse(asker, name, qtype, out);
+    const zone = this.#zoneFor(asker, name);
     if (!zone) return { ...out, local: false };
-    if (tenant !== undefined && zone.owner !== tenant) return { ...out, rcode: 'NXDOMAIN' };
-    if (!zone.exists.has(name)) return { ...out, rcode: 'NXDOMAIN', authority: [this.#soa(zone)] };
-    const node = zone.nodes.get(name);
-    const rr = (type: 'A', data: string): Rr => ({ name: qname.replace(/\.$/, ''), type, class: 'IN', ttl: this.ttl, data });
-    if (name === zone.tenant && (qtype === 'SOA' || qtype === 'ANY')) out.answers.push(this.#soa(zone));
-    if (node && (qtype === 'A' || qtype === 'ANY')) out.answers.push(...this.#rotate(node.a).map((ip) => rr('A', ip)));
-    if (node && node.srv.length && (qtype === 'SRV' || qtype === 'ANY')) {
-      const weight = Math.floor(100 / node.srv.length);
-      for (const s of node.srv) {
-        out.answers.push({ name: qname.replace(/\.$/, ''), type: 'SRV', class: 'IN', ttl: this.ttl, data: { priority: 10, weight, port: s.port, target: s.target } });
-        for (const ip of zone.nodes.get(s.target)?.a ?? []) out.additionals.push({ name: s.target, type: 'A', class: 'IN', ttl: this.ttl, data: ip });
+    if (!zone.exists.has(name)) return { ...out, rcode: 'NXDOMAIN', authority: [this.#soaOf(zone.apex, zone.ns)] };
+    const owner = qname.replace(/\.$/, '');
+    const any = qtype === 'ANY';
+    const server = asker ? asker.server : this.#hostServer;
+    if (name === zone.apex) {
+      if (qtype === 'SOA' || any) out.answers.push(this.#soaOf(zone.apex, zone.ns));
+      if (qtype === 'NS' || any) {
+        out.answers.push(this.#rr(owner, 'NS', zone.ns));
+        // Glue: the address this query reached, which is where this asker finds the zone's server.
+        if (server) out.additionals.push(this.#rr(zone.ns, 'A', server));
       }
     }
-    if (out.answers.length === 0) out.authority.push(this.#soa(zone));
+    if (name === zone.ns && server && (qtype === 'A' || any)) out.answers.push(this.#rr(owner, 'A', server));
+    const node = zone.nodes.get(name);
+    if (node && (qtype === 'A' || any)) out.answers.push(...this.#rotate(node.a).map((ip) => this.#rr(owner, 'A', ip)));
+    if (node && node.srv.length && (qtype === 'SRV' || any)) {
+      const weight = Math.floor(100 / node.srv.length);
+      for (const s of node.srv) {
+        out.answers.push({ name: owner, type: 'SRV', class: 'IN', ttl: this.ttl, data: { priority: 10, weight, port: s.port, target: s.target } });
+        for (const ip of zone.nodes.get(s.target)?.a ?? []) out.additionals.push(this.#rr(s.target, 'A', ip));
+      }
+    }
+    if (out.answers.length === 0) out.authority.push(this.#soaOf(zone.apex, zone.ns));
     return out;
   }
 
-  #reverse(tenant: string | undefined, name: string, qtype: string, out: Lookup): Lookup {
-    const mine = (t: string) => tenant === undefined || t === tenant;
+  #reverse(asker: Asker | undefined, name: string, qtype: string, out: Lookup): Lookup {
+    const mine = (t: string) => asker === undefined || t === asker.tenant;
     const targets: string[] = [];
     for (const [t, ptrs] of this.#ptr) if (mine(t)) targets.push(...(ptrs.get(name) ?? []));
-    if (targets.length > 0 && (qtype === 'PTR' || qtype === 'ANY')) {
-      for (const t of targets) out.answers.push({ name, type: 'PTR', class: 'IN', ttl: this.ttl, data: t });
-      return out;
+    const soa = (net: { tenant: string; apex: string }) => this.#soaOf(net.apex, `dns.${this.apexOf(net.tenant)}`);
+    if (targets.length > 0) {
+      if (qtype === 'PTR' || qtype === 'ANY') {
+        for (const t of targets) out.answers.push(this.#rr(name, 'PTR', t));
+        return out;
+      }
+      const net = this.#subnets.find((n) => mine(n.tenant) && underName(name, n.apex));
+      return net ? { ...out, authority: [soa(net)] } : out;
     }
-    // No PTR to give: ours to deny only when the address is in one of the tenant's subnets.
-    const addr = reverseAddress(name);
-    const net = addr === undefined ? undefined : this.#subnets.find((n) => mine(n.tenant) && contains(n.subnet, addr));
-    if (!net) return targets.length > 0 ? out : { ...out, local: false };
-    const soa = this.#soaOf(net.apex, net.tenant.toLowerCase());
-    return targets.length > 0 ? { ...out, authority: [soa] } : { ...out, rcode: 'NXDOMAIN', authority: [soa] };
+    // No PTR to give: ours when the name is in a reverse zone of one of the asker's subnets.
+    const nets = this.#subnets.filter((n) => mine(n.tenant) && underName(name, n.apex));
+    if (nets.length === 0) return { ...out, local: false };
+    const apex = nets.find((n) => n.apex === name);
+    if (apex) {
+      if (qtype === 'SOA' || qtype === 'ANY') out.answers.push(soa(apex));
+      if (qtype === 'NS' || qtype === 'ANY') out.answers.push(this.#rr(name, 'NS', `dns.${this.apexOf(apex.tenant)}`));
+      return out.answers.length ? out : { ...out, authority: [soa(apex)] };
+    }
+    // Below the apex: the octets read from the apex down, as far as they are numbers.
+    const labels = name.slice(0, -'.in-addr.arpa'.length).split('.').reverse();
+    const octets: number[] = [];
+    for (const l of labels) {
+      if (octets.length === 4 || !/^(0|[1-9]\d{0,2})$/.test(l) || Number(l) > 255) break;
+      octets.push(Number(l));
+    }
+    const below = octets.length < labels.length; // a label past the address, or not a number
+    const prefix = octets.length * 8;
+    const base = octets.reduce((acc, o, i) => acc + o * 256 ** (3 - i), 0);
+    const range = { base, prefix };
+    const net = nets.find((n) => overlapsRange(n.subnet, range));
+    if (!net) return below ? { ...out, rcode: 'NXDOMAIN', authority: [soa(nets[0])] } : { ...out, local: false };
+    // An empty non-terminal (a partial address with an endpoint under it) exists; anything else here does not.
+    const suffix = `.${name}`;
+    const hasPtrBelow = !below && prefix < 32 && [...this.#ptr].some(([t, ptrs]) => mine(t) && [...ptrs.keys()].some((k) => k.endsWith(suffix)));
+    return hasPtrBelow ? { ...out, authority: [soa(net)] } : { ...out, rcode: 'NXDOMAIN', authority: [soa(net)] };
   }
 
   #rotate<T>(xs: T[]): T[] {
@@ -242,11 +381,11 @@ export class Zones {
   }
 }
 
-/** `d.c.b.a.in-addr.arpa` -> the address a.b.c.d as a number; undefined for any other name. */
-function reverseAddress(name: string): number | undefined {
-  const labels = name.slice(0, -'.in-addr.arpa'.length).split('.');
-  if (labels.length !== 4 || labels.some((l) => !/^\d{1,3}$/.test(l) || Number(l) > 255)) return undefined;
-  return labels.reduceRight((acc, l) => acc * 256 + Number(l), 0);
+/** Whether a subnet and an address range (a partial reverse name) share an address. */
+function overlapsRange(s: Subnet, r: { base: number; prefix: number }): boolean {
+  const p = Math.min(s.prefix, r.prefix);
+  const mask = p === 0 ? 0 : (0xffffffff << (32 - p)) >>> 0;
+  return ((s.base & mask) >>> 0) === ((r.base & mask) >>> 0);
 }
 
 /** The reverse zone named by the whole octets of a subnet's prefix: 10.60.1.0/24 -> 1.60.10.in-addr.arpa. */

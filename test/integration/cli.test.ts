@@ -166,6 +166,10 @@ describe.skipIf(skipUnless(['ip', 'ping']))('weft CLI', () => {
     expect([poll.code === 0, poll.stderr.trim()]).toEqual([false, expect.stringMatching(/^error: .*--busy-poll must be a whole number from 0 to 1000000$/)]);
     const egress = await weft(api, 'daemon', '--vxlan-egress', 'no such device');
     expect([egress.code === 0, egress.stderr.trim()]).toEqual([false, expect.stringMatching(/^error: .*--vxlan-egress must be an interface name/)]);
+    for (const bad of ['a..b', '-x.internal', 'a b', '.']) {
+      const domain = await weft(api, 'daemon', '--dns-domain', bad);
+      expect([domain.code === 0, domain.stderr.trim()], bad).toEqual([false, expect.stringMatching(/^error: .*bad --dns-domain '.*' \(expected a DNS name such as weft\.internal\)$/)]);
+    }
   });
 
   it('adds and removes a port: the interface appears in the namespace and goes with it', async () => {

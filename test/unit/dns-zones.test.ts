@@ -18,7 +18,8 @@ function view(withUpper = true): ClusterView {
   return { generation: 1, revision: 7, tenants, networks, groups: new Map(), endpoints } as unknown as ClusterView;
 }
 
-const answers = (z: Zones, tenant: string | undefined, name: string, type = 'A') => z.lookup(tenant, name, type).answers.map((a) => `${a.type} ${String((a as { data?: unknown }).data)}`);
+const as = (tenant: string | undefined) => (tenant === undefined ? undefined : { tenant });
+const answers = (z: Zones, tenant: string | undefined, name: string, type = 'A') => z.lookup(as(tenant), name, type).answers.map((a) => `${a.type} ${String((a as { data?: unknown }).data)}`);
 
 describe('Zones', () => {
   it('answers names without case, in-band and on the host listener', () => {
@@ -31,8 +32,9 @@ describe('Zones', () => {
     const z = new Zones(view(), 10);
     // 'ACME' sorts first: it owns the zone; acme's names are in no zone and its queries see none of ACME's.
     expect(answers(z, 'ACME', 'evil.blue.acme')).toEqual(['A 10.7.0.5']);
-    expect(z.lookup('acme', 'evil.blue.acme', 'A').rcode).toBe('NXDOMAIN');
-    expect(z.lookup('ACME', 'web1.blue.acme', 'A').rcode).toBe('NXDOMAIN');
+    // acme's queries for the zone 'acme' are not acme's (the zone is ACME's): forwarded like any name.
+    expect(z.lookup(as('acme'), 'evil.blue.acme', 'A').local).toBe(false);
+    expect(z.lookup(as('ACME'), 'web1.blue.acme', 'A').rcode).toBe('NXDOMAIN');
     expect(answers(z, 'ACME', reverseName('10.1.0.5'), 'PTR')).toEqual([]);
     expect(z.records('acme')).toEqual([]);
     expect(z.records('ACME').map((r) => r.value)).toEqual(['10.7.0.5', 'evil.blue.acme.']);
@@ -41,12 +43,42 @@ describe('Zones', () => {
   it('answers the reverse names of a tenant\'s subnets: PTR, NXDOMAIN with the reverse zone\'s SOA, or not ours', () => {
     const z = new Zones(view(), 10);
     expect(answers(z, 'ACME', reverseName('10.7.0.5'), 'PTR')).toEqual(['PTR evil.blue.acme']);
-    const free = z.lookup('ACME', reverseName('10.7.0.77'), 'PTR');
+    const free = z.lookup(as('ACME'), reverseName('10.7.0.77'), 'PTR');
     expect(free).toMatchObject({ local: true, rcode: 'NXDOMAIN', answers: [] });
     expect(free.authority.map((a) => `${a.name} ${a.type}`)).toEqual(['0.7.10.in-addr.arpa SOA']);
     // Outside every subnet of the tenant (another tenant's, or nobody's): not ours to answer.
-    expect(z.lookup('ACME', reverseName('10.1.0.77'), 'PTR').local).toBe(false);
-    expect(z.lookup('ACME', reverseName('192.0.2.1'), 'PTR').local).toBe(false);
-    expect(z.lookup('ACME', '7.10.in-addr.arpa', 'PTR').local).toBe(false);
+    expect(z.lookup(as('ACME'), reverseName('10.1.0.77'), 'PTR').local).toBe(false);
+    expect(z.lookup(as('ACME'), reverseName('192.0.2.1'), 'PTR').local).toBe(false);
+    expect(z.lookup(as('ACME'), '7.10.in-addr.arpa', 'PTR').local).toBe(false);
+  });
+});
+
+describe('Zones and names that would shadow real ones', () => {
+  const withDev = (): ClusterView => {
+    const v = view(false) as unknown as { tenants: Map<string, TenantRecord>; endpoints: Map<string, EndpointRecord> };
+    v.tenants.set('dev', { name: 'dev' });
+    v.endpoints.set('go', { tenant: 'dev', net: 'blue', name: 'go', ip: '10.9.0.5', mac: '02:00:00:00:00:09', host: 'h1' });
+    return v as unknown as ClusterView;
+  };
+
+  it('a tenant named like a TLD (from a store before creates refused it) gets no zone, and is named for the warning at start', () => {
+    const z = new Zones(withDev(), 10);
+    expect(z.shadowing()).toEqual(['dev']);
+    expect(z.hasTenant('dev')).toBe(false);
+    expect(z.lookup(undefined, 'go.blue.dev', 'A').local).toBe(false);
+    expect(z.lookup({ tenant: 'dev' }, 'go.blue.dev', 'A').local).toBe(false);
+    expect(z.records('dev')).toEqual([]);
+  });
+
+  it('under --dns-domain every tenant is served below the suffix, and `weft dns ls` shows the names so', () => {
+    const z = new Zones(withDev(), 10, { domain: 'Weft.Internal.' });
+    expect(z.domain).toBe('weft.internal');
+    expect(z.shadowing()).toEqual([]);
+    expect(answers(z, 'dev', 'go.blue.dev.weft.internal')).toEqual(['A 10.9.0.5']);
+    expect(z.records('dev')).toEqual([
+      { name: 'go.blue.dev.weft.internal.', type: 'A', value: '10.9.0.5' },
+      { name: '5.0.9.10.in-addr.arpa.', type: 'PTR', value: 'go.blue.dev.weft.internal.' },
+    ]);
+    expect(() => new Zones(withDev(), 10, { domain: 'a..b' })).toThrow(/^bad --dns-domain 'a\.\.b'/);
   });
 });

@@ -105,6 +105,31 @@ describe('tenants', () => {
     expect(await record(tenantKey('Acme'))).toBeUndefined();
   });
 
+  it('refuses a tenant named like a delegated TLD or a special-use domain name (it would shadow it), with 400 and nothing stored', async () => {
+    const cases: Array<[string, RegExp]> = [
+      ['dev', /^tenant name 'dev' is a delegated top-level domain: its names would shadow real ones$/],
+      ['IO', /^tenant name 'IO' is a delegated top-level domain/],
+      ['arpa', /delegated top-level domain/],
+      ['local', /^tenant name 'local' is a special-use domain name \(RFC 6762\)/],
+      ['localhost', /special-use domain name \(RFC 6761\)/],
+      ['test', /RFC 6761/],
+      ['example', /RFC 6761/],
+      ['invalid', /RFC 6761/],
+      ['onion', /RFC 7686/],
+      ['alt', /RFC 9476/],
+      ['internal', /special-use/],
+    ];
+    for (const [name, why] of cases) {
+      const e = await rejection(objects.createTenant({ name }));
+      expect(e.status, name).toBe(400);
+      expect(e.message).toMatch(why);
+      expect(await record(tenantKey(name))).toBeUndefined();
+    }
+    // Names that are neither are fine, including ones that merely contain a TLD.
+    for (const name of ['acme', 'devs', 'home', 'io-team']) await objects.createTenant({ name });
+    expect(objects.tenants().map((t) => t.name)).toEqual(['acme', 'devs', 'home', 'io-team']);
+  });
+
   it('refuses a bad tenant name, pool or VNI range with 400', async () => {
     for (const name of ['', 'a.b', 'a b', '-a', undefined]) {
       const e = await rejection(objects.createTenant({ name }));
