@@ -540,7 +540,7 @@ describe('StateFile', () => {
     const file = join(dir, 'state.json');
     for (const bad of [{ version: 2, ports: [] }, { version: 1, ports: {} }, { version: 1 }, [], null, 'state', 1]) {
       writeFileSync(file, JSON.stringify(bad));
-      expect(() => new StateFile(dir).load(), JSON.stringify(bad)).toThrow(`${file}: not a weft state file`);
+      expect(() => new StateFile(dir).load(), JSON.stringify(bad)).toThrow(`${file} is damaged (not a weft state file)`);
     }
   });
 
@@ -548,7 +548,7 @@ describe('StateFile', () => {
     const dir = tempDir();
     const file = join(dir, 'state.json');
     writeFileSync(file, '{"version": 1,');
-    expect(() => new StateFile(dir).load()).toThrow(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: not valid JSON`));
+    expect(() => new StateFile(dir).load()).toThrow(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is damaged \\(not valid JSON`));
   });
 });
 
@@ -564,7 +564,7 @@ describe('EndpointsFile and JsonFile', () => {
     expect(readdirSync(dir).sort()).toEqual(['endpoints.json', 'state.json']);
     // Neither takes the other's file.
     writeFileSync(join(dir, 'endpoints.json'), JSON.stringify({ version: 1, ports: [] }));
-    expect(() => new EndpointsFile(dir).load()).toThrow(`${join(dir, 'endpoints.json')}: not a weft state file`);
+    expect(() => new EndpointsFile(dir).load()).toThrow(`${join(dir, 'endpoints.json')} is damaged (not a weft state file)`);
   });
 
   it('JsonFile uses its own empty value and validator', () => {
@@ -575,7 +575,7 @@ describe('EndpointsFile and JsonFile', () => {
     f.save({ version: 1, n: 5 });
     expect(f.load()).toEqual({ version: 1, n: 5 });
     writeFileSync(f.path, JSON.stringify({ version: 1, n: 'five' }));
-    expect(() => f.load()).toThrow(`${f.path}: not a weft state file`);
+    expect(() => f.load()).toThrow(`${f.path} is damaged (not a weft state file)`);
   });
 });
 
