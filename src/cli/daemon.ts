@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { ApiServer } from '../api/server.js';
 import { Controller } from '../control/controller.js';
 import { EndpointsFile, StateFile } from '../control/state-file.js';
+import { prepareStateDir, STORE_DIR, writeManifest } from '../control/state-dir.js';
 import { ClusterView } from '../control/cluster-view.js';
 import { Reconciler } from '../control/reconciler.js';
 import { Objects } from '../control/objects.js';
@@ -46,12 +47,18 @@ export interface DaemonOptions {
   /** Where names weft does not own are forwarded (default: resolv.conf's nameservers). */
   dnsUpstream?: string;
   dnsTtl: number;
+  /** Start from what is left of a damaged state directory, setting damaged files aside. */
+  recoverState?: boolean;
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
   if (opts.dnsListen) parseListen(opts.dnsListen);
   if (opts.dnsUpstream) parseServers(opts.dnsUpstream);
   const log = pino({ name: 'weft', base: { host: opts.hostId ?? hostname() } }, pino.destination(2));
+  // Missing or damaged state stops the start here, before anything reads or overwrites what is left.
+  const embeddedStore = opts.store === 'embedded';
+  const recovered = prepareStateDir(opts.stateDir ?? '/var/lib/weft', { embeddedStore, recover: opts.recoverState ?? false });
+  for (const line of recovered) log.warn(`--recover-state: ${line}`);
   let sw: Switch | undefined;
   let inband: InbandDns | undefined;
   const dp = new Datapath({ workers: opts.workers, busyPollUs: opts.busyPollUs, onEvents: (evs) => sw?.handleEvents(evs), onFrames: (frames) => inband?.onFrames(frames) });
@@ -82,7 +89,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   // The cluster store: this host's record lives under its lease.
   let store: Store;
   try {
-    store = await openStore(opts.store, { stateDir: join(opts.stateDir ?? '/var/lib/weft', 'store') });
+    store = await openStore(opts.store, { stateDir: join(opts.stateDir ?? '/var/lib/weft', STORE_DIR) });
     await store.ready(10_000);
   } catch (err) {
     dp.close();
@@ -150,6 +157,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
         throw new Error(`cannot listen for DNS on ${opts.dnsListen}: ${err.message}`);
       });
     }
+    writeManifest(stateDir, { embeddedStore });
     await api.listen(opts.api);
   } catch (err) {
     await shutdown();

@@ -40,6 +40,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DamagedState } from '../state-file.js';
 import { ensurePrivateDir, FILE_MODE, fsReason, fsyncDir, writeFileDurable } from '../durable.js';
 import {
   checkTtl,
@@ -608,6 +609,25 @@ function serialize(keys: Map<string, Rec>, revision: number): string {
   return JSON.stringify({ format: 'weft-store', version: 1, revision, keys: [...keys] } satisfies Snapshot);
 }
 
+/** Reads the store's files without opening it; throws DamagedState naming the file that cannot be read. */
+export function checkStoreFiles(dir: string): void {
+  load(dir);
+}
+
+/** The live process holding the store in `dir` open, if any. */
+export function storeHolder(dir: string): number | undefined {
+  let holder: string;
+  try {
+    holder = readFileSync(join(dir, LOCK), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const [pidText, start] = holder.trim().split(' ');
+  const pid = Number(pidText);
+  const live = Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid) && (!start || startTime(pid) === undefined || startTime(pid) === start);
+  return live ? pid : undefined;
+}
+
 function load(dir: string): { keys: Map<string, Rec>; revision: number } {
   const keys = new Map<string, Rec>();
   let revision = 1;
@@ -623,10 +643,10 @@ function load(dir: string): { keys: Map<string, Rec>; revision: number } {
     try {
       snap = JSON.parse(text) as Snapshot;
     } catch (err) {
-      throw new Error(`${snapPath} is not valid JSON (${(err as Error).message})`);
+      throw new DamagedState(snapPath, text.length === 0 ? 'empty' : `not valid JSON: ${(err as Error).message.split('\n')[0]}`);
     }
     if (snap?.format !== 'weft-store' || snap.version !== 1 || !Number.isInteger(snap.revision) || !Array.isArray(snap.keys)) {
-      throw new Error(`${snapPath} is not a weft store snapshot`);
+      throw new DamagedState(snapPath, 'not a weft store snapshot');
     }
     revision = snap.revision;
     for (const [k, r] of snap.keys) keys.set(k, r);
@@ -646,11 +666,11 @@ function load(dir: string): { keys: Map<string, Rec>; revision: number } {
     try {
       e = JSON.parse(line) as LogEntry;
     } catch {
-      throw new Error(`${logPath}: line ${i + 1} is damaged`);
+      throw new DamagedState(logPath, `line ${i + 1} is not valid JSON`);
     }
-    if (!Number.isInteger(e?.r) || !Array.isArray(e.o)) throw new Error(`${logPath}: line ${i + 1} is not a store change`);
+    if (!Number.isInteger(e?.r) || !Array.isArray(e.o)) throw new DamagedState(logPath, `line ${i + 1} is not a store change`);
     if (e.r <= revision) return; // already in the snapshot (a crash between snapshot and truncation)
-    if (e.r !== revision + 1) throw new Error(`${logPath}: line ${i + 1} has revision ${e.r}, expected ${revision + 1}`);
+    if (e.r !== revision + 1) throw new DamagedState(logPath, `line ${i + 1} has revision ${e.r}, expected ${revision + 1}`);
     revision = e.r;
     for (const op of e.o) {
       if ('p' in op) {
