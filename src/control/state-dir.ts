@@ -3,7 +3,8 @@
 //
 // A daemon that started once leaves state.json, endpoints.json and (with
 // the embedded store) store/store.json behind, and lists them in
-// weft-state.json (the manifest, written atomically after every start).
+// weft-state.json (the manifest, written atomically when the check passes,
+// with what is there, and again once the daemon has started).
 // At the next start each listed file must be there and readable: a deleted,
 // emptied or damaged one is an error naming it, never an empty start that
 // would then overwrite what is left (endpoints whose networks seem gone
@@ -80,9 +81,12 @@ export function prepareStateDir(dir: string, opts: StateDirOptions): string[] {
   if (opts.embeddedStore && (existsSync(join(dir, STORE_SNAPSHOT)) || existsSync(join(dir, STORE_LOG)))) {
     check(STORE_SNAPSHOT, () => checkStoreFiles(storeDir));
   }
-  if (problems.length === 0) return [];
-  if (!opts.recover) throw new Error(refusal(dir, problems));
-  return recover(dir, problems);
+  if (problems.length > 0 && !opts.recover) throw new Error(refusal(dir, problems));
+  const said = problems.length > 0 ? recover(dir, problems) : [];
+  // What is here now is what the next start must find, even if this one
+  // fails before it writes the rest (a first start that failed is no loss).
+  writeManifest(dir, opts);
+  return said;
 }
 
 /** What this directory must hold: the manifest's list, or for a directory without one, what any start leaves. */

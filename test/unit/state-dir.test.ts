@@ -133,6 +133,18 @@ describe('prepareStateDir', () => {
     for (const f of ['state.json', 'endpoints.json', MANIFEST, 'store/store.json', 'store/store.log']) expect(statSync(join(dir, f)).mode & 0o777, f).toBe(0o600);
   });
 
+  it('a first start that failed after making its store does not block the next start', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weft-statedir-'));
+    dirs.push(dir);
+    expect(prepareStateDir(dir, EMBEDDED)).toEqual([]);
+    const store = await EmbeddedStore.open(join(dir, 'store'));
+    await store.close(); // ... and the daemon failed before writing state.json
+    expect(prepareStateDir(dir, EMBEDDED)).toEqual([]);
+    // The store it made is now listed: losing it is an error.
+    rmSync(join(dir, 'store'), { recursive: true });
+    expect(refusal(dir)).toMatch(/store\/store\.json is missing/);
+  });
+
   it('a fresh directory is made 0700', () => {
     const parent = mkdtempSync(join(tmpdir(), 'weft-statedir-'));
     dirs.push(parent);
