@@ -63,7 +63,7 @@ export const DEFAULT_LIMITS: ApiLimits = {
   requestTimeoutMs: 30_000,
   checkIntervalMs: 1_000,
   keepAliveTimeoutMs: 5_000,
-  maxConnections: 256,
+  maxConnections: 1024,
 };
 
 export class ApiServer {
