@@ -11,6 +11,7 @@ import type { Zones } from '../dns/zones.js';
 import type { Resolver } from '../dns/resolver.js';
 import { badRequest, WeftError } from '../control/errors.js';
 import { renderMetrics } from './metrics.js';
+import { bodyProblem, queryProblem, type BodyKind } from './schemas.js';
 
 export interface DaemonInfo {
   hostId: string;
@@ -34,21 +35,78 @@ interface Route {
   pattern: RegExp;
   keys: string[];
   handler: Handler;
+  /** The schema a POST body must meet (schemas.ts). */
+  body?: BodyKind;
+  /** The query parameters a call takes (others are refused). */
+  query: readonly string[];
 }
 
-const MAX_BODY = 1 << 20;
+/** How long and how much one client may hold the API: a slow or silent client cannot pin the daemon. */
+export interface ApiLimits {
+  /** Largest request body, in bytes (413 beyond). */
+  maxBody: number;
+  /** From connecting to the end of the request headers (a client that never sends is cut off). */
+  headersTimeoutMs: number;
+  /** From connecting to the end of the request body. */
+  requestTimeoutMs: number;
+  /** How often the server looks for connections past those deadlines. */
+  checkIntervalMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** Connections at once; more are refused until some close. */
+  maxConnections: number;
+}
+
+export const DEFAULT_LIMITS: ApiLimits = {
+  maxBody: 64 << 10,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  checkIntervalMs: 1_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 1024,
+};
 
 export class ApiServer {
   readonly #routes: Route[] = [];
   readonly #server: Server;
   readonly #resolver: Resolver;
 
-  constructor(parts: ApiParts, info: DaemonInfo, cluster: { hosts: () => Promise<unknown> }) {
+  readonly #limits: ApiLimits;
+
+  constructor(parts: ApiParts, info: DaemonInfo, cluster: { hosts: () => Promise<unknown> }, limits: Partial<ApiLimits> = {}) {
     const { ctl, objects, endpoints, zones, resolver } = parts;
+    this.#limits = { ...DEFAULT_LIMITS, ...limits };
+    // The query parameters each call takes; a POST's body has a schema of the same name.
+    const QUERY: Record<string, readonly string[]> = {
+      'GET /v1/networks': ['tenant'],
+      'GET /v1/networks/:name': ['tenant'],
+      'DELETE /v1/networks/:name': ['tenant'],
+      'GET /v1/groups': ['tenant', 'net'],
+      'DELETE /v1/groups/:name': ['tenant', 'net'],
+      'GET /v1/endpoints': ['tenant', 'net'],
+      'GET /v1/endpoints/:name': ['tenant', 'net'],
+      'DELETE /v1/endpoints/:name': ['tenant', 'net'],
+      'GET /v1/macs': ['net'],
+      'GET /v1/dns': ['tenant'],
+      'GET /v1/vteps': ['net'],
+      'DELETE /v1/vteps': ['ip', 'net', 'tenant'],
+      'GET /v1/fdb': ['net'],
+      'DELETE /v1/fdb': ['mac', 'net', 'tenant'],
+    };
+    const BODY: Record<string, BodyKind> = {
+      '/v1/tenants': 'tenant',
+      '/v1/networks': 'network',
+      '/v1/groups': 'group',
+      '/v1/endpoints': 'endpoint',
+      '/v1/ports': 'port',
+      '/v1/ports/attach': 'attach',
+      '/v1/vteps': 'vtep',
+      '/v1/fdb': 'fdb',
+    };
     const r = (method: string, path: string, handler: Handler) => {
       const keys: string[] = [];
       const pattern = new RegExp(`^${path.replace(/:(\w+)/g, (_m, k: string) => (keys.push(k), '([^/]+)'))}$`);
-      this.#routes.push({ method, pattern, keys, handler });
+      this.#routes.push({ method, pattern, keys, handler, body: method === 'POST' ? BODY[path] : undefined, query: QUERY[`${method} ${path}`] ?? [] });
     };
     // Query parameters that narrow a list or name a network's tenant.
     const opt = (q: URLSearchParams, k: string) => q.get(k) ?? undefined;
@@ -87,7 +145,37 @@ export class ApiServer {
     r('DELETE', '/v1/fdb', ({ query }) =>
       ctl.removeFdb({ mac: opt(query, 'mac'), net: opt(query, 'net'), tenant: opt(query, 'tenant') }).then(() => ({ removed: query.get('mac') })));
     this.#resolver = resolver;
-    this.#server = createServer((req, res) => void this.#handle(req, res, ctl));
+    this.#server = createServer(
+      {
+        headersTimeout: this.#limits.headersTimeoutMs,
+        requestTimeout: this.#limits.requestTimeoutMs,
+        connectionsCheckingInterval: this.#limits.checkIntervalMs,
+        keepAliveTimeout: this.#limits.keepAliveTimeoutMs,
+      },
+      (req, res) => void this.#handle(req, res, ctl),
+    );
+    this.#server.maxConnections = this.#limits.maxConnections;
+    // Node's headersTimeout does not cover a connection that never sends (or
+    // stops within its headers): a connection silent that long with no
+    // request being answered is closed. One being answered may be quiet.
+    const answering = new Set<unknown>();
+    this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      answering.add(req.socket);
+      res.once('close', () => answering.delete(req.socket));
+    });
+    this.#server.setTimeout(this.#limits.headersTimeoutMs, (socket) => {
+      if (!answering.has(socket) || socket.writableEnded) socket.destroy();
+    });
+    // A request too slow (requestTimeout) or not HTTP: one line, then the connection goes.
+    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
+      const [status, text] =
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout']
+        : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
+        : [400, 'Bad Request'];
+      const body = JSON.stringify({ error: status === 408 ? 'request not received in time' : status === 431 ? 'request headers too large' : 'malformed HTTP request' });
+      socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`, () => socket.destroy());
+    });
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse, ctl: Controller): Promise<void> {
@@ -98,20 +186,28 @@ export class ApiServer {
         res.end(renderMetrics({ ...ctl.stats(), dns: this.#resolver.counters }));
         return;
       }
-      const body = await readBody(req);
+      const body = await readBody(req, this.#limits.maxBody);
       for (const route of this.#routes) {
         const m = route.pattern.exec(url.pathname);
         if (!m || route.method !== req.method) continue;
         const params: Record<string, string> = {};
         route.keys.forEach((k, i) => (params[k] = decodePart(m[i + 1])));
-        const result = await route.handler({ params, query: url.searchParams, body });
+        const problem = (route.body && bodyProblem(route.body, body === undefined ? {} : body)) || queryProblem(route.query, url.searchParams);
+        if (problem) throw badRequest(problem);
+        const result = await route.handler({ params, query: url.searchParams, body: (body ?? {}) as Record<string, unknown> });
         send(res, 200, result ?? {});
         return;
       }
       send(res, 404, { error: `no such API call: ${req.method} ${url.pathname}` });
     } catch (err) {
-      if (err instanceof WeftError) send(res, err.status, { error: err.message });
-      else send(res, 500, { error: `internal error: ${(err as Error).message}` });
+      if (err instanceof TooLarge) {
+        // Not read any further: the rest is discarded (bounded by the request timeout) and the connection closed.
+        res.setHeader('connection', 'close');
+        req.resume();
+      }
+      if (res.headersSent) return;
+      if (err instanceof WeftError) send(res, err.status, { error: oneLine(err.message) });
+      else send(res, 500, { error: `internal error: ${oneLine((err as Error).message)}` });
     }
   }
 
@@ -154,22 +250,44 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let len = 0;
-  for await (const c of req) {
-    len += (c as Buffer).length;
-    if (len > MAX_BODY) throw new WeftError('request body too large', 400);
-    chunks.push(c as Buffer);
-  }
-  if (len === 0) return {};
-  try {
-    const v = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
-    return v as Record<string, unknown>;
-  } catch {
-    throw new WeftError('request body is not a JSON object', 400);
-  }
+class TooLarge extends WeftError {}
+
+const oneLine = (msg: string) => msg.replace(/\s*\n\s*/g, ' ');
+
+/** The request's JSON body (undefined when empty); 413 past `max` bytes, 400 when it is not JSON. */
+function readBody(req: IncomingMessage, max: number): Promise<unknown> {
+  const tooLarge = () => new TooLarge(`request body too large (at most ${max} bytes)`, 413);
+  if (Number(req.headers['content-length'] ?? 0) > max) return Promise.reject(tooLarge());
+  // Events, not `for await`: leaving that loop early destroys the socket before the 413 is sent.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let len = 0;
+    let done = false;
+    req.on('data', (c: Buffer) => {
+      if (done) return; // what follows a refusal is discarded
+      len += c.length;
+      if (len > max) {
+        done = true;
+        chunks.length = 0;
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('error', (err) => {
+      if (!done) (done = true), reject(err);
+    });
+    req.on('end', () => {
+      if (done) return;
+      done = true;
+      if (len === 0) return resolve(undefined);
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      } catch (err) {
+        reject(badRequest(`request body is not valid JSON (${oneLine((err as Error).message)})`));
+      }
+    });
+  });
 }
 
 /** A path segment, %-decoded; a bad escape (`%ZZ`) is the client's error, not ours. */

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { TenantRecord } from '../control/records.js';
 import type { GroupView } from '../control/objects.js';
 import type { EndpointView } from '../control/endpoints.js';
-import { client } from './commands.js';
+import { client, wholeNumber } from './commands.js';
 import { printJson, printTable } from './format.js';
 
 const enc = encodeURIComponent;
@@ -96,13 +96,13 @@ export function registerEndpoint(program: Command): void {
     .option('--mac <mac>', 'MAC address (default: derived from the address)')
     .option('--netns <ns>', 'namespace the endpoint\'s interface goes into')
     .option('--ifname <name>', 'interface name inside the namespace', 'eth0')
-    .option('--port <n>', 'the port its service listens on (SRV records of its group)')
+    .option('--port <n>', 'the port its service listens on (SRV records of its group)', wholeNumber('--port'))
     .option('--router', 'a router: may send router advertisements, DHCP server messages and routed packets')
     .option('--json', 'print JSON')
     .action(async (name: string, o, cmd: Command) => {
       const e = await client(cmd).post<EndpointView>('/v1/endpoints', {
         name, net: o.net, tenant: o.tenant, group: o.group, ip: o.ip, mac: o.mac, netns: o.netns, ifname: o.netns ? o.ifname : undefined,
-        port: o.port === undefined ? undefined : Number(o.port),
+        port: o.port,
         router: o.router ? true : undefined,
       });
       if (o.json) printJson(e);

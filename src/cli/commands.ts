@@ -1,5 +1,5 @@
 // `weft net|port|mac|stats`: thin clients of the daemon's API.
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { ApiClient, DEFAULT_API } from '../api/client.js';
 import type { PortView } from '../control/controller.js';
 import type { NetworkView } from '../control/objects.js';
@@ -12,6 +12,14 @@ export function client(cmd: Command): ApiClient {
 
 const enc = encodeURIComponent;
 
+/** An option that must be a whole number: refused here in one line, not sent as null (NaN) for the API to refuse. */
+export function wholeNumber(flag: string) {
+  return (v: string) => {
+    if (!/^[0-9]+$/.test(v.trim())) throw new InvalidArgumentError(`${flag} must be a whole number`);
+    return Number(v);
+  };
+}
+
 export function registerNet(program: Command): void {
   const net = program.command('net').description('networks: one broadcast domain (one VNI) each, in a tenant');
   net
@@ -21,9 +29,9 @@ export function registerNet(program: Command): void {
     .option('--subnet <cidr>', 'IPv4 subnet, e.g. 10.1.0.0/24 (default: carved from the tenant\'s pool)')
     .option('--gateway <ip>', 'gateway address containers route through')
     .option('--dns <ip>', 'the network\'s DNS address (default: the first address that is not the gateway)')
-    .option('--mtu <n>', 'MTU of the network\'s ports (default: the underlay\'s less the encapsulation)', (v) => Number(v))
+    .option('--mtu <n>', 'MTU of the network\'s ports (default: the underlay\'s less the encapsulation)', wholeNumber('--mtu'))
     .option('--encap <kind>', 'tunnel encapsulation: vxlan or gre', 'vxlan')
-    .option('--vni <n>', 'VXLAN VNI or GRE key (default: the next free in the tenant\'s range, or from 256)', (v) => Number(v))
+    .option('--vni <n>', 'VXLAN VNI or GRE key (default: the next free in the tenant\'s range, or from 256)', wholeNumber('--vni'))
     .option('--json', 'print JSON')
     .action(async (name: string, o, cmd: Command) => {
       const n = await client(cmd).post<NetworkView>('/v1/networks', { name, tenant: o.tenant, subnet: o.subnet, gateway: o.gateway, dns: o.dns, mtu: o.mtu, encap: o.encap, vni: o.vni });

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { ApiServer } from '../api/server.js';
 import { Controller } from '../control/controller.js';
 import { EndpointsFile, StateFile } from '../control/state-file.js';
+import { prepareStateDir, STORE_DIR, writeManifest } from '../control/state-dir.js';
 import { ClusterView } from '../control/cluster-view.js';
 import { Reconciler } from '../control/reconciler.js';
 import { Objects } from '../control/objects.js';
@@ -52,6 +53,8 @@ export interface DaemonOptions {
   dnsTtl: number;
   /** Serve every tenant's names under this suffix (`<ep>.<net>.<tenant>.SUFFIX`) instead of at the top. */
   dnsDomain?: string;
+  /** Start from what is left of a damaged state directory, setting damaged files aside. */
+  recoverState?: boolean;
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
@@ -59,6 +62,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   if (opts.dnsUpstream) parseServers(opts.dnsUpstream);
   if (opts.dnsDomain) parseDnsDomain(opts.dnsDomain);
   const log = pino({ name: 'weft', base: { host: opts.hostId ?? hostname() } }, pino.destination(2));
+  // Missing or damaged state stops the start here, before anything reads or overwrites what is left.
+  const embeddedStore = opts.store === 'embedded';
+  const recovered = prepareStateDir(opts.stateDir ?? '/var/lib/weft', { embeddedStore, recover: opts.recoverState ?? false });
+  for (const line of recovered) log.warn(`--recover-state: ${line}`);
   let sw: Switch | undefined;
   let inband: InbandDns | undefined;
   const dp = new Datapath({ workers: opts.workers, busyPollUs: opts.busyPollUs, portSecurity: opts.portSecurity ?? true, onEvents: (evs) => sw?.handleEvents(evs), onFrames: (frames) => inband?.onFrames(frames) });
@@ -89,7 +96,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   // The cluster store: this host's record lives under its lease.
   let store: Store;
   try {
-    store = await openStore(opts.store, { stateDir: join(opts.stateDir ?? '/var/lib/weft', 'store') });
+    store = await openStore(opts.store, { stateDir: join(opts.stateDir ?? '/var/lib/weft', STORE_DIR) });
     await store.ready(10_000);
   } catch (err) {
     dp.close();
@@ -161,6 +168,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
         throw new Error(`cannot listen for DNS on ${opts.dnsListen}: ${err.message}`);
       });
     }
+    writeManifest(stateDir, { embeddedStore });
     await api.listen(opts.api);
   } catch (err) {
     await shutdown();

@@ -70,9 +70,10 @@ program
   .option('--dns-upstream <ip[:port],...>', 'where other names are forwarded (default: the nameservers of /etc/resolv.conf)')
   .option('--dns-ttl <seconds>', 'TTL of weft\'s DNS records', positiveInt('--dns-ttl'), 10)
   .option('--dns-domain <suffix>', 'serve every tenant under <tenant>.SUFFIX (names <ep>.<net>.<tenant>.SUFFIX); other names forward', dnsDomain)
+  .option('--recover-state', 'start from what is left of a damaged --state-dir: damaged files are set aside (NAME.damaged-TIME), missing ones given up')
   .action(async (o, cmd: Command) => {
     const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
-    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, macPortLimit: o.macPortLimit, portSecurity: o.portSecurity, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl, dnsDomain: o.dnsDomain });
+    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, macPortLimit: o.macPortLimit, portSecurity: o.portSecurity, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl, dnsDomain: o.dnsDomain, recoverState: o.recoverState === true });
   });
 
 registerTenant(program);

@@ -11,6 +11,7 @@ import type { Overlay } from '../overlay/overlay.js';
 import { badRequest, conflict, notFound, WeftError } from './errors.js';
 import { contains, formatIPv4, isHostAddress, parseCidr, parseIPv4, type Subnet } from './ipv4.js';
 import { checkName, splitNetRef } from './objects.js';
+import { vtepProblem } from './address-roles.js';
 import { netRef, type NetworkRecord } from './records.js';
 import type { SavedFdb, SavedPort, SavedVtep, StateFile } from './state-file.js';
 
@@ -147,13 +148,33 @@ export class Controller {
     return next;
   }
 
-  #save(): void {
+  /** Writes state.json: what is in memory, or what it is about to be (`next`). Throws StateNotSaved. */
+  #save(next: { ports?: LocalPort[]; vteps?: SavedVtep[]; fdb?: SavedFdb[] } = {}): void {
     this.#state?.save({
       version: 1,
-      ports: [...this.#ports.values()].filter((p) => !p.endpoint).map((p) => p.saved),
-      vteps: this.#vteps,
-      fdb: this.#fdb,
+      ports: (next.ports ?? [...this.#ports.values()]).filter((p) => !p.endpoint).map((p) => p.saved),
+      vteps: next.vteps ?? this.#vteps,
+      fdb: next.fdb ?? this.#fdb,
     });
+  }
+
+  /**
+   * Saves a change already made in memory and on the data path; when the
+   * disk refuses it, `undo` takes it back so that nothing of it is left and
+   * the refusal goes to the caller (a restart shows what the API confirmed).
+   */
+  #saveOrUndo(undo: () => void): void {
+    try {
+      this.#save();
+    } catch (err) {
+      undo();
+      try {
+        this.#save(); // the file as it was, in case only its directory's fsync failed
+      } catch {
+        /* the first error is the one to report */
+      }
+      throw err;
+    }
   }
 
   /** A local network by `n`, `n.t` or `n` with a tenant. */
@@ -236,7 +257,12 @@ export class Controller {
       this.#dynamic.delete(ref);
       this.#vteps = this.#vteps.filter((v) => v.net !== ref);
       this.#fdb = this.#fdb.filter((f) => f.net !== ref);
-      this.#save();
+      // The store has dropped it already; a file left behind only lists entries a restart drops again.
+      try {
+        this.#save();
+      } catch (err) {
+        this.#log.warn(`network '${ref}' dropped, but ${(err as Error).message}`);
+      }
     });
   }
 
@@ -271,7 +297,7 @@ export class Controller {
       if (req.router !== undefined && typeof req.router !== 'boolean') throw badRequest('router must be true or false');
       const router = req.router === true ? true : undefined;
       await this.#addTap({ name, kind: 'tap', net: refOf(n), netns: req.netns, ifname, ip, mac, router }, false, false);
-      this.#save();
+      this.#saveOrUndo(() => this.#unport(name));
       return this.ports().find((p) => p.name === name)!;
     });
   }
@@ -326,6 +352,7 @@ export class Controller {
     if (!contains(n.net, addr)) throw badRequest(`address ${addrText} is outside network '${ref}' (${n.rec.subnet})`);
     if (!isHostAddress(n.net, addr)) throw badRequest(`address ${addrText} is not a host address in ${n.rec.subnet}`);
     if (n.rec.gateway === formatIPv4(addr)) throw conflict(`address ${addrText} is the gateway of network '${ref}'`);
+    if (n.rec.dns === formatIPv4(addr)) throw conflict(`address ${addrText} is the DNS address of network '${ref}'`);
     for (const p of this.#ports.values()) {
       if (p.saved.net === ref && p.saved.ip?.split('/')[0] === formatIPv4(addr)) {
         throw conflict(`address ${addrText} is taken by port '${p.saved.name}'`);
@@ -340,7 +367,7 @@ export class Controller {
       if (this.#ports.has(req.iface)) throw conflict(`port '${req.iface}' already exists`);
       const n = this.#network(req.net, req.tenant);
       await this.#attach(req.iface, refOf(n));
-      this.#save();
+      this.#saveOrUndo(() => this.#unport(req.iface as string));
       return this.ports().find((p) => p.name === req.iface)!;
     });
   }
@@ -362,10 +389,18 @@ export class Controller {
       const p = typeof name === 'string' ? this.#ports.get(name) : undefined;
       if (!p) throw notFound(`no port '${String(name)}'`);
       if (p.endpoint && !opts.endpoint) throw conflict(`port '${p.saved.name}' belongs to an endpoint: remove it with 'weft endpoint rm'`);
-      this.#sw.removePort(p.rec.id);
-      this.#ports.delete(p.saved.name);
-      this.#save();
+      // Saved first: a device once removed cannot be put back if the disk then refused.
+      if (!p.endpoint) this.#save({ ports: [...this.#ports.values()].filter((x) => x !== p) });
+      this.#unport(p.saved.name);
     });
+  }
+
+  /** Takes a port off the switch (a TAP device goes with it) and out of the table. */
+  #unport(name: string): void {
+    const p = this.#ports.get(name);
+    if (!p) return;
+    this.#sw.removePort(p.rec.id);
+    this.#ports.delete(name);
   }
 
   hasPort(name: string): boolean {
@@ -395,10 +430,37 @@ export class Controller {
   // store, through the reconciler) are merged: a VTEP floods while either
   // lists it, and a static fdb entry wins over a dynamic one for its MAC.
 
+  /** A VTEP address to add: a unicast host on the underlay, not this host. */
   #vtepIp(text: unknown): string {
     if (typeof text !== 'string') throw badRequest('a VTEP address is required');
-    const ip = formatIPv4(parseIPv4(text));
-    if (ip === this.#underlay?.ip) throw badRequest(`${ip} is this host's own VTEP address`);
+    const addr = parseIPv4(text);
+    const why = vtepProblem(addr, this.#underlay?.ip);
+    if (why) throw badRequest(why);
+    return formatIPv4(addr);
+  }
+
+  /** A VTEP address to remove: any well-formed one (an entry an older weft accepted can still go). */
+  #anyVtepIp(text: unknown): string {
+    if (typeof text !== 'string') throw badRequest('a VTEP address is required');
+    return formatIPv4(parseIPv4(text));
+  }
+
+  /**
+   * An fdb entry's IP is answered by proxy ARP here: it must be a host
+   * address of the network that nobody on it owns already (not the
+   * gateway, the DNS address, or a port of this host: that would hijack it).
+   */
+  #fdbIp(n: LocalNetwork, text: string): string {
+    const a = parseIPv4(text);
+    const ref = refOf(n);
+    const ip = formatIPv4(a);
+    if (!contains(n.net, a)) throw badRequest(`address ${text} is outside network '${ref}' (${n.rec.subnet})`);
+    if (!isHostAddress(n.net, a)) throw badRequest(`address ${ip} is the network or broadcast address of ${n.rec.subnet}`);
+    if (ip === n.rec.gateway) throw conflict(`address ${ip} is the gateway of network '${ref}'`);
+    if (ip === n.rec.dns) throw conflict(`address ${ip} is the DNS address of network '${ref}'`);
+    for (const p of this.#ports.values()) {
+      if (p.saved.net === ref && p.saved.ip?.split('/')[0] === ip) throw conflict(`address ${ip} belongs to port '${p.saved.name}' on this host`);
+    }
     return ip;
   }
 
@@ -424,7 +486,10 @@ export class Controller {
       const v = { net: ref, ip };
       this.#applyVtep(v);
       this.#vteps.push(v);
-      this.#save();
+      this.#saveOrUndo(() => {
+        this.#vteps = this.#vteps.filter((x) => x !== v);
+        if (!this.#dynamic.get(ref)?.vteps.has(ip)) this.#overlay.removeVtep(n.id, ip);
+      });
       return v;
     });
   }
@@ -433,11 +498,12 @@ export class Controller {
     return this.#serial(() => {
       const n = this.#network(req.net, req.tenant);
       const ref = refOf(n);
-      const ip = this.#vtepIp(req.ip);
+      const ip = this.#anyVtepIp(req.ip);
       if (!this.#vteps.some((v) => v.net === ref && v.ip === ip)) throw notFound(`no VTEP ${ip} on network '${ref}'`);
+      const rest = this.#vteps.filter((v) => !(v.net === ref && v.ip === ip));
+      this.#save({ vteps: rest });
       if (!this.#dynamic.get(ref)?.vteps.has(ip)) this.#overlay.removeVtep(n.id, ip);
-      this.#vteps = this.#vteps.filter((v) => !(v.net === ref && v.ip === ip));
-      this.#save();
+      this.#vteps = rest;
     });
   }
 
@@ -457,18 +523,24 @@ export class Controller {
       const n = this.#network(req.net, req.tenant);
       const ref = refOf(n);
       const m = unicastMac(req.mac);
-      const vtep = this.#vtepIp(req.vtep);
-      let ip: string | undefined;
-      if (req.ip !== undefined) {
-        const a = parseIPv4(String(req.ip));
-        if (!contains(n.net, a)) throw badRequest(`address ${String(req.ip)} is outside network '${ref}' (${n.rec.subnet})`);
-        ip = formatIPv4(a);
+      for (const p of this.#ports.values()) {
+        if (p.saved.net === ref && p.rec.mac === formatMac(m)) throw conflict(`MAC ${formatMac(m)} belongs to port '${p.saved.name}' on this host`);
       }
+      const vtep = this.#vtepIp(req.vtep);
+      const ip = req.ip === undefined ? undefined : this.#fdbIp(n, String(req.ip));
       const f: SavedFdb = { net: ref, mac: formatMac(m), vtep, ip };
+      const before = this.#fdb;
       this.#applyFdb(f);
-      this.#fdb = this.#fdb.filter((x) => !(x.net === ref && x.mac === f.mac));
-      this.#fdb.push(f);
-      this.#save();
+      this.#fdb = [...before.filter((x) => !(x.net === ref && x.mac === f.mac)), f];
+      this.#saveOrUndo(() => {
+        this.#fdb = before;
+        // What the MAC was before: the replaced static entry, the store's, or nothing.
+        const old = before.find((x) => x.net === ref && x.mac === f.mac);
+        const dyn = this.#dynamic.get(ref)?.fdb.get(f.mac);
+        if (old) this.#applyFdb(old);
+        else if (dyn) this.#overlay.addFdb(n.id, { mac: m, vtep: dyn.vtep, ip: dyn.ip ? parseIPv4(dyn.ip) : undefined });
+        else this.#overlay.removeFdb(n.id, m);
+      });
       return f;
     });
   }
@@ -479,12 +551,13 @@ export class Controller {
       const ref = refOf(n);
       const mac = formatMac(parseMacOrThrow(String(req.mac)));
       if (!this.#fdb.some((x) => x.net === ref && x.mac === mac)) throw notFound(`no fdb entry for ${mac} on network '${ref}'`);
-      this.#fdb = this.#fdb.filter((x) => !(x.net === ref && x.mac === mac));
+      const rest = this.#fdb.filter((x) => !(x.net === ref && x.mac === mac));
+      this.#save({ fdb: rest });
+      this.#fdb = rest;
       // The store may know the MAC too: then its entry takes over.
       const dyn = this.#dynamic.get(ref)?.fdb.get(mac);
       if (dyn) this.#overlay.addFdb(n.id, { mac: parseMac(mac), vtep: dyn.vtep, ip: dyn.ip ? parseIPv4(dyn.ip) : undefined });
       else this.#overlay.removeFdb(n.id, parseMac(mac));
-      this.#save();
     });
   }
 

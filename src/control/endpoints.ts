@@ -79,8 +79,24 @@ export class Endpoints {
     return next;
   }
 
+  /** Writes endpoints.json: the commit point of a create or remove (what a restart re-claims). Throws StateNotSaved. */
   #save(): void {
     this.file?.save({ version: 1, endpoints: [...this.#mine.values()] });
+  }
+
+  /**
+   * A clean-up write the store refused (it was undoing a change the disk
+   * refused): tried again every 2 s until it goes through. What it removes
+   * is leased, so a restart drops it anyway.
+   */
+  #later(what: string, fn: () => Promise<unknown>, attempt = 0): void {
+    const t = setTimeout(() => {
+      fn().catch((err: Error) => {
+        if (attempt === 0) this.log.warn(`${what} not cleaned up yet: ${err.message}`);
+        if (attempt < 300) this.#later(what, fn, attempt + 1);
+      });
+    }, 2000);
+    t.unref();
   }
 
   list(filter: { tenant?: unknown; net?: unknown } = {}): EndpointView[] {
@@ -179,7 +195,7 @@ export class Endpoints {
           if (now === 'unknown') throw err; // cannot tell: keep the address (it is leased) rather than risk handing it out twice
           const mine = now && parse<EndpointRecord>(now)!.host === this.env.hostId && parse<EndpointRecord>(now)!.ip === ip;
           if (mine) return { succeeded: true, revision: now.modRevision };
-          await this.#ipam.release(scope, ip, name).catch(() => undefined);
+          await this.#ipam.release(scope, ip, name).catch(() => this.#later(`address ${ip} of '${name}'`, () => this.#ipam.release(scope, ip, name)));
           throw err;
         });
       if (!written.succeeded) {
@@ -200,7 +216,15 @@ export class Endpoints {
         }
       }
       this.#mine.set(portName(rec), saved);
-      this.#save();
+      try {
+        this.#save();
+      } catch (err) {
+        // Not on disk, so not created: no port, no record, no address left.
+        this.#mine.delete(portName(rec));
+        if (netns !== undefined) await this.ctl.removePort(portName(rec), { endpoint: true }).catch(() => undefined);
+        await this.#unwrite(rec).catch(() => this.#later(`endpoint '${portName(rec)}'`, () => this.#unwrite(rec)));
+        throw err;
+      }
       await this.view.waitFor(written.revision);
       this.env.changed();
       return this.#view(rec);
@@ -230,10 +254,32 @@ export class Endpoints {
       const mine = this.#mine.get(ref);
       if (!cur && !mine) throw notFound(`no endpoint '${name}' on network '${r.net}' in tenant '${r.tenant}'`);
       if (cur && cur.host !== this.env.hostId) throw conflict(`endpoint '${name}' lives on host '${cur.host}': remove it there`);
-      if (cur) await this.#unwrite(cur);
+      // endpoints.json first: once it no longer lists the endpoint, a restart will not bring it back.
+      if (mine) {
+        this.#mine.delete(ref);
+        try {
+          this.#save();
+        } catch (err) {
+          this.#mine.set(ref, mine);
+          throw err;
+        }
+      }
+      if (cur) {
+        try {
+          await this.#unwrite(cur);
+        } catch (err) {
+          if (mine) {
+            this.#mine.set(ref, mine);
+            try {
+              this.#save();
+            } catch {
+              /* leased: a restart drops the record the file no longer lists */
+            }
+          }
+          throw err;
+        }
+      }
       if (this.ctl.hasPort(ref)) await this.ctl.removePort(ref, { endpoint: true });
-      this.#mine.delete(ref);
-      this.#save();
       this.env.changed();
     });
   }
@@ -282,7 +328,11 @@ export class Endpoints {
         }
       }
     }
-    this.#save();
+    try {
+      this.#save();
+    } catch (err) {
+      this.log.warn(`endpoints re-claimed, but ${(err as Error).message}`);
+    }
     if (back) this.log.info(`re-claimed ${back} endpoint(s)`);
     if (later) {
       clearTimeout(this.#retry);

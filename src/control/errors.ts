@@ -3,7 +3,7 @@
 export class WeftError extends Error {
   constructor(
     message: string,
-    readonly status: 400 | 404 | 409 | 500 | 503 = 400,
+    readonly status: 400 | 404 | 409 | 413 | 500 | 503 | 507 = 400,
   ) {
     super(message);
   }

@@ -221,6 +221,11 @@ export class Objects {
         throw badRequest(`VNI ${vni} is outside tenant '${tenant}''s range ${t.vniRange[0]}-${t.vniRange[1]}`);
       }
       const holder = await this.store.get(vniKey(encap, vni));
+      // A VNI picked here and taken meanwhile by a create elsewhere: pick again.
+      if (holder && wantVni === undefined && attempt + 1 < TRIES) {
+        await backoff(attempt);
+        continue;
+      }
       if (holder) throw conflict(`${encap} VNI ${vni} is in use by network '${holder.value}'`);
       const n: NetworkRecord = { tenant, name, subnet: formatCidr(subnet), gateway, dns, mtu, encap, vni };
       const compares: Compare[] = [

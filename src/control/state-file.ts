@@ -2,10 +2,20 @@
 // so a restarted daemon rebuilds the same switch:
 //   state.json      local ports, static VTEPs and fdb entries (the controller)
 //   endpoints.json  the endpoints this host owns, to re-claim after a restart
-// Networks are not here: they live in the store.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+// Networks are not here: they live in the store. Whether a file that is
+// missing here should be there is state-dir.ts's question, asked at start.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensurePrivateDir, writeFileDurable } from './durable.js';
 import type { EndpointRecord } from './records.js';
+
+export const STATE_FILE = 'state.json';
+export const ENDPOINTS_FILE = 'endpoints.json';
+
+const optArray = (v: unknown) => v === undefined || Array.isArray(v);
+/** Every entry an object with a string `net` (what every saved kind has): a file cut short or edited by hand fails this. */
+const everyObject = (...lists: Array<unknown[] | undefined>) =>
+  lists.every((l) => (l ?? []).every((x) => typeof x === 'object' && x !== null && typeof (x as { net?: unknown }).net === 'string'));
 
 export interface SavedPort {
   name: string;
@@ -47,7 +57,21 @@ export interface SavedEndpoints {
   endpoints: SavedEndpoint[];
 }
 
-/** One JSON file, replaced whole (write to .tmp, rename) so it is never half written. */
+/** A state file that is there but cannot be read as what it should be. */
+export class DamagedState extends Error {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`${path} is damaged (${reason})`);
+    this.name = 'DamagedState';
+  }
+}
+
+/**
+ * One JSON file, replaced whole and durably (durable.ts), so it is never half
+ * written; a save that fails throws StateNotSaved and leaves the old file.
+ */
 export class JsonFile<T extends { version: 1 }> {
   readonly path: string;
 
@@ -57,42 +81,42 @@ export class JsonFile<T extends { version: 1 }> {
     private readonly empty: () => T,
     private readonly valid: (v: T) => boolean,
   ) {
-    mkdirSync(dir, { recursive: true });
+    ensurePrivateDir(dir);
     this.path = join(dir, file);
   }
 
+  /** The saved state; empty when the file does not exist; DamagedState when it cannot be read as one. */
   load(): T {
     let text: string;
     try {
       text = readFileSync(this.path, 'utf8');
-    } catch {
-      return this.empty();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.empty();
+      throw new DamagedState(this.path, (err as Error).message.split('\n')[0]);
     }
     let s: T;
     try {
       s = JSON.parse(text) as T;
     } catch (err) {
-      throw new Error(`${this.path}: not valid JSON (${(err as Error).message})`);
+      throw new DamagedState(this.path, text.length === 0 ? 'empty' : `not valid JSON: ${(err as Error).message.split('\n')[0]}`);
     }
-    if (typeof s !== 'object' || s === null || s.version !== 1 || !this.valid(s)) throw new Error(`${this.path}: not a weft state file`);
+    if (typeof s !== 'object' || s === null || s.version !== 1 || !this.valid(s)) throw new DamagedState(this.path, 'not a weft state file');
     return s;
   }
 
   save(state: T): void {
-    const tmp = `${this.path}.tmp`;
-    writeFileSync(tmp, JSON.stringify(state, null, 2));
-    renameSync(tmp, this.path);
+    writeFileDurable(this.path, JSON.stringify(state, null, 2));
   }
 }
 
 export class StateFile extends JsonFile<SavedState> {
   constructor(dir: string) {
-    super(dir, 'state.json', () => ({ version: 1, ports: [] }), (s) => Array.isArray(s.ports));
+    super(dir, STATE_FILE, () => ({ version: 1, ports: [] }), (s) => Array.isArray(s.ports) && optArray(s.vteps) && optArray(s.fdb) && everyObject(s.ports, s.vteps, s.fdb));
   }
 }
 
 export class EndpointsFile extends JsonFile<SavedEndpoints> {
   constructor(dir: string) {
-    super(dir, 'endpoints.json', () => ({ version: 1, endpoints: [] }), (s) => Array.isArray(s.endpoints));
+    super(dir, ENDPOINTS_FILE, () => ({ version: 1, endpoints: [] }), (s) => Array.isArray(s.endpoints) && everyObject(s.endpoints));
   }
 }

@@ -451,7 +451,7 @@ describe('embedded store files', () => {
     writeFileSync(join(dir, 'store.log'), `${good}not json\n{"r":3,"o":[{"d":"/k/a"}]}\n`);
     const err = await openStore('embedded', { stateDir: dir }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreError);
-    expect((err as Error).message).toMatch(/store\.log: line 2 is damaged/);
+    expect((err as Error).message).toMatch(/store\.log is damaged \(line 2 is not valid JSON\)/);
     expect((err as Error).message).not.toContain('\n');
     // Nothing was rewritten: the files are as they were.
     expect(readFileSync(join(dir, 'store.log'), 'utf8')).toContain('not json');

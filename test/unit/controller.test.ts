@@ -1,10 +1,11 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rejection } from '../helpers/errors.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Controller, type DynamicOverlay, type UnderlayInfo } from '../../src/control/controller.js';
 import { WeftError } from '../../src/control/errors.js';
+import { StateNotSaved } from '../../src/control/durable.js';
 import { formatIPv4 } from '../../src/control/ipv4.js';
 import type { NetworkRecord } from '../../src/control/records.js';
 import { EndpointsFile, JsonFile, StateFile, type SavedState } from '../../src/control/state-file.js';
@@ -540,7 +541,7 @@ describe('StateFile', () => {
     const file = join(dir, 'state.json');
     for (const bad of [{ version: 2, ports: [] }, { version: 1, ports: {} }, { version: 1 }, [], null, 'state', 1]) {
       writeFileSync(file, JSON.stringify(bad));
-      expect(() => new StateFile(dir).load(), JSON.stringify(bad)).toThrow(`${file}: not a weft state file`);
+      expect(() => new StateFile(dir).load(), JSON.stringify(bad)).toThrow(`${file} is damaged (not a weft state file)`);
     }
   });
 
@@ -548,7 +549,7 @@ describe('StateFile', () => {
     const dir = tempDir();
     const file = join(dir, 'state.json');
     writeFileSync(file, '{"version": 1,');
-    expect(() => new StateFile(dir).load()).toThrow(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: not valid JSON`));
+    expect(() => new StateFile(dir).load()).toThrow(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is damaged \\(not valid JSON`));
   });
 });
 
@@ -564,7 +565,7 @@ describe('EndpointsFile and JsonFile', () => {
     expect(readdirSync(dir).sort()).toEqual(['endpoints.json', 'state.json']);
     // Neither takes the other's file.
     writeFileSync(join(dir, 'endpoints.json'), JSON.stringify({ version: 1, ports: [] }));
-    expect(() => new EndpointsFile(dir).load()).toThrow(`${join(dir, 'endpoints.json')}: not a weft state file`);
+    expect(() => new EndpointsFile(dir).load()).toThrow(`${join(dir, 'endpoints.json')} is damaged (not a weft state file)`);
   });
 
   it('JsonFile uses its own empty value and validator', () => {
@@ -575,7 +576,7 @@ describe('EndpointsFile and JsonFile', () => {
     f.save({ version: 1, n: 5 });
     expect(f.load()).toEqual({ version: 1, n: 5 });
     writeFileSync(f.path, JSON.stringify({ version: 1, n: 'five' }));
-    expect(() => f.load()).toThrow(`${f.path}: not a weft state file`);
+    expect(() => f.load()).toThrow(`${f.path} is damaged (not a weft state file)`);
   });
 });
 
@@ -688,5 +689,109 @@ describe('Controller ports', () => {
     const rm = await rejection(c.removePort('p1'));
     expect(rm.status).toBe(404);
     expect(rm.message).toBe("no port 'p1'");
+  });
+});
+
+/** A state file the disk refuses while `full` is set (as ENOSPC would). */
+class FullDiskStateFile extends StateFile {
+  full = false;
+  override save(state: SavedState): void {
+    if (this.full) throw new StateNotSaved(this.path, Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+    super.save(state);
+  }
+}
+
+describe('a state write the disk refuses', () => {
+  async function setup() {
+    const dir = tempDir();
+    const state = new FullDiskStateFile(dir);
+    const { c, ov } = controller({ state, underlay: UNDERLAY });
+    await c.ensureNetwork(net('blue', { gateway: '10.1.0.254' }));
+    return { dir, state, c, ov };
+  }
+  const saved = (dir: string) => JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as SavedState;
+
+  it('vtep add: answers 507 in one line and leaves no VTEP in memory, on the data path or on disk', async () => {
+    const { dir, state, c, ov } = await setup();
+    await c.addVtep({ net: 'blue', ip: '10.0.0.2' });
+    state.full = true;
+    const e = await rejection(c.addVtep({ net: 'blue', ip: '10.0.0.3' }));
+    expect([e.status, e.message]).toEqual([507, `state not saved: no space left on device (${join(dir, 'state.json')})`]);
+    expect(c.vteps().map((v) => v.ip)).toEqual(['10.0.0.2']);
+    expect(ov.calls.filter((x) => x.includes('10.0.0.3'))).toEqual(['addVtep 1 10.0.0.3', 'removeVtep 1 10.0.0.3']);
+    expect(saved(dir).vteps).toEqual([{ net: 'blue.default', ip: '10.0.0.2' }]);
+    // A refused remove keeps it everywhere too; with space again both go through.
+    const rm = await rejection(c.removeVtep({ net: 'blue', ip: '10.0.0.2' }));
+    expect(rm.status).toBe(507);
+    expect(c.vteps().map((v) => v.ip)).toEqual(['10.0.0.2']);
+    state.full = false;
+    await c.addVtep({ net: 'blue', ip: '10.0.0.3' });
+    await c.removeVtep({ net: 'blue', ip: '10.0.0.2' });
+    expect(saved(dir).vteps).toEqual([{ net: 'blue.default', ip: '10.0.0.3' }]);
+  });
+
+  it('fdb add: a refused replacement puts the entry it replaced back', async () => {
+    const { dir, state, c } = await setup();
+    await c.addFdb({ net: 'blue', mac: '02:00:00:00:00:0a', vtep: '10.0.0.2', ip: '10.1.0.10' });
+    state.full = true;
+    const e = await rejection(c.addFdb({ net: 'blue', mac: '02:00:00:00:00:0a', vtep: '10.0.0.3', ip: '10.1.0.11' }));
+    expect(e.status).toBe(507);
+    const fresh = await rejection(c.addFdb({ net: 'blue', mac: '02:00:00:00:00:0b', vtep: '10.0.0.3' }));
+    expect(fresh.status).toBe(507);
+    const rm = await rejection(c.removeFdb({ net: 'blue', mac: '02:00:00:00:00:0a' }));
+    expect(rm.status).toBe(507);
+    expect(c.fdb().map((f) => `${f.mac} ${f.vtep} ${f.ip}`)).toEqual(['02:00:00:00:00:0a 10.0.0.2 10.1.0.10']);
+    expect(saved(dir).fdb).toEqual([{ net: 'blue.default', mac: '02:00:00:00:00:0a', vtep: '10.0.0.2', ip: '10.1.0.10' }]);
+  });
+
+  it('leaves no temporary file behind and keeps files 0600 in a 0700 directory', async () => {
+    const { dir, c } = await setup();
+    await c.addVtep({ net: 'blue', ip: '10.0.0.2' });
+    expect(readdirSync(dir)).toEqual(['state.json']);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, 'state.json')).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe('addresses checked for their role', () => {
+  it('a VTEP is a unicast host on the underlay', async () => {
+    const { c, ov } = controller({ underlay: UNDERLAY });
+    await c.ensureNetwork(net('blue'));
+    const cases: Array<[string, string]> = [
+      ['0.0.0.0', '0.0.0.0 is the unspecified address, not a VTEP'],
+      ['0.1.2.3', '0.1.2.3 is in 0.0.0.0/8 ("this network", not a host), not a VTEP'],
+      ['255.255.255.255', '255.255.255.255 is the broadcast address, not a VTEP'],
+      ['224.0.0.1', '224.0.0.1 is a multicast address (224.0.0.0/4), not a VTEP'],
+      ['239.255.255.250', '239.255.255.250 is a multicast address (224.0.0.0/4), not a VTEP'],
+      ['127.0.0.1', '127.0.0.1 is a loopback address (127.0.0.0/8), not a VTEP'],
+      ['240.0.0.1', '240.0.0.1 is a reserved address (240.0.0.0/4), not a VTEP'],
+      ['10.0.0.1', "10.0.0.1 is this host's own VTEP address"],
+    ];
+    for (const [ip, msg] of cases) {
+      const e = await rejection(c.addVtep({ net: 'blue', ip }));
+      expect([e.status, e.message]).toEqual([400, msg]);
+      const f = await rejection(c.addFdb({ net: 'blue', mac: '02:00:00:00:00:0a', vtep: ip }));
+      expect([f.status, f.message]).toEqual([400, msg]);
+    }
+    expect(ov.calls).toEqual(['addNetwork 1 vxlan 256 1450']);
+  });
+
+  it('an fdb IP is not the DNS address, the gateway, the network or broadcast address, and a MAC is unicast and not zero', async () => {
+    const { c, ov } = controller({ underlay: UNDERLAY });
+    await c.ensureNetwork(net('blue', { gateway: '10.1.0.254' }));
+    const cases: Array<[Record<string, string>, number, string]> = [
+      [{ ip: '10.1.0.1' }, 409, "address 10.1.0.1 is the DNS address of network 'blue.default'"],
+      [{ ip: '10.1.0.254' }, 409, "address 10.1.0.254 is the gateway of network 'blue.default'"],
+      [{ ip: '10.1.0.0' }, 400, 'address 10.1.0.0 is the network or broadcast address of 10.1.0.0/24'],
+      [{ ip: '10.1.0.255' }, 400, 'address 10.1.0.255 is the network or broadcast address of 10.1.0.0/24'],
+      [{ mac: '00:00:00:00:00:00' }, 400, 'MAC 00:00:00:00:00:00 is not a unicast address'],
+      [{ mac: 'ff:ff:ff:ff:ff:ff' }, 400, 'MAC ff:ff:ff:ff:ff:ff is not a unicast address'],
+    ];
+    for (const [over, status, msg] of cases) {
+      const e = await rejection(c.addFdb({ net: 'blue', mac: '02:00:00:00:00:0a', vtep: '10.0.0.2', ...over }));
+      expect([e.status, e.message]).toEqual([status, msg]);
+    }
+    expect(ov.calls).toEqual(['addNetwork 1 vxlan 256 1450']);
+    expect(c.fdb()).toEqual([]);
   });
 });

@@ -13,6 +13,16 @@
 //               was never acknowledged), replays the rest, writes a new
 //               snapshot and empties the log. The log is also folded into a
 //               new snapshot while running once it passes 4 MiB.
+//
+// A write the disk refuses (ENOSPC, EIO, ...) is undone: the log is cut back
+// to its last good length, every change not yet on disk is taken back out of
+// memory (newest first), and each of their promises rejects with a one-line
+// StoreError 'not-saved'. Watchers hear of a change only once it is on disk,
+// and reads wait for the changes before them, so nobody acts on a change
+// that is then taken back; the next write tries the disk again. Only when the
+// log cannot even be cut back are writes refused until a restart.
+//
+// The directory is 0700 and its files 0600.
 //   store.lock  "PID STARTTIME" of the process that has the store open; a
 //               second opener gets a clear error while that process lives.
 //
@@ -27,9 +37,11 @@
 // watch can start from an earlier revision; asking for anything older (or
 // from before the store was opened) reports a StoreError 'compacted'.
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { open, rename, type FileHandle } from 'node:fs/promises';
+import { chmodSync, existsSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DamagedState } from '../state-file.js';
+import { ensurePrivateDir, FILE_MODE, fsReason, fsyncDir, writeFileDurable } from '../durable.js';
 import {
   checkTtl,
   checkTxnOps,
@@ -62,6 +74,14 @@ interface LogEntry {
   r: number;
   o: LogOp[];
 }
+/** A change applied in memory whose log line is not on disk yet: what to tell watchers, and how to take it back. */
+interface PendingChange {
+  revision: number;
+  line: string;
+  events: WatchEvent[];
+  /** Each changed key and what it was before, in the order changed. */
+  undo: [string, Rec | undefined][];
+}
 interface Snapshot {
   format: 'weft-store';
   version: 1;
@@ -83,10 +103,12 @@ export class EmbeddedStore implements Store {
   #log: FileHandle;
   #logBytes = 0;
   #needCompact = false;
-  #pending: string[] = [];
+  #pending: PendingChange[] = [];
   #waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   #flushing: Promise<void> | undefined;
   #broken: Error | undefined;
+  /** Keys of an ended lease whose deletion the disk refused: deleted again with the next write. */
+  readonly #orphans = new Set<string>();
   #closed = false;
   readonly #leases = new Map<LeaseId, LeaseRec>();
   readonly #watches = new Set<EmbeddedWatch>();
@@ -105,7 +127,7 @@ export class EmbeddedStore implements Store {
   /** Opens (creating if needed) the store under `stateDir`. */
   static async open(stateDir: string): Promise<EmbeddedStore> {
     if (!stateDir) throw new StoreError('the embedded store needs a state directory', 'invalid');
-    mkdirSync(stateDir, { recursive: true });
+    ensurePrivateDir(stateDir);
     const dir = realpathSync(stateDir);
     if (openDirs.has(dir)) throw new StoreError(`store in ${dir} is already open in this process`, 'invalid');
     acquireLock(dir);
@@ -122,10 +144,11 @@ export class EmbeddedStore implements Store {
         revision++;
         for (const kv of dropped) keys.delete(kv.key);
       }
-      writeSnapshotSync(dir, serialize(keys, revision));
-      writeFileSync(join(dir, LOG), '');
-      fsyncDirSync(dir);
-      const log = await open(join(dir, LOG), 'a');
+      writeFileDurable(join(dir, SNAPSHOT), serialize(keys, revision));
+      writeFileSync(join(dir, LOG), '', { mode: FILE_MODE });
+      chmodSync(join(dir, LOG), FILE_MODE);
+      fsyncDir(dir);
+      const log = await open(join(dir, LOG), 'a', FILE_MODE);
       // A new store has no history to lose: a watch from 0 is fine.
       return new EmbeddedStore(dir, keys, revision, fresh ? 0 : revision, log, dropped);
     } catch (err) {
@@ -140,16 +163,23 @@ export class EmbeddedStore implements Store {
 
   async get(key: string): Promise<KV | undefined> {
     this.#checkOpen();
+    await this.#settled();
     const r = this.#keys.get(key);
     return r ? toKV(key, r) : undefined;
   }
 
   async list(prefix: string): Promise<{ items: KV[]; revision: number }> {
     this.#checkOpen();
+    await this.#settled();
     const found: [Buffer, KV][] = [];
     for (const [key, r] of this.#keys) if (key.startsWith(prefix)) found.push([Buffer.from(key), toKV(key, r)]);
     found.sort((a, b) => Buffer.compare(a[0], b[0]));
     return { items: found.map(([, kv]) => kv), revision: this.#revision };
+  }
+
+  /** Waits until the changes applied before this call are on disk or taken back. */
+  async #settled(): Promise<void> {
+    if (this.#pending.length > 0 || this.#flushing) await this.#durable().catch(() => undefined);
   }
 
   // ---- writes ----
@@ -184,6 +214,11 @@ export class EmbeddedStore implements Store {
   async #write<T>(fn: () => T): Promise<T> {
     this.#checkOpen();
     if (this.#broken) throw this.#broken;
+    if (this.#orphans.size > 0) {
+      const keys = [...this.#orphans].filter((k) => this.#keys.get(k)?.l !== undefined && !this.#leases.has(this.#keys.get(k)!.l!));
+      this.#orphans.clear();
+      if (keys.length > 0) this.#apply(keys.map((k) => ({ delete: k })));
+    }
     const result = fn();
     if (this.#pending.length > 0 || this.#flushing) await this.#durable();
     return result;
@@ -203,9 +238,11 @@ export class EmbeddedStore implements Store {
     const rev = this.#revision + 1;
     const events: WatchEvent[] = [];
     const logOps: LogOp[] = [];
+    const undo: [string, Rec | undefined][] = [];
     for (const op of ops) {
       if ('put' in op) {
         const prev = this.#keys.get(op.put);
+        undo.push([op.put, prev]);
         if (prev?.l !== undefined) this.#leases.get(prev.l)?.keys.delete(op.put);
         const rec: Rec = { v: op.value, c: prev?.c ?? rev, m: rev };
         if (op.lease !== undefined) {
@@ -218,6 +255,7 @@ export class EmbeddedStore implements Store {
       } else {
         const prev = this.#keys.get(op.delete);
         if (!prev) continue;
+        undo.push([op.delete, prev]);
         if (prev.l !== undefined) this.#leases.get(prev.l)?.keys.delete(op.delete);
         this.#keys.delete(op.delete);
         events.push({ type: 'delete', key: op.delete, modRevision: rev });
@@ -226,11 +264,37 @@ export class EmbeddedStore implements Store {
     }
     if (events.length === 0) return { revision: this.#revision, changed: 0 };
     this.#revision = rev;
-    this.#pending.push(`${JSON.stringify({ r: rev, o: logOps } satisfies LogEntry)}\n`);
-    this.#history.push({ revision: rev, events });
-    if (this.#history.length > HISTORY_CHANGES) this.#compactedRevision = this.#history.shift()!.revision;
-    for (const w of this.#watches) w.offer(events);
+    this.#pending.push({ revision: rev, line: `${JSON.stringify({ r: rev, o: logOps } satisfies LogEntry)}\n`, events, undo });
     return { revision: rev, changed: events.length };
+  }
+
+  /** A change is on disk: from now on watchers may hear of it. */
+  #committed(c: PendingChange): void {
+    this.#history.push({ revision: c.revision, events: c.events });
+    if (this.#history.length > HISTORY_CHANGES) this.#compactedRevision = this.#history.shift()!.revision;
+    for (const w of this.#watches) w.offer(c.events);
+  }
+
+  /** Takes changes that never reached the disk back out of memory, newest first. */
+  #takeBack(changes: PendingChange[]): void {
+    if (changes.length === 0) return;
+    for (const c of [...changes].reverse()) {
+      for (const [key, prev] of [...c.undo].reverse()) {
+        const cur = this.#keys.get(key);
+        if (cur?.l !== undefined) this.#leases.get(cur.l)?.keys.delete(key);
+        if (prev === undefined) {
+          this.#keys.delete(key);
+          continue;
+        }
+        this.#keys.set(key, prev);
+        if (prev.l === undefined) continue;
+        const lease = this.#leases.get(prev.l);
+        // Deleted with its lease, which has ended meanwhile: deleted again by the next write.
+        if (lease) lease.keys.add(key);
+        else this.#orphans.add(key);
+      }
+    }
+    this.#revision = changes[0].revision - 1;
   }
 
   // ---- persistence ----
@@ -248,60 +312,87 @@ export class EmbeddedStore implements Store {
   async #flushLoop(): Promise<void> {
     try {
       while (this.#pending.length > 0 || this.#waiters.length > 0 || this.#needCompact) {
-        const lines = this.#pending;
+        const changes = this.#pending;
         const waiters = this.#waiters;
         this.#pending = [];
         this.#waiters = [];
         try {
           if (this.#needCompact) {
             // The snapshot is taken now: it holds every change applied so
-            // far, including `lines`.
+            // far, including `changes`.
             await this.#compact();
-          } else if (lines.length > 0) {
-            const text = lines.join('');
+          } else if (changes.length > 0) {
+            const text = changes.map((c) => c.line).join('');
             await this.#log.appendFile(text);
             await this.#log.datasync();
             this.#logBytes += Buffer.byteLength(text);
             if (this.#logBytes > COMPACT_LOG_BYTES) this.#needCompact = true;
           }
-          for (const w of waiters) w.resolve();
         } catch (err) {
-          // What is in memory is no longer what is on disk: refuse further
-          // writes (reads go on) until the daemon restarts from the files.
-          this.#broken = new StoreError(`cannot write the store in ${this.#dir}: ${(err as Error).message}; writes are refused until restart`, 'internal', { cause: err });
-          for (const w of [...waiters, ...this.#waiters]) w.reject(this.#broken);
-          this.#pending = [];
-          this.#waiters = [];
-          this.#needCompact = false;
-          return;
+          await this.#failed(err, [...changes, ...this.#pending], [...waiters, ...this.#waiters]);
+          if (this.#broken) return;
+          continue;
         }
+        for (const c of changes) this.#committed(c);
+        for (const w of waiters) w.resolve();
       }
     } finally {
       this.#flushing = undefined;
     }
   }
 
+  /**
+   * The disk refused a write: cut the log back to what was on it, take every
+   * change not on disk back out of memory and reject everyone waiting for it.
+   */
+  async #failed(err: unknown, changes: PendingChange[], waiters: { resolve: () => void; reject: (e: Error) => void }[]): Promise<void> {
+    this.#pending = [];
+    this.#waiters = [];
+    const where = join(this.#dir, this.#needCompact ? SNAPSHOT : LOG);
+    let reason = new StoreError(`state not saved: ${fsReason(err)} (${where})`, 'not-saved', { cause: err });
+    try {
+      await this.#log.truncate(this.#logBytes);
+      await this.#log.datasync();
+    } catch (cutErr) {
+      // The log may end in part of a change nobody was told of; only a restart (which drops a torn last line) is safe.
+      reason = new StoreError(`state not saved: ${fsReason(err)}, and ${join(this.#dir, LOG)} cannot be cut back (${fsReason(cutErr)}); writes are refused until restart`, 'not-saved', { cause: err });
+      this.#broken = reason;
+    }
+    this.#takeBack(changes);
+    for (const w of waiters) w.reject(reason);
+  }
+
   async #compact(): Promise<void> {
-    this.#needCompact = false;
     const text = serialize(this.#keys, this.#revision);
     const tmp = join(this.#dir, `${SNAPSHOT}.tmp`);
-    const fh = await open(tmp, 'w');
     try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
+      const fh = await open(tmp, 'w', FILE_MODE);
+      try {
+        await fh.writeFile(text);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, join(this.#dir, SNAPSHOT));
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err; // still needed: tried again with the next write
     }
-    await rename(tmp, join(this.#dir, SNAPSHOT));
-    const d = await open(this.#dir, 'r');
+    this.#needCompact = false;
     try {
-      await d.sync();
-    } finally {
-      await d.close();
+      fsyncDir(this.#dir);
+    } catch {
+      return; // renamed, perhaps not durably: keep the log (its lines are skipped below the snapshot's revision)
     }
-    await this.#log.truncate(0);
-    await this.#log.sync();
-    this.#logBytes = 0;
+    // The snapshot holds everything: the log's lines are all at or below its
+    // revision (skipped when loaded), so what follows cannot lose a change.
+    try {
+      await this.#log.truncate(0);
+      await this.#log.sync();
+      this.#logBytes = 0;
+    } catch (err) {
+      this.#broken = new StoreError(`state not saved: ${fsReason(err)} (${join(this.#dir, LOG)} cannot be emptied); writes are refused until restart`, 'not-saved', { cause: err });
+    }
   }
 
   // ---- watches ----
@@ -370,7 +461,7 @@ export class EmbeddedStore implements Store {
   #expire(id: LeaseId): void {
     if (this.#closed) return;
     const rec = this.#leases.get(id);
-    this.#endLease(id).catch(() => undefined); // a write failure already marked the store broken
+    this.#endLease(id).catch(() => undefined); // a refused write comes back as orphans, deleted with the next write
     rec?.handle.lost();
   }
 
@@ -518,6 +609,25 @@ function serialize(keys: Map<string, Rec>, revision: number): string {
   return JSON.stringify({ format: 'weft-store', version: 1, revision, keys: [...keys] } satisfies Snapshot);
 }
 
+/** Reads the store's files without opening it; throws DamagedState naming the file that cannot be read. */
+export function checkStoreFiles(dir: string): void {
+  load(dir);
+}
+
+/** The live process holding the store in `dir` open, if any. */
+export function storeHolder(dir: string): number | undefined {
+  let holder: string;
+  try {
+    holder = readFileSync(join(dir, LOCK), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const [pidText, start] = holder.trim().split(' ');
+  const pid = Number(pidText);
+  const live = Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid) && (!start || startTime(pid) === undefined || startTime(pid) === start);
+  return live ? pid : undefined;
+}
+
 function load(dir: string): { keys: Map<string, Rec>; revision: number } {
   const keys = new Map<string, Rec>();
   let revision = 1;
@@ -533,10 +643,10 @@ function load(dir: string): { keys: Map<string, Rec>; revision: number } {
     try {
       snap = JSON.parse(text) as Snapshot;
     } catch (err) {
-      throw new Error(`${snapPath} is not valid JSON (${(err as Error).message})`);
+      throw new DamagedState(snapPath, text.length === 0 ? 'empty' : `not valid JSON: ${(err as Error).message.split('\n')[0]}`);
     }
     if (snap?.format !== 'weft-store' || snap.version !== 1 || !Number.isInteger(snap.revision) || !Array.isArray(snap.keys)) {
-      throw new Error(`${snapPath} is not a weft store snapshot`);
+      throw new DamagedState(snapPath, 'not a weft store snapshot');
     }
     revision = snap.revision;
     for (const [k, r] of snap.keys) keys.set(k, r);
@@ -556,11 +666,11 @@ function load(dir: string): { keys: Map<string, Rec>; revision: number } {
     try {
       e = JSON.parse(line) as LogEntry;
     } catch {
-      throw new Error(`${logPath}: line ${i + 1} is damaged`);
+      throw new DamagedState(logPath, `line ${i + 1} is not valid JSON`);
     }
-    if (!Number.isInteger(e?.r) || !Array.isArray(e.o)) throw new Error(`${logPath}: line ${i + 1} is not a store change`);
+    if (!Number.isInteger(e?.r) || !Array.isArray(e.o)) throw new DamagedState(logPath, `line ${i + 1} is not a store change`);
     if (e.r <= revision) return; // already in the snapshot (a crash between snapshot and truncation)
-    if (e.r !== revision + 1) throw new Error(`${logPath}: line ${i + 1} has revision ${e.r}, expected ${revision + 1}`);
+    if (e.r !== revision + 1) throw new DamagedState(logPath, `line ${i + 1} has revision ${e.r}, expected ${revision + 1}`);
     revision = e.r;
     for (const op of e.o) {
       if ('p' in op) {
@@ -574,27 +684,6 @@ function load(dir: string): { keys: Map<string, Rec>; revision: number } {
     }
   });
   return { keys, revision };
-}
-
-function writeSnapshotSync(dir: string, text: string): void {
-  const tmp = join(dir, `${SNAPSHOT}.tmp`);
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, join(dir, SNAPSHOT));
-}
-
-function fsyncDirSync(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 // ---- the lock file ----
@@ -623,7 +712,7 @@ function acquireLock(dir: string): void {
   const me = `${process.pid} ${startTime(process.pid) ?? ''}\n`;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      writeFileSync(path, me, { flag: 'wx' });
+      writeFileSync(path, me, { flag: 'wx', mode: FILE_MODE });
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;

@@ -20,6 +20,8 @@
 //   Embedded store: leases live in the daemon's process, so on a restart every
 //   leased key of the previous run is deleted when the store opens; the
 //   restarted daemon re-puts (re-claims) its records under a new lease.
+// - A write that rejects with 'not-saved' (embedded: the disk refused it) was
+//   not applied, and nobody saw it.
 // - A write that rejects with an 'unavailable' error (etcd unreachable or too
 //   slow) may or may not have been applied: re-read before retrying. Writes are
 //   never retried inside the store, so a transaction is applied at most once.
@@ -96,14 +98,16 @@ export type StoreErrorCode =
   | 'compacted' // a watch asked for history that is gone
   | 'lease-not-found' // a put/txn named a lease that expired or was revoked
   | 'invalid' // a malformed request (bad TTL, duplicate key in a transaction)
+  | 'not-saved' // the disk refused the write (embedded): it was not applied
   | 'internal';
 
-const statusOf: Record<StoreErrorCode, 400 | 409 | 500 | 503> = {
+const statusOf: Record<StoreErrorCode, 400 | 409 | 500 | 503 | 507> = {
   unavailable: 503,
   closed: 503,
   compacted: 500,
   'lease-not-found': 409,
   invalid: 400,
+  'not-saved': 507,
   internal: 500,
 };
 

@@ -1,0 +1,129 @@
+// What each API request may carry, as JSON Schema, checked with ajv before
+// any handler runs: the right JSON type for every field (no coercion: `true`
+// is not the VNI 1), no field the call does not know, numbers in range,
+// addresses and MACs well formed. The handlers then check what needs the
+// cluster to judge (a free address, a VTEP that is not this host, ...).
+// A refusal is one line naming the field.
+import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv';
+
+const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+const IPV4 = `${OCTET}(\\.${OCTET}){3}`;
+
+const ajv = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: false, removeAdditional: false, strict: true });
+ajv.addFormat('ipv4', new RegExp(`^${IPV4}$`));
+ajv.addFormat('ipv4-prefix', new RegExp(`^${IPV4}(/([0-9]|[12][0-9]|3[0-2]))?$`));
+ajv.addFormat('cidr', new RegExp(`^${IPV4}/([0-9]|[12][0-9]|3[0-2])$`));
+ajv.addFormat('mac', /^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/);
+
+/** How a malformed value of each format is described (what the handlers said before the schema). */
+const FORMAT_TEXT: Record<string, (v: string) => string> = {
+  ipv4: (v) => `malformed IPv4 address '${v}'`,
+  'ipv4-prefix': (v) => `malformed IPv4 address '${v}' (expected e.g. 10.1.0.5 or 10.1.0.5/24)`,
+  cidr: (v) => `malformed CIDR '${v}' (expected e.g. 10.1.0.0/24)`,
+  mac: (v) => `malformed MAC address '${v}' (expected e.g. 02:00:00:00:00:01)`,
+};
+
+// Field kinds. Names are checked in full by the object model (checkName,
+// the DNS clash rules); here only their type and length.
+const name = { type: 'string', minLength: 1, maxLength: 63 };
+const netRef = { type: 'string', minLength: 1, maxLength: 127 };
+const ipv4 = { type: 'string', format: 'ipv4' };
+const ipv4Prefix = { type: 'string', format: 'ipv4-prefix' };
+const cidr = { type: 'string', format: 'cidr' };
+const mac = { type: 'string', format: 'mac' };
+/** A namespace is a file name under /run/netns. */
+const netns = { type: 'string', minLength: 1, maxLength: 255, pattern: '^[^/\\u0000]+$' };
+const ifname = { type: 'string', minLength: 1, maxLength: 15 };
+/** Marks a port as a router (psec: router advertisements and DHCP replies allowed from it). */
+const router = { type: 'boolean' };
+
+const body = (properties: Record<string, SchemaObject>, required: string[]): SchemaObject => ({ type: 'object', properties, required, additionalProperties: false });
+
+export const BODY_SCHEMAS = {
+  tenant: body({ name, subnetPool: cidr, vniRange: { type: 'string', pattern: '^[0-9]{1,10}-[0-9]{1,10}$', description: 'VNI range' } }, ['name']),
+  network: body(
+    {
+      name,
+      tenant: name,
+      subnet: cidr,
+      gateway: ipv4,
+      dns: ipv4,
+      mtu: { type: 'integer', minimum: 576, maximum: 65000 },
+      encap: { enum: ['vxlan', 'gre'], description: 'encapsulation' },
+      vni: { type: 'integer', minimum: 1, maximum: 0xffffffff },
+    },
+    ['name'],
+  ),
+  group: body({ name, net: netRef, tenant: name }, ['name', 'net']),
+  endpoint: body(
+    { name, net: netRef, tenant: name, group: name, ip: ipv4Prefix, mac, netns, ifname, port: { type: 'integer', minimum: 1, maximum: 65535 }, router },
+    ['name', 'net'],
+  ),
+  port: body({ name, net: netRef, tenant: name, netns, ifname, ip: ipv4Prefix, mac, router }, ['name', 'net', 'netns']),
+  attach: body({ iface: ifname, net: netRef, tenant: name, router }, ['iface', 'net']),
+  vtep: body({ ip: ipv4, net: netRef, tenant: name }, ['ip', 'net']),
+  fdb: body({ mac, net: netRef, vtep: ipv4, ip: ipv4, tenant: name }, ['mac', 'net', 'vtep']),
+} satisfies Record<string, SchemaObject>;
+
+export type BodyKind = keyof typeof BODY_SCHEMAS;
+
+const validators = Object.fromEntries(Object.entries(BODY_SCHEMAS).map(([k, s]) => [k, ajv.compile(s)])) as Record<BodyKind, ValidateFunction>;
+
+/** Why `body` is not a valid request of this kind (one line), or undefined when it is. */
+export function bodyProblem(kind: BodyKind, body: unknown): string | undefined {
+  const v = validators[kind];
+  if (v(body)) return undefined;
+  return describe(v.errors![0], body, BODY_SCHEMAS[kind]);
+}
+
+const jsonType = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : typeof v);
+/** A value as it may be quoted in one line: short, no control characters. */
+const quote = (v: unknown) => {
+  const s = typeof v === 'string' ? v : JSON.stringify(v);
+  const clean = s.replace(/[\u0000-\u001f\u007f]/g, '?');
+  return clean.length > 40 ? `${clean.slice(0, 40)}...` : clean;
+};
+
+function describe(e: ErrorObject, body: unknown, schema: SchemaObject): string {
+  if (e.instancePath === '' && e.keyword === 'type') return `request body must be a JSON object, not ${jsonType(body)}`;
+  if (e.keyword === 'additionalProperties') return `unknown field '${quote((e.params as { additionalProperty: string }).additionalProperty)}'`;
+  if (e.keyword === 'required') return `field '${(e.params as { missingProperty: string }).missingProperty}' is required`;
+  const field = e.instancePath.slice(1).split('/')[0];
+  const value = (body as Record<string, unknown>)[field];
+  const fieldSchema = (schema.properties as Record<string, SchemaObject>)[field] ?? {};
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'type':
+      return `field '${field}' must be ${p.type === 'integer' ? 'a whole number' : `a ${String(p.type)}`}, not ${jsonType(value)}${typeof value === 'string' ? ` ('${quote(value)}')` : ''}`;
+    case 'minimum':
+      return `field '${field}' must be at least ${String(p.limit)}, not ${quote(value)}`;
+    case 'maximum':
+      return `field '${field}' must be at most ${String(p.limit)}, not ${quote(value)}`;
+    case 'minLength':
+      return `field '${field}' must not be empty`;
+    case 'maxLength':
+      return `field '${field}' is longer than ${String(p.limit)} characters`;
+    case 'format':
+      return `field '${field}': ${FORMAT_TEXT[String(p.format)]?.(quote(value)) ?? `not a valid ${String(p.format)}`}`;
+    case 'enum':
+      return `field '${field}': unknown ${String(fieldSchema.description ?? 'value')} '${quote(value)}' (${(p.allowedValues as unknown[]).join(' or ')})`;
+    case 'pattern':
+      return `field '${field}': malformed ${String(fieldSchema.description ?? 'value')} '${quote(value)}'`;
+    default:
+      return `field '${field}' ${e.message ?? 'is not valid'}`;
+  }
+}
+
+/**
+ * The query of a GET or DELETE: only the parameters the call knows, each
+ * at most once. Returns the one-line problem, or undefined.
+ */
+export function queryProblem(allowed: readonly string[], query: URLSearchParams): string | undefined {
+  const seen = new Set<string>();
+  for (const k of query.keys()) {
+    if (!allowed.includes(k)) return `unknown parameter '${quote(k)}'${allowed.length ? ` (this call takes ${allowed.join(', ')})` : ''}`;
+    if (seen.has(k)) return `parameter '${quote(k)}' given twice`;
+    seen.add(k);
+  }
+  return undefined;
+}
