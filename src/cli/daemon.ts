@@ -117,7 +117,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   registration.onReclaimed(() => void endpoints.reclaim());
   // DNS: answered from the cluster view, on a host socket and (in-band) at each network's DNS address.
   const zones = new Zones(view, opts.dnsTtl);
-  const upstream = new Upstream(opts.dnsUpstream ? parseServers(opts.dnsUpstream) : resolvConfServers());
+  // The upstream client counts what it ignores or gives up on with the resolver's counters.
+  const upstream = new Upstream(opts.dnsUpstream ? parseServers(opts.dnsUpstream) : resolvConfServers(), { count: (kind) => resolver.counters[kind]++ });
   const resolver = new Resolver(zones, upstream);
   const dnsListener = new DnsListener(resolver);
   inband = new InbandDns(sw, resolver);

@@ -6,6 +6,7 @@
 // dropped (and counted) when not.
 import dnsPacket, { type Answer } from 'dns-packet';
 import type { Upstream } from './upstream.js';
+import { guardCounters, type GuardCounters } from './guard-counters.js';
 import { Malformed, parseQuery, type Query } from './wire.js';
 import type { Zones } from './zones.js';
 
@@ -17,6 +18,8 @@ const RA = dnsPacket.RECURSION_AVAILABLE;
 /** What we offer in our own OPT record (the DNS flag day's safe size). */
 const OUR_EDNS_SIZE = 1232;
 const CACHE_MAX = 10_000;
+/** Forwarded queries waiting for an upstream at once; past it, SERVFAIL at once (no socket, no memory). */
+export const MAX_PENDING = 1000;
 
 export type Transport = 'udp' | 'tcp';
 
@@ -26,7 +29,7 @@ export const FORWARD = Symbol('forward');
 /** Whose names a query sees: a tenant (in-band: the port it came in on), or 'by-name' (the host listener: the name's last label). */
 export type TenantOf = { tenant: string } | 'by-name';
 
-export interface DnsCounters {
+export interface DnsCounters extends GuardCounters {
   queries: number;
   answered: number;
   nxdomain: number;
@@ -38,7 +41,7 @@ export interface DnsCounters {
 }
 
 export class Resolver {
-  readonly counters: DnsCounters = { queries: 0, answered: 0, nxdomain: 0, forwarded: 0, servfail: 0, formerr: 0, truncated: 0, dropped: 0 };
+  readonly counters: DnsCounters = { ...guardCounters(), queries: 0, answered: 0, nxdomain: 0, forwarded: 0, servfail: 0, formerr: 0, truncated: 0, dropped: 0 };
   /**
    * Encoded local answers (ID 0) by question bytes, then tenant, then size
    * limit and EDNS (limit * 2 + 1 with OPT); emptied when the zones change.
@@ -48,10 +51,13 @@ export class Resolver {
   #cache = new Map<string, Map<string, Map<number, Buffer>>>();
   #cacheSize = 0;
   #cacheGeneration = -1;
+  /** Forwarded queries waiting for an upstream. */
+  #forwarding = 0;
 
   constructor(
     private readonly zones: Zones,
     private readonly upstream: Upstream,
+    private readonly maxPending = MAX_PENDING,
   ) {}
 
   /** The response to `query`, or undefined when it is to be dropped. */
@@ -94,6 +100,9 @@ export class Resolver {
     const cached = this.#cache.get(q.questionText)?.get(tenantKey)?.get(sizeKey);
     if (cached) {
       this.counters.answered++;
+      this.counters.cached++;
+      if ((cached[3] & 0xf) === RCODE.NXDOMAIN) this.counters.nxdomain++;
+      if (cached[2] & (TC >> 8)) this.counters.truncated++;
       return withId(cached, q.id, q.flags & RD);
     }
     const lookup = q.qclass === 1 || q.qclass === 255 ? this.zones.lookup(tenant, q.qname, q.qtype) : undefined;
@@ -133,8 +142,20 @@ export class Resolver {
 
   async #forward(raw: Buffer, q: Query, transport: Transport): Promise<Buffer> {
     this.counters.forwarded++;
-    const reply = await this.upstream.ask(raw, transport);
-    if (reply) return reply;
+    // Bounded: past the cap a query costs no socket and no wait (the old
+    // single socket instead ran out of IDs at 65,536 and spun looking for one).
+    if (this.#forwarding >= this.maxPending) {
+      this.counters.servfail_pending_full++;
+    } else {
+      this.#forwarding++;
+      let reply: Buffer | undefined;
+      try {
+        reply = await this.upstream.ask(raw, transport);
+      } finally {
+        this.#forwarding--;
+      }
+      if (reply) return reply;
+    }
     this.counters.servfail++;
     return encode(q, RA | RCODE.SERVFAIL, { answers: [], authorities: [], additionals: q.ednsSize === undefined ? [] : [opt()] }, q.id, q.flags & RD);
   }
