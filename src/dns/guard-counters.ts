@@ -22,8 +22,8 @@ export interface GuardCounters {
   /** Host listener TCP: connections closed at once (too many), reads paused (the client does not read). */
   tcp_conn_refused: number;
   tcp_paused: number;
-  /** In-band TCP: half-open and established connections evicted (oldest first), segments dropped (buffer or in-flight bound). */
-  inband_syn_evicted: number;
+  /** In-band TCP (SYN cookies: no state before the handshake ends): ACKs for no connection whose cookie is wrong, established connections evicted (least recently active first), segments dropped (buffer or in-flight bound: the client sends them again). */
+  inband_bad_ack: number;
   inband_conn_evicted: number;
   inband_segment_dropped: number;
 }
@@ -41,7 +41,7 @@ export function guardCounters(): GuardCounters {
     rrl_slipped: 0,
     tcp_conn_refused: 0,
     tcp_paused: 0,
-    inband_syn_evicted: 0,
+    inband_bad_ack: 0,
     inband_conn_evicted: 0,
     inband_segment_dropped: 0,
   };
