@@ -58,9 +58,11 @@ program
   .option('--dns-listen <addr:port>', 'also answer DNS on this host socket (the tenant is the name\'s last label)')
   .option('--dns-upstream <ip[:port],...>', 'where other names are forwarded (default: the nameservers of /etc/resolv.conf)')
   .option('--dns-ttl <seconds>', 'TTL of weft\'s DNS records', positiveInt('--dns-ttl'), 10)
+  .option('--dns-allow <cidr,...>', 'networks besides loopback the --dns-listen socket answers (others get REFUSED)')
+  .option('--dns-rrl <n>', 'responses a second to one /24 outside loopback on the --dns-listen socket (0: no limit)', wholeIn('--dns-rrl', 1_000_000), 1000)
   .action(async (o, cmd: Command) => {
     const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
-    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl });
+    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl, dnsAllow: o.dnsAllow, dnsRrl: o.dnsRrl });
   });
 
 registerTenant(program);
