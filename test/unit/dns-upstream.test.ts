@@ -106,8 +106,8 @@ describe('upstream client', () => {
   it('fails over at once when the first server says REFUSED: the answer is the second server\'s, the first was asked once', async () => {
     const s1 = await fakeUdp(LO, 5406, (q, s) => s.send(answer(q, '', { rcode: 5 }), q.from.port, q.from.address));
     const s2 = await fakeUdp(LO, 5407, (q, s) => s.send(answer(q, '192.0.2.2'), q.from.port, q.from.address));
-    // A stagger far past the test's timeout: only the failover can bring server 2 in.
-    const { up, counters } = upstream([{ host: LO, port: 5406 }, { host: LO, port: 5407 }], { staggerMs: 60_000, deadlineMs: 120_000 });
+    // A stagger far past the test's timeout (120 s): only the failover can bring server 2 in.
+    const { up, counters } = upstream([{ host: LO, port: 5406 }, { host: LO, port: 5407 }], { staggerMs: 600_000, deadlineMs: 1_200_000 });
     expect(decoded(await up.ask(query('x.example'), 'udp')).a).toEqual(['192.0.2.2']);
     expect(s1.got).toHaveLength(1);
     expect(s2.got).toHaveLength(1);
@@ -116,7 +116,7 @@ describe('upstream client', () => {
 
   it('fails over at once when the first server\'s port is closed (ICMP port unreachable)', async () => {
     const s2 = await fakeUdp(LO, 5409, (q, s) => s.send(answer(q, '192.0.2.3'), q.from.port, q.from.address));
-    const { up, counters } = upstream([{ host: LO, port: 5408 }, { host: LO, port: 5409 }], { staggerMs: 60_000, deadlineMs: 120_000 });
+    const { up, counters } = upstream([{ host: LO, port: 5408 }, { host: LO, port: 5409 }], { staggerMs: 600_000, deadlineMs: 1_200_000 });
     expect(decoded(await up.ask(query('y.example'), 'udp')).a).toEqual(['192.0.2.3']);
     expect(s2.got).toHaveLength(1);
     expect(counters.upstream_unreachable).toBe(1);
@@ -125,7 +125,7 @@ describe('upstream client', () => {
   it('relays the last server\'s failure when every server fails', async () => {
     const s1 = await fakeUdp(LO, 5410, (q, s) => s.send(answer(q, '', { rcode: 2 }), q.from.port, q.from.address));
     const s2 = await fakeUdp(LO, 5411, (q, s) => s.send(answer(q, '', { rcode: 5 }), q.from.port, q.from.address));
-    const { up } = upstream([{ host: LO, port: 5410 }, { host: LO, port: 5411 }], { staggerMs: 60_000, deadlineMs: 120_000 });
+    const { up } = upstream([{ host: LO, port: 5410 }, { host: LO, port: 5411 }], { staggerMs: 600_000, deadlineMs: 1_200_000 });
     expect(decoded(await up.ask(query('z.example', 77), 'udp'))).toMatchObject({ id: 77, rcode: 'REFUSED' });
     expect([s1.got.length, s2.got.length]).toEqual([1, 1]);
   });
@@ -154,7 +154,7 @@ describe('upstream client', () => {
       });
     await tcp(5414, 'evil.example');
     await tcp(5415);
-    const { up, counters } = upstream([{ host: LO, port: 5414 }, { host: LO, port: 5415 }], { staggerMs: 60_000, deadlineMs: 120_000 });
+    const { up, counters } = upstream([{ host: LO, port: 5414 }, { host: LO, port: 5415 }], { staggerMs: 600_000, deadlineMs: 1_200_000 });
     expect(decoded(await up.ask(query('t.example', 9), 'tcp'))).toMatchObject({ id: 9, a: ['192.0.2.4'] });
     expect(counters.upstream_ignored).toBe(1);
   });
