@@ -109,6 +109,11 @@ export class DnsListener {
         continue; // one bad query does not cost the rest of the batch their answers
       }
       if (local === FORWARD) {
+        const full = this.resolver.forwardFull(m.data);
+        if (full) {
+          replies.push({ ip: m.ip, port: m.port, data: full });
+          continue;
+        }
         this.resolver.forward(m.data, 'udp').then(
           (reply) => {
             if (!udp.closed) udp.send([{ ip: m.ip, port: m.port, data: reply }]);

@@ -140,6 +140,18 @@ export class Resolver {
     return this.#forward(raw, parseQuery(raw), transport);
   }
 
+  /**
+   * SERVFAIL at once (counted) when the cap on pending forwarded queries is
+   * reached, else undefined. Listeners ask before forward(): a query past
+   * the cap then costs no promise (one batch of a flood holds 100,000s).
+   */
+  forwardFull(raw: Buffer): Buffer | undefined {
+    if (this.#forwarding < this.maxPending) return undefined;
+    this.counters.forwarded++;
+    this.counters.servfail_pending_full++;
+    return this.#servfail(parseQuery(raw));
+  }
+
   async #forward(raw: Buffer, q: Query, transport: Transport): Promise<Buffer> {
     this.counters.forwarded++;
     // Bounded: past the cap a query costs no socket and no wait (the old
@@ -156,6 +168,10 @@ export class Resolver {
       }
       if (reply) return reply;
     }
+    return this.#servfail(q);
+  }
+
+  #servfail(q: Query): Buffer {
     this.counters.servfail++;
     return encode(q, RA | RCODE.SERVFAIL, { answers: [], authorities: [], additionals: q.ednsSize === undefined ? [] : [opt()] }, q.id, q.flags & RD);
   }
