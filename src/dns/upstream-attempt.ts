@@ -8,7 +8,7 @@
 // unreachable as ECONNREFUSED at once. What does arrive is checked for our
 // random ID and our question before it is believed.
 import { createSocket } from 'node:dgram';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { replyMismatch } from './reply-check.js';
 
 export interface Server {
@@ -75,9 +75,20 @@ export function udpAttempt(a: Attempt): Promise<Outcome> {
       end(judge(msg, a.count));
     });
     sock.unref();
-    sock.connect(a.server.port, a.server.host, () => {
-      if (!done) sock.send(a.query, (err) => err && unreachable());
-    });
+    try {
+      // A failed connect (EMFILE, no route) comes to this callback, not as 'error'.
+      sock.connect(a.server.port, a.server.host, (err?: Error) => {
+        if (done) return;
+        if (err) return unreachable();
+        try {
+          sock.send(a.query, (e) => e && unreachable());
+        } catch {
+          unreachable();
+        }
+      });
+    } catch {
+      unreachable();
+    }
   });
 }
 
@@ -85,7 +96,13 @@ export function udpAttempt(a: Attempt): Promise<Outcome> {
 export function tcpAttempt(a: Attempt): Promise<Outcome> {
   return new Promise((resolve) => {
     if (a.signal.aborted) return resolve({ kind: 'abandoned' });
-    const sock = connect({ host: a.server.host, port: a.server.port });
+    let sock: Socket;
+    try {
+      sock = connect({ host: a.server.host, port: a.server.port });
+    } catch {
+      a.count('upstream_unreachable');
+      return resolve({ kind: 'failover' });
+    }
     let buf = Buffer.alloc(0);
     let done = false;
     const end = (o: Outcome) => {

@@ -134,7 +134,7 @@ export class Upstream {
         }
         const server = this.servers[next++];
         running++;
-        void start(server).then((o) => {
+        void start(server).catch((): Outcome => ({ kind: 'failover' })).then((o) => {
           running--;
           if (done || o.kind === 'abandoned') return;
           if (o.kind === 'answer') return finish(o.reply);
