@@ -6,6 +6,7 @@
 #   bad-ack IFACE SRCMAC SRCIP DSTMAC DSTIP COUNT   COUNT ACK+data segments for connections that never were
 #   hold HOST PORT COUNT                COUNT real TCP connections to HOST:PORT, held open
 #   rrl HOST PORT COUNT                 COUNT queries in a burst; prints "answers truncated" received within 2 s
+#   tcp-order HOST PORT SLOW FAST       one connection, a query for SLOW (id 1) then FAST (id 2); prints the reply IDs and rcodes in arrival order
 import random, select, socket, struct, sys, time
 
 def query(name, qid):
@@ -101,3 +102,20 @@ elif cmd == 'rrl':
             if m[2] & 0x02:
                 truncated += 1
     print(answers, truncated)
+elif cmd == 'tcp-order':
+    host, port, slow, fast = sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+    s = socket.create_connection((host, port), timeout=15)
+    a, b = query(slow, 1), query(fast, 2)
+    s.sendall(struct.pack('!H', len(a)) + a + struct.pack('!H', len(b)) + b)
+    buf, out = b'', []
+    while len(out) < 2:
+        d = s.recv(65536)
+        if not d:
+            break
+        buf += d
+        while len(buf) >= 2 and len(buf) >= 2 + struct.unpack('!H', buf[:2])[0]:
+            n = struct.unpack('!H', buf[:2])[0]
+            m = buf[2:2 + n]
+            buf = buf[2 + n:]
+            out.append('%d/%d' % (struct.unpack('!H', m[:2])[0], m[3] & 0xf))
+    print(' '.join(out))

@@ -66,8 +66,8 @@ describe.skipIf(skipUnless(['ip', 'dig', 'python3']))('DNS resolver under hostil
     lab = await buildLab(TOPO);
     client = h('h1').containers.find((c) => c.name === 'client')!;
     attacker = h('h1').containers.find((c) => c.name === 'attacker')!;
-    // An upstream that never answers (it reads nothing), on h1.
-    bg(h('h1').netns, 'python3', ['-c', `import socket,time\ns=socket.socket(2,2)\ns.bind(('127.0.0.1',${H1_SILENT}))\nprint('ready',flush=True)\ntime.sleep(900)`]);
+    // An upstream that never answers (it reads nothing, over UDP or TCP), on h1.
+    bg(h('h1').netns, 'python3', ['-c', `import socket,time\ns=socket.socket(2,2)\ns.bind(('127.0.0.1',${H1_SILENT}))\nt=socket.socket(2,1)\nt.bind(('127.0.0.1',${H1_SILENT}))\nt.listen(1000)\nprint('ready',flush=True)\ntime.sleep(900)`]);
     await firstLine(children[children.length - 1]);
     // A real one on h2.
     bg(h('h2').netns, process.execPath, [STUB, '127.0.0.1', String(H2_STUB), 'outside.example=192.0.2.1']);
@@ -115,6 +115,12 @@ describe.skipIf(skipUnless(['ip', 'dig', 'python3']))('DNS resolver under hostil
     expect(after.rrl_slipped).toBeGreaterThan(before.rrl_slipped);
     expect(truncated).toBe(after.rrl_slipped - before.rrl_slipped);
     expect(answers).toBeLessThan(600);
+  });
+
+  it('on in-band TCP answers a local name at once while a forwarded one on the same connection waits', async () => {
+    // slow.example goes to the silent upstream (SERVFAIL at its deadline); the local name is answered first.
+    const out = await inNs(client.netns, 'python3', [FLOOD, 'tcp-order', DNS_IP, '53', 'slow.example', 'client.blue.acme'], { timeoutMs: 30_000 });
+    expect(out.stdout.trim()).toBe('2/0 1/2');
   });
 
   it('survives a SYN flood and forged ACKs at the in-band DNS address: other clients answered over UDP and TCP, memory bounded', async () => {
