@@ -14,6 +14,7 @@ import { parseDnsDomain, Zones } from '../dns/zones.js';
 import { Resolver } from '../dns/resolver.js';
 import { parseServers, resolvConfServers, Upstream } from '../dns/upstream.js';
 import { DnsListener, parseListen } from '../dns/listener.js';
+import { parseAllow } from '../dns/access.js';
 import { InbandDns } from '../dns/inband.js';
 import { parseIPv4 } from '../control/ipv4.js';
 import { HostRegistration, listHosts } from '../control/hosts.js';
@@ -55,12 +56,17 @@ export interface DaemonOptions {
   dnsDomain?: string;
   /** Start from what is left of a damaged state directory, setting damaged files aside. */
   recoverState?: boolean;
+  /** Networks besides loopback the host listener answers, CIDR[,CIDR...]. */
+  dnsAllow?: string;
+  /** The host listener's response rate limit per /24 outside loopback (0: none). */
+  dnsRrl?: number;
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
   if (opts.dnsListen) parseListen(opts.dnsListen);
   if (opts.dnsUpstream) parseServers(opts.dnsUpstream);
   if (opts.dnsDomain) parseDnsDomain(opts.dnsDomain);
+  const dnsAllow = opts.dnsAllow === undefined ? [] : parseAllow(opts.dnsAllow);
   const log = pino({ name: 'weft', base: { host: opts.hostId ?? hostname() } }, pino.destination(2));
   // Missing or damaged state stops the start here, before anything reads or overwrites what is left.
   const embeddedStore = opts.store === 'embedded';
@@ -131,9 +137,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   registration.onReclaimed(() => void endpoints.reclaim());
   // DNS: answered from the cluster view, on a host socket and (in-band) at each network's DNS address.
   const zones = new Zones(view, opts.dnsTtl, { domain: opts.dnsDomain, hostServer: opts.dnsListen ? parseListen(opts.dnsListen).host : undefined });
-  const upstream = new Upstream(opts.dnsUpstream ? parseServers(opts.dnsUpstream) : resolvConfServers());
+  // The upstream client counts what it ignores or gives up on with the resolver's counters.
+  const upstream = new Upstream(opts.dnsUpstream ? parseServers(opts.dnsUpstream) : resolvConfServers(), { count: (kind) => resolver.counters[kind]++ });
   const resolver = new Resolver(zones, upstream);
-  const dnsListener = new DnsListener(resolver);
+  const dnsListener = new DnsListener(resolver, { allow: dnsAllow, rrl: opts.dnsRrl });
   inband = new InbandDns(sw, resolver);
   const dnsService = inband;
   ctl.onNetwork({
@@ -182,6 +189,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'weft daemon stopping');
+    // Whatever hangs on the way out (a store that does not answer), the
+    // signal is obeyed: pending DNS queries are abandoned, not awaited.
+    setTimeout(() => {
+      log.warn('shutdown took over 5 s: exiting now');
+      process.exit(0);
+    }, 5000).unref();
     await api.close();
     await shutdown();
     process.exit(0);

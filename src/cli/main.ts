@@ -71,9 +71,11 @@ program
   .option('--dns-ttl <seconds>', 'TTL of weft\'s DNS records', positiveInt('--dns-ttl'), 10)
   .option('--dns-domain <suffix>', 'serve every tenant under <tenant>.SUFFIX (names <ep>.<net>.<tenant>.SUFFIX); other names forward', dnsDomain)
   .option('--recover-state', 'start from what is left of a damaged --state-dir: damaged files are set aside (NAME.damaged-TIME), missing ones given up')
+  .option('--dns-allow <cidr,...>', 'networks besides loopback the --dns-listen socket answers (others get REFUSED)')
+  .option('--dns-rrl <n>', 'responses a second to one /24 outside loopback on the --dns-listen socket (0: no limit)', wholeIn('--dns-rrl', 1_000_000), 1000)
   .action(async (o, cmd: Command) => {
     const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
-    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, macPortLimit: o.macPortLimit, portSecurity: o.portSecurity, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl, dnsDomain: o.dnsDomain, recoverState: o.recoverState === true });
+    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, macPortLimit: o.macPortLimit, portSecurity: o.portSecurity, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl, dnsDomain: o.dnsDomain, recoverState: o.recoverState === true, dnsAllow: o.dnsAllow, dnsRrl: o.dnsRrl });
   });
 
 registerTenant(program);

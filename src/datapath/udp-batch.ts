@@ -23,6 +23,12 @@ export interface UdpBatchOptions {
 /** u8[4] IPv4, u16 port (LE), u16 length (LE), then the payload. */
 const HDR = addon.udpRecordHdrLen;
 const MAX_PAYLOAD = 0xffff;
+/**
+ * Most datagrams handed to onBatch in one call. A delivery can hold the
+ * whole inbox (16 MB: 400,000 small queries under a flood); cut into slices,
+ * only one slice's objects (and its replies) are alive at a time.
+ */
+const SLICE = 1024;
 
 export class UdpBatchSocket {
   readonly #native: NativeUdpBatchSocket;
@@ -30,7 +36,8 @@ export class UdpBatchSocket {
 
   /**
    * Binds `address:port` (port 0: any free port, see localPort) and starts
-   * receiving. `onBatch` gets every datagram received since its last call;
+   * receiving. `onBatch` gets every datagram received since its last call
+   * (in slices of at most 1024);
    * each `data` is a view of one buffer per batch (valid as long as it is
    * kept). Throws, with a one-line message, when the bind fails. The socket
    * keeps Node running until close() (or unref()).
@@ -40,7 +47,14 @@ export class UdpBatchSocket {
       address,
       port,
       reuseAddr: opts.reuseAddr ?? false,
-      onBatch: (records: Buffer) => onBatch(decodeRecords(records)),
+      onBatch: (records: Buffer) => {
+        for (let off = 0; off < records.length; ) {
+          const slice = decodeSlice(records, off, SLICE);
+          off = slice.next;
+          if (slice.msgs.length === 0) break;
+          onBatch(slice.msgs);
+        }
+      },
     });
   }
 
@@ -96,9 +110,13 @@ let lastEncNum = 0;
 
 /** The records of one onBatch buffer, as datagrams whose data are views of it. */
 export function decodeRecords(buf: Buffer): Datagram[] {
+  return decodeSlice(buf, 0, Infinity).msgs;
+}
+
+/** Up to `max` records from offset `off`, and the offset after them. */
+function decodeSlice(buf: Buffer, off: number, max: number): { msgs: Datagram[]; next: number } {
   const out: Datagram[] = [];
-  let off = 0;
-  while (off + HDR <= buf.length) {
+  while (off + HDR <= buf.length && out.length < max) {
     const ipNum = ((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0;
     if (ipNum !== lastIpNum) {
       lastIpNum = ipNum;
@@ -111,7 +129,7 @@ export function decodeRecords(buf: Buffer): Datagram[] {
     if (off > buf.length) break; // cannot happen with the add-on's buffers
     out.push({ ip: lastIpStr, port, data: buf.subarray(start, off) });
   }
-  return out;
+  return { msgs: out, next: off };
 }
 
 /** One buffer holding every datagram as a record, for sendBatch. */

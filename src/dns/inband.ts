@@ -9,9 +9,7 @@
 // frame arrived on: a container cannot ask another tenant's zone.
 //
 // UDP is answered frame for frame. TCP (for answers too big for UDP) is a
-// small server-side TCP: SYN / SYN-ACK, length-prefixed queries in order,
-// our answer in MSS-sized segments, FIN. No retransmission of our own data:
-// the path is a TAP in the same host, and a client that loses it retries.
+// small server-side TCP, bounded against floods: inband-tcp.ts.
 import { localMac, macToBytes } from '../datapath/mac.js';
 import type { Switch } from '../switch/switch.js';
 import { udpLimit } from './answer.js';
@@ -20,7 +18,8 @@ import { fitReply } from './truncate.js';
 import { parseQuery } from './wire.js';
 import type { Asker } from './zones.js';
 import { formatIPv4 } from '../control/ipv4.js';
-import { readIp4, readTcp, readUdp, TCP, tcpFrame, udpFrame, type Endpoint } from './packet.js';
+import { readIp4, readUdp, udpFrame, type Endpoint } from './packet.js';
+import { InbandTcp } from './inband-tcp.js';
 
 interface Service {
   port: number;
@@ -34,19 +33,6 @@ interface Service {
   who: Asker;
 }
 
-interface Conn {
-  svc: Service;
-  client: Endpoint;
-  /** Next byte we expect from the client, and the next we send. */
-  rcvNxt: number;
-  sndNxt: number;
-  buf: Buffer;
-  last: number;
-  chain: Promise<void>;
-}
-
-const TCP_IDLE_MS = 10_000;
-
 export interface InbandCounters {
   frames: number;
   udp: number;
@@ -57,15 +43,13 @@ export interface InbandCounters {
 export class InbandDns {
   readonly counters: InbandCounters = { frames: 0, udp: 0, tcpSegments: 0, ignored: 0 };
   readonly #byNetwork = new Map<number, Service>();
-  readonly #conns = new Map<string, Conn>();
-  readonly #sweep: NodeJS.Timeout;
+  readonly #tcp: InbandTcp;
 
   constructor(
     private readonly sw: Switch,
     private readonly resolver: Resolver,
   ) {
-    this.#sweep = setInterval(() => this.#expire(), TCP_IDLE_MS);
-    this.#sweep.unref();
+    this.#tcp = new InbandTcp(resolver, (port, frames) => this.sw.dp.inject(port, frames));
   }
 
   /** Answers DNS at `dnsIp` on a local network of `tenant`. */
@@ -92,7 +76,7 @@ export class InbandDns {
     this.sw.unpin(network, s.macNum);
     this.sw.removePort(s.port);
     this.#byNetwork.delete(network);
-    for (const [k, c] of this.#conns) if (c.svc === s) this.#conns.delete(k);
+    this.#tcp.stop(network);
   }
 
   /** Frames the data path handed up from service ports, one batch. */
@@ -110,10 +94,13 @@ export class InbandDns {
       if (ip.proto === 17) {
         const reply = this.#udp(svc, ip.srcMac, ip.src, ip.l4);
         if (reply) answers.set(svc.port, [...(answers.get(svc.port) ?? []), reply]);
-      } else if (ip.proto === 6) this.#tcp(svc, ip.srcMac, ip.src, ip.l4);
-      else this.counters.ignored++;
+      } else if (ip.proto === 6) {
+        if (this.#tcp.segment(svc, ip.srcMac, ip.src, ip.l4)) this.counters.tcpSegments++;
+        else this.counters.ignored++;
+      } else this.counters.ignored++;
     }
     for (const [port, list] of answers) this.sw.dp.inject(port, list);
+    this.#tcp.flush();
   }
 
   #me(svc: Service): Endpoint {
@@ -153,77 +140,7 @@ export class InbandDns {
     return undefined;
   }
 
-  #tcp(svc: Service, srcMac: Buffer, src: number, l4: Buffer): void {
-    const seg = readTcp(l4);
-    if (!seg || seg.dstPort !== 53) return void this.counters.ignored++;
-    this.counters.tcpSegments++;
-    const key = `${svc.network}/${src}:${seg.srcPort}`;
-    const client: Endpoint = { mac: Buffer.from(srcMac), ip: src, port: seg.srcPort };
-    const out = (c: { seq: number; ack: number; flags: number; payload?: Buffer; mss?: number }) => this.sw.dp.inject(svc.port, tcpFrame(this.#me(svc), client, c));
-    let conn = this.#conns.get(key);
-    if (seg.flags & TCP.RST) {
-      this.#conns.delete(key);
-      return;
-    }
-    if (seg.flags & TCP.SYN) {
-      const iss = (Math.random() * 2 ** 32) >>> 0;
-      conn = { svc, client, rcvNxt: (seg.seq + 1) >>> 0, sndNxt: (iss + 1) >>> 0, buf: Buffer.alloc(0), last: Date.now(), chain: Promise.resolve() };
-      this.#conns.set(key, conn);
-      out({ seq: iss, ack: conn.rcvNxt, flags: TCP.SYN | TCP.ACK, mss: svc.mtu - 40 });
-      return;
-    }
-    if (!conn) {
-      // Not a connection we know: tell the client so it does not hang.
-      if (!(seg.flags & TCP.ACK) || seg.payload.length || seg.flags & TCP.FIN) out({ seq: seg.ack, ack: (seg.seq + seg.payload.length) >>> 0, flags: TCP.RST | TCP.ACK });
-      return;
-    }
-    conn.last = Date.now();
-    const c = conn;
-    if (seg.payload.length) {
-      if (seg.seq === c.rcvNxt) {
-        c.buf = Buffer.concat([c.buf, seg.payload]);
-        c.rcvNxt = (c.rcvNxt + seg.payload.length) >>> 0;
-      }
-      // In order or not, say where we are (a retransmission is answered with the same ACK).
-      out({ seq: c.sndNxt, ack: c.rcvNxt, flags: TCP.ACK });
-      this.#drain(c, out);
-    }
-    if (seg.flags & TCP.FIN) {
-      c.rcvNxt = (c.rcvNxt + 1) >>> 0;
-      // Answers still being made go first; then our FIN.
-      c.chain = c.chain.then(() => {
-        out({ seq: c.sndNxt, ack: c.rcvNxt, flags: TCP.FIN | TCP.ACK });
-        c.sndNxt = (c.sndNxt + 1) >>> 0;
-        this.#conns.delete(key);
-      });
-    }
-  }
-
-  /** Answers every whole length-prefixed query in the buffer, in order. */
-  #drain(c: Conn, out: (s: { seq: number; ack: number; flags: number; payload?: Buffer }) => void): void {
-    while (c.buf.length >= 2 && c.buf.length >= 2 + c.buf.readUInt16BE(0)) {
-      const q = Buffer.from(c.buf.subarray(2, 2 + c.buf.readUInt16BE(0)));
-      c.buf = c.buf.subarray(2 + q.length);
-      c.chain = c.chain.then(async () => {
-        const reply = await this.resolver.handle(q, c.svc.who, 'tcp').catch(() => undefined);
-        if (!reply) return;
-        const data = Buffer.concat([Buffer.from([reply.length >> 8, reply.length & 0xff]), reply]);
-        const mss = c.svc.mtu - 40;
-        for (let off = 0; off < data.length; off += mss) {
-          const chunk = data.subarray(off, off + mss);
-          out({ seq: c.sndNxt, ack: c.rcvNxt, flags: TCP.ACK | TCP.PSH, payload: chunk });
-          c.sndNxt = (c.sndNxt + chunk.length) >>> 0;
-        }
-      });
-    }
-  }
-
-  #expire(): void {
-    const old = Date.now() - TCP_IDLE_MS;
-    for (const [k, c] of this.#conns) if (c.last < old) this.#conns.delete(k);
-  }
-
   close(): void {
-    clearInterval(this.#sweep);
+    this.#tcp.close();
   }
 }

@@ -10,6 +10,7 @@
 import type { Answer } from 'dns-packet';
 import { buildReply, EDE, FLAG, OUR_EDNS_SIZE, RCODE, udpLimit, type ReplyParts } from './answer.js';
 import type { Upstream } from './upstream.js';
+import { guardCounters, type GuardCounters } from './guard-counters.js';
 import { Malformed, parseQuery, type Query } from './wire.js';
 import type { Asker, Zones } from './zones.js';
 
@@ -21,6 +22,8 @@ const CLASS_IN = 1;
 const CLASS_CH = 3;
 const CLASS_ANY = 255;
 const CACHE_MAX = 10_000;
+/** Forwarded queries waiting for an upstream at once; past it, SERVFAIL at once (no socket, no memory). */
+export const MAX_PENDING = 1000;
 
 export type Transport = 'udp' | 'tcp';
 
@@ -35,7 +38,7 @@ export const FORWARD = Symbol('forward');
  */
 export type TenantOf = Asker | 'by-name';
 
-export interface DnsCounters {
+export interface DnsCounters extends GuardCounters {
   queries: number;
   answered: number;
   nxdomain: number;
@@ -47,7 +50,7 @@ export interface DnsCounters {
 }
 
 export class Resolver {
-  readonly counters: DnsCounters = { queries: 0, answered: 0, nxdomain: 0, forwarded: 0, servfail: 0, formerr: 0, truncated: 0, dropped: 0 };
+  readonly counters: DnsCounters = { ...guardCounters(), queries: 0, answered: 0, nxdomain: 0, forwarded: 0, servfail: 0, formerr: 0, truncated: 0, dropped: 0 };
   /**
    * Encoded local answers (ID 0) by question bytes, then tenant, then size
    * limit and EDNS (limit * 2 + 1 with OPT); emptied when the zones change.
@@ -57,10 +60,13 @@ export class Resolver {
   #cache = new Map<string, Map<string, Map<number, Buffer>>>();
   #cacheSize = 0;
   #cacheGeneration = -1;
+  /** Forwarded queries waiting for an upstream. */
+  #forwarding = 0;
 
   constructor(
     private readonly zones: Zones,
     private readonly upstream: Upstream,
+    private readonly maxPending = MAX_PENDING,
   ) {}
 
   /** The response to `query`, or undefined when it is to be dropped. */
@@ -112,6 +118,9 @@ export class Resolver {
     const cached = this.#cache.get(q.questionText)?.get(tenantKey)?.get(sizeKey);
     if (cached) {
       this.counters.answered++;
+      this.counters.cached++;
+      if ((cached[3] & 0xf) === RCODE.NXDOMAIN) this.counters.nxdomain++;
+      if (cached[2] & (FLAG.TC >> 8)) this.counters.truncated++;
       return withId(cached, q.id, q.flags & RD);
     }
     const lookup = this.zones.lookup(asker, q.qname, q.qtype);
@@ -153,10 +162,38 @@ export class Resolver {
     return this.#forward(raw, parseQuery(raw), transport);
   }
 
+  /**
+   * SERVFAIL at once (counted) when the cap on pending forwarded queries is
+   * reached, else undefined. Listeners ask before forward(): a query past
+   * the cap then costs no promise (one batch of a flood holds 100,000s).
+   */
+  forwardFull(raw: Buffer): Buffer | undefined {
+    if (this.#forwarding < this.maxPending) return undefined;
+    this.counters.forwarded++;
+    this.counters.servfail_pending_full++;
+    return this.#servfail(parseQuery(raw));
+  }
+
   async #forward(raw: Buffer, q: Query, transport: Transport): Promise<Buffer> {
     this.counters.forwarded++;
-    const reply = await this.upstream.ask(raw, transport);
-    if (reply) return reply;
+    // Bounded: past the cap a query costs no socket and no wait (the old
+    // single socket instead ran out of IDs at 65,536 and spun looking for one).
+    if (this.#forwarding >= this.maxPending) {
+      this.counters.servfail_pending_full++;
+    } else {
+      this.#forwarding++;
+      let reply: Buffer | undefined;
+      try {
+        reply = await this.upstream.ask(raw, transport);
+      } finally {
+        this.#forwarding--;
+      }
+      if (reply) return reply;
+    }
+    return this.#servfail(q);
+  }
+
+  #servfail(q: Query): Buffer {
     this.counters.servfail++;
     return encode(q, RA | RCODE.SERVFAIL, { answers: [], authorities: [], additionals: q.ednsSize === undefined ? [] : [opt()] }, q.id, q.flags & RD);
   }

@@ -1,16 +1,28 @@
-// Forwarding names weft does not own to upstream servers: each server in
-// turn, each with a timeout; UDP queries over UDP (one socket, our own
-// query IDs so answers cannot be confused), TCP queries over TCP. Undefined
-// when none answered: the resolver then says SERVFAIL.
-import { createSocket, type Socket } from 'node:dgram';
-import { connect } from 'node:net';
+// Forwarding names weft does not own to upstream servers.
+//
+// Each query goes out on its own (upstream-attempt.ts: a connected UDP
+// socket with a random source port and a random ID, or a TCP connection),
+// and the servers are tried on a schedule that fits the client's patience:
+// a stub resolver (glibc, dig) waits 5 s for an answer, so every server
+// must have had its chance, and SERVFAIL must be on its way, before then.
+//
+//   t=0         ask server 1
+//   t=stagger   no answer yet: ask server 2 too (server 1 may still answer)
+//   t=2*stagger ... server 3, and so on
+//   t=deadline  give up: relay the last server's failure, or SERVFAIL
+//
+// A server that cannot help (REFUSED, SERVFAIL, NOTIMP, or its port
+// unreachable) hands over to the next one at once, without waiting for the
+// stagger; the first real answer from any server wins and the rest are
+// abandoned. When no one answered, the failure of the last server to reply
+// (its REFUSED, say) is relayed; with none at all, the resolver says SERVFAIL.
 import { readFileSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
+import { tcpAttempt, udpAttempt, type Count, type Outcome, type Server } from './upstream-attempt.js';
+import { forClient } from './reply-check.js';
+import { parseQuery } from './wire.js';
 
-export interface Server {
-  host: string;
-  port: number;
-}
+export type { Server };
 
 /** Parses `IP[:PORT][,IP[:PORT]]`; throws a one-line Error. */
 export function parseServers(spec: string): Server[] {
@@ -35,95 +47,113 @@ export function resolvConfServers(path = '/etc/resolv.conf'): Server[] {
   }
 }
 
+export interface UpstreamOptions {
+  /** How long a server has alone before the next one is asked too. */
+  staggerMs?: number;
+  /** When the query is given up, from its start: under the client's own 5 s. */
+  deadlineMs?: number;
+  /** Where ignored replies, failovers and timeouts are counted (the resolver's counters). */
+  count?: (kind: Parameters<Count>[0] | 'upstream_timeout') => void;
+}
+
 export class Upstream {
-  #udp?: Socket;
-  readonly #pending = new Map<number, (reply: Buffer) => void>();
+  readonly #staggerMs: number;
+  readonly #deadlineMs: number;
+  readonly #count: NonNullable<UpstreamOptions['count']>;
+  /** Every query under way, so close() can abandon them. */
+  readonly #live = new Set<AbortController>();
+  #closed = false;
 
   constructor(
     readonly servers: Server[],
-    private readonly timeoutMs = 2000,
-  ) {}
-
-  #socket(): Socket {
-    if (this.#udp) return this.#udp;
-    const s = createSocket('udp4');
-    s.on('message', (msg) => {
-      if (msg.length < 12) return;
-      const done = this.#pending.get(msg.readUInt16BE(0));
-      if (done) done(msg);
-    });
-    s.on('error', () => undefined);
-    s.unref();
-    this.#udp = s;
-    return s;
+    opts: UpstreamOptions = {},
+  ) {
+    this.#staggerMs = opts.staggerMs ?? 1000;
+    this.#deadlineMs = opts.deadlineMs ?? 4000;
+    this.#count = opts.count ?? (() => undefined);
   }
 
+  /** Queries under way (the resolver caps them). */
+  get pending(): number {
+    return this.#live.size;
+  }
+
+  /** The reply to relay (with the client's ID and question), or undefined when no server gave one. */
   async ask(query: Buffer, transport: 'udp' | 'tcp'): Promise<Buffer | undefined> {
-    for (const server of this.servers) {
-      const reply = await (transport === 'tcp' ? this.#tcp(server, query) : this.#udpAsk(server, query)).catch(() => undefined);
-      if (reply) return reply;
+    if (this.#closed || this.servers.length === 0) return undefined;
+    let clientId: number;
+    let question: Buffer;
+    try {
+      const q = parseQuery(query);
+      clientId = q.id;
+      question = Buffer.from(q.question);
+    } catch {
+      return undefined;
     }
-    return undefined;
-  }
-
-  #udpAsk(server: Server, query: Buffer): Promise<Buffer | undefined> {
-    const id = this.#freeId();
+    // Our own random ID (RFC 5452 9.2): the client's is not secret.
+    const id = randomInt(0, 65536);
     const out = Buffer.from(query);
     out.writeUInt16BE(id, 0);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        resolve(undefined);
-      }, this.timeoutMs);
-      this.#pending.set(id, (reply) => {
-        clearTimeout(timer);
-        this.#pending.delete(id);
-        const back = Buffer.from(reply);
-        back.writeUInt16BE(query.readUInt16BE(0), 0);
-        resolve(back);
-      });
-      this.#socket().send(out, server.port, server.host, (err) => {
-        if (err) {
-          clearTimeout(timer);
-          this.#pending.delete(id);
-          resolve(undefined);
-        }
-      });
-    });
-  }
-
-  #freeId(): number {
-    for (;;) {
-      const id = randomInt(0, 65536);
-      if (!this.#pending.has(id)) return id;
+    const attempt = transport === 'tcp' ? tcpAttempt : udpAttempt;
+    const ac = new AbortController();
+    this.#live.add(ac);
+    try {
+      const reply = await this.#schedule(ac.signal, (server) => attempt({ server, query: out, id, question, signal: ac.signal, count: this.#count }));
+      return reply && forClient(reply, clientId, question);
+    } finally {
+      ac.abort(); // whatever is still asking is abandoned
+      this.#live.delete(ac);
     }
   }
 
-  #tcp(server: Server, query: Buffer): Promise<Buffer | undefined> {
+  /** Runs attempts on the schedule described at the top; resolves with the reply to relay. */
+  #schedule(signal: AbortSignal, start: (server: Server) => Promise<Outcome>): Promise<Buffer | undefined> {
     return new Promise((resolve) => {
-      const sock = connect({ host: server.host, port: server.port });
-      let buf = Buffer.alloc(0);
-      const finish = (v: Buffer | undefined) => {
-        clearTimeout(timer);
-        sock.destroy();
-        resolve(v);
+      let next = 0;
+      let running = 0;
+      let lastFailure: Buffer | undefined;
+      let done = false;
+      let stagger: NodeJS.Timeout | undefined;
+      const finish = (reply: Buffer | undefined) => {
+        if (done) return;
+        done = true;
+        clearTimeout(stagger);
+        clearTimeout(deadline);
+        signal.removeEventListener('abort', abandon);
+        resolve(reply);
       };
-      const timer = setTimeout(() => finish(undefined), this.timeoutMs);
-      sock.on('connect', () => {
-        const len = Buffer.alloc(2);
-        len.writeUInt16BE(query.length);
-        sock.write(Buffer.concat([len, query]));
-      });
-      sock.on('data', (d: Buffer) => {
-        buf = Buffer.concat([buf, d]);
-        if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) finish(buf.subarray(2, 2 + buf.readUInt16BE(0)));
-      });
-      sock.on('error', () => finish(undefined));
-      sock.on('close', () => finish(undefined));
+      // close(): the query is abandoned, nothing is relayed.
+      const abandon = () => finish(undefined);
+      signal.addEventListener('abort', abandon, { once: true });
+      const launch = () => {
+        clearTimeout(stagger);
+        if (done) return;
+        if (next >= this.servers.length) {
+          if (running === 0) finish(lastFailure);
+          return;
+        }
+        const server = this.servers[next++];
+        running++;
+        void start(server).catch((): Outcome => ({ kind: 'failover' })).then((o) => {
+          running--;
+          if (done || o.kind === 'abandoned') return;
+          if (o.kind === 'answer') return finish(o.reply);
+          if (o.reply) lastFailure = o.reply;
+          launch(); // this one cannot help: the next server now, not at the stagger
+        });
+        if (next < this.servers.length) stagger = setTimeout(launch, this.#staggerMs);
+      };
+      const deadline = setTimeout(() => {
+        for (let i = 0; i < running; i++) this.#count('upstream_timeout');
+        finish(lastFailure);
+      }, this.#deadlineMs);
+      launch();
     });
   }
 
+  /** Abandons every query under way (their sockets close); later asks get undefined. */
   close(): void {
-    this.#udp?.close();
+    this.#closed = true;
+    for (const ac of this.#live) ac.abort();
   }
 }
