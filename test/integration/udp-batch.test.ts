@@ -202,7 +202,7 @@ describe('DNS host listener over UdpBatchSocket', () => {
     lookup: (_tenant: string | undefined, qname: string) =>
       qname.toLowerCase() === 'web.net.acme'
         ? { local: true, rcode: 'NOERROR', answers: [{ type: 'A', name: qname, ttl: 5, data: ZONE_A }], authority: [], additionals: [] }
-        : undefined,
+        : { local: false, rcode: 'NOERROR', answers: [], authority: [], additionals: [] },
   } as unknown as Zones;
   const upstream = {
     ask: async (raw: Buffer) => {
