@@ -1,0 +1,61 @@
+// What the Docker driver needs of weft, and the daemon's implementation of
+// it: the same objects, endpoints (IPAM + records under the host lease) and
+// ports every other door uses. A Docker container is an endpoint like any
+// other; only its port is made where dockerd will pick it up.
+import type { Controller } from '../../control/controller.js';
+import type { Endpoints } from '../../control/endpoints.js';
+import { WeftError } from '../../control/errors.js';
+import type { Objects } from '../../control/objects.js';
+import type { NetworkRecord } from '../../control/records.js';
+
+export interface DockerEnv {
+  /** A weft network `<n>.<t>`, when the cluster has it. */
+  network(ref: string): NetworkRecord | undefined;
+  networks(): NetworkRecord[];
+  createNetwork(req: { name: string; tenant: string; subnet: string; gateway: string; mtu?: number }): Promise<NetworkRecord>;
+  /** Allocates an address (cluster-wide) and writes the endpoint under this host's lease; no port yet. */
+  createEndpoint(req: { name: string; net: string; ip?: string }): Promise<{ ip: string; mac: string }>;
+  /** Frees the address and removes the record (and the port, if any); an unknown endpoint is fine. */
+  removeEndpoint(req: { name: string; net: string }): Promise<void>;
+  /** Makes the endpoint's port in the daemon's namespace under `ifname`. */
+  addPort(spec: { name: string; net: string; ifname: string; mac: string }): Promise<void>;
+  /** Removes a port; an unknown one is fine. */
+  removePort(name: string): Promise<void>;
+  hasPort(name: string): boolean;
+}
+
+export function weftEnv(deps: { objects: Objects; endpoints: Endpoints; ctl: Controller; realise: (rec: NetworkRecord) => Promise<void> }): DockerEnv {
+  const { objects, endpoints, ctl, realise } = deps;
+  const network = (ref: string): NetworkRecord | undefined => {
+    try {
+      return objects.network(ref);
+    } catch (err) {
+      if (err instanceof WeftError && err.status === 404) return undefined;
+      throw err;
+    }
+  };
+  return {
+    network,
+    networks: () => objects.networks(),
+    createNetwork: (req) => objects.createNetwork(req),
+    createEndpoint: async (req) => {
+      const e = await endpoints.create({ name: req.name, net: req.net, ip: req.ip });
+      return { ip: e.ip, mac: e.mac };
+    },
+    removeEndpoint: async (req) => {
+      await endpoints.remove({ name: req.name, net: req.net }).catch((err: unknown) => {
+        if (!(err instanceof WeftError && err.status === 404)) throw err;
+      });
+    },
+    addPort: async (spec) => {
+      const rec = network(spec.net);
+      if (!rec) throw new WeftError(`no network '${spec.net}'`, 404);
+      await realise(rec);
+      await ctl.addHostPort({ name: spec.name, net: spec.net, ifname: spec.ifname, mac: spec.mac });
+    },
+    removePort: async (name) => {
+      if (ctl.hasPort(name)) await ctl.removePort(name, { endpoint: true });
+    },
+    hasPort: (name) => ctl.hasPort(name),
+  };
+}
