@@ -24,6 +24,7 @@ import { Switch } from '../switch/switch.js';
 import { Overlay } from '../overlay/overlay.js';
 import { interfaceWithAddress } from '../switch/netns.js';
 import { VERSION } from './version.js';
+import { startDockerPlugin } from '../runtime/docker/plugin.js';
 
 export interface DaemonOptions {
   api: string;
@@ -46,6 +47,8 @@ export interface DaemonOptions {
   /** Where names weft does not own are forwarded (default: resolv.conf's nameservers). */
   dnsUpstream?: string;
   dnsTtl: number;
+  /** Docker's remote network + IPAM plugin on this socket; `required`: failing to serve it stops the daemon. */
+  dockerPlugin?: { socket: string; required: boolean };
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
@@ -127,7 +130,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     down: (id) => dnsService.stop(id),
   });
   /** Everything but the API, in reverse order of need; the host record goes at once (its lease is revoked). */
+  const closers: Array<() => Promise<void>> = [];
   const shutdown = async () => {
+    for (const c of closers) await c().catch(() => undefined);
     dnsListener.close();
     dnsService.close();
     upstream.close();
@@ -151,6 +156,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       });
     }
     await api.listen(opts.api);
+    if (opts.dockerPlugin) {
+      const docker = await startDockerPlugin({ objects, endpoints, ctl, realise: (rec) => reconciler.realise(rec) }, stateDir, opts.dockerPlugin, log);
+      if (docker) closers.push(() => docker.close());
+    }
   } catch (err) {
     await shutdown();
     throw err;

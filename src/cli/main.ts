@@ -4,6 +4,7 @@ import { DEFAULT_API } from '../api/client.js';
 import { registerMac, registerNet, registerPort, registerStats } from './commands.js';
 import { registerFdb, registerHost, registerVtep } from './overlay-commands.js';
 import { runDaemon } from './daemon.js';
+import { DEFAULT_SOCKET as DOCKER_SOCKET } from '../runtime/docker/server.js';
 import { registerLab } from './lab.js';
 import { registerBench } from './bench.js';
 import { registerDns, registerEndpoint, registerGroup, registerTenant } from './cluster-commands.js';
@@ -58,9 +59,11 @@ program
   .option('--dns-listen <addr:port>', 'also answer DNS on this host socket (the tenant is the name\'s last label)')
   .option('--dns-upstream <ip[:port],...>', 'where other names are forwarded (default: the nameservers of /etc/resolv.conf)')
   .option('--dns-ttl <seconds>', 'TTL of weft\'s DNS records', positiveInt('--dns-ttl'), 10)
+  .option('--docker-plugin-socket <path>', `serve Docker's network and IPAM plugin here (default ${DOCKER_SOCKET})`)
+  .option('--no-docker-plugin', 'do not serve the Docker plugin')
   .action(async (o, cmd: Command) => {
     const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
-    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl });
+    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl, dockerPlugin: o.dockerPlugin === false ? undefined : { socket: o.dockerPluginSocket ?? DOCKER_SOCKET, required: o.dockerPluginSocket !== undefined } });
   });
 
 registerTenant(program);
