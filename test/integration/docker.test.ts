@@ -1,0 +1,142 @@
+// weft as the network of a real dockerd (Debian's docker.io 20.10) on one
+// host: `docker network create -d weft`, containers on it with weft's
+// addresses and MACs pinging each other through weft's switch, `docker
+// stop/rm` freeing the address and removing the port, `docker network rm`.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skipUnless } from '../helpers/env.js';
+import { dockerHost, IMAGE, importBusybox } from '../helpers/docker-host.js';
+import { eventually, sh } from '../helpers/sh.js';
+
+const host = dockerHost('wt-dk', 'h1');
+const SUBNET = '10.61.1.0/24';
+
+interface Ep {
+  name: string;
+  ip: string;
+  mac: string;
+  host: string;
+  localPort?: string;
+}
+interface Port {
+  name: string;
+  ifname: string;
+  mac: string;
+  mtu: number;
+  endpoint: boolean;
+}
+
+const json = async <T>(...args: string[]): Promise<T> => {
+  const r = await host.weft(...args, '--json');
+  if (r.code !== 0) throw new Error(`weft ${args.join(' ')}: ${r.stderr.trim()}`);
+  return JSON.parse(r.stdout) as T;
+};
+const endpoints = () => json<Ep[]>('endpoint', 'ls', '--net', 'blue.wtdk');
+const ports = () => json<Port[]>('port', 'ls');
+/** The wft* devices left in the host's (dockerd's) namespace. */
+const hostTaps = async () => (await sh('ip', ['-n', host.netns, '-o', 'link', 'show'])).stdout.split('\n').filter((l) => /: wft/.test(l));
+const inContainer = async (c: string, ...cmd: string[]) => {
+  const r = await host.docker('exec', c, ...cmd);
+  expect(r.code, `${cmd.join(' ')} in ${c}: ${r.stderr}`).toBe(0);
+  return r.stdout;
+};
+const eth0 = async (c: string) => {
+  const link = await inContainer(c, 'ip', '-o', 'link', 'show', 'eth0');
+  const addr = await inContainer(c, 'ip', '-o', '-4', 'addr', 'show', 'eth0');
+  return { mac: /link\/ether (\S+)/.exec(link)![1], mtu: Number(/mtu (\d+)/.exec(link)![1]), ip: /inet (\S+)/.exec(addr)![1] };
+};
+
+describe.skipIf(skipUnless(['dockerd', 'docker', 'busybox', 'nsenter', 'unshare', 'ip']))('Docker on weft, one host', () => {
+  beforeAll(async () => {
+    await host.start();
+    await importBusybox(host);
+    const t = await host.weft('tenant', 'create', 'wtdk', '--subnet-pool', '10.61.0.0/16');
+    expect(t.code, t.stderr).toBe(0);
+  }, 120_000);
+  afterAll(async () => {
+    await host.stop();
+  }, 60_000);
+
+  it('docker network create makes the weft network; a bad one is refused in one line', async () => {
+    const c = await host.docker('network', 'create', '-d', 'weft', '--ipam-driver', 'weft', '--subnet', SUBNET, '-o', 'weft.net=blue.wtdk', 'blue');
+    expect(c.code, c.stderr).toBe(0);
+    const net = await json<{ subnet: string; gateway: string; mtu: number }>('net', 'inspect', 'blue.wtdk');
+    expect(net).toMatchObject({ subnet: SUBNET, gateway: '10.61.1.1' });
+    const inspect = JSON.parse((await host.docker('network', 'inspect', 'blue')).stdout)[0];
+    expect(inspect).toMatchObject({ Driver: 'weft', Scope: 'local', IPAM: { Driver: 'weft' } });
+
+    // The same weft network with another subnet: dockerd prints weft's one line.
+    const bad = await host.docker('network', 'create', '-d', 'weft', '--ipam-driver', 'weft', '--subnet', '10.61.2.0/24', '-o', 'weft.net=blue.wtdk', 'blue2');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr.trim()).toBe("Error response from daemon: remote: weft network 'blue.wtdk' has subnet 10.61.1.0/24, not 10.61.2.0/24");
+    expect((await host.docker('network', 'ls', '--format', '{{.Name}}')).stdout.split('\n')).not.toContain('blue2');
+  }, 60_000);
+
+  it('two containers get weft addresses and MACs and ping each other through weft', async () => {
+    for (const c of ['c1', 'c2']) {
+      const r = await host.docker('run', '-d', '--name', c, '--net', 'blue', IMAGE, 'sleep', '3600');
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const eps = await endpoints();
+    expect(eps).toHaveLength(2);
+    const net = await json<{ mtu: number }>('net', 'inspect', 'blue.wtdk');
+    for (const c of ['c1', 'c2']) {
+      const e = await eth0(c);
+      const ep = eps.find((x) => `${x.ip}/24` === e.ip);
+      expect(ep, `${c} has ${e.ip}, weft has ${eps.map((x) => x.ip).join(', ')}`).toBeDefined();
+      expect(e.mac).toBe(ep!.mac);
+      expect(e.mtu).toBe(net.mtu);
+      expect(ep!.host).toBe('h1');
+      expect(ep!.localPort).toBeDefined();
+    }
+    // The TAPs were moved into the containers: none is left in dockerd's namespace.
+    expect(await hostTaps()).toEqual([]);
+    const taps = (await ports()).filter((p) => p.endpoint);
+    expect(taps.map((p) => p.ifname).every((n) => /^wft[0-9a-f]{9}$/.test(n))).toBe(true);
+
+    const ip2 = (await eth0('c2')).ip.split('/')[0];
+    const ip1 = (await eth0('c1')).ip.split('/')[0];
+    expect(await inContainer('c1', 'ping', '-c', '3', '-W', '2', ip2)).toMatch(/3 packets received/);
+    expect(await inContainer('c2', 'ping', '-c', '3', '-W', '2', ip1)).toMatch(/3 packets received/);
+    // The frames went through weft's ports.
+    const counted = (await ports()).filter((p) => p.endpoint) as Array<Port & { counters: Record<string, number> }>;
+    for (const p of counted) expect(p.counters.rx_packets).toBeGreaterThanOrEqual(3);
+  }, 90_000);
+
+  it('docker stop and rm free the address and remove the port; the next container gets the address', async () => {
+    const ip2 = (await eth0('c2')).ip.split('/')[0];
+    expect((await host.docker('stop', '-t', '0', 'c2')).code).toBe(0);
+    const eps = await endpoints();
+    expect(eps.map((e) => e.ip)).not.toContain(ip2);
+    expect(eps).toHaveLength(1);
+    expect((await ports()).filter((p) => p.endpoint)).toHaveLength(1);
+    expect(await hostTaps()).toEqual([]);
+    expect((await host.docker('rm', 'c2')).code).toBe(0);
+    const r = await host.docker('run', '-d', '--name', 'c3', '--net', 'blue', IMAGE, 'sleep', '3600');
+    expect(r.code, r.stderr).toBe(0);
+    expect((await eth0('c3')).ip).toBe(`${ip2}/24`);
+    const ip1 = (await eth0('c1')).ip.split('/')[0];
+    expect(await inContainer('c3', 'ping', '-c', '2', '-W', '2', ip1)).toMatch(/2 packets received/);
+    // --ip: the address asked for, or dockerd's one-line error when weft has it taken.
+    const fixed = await host.docker('run', '-d', '--name', 'c4', '--net', 'blue', '--ip', '10.61.1.77', IMAGE, 'sleep', '3600');
+    expect(fixed.code, fixed.stderr).toBe(0);
+    expect((await eth0('c4')).ip).toBe('10.61.1.77/24');
+    const taken = await host.docker('run', '-d', '--name', 'c5', '--net', 'blue', '--ip', '10.61.1.77', IMAGE, 'sleep', '3600');
+    expect(taken.code).not.toBe(0);
+    expect(taken.stderr).toMatch(/address 10\.61\.1\.77 is taken/);
+    await host.docker('rm', '-f', 'c5');
+    expect((await endpoints()).map((e) => e.ip).sort()).toEqual([ip1, ip2, '10.61.1.77'].sort());
+  }, 90_000);
+
+  it('docker rm -f of the rest and docker network rm leave nothing behind but the weft network', async () => {
+    expect((await host.docker('rm', '-f', 'c1', 'c3', 'c4')).code).toBe(0);
+    await eventually(async () => ((await endpoints()).length === 0 ? true : undefined), 10_000);
+    expect((await ports()).filter((p) => p.endpoint)).toEqual([]);
+    expect(await hostTaps()).toEqual([]);
+    const rm = await host.docker('network', 'rm', 'blue');
+    expect(rm.code, rm.stderr).toBe(0);
+    const state = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(`${host.dir}/state/docker.json`, 'utf8')));
+    expect(state).toEqual({ version: 1, pools: {}, networks: {}, addresses: {}, endpoints: {} });
+    // Other hosts, and weft's own endpoints, may still use it.
+    expect((await host.weft('net', 'inspect', 'blue.wtdk')).code).toBe(0);
+  }, 60_000);
+});
