@@ -9,6 +9,8 @@ import { eventually, sh } from '../helpers/sh.js';
 
 const host = dockerHost('wt-dk', 'h1');
 const SUBNET = '10.61.1.0/24';
+/** A container weft makes itself (`weft endpoint create --netns`), beside Docker's. */
+const WEFT_NS = 'wt-dk-h1-e1';
 
 interface Ep {
   name: string;
@@ -47,6 +49,9 @@ const eth0 = async (c: string) => {
 
 describe.skipIf(skipUnless(['dockerd', 'docker', 'busybox', 'nsenter', 'unshare', 'ip']))('Docker on weft, one host', () => {
   beforeAll(async () => {
+    // Made before the host: a namespace mounted later would not be seen in the daemon's private mount namespace.
+    await sh('ip', ['netns', 'del', WEFT_NS]);
+    await sh('ip', ['netns', 'add', WEFT_NS]);
     await host.start();
     await importBusybox(host);
     const t = await host.weft('tenant', 'create', 'wtdk', '--subnet-pool', '10.61.0.0/16');
@@ -54,6 +59,7 @@ describe.skipIf(skipUnless(['dockerd', 'docker', 'busybox', 'nsenter', 'unshare'
   }, 120_000);
   afterAll(async () => {
     await host.stop();
+    await sh('ip', ['netns', 'del', WEFT_NS]);
   }, 60_000);
 
   it('docker network create makes the weft network; a bad one is refused in one line', async () => {
@@ -127,8 +133,37 @@ describe.skipIf(skipUnless(['dockerd', 'docker', 'busybox', 'nsenter', 'unshare'
     expect((await endpoints()).map((e) => e.ip).sort()).toEqual([ip1, ip2, '10.61.1.77'].sort());
   }, 90_000);
 
+  it('a Docker container and a weft endpoint on the same network reach each other', async () => {
+    const e = await host.weft('endpoint', 'create', 'e1', '--net', 'blue.wtdk', '--netns', WEFT_NS);
+    expect(e.code, e.stderr).toBe(0);
+    const ep = (await endpoints()).find((x) => x.name === 'e1')!;
+    const ip1 = (await eth0('c1')).ip.split('/')[0];
+    expect(await inContainer('c1', 'ping', '-c', '2', '-W', '2', ep.ip)).toMatch(/2 packets received/);
+    const back = await sh('ip', ['netns', 'exec', WEFT_NS, 'ping', '-c', '2', '-W', '2', ip1]);
+    expect(back.code, back.stdout).toBe(0);
+  }, 60_000);
+
+  it("docker run --dns <the network's DNS address>: Docker's resolver forwards to weft, which knows every endpoint", async () => {
+    const net = await json<{ dns: string }>('net', 'inspect', 'blue.wtdk');
+    const r = await host.docker('run', '-d', '--name', 'd1', '--net', 'blue', '--dns', net.dns, IMAGE, 'sleep', '3600');
+    expect(r.code, r.stderr).toBe(0);
+    expect(await inContainer('d1', 'cat', '/etc/resolv.conf')).toMatch(/nameserver 127\.0\.0\.11/);
+    const e1 = (await endpoints()).find((x) => x.name === 'e1')!;
+    const a = await inContainer('d1', 'nslookup', 'e1.blue.wtdk');
+    expect(a).toContain(`Address: ${e1.ip}`);
+    // Docker's own containers are weft endpoints too: their names answer.
+    const c1 = (await eth0('c1')).ip.split('/')[0];
+    const c1ep = (await endpoints()).find((x) => x.ip === c1)!;
+    expect(await inContainer('d1', 'nslookup', `${c1ep.name}.blue.wtdk`)).toContain(`Address: ${c1}`);
+    // A name weft's zone does not have is NXDOMAIN, not a timeout.
+    const nx = await host.docker('exec', 'd1', 'nslookup', 'nosuch.blue.wtdk');
+    expect(nx.code).not.toBe(0);
+    expect(nx.stdout + nx.stderr).toMatch(/NXDOMAIN/);
+    expect((await host.weft('endpoint', 'rm', 'e1', '--net', 'blue.wtdk')).code).toBe(0);
+  }, 60_000);
+
   it('docker rm -f of the rest and docker network rm leave nothing behind but the weft network', async () => {
-    expect((await host.docker('rm', '-f', 'c1', 'c3', 'c4')).code).toBe(0);
+    expect((await host.docker('rm', '-f', 'c1', 'c3', 'c4', 'd1')).code).toBe(0);
     await eventually(async () => ((await endpoints()).length === 0 ? true : undefined), 10_000);
     expect((await ports()).filter((p) => p.endpoint)).toEqual([]);
     expect(await hostTaps()).toEqual([]);
