@@ -89,6 +89,21 @@ export function dockerHost(prefix: string, name: string, extraWeftArgs: string[]
       await eventually(async () => ((await host.weft('host', 'ls')).code === 0 ? true : undefined), 20_000, 100);
     },
 
+    /** Stops the weft daemon (SIGTERM) and leaves dockerd running. */
+    async stopWeft(): Promise<void> {
+      await terminate(pidOf(`${dir}/weft.pid`), 5_000);
+    },
+
+    /** Starts the weft daemon again, in dockerd's namespaces (its private plugins directory). */
+    async startWeft(): Promise<void> {
+      const dockerd = pidOf(`${dir}/docker.pid`);
+      if (!dockerd) throw new Error('dockerd is not running');
+      const script = `${process.execPath} ${WEFT} daemon --api ${api} --state-dir ${dir}/state --host-id ${name} --docker-plugin-socket /run/docker/plugins/weft.sock ${extraWeftArgs.join(' ')} >>${dir}/weft.log 2>&1 & echo $! >${dir}/weft.pid`;
+      const r = await sh('nsenter', [`--target=${dockerd}`, '--net', '--mount', '--', 'sh', '-c', script]);
+      if (r.code !== 0) throw new Error(`cannot start weft: ${r.stderr.trim()}`);
+      await eventually(async () => ((await host.weft('host', 'ls')).code === 0 ? true : undefined), 20_000, 100);
+    },
+
     /** Containers, dockerd (and its containerd), weft, the namespace, the directories: by pid and name. */
     async stop(): Promise<void> {
       if (existsSync(dockerSock)) {

@@ -60,7 +60,7 @@ describe.skipIf(skipUnless(['dockerd', 'docker', 'busybox', 'nsenter', 'unshare'
   afterAll(async () => {
     await host.stop();
     await sh('ip', ['netns', 'del', WEFT_NS]);
-  }, 60_000);
+  }, 180_000);
 
   it('docker network create makes the weft network; a bad one is refused in one line', async () => {
     const c = await host.docker('network', 'create', '-d', 'weft', '--ipam-driver', 'weft', '--subnet', SUBNET, '-o', 'weft.net=blue.wtdk', 'blue');
@@ -161,6 +161,24 @@ describe.skipIf(skipUnless(['dockerd', 'docker', 'busybox', 'nsenter', 'unshare'
     expect(nx.stdout + nx.stderr).toMatch(/NXDOMAIN/);
     expect((await host.weft('endpoint', 'rm', 'e1', '--net', 'blue.wtdk')).code).toBe(0);
   }, 60_000);
+
+  it('with weft down, docker run fails with dockerd\'s error; a container that outlived a weft restart leaves nothing behind', async () => {
+    const r = await host.docker('run', '-d', '--name', 'r1', '--net', 'blue', IMAGE, 'sleep', '3600');
+    expect(r.code, r.stderr).toBe(0);
+    const ip = (await eth0('r1')).ip.split('/')[0];
+    await host.stopWeft();
+    const down = await host.docker('run', '-d', '--name', 'r2', '--net', 'blue', IMAGE, 'sleep', '3600');
+    expect(down.code).not.toBe(0);
+    expect(down.stderr).toMatch(/Error response from daemon: .*dial unix \/run\/docker\/plugins\/weft\.sock/);
+    await host.docker('rm', '-f', 'r2');
+    await host.startWeft();
+    // The address is still r1's (re-claimed by the restarted daemon).
+    expect((await endpoints()).map((e) => e.ip)).toContain(ip);
+    expect((await host.docker('rm', '-f', 'r1')).code).toBe(0);
+    await eventually(async () => ((await endpoints()).some((e) => e.ip === ip) ? undefined : true), 10_000);
+    // dockerd moved the device back at Leave; weft deleted it though it had no port for it.
+    expect(await hostTaps()).toEqual([]);
+  }, 120_000);
 
   it('docker rm -f of the rest and docker network rm leave nothing behind but the weft network', async () => {
     expect((await host.docker('rm', '-f', 'c1', 'c3', 'c4', 'd1')).code).toBe(0);

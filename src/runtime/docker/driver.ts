@@ -265,7 +265,7 @@ export class DockerDriver {
     const eid = id(b, 'EndpointID');
     const ep = this.#s.endpoints[eid];
     if (!ep) return {};
-    await this.env.removePort(ep.port);
+    await this.env.removePort(ep.port, ep.ifname);
     this.#commit((s) => delete s.endpoints[eid]);
     return {};
   }

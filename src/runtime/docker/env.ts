@@ -7,6 +7,7 @@ import type { Endpoints } from '../../control/endpoints.js';
 import { WeftError } from '../../control/errors.js';
 import type { Objects } from '../../control/objects.js';
 import type { NetworkRecord } from '../../control/records.js';
+import { ip, linkInfo } from '../../switch/netns.js';
 
 export interface DockerEnv {
   /** A weft network `<n>.<t>`, when the cluster has it. */
@@ -19,8 +20,12 @@ export interface DockerEnv {
   removeEndpoint(req: { name: string; net: string }): Promise<void>;
   /** Makes the endpoint's port in the daemon's namespace under `ifname`. */
   addPort(spec: { name: string; net: string; ifname: string; mac: string }): Promise<void>;
-  /** Removes a port; an unknown one is fine. */
-  removePort(name: string): Promise<void>;
+  /**
+   * Removes a port and its device; an unknown one is fine. A device of that
+   * name without a port (its port was not taken back after a restart, and
+   * dockerd moved it back here at Leave) is deleted too.
+   */
+  removePort(name: string, ifname: string): Promise<void>;
   hasPort(name: string): boolean;
 }
 
@@ -53,8 +58,9 @@ export function weftEnv(deps: { objects: Objects; endpoints: Endpoints; ctl: Con
       await realise(rec);
       await ctl.addHostPort({ name: spec.name, net: spec.net, ifname: spec.ifname, mac: spec.mac });
     },
-    removePort: async (name) => {
+    removePort: async (name, ifname) => {
       if (ctl.hasPort(name)) await ctl.removePort(name, { endpoint: true });
+      else if (await linkInfo(ifname)) await ip('link', 'del', 'dev', ifname);
     },
     hasPort: (name) => ctl.hasPort(name),
   };
