@@ -5,7 +5,7 @@
 // Every change goes through here, one at a time.
 import { formatMac, localMac, parseMac, isMulticastMac } from '../datapath/mac.js';
 import { attachPacketPort, createTapPort, PortSetupError } from '../switch/port-setup.js';
-import { createHostTapPort } from '../switch/host-tap.js';
+import { createHostTapPort, reattachTapPort } from '../switch/host-tap.js';
 import { VALID_IFNAME } from '../switch/netns.js';
 import type { PortRecord, Switch } from '../switch/switch.js';
 import type { Overlay } from '../overlay/overlay.js';
@@ -287,13 +287,16 @@ export class Controller {
    * An endpoint's TAP port in the daemon's own namespace, with the endpoint's
    * MAC and the network's MTU but no address: for a runtime that moves the
    * device into the container itself (Docker). Removed with removePort(name, { endpoint: true }).
+   * `inside` (after a restart): the device was moved into that namespace
+   * (a path) and is named `ifname` there; it is taken back, not made.
    */
-  addHostPort(spec: { name: string; net: string; ifname: string; mac: string }): Promise<PortView> {
+  addHostPort(spec: { name: string; net: string; ifname: string; mac: string; inside?: string }): Promise<PortView> {
     return this.#serial(async () => {
       if (this.#ports.has(spec.name)) throw conflict(`port '${spec.name}' already exists`);
       const n = this.#network(spec.net);
       try {
-        const rec = await createHostTapPort(this.#sw, { name: spec.name, network: n.id, ifname: spec.ifname, mac: parseMac(spec.mac), mtu: n.rec.mtu });
+        const tap = { name: spec.name, network: n.id, ifname: spec.ifname, mac: parseMac(spec.mac), mtu: n.rec.mtu };
+        const rec = spec.inside ? reattachTapPort(this.#sw, { ...tap, netnsPath: spec.inside }) : await createHostTapPort(this.#sw, tap);
         this.#ports.set(spec.name, { saved: { name: spec.name, kind: 'tap', net: refOf(n), ifname: spec.ifname, mac: rec.mac }, rec, endpoint: true });
       } catch (err) {
         if (err instanceof PortSetupError) throw badRequest(err.message);

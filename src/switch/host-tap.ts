@@ -38,3 +38,22 @@ export async function createHostTapPort(sw: Switch, spec: HostTapSpec): Promise<
   sw.addPort(rec);
   return rec;
 }
+
+/**
+ * After a restart: takes back a TAP device this daemon made and a runtime
+ * moved into a container (found there by its MAC): the device is
+ * persistent and configured already, so only the fd is opened again, in
+ * that namespace (`netnsPath`), under the name it has there now.
+ */
+export function reattachTapPort(sw: Switch, spec: HostTapSpec & { netnsPath: string }): PortRecord {
+  if (!VALID_IFNAME.test(spec.ifname)) throw new PortSetupError(`invalid interface name '${spec.ifname}'`);
+  const id = sw.freePortId();
+  try {
+    sw.dp.addTapPort(id, spec.network, spec.ifname, spec.mtu, spec.netnsPath);
+  } catch (err) {
+    throw new PortSetupError(`cannot take back TAP device ${spec.ifname} in ${spec.netnsPath}: ${(err as Error).message}`);
+  }
+  const rec: PortRecord = { id, name: spec.name, network: spec.network, kind: 'tap', ifname: spec.ifname, mac: formatMac(spec.mac), mtu: spec.mtu };
+  sw.addPort(rec);
+  return rec;
+}

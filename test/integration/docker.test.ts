@@ -162,21 +162,27 @@ describe.skipIf(skipUnless(['dockerd', 'docker', 'busybox', 'nsenter', 'unshare'
     expect((await host.weft('endpoint', 'rm', 'e1', '--net', 'blue.wtdk')).code).toBe(0);
   }, 60_000);
 
-  it('with weft down, docker run fails with dockerd\'s error; a container that outlived a weft restart leaves nothing behind', async () => {
+  it('with weft down, docker run fails with dockerd\'s error; restarted, weft takes back the running containers\' ports', async () => {
     const r = await host.docker('run', '-d', '--name', 'r1', '--net', 'blue', IMAGE, 'sleep', '3600');
     expect(r.code, r.stderr).toBe(0);
     const ip = (await eth0('r1')).ip.split('/')[0];
+    const c1 = (await eth0('c1')).ip.split('/')[0];
+    expect(await inContainer('r1', 'ping', '-c', '1', '-W', '2', c1)).toMatch(/1 packets received/);
     await host.stopWeft();
+    // Nothing switches now: the containers keep their interfaces (persistent TAPs), without traffic.
+    expect((await host.docker('exec', 'r1', 'ping', '-c', '1', '-W', '1', c1)).code).not.toBe(0);
+    expect((await eth0('r1')).ip).toBe(`${ip}/24`);
     const down = await host.docker('run', '-d', '--name', 'r2', '--net', 'blue', IMAGE, 'sleep', '3600');
     expect(down.code).not.toBe(0);
     expect(down.stderr).toMatch(/Error response from daemon: .*dial unix \/run\/docker\/plugins\/weft\.sock/);
     await host.docker('rm', '-f', 'r2');
     await host.startWeft();
-    // The address is still r1's (re-claimed by the restarted daemon).
+    // The address is still r1's (re-claimed), and its port is switched again.
     expect((await endpoints()).map((e) => e.ip)).toContain(ip);
+    await eventually(async () => ((await host.docker('exec', 'r1', 'ping', '-c', '1', '-W', '1', c1)).code === 0 ? true : undefined), 15_000, 200);
+    expect(await inContainer('c1', 'ping', '-c', '2', '-W', '2', ip)).toMatch(/2 packets received/);
     expect((await host.docker('rm', '-f', 'r1')).code).toBe(0);
     await eventually(async () => ((await endpoints()).some((e) => e.ip === ip) ? undefined : true), 10_000);
-    // dockerd moved the device back at Leave; weft deleted it though it had no port for it.
     expect(await hostTaps()).toEqual([]);
   }, 120_000);
 

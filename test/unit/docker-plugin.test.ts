@@ -216,6 +216,43 @@ describe('a network, a container, and back', () => {
   });
 });
 
+describe('after a restart', () => {
+  it('takes back the port of a joined endpoint, found by MAC in its sandbox; one whose device is gone is left alone', async () => {
+    const poolId = await networkCreate(NID, 'blue');
+    const joined: Array<{ eid: string; mac: string }> = [];
+    for (const [eid, key] of [[EID, '/var/run/docker/netns/aaaa'], [EID2, '/var/run/docker/netns/bbbb']]) {
+      const ra = await call('/IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: null });
+      const ce = await call('/NetworkDriver.CreateEndpoint', { NetworkID: NID, EndpointID: eid, Interface: { Address: ra.body.Address, MacAddress: '' } });
+      await call('/NetworkDriver.Join', { NetworkID: NID, EndpointID: eid, SandboxKey: key });
+      joined.push({ eid, mac: (ce.body.Interface as { MacAddress: string }).MacAddress });
+    }
+    expect(driver.state.endpoints[EID].sandbox).toBe('/var/run/docker/netns/aaaa');
+    // The daemon stops: its ports go (the devices stay in the containers).
+    ports.made.clear();
+    const asked: string[] = [];
+    const base = weftEnv({ objects, endpoints: endpointsOf(), ctl: ports as unknown as Controller, realise: async () => undefined });
+    const env: DockerEnv = {
+      ...base,
+      findDevice: async (ns, mac) => {
+        asked.push(`${ns} ${mac}`);
+        return ns.endsWith('aaaa') ? 'eth0' : undefined;
+      },
+    };
+    const restarted = new DockerDriver(env, new DockerStateFile(dir));
+    const added: unknown[] = [];
+    const addPort = env.addPort;
+    env.addPort = async (spec) => {
+      added.push(spec);
+      return addPort(spec);
+    };
+    expect(await restarted.reattach(() => undefined)).toBe(1);
+    expect(asked.sort()).toEqual([`/var/run/docker/netns/aaaa ${joined[0].mac}`, `/var/run/docker/netns/bbbb ${joined[1].mac}`]);
+    expect(added).toEqual([expect.objectContaining({ ifname: 'eth0', mac: joined[0].mac, inside: '/var/run/docker/netns/aaaa' })]);
+    expect(ports.made.size).toBe(1);
+    expect(await restarted.reattach(() => undefined)).toBe(0); // nothing twice
+  });
+});
+
 describe('bad calls: one line in the right field, nothing changed', () => {
   it('malformed JSON: 400 with Err (driver) or Err and Error (IPAM)', async () => {
     const before = await snapshot();
@@ -247,6 +284,7 @@ describe('bad calls: one line in the right field, nothing changed', () => {
     expect((await call('/NetworkDriver.EndpointOperInfo', { NetworkID: NID, EndpointID: EID2 })).body.Err).toMatch(/^no weft endpoint/);
     expect((await call('/IpamDriver.RequestAddress', { PoolID: 'weft-local/10.9.9.0/24', Address: '' })).body.Error).toMatch(/^Address Pool not found/);
     expect((await call('/NetworkDriver.Join', { NetworkID: '../../etc', EndpointID: EID })).body.Err).toBe('NetworkID is not a valid ID');
+    expect((await call('/NetworkDriver.Join', { NetworkID: NID, EndpointID: EID, SandboxKey: 'relative/path' })).body.Err).toBe('SandboxKey must be an absolute path');
     for (const [path, body] of [
       ['/NetworkDriver.DeleteEndpoint', { NetworkID: NID, EndpointID: EID2 }],
       ['/NetworkDriver.Leave', { NetworkID: NID, EndpointID: EID2 }],
@@ -307,6 +345,7 @@ describe('bounded', () => {
       removeEndpoint: () => hang,
       addPort: () => hang,
       removePort: () => hang,
+      findDevice: () => hang,
       hasPort: () => false,
     };
     await start(env, 300);

@@ -272,19 +272,44 @@ export class DockerDriver {
 
   async join(b: Body): Promise<Body> {
     const nid = id(b, 'NetworkID');
+    const eid = id(b, 'EndpointID');
+    const sandbox = b.SandboxKey;
+    if (sandbox !== undefined && (typeof sandbox !== 'string' || !sandbox.startsWith('/') || sandbox.includes('\0'))) throw new PluginError('SandboxKey must be an absolute path');
     const dn = this.#network(nid);
-    const ep = this.#endpoint(id(b, 'EndpointID'));
+    const ep = this.#endpoint(eid);
     if (ep.network !== nid) throw new PluginError(`endpoint is not on network ${short(nid)}`);
-    if (b.SandboxKey !== undefined && typeof b.SandboxKey !== 'string') throw new PluginError('SandboxKey must be a string');
     // The device must be in dockerd's namespace when Join returns; dockerd
     // moves it into the container later (never touch the SandboxKey here).
     if (!this.env.hasPort(ep.port)) await this.env.addPort({ name: ep.port, net: ep.net, ifname: ep.ifname, mac: ep.mac });
+    // Remembered to find the device again after a restart.
+    if (sandbox !== undefined && ep.sandbox !== sandbox) this.#commit((s) => (s.endpoints[eid].sandbox = sandbox));
     return {
       InterfaceName: { SrcName: ep.ifname, DstPrefix: 'eth' },
       ...(dn.internal ? {} : { Gateway: dn.gateway }),
       // Never a second interface on docker_gwbridge: weft's network is the container's way out.
       DisableGatewayService: true,
     };
+  }
+
+  /**
+   * After a restart: takes back the ports of containers that kept running.
+   * Their devices are persistent and still in the containers (found by MAC
+   * in each Join's namespace); one that is gone is left to DeleteEndpoint.
+   */
+  async reattach(log: (msg: string) => void): Promise<number> {
+    let back = 0;
+    for (const [eid, ep] of Object.entries(this.#s.endpoints)) {
+      if (!ep.sandbox || this.env.hasPort(ep.port)) continue;
+      try {
+        const ifname = await this.env.findDevice(ep.sandbox, ep.mac);
+        if (!ifname) continue;
+        await this.env.addPort({ name: ep.port, net: ep.net, ifname, mac: ep.mac, inside: ep.sandbox });
+        back++;
+      } catch (err) {
+        log(`port of Docker endpoint ${short(eid)} not taken back: ${(err as Error).message}`);
+      }
+    }
+    return back;
   }
 
   leave(b: Body): Body {

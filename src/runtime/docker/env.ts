@@ -7,7 +7,8 @@ import type { Endpoints } from '../../control/endpoints.js';
 import { WeftError } from '../../control/errors.js';
 import type { Objects } from '../../control/objects.js';
 import type { NetworkRecord } from '../../control/records.js';
-import { ip, linkInfo } from '../../switch/netns.js';
+import { ip, linkInfo, run } from '../../switch/netns.js';
+import { existsSync } from 'node:fs';
 
 export interface DockerEnv {
   /** A weft network `<n>.<t>`, when the cluster has it. */
@@ -18,8 +19,13 @@ export interface DockerEnv {
   createEndpoint(req: { name: string; net: string; ip?: string }): Promise<{ ip: string; mac: string }>;
   /** Frees the address and removes the record (and the port, if any); an unknown endpoint is fine. */
   removeEndpoint(req: { name: string; net: string }): Promise<void>;
-  /** Makes the endpoint's port in the daemon's namespace under `ifname`. */
-  addPort(spec: { name: string; net: string; ifname: string; mac: string }): Promise<void>;
+  /**
+   * Makes the endpoint's port in the daemon's namespace under `ifname`; with
+   * `inside` (a namespace path), takes back the device named `ifname` there.
+   */
+  addPort(spec: { name: string; net: string; ifname: string; mac: string; inside?: string }): Promise<void>;
+  /** The name of the device with this MAC in a namespace (a path), if the namespace and the device are there. */
+  findDevice(netnsPath: string, mac: string): Promise<string | undefined>;
   /**
    * Removes a port and its device; an unknown one is fine. A device of that
    * name without a port (its port was not taken back after a restart, and
@@ -56,7 +62,13 @@ export function weftEnv(deps: { objects: Objects; endpoints: Endpoints; ctl: Con
       const rec = network(spec.net);
       if (!rec) throw new WeftError(`no network '${spec.net}'`, 404);
       await realise(rec);
-      await ctl.addHostPort({ name: spec.name, net: spec.net, ifname: spec.ifname, mac: spec.mac });
+      await ctl.addHostPort({ name: spec.name, net: spec.net, ifname: spec.ifname, mac: spec.mac, inside: spec.inside });
+    },
+    findDevice: async (netnsPath, mac) => {
+      if (!existsSync(netnsPath)) return undefined;
+      const out = await run('nsenter', [`--net=${netnsPath}`, '--', 'ip', '-j', 'link', 'show']).catch(() => '[]');
+      const links = JSON.parse(out || '[]') as Array<{ ifname: string; address?: string }>;
+      return links.find((l) => l.address?.toLowerCase() === mac.toLowerCase())?.ifname;
     },
     removePort: async (name, ifname) => {
       if (ctl.hasPort(name)) await ctl.removePort(name, { endpoint: true });

@@ -28,6 +28,8 @@ export async function startDockerPlugin(
   try {
     const driver = new DockerDriver(weftEnv(deps), new DockerStateFile(stateDir));
     server = new PluginServer(driver, { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) });
+    const back = await driver.reattach((m) => log.warn({}, m));
+    if (back) log.info({ ports: back }, 'took back the ports of running Docker containers');
     await server.listen(opts.socket);
   } catch (err) {
     const msg = `cannot serve the Docker plugin on ${opts.socket}: ${(err as Error).message}`;

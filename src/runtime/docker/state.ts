@@ -40,6 +40,8 @@ export interface DockerEndpoint {
   ifname: string;
   /** The switch port's name: the endpoint's DNS name, as for every endpoint. */
   port: string;
+  /** The container's namespace (Join's SandboxKey): where the device is after dockerd moved it. */
+  sandbox?: string;
 }
 
 export interface DockerState {
