@@ -59,6 +59,10 @@ export function dockerHost(prefix: string, name: string, extraWeftArgs: string[]
   const execRoot = `/run/${prefix}-${name}-x`;
   const api = `unix:${dir}/weft.sock`;
   const dockerSock = `${dir}/docker.sock`;
+  const dockerd =
+    `dockerd --config-file ${dir}/daemon.json -H unix://${dockerSock} --pidfile ${dir}/docker.pid --data-root ${dir}/data --exec-root ${execRoot} ` +
+    '--bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false --userland-proxy=false ' +
+    `--storage-driver vfs --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent ${netns} --log-level debug`;
   const host = {
     name,
     netns,
@@ -78,9 +82,7 @@ export function dockerHost(prefix: string, name: string, extraWeftArgs: string[]
         `mount --bind ${dir}/plugins /run/docker/plugins`,
         `${process.execPath} ${WEFT} daemon --api ${api} --state-dir ${dir}/state --host-id ${name} --docker-plugin-socket /run/docker/plugins/weft.sock ${extraWeftArgs.join(' ')} >${dir}/weft.log 2>&1 &`,
         `echo $! >${dir}/weft.pid`,
-        `exec dockerd --config-file ${dir}/daemon.json -H unix://${dockerSock} --pidfile ${dir}/docker.pid --data-root ${dir}/data --exec-root ${execRoot} ` +
-          '--bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false --userland-proxy=false ' +
-          `--storage-driver vfs --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent ${netns} --log-level debug >${dir}/dockerd.log 2>&1`,
+        `exec ${dockerd} >${dir}/dockerd.log 2>&1`,
       ].join('\n');
       // nsenter, not `ip netns exec`: that remounts /sys and hides the cgroup tree dockerd needs.
       const child = spawn('nsenter', [`--net=/run/netns/${netns}`, '--', 'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', script], { stdio: 'ignore', detached: true });
@@ -102,6 +104,29 @@ export function dockerHost(prefix: string, name: string, extraWeftArgs: string[]
       const r = await sh('nsenter', [`--target=${dockerd}`, '--net', '--mount', '--', 'sh', '-c', script]);
       if (r.code !== 0) throw new Error(`cannot start weft: ${r.stderr.trim()}`);
       await eventually(async () => ((await host.weft('host', 'ls')).code === 0 ? true : undefined), 20_000, 100);
+    },
+
+    /**
+     * Stops dockerd (SIGTERM: it stops its containers, as a service restart
+     * does without --live-restore) and starts it again beside weft.
+     */
+    async restartDockerd(): Promise<void> {
+      const pid = pidOf(`${dir}/docker.pid`);
+      if (!pid) throw new Error('dockerd is not running');
+      process.kill(pid, 'SIGTERM');
+      // Gone, or a zombie nobody reaps: its pidfile would stop the next start.
+      const dead = () => !existsSync(`/proc/${pid}`) || /\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      for (let t = 0; t < 40_000 && !dead(); t += 100) await sleep(100);
+      if (!dead()) throw new Error('dockerd did not stop within 40 s');
+      rmSync(`${dir}/docker.pid`, { force: true });
+      const weftPid = pidOf(`${dir}/weft.pid`);
+      if (!weftPid) throw new Error('weft is not running');
+      const child = spawn('nsenter', [`--target=${weftPid}`, '--net', '--mount', '--', 'sh', '-c', `exec ${dockerd} >>${dir}/dockerd.log 2>&1`], { stdio: 'ignore', detached: true });
+      child.unref();
+      await eventually(async () => ((await host.docker('version', '--format', '{{.Server.Version}}')).code === 0 ? true : undefined), 60_000, 250).catch((err: Error) => {
+        const log = readFileSync(`${dir}/dockerd.log`, 'utf8').split('\n').filter((l) => /level=(error|fatal)|failed/.test(l)).slice(-4).join(' | ');
+        throw new Error(`${err.message}; dockerd.log: ${log}`);
+      });
     },
 
     /** Containers, dockerd (and its containerd), weft, the namespace, the directories: by pid and name. */

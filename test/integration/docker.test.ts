@@ -186,8 +186,24 @@ describe.skipIf(skipUnless(['dockerd', 'docker', 'busybox', 'nsenter', 'unshare'
     expect(await hostTaps()).toEqual([]);
   }, 120_000);
 
+  it('dockerd restarted under running containers leaves no address and no port behind', async () => {
+    const r = await host.docker('run', '-d', '--name', 'k1', '--net', 'blue', IMAGE, 'sleep', '3600');
+    expect(r.code, r.stderr).toBe(0);
+    expect((await endpoints()).length).toBeGreaterThan(1);
+    await host.restartDockerd();
+    // No restart policy, no --live-restore: nothing runs any more, and weft holds nothing for it.
+    expect((await host.docker('ps', '-q')).stdout.trim()).toBe('');
+    await eventually(async () => ((await endpoints()).length === 0 ? true : undefined), 30_000, 250);
+    expect((await ports()).filter((p) => p.endpoint)).toEqual([]);
+    expect(await hostTaps()).toEqual([]);
+    // And the network still works after it: a new container gets an address and a port.
+    const again = await host.docker('run', '-d', '--name', 'k2', '--net', 'blue', IMAGE, 'sleep', '3600');
+    expect(again.code, again.stderr).toBe(0);
+    expect((await endpoints()).map((e) => `${e.ip}/24`)).toEqual([(await eth0('k2')).ip]);
+  }, 150_000);
+
   it('docker rm -f of the rest and docker network rm leave nothing behind but the weft network', async () => {
-    expect((await host.docker('rm', '-f', 'c1', 'c3', 'c4', 'd1')).code).toBe(0);
+    expect((await host.docker('rm', '-f', 'c1', 'c3', 'c4', 'd1', 'k1', 'k2')).code).toBe(0);
     await eventually(async () => ((await endpoints()).length === 0 ? true : undefined), 10_000);
     expect((await ports()).filter((p) => p.endpoint)).toEqual([]);
     expect(await hostTaps()).toEqual([]);

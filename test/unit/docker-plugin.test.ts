@@ -253,6 +253,36 @@ describe('after a restart', () => {
   });
 });
 
+describe('network options', () => {
+  it('takes the MTU option for a new network and checks it against an existing one; --internal has no gateway route', async () => {
+    const rp = await call('/IpamDriver.RequestPool', { AddressSpace: 'weft-local', Pool: '10.60.1.0/24', Options: {}, V6: false });
+    await call('/IpamDriver.RequestAddress', { PoolID: rp.body.PoolID, Address: '', Options: { RequestAddressType: 'com.docker.network.gateway' } });
+    const body = createNetworkBody(NID, 'blue');
+    (body.Options['com.docker.network.generic'] as Record<string, string>)['com.docker.network.driver.mtu'] = '1400';
+    (body.Options as Record<string, unknown>)['com.docker.network.internal'] = true;
+    expect((await call('/NetworkDriver.CreateNetwork', body)).body).toEqual({});
+    expect(view.networks.get('blue.default')?.mtu).toBe(1400);
+    const ra = await call('/IpamDriver.RequestAddress', { PoolID: rp.body.PoolID, Address: '', Options: null });
+    await call('/NetworkDriver.CreateEndpoint', { NetworkID: NID, EndpointID: EID, Interface: { Address: ra.body.Address, MacAddress: '' } });
+    const join = await call('/NetworkDriver.Join', { NetworkID: NID, EndpointID: EID, SandboxKey: '/var/run/docker/netns/x' });
+    expect(join.body).toEqual({ InterfaceName: { SrcName: srcName(EID), DstPrefix: 'eth' }, DisableGatewayService: true });
+
+    // A second Docker network onto it (another --ipam-opt pool) with another MTU, or another gateway: refused.
+    const rp2 = await call('/IpamDriver.RequestPool', { AddressSpace: 'weft-local', Pool: '10.60.1.0/24', Options: { 'weft.net': 'blue' }, V6: false });
+    expect(rp2.body.PoolID).toBe('weft-local/10.60.1.0/24/blue.default');
+    const mtu = createNetworkBody(NID2, 'blue');
+    (mtu.Options['com.docker.network.generic'] as Record<string, string>)['com.docker.network.driver.mtu'] = '1300';
+    expect((await call('/NetworkDriver.CreateNetwork', mtu)).body.Err).toBe("weft network 'blue.default' has MTU 1400, not 1300");
+    expect((await call('/NetworkDriver.CreateNetwork', createNetworkBody(NID2, 'blue', '10.60.1.0/24', '10.60.1.9/24'))).body.Err).toBe(
+      "weft network 'blue.default' has gateway 10.60.1.1, not 10.60.1.9: leave out --gateway or give 10.60.1.1",
+    );
+    const bad = createNetworkBody(NID2, 'blue');
+    (bad.Options['com.docker.network.generic'] as Record<string, string>)['com.docker.network.driver.mtu'] = 'big';
+    expect((await call('/NetworkDriver.CreateNetwork', bad)).body.Err).toBe("invalid com.docker.network.driver.mtu 'big'");
+    expect(Object.keys(driver.state.networks)).toEqual([NID]);
+  });
+});
+
 describe('bad calls: one line in the right field, nothing changed', () => {
   it('malformed JSON: 400 with Err (driver) or Err and Error (IPAM)', async () => {
     const before = await snapshot();
