@@ -47,7 +47,7 @@ const ipOf = (i: number) => `10.99.${Math.floor((i + 3) / 256)}.${(i + 3) % 256}
 
 function startWeft(): number {
   const child = spawn('ip', ['netns', 'exec', NS, process.execPath, join(packageRoot(), 'bin', 'weft.js'), '--api', `unix:${join(DIR, 'weft.sock')}`, 'daemon',
-    '--state-dir', join(DIR, 'state'), '--host-id', 'bench', '--dns-listen', `127.0.0.1:${WEFT_PORT}`, '--dns-upstream', '127.0.0.1:9'],
+    '--state-dir', join(DIR, 'state'), '--host-id', 'bench', '--no-docker-plugin', '--dns-listen', `127.0.0.1:${WEFT_PORT}`, '--dns-upstream', '127.0.0.1:9'],
   { detached: true, stdio: ['ignore', 'ignore', 'ignore'] });
   child.unref();
   return child.pid!;

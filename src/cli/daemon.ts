@@ -26,6 +26,7 @@ import { Switch } from '../switch/switch.js';
 import { Overlay } from '../overlay/overlay.js';
 import { interfaceWithAddress } from '../switch/netns.js';
 import { VERSION } from './version.js';
+import { startDockerPlugin } from '../runtime/docker/plugin.js';
 
 export interface DaemonOptions {
   api: string;
@@ -60,6 +61,8 @@ export interface DaemonOptions {
   dnsAllow?: string;
   /** The host listener's response rate limit per /24 outside loopback (0: none). */
   dnsRrl?: number;
+  /** Docker's remote network + IPAM plugin on this socket; `required`: failing to serve it stops the daemon. */
+  dockerPlugin?: { socket: string; required: boolean };
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
@@ -148,7 +151,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     down: (id) => dnsService.stop(id),
   });
   /** Everything but the API, in reverse order of need; the host record goes at once (its lease is revoked). */
+  const closers: Array<() => Promise<void>> = [];
   const shutdown = async () => {
+    for (const c of closers) await c().catch(() => undefined);
     dnsListener.close();
     dnsService.close();
     upstream.close();
@@ -177,6 +182,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     }
     writeManifest(stateDir, { embeddedStore });
     await api.listen(opts.api);
+    if (opts.dockerPlugin) {
+      const docker = await startDockerPlugin({ objects, endpoints, ctl, realise: (rec) => reconciler.realise(rec) }, stateDir, opts.dockerPlugin, log);
+      if (docker) closers.push(() => docker.close());
+    }
   } catch (err) {
     await shutdown();
     throw err;

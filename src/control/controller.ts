@@ -5,6 +5,7 @@
 // Every change goes through here, one at a time.
 import { formatMac, localMac, parseMac, isMulticastMac } from '../datapath/mac.js';
 import { attachPacketPort, createTapPort, PortSetupError } from '../switch/port-setup.js';
+import { createHostTapPort, reattachTapPort } from '../switch/host-tap.js';
 import { VALID_IFNAME } from '../switch/netns.js';
 import type { PortRecord, Switch } from '../switch/switch.js';
 import type { Overlay } from '../overlay/overlay.js';
@@ -312,6 +313,29 @@ export class Controller {
       const n = this.#network(spec.net);
       const saved: SavedPort = { name: spec.name, kind: 'tap', net: refOf(n), netns: spec.netns, ifname: spec.ifname, ip: `${spec.ip}/${n.net.prefix}`, mac: spec.mac, router: spec.router };
       await this.#addTap(saved, true, spec.reattach ?? false);
+      return this.ports().find((p) => p.name === spec.name)!;
+    });
+  }
+
+  /**
+   * An endpoint's TAP port in the daemon's own namespace, with the endpoint's
+   * MAC and the network's MTU but no address: for a runtime that moves the
+   * device into the container itself (Docker). Removed with removePort(name, { endpoint: true }).
+   * `inside` (after a restart): the device was moved into that namespace
+   * (a path) and is named `ifname` there; it is taken back, not made.
+   */
+  addHostPort(spec: { name: string; net: string; ifname: string; mac: string; inside?: string }): Promise<PortView> {
+    return this.#serial(async () => {
+      if (this.#ports.has(spec.name)) throw conflict(`port '${spec.name}' already exists`);
+      const n = this.#network(spec.net);
+      try {
+        const tap = { name: spec.name, network: n.id, ifname: spec.ifname, mac: parseMac(spec.mac), mtu: n.rec.mtu };
+        const rec = spec.inside ? reattachTapPort(this.#sw, { ...tap, netnsPath: spec.inside }) : await createHostTapPort(this.#sw, tap);
+        this.#ports.set(spec.name, { saved: { name: spec.name, kind: 'tap', net: refOf(n), ifname: spec.ifname, mac: rec.mac }, rec, endpoint: true });
+      } catch (err) {
+        if (err instanceof PortSetupError) throw badRequest(err.message);
+        throw err;
+      }
       return this.ports().find((p) => p.name === spec.name)!;
     });
   }

@@ -70,8 +70,12 @@ async function startDaemon(lab: string, h: HostSpec): Promise<{ netns: string; a
   const api = `unix:${join(dir, 'weft.sock')}`;
   const log = join(dir, 'daemon.log');
   const out = openSync(log, 'a');
+  // Lab hosts share the machine's /run/docker/plugins: none of them is Docker's
+  // plugin unless its daemonArgs name a socket of its own.
+  const extra = h.daemonArgs ?? [];
+  const docker = extra.includes('--docker-plugin-socket') ? [] : ['--no-docker-plugin'];
   const args = ['netns', 'exec', netns, process.execPath, join(packageRoot(), 'bin', 'weft.js'), '--api', api, 'daemon',
-    '--state-dir', join(dir, 'state'), '--host-id', h.name, ...(h.daemonArgs ?? [])];
+    '--state-dir', join(dir, 'state'), '--host-id', h.name, ...docker, ...extra];
   // `ip netns exec` execs the daemon, so this pid is the daemon's own.
   const child = spawn('ip', args, { detached: true, stdio: ['ignore', out, out] });
   closeSync(out);

@@ -1,0 +1,42 @@
+// The Docker plugin as the daemon runs it: driver + state file + socket.
+import type { Controller } from '../../control/controller.js';
+import type { Endpoints } from '../../control/endpoints.js';
+import type { Objects } from '../../control/objects.js';
+import type { NetworkRecord } from '../../control/records.js';
+import { DockerDriver } from './driver.js';
+import { weftEnv } from './env.js';
+import { PluginServer } from './server.js';
+import { DockerStateFile } from './state.js';
+
+interface Log {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+/**
+ * Serves the plugin on `socket`. When it cannot (another daemon serves the
+ * path, say, in a lab of several on one machine) and the socket was not
+ * asked for by name, the daemon runs on without it and says so.
+ */
+export async function startDockerPlugin(
+  deps: { objects: Objects; endpoints: Endpoints; ctl: Controller; realise: (rec: NetworkRecord) => Promise<void> },
+  stateDir: string,
+  opts: { socket: string; required: boolean },
+  log: Log,
+): Promise<PluginServer | undefined> {
+  let server: PluginServer;
+  try {
+    const driver = new DockerDriver(weftEnv(deps), new DockerStateFile(stateDir));
+    server = new PluginServer(driver, { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) });
+    const back = await driver.reattach((m) => log.warn({}, m));
+    if (back) log.info({ ports: back }, 'took back the ports of running Docker containers');
+    await server.listen(opts.socket);
+  } catch (err) {
+    const msg = `cannot serve the Docker plugin on ${opts.socket}: ${(err as Error).message}`;
+    if (opts.required) throw new Error(msg);
+    log.warn({}, `${msg} (running without it)`);
+    return undefined;
+  }
+  log.info({ socket: opts.socket }, 'Docker network and IPAM plugin ready');
+  return server;
+}
