@@ -7,11 +7,14 @@ declare -A need=(
   [ip]=iproute2 [ping]=iputils-ping [arping]=iputils-arping [iperf3]=iperf3
   [tcpdump]=tcpdump [tshark]=tshark [ovs-vswitchd]=openvswitch-switch [etcd]=etcd-server [ethtool]=ethtool
   [dig]=bind9-dnsutils [dnsperf]=dnsperf [nsd]=nsd [unbound]=unbound [python3]=python3 [g++]=g++ [make]=make
+  [podman]=podman [crun]=crun [conmon]=conmon [busybox]=busybox-static [nsenter]=util-linux
 )
 missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
 done
+# CNI plugins are not on PATH: Debian puts them in /usr/lib/cni (the weft CNI tests chain with them).
+[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-deps: need root to install: ${missing[*]}" >&2
