@@ -1,7 +1,7 @@
 // `weft cni install|conflist`: the CNI plugin put where runtimes look for it,
 // and a network configuration for it. Neither needs the daemon.
-import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, type Command } from 'commander';
 import { DEFAULT_API } from '../api/client.js';
@@ -19,13 +19,24 @@ const pluginMain = () => fileURLToPath(new URL('../runtime/cni/main.js', import.
  * never handed a half-written file ("text file busy").
  */
 export function installPlugin(dir: string): string {
-  mkdirSync(dir, { recursive: true });
+  makeDirs(resolve(dir));
   const target = join(dir, 'weft');
   const tmp = `${target}.tmp-${process.pid}`;
   writeFileSync(tmp, `#!${process.execPath}\n// weft's CNI plugin (written by 'weft cni install')\nimport(${JSON.stringify(pluginMain())});\n`);
   chmodSync(tmp, 0o755);
   renameSync(tmp, target);
   return target;
+}
+
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdir never returns for a
+ * path under /proc (ENOENT there is retried for ever).
+ */
+function makeDirs(dir: string): void {
+  if (existsSync(dir)) return;
+  const parent = dirname(dir);
+  if (parent !== dir) makeDirs(parent);
+  mkdirSync(dir);
 }
 
 export function conflist(name: string, net: string, socket: string): Record<string, unknown> {

@@ -6,11 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LabState } from '../../src/lab/lab.js';
+import { restartWeftHost, type LabState } from '../../src/lab/lab.js';
+import { ApiClient, ApiError } from '../../src/api/client.js';
 import type { Topology } from '../../src/lab/topology.js';
 import { inCI, skipUnless } from '../helpers/env.js';
 import { buildLab, labDown, weft, weftJson } from '../helpers/lab.js';
-import { inNs, sh } from '../helpers/sh.js';
+import { eventually, inNs, sh } from '../helpers/sh.js';
 import { Runtime, type Call, type Conflist } from '../helpers/cni.js';
 
 const TOPO: Topology = { name: 'wt-cn', hosts: [{ name: 'h1', networks: [], containers: [] }] };
@@ -293,6 +294,43 @@ describe.skipIf(skipUnless(['ip', 'ping', 'dig', 'nsenter', 'unshare']) || !debi
     }
     expect((await endpoints()).some((e) => e.name.startsWith(`c${cid(14).slice(0, 12)}`))).toBe(false);
   });
+
+  it('the daemon\'s CNI calls refuse malformed bodies with one line and make nothing', async () => {
+    const client = new ApiClient(api);
+    const before = (await endpoints()).length;
+    const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+      ['/v1/cni/add', {}, /invalid containerId/],
+      ['/v1/cni/add', { containerId: cid(20), ifname: 'eth0', netns: '/etc/passwd', net: 'blue.acme' }, /no network namespace at '\/etc\/passwd'/],
+      ['/v1/cni/add', { containerId: cid(20), ifname: 'a/b', netns: '/run/netns/x', net: 'blue.acme' }, /invalid interface name/],
+      ['/v1/cni/add', { containerId: '../../x', ifname: 'eth0' }, /invalid containerId/],
+      ['/v1/cni/del', { containerId: ['x'], ifname: 'eth0' }, /invalid containerId/],
+      ['/v1/cni/gc', { attachments: 'all' }, /attachments must be a list/],
+    ];
+    for (const [path, body, msg] of cases) {
+      const err = await client.post(path, body).then(() => undefined, (e: ApiError) => e);
+      expect(err?.status, path).toBe(400);
+      expect(err?.message).toMatch(msg);
+      expect(err?.message.includes('\n')).toBe(false);
+    }
+    expect((await endpoints()).length).toBe(before);
+    const inst = await weft(undefined, 'cni', 'install', '--dir', '/proc/wt-cn/bin');
+    expect(inst.code).not.toBe(0);
+    expect(inst.stderr).toBe('weft: cannot install into /proc/wt-cn/bin: ENOENT\n');
+  });
+
+  it('a restarted daemon still knows its attachments: CHECK passes, DEL releases the address', async () => {
+    await ns(21);
+    const r = await rt.add(list(), call(21));
+    expect(r.code, r.stdout).toBe(0);
+    const ip = (r.json!.ips as Array<{ address: string }>)[0].address.split('/')[0];
+    await sh('kill', [String(lab.hosts[0].pid)]);
+    await eventually(async () => ((await sh('kill', ['-0', String(lab.hosts[0].pid)])).code !== 0 ? true : undefined));
+    await restartWeftHost(TOPO, lab, 'h1');
+    expect((await rt.check(list(), call(21))).code).toBe(0);
+    expect((await endpoints()).some((e) => e.ip === ip)).toBe(true);
+    expect((await rt.del(list(), call(21))).code).toBe(0);
+    expect((await endpoints()).some((e) => e.ip === ip)).toBe(false);
+  }, 60_000);
 
   it('50 ADDs at once all succeed with distinct addresses; 50 DELs release them all', async () => {
     const ids = Array.from({ length: 50 }, (_, i) => 100 + i);
