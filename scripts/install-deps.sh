@@ -10,11 +10,15 @@ declare -A need=(
   # Docker tests: dockerd itself (a bare 'docker' client may exist without it), and a static
   # busybox to build their image with 'docker import' instead of pulling one from a registry.
   [dockerd]=docker.io [busybox]=busybox-static
+  # CNI tests: podman (forced onto its CNI backend), its runtime and monitor, and nsenter.
+  [podman]=podman [crun]=crun [conmon]=conmon [nsenter]=util-linux
 )
 missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
 done
+# CNI plugins are not on PATH: Debian puts them in /usr/lib/cni (the weft CNI tests chain with them).
+[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-deps: need root to install: ${missing[*]}" >&2

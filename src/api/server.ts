@@ -26,6 +26,8 @@ export interface ApiParts {
   endpoints: Endpoints;
   zones: Zones;
   resolver: Resolver;
+  /** Routes another door to the control plane adds (the CNI plugin's). */
+  extra?: { register(r: (method: string, path: string, handler: Handler) => void): void };
 }
 
 type Handler = (req: { params: Record<string, string>; query: URLSearchParams; body: Record<string, unknown> }) => Promise<unknown> | unknown;
@@ -144,6 +146,7 @@ export class ApiServer {
     r('POST', '/v1/fdb', ({ body }) => ctl.addFdb(body));
     r('DELETE', '/v1/fdb', ({ query }) =>
       ctl.removeFdb({ mac: opt(query, 'mac'), net: opt(query, 'net'), tenant: opt(query, 'tenant') }).then(() => ({ removed: query.get('mac') })));
+    parts.extra?.register(r);
     this.#resolver = resolver;
     this.#server = createServer(
       {

@@ -10,6 +10,7 @@ import { ClusterView } from '../control/cluster-view.js';
 import { Reconciler } from '../control/reconciler.js';
 import { Objects } from '../control/objects.js';
 import { Endpoints } from '../control/endpoints.js';
+import { CniService } from '../runtime/cni/service.js';
 import { parseDnsDomain, Zones } from '../dns/zones.js';
 import { Resolver } from '../dns/resolver.js';
 import { parseServers, resolvConfServers, Upstream } from '../dns/upstream.js';
@@ -164,7 +165,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     // Closing the data path closes every TAP fd: the devices go with it.
     dp.close();
   };
-  const api = new ApiServer({ ctl, objects, endpoints, zones, resolver }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) });
+  const cni = new CniService({ endpoints, objects, ctl, ready: () => registration.leaseId !== undefined }, stateDir);
+  const api = new ApiServer({ ctl, objects, endpoints, zones, resolver, extra: cni }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) });
   try {
     await view.start();
     await reconciler.run();

@@ -9,6 +9,7 @@ import { registerLab } from './lab.js';
 import { registerBench } from './bench.js';
 import { registerDns, registerEndpoint, registerGroup, registerTenant } from './cluster-commands.js';
 import { VERSION } from './version.js';
+import { registerCni } from './cni-commands.js';
 import { VALID_IFNAME } from '../switch/netns.js';
 import { parseDnsDomain } from '../dns/zones.js';
 
@@ -94,6 +95,7 @@ registerFdb(program);
 registerHost(program);
 registerLab(program);
 registerBench(program);
+registerCni(program);
 
 try {
   await program.parseAsync(process.argv);

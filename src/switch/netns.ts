@@ -20,8 +20,19 @@ export function run(cmd: string, args: string[], opts: { timeoutMs?: number } = 
 }
 
 export const ip = (...args: string[]) => run('ip', args);
-/** `ip` inside a named namespace (or the current one when ns is undefined). */
-export const ipIn = (ns: string | undefined, ...args: string[]) => (ns ? run('ip', ['-n', ns, ...args]) : run('ip', args));
+/**
+ * `ip` in a namespace: a name (`ip -n`), or a path such as /proc/PID/ns/net
+ * (CNI runtimes name namespaces by path; iproute2 6.1 takes only names).
+ */
+const ipArgv = (ns: string): [string, string[]] => (ns.startsWith('/') ? ['nsenter', [`--net=${ns}`, 'ip']] : ['ip', ['-n', ns]]);
+/** `ip` inside a namespace (or the current one when ns is undefined). */
+export const ipIn = (ns: string | undefined, ...args: string[]) => {
+  if (!ns) return run('ip', args);
+  const [cmd, pre] = ipArgv(ns);
+  return run(cmd, [...pre, ...args]);
+};
+/** A namespace as the data path opens it: a name under /run/netns, or a path. */
+export const netnsPath = (ns: string) => (ns.startsWith('/') ? ns : `/run/netns/${ns}`);
 
 /**
  * Several `ip` commands inside a namespace in one process (`ip -batch`):
@@ -30,7 +41,8 @@ export const ipIn = (ns: string | undefined, ...args: string[]) => (ns ? run('ip
  */
 export function ipBatchIn(ns: string, lines: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['-n', ns, '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const [cmd, pre] = ipArgv(ns);
+    const child = spawn(cmd, [...pre, '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -48,6 +60,7 @@ export function ipBatchIn(ns: string, lines: string[]): Promise<void> {
 }
 
 export function netnsExists(name: string): boolean {
+  if (name.startsWith('/')) return /^\/proc\/\d+\/ns\/net$|^(\/var)?\/run\/netns\/[A-Za-z0-9_.-]+$/.test(name) && existsSync(name);
   return /^[A-Za-z0-9_.-]+$/.test(name) && existsSync(`/run/netns/${name}`);
 }
 

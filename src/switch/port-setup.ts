@@ -2,7 +2,7 @@
 // namespace, or an existing interface attached by AF_PACKET. Either fully
 // succeeds or leaves nothing behind.
 import { formatMac } from '../datapath/mac.js';
-import { ip, ipBatchIn, linkInfo, linkKindIn, netnsExists } from './netns.js';
+import { ip, ipBatchIn, linkInfo, linkKindIn, netnsExists, netnsPath } from './netns.js';
 import type { PortRecord, Switch } from './switch.js';
 
 export interface TapPortSpec {
@@ -44,7 +44,7 @@ export async function createTapPort(sw: Switch, spec: TapPortSpec): Promise<Port
   // Made (or, after a restart, found) inside the container's namespace under
   // its own name, and persistent: the container keeps it while weft restarts.
   try {
-    sw.dp.addTapPort(id, spec.network, spec.ifname, spec.mtu, `/run/netns/${spec.netns}`, guard);
+    sw.dp.addTapPort(id, spec.network, spec.ifname, spec.mtu, netnsPath(spec.netns), guard);
   } catch (err) {
     throw new PortSetupError(`cannot create TAP device: ${(err as Error).message}`);
   }

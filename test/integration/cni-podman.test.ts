@@ -1,0 +1,191 @@
+// podman 4.3.1 (Debian 12) as a real CNI client of weft. Nothing system-wide
+// changes: CONTAINERS_CONF forces the CNI backend with the plugin and network
+// directories in a temp dir, --root/--runroot keep images and containers
+// there too. crun refuses this machine's hybrid cgroup layout, so podman runs
+// in a mount namespace of its own without the cgroup2 hierarchy (/run/netns
+// stays shared, so the daemon sees the namespaces podman makes).
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LabState } from '../../src/lab/lab.js';
+import type { Topology } from '../../src/lab/topology.js';
+import { skipUnless } from '../helpers/env.js';
+import { buildLab, labDown, weft, weftJson } from '../helpers/lab.js';
+import { sh, type RunResult } from '../helpers/sh.js';
+
+const TOPO: Topology = { name: 'wt-cn-pm', hosts: [{ name: 'h1', networks: [], containers: [] }] };
+const IMAGE = 'localhost/wt-cn-busybox:1';
+// Limits podman would raise past what this machine grants (no CAP_SYS_RESOURCE in the bounding set).
+const LIMITS = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
+
+/**
+ * A temp dir with the plugin installed, the given conflists, a
+ * containers.conf forcing the CNI backend, and the busybox image imported;
+ * and podman run against all of it.
+ */
+async function podmanIn(conflists: Record<string, string>): Promise<{ dir: string; podman: (...args: string[]) => Promise<RunResult> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'wt-cn-pm-'));
+  for (const d of ['bin', 'net.d', 'tmp', 'rootfs/bin', 'rootfs/etc', 'rootfs/proc', 'rootfs/sys', 'rootfs/dev', 'rootfs/tmp']) mkdirSync(join(dir, d), { recursive: true });
+  expect((await weft(undefined, 'cni', 'install', '--dir', join(dir, 'bin'))).code).toBe(0);
+  for (const [name, text] of Object.entries(conflists)) writeFileSync(join(dir, 'net.d', `${name}.conflist`), text);
+  writeFileSync(
+    join(dir, 'containers.conf'),
+    [
+      '[network]',
+      'network_backend = "cni"',
+      `cni_plugin_dirs = ["${dir}/bin", "/usr/lib/cni"]`,
+      `network_config_dir = "${dir}/net.d"`,
+      '[engine]',
+      'cgroup_manager = "cgroupfs"',
+      'events_logger = "file"',
+      `events_logfile_path = "${dir}/events.log"`,
+      `tmp_dir = "${dir}/tmp"`,
+      '',
+    ].join('\n'),
+  );
+  const wrapper = join(dir, 'podman.sh');
+  writeFileSync(
+    wrapper,
+    `#!/bin/sh\nexec unshare -m --propagation unchanged sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec podman --root ${dir}/root --runroot ${dir}/runroot --storage-driver vfs "$@"' podman "$@"\n`,
+  );
+  chmodSync(wrapper, 0o755);
+  const env = { ...process.env, CONTAINERS_CONF: join(dir, 'containers.conf') };
+  const podman = (...args: string[]) => sh(wrapper, args, { env, timeoutMs: 90_000 });
+  // The image: a static busybox, imported (no registry).
+  copyFileSync('/bin/busybox', join(dir, 'rootfs/bin/busybox'));
+  chmodSync(join(dir, 'rootfs/bin/busybox'), 0o755);
+  for (const a of ['sh', 'ip', 'ping', 'cat', 'sleep', 'nslookup']) symlinkSync('busybox', join(dir, 'rootfs/bin', a));
+  const imp = await sh('sh', ['-c', `tar -C ${dir}/rootfs -c . | ${wrapper} import - ${IMAGE}`], { env });
+  expect(imp.code, imp.stderr).toBe(0);
+  return { dir, podman };
+}
+
+interface Endpoint {
+  name: string;
+  ip: string;
+  mac: string;
+  group?: string;
+}
+
+describe.skipIf(skipUnless(['podman', 'crun', 'conmon', 'busybox', 'unshare', 'ip']))('podman on a weft network (CNI)', () => {
+  let lab: LabState;
+  let api: string;
+  let dir: string;
+  let podman: (...args: string[]) => Promise<RunResult>;
+  const endpoints = () => weftJson<Endpoint[]>(api, 'endpoint', 'ls', '--net', 'green.acme');
+
+  beforeAll(async () => {
+    lab = await buildLab(TOPO);
+    api = lab.hosts[0].api;
+    for (const args of [
+      ['tenant', 'create', 'acme', '--subnet-pool', '10.231.0.0/16'],
+      ['net', 'create', 'green', '--tenant', 'acme', '--subnet', '10.231.2.0/24', '--gateway', '10.231.2.1'],
+    ]) {
+      const r = await weft(api, ...args);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const conf = await weft(api, 'cni', 'conflist', 'weftnet', '--net', 'green.acme');
+    expect(conf.code, conf.stderr).toBe(0);
+    ({ dir, podman } = await podmanIn({ weftnet: conf.stdout }));
+  }, 180_000);
+
+  afterAll(async () => {
+    if (podman) await podman('rm', '-f', '-t', '0', '--all');
+    await labDown(TOPO);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
+
+  it('lists the weft network with its driver', async () => {
+    const r = await podman('network', 'ls', '--format', '{{.Name}} {{.Driver}}');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.split('\n')).toContain('weftnet weft');
+  });
+
+  it('podman run --ip --mac-address --network-alias: weft\'s interface, address, MAC, MTU and resolv.conf', async () => {
+    const run = await podman('run', '-d', '--name', 'c1', ...LIMITS, '--network', 'weftnet', '--ip', '10.231.2.20', '--mac-address', '02:aa:00:00:00:20', '--network-alias', 'web', IMAGE, 'sleep', '600');
+    expect(run.code, run.stderr).toBe(0);
+    const link = await podman('exec', 'c1', 'ip', '-o', 'addr', 'show', 'dev', 'eth0');
+    expect(link.stdout).toMatch(/inet 10\.231\.2\.20\/24/);
+    const l = await podman('exec', 'c1', 'ip', '-o', 'link', 'show', 'dev', 'eth0');
+    expect(l.stdout).toMatch(/mtu 1500 .*link\/ether 02:aa:00:00:00:20/);
+    const resolv = (await podman('exec', 'c1', 'cat', '/etc/resolv.conf')).stdout;
+    expect(resolv).toMatch(/^search green\.acme acme$/m);
+    // weft's DNS address first; the host's servers follow (podman appends them).
+    expect(resolv.split('\n').find((x) => x.startsWith('nameserver'))).toBe('nameserver 10.231.2.2');
+    expect((await endpoints()).find((e) => e.ip === '10.231.2.20')).toMatchObject({ name: 'c1', mac: '02:aa:00:00:00:20', group: 'web' });
+  }, 120_000);
+
+  it('a second container pings the first and resolves it by name and by alias', async () => {
+    const run = await podman('run', '-d', '--name', 'c2', ...LIMITS, '--network', 'weftnet', IMAGE, 'sleep', '600');
+    expect(run.code, run.stderr).toBe(0);
+    const ping = await podman('exec', 'c2', 'ping', '-c1', '-W2', '10.231.2.20');
+    expect(ping.code, ping.stdout + ping.stderr).toBe(0);
+    for (const name of ['c1', 'web']) {
+      const ns = await podman('exec', 'c2', 'nslookup', name);
+      expect(ns.stdout).toMatch(new RegExp(`Name:\\s+${name}\\.green\\.acme\\nAddress: 10\\.231\\.2\\.20`));
+    }
+  }, 120_000);
+
+  it('stopping a container releases its address, and a new container can take it', async () => {
+    expect((await podman('stop', '-t', '0', 'c1')).code).toBe(0);
+    expect((await endpoints()).some((e) => e.ip === '10.231.2.20')).toBe(false);
+    expect((await podman('rm', '-f', '-t', '0', 'c2')).code).toBe(0);
+    expect(await endpoints()).toEqual([]);
+    const run = await podman('run', '-d', '--name', 'c3', ...LIMITS, '--network', 'weftnet', '--ip', '10.231.2.20', IMAGE, 'sleep', '600');
+    expect(run.code, run.stderr).toBe(0);
+    expect((await endpoints()).find((e) => e.ip === '10.231.2.20')?.name).toBe('c3');
+    expect((await podman('rm', '-f', '-t', '0', 'c3')).code).toBe(0);
+    expect(await endpoints()).toEqual([]);
+  }, 120_000);
+});
+
+// Two hosts on one etcd: podman's containers on host 1 and host 2 reach each
+// other through weft's overlay. One podman serves both: which host a container
+// lives on is which daemon its network's conflist names.
+const TWO: Topology = { name: 'wt-cn-p2', underlay: '10.250.31.0/24', store: 'etcd', leaseTtl: 5, hosts: [{ name: 'h1' }, { name: 'h2' }] };
+
+describe.skipIf(skipUnless(['podman', 'crun', 'conmon', 'busybox', 'unshare', 'ip', 'etcd']))('podman on two weft hosts (CNI over VXLAN)', () => {
+  let lab: LabState;
+  let dir: string;
+  let podman: (...args: string[]) => Promise<RunResult>;
+
+  beforeAll(async () => {
+    lab = await buildLab(TWO);
+    const [a, b] = lab.hosts.map((h) => h.api);
+    for (const args of [
+      ['tenant', 'create', 'acme', '--subnet-pool', '10.231.0.0/16'],
+      ['net', 'create', 'green', '--tenant', 'acme', '--subnet', '10.231.3.0/24', '--gateway', '10.231.3.1'],
+    ]) {
+      const r = await weft(a, ...args);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const confA = await weft(a, 'cni', 'conflist', 'weft-h1', '--net', 'green.acme');
+    const confB = await weft(b, 'cni', 'conflist', 'weft-h2', '--net', 'green.acme');
+    ({ dir, podman } = await podmanIn({ 'weft-h1': confA.stdout, 'weft-h2': confB.stdout }));
+  }, 180_000);
+
+  afterAll(async () => {
+    if (podman) await podman('rm', '-f', '-t', '0', '--all');
+    await labDown(TWO);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
+
+  it('a container on each host: both ping each other and resolve each other by name', async () => {
+    expect((await podman('run', '-d', '--name', 'pa', ...LIMITS, '--network', 'weft-h1', '--ip', '10.231.3.11', IMAGE, 'sleep', '600')).code).toBe(0);
+    expect((await podman('run', '-d', '--name', 'pb', ...LIMITS, '--network', 'weft-h2', '--ip', '10.231.3.12', IMAGE, 'sleep', '600')).code).toBe(0);
+    const hosts = await weftJson<Array<{ name: string; host: string }>>(lab.hosts[0].api, 'endpoint', 'ls', '--net', 'green.acme');
+    expect(hosts.map((e) => `${e.name}@${e.host}`).sort()).toEqual(['pa@h1', 'pb@h2']);
+    for (const [from, to, ip] of [['pa', 'pb', '10.231.3.12'], ['pb', 'pa', '10.231.3.11']]) {
+      let ok: RunResult | undefined;
+      // The other host's endpoint reaches this one through the store's watch: allow it a moment.
+      for (let i = 0; i < 20 && ok?.code !== 0; i++) ok = await podman('exec', from, 'ping', '-c1', '-W1', ip);
+      expect(ok!.code, `${from} -> ${to}: ${ok!.stdout}`).toBe(0);
+      const ns = await podman('exec', from, 'nslookup', to);
+      expect(ns.stdout).toMatch(new RegExp(`Name:\\s+${to}\\.green\\.acme\\nAddress: ${ip.replace(/\./g, '\\.')}`));
+    }
+    expect((await podman('rm', '-f', '-t', '0', 'pb')).code).toBe(0);
+    const left = await weftJson<Array<{ name: string }>>(lab.hosts[0].api, 'endpoint', 'ls', '--net', 'green.acme');
+    expect(left.map((e) => e.name)).toEqual(['pa']);
+  }, 180_000);
+});
