@@ -3,7 +3,7 @@
 // directory fsynced), and a write that fails leaves the old file as it was
 // and says so in one line. Files are the daemon's alone (0600, in a 0700
 // directory): they hold every tenant's addresses.
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { WeftError } from './errors.js';
 
@@ -80,5 +80,15 @@ export function writeFileDurable(path: string, data: string | Buffer): void {
   } catch (err) {
     // Renamed but perhaps not durable: the caller treats it as not saved.
     throw new StateNotSaved(path, err);
+  }
+}
+
+/** A state file's text, or undefined when there is none; any other read error throws. */
+export function readIfPresent(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
   }
 }

@@ -19,9 +19,9 @@
 //
 // The directory is the daemon's alone: 0700, its files 0600, tightened at
 // every start (it holds every tenant's addresses and MACs).
-import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { DIR_MODE, ensurePrivateDir, FILE_MODE, writeFileDurable } from './durable.js';
+import { DIR_MODE, ensurePrivateDir, FILE_MODE, readIfPresent, writeFileDurable } from './durable.js';
 import { DamagedState, ENDPOINTS_FILE, EndpointsFile, STATE_FILE, StateFile } from './state-file.js';
 import { checkStoreFiles, storeHolder } from './store/embedded.js';
 
@@ -92,12 +92,7 @@ export function prepareStateDir(dir: string, opts: StateDirOptions): string[] {
 /** What this directory must hold: the manifest's list, or for a directory without one, what any start leaves. */
 function expectedFiles(dir: string, opts: StateDirOptions, problems: Problem[]): string[] {
   const path = join(dir, MANIFEST);
-  let text: string | undefined;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+  const text = readIfPresent(path);
   if (text !== undefined) {
     try {
       const m = JSON.parse(text) as Manifest;

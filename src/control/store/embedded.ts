@@ -41,7 +41,7 @@ import { chmodSync, existsSync, readFileSync, realpathSync, rmSync, writeFileSyn
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DamagedState } from '../state-file.js';
-import { ensurePrivateDir, FILE_MODE, fsReason, fsyncDir, writeFileDurable } from '../durable.js';
+import { ensurePrivateDir, FILE_MODE, fsReason, fsyncDir, readIfPresent, writeFileDurable } from '../durable.js';
 import {
   checkTtl,
   checkTxnOps,
@@ -632,12 +632,7 @@ function load(dir: string): { keys: Map<string, Rec>; revision: number } {
   const keys = new Map<string, Rec>();
   let revision = 1;
   const snapPath = join(dir, SNAPSHOT);
-  let text: string | undefined;
-  try {
-    text = readFileSync(snapPath, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+  const text = readIfPresent(snapPath);
   if (text !== undefined) {
     let snap: Snapshot;
     try {
@@ -653,12 +648,7 @@ function load(dir: string): { keys: Map<string, Rec>; revision: number } {
   }
 
   const logPath = join(dir, LOG);
-  let log = '';
-  try {
-    log = readFileSync(logPath, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+  const log = readIfPresent(logPath) ?? '';
   const lines = log.split('\n');
   lines.pop(); // '' after the last newline, or an unterminated (torn, never acknowledged) append
   lines.forEach((line, i) => {
