@@ -102,7 +102,7 @@ function describe(e: ErrorObject, body: unknown, schema: SchemaObject): string {
   const p = e.params as Record<string, unknown>;
   switch (e.keyword) {
     case 'type':
-      return `field '${field}' must be ${p.type === 'integer' ? 'a whole number' : `a ${String(p.type)}`}, not ${jsonType(value)}${typeof value === 'string' ? ` ('${quote(value)}')` : ''}`;
+      return `field '${field}' must be ${p.type === 'integer' ? 'a whole number' : p.type === 'array' ? 'a list' : `a ${String(p.type)}`}, not ${jsonType(value)}${typeof value === 'string' ? ` ('${quote(value)}')` : ''}`;
     case 'minimum':
       return `field '${field}' must be at least ${String(p.limit)}, not ${quote(value)}`;
     case 'maximum':
