@@ -22,7 +22,7 @@ import { HostRegistration, listHosts } from '../control/hosts.js';
 import { openStore, type Store } from '../control/store/store.js';
 import { configureTunnelEgress } from '../switch/tunnel-egress.js';
 import { join } from 'node:path';
-import { Datapath } from '../datapath/datapath.js';
+import { Datapath, layout } from '../datapath/datapath.js';
 import { Switch } from '../switch/switch.js';
 import { Overlay } from '../overlay/overlay.js';
 import { interfaceWithAddress } from '../switch/netns.js';
@@ -76,10 +76,15 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const embeddedStore = opts.store === 'embedded';
   const recovered = prepareStateDir(opts.stateDir ?? '/var/lib/weft', { embeddedStore, recover: opts.recoverState ?? false });
   for (const line of recovered) log.warn(`--recover-state: ${line}`);
-  let sw: Switch | undefined;
-  let inband: InbandDns | undefined;
-  const dp = new Datapath({ workers: opts.workers, busyPollUs: opts.busyPollUs, portSecurity: opts.portSecurity ?? true, onEvents: (evs) => sw?.handleEvents(evs), onFrames: (frames) => inband?.onFrames(frames) });
-  sw = new Switch({ datapath: dp, agingMs: opts.macAging * 1000, macLimit: opts.macLimit, portMacLimit: opts.macPortLimit });
+  const sw = new Switch({
+    datapath: (sink) => new Datapath({ workers: opts.workers, busyPollUs: opts.busyPollUs, portSecurity: opts.portSecurity ?? true, ...sink }),
+    agingMs: opts.macAging * 1000,
+    macLimit: opts.macLimit,
+    portMacLimit: opts.macPortLimit,
+    maxPorts: layout.maxPorts,
+    hitSlots: layout.hitSlots,
+  });
+  const dp = { close: () => sw.close(), portSecurity: sw.portSecurity };
   let underlay: { ip: string; mtu: number } | undefined;
   if (opts.underlay) {
     const iface = await interfaceWithAddress(opts.underlay);
@@ -88,7 +93,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       throw new Error(`no interface in this namespace has the underlay address ${opts.underlay}`);
     }
     try {
-      dp.setUnderlay(opts.underlay, opts.vxlanPort, opts.vxlanEgress);
+      sw.setUnderlay(opts.underlay, opts.vxlanPort, opts.vxlanEgress);
     } catch (err) {
       dp.close();
       throw new Error(`cannot open the underlay on ${opts.underlay}: ${(err as Error).message}`);
@@ -125,6 +130,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     throw new Error(`cannot register this host in the store: ${(err as Error).message}`);
   }
   const overlay = new Overlay(sw, underlay?.ip);
+  sw.onMiss((network, mac) => overlay.resolveMiss(network, mac));
   const stateDir = opts.stateDir ?? '/var/lib/weft';
   const ctl = new Controller(sw, overlay, new StateFile(stateDir), { warn: (msg: string) => log.warn(msg) }, underlay);
   // The cluster: mirrored from the store, realised here by the reconciler.
@@ -145,8 +151,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const upstream = new Upstream(opts.dnsUpstream ? parseServers(opts.dnsUpstream) : resolvConfServers(), { count: (kind) => resolver.counters[kind]++ });
   const resolver = new Resolver(zones, upstream);
   const dnsListener = new DnsListener(resolver, { allow: dnsAllow, rrl: opts.dnsRrl });
-  inband = new InbandDns(sw, resolver);
-  const dnsService = inband;
+  const dnsService = new InbandDns(sw, resolver);
+  sw.onServiceFrames((frames) => dnsService.onFrames(frames));
   ctl.onNetwork({
     up: (id, rec) => dnsService.serve(id, rec.tenant, parseIPv4(rec.dns), rec.mtu),
     down: (id) => dnsService.stop(id),
@@ -161,9 +167,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     view.close();
     await registration.stop();
     await store.close();
-    sw?.close();
     // Closing the data path closes every TAP fd: the devices go with it.
-    dp.close();
+    sw.close();
   };
   const cni = new CniService({ endpoints, objects, ctl, ready: () => registration.leaseId !== undefined }, stateDir);
   const api = new ApiServer({ ctl, objects, endpoints, zones, resolver, extra: cni }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) });
