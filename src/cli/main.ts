@@ -14,7 +14,12 @@ import { VALID_IFNAME } from '../switch/netns.js';
 import { parseDnsDomain } from '../dns/zones.js';
 
 // The daemon, and with it the native add-on, loads only when `weft daemon` runs: the API commands and --version need no build.
-const runDaemon = async (opts: DaemonOptions) => (await import('./daemon.js')).runDaemon(opts);
+const runDaemon = async (opts: DaemonOptions) => (await import('./daemon.js').catch(cannotLoad)).runDaemon(opts);
+
+/** Node's module errors run to several lines (a require stack): one line, and what to do. */
+function cannotLoad(err: Error): never {
+  throw new Error(`cannot load the daemon: ${err.message.split('\n')[0]} (build the native add-on: npm ci, or npm run build)`);
+}
 
 function positiveInt(name: string) {
   return (v: string) => {

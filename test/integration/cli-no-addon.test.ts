@@ -40,9 +40,11 @@ describe.each(cases)('weft with the native add-on %s', (_what, spoil) => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('cannot run the daemon: the copy really has no loadable add-on', async () => {
+  it('cannot run the daemon (so the copy really has no loadable add-on), and says so in one line', async () => {
     const r = await weft('--api', `unix:${join(dir, 'weft.sock')}`, 'daemon', '--state-dir', join(dir, 'state'), '--no-docker-plugin');
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(1);
+    // One line naming the add-on, not node's require stack.
+    expect(r.stderr).toMatch(/^weft: cannot load the daemon: .*\(build the native add-on: npm ci, or npm run build\)\n$/);
     expect(r.stderr).toContain(join(dir, 'build', 'Release', 'weft.node'));
   });
 
