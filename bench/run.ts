@@ -53,6 +53,12 @@ async function main(ac: AbortController): Promise<void> {
     progress.end();
     console.log(partTable(r) + '\n');
   };
+  /** A part with a table of its own. */
+  const report = <T>(key: string, r: T, table: (r: T) => string) => {
+    progress.end();
+    console.log(table(r) + '\n');
+    out[key] = r;
+  };
   try {
     if (want('local')) {
       const { benchLocalThroughput } = await import('./local-throughput.js');
@@ -67,31 +73,19 @@ async function main(ac: AbortController): Promise<void> {
     }
     if (want('convergence')) {
       const { benchConvergence, convergenceTable } = await import('./convergence.js');
-      const conv = await benchConvergence({ tries: args.tries, log, signal });
-      progress.end();
-      console.log(convergenceTable(conv) + '\n');
-      out.convergence = conv;
+      report('convergence', await benchConvergence({ tries: args.tries, log, signal }), convergenceTable);
     }
     if (want('dns')) {
       const { benchDns, dnsTable } = await import('./dns.js');
-      const dns = await benchDns({ seconds, repeats, log, signal });
-      progress.end();
-      console.log(dnsTable(dns) + '\n');
-      out.dns = dns;
+      report('dns', await benchDns({ seconds, repeats, log, signal }), dnsTable);
     }
     if (want('cni')) {
       const { benchCni, cniTable } = await import('./cni.js');
-      const cni = await benchCni({ runs: CNI_RUNS, log, signal });
-      progress.end();
-      console.log(cniTable(cni) + '\n');
-      out.cni = cni;
+      report('cni', await benchCni({ runs: CNI_RUNS, log, signal }), cniTable);
     }
     if (want('micro')) {
       const { benchMicro, microTable } = await import('./micro/run.js');
-      const micro = await benchMicro({ timeMs: MICRO_MS, log, signal });
-      progress.end();
-      console.log(microTable(micro, MICRO_MS) + '\n');
-      out.micro = micro;
+      report('micro', await benchMicro({ timeMs: MICRO_MS, log, signal }), (r) => microTable(r, MICRO_MS));
     }
   } finally {
     progress.end();
