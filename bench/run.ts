@@ -1,20 +1,23 @@
 // `npm run bench` (and `weft bench`, which runs this file): one host
 // container to container (weft, the Linux bridge, Open vSwitch), two hosts
 // over VXLAN and over GRE (host A weft, the kernel or Open vSwitch, and
-// weft on both), then control-plane convergence on etcd and DNS, printed as
-// tables with ratios. Progress goes to stderr so stdout is just the tables.
-// Ctrl-C stops the run and still cleans up.
+// weft on both), then control-plane convergence on etcd, DNS, the CNI
+// plugin's latency and the micro-benchmarks of the TypeScript tables,
+// printed as tables with ratios. Progress goes to stderr so stdout is just
+// the tables. Ctrl-C stops the run and still cleans up. Each part is
+// imported when it runs: the micro-benchmarks need neither root nor the
+// native add-on that the others load.
 import { writeFileSync } from 'node:fs';
-import { kernelHasGretap } from '../src/lab/kernel-host.js';
-import { checkOutputs, parseBenchArgs, USAGE, type Part } from './args.js';
+import { checkOutputs, parseBenchArgs, PARTS, UNPRIVILEGED, USAGE, type Part } from './args.js';
 import { chartSvg } from './chart.js';
-import { benchConvergence, convergenceTable } from './convergence.js';
-import { benchDns, dnsTable } from './dns.js';
 import type { PartResult } from './figures.js';
-import { benchLocalThroughput, localSteps } from './local-throughput.js';
 import { Progress } from './progress.js';
 import { partTable } from './table.js';
-import { benchTwoHost, twoHostPlan, twoHostSteps } from './two-host.js';
+
+/** ADDs and DELs timed one after another, and ADDs at once. */
+const CNI_RUNS = 50;
+/** Milliseconds tinybench times each micro-benchmark for. */
+const MICRO_MS = 1000;
 
 async function main(ac: AbortController): Promise<void> {
   const args = parseBenchArgs(process.argv.slice(2));
@@ -23,16 +26,19 @@ async function main(ac: AbortController): Promise<void> {
     return;
   }
   checkOutputs(args);
-  if (process.getuid?.() !== 0) throw new Error('needs root: it creates network namespaces');
   const want = (part: Part) => args.only === undefined || args.only.includes(part);
+  if (process.getuid?.() !== 0 && PARTS.some((p) => want(p) && !UNPRIVILEGED.includes(p))) {
+    throw new Error(`needs root: it creates network namespaces (only --only ${UNPRIVILEGED.join(',')} runs without)`);
+  }
   const withOvs = !args.withoutOvs;
   const { seconds, repeats } = args;
   const signal = ac.signal;
 
   // The plan first, so the progress line can say how far along the run is.
-  const gretap = want('gre') ? await kernelHasGretap() : false;
-  const plans = (['vxlan', 'gre'] as const).filter((e) => want(e === 'vxlan' ? 'overlay' : 'gre')).map((e) => twoHostPlan(e, { withOvs, gretap }));
-  const total = (want('local') ? localSteps(withOvs, repeats) : 0) + plans.reduce((n, p) => n + twoHostSteps(p, repeats), 0);
+  const gretap = want('gre') ? await (await import('../src/lab/kernel-host.js')).kernelHasGretap() : false;
+  const two = want('overlay') || want('gre') ? await import('./two-host.js') : undefined;
+  const plans = two ? (['vxlan', 'gre'] as const).filter((e) => want(e === 'vxlan' ? 'overlay' : 'gre')).map((e) => two.twoHostPlan(e, { withOvs, gretap })) : [];
+  const total = (want('local') ? (await import('./local-throughput.js')).localSteps(withOvs, repeats) : 0) + plans.reduce((n, p) => n + two!.twoHostSteps(p, repeats), 0);
   const progress = new Progress(total);
   const log = (s: string) => progress.note(s);
   if (withOvs && (want('local') || plans.length > 0)) {
@@ -47,28 +53,39 @@ async function main(ac: AbortController): Promise<void> {
     progress.end();
     console.log(partTable(r) + '\n');
   };
+  /** A part with a table of its own. */
+  const report = <T>(key: string, r: T, table: (r: T) => string) => {
+    progress.end();
+    console.log(table(r) + '\n');
+    out[key] = r;
+  };
   try {
     if (want('local')) {
+      const { benchLocalThroughput } = await import('./local-throughput.js');
       const local = await benchLocalThroughput({ seconds, repeats, withOvs, progress, signal });
       show(local);
       out.local = local;
     }
     for (const plan of plans) {
-      const r = await benchTwoHost(plan, { seconds, repeats, progress, signal });
+      const r = await two!.benchTwoHost(plan, { seconds, repeats, progress, signal });
       show(r);
       out[plan.encap === 'vxlan' ? 'overlay' : 'gre'] = r;
     }
     if (want('convergence')) {
-      const conv = await benchConvergence({ tries: args.tries, log, signal });
-      progress.end();
-      console.log(convergenceTable(conv) + '\n');
-      out.convergence = conv;
+      const { benchConvergence, convergenceTable } = await import('./convergence.js');
+      report('convergence', await benchConvergence({ tries: args.tries, log, signal }), convergenceTable);
     }
     if (want('dns')) {
-      const dns = await benchDns({ seconds, repeats, log, signal });
-      progress.end();
-      console.log(dnsTable(dns) + '\n');
-      out.dns = dns;
+      const { benchDns, dnsTable } = await import('./dns.js');
+      report('dns', await benchDns({ seconds, repeats, log, signal }), dnsTable);
+    }
+    if (want('cni')) {
+      const { benchCni, cniTable } = await import('./cni.js');
+      report('cni', await benchCni({ runs: CNI_RUNS, log, signal }), cniTable);
+    }
+    if (want('micro')) {
+      const { benchMicro, microTable } = await import('./micro/run.js');
+      report('micro', await benchMicro({ timeMs: MICRO_MS, log, signal }), (r) => microTable(r, MICRO_MS));
     }
   } finally {
     progress.end();

@@ -1,7 +1,8 @@
-// `weft lab up|down|demo`.
+// `weft lab up|down|demo`. The lab code is imported when one of them runs:
+// it reaches the native add-on, which the other commands do without.
 import type { Command } from 'commander';
-import { labDown, labUp, loadTopology } from '../lab/lab.js';
-import { MAX_DEMO_HOSTS, runDemo } from '../lab/demo.js';
+
+const labCode = () => import('../lab/lab.js');
 
 export function registerLab(program: Command): void {
   const lab = program.command('lab').description('hosts and containers as network namespaces, switched by weft');
@@ -9,6 +10,7 @@ export function registerLab(program: Command): void {
     .command('up <file>')
     .description('build the topology in a JSON file')
     .action(async (file: string) => {
+      const { labUp, loadTopology } = await labCode();
       const topo = loadTopology(file);
       const state = await labUp(topo, { log: (m) => console.log(m) });
       console.log(`lab ${topo.name} is up: ${state.hosts.map((h) => `${h.name} (WEFT_API=${h.api})`).join(', ')}`);
@@ -17,6 +19,7 @@ export function registerLab(program: Command): void {
     .command('down <file>')
     .description('tear down what `lab up` built from the same file')
     .action(async (file: string) => {
+      const { labDown, loadTopology } = await labCode();
       const topo = loadTopology(file);
       await labDown(topo);
       console.log(`lab ${topo.name} is down`);
@@ -24,9 +27,10 @@ export function registerLab(program: Command): void {
   lab
     .command('demo')
     .description('one host, two containers: ping through weft; or --hosts N on etcd: endpoints on every host, all-pairs ping')
-    .option('--hosts <n>', `hosts (1 to ${MAX_DEMO_HOSTS}; more than one runs a real etcd)`, '1')
+    .option('--hosts <n>', 'hosts (more than one runs a real etcd)', '1')
     .option('--keep', 'leave the lab running afterwards')
     .action(async (o) => {
+      const { MAX_DEMO_HOSTS, runDemo } = await import('../lab/demo.js');
       const hosts = Number(o.hosts);
       if (!Number.isInteger(hosts) || hosts < 1 || hosts > MAX_DEMO_HOSTS) throw new Error(`--hosts must be a whole number from 1 to ${MAX_DEMO_HOSTS}`);
       process.exitCode = await runDemo({ keep: Boolean(o.keep), hosts });

@@ -3,7 +3,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DEFAULT_API } from '../api/client.js';
 import { registerMac, registerNet, registerPort, registerStats } from './commands.js';
 import { registerFdb, registerHost, registerVtep } from './overlay-commands.js';
-import { runDaemon } from './daemon.js';
+import type { DaemonOptions } from './daemon.js';
 import { DEFAULT_SOCKET as DOCKER_SOCKET } from '../runtime/docker/server.js';
 import { registerLab } from './lab.js';
 import { registerBench } from './bench.js';
@@ -12,6 +12,14 @@ import { VERSION } from './version.js';
 import { registerCni } from './cni-commands.js';
 import { VALID_IFNAME } from '../switch/netns.js';
 import { parseDnsDomain } from '../dns/zones.js';
+
+// The daemon, and with it the native add-on, loads only when `weft daemon` runs: the API commands and --version need no build.
+const runDaemon = async (opts: DaemonOptions) => (await import('./daemon.js').catch(cannotLoad)).runDaemon(opts);
+
+/** Node's module errors run to several lines (a require stack): one line, and what to do. */
+function cannotLoad(err: Error): never {
+  throw new Error(`cannot load the daemon: ${err.message.split('\n')[0]} (build the native add-on: npm ci, or npm run build)`);
+}
 
 function positiveInt(name: string) {
   return (v: string) => {
