@@ -3,11 +3,11 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-export const PARTS = ['local', 'overlay', 'gre', 'convergence', 'dns'] as const;
+export const PARTS = ['local', 'overlay', 'gre', 'convergence', 'dns', 'docker'] as const;
 export type Part = (typeof PARTS)[number];
 
 export const USAGE =
-  'usage: npm run bench -- (or weft bench) [--seconds N (5)] [--repeats N (3)] [--only PART[,PART...] (local, overlay, gre, convergence, dns)] [--tries N (20)] [--without-ovs] [--json FILE] [--chart FILE.svg]';
+  'usage: npm run bench -- (or weft bench) [--seconds N (5)] [--repeats N (3)] [--only PART[,PART...] (local, overlay, gre, convergence, dns, docker)] [--tries N (20)] [--without-ovs] [--json FILE] [--chart FILE.svg]';
 
 export interface BenchArgs {
   seconds: number;

@@ -10,6 +10,7 @@ import { checkOutputs, parseBenchArgs, USAGE, type Part } from './args.js';
 import { chartSvg } from './chart.js';
 import { benchConvergence, convergenceTable } from './convergence.js';
 import { benchDns, dnsTable } from './dns.js';
+import { benchDocker, dockerTable } from './docker.js';
 import type { PartResult } from './figures.js';
 import { benchLocalThroughput, localSteps } from './local-throughput.js';
 import { Progress } from './progress.js';
@@ -69,6 +70,12 @@ async function main(ac: AbortController): Promise<void> {
       progress.end();
       console.log(dnsTable(dns) + '\n');
       out.dns = dns;
+    }
+    if (want('docker')) {
+      const dk = await benchDocker({ runs: 10, seconds, repeats, log, signal });
+      progress.end();
+      console.log(dockerTable(dk) + '\n');
+      out.docker = dk;
     }
   } finally {
     progress.end();
