@@ -11,7 +11,7 @@ export function registerLab(program: Command): void {
     .action(async (file: string) => {
       const topo = loadTopology(file);
       const state = await labUp(topo, { log: (m) => console.log(m) });
-      console.log(`lab ${topo.name} is up: ${state.hosts.map((h) => `${h.name} (WEFT_API=${h.api})`).join(', ')}`);
+      console.log(`lab ${topo.name} is up: ${state.hosts.map((h) => `${h.name} (WEFT_API=${h.api}${h.dockerSock ? ` DOCKER_HOST=unix://${h.dockerSock}` : ''})`).join(', ')}`);
     });
   lab
     .command('down <file>')
