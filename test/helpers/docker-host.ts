@@ -80,7 +80,7 @@ export function dockerHost(prefix: string, name: string, extraWeftArgs: string[]
       writeFileSync(`${dir}/daemon.json`, '{}\n');
       const script = [
         `mount --bind ${dir}/plugins /run/docker/plugins`,
-        `${process.execPath} ${WEFT} daemon --api ${api} --state-dir ${dir}/state --host-id ${name} --docker-plugin-socket /run/docker/plugins/weft.sock ${extraWeftArgs.join(' ')} >${dir}/weft.log 2>&1 &`,
+        `${process.execPath} ${WEFT} daemon --api ${api} --state-dir ${dir}/state --host-id ${name} --docker-plugin-socket /run/docker/plugins/weft.sock --docker-api ${dockerSock} ${extraWeftArgs.join(' ')} >${dir}/weft.log 2>&1 &`,
         `echo $! >${dir}/weft.pid`,
         `exec ${dockerd} >${dir}/dockerd.log 2>&1`,
       ].join('\n');
@@ -100,7 +100,7 @@ export function dockerHost(prefix: string, name: string, extraWeftArgs: string[]
     async startWeft(): Promise<void> {
       const dockerd = pidOf(`${dir}/docker.pid`);
       if (!dockerd) throw new Error('dockerd is not running');
-      const script = `${process.execPath} ${WEFT} daemon --api ${api} --state-dir ${dir}/state --host-id ${name} --docker-plugin-socket /run/docker/plugins/weft.sock ${extraWeftArgs.join(' ')} >>${dir}/weft.log 2>&1 & echo $! >${dir}/weft.pid`;
+      const script = `${process.execPath} ${WEFT} daemon --api ${api} --state-dir ${dir}/state --host-id ${name} --docker-plugin-socket /run/docker/plugins/weft.sock --docker-api ${dockerSock} ${extraWeftArgs.join(' ')} >>${dir}/weft.log 2>&1 & echo $! >${dir}/weft.pid`;
       const r = await sh('nsenter', [`--target=${dockerd}`, '--net', '--mount', '--', 'sh', '-c', script]);
       if (r.code !== 0) throw new Error(`cannot start weft: ${r.stderr.trim()}`);
       await eventually(async () => ((await host.weft('host', 'ls')).code === 0 ? true : undefined), 20_000, 100);

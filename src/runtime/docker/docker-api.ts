@@ -147,7 +147,8 @@ export class DockerApi {
           // A copy: the socket's buffer is reused.
           buf.push(Buffer.from(rest));
         });
-        res.on('error', (err) => finish(new DockerApiError(`GET /events: ${err.message}`, 'connect')));
+        // Cut mid-stream: dockerd stopped (or was killed).
+        res.on('error', (err) => finish(new DockerApiError(`dockerd cut the event stream (${err.message})`, 'closed')));
         res.on('end', () => finish(new DockerApiError('dockerd ended the event stream', 'closed')));
         res.on('close', () => finish(new DockerApiError('dockerd closed the event stream', 'closed')));
       });
