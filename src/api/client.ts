@@ -26,8 +26,17 @@ export class ApiClient {
   post<T = unknown>(path: string, body: unknown): Promise<T> {
     return this.call<T>('POST', path, body);
   }
+  patch<T = unknown>(path: string, body: unknown): Promise<T> {
+    return this.call<T>('PATCH', path, body);
+  }
   delete<T = unknown>(path: string): Promise<T> {
     return this.call<T>('DELETE', path);
+  }
+
+  /** PATCH /v1/endpoints/NAME: changes an endpoint's aliases, group or SRV port (fields not given stay). */
+  updateEndpoint<T = unknown>(name: string, net: string, change: { aliases?: string[]; group?: string | null; port?: number }, tenant?: string): Promise<T> {
+    const q = new URLSearchParams({ net, ...(tenant === undefined ? {} : { tenant }) });
+    return this.patch<T>(`/v1/endpoints/${encodeURIComponent(name)}?${q}`, change);
   }
 
   call<T>(method: string, path: string, body?: unknown): Promise<T> {

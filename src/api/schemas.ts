@@ -37,6 +37,9 @@ const ifname = { type: 'string', minLength: 1, maxLength: 15 };
 /** Marks a port as a router (psec: router advertisements and DHCP replies allowed from it). */
 const router = { type: 'boolean' };
 
+/** An endpoint's extra DNS labels (checked in full by the object model: labels, case, its own name). */
+const aliases = { type: 'array', maxItems: 32, items: name };
+
 const body = (properties: Record<string, SchemaObject>, required: string[]): SchemaObject => ({ type: 'object', properties, required, additionalProperties: false });
 
 export const BODY_SCHEMAS = {
@@ -56,9 +59,11 @@ export const BODY_SCHEMAS = {
   ),
   group: body({ name, net: netRef, tenant: name }, ['name', 'net']),
   endpoint: body(
-    { name, net: netRef, tenant: name, group: name, ip: ipv4Prefix, mac, netns, ifname, port: { type: 'integer', minimum: 1, maximum: 65535 }, router },
+    { name, net: netRef, tenant: name, group: name, aliases, ip: ipv4Prefix, mac, netns, ifname, port: { type: 'integer', minimum: 1, maximum: 65535 }, router },
     ['name', 'net'],
   ),
+  /** PATCH of an endpoint: a field not given is left as it is; '' or null leaves the group, port 0 clears it, [] clears the aliases. */
+  endpointUpdate: body({ aliases, group: { type: 'string', nullable: true, maxLength: 63 }, port: { type: 'integer', minimum: 0, maximum: 65535 } }, []),
   port: body({ name, net: netRef, tenant: name, netns, ifname, ip: ipv4Prefix, mac, router }, ['name', 'net', 'netns']),
   attach: body({ iface: ifname, net: netRef, tenant: name, router }, ['iface', 'net']),
   vtep: body({ ip: ipv4, net: netRef, tenant: name }, ['ip', 'net']),
@@ -88,17 +93,22 @@ function describe(e: ErrorObject, body: unknown, schema: SchemaObject): string {
   if (e.instancePath === '' && e.keyword === 'type') return `request body must be a JSON object, not ${jsonType(body)}`;
   if (e.keyword === 'additionalProperties') return `unknown field '${quote((e.params as { additionalProperty: string }).additionalProperty)}'`;
   if (e.keyword === 'required') return `field '${(e.params as { missingProperty: string }).missingProperty}' is required`;
-  const field = e.instancePath.slice(1).split('/')[0];
-  const value = (body as Record<string, unknown>)[field];
-  const fieldSchema = (schema.properties as Record<string, SchemaObject>)[field] ?? {};
+  // A field, or an entry of a list field (`aliases[2]`).
+  const [top, ...rest] = e.instancePath.slice(1).split('/');
+  const field = rest.length ? `${top}[${rest.join('][')}]` : top;
+  const value = rest.reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], (body as Record<string, unknown>)[top]);
+  const topSchema = (schema.properties as Record<string, SchemaObject>)[top] ?? {};
+  const fieldSchema: SchemaObject = rest.length ? ((topSchema.items as SchemaObject | undefined) ?? {}) : topSchema;
   const p = e.params as Record<string, unknown>;
   switch (e.keyword) {
     case 'type':
-      return `field '${field}' must be ${p.type === 'integer' ? 'a whole number' : `a ${String(p.type)}`}, not ${jsonType(value)}${typeof value === 'string' ? ` ('${quote(value)}')` : ''}`;
+      return `field '${field}' must be ${p.type === 'integer' ? 'a whole number' : p.type === 'array' ? 'a list' : `a ${String(p.type)}`}, not ${jsonType(value)}${typeof value === 'string' ? ` ('${quote(value)}')` : ''}`;
     case 'minimum':
       return `field '${field}' must be at least ${String(p.limit)}, not ${quote(value)}`;
     case 'maximum':
       return `field '${field}' must be at most ${String(p.limit)}, not ${quote(value)}`;
+    case 'maxItems':
+      return `field '${field}' has more than ${String(p.limit)} entries`;
     case 'minLength':
       return `field '${field}' must not be empty`;
     case 'maxLength':

@@ -37,7 +37,7 @@ interface Route {
   pattern: RegExp;
   keys: string[];
   handler: Handler;
-  /** The schema a POST body must meet (schemas.ts). */
+  /** The schema a POST or PATCH body must meet (schemas.ts). */
   body?: BodyKind;
   /** The query parameters a call takes (others are refused). */
   query: readonly string[];
@@ -78,7 +78,7 @@ export class ApiServer {
   constructor(parts: ApiParts, info: DaemonInfo, cluster: { hosts: () => Promise<unknown> }, limits: Partial<ApiLimits> = {}) {
     const { ctl, objects, endpoints, zones, resolver } = parts;
     this.#limits = { ...DEFAULT_LIMITS, ...limits };
-    // The query parameters each call takes; a POST's body has a schema of the same name.
+    // The query parameters each call takes; a POST's body has a schema named by its path, a PATCH's by method and path.
     const QUERY: Record<string, readonly string[]> = {
       'GET /v1/networks': ['tenant'],
       'GET /v1/networks/:name': ['tenant'],
@@ -88,6 +88,7 @@ export class ApiServer {
       'GET /v1/endpoints': ['tenant', 'net'],
       'GET /v1/endpoints/:name': ['tenant', 'net'],
       'DELETE /v1/endpoints/:name': ['tenant', 'net'],
+      'PATCH /v1/endpoints/:name': ['tenant', 'net'],
       'GET /v1/macs': ['net'],
       'GET /v1/dns': ['tenant'],
       'GET /v1/vteps': ['net'],
@@ -104,11 +105,12 @@ export class ApiServer {
       '/v1/ports/attach': 'attach',
       '/v1/vteps': 'vtep',
       '/v1/fdb': 'fdb',
+      'PATCH /v1/endpoints/:name': 'endpointUpdate',
     };
     const r = (method: string, path: string, handler: Handler) => {
       const keys: string[] = [];
       const pattern = new RegExp(`^${path.replace(/:(\w+)/g, (_m, k: string) => (keys.push(k), '([^/]+)'))}$`);
-      this.#routes.push({ method, pattern, keys, handler, body: method === 'POST' ? BODY[path] : undefined, query: QUERY[`${method} ${path}`] ?? [] });
+      this.#routes.push({ method, pattern, keys, handler, body: method === 'POST' ? BODY[path] : method === 'PATCH' ? BODY[`PATCH ${path}`] : undefined, query: QUERY[`${method} ${path}`] ?? [] });
     };
     // Query parameters that narrow a list or name a network's tenant.
     const opt = (q: URLSearchParams, k: string) => q.get(k) ?? undefined;
@@ -129,6 +131,8 @@ export class ApiServer {
     r('GET', '/v1/endpoints', ({ query }) => endpoints.list({ tenant: opt(query, 'tenant'), net: opt(query, 'net') }));
     r('POST', '/v1/endpoints', ({ body }) => endpoints.create(body));
     r('GET', '/v1/endpoints/:name', ({ params, query }) => endpoints.inspect({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net') }));
+    r('PATCH', '/v1/endpoints/:name', ({ params, query, body }) =>
+      endpoints.update({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net'), aliases: body.aliases, group: body.group, port: body.port }));
     r('DELETE', '/v1/endpoints/:name', ({ params, query }) =>
       endpoints.remove({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net') }).then(() => ({ removed: params.name })));
     r('GET', '/v1/ports', () => ctl.ports());

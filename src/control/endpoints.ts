@@ -13,6 +13,7 @@ import { Ipam } from './ipam.js';
 import { parseCidr, parseIPv4 } from './ipv4.js';
 import { checkName, namesOnNetwork, splitNetRef } from './objects.js';
 import { refuseDnsClash } from './names.js';
+import { checkAliases, updateEndpoint, type EndpointUpdate } from './endpoint-update.js';
 import {
   endpointKey,
   groupKey,
@@ -131,6 +132,7 @@ export class Endpoints {
     tenant?: unknown;
     net?: unknown;
     group?: unknown;
+    aliases?: unknown;
     ip?: unknown;
     mac?: unknown;
     netns?: unknown;
@@ -150,6 +152,7 @@ export class Endpoints {
       if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 65535)) throw badRequest(`invalid port '${String(req.port)}' (1 to 65535)`);
       if (req.router !== undefined && typeof req.router !== 'boolean') throw badRequest('router must be true or false');
       const router = req.router === true ? true : undefined;
+      const aliases = req.aliases === undefined ? undefined : checkAliases(req.aliases, name);
       const nkv = await this.store.get(networkKey(r.tenant, r.net));
       const n = parse<NetworkRecord>(nkv);
       if (!nkv || !n) {
@@ -180,7 +183,7 @@ export class Endpoints {
       const want = req.ip === undefined ? undefined : parseIPv4(String(req.ip).split('/')[0]);
       const ip = await this.#ipam.allocate(scope, subnet, reserved, name, { want, lease });
       const mac = formatMac(wantMac ?? localMac(parseIPv4(ip)));
-      const rec: EndpointRecord = { tenant: r.tenant, net: r.net, name, group, ip, mac, host: this.env.hostId, vtep: this.env.vtep, netns, ifname: netns ? ifname : undefined, port, router };
+      const rec: EndpointRecord = { tenant: r.tenant, net: r.net, name, group, aliases: aliases?.length ? aliases : undefined, ip, mac, host: this.env.hostId, vtep: this.env.vtep, netns, ifname: netns ? ifname : undefined, port, router };
       const written = await this.store
         .txn(
           [...compares, { key, absent: true }, { key: macKey(r.tenant, r.net, mac), absent: true }],
@@ -205,7 +208,7 @@ export class Endpoints {
         if (holder) throw conflict(`MAC ${mac} is in use by endpoint '${holder.value}' on network '${r.net}'`);
         throw conflict(`network '${r.net}' (or its group) changed while the endpoint was created; try again`);
       }
-      const saved: SavedEndpoint = { tenant: r.tenant, net: r.net, name, group, ip, mac, netns, ifname: rec.ifname, port, router };
+      const saved: SavedEndpoint = { tenant: r.tenant, net: r.net, name, group, aliases: rec.aliases, ip, mac, netns, ifname: rec.ifname, port, router };
       if (netns !== undefined) {
         try {
           await this.env.realise(n);
@@ -229,6 +232,22 @@ export class Endpoints {
       this.env.changed();
       return this.#view(rec);
     });
+  }
+
+  /** Changes an endpoint's aliases, group or SRV port in place (endpoint-update.ts); only on the host that owns it. */
+  update(req: EndpointUpdate): Promise<EndpointView> {
+    return this.#serial(() =>
+      updateEndpoint(req, {
+        store: this.store,
+        view: this.view,
+        hostId: this.env.hostId,
+        lease: () => this.#lease(),
+        mine: this.#mine,
+        save: () => this.#save(),
+        show: (e) => this.#view(e),
+        changed: () => this.env.changed(),
+      }),
+    );
   }
 
   /** Deletes an endpoint's record, MAC and address in one transaction (only if this host holds it). */

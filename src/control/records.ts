@@ -54,6 +54,13 @@ export interface EndpointRecord {
   net: string;
   name: string;
   group?: string;
+  /**
+   * More DNS labels of the endpoint in its network's zone (`<alias>.<n>.<t>`),
+   * lower case, at most 32; several endpoints may share one (its A answer
+   * lists them all). Docker's container names and network aliases, CNI's
+   * runtimeConfig.aliases and K8S_POD_NAME.
+   */
+  aliases?: string[];
   /** IPv4 address, without prefix. */
   ip: string;
   mac: string;

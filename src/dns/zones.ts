@@ -6,8 +6,17 @@
 //   <endpoint>.<net>.APEX.              A
 //   <group>.<net>.APEX.                 A of every member, SRV with one target per member that has a port
 //   <endpoint>.<group>.<net>.APEX.      A: the SRV targets
+//   <alias>.<net>.APEX.                 A of every endpoint of the network holding that alias
 //   d.c.b.a.in-addr.arpa.               PTR to <endpoint>.<net>.APEX.
 // The zone's SOA goes in the authority section of NXDOMAIN and empty answers.
+//
+// An alias is one more name of an endpoint (Docker's container names and
+// network aliases, CNI's): A only, like the endpoint's own name (no SRV; the
+// PTR of an address stays the endpoint's own name). Several endpoints may
+// share one; its A set is theirs, in the order of their names, rotated per
+// answer as a group's is. A label that is already an endpoint's own name or
+// a group's answers as that alone: own names first, then groups, then
+// aliases; an alias never adds to another name's answer.
 //
 // Only the asking container's own tenant is local in-band: another tenant's
 // names are not ours to that container, and are forwarded like a name that
@@ -74,6 +83,9 @@ export function parseDnsDomain(spec: string): string {
   }
   return d;
 }
+
+/** One DNS label as weft names objects (checkName), whatever its case. */
+const LABEL = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 
 const lower = (n: string) => n.toLowerCase().replace(/\.$/, '');
 
@@ -232,6 +244,29 @@ export class Zones {
         if (e.port) node.srv.push({ target, port: e.port });
         zone.node(target).a.push(e.ip);
       }
+    }
+    this.#aliases(zoneOf);
+  }
+
+  /** Aliases last, so that every endpoint's own name and every group's is a node already and keeps its answer. */
+  #aliases(zoneOf: (tenant: string) => TenantZone | undefined): void {
+    const byAlias = new Map<string, { zone: TenantZone; holders: Map<string, EndpointRecord> }>();
+    for (const e of this.view.endpoints.values()) {
+      const zone = zoneOf(e.tenant);
+      // A record from another host is read as it is: only labels count.
+      if (!zone || !Array.isArray(e.aliases)) continue;
+      for (const a of e.aliases) {
+        if (typeof a !== 'string' || !LABEL.test(a)) continue;
+        const fqdn = lower(`${a}.${e.net}.${zone.apex}`);
+        const entry = byAlias.get(fqdn) ?? { zone, holders: new Map() };
+        entry.holders.set(e.name, e);
+        byAlias.set(fqdn, entry);
+      }
+    }
+    for (const [fqdn, { zone, holders }] of byAlias) {
+      if (zone.nodes.has(fqdn)) continue;
+      const node = zone.node(fqdn);
+      for (const e of [...holders.values()].sort((a, b) => a.name.localeCompare(b.name))) node.a.push(e.ip);
     }
   }
 

@@ -67,9 +67,10 @@ export function dockerdCommand(p: DockerHostPaths): string {
   );
 }
 
+/** The weft daemon beside dockerd: it serves dockerd's plugin and follows dockerd's API for container names. */
 function weftCommand(p: DockerHostPaths, weftArgs: string[]): string {
   const weft = join(packageRoot(), 'bin', 'weft.js');
-  return `${process.execPath} ${weft} daemon --api ${p.api} --state-dir ${p.dir}/state --host-id ${p.name} --docker-plugin-socket ${PLUGIN_SOCKET} ${weftArgs.join(' ')}`;
+  return `${process.execPath} ${weft} daemon --api ${p.api} --state-dir ${p.dir}/state --host-id ${p.name} --docker-plugin-socket ${PLUGIN_SOCKET} --docker-api ${p.dockerSock} ${weftArgs.join(' ')}`;
 }
 
 export const pidOf = (file: string): number | undefined => {

@@ -63,10 +63,12 @@ export function dockerHost(prefix: string, name: string, extraWeftArgs: string[]
 
     /**
      * Stops dockerd (SIGTERM: it stops its containers, as a service restart
-     * does without --live-restore) and starts it again beside weft.
+     * does without --live-restore) and starts it again beside weft. With
+     * `kill`, SIGKILL instead: dockerd gets no chance to clean up (its
+     * containerd goes with it; the containers' shims stay).
      */
-    async restartDockerd(): Promise<void> {
-      await restartDockerd(paths);
+    async restartDockerd(opts: { kill?: boolean } = {}): Promise<void> {
+      await restartDockerd(paths, opts.kill ? 'SIGKILL' : 'SIGTERM');
     },
 
     /** Containers, dockerd (and its containerd), weft, the namespace, the directories: by pid and name. */

@@ -82,3 +82,88 @@ describe('Zones and names that would shadow real ones', () => {
     expect(() => new Zones(withDev(), 10, { domain: 'a..b' })).toThrow(/^bad --dns-domain 'a\.\.b'/);
   });
 });
+
+describe('Zones: aliases', () => {
+  /** A view of one network with the given endpoints and groups; `bump` makes the zones rebuild after a change. */
+  function aliasView(eps: Array<Partial<EndpointRecord> & { name: string; ip: string }>, groups: string[] = []) {
+    const endpoints = new Map(eps.map((e) => [`${e.name}.blue.acme`, { tenant: 'acme', net: 'blue', mac: '02:00:00:00:00:01', host: 'h1', ...e } as EndpointRecord]));
+    const v = {
+      generation: 1,
+      revision: 7,
+      tenants: new Map([['acme', { name: 'acme' }]]),
+      networks: new Map([['blue.acme', { tenant: 'acme', name: 'blue', subnet: '10.1.0.0/24', dns: '10.1.0.2', mtu: 1450, encap: 'vxlan', vni: 1 }]]),
+      groups: new Map(groups.map((g) => [`${g}.blue.acme`, { tenant: 'acme', net: 'blue', name: g }])),
+      endpoints,
+    };
+    return { view: v as unknown as ClusterView, v };
+  }
+  /** Every A of a name: the set (the answer rotates among them) and the order `weft dns ls` shows. */
+  const aSet = (z: Zones, name: string, tenant: string | undefined = 'acme') => answers(z, tenant, name).sort();
+  const listed = (z: Zones, name: string) => z.records('acme').filter((r) => r.name === `${name}.` && r.type === 'A').map((r) => r.value);
+
+  it('an alias held by several endpoints answers every one of them, in the order of their names', () => {
+    const { view: vw } = aliasView([
+      { name: 'c3', ip: '10.1.0.13', aliases: ['web'] },
+      { name: 'c1', ip: '10.1.0.11', aliases: ['web', 'db'] },
+      { name: 'c2', ip: '10.1.0.12', aliases: ['WEB'] },
+      { name: 'c4', ip: '10.1.0.14' },
+    ]);
+    const z = new Zones(vw, 10);
+    expect(aSet(z, 'web.blue.acme')).toEqual(['A 10.1.0.11', 'A 10.1.0.12', 'A 10.1.0.13']);
+    expect(aSet(z, 'Web.Blue.Acme', undefined)).toEqual(['A 10.1.0.11', 'A 10.1.0.12', 'A 10.1.0.13']);
+    expect(listed(z, 'web.blue.acme')).toEqual(['10.1.0.11', '10.1.0.12', '10.1.0.13']);
+    expect(aSet(z, 'db.blue.acme')).toEqual(['A 10.1.0.11']);
+    // Rotated per answer as a group's A set is: three answers start at three different holders.
+    const firsts = new Set([0, 1, 2].map(() => answers(z, 'acme', 'web.blue.acme')[0]));
+    expect(firsts.size).toBe(3);
+    // A only: no SRV, and the PTR of an address stays the endpoint's own name.
+    expect(z.lookup(as('acme'), 'web.blue.acme', 'SRV')).toMatchObject({ rcode: 'NOERROR', answers: [] });
+    expect(answers(z, 'acme', reverseName('10.1.0.11'), 'PTR')).toEqual(['PTR c1.blue.acme']);
+    // Another tenant sees none of it.
+    expect(z.lookup(as('other'), 'web.blue.acme', 'A').local).toBe(false);
+  });
+
+  it('an endpoint\'s own name wins over an alias, and a group\'s name too: the alias adds nothing to them', () => {
+    const { view: vw } = aliasView(
+      [
+        { name: 'c1', ip: '10.1.0.11', aliases: ['c2', 'web', 'solo'] },
+        { name: 'c2', ip: '10.1.0.12' },
+        { name: 'c3', ip: '10.1.0.13', group: 'web', port: 80 },
+        { name: 'C4', ip: '10.1.0.14', aliases: ['solo'] },
+        { name: 'c5', ip: '10.1.0.15', aliases: ['c4', 'empty'] },
+      ],
+      ['web', 'empty'],
+    );
+    const z = new Zones(vw, 10);
+    expect(aSet(z, 'c2.blue.acme')).toEqual(['A 10.1.0.12']);
+    expect(aSet(z, 'c4.blue.acme')).toEqual(['A 10.1.0.14']);
+    expect(aSet(z, 'web.blue.acme')).toEqual(['A 10.1.0.13']);
+    expect(z.lookup(as('acme'), 'web.blue.acme', 'SRV').answers.map((a) => (a.data as { target: string }).target)).toEqual(['c3.web.blue.acme']);
+    // A group with no member stays empty: an alias does not fill it.
+    expect(z.lookup(as('acme'), 'empty.blue.acme', 'A')).toMatchObject({ rcode: 'NOERROR', answers: [] });
+    expect(aSet(z, 'solo.blue.acme')).toEqual(['A 10.1.0.11', 'A 10.1.0.14']);
+  });
+
+  it('follows changes: an alias removed, an endpoint gone, a record from another host with junk in it', () => {
+    const { view: vw, v } = aliasView([
+      { name: 'c1', ip: '10.1.0.11', aliases: ['web'] },
+      { name: 'c2', ip: '10.1.0.12', aliases: ['web', 'api'] },
+    ]);
+    const z = new Zones(vw, 10);
+    expect(aSet(z, 'api.blue.acme')).toEqual(['A 10.1.0.12']);
+    v.endpoints.delete('c2.blue.acme');
+    v.generation++;
+    expect(z.lookup(as('acme'), 'api.blue.acme', 'A').rcode).toBe('NXDOMAIN');
+    expect(aSet(z, 'web.blue.acme')).toEqual(['A 10.1.0.11']);
+    v.endpoints.set('c1.blue.acme', { ...v.endpoints.get('c1.blue.acme')!, aliases: [] });
+    v.generation++;
+    expect(z.lookup(as('acme'), 'web.blue.acme', 'A').rcode).toBe('NXDOMAIN');
+    // What another host (or an older version) wrote is read as it is: labels only.
+    v.endpoints.set('c9.blue.acme', { tenant: 'acme', net: 'blue', name: 'c9', ip: '10.1.0.19', mac: '02:00:00:00:00:19', host: 'h2', aliases: ['ok', 'a.b', 7, '', 'x y'] as unknown as string[] });
+    v.endpoints.set('c8.blue.acme', { tenant: 'acme', net: 'blue', name: 'c8', ip: '10.1.0.18', mac: '02:00:00:00:00:18', host: 'h2', aliases: 'ok' as unknown as string[] });
+    v.generation++;
+    expect(aSet(z, 'ok.blue.acme')).toEqual(['A 10.1.0.19']);
+    expect(z.lookup(as('acme'), 'a.b.blue.acme', 'A').rcode).toBe('NXDOMAIN');
+    expect(z.lookup(as('acme'), 'b.blue.acme', 'A').rcode).toBe('NXDOMAIN');
+  });
+});
