@@ -3,6 +3,7 @@
 // Docker network on both with `docker network create -d weft`, one `docker
 // run` container per host; pings both ways and each resolving the other by
 // name through weft's DNS.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiClient } from '../api/client.js';
 import { docker, type RunResult } from './docker-host.js';
 import { labDockerPaths, type LabContainer, type LabHost, type LabState } from './lab.js';
@@ -23,10 +24,10 @@ export function dockerDemoTopology(): Topology {
 
 /**
  * The name a container is known by in weft's DNS (under `<net>.<tenant>`):
- * its weft endpoint's name. Docker's container names reach weft through the
- * events API; until then a Docker container answers as its endpoint (`dk...`).
+ * a Docker container's own name, which weft learns from dockerd's events API
+ * (its weft endpoint is `dk...`, and answers too).
  */
-export const dnsName = (c: LabContainer): string => c.endpoint ?? c.name;
+export const dnsName = (c: LabContainer): string => c.docker ?? c.name;
 
 type Say = (m: string) => void;
 
@@ -43,9 +44,15 @@ async function ping(say: Say, lab: LabState, host: LabHost, from: LabContainer, 
 }
 
 async function resolve(say: Say, lab: LabState, host: LabHost, from: LabContainer, to: LabContainer, fqdn: string): Promise<boolean> {
-  const r = await inContainer(lab, host, from, 'nslookup', fqdn);
-  const addr = /Name:\s+\S+\s+Address:\s+(\S+)/.exec(r.stdout)?.[1];
-  say(`${from.name}@${host.name}: nslookup ${fqdn} -> ${addr ?? `FAILED ${(r.stdout + r.stderr).trim().split('\n').pop()}`}`);
+  // The name arrives with dockerd's event for the container: allow it a moment.
+  let r: RunResult | undefined;
+  let addr: string | undefined;
+  for (let i = 0; i < 20 && addr === undefined; i++) {
+    if (i) await sleep(250);
+    r = await inContainer(lab, host, from, 'nslookup', fqdn);
+    addr = /Name:\s+\S+\s+Address:\s+(\S+)/.exec(r.stdout)?.[1];
+  }
+  say(`${from.name}@${host.name}: nslookup ${fqdn} -> ${addr ?? `FAILED ${(r!.stdout + r!.stderr).trim().split('\n').pop()}`}`);
   return addr === to.ip;
 }
 
