@@ -59,7 +59,7 @@ async function resolve(say: Say, lab: LabState, host: LabHost, from: LabContaine
 export async function showDocker(say: Say, lab: LabState): Promise<boolean> {
   const [h1, h2] = lab.hosts;
   const [c1, c2] = [h1.containers[0], h2.containers[0]];
-  const net = await docker(labDockerPaths(lab.name, h1.name), 'network', 'inspect', '--format', '{{.Name}}: driver {{.Driver}}, IPAM {{.IPAM.Driver}}, subnet {{(index .IPAM.Config 0).Subnet}}, gateway {{(index .IPAM.Config 0).Gateway}}, weft.net={{index .Options "weft.net"}}', 'blue');
+  const net = await docker(labDockerPaths(lab.name, h1.name), 'network', 'inspect', '--format', '{{.Name}}: driver {{.Driver}}, IPAM {{.IPAM.Driver}}, subnet {{(index .IPAM.Config 0).Subnet}}, weft.net={{index .Options "weft.net"}}', 'blue');
   say('\n== the Docker network on h1 (docker network inspect blue)');
   say(net.stdout.trim());
   const client = new ApiClient(h1.api);

@@ -29,7 +29,7 @@ describe.skipIf(skipUnless(['ip', 'ping', 'etcd']))('weft lab demo', () => {
     if (skipUnless(['dockerd', 'docker', 'busybox', 'nsenter', 'unshare'])) return;
     const r = await weft(undefined, 'lab', 'demo', '--docker');
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^blue: driver weft, IPAM weft, subnet 10\.240\.3\.0\/24, gateway 10\.240\.3\.1, weft\.net=blue\.demo$/m);
+    expect(r.stdout).toMatch(/^blue: driver weft, IPAM weft, subnet 10\.240\.3\.0\/24, weft\.net=blue\.demo$/m);
     // One weft endpoint per Docker container, each on its own host.
     for (const host of ['h1', 'h2']) expect(r.stdout).toMatch(new RegExp(`^dk[0-9a-f]{12}\\tblue\\tdemo\\t10\\.240\\.3\\.\\d+\\t[0-9a-f:]{17}\\t${host}$`, 'm'));
     expect(r.stdout).toMatch(/^c1@h1 -> c2 \(10\.240\.3\.\d+\): 3 packets transmitted, 3 packets received, 0% packet loss$/m);
