@@ -138,11 +138,19 @@ export async function benchDocker(opts: DockerBenchOptions): Promise<DockerBench
       for (let i = 0; i < 50 && !ok; i++) ok = await run('ip', ['netns', 'exec', from, 'ping', '-c', '1', '-W', '1', to]).then(() => true, () => false);
       if (!ok) throw new Error(`docker bench: ${from} cannot reach ${to}`);
     }
+    const measure = {
+      docker: async (r: number) => {
+        opts.log(`docker: TCP 1 stream, round ${r + 1}/${opts.repeats}: Docker containers`);
+        dockerTcp.push((await iperfTcp({ client: NS.da, server: NS.db, serverIp: dbIp, seconds: opts.seconds, signal: opts.signal })).gbps);
+      },
+      weft: async (r: number) => {
+        opts.log(`docker: TCP 1 stream, round ${r + 1}/${opts.repeats}: weft endpoints`);
+        weftTcp.push((await iperfTcp({ client: NS.ea, server: NS.eb, serverIp: eb.ip, seconds: opts.seconds, signal: opts.signal })).gbps);
+      },
+    };
+    // Which goes first alternates by round, so neither always gets the warmer (or busier) machine.
     for (let r = 0; r < opts.repeats; r++) {
-      opts.log(`docker: TCP 1 stream, round ${r + 1}/${opts.repeats}: Docker containers`);
-      dockerTcp.push((await iperfTcp({ client: NS.da, server: NS.db, serverIp: dbIp, seconds: opts.seconds, signal: opts.signal })).gbps);
-      opts.log(`docker: TCP 1 stream, round ${r + 1}/${opts.repeats}: weft endpoints`);
-      weftTcp.push((await iperfTcp({ client: NS.ea, server: NS.eb, serverIp: eb.ip, seconds: opts.seconds, signal: opts.signal })).gbps);
+      for (const k of r % 2 ? (['weft', 'docker'] as const) : (['docker', 'weft'] as const)) await measure[k](r);
     }
   } finally {
     await cleanNamespaces();

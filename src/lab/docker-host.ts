@@ -191,6 +191,13 @@ export async function restartDockerd(p: DockerHostPaths, signal: NodeJS.Signals 
   for (let t = 0; t < 40_000 && !dead(pid); t += 100) await sleep(100);
   if (!dead(pid)) throw new Error('dockerd did not stop within 40 s');
   rmSync(`${p.dir}/docker.pid`, { force: true });
+  if (signal === 'SIGKILL') {
+    // Its containerd dies with it (parent-death signal) and, unreaped here as
+    // no init would leave it, a zombie would pass for a live containerd.
+    const ctrd = pidOf(`${p.execRoot}/containerd/containerd.pid`);
+    for (let t = 0; ctrd && t < 10_000 && !dead(ctrd); t += 100) await sleep(100);
+    if (ctrd && dead(ctrd)) rmSync(`${p.execRoot}/containerd/containerd.pid`, { force: true });
+  }
   const weftPid = pidOf(`${p.dir}/weft.pid`);
   if (!weftPid) throw new Error('weft is not running');
   const child = spawn('nsenter', [`--target=${weftPid}`, '--net', '--mount', '--', 'sh', '-c', `exec ${dockerdCommand(p)} >>${p.dir}/dockerd.log 2>&1`], { stdio: 'ignore', detached: true });
