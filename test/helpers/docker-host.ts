@@ -108,17 +108,26 @@ export function dockerHost(prefix: string, name: string, extraWeftArgs: string[]
 
     /**
      * Stops dockerd (SIGTERM: it stops its containers, as a service restart
-     * does without --live-restore) and starts it again beside weft.
+     * does without --live-restore) and starts it again beside weft. With
+     * `kill`, SIGKILL instead: dockerd gets no chance to clean up (its
+     * containerd goes with it; the containers' shims stay).
      */
-    async restartDockerd(): Promise<void> {
+    async restartDockerd(opts: { kill?: boolean } = {}): Promise<void> {
       const pid = pidOf(`${dir}/docker.pid`);
       if (!pid) throw new Error('dockerd is not running');
-      process.kill(pid, 'SIGTERM');
+      process.kill(pid, opts.kill ? 'SIGKILL' : 'SIGTERM');
       // Gone, or a zombie nobody reaps: its pidfile would stop the next start.
-      const dead = () => !existsSync(`/proc/${pid}`) || /\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-      for (let t = 0; t < 40_000 && !dead(); t += 100) await sleep(100);
-      if (!dead()) throw new Error('dockerd did not stop within 40 s');
+      const dead = (p: number) => !existsSync(`/proc/${p}`) || /\) Z /.test(readFileSync(`/proc/${p}/stat`, 'utf8'));
+      for (let t = 0; t < 40_000 && !dead(pid); t += 100) await sleep(100);
+      if (!dead(pid)) throw new Error('dockerd did not stop within 40 s');
       rmSync(`${dir}/docker.pid`, { force: true });
+      if (opts.kill) {
+        // Its containerd dies with it (parent-death signal) and, unreaped here as
+        // no init would leave it, a zombie would pass for a live containerd.
+        const ctrd = pidOf(`${execRoot}/containerd/containerd.pid`);
+        for (let t = 0; ctrd && t < 10_000 && !dead(ctrd); t += 100) await sleep(100);
+        if (ctrd && dead(ctrd)) rmSync(`${execRoot}/containerd/containerd.pid`, { force: true });
+      }
       const weftPid = pidOf(`${dir}/weft.pid`);
       if (!weftPid) throw new Error('weft is not running');
       const child = spawn('nsenter', [`--target=${weftPid}`, '--net', '--mount', '--', 'sh', '-c', `exec ${dockerd} >>${dir}/dockerd.log 2>&1`], { stdio: 'ignore', detached: true });
