@@ -13,7 +13,7 @@ import { buildLab, labDown, weft, weftJson } from '../helpers/lab.js';
 import { PODMAN_IMAGE, PODMAN_LIMITS, podmanWith } from '../helpers/podman.js';
 import { sh, type RunResult } from '../helpers/sh.js';
 
-const green = { name: 'green', tenant: 'wdlx', subnet: '10.63.1.0/24' };
+const green = { name: 'green', tenant: 'wdlx', subnet: '10.65.1.0/24' };
 const TOPO: Topology = {
   name: 'wdl-xr',
   underlay: '10.250.42.0/24',
