@@ -103,10 +103,17 @@ export const dead = (pid: number): boolean => {
 /** Signals a pid and waits for it to go; SIGKILL after `ms`. */
 export async function terminate(pid: number | undefined, ms: number): Promise<void> {
   if (!pid || dead(pid)) return;
-  process.kill(pid, 'SIGCONT'); // a test may have stopped it
-  process.kill(pid, 'SIGTERM');
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // gone meanwhile
+    }
+  };
+  signal('SIGCONT'); // a test may have stopped it
+  signal('SIGTERM');
   for (let t = 0; t < ms && !dead(pid); t += 100) await sleep(100);
-  if (!dead(pid)) process.kill(pid, 'SIGKILL');
+  if (!dead(pid)) signal('SIGKILL');
   for (let t = 0; t < 5_000 && !dead(pid); t += 50) await sleep(50);
 }
 
@@ -226,6 +233,31 @@ function cgroupDirs(parent: string): string[] {
   return out;
 }
 
+/** Live processes of this host, by its namespace, its cgroup parent and its directories' names. */
+export async function leftovers(p: DockerHostPaths): Promise<number[]> {
+  const out = new Set<number>();
+  if (existsSync(`/run/netns/${p.netns}`)) {
+    for (const pid of (await sh('ip', ['netns', 'pids', p.netns])).stdout.split('\n').filter(Boolean)) out.add(Number(pid));
+  }
+  for (const d of cgroupDirs(p.cgroupParent)) {
+    try {
+      for (const pid of readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) out.add(Number(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${e}/cmdline`, 'utf8');
+      if (cmd.includes(`${p.dir}/`) || cmd.includes(`${p.execRoot}/`)) out.add(Number(e));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return [...out].filter((pid) => pid > 1 && pid !== process.pid && !dead(pid));
+}
+
 /**
  * Containers, dockerd (and its containerd and shims), weft, the cgroups, the
  * directories: by pid, by the host's namespace and by its cgroup parent's
@@ -239,23 +271,19 @@ export async function stopDockerHost(p: DockerHostPaths): Promise<void> {
   }
   await terminate(dockerd, 20_000);
   await terminate(pidOf(`${p.dir}/weft.pid`), 5_000);
-  // Whatever is left in the namespace (containerd, a shim of a killed dockerd) was started by this host.
-  if (existsSync(`/run/netns/${p.netns}`)) {
-    const left = (await sh('ip', ['netns', 'pids', p.netns])).stdout.split('\n').filter(Boolean).map(Number);
-    for (const pid of left) await terminate(pid, 2_000);
+  // Whatever is left was started by this host: in its namespace (containerd, a
+  // shim of a killed dockerd), in its cgroup parent (the containers'
+  // processes), or naming its directories (a shim whose namespace is gone).
+  for (let round = 0; round < 3; round++) {
+    const left = await leftovers(p);
+    if (left.length === 0) break;
+    await Promise.all(left.map((pid) => terminate(pid, round === 0 ? 2_000 : 0)));
   }
-  // And what runs in its containers' cgroups (a container whose dockerd was killed).
-  for (let round = 0; round < 20; round++) {
+  // Empty now: the cgroup directories go, deepest first (a dying task may hold one a moment).
+  for (let t = 0; t < 10_000; t += 100) {
     const dirs = cgroupDirs(p.cgroupParent);
     if (dirs.length === 0) break;
     for (const d of dirs) {
-      for (const pid of readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
       try {
         rmdirSync(d);
       } catch {

@@ -19,12 +19,13 @@ const TOPO: Topology = {
 };
 const paths = labDockerPaths(TOPO.name, 'h1');
 
-/** Pids of every process whose command line or cgroup names this lab. */
+/** Pids of every live process whose command line or cgroup names this lab's docker host. */
 function labProcesses(): number[] {
   const out: number[] = [];
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
     try {
+      if (/\) Z /.test(readFileSync(`/proc/${p}/stat`, 'utf8'))) continue; // exited, its parent not yet told
       const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
       const cg = readFileSync(`/proc/${p}/cgroup`, 'utf8');
       if (cmd.includes(paths.dir) || cmd.includes(paths.execRoot) || cg.includes(`/${paths.cgroupParent}/`)) out.push(Number(p));
