@@ -50,8 +50,8 @@ export interface TwoHostPlan {
   ratios: RatioSpec[];
 }
 
-const KIND_LABEL: Record<HostKind, string> = { weft: 'weft', kernel: 'kernel', ovs: 'OVS' };
-const B_LABEL: Record<HostKind, string> = { weft: 'weft', kernel: 'the Linux kernel', ovs: 'Open vSwitch userspace' };
+const KIND_LABEL: Record<HostKind, string> = { weft: 'weft', kernel: 'kernel', ovs: 'OVS', docker: 'weft+Docker' };
+const B_LABEL: Record<HostKind, string> = { weft: 'weft', kernel: 'the Linux kernel', ovs: 'Open vSwitch userspace', docker: 'weft beside dockerd' };
 
 /** Which cells a run measures, and why the others are '-'. */
 export function twoHostPlan(encap: Encap, o: TwoHostPlanOptions): TwoHostPlan {

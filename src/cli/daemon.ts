@@ -52,7 +52,8 @@ export interface DaemonOptions {
   /** The host listener's response rate limit per /24 outside loopback (0: none). */
   dnsRrl?: number;
   /** Docker's remote network + IPAM plugin on this socket; `required`: failing to serve it stops the daemon. */
-  dockerPlugin?: { socket: string; required: boolean };
+  /** `api`: dockerd's API socket, whose events name Docker containers in DNS (no watcher without it). */
+  dockerPlugin?: { socket: string; required: boolean; api?: string };
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {

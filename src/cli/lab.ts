@@ -13,7 +13,7 @@ export function registerLab(program: Command): void {
       const { labUp, loadTopology } = await labCode();
       const topo = loadTopology(file);
       const state = await labUp(topo, { log: (m) => console.log(m) });
-      console.log(`lab ${topo.name} is up: ${state.hosts.map((h) => `${h.name} (WEFT_API=${h.api})`).join(', ')}`);
+      console.log(`lab ${topo.name} is up: ${state.hosts.map((h) => `${h.name} (WEFT_API=${h.api}${h.dockerSock ? ` DOCKER_HOST=unix://${h.dockerSock}` : ''})`).join(', ')}`);
     });
   lab
     .command('down <file>')
@@ -28,11 +28,13 @@ export function registerLab(program: Command): void {
     .command('demo')
     .description('one host, two containers: ping through weft; or --hosts N on etcd: endpoints on every host, all-pairs ping')
     .option('--hosts <n>', 'hosts (more than one runs a real etcd)', '1')
+    .option('--docker', 'two hosts on etcd, each a weft daemon beside a real dockerd: docker run containers ping and resolve each other')
     .option('--keep', 'leave the lab running afterwards')
     .action(async (o) => {
       const { MAX_DEMO_HOSTS, runDemo } = await import('../lab/demo.js');
       const hosts = Number(o.hosts);
       if (!Number.isInteger(hosts) || hosts < 1 || hosts > MAX_DEMO_HOSTS) throw new Error(`--hosts must be a whole number from 1 to ${MAX_DEMO_HOSTS}`);
-      process.exitCode = await runDemo({ keep: Boolean(o.keep), hosts });
+      if (o.docker && o.hosts !== '1' && hosts !== 2) throw new Error('--docker runs two hosts; leave out --hosts');
+      process.exitCode = await runDemo({ keep: Boolean(o.keep), hosts, docker: Boolean(o.docker) });
     });
 }

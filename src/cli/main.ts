@@ -84,10 +84,11 @@ program
   .option('--dns-allow <cidr,...>', 'networks besides loopback the --dns-listen socket answers (others get REFUSED)')
   .option('--dns-rrl <n>', 'responses a second to one /24 outside loopback on the --dns-listen socket (0: no limit)', wholeIn('--dns-rrl', 1_000_000), 1000)
   .option('--docker-plugin-socket <path>', `serve Docker's network and IPAM plugin here (default ${DOCKER_SOCKET})`)
-  .option('--no-docker-plugin', 'do not serve the Docker plugin')
+  .option('--docker-api <path>', "dockerd's API socket: container names, aliases and weft.* labels from its events go into DNS", '/var/run/docker.sock')
+  .option('--no-docker-plugin', 'do not serve the Docker plugin (nor watch dockerd)')
   .action(async (o, cmd: Command) => {
     const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
-    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, macPortLimit: o.macPortLimit, portSecurity: o.portSecurity, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl, dnsDomain: o.dnsDomain, recoverState: o.recoverState === true, dnsAllow: o.dnsAllow, dnsRrl: o.dnsRrl, dockerPlugin: o.dockerPlugin === false ? undefined : { socket: o.dockerPluginSocket ?? DOCKER_SOCKET, required: o.dockerPluginSocket !== undefined } });
+    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, macPortLimit: o.macPortLimit, portSecurity: o.portSecurity, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl, dnsDomain: o.dnsDomain, recoverState: o.recoverState === true, dnsAllow: o.dnsAllow, dnsRrl: o.dnsRrl, dockerPlugin: o.dockerPlugin === false ? undefined : { socket: o.dockerPluginSocket ?? DOCKER_SOCKET, required: o.dockerPluginSocket !== undefined, api: o.dockerApi } });
   });
 
 registerTenant(program);

@@ -8,6 +8,7 @@ import { ApiClient } from '../api/client.js';
 import { run } from '../switch/netns.js';
 import { labDown, labUp, type LabContainer, type LabHost } from './lab.js';
 import type { Topology } from './topology.js';
+import { dockerDemoTopology, showDocker } from './docker-demo.js';
 
 export const DEMO_TOPOLOGY: Topology = {
   name: 'weft-demo',
@@ -86,19 +87,22 @@ async function showCluster(say: Say, hosts: LabHost[]): Promise<boolean> {
   return ok;
 }
 
-export async function runDemo(opts: { keep: boolean; hosts: number }): Promise<number> {
-  const topo = opts.hosts === 1 ? DEMO_TOPOLOGY : clusterDemoTopology(opts.hosts);
-  // A demo interrupted earlier (of either shape) leaves nothing in the way.
+export async function runDemo(opts: { keep: boolean; hosts: number; docker?: boolean }): Promise<number> {
+  const topo = opts.docker ? dockerDemoTopology() : opts.hosts === 1 ? DEMO_TOPOLOGY : clusterDemoTopology(opts.hosts);
+  // A demo interrupted earlier (of any shape) leaves nothing in the way.
   await labDown(DEMO_TOPOLOGY);
+  await labDown(dockerDemoTopology());
   await labDown(clusterDemoTopology(MAX_DEMO_HOSTS));
   const say: Say = (m) => console.log(m);
-  say(opts.hosts === 1
-    ? '== building the lab: one host, two containers on network blue'
-    : `== building the lab: ${opts.hosts} hosts on an underlay, a real etcd, tenant demo, network blue, one container per host`);
+  say(opts.docker
+    ? '== building the lab: 2 hosts on an underlay, a real etcd, a dockerd beside each weft daemon; tenant demo, network blue made a Docker network on both (docker network create -d weft), one docker run container per host'
+    : opts.hosts === 1
+      ? '== building the lab: one host, two containers on network blue'
+      : `== building the lab: ${opts.hosts} hosts on an underlay, a real etcd, tenant demo, network blue, one container per host`);
   const lab = await labUp(topo, { log: say });
   let code = 0;
   try {
-    const ok = opts.hosts === 1 ? await showOneHost(say, lab.hosts[0]) : await showCluster(say, lab.hosts);
+    const ok = opts.docker ? await showDocker(say, lab) : opts.hosts === 1 ? await showOneHost(say, lab.hosts[0]) : await showCluster(say, lab.hosts);
     if (!ok) code = 1;
     const stats = await new ApiClient(lab.hosts[0].api).get<{ datapath: { global: Record<string, number> } }>('/v1/stats');
     const g = stats.datapath.global;

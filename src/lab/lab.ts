@@ -14,6 +14,7 @@ import type { ContainerSpec, HostKind, HostSpec, Topology } from './topology.js'
 import { kernelHostUp } from './kernel-host.js';
 import { underlayAddress, underlayAttach, underlayDown, underlayUp } from './underlay.js';
 import { etcdNetns, startEtcd, stopEtcd } from './etcd.js';
+import { containerPid, docker, dockerHostPaths, IMAGE, importBusybox, pidOf, startDockerHost, startWeft, stopDockerHost, type DockerHostPaths } from './docker-host.js';
 
 /** The underlay index of the lab's etcd (its address is .250 of a /24). */
 const ETCD_INDEX = 249;
@@ -24,11 +25,16 @@ export const LAB_DIR = '/run/weft/lab';
 
 export interface LabContainer {
   name: string;
+  /** A name under /run/netns; for a Docker container, /proc/PID/ns/net. */
   netns: string;
   net: string;
   ip?: string;
   mac?: string;
   port: string;
+  /** Its weft endpoint's name, when it is an endpoint (a Docker container's is weft's `dk...`). */
+  endpoint?: string;
+  /** A Docker container's name on its host's dockerd (run commands in it with `docker exec`). */
+  docker?: string;
 }
 
 export interface LabHost {
@@ -41,6 +47,8 @@ export interface LabHost {
   pid: number;
   log: string;
   containers: LabContainer[];
+  /** A docker host's dockerd API socket (`docker -H unix://...`). */
+  dockerSock?: string;
 }
 
 export interface LabState {
@@ -53,6 +61,8 @@ export interface LabState {
 export const hostNetns = (lab: string, host: string) => `${lab}-${host}`;
 export const containerNetns = (lab: string, host: string, c: string) => `${lab}-${host}-${c}`;
 const hostDir = (lab: string, host: string) => join(LAB_DIR, lab, host);
+/** Where a docker host's weft daemon and dockerd keep their things. */
+export const labDockerPaths = (lab: string, host: string): DockerHostPaths => dockerHostPaths(host, hostNetns(lab, host), hostDir(lab, host));
 /** The OVS host name (its private directory) of a lab host of kind ovs. */
 const ovsName = (lab: string, host: string) => `${lab}-${host}`;
 
@@ -192,9 +202,10 @@ export async function labUp(topo: Topology, opts: { log?: (msg: string) => void 
       const host: LabHost = { name: h.name, kind, netns, api: '', pid: 0, log: '', containers: [], underlayIp: topo.underlay ? ulIp(i).ip : undefined };
       state.hosts.push(host);
       if (kind === 'weft') await weftHostUp(topo, h, host, vnis, state.etcd);
+      else if (kind === 'docker') await dockerHostUp(topo, h, host, vnis, state.etcd);
       else await otherHostUp(topo, h, host, i, vnis, ulMtu);
       log(`host ${h.name} (${kind}): namespace ${netns}${host.underlayIp ? `, underlay ${host.underlayIp}` : ''}${host.pid ? `, weft daemon pid ${host.pid}` : ''}`);
-      for (const c of host.containers) log(`  container ${c.name}: namespace ${c.netns}, ${c.ip ?? 'no address'} (${c.mac}) on ${c.net}`);
+      for (const c of host.containers) log(`  container ${c.name}: ${c.docker ? `docker container, endpoint ${c.endpoint}` : `namespace ${c.netns}`}, ${c.ip ?? 'no address'} (${c.mac}) on ${c.net}`);
     }
     // With a shared store the daemons find each other's endpoints themselves.
     const peering = topo.peering ?? (topo.store === 'etcd' ? 'none' : 'static');
@@ -220,7 +231,13 @@ function daemonArgs(topo: Topology, h: HostSpec, underlayIp: string | undefined,
 export async function restartWeftHost(topo: Topology, state: LabState, name: string): Promise<LabHost> {
   const h = topo.hosts.find((x) => x.name === name);
   const host = state.hosts.find((x) => x.name === name);
-  if (!h || !host || host.kind !== 'weft') throw new Error(`no weft host '${name}' in lab ${topo.name}`);
+  if (!h || !host || (host.kind !== 'weft' && host.kind !== 'docker')) throw new Error(`no weft host '${name}' in lab ${topo.name}`);
+  if (host.kind === 'docker') {
+    const p = labDockerPaths(topo.name, name);
+    await startWeft(p, daemonArgs(topo, h, host.underlayIp, state.etcd));
+    host.pid = pidOf(join(p.dir, 'weft.pid')) ?? 0;
+    return host;
+  }
   Object.assign(host, await startDaemon(topo.name, { ...h, daemonArgs: daemonArgs(topo, h, host.underlayIp, state.etcd) }));
   return host;
 }
@@ -229,13 +246,60 @@ async function weftHostUp(topo: Topology, h: HostSpec, host: LabHost, vnis: LabV
   const daemon = await startDaemon(topo.name, { ...h, daemonArgs: daemonArgs(topo, h, host.underlayIp, etcd) });
   Object.assign(host, daemon);
   const client = new ApiClient(daemon.api);
+  await labNetworks(topo, h, client, vnis);
+  for (const c of h.containers ?? []) host.containers.push(await addContainer(topo.name, h, client, { ...c, mac: c.attach === 'veth' ? c.mac : defaultMac(c) }));
+}
+
+/** Creates a host's networks (and their tenants) in weft, with the lab's VNIs. */
+async function labNetworks(topo: Topology, h: HostSpec, client: ApiClient, vnis: LabVnis): Promise<void> {
   for (const n of h.networks ?? []) {
     const v = topo.underlay ? vnis.get(n.name)! : undefined;
     if (n.tenant) await client.post('/v1/tenants', { name: n.tenant }).catch(alreadyThere);
     // With a shared store the first host's create made it for every host.
     await client.post('/v1/networks', { ...n, vni: n.vni ?? v?.vni, encap: n.encap ?? v?.encap }).catch(alreadyThere);
   }
-  for (const c of h.containers ?? []) host.containers.push(await addContainer(topo.name, h, client, { ...c, mac: c.attach === 'veth' ? c.mac : defaultMac(c) }));
+}
+
+/**
+ * A weft daemon beside a dockerd: each network is made in weft first (VNI,
+ * gateway as the topology says), then `docker network create -d weft` maps a
+ * Docker network of the same name onto it; each container is a `docker run`
+ * on it, resolving through weft's DNS address (`--dns`).
+ */
+async function dockerHostUp(topo: Topology, h: HostSpec, host: LabHost, vnis: LabVnis, etcd?: string): Promise<void> {
+  const p = labDockerPaths(topo.name, h.name);
+  await startDockerHost(p, daemonArgs(topo, h, host.underlayIp, etcd));
+  Object.assign(host, { api: p.api, pid: pidOf(join(p.dir, 'weft.pid')) ?? 0, log: join(p.dir, 'weft.log'), dockerSock: p.dockerSock });
+  await importBusybox(p);
+  const client = new ApiClient(p.api);
+  await labNetworks(topo, h, client, vnis);
+  const ok = (what: string, r: { code: number; stderr: string }) => {
+    if (r.code !== 0) throw new Error(`host ${h.name}: ${what}: ${r.stderr.trim().split('\n')[0]}`);
+  };
+  const views = await client.get<Array<{ name: string; tenant: string; subnet: string; dns: string }>>('/v1/networks');
+  const view = (n: string) => views.find((x) => x.name === n && x.tenant === (h.networks!.find((y) => y.name === n)!.tenant ?? 'default'))!;
+  for (const n of h.networks ?? []) {
+    const v = view(n.name);
+    ok(`docker network create ${n.name}`, await docker(p, 'network', 'create', '-d', 'weft', '--ipam-driver', 'weft', '--subnet', v.subnet, '-o', `weft.net=${v.name}.${v.tenant}`, n.name));
+  }
+  for (const c of h.containers ?? []) {
+    const args = ['run', '-d', '--name', c.name, '--hostname', c.name, '--net', c.net, '--dns', view(c.net).dns];
+    if (c.ip) args.push('--ip', c.ip.split('/')[0]);
+    if (c.mac) args.push('--mac-address', c.mac);
+    ok(`docker run ${c.name}`, await docker(p, ...args, IMAGE, 'sleep', '100000000'));
+    host.containers.push(await dockerContainer(p, client, c.name, c.net));
+  }
+}
+
+/** A running Docker container of a lab host as a lab container: its address, MAC and weft endpoint. */
+export async function dockerContainer(p: DockerHostPaths, client: ApiClient, name: string, net: string): Promise<LabContainer> {
+  const pid = await containerPid(p, name);
+  const r = await docker(p, 'inspect', '--format', `{{(index .NetworkSettings.Networks "${net}").IPAddress}} {{(index .NetworkSettings.Networks "${net}").MacAddress}}`, name);
+  const [ip, mac] = r.stdout.trim().split(' ');
+  const eps = await client.get<EndpointView[]>('/v1/endpoints');
+  const ep = eps.find((e) => e.ip === ip && e.host === p.name);
+  if (!ep) throw new Error(`docker container ${name} (${ip}) has no weft endpoint on host ${p.name}`);
+  return { name, netns: `/proc/${pid}/ns/net`, net, ip, mac, port: ep.localPort ?? ep.ref, endpoint: ep.name, docker: name };
 }
 
 async function otherHostUp(topo: Topology, h: HostSpec, host: LabHost, index: number, vnis: LabVnis, ulMtu: number): Promise<void> {
@@ -281,7 +345,7 @@ async function otherHostUp(topo: Topology, h: HostSpec, host: LabHost, index: nu
  * cost: the weft daemon, or ovs-vswitchd; none for a kernel host.
  */
 export async function datapathPids(lab: LabState, host: LabHost): Promise<number[]> {
-  if (host.kind === 'weft') return host.pid ? [host.pid] : [];
+  if (host.kind === 'weft' || host.kind === 'docker') return host.pid ? [host.pid] : [];
   if (host.kind === 'kernel') return [];
   const { ovsVswitchdPid } = await import('./ovs.js');
   const pid = await ovsVswitchdPid(ovsName(lab.name, host.name));
@@ -328,6 +392,7 @@ async function stopDaemon(dir: string): Promise<void> {
 /** Removes everything labUp made for this topology; safe to run twice. */
 export async function labDown(topo: Topology): Promise<void> {
   for (const h of topo.hosts) {
+    if (h.kind === 'docker') await stopDockerHost(labDockerPaths(topo.name, h.name));
     await stopDaemon(hostDir(topo.name, h.name));
     if (h.kind === 'ovs') {
       const { ovsHostDown } = await import('./ovs.js');

@@ -30,8 +30,12 @@ export interface NetworkSpec {
   vni?: number;
 }
 
-/** Who switches a host: weft, the Linux kernel (bridge + vxlan), or Open vSwitch's userspace datapath. */
-export type HostKind = 'weft' | 'kernel' | 'ovs';
+/**
+ * Who switches a host: weft, the Linux kernel (bridge + vxlan), or Open
+ * vSwitch's userspace datapath; docker: weft beside a real dockerd whose
+ * containers are the host's containers (`docker run` on a weft network).
+ */
+export type HostKind = 'weft' | 'kernel' | 'ovs' | 'docker';
 
 export interface HostSpec {
   name: string;
@@ -84,8 +88,10 @@ export function validateTopology(t: unknown, where = 'topology'): Topology {
   for (const h of topo.hosts) {
     if (typeof h?.name !== 'string' || !NAME.test(h.name)) fail(`host name must match ${NAME} (got '${String(h?.name)}')`);
     if (hostNames.has(h.name)) fail(`host '${h.name}' appears twice`);
-    if (h.kind !== undefined && !['weft', 'kernel', 'ovs'].includes(h.kind)) fail(`host '${h.name}': kind must be weft, kernel or ovs`);
-    if ((h.kind ?? 'weft') !== 'weft' && topo.underlay === undefined) fail(`host '${h.name}' of kind ${h.kind} needs an "underlay"`);
+    if (h.kind !== undefined && !['weft', 'kernel', 'ovs', 'docker'].includes(h.kind)) fail(`host '${h.name}': kind must be weft, kernel, ovs or docker`);
+    if ((h.kind === 'kernel' || h.kind === 'ovs') && topo.underlay === undefined) fail(`host '${h.name}' of kind ${h.kind} needs an "underlay"`);
+    // Docker picks its containers' addresses when they start: only a shared store tells the other hosts.
+    if (h.kind === 'docker' && topo.hosts.length > 1 && topo.store !== 'etcd') fail(`host '${h.name}' of kind docker in a lab of several hosts needs "store": "etcd"`);
     // The lab's OVS host is one br-int bridging everything: one network each.
     if (h.kind === 'ovs' && (h.networks ?? []).length > 1) fail(`host '${h.name}': an ovs host carries one network`);
     hostNames.add(h.name);
@@ -103,12 +109,14 @@ export function validateTopology(t: unknown, where = 'topology'): Topology {
       if (typeof c?.name !== 'string' || !NAME.test(c.name)) fail(`container name must match ${NAME} (got '${String(c?.name)}')`);
       if (names.has(c.name)) fail(`container '${c.name}' appears twice on host '${h.name}'`);
       names.add(c.name);
-      if (topo.store === 'etcd' && (c.attach ?? 'tap') === 'tap' && (h.kind ?? 'weft') === 'weft') {
+      if (topo.store === 'etcd' && (c.attach ?? 'tap') === 'tap' && (h.kind ?? 'weft') !== 'kernel' && h.kind !== 'ovs') {
         if (sharedNames.has(`${c.name}.${c.net}`)) fail(`container '${c.name}' on network '${c.net}' appears on two hosts; with an etcd store endpoint names are cluster-wide`);
         sharedNames.add(`${c.name}.${c.net}`);
       }
       if (!nets.has(c.net)) fail(`container '${c.name}' is on network '${c.net}', which host '${h.name}' does not define`);
       if (c.attach !== undefined && c.attach !== 'tap' && c.attach !== 'veth') fail(`container '${c.name}': attach must be tap or veth`);
+      if (h.kind === 'docker' && c.attach !== undefined) fail(`container '${c.name}': a docker host's containers are Docker's (no "attach")`);
+      if (h.kind === 'docker' && (c.group !== undefined || c.router !== undefined)) fail(`container '${c.name}': a docker host's containers take no "group" or "router"`);
       if (c.router !== undefined && typeof c.router !== 'boolean') fail(`container '${c.name}': router must be true or false`);
     }
   }

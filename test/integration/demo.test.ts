@@ -2,7 +2,9 @@
 // with --hosts 3 (a real etcd). Each must exit 0 with every ping answered.
 import { describe, expect, it } from 'vitest';
 import { skipUnless } from '../helpers/env.js';
+import { existsSync } from 'node:fs';
 import { weft } from '../helpers/lab.js';
+import { sh } from '../helpers/sh.js';
 
 describe.skipIf(skipUnless(['ip', 'ping', 'etcd']))('weft lab demo', () => {
   it('one host: a ping through weft and both containers in the MAC table', async () => {
@@ -22,6 +24,22 @@ describe.skipIf(skipUnless(['ip', 'ping', 'etcd']))('weft lab demo', () => {
     expect(r.stdout.match(/^blue\.demo\t02:57:0a:f0:02:[0-9a-f]{2}\t10\.240\.2\.\d+\t10\.240\.0\.[23]\t/gm)).toHaveLength(2);
     expect(r.stdout).toContain('== lab removed');
   });
+
+  it('--docker: two docker hosts on etcd, Docker containers ping both ways and resolve each other by name', async () => {
+    if (skipUnless(['dockerd', 'docker', 'busybox', 'nsenter', 'unshare'])) return;
+    const r = await weft(undefined, 'lab', 'demo', '--docker');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^blue: driver weft, IPAM weft, subnet 10\.240\.3\.0\/24, weft\.net=blue\.demo$/m);
+    // One weft endpoint per Docker container, each on its own host.
+    for (const host of ['h1', 'h2']) expect(r.stdout).toMatch(new RegExp(`^dk[0-9a-f]{12}\\tblue\\tdemo\\t10\\.240\\.3\\.\\d+\\t[0-9a-f:]{17}\\t${host}$`, 'm'));
+    expect(r.stdout).toMatch(/^c1@h1 -> c2 \(10\.240\.3\.\d+\): 3 packets transmitted, 3 packets received, 0% packet loss$/m);
+    expect(r.stdout).toMatch(/^c2@h2 -> c1 \(10\.240\.3\.\d+\): 3 packets transmitted, 3 packets received, 0% packet loss$/m);
+    expect(r.stdout.match(/: nslookup \S+\.blue\.demo -> 10\.240\.3\.\d+$/gm)).toHaveLength(2);
+    expect(r.stdout).toContain('== lab removed');
+    // Nothing of the two dockerds is left.
+    expect((await sh('ip', ['netns', 'list'])).stdout).not.toMatch(/weft-demo/);
+    expect(existsSync('/run/weft-demo-h1-x') || existsSync('/sys/fs/cgroup/pids/weft-demo-h1')).toBe(false);
+  }, 240_000);
 
   it('refuses a bad host count in one line', async () => {
     const r = await weft(undefined, 'lab', 'demo', '--hosts', '0');

@@ -1,7 +1,7 @@
 // The Docker plugin on a temp socket, driven with dockerd 20.10's exact
 // requests, with weft's control plane on the embedded store: what each call
 // answers, what it changes in the store, and that bad calls change nothing.
-import { lstatSync, mkdtempSync, rmSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -253,6 +253,41 @@ describe('after a restart', () => {
   });
 });
 
+describe('the name watcher\'s doors', () => {
+  it('setNames puts the container\'s names, group and port on its endpoint, and clears them; forget releases as DeleteEndpoint + ReleaseAddress', async () => {
+    await objects.createTenant({ name: 'acme', subnetPool: '10.60.0.0/16' });
+    const poolId = await networkCreate();
+    const ra = await call('/IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: null });
+    await call('/NetworkDriver.CreateEndpoint', { NetworkID: NID, EndpointID: EID, Interface: { Address: ra.body.Address, MacAddress: '' } });
+    await call('/NetworkDriver.Join', { NetworkID: NID, EndpointID: EID, SandboxKey: '/var/run/docker/netns/1c2d3e4f5a6b' });
+    const ep = driver.state.endpoints[EID];
+    const env = weftEnv({ objects, endpoints: endpointsOf(), ctl: ports as unknown as Controller, realise: async () => undefined });
+    await env.setNames(ep, { aliases: ['web1', 'www'], group: 'web', port: 80 });
+    const read = async () => JSON.parse((await store.get(endpointKey('acme', 'blue', ep.name)))!.value) as EndpointRecord & { aliases?: string[] };
+    expect(await read()).toMatchObject({ aliases: ['web1', 'www'], group: 'web', port: 80 });
+    // The group was made for the label.
+    expect(objects.groups('acme', 'blue').map((g) => g.name)).toEqual(['web']);
+    await env.setNames(ep, { aliases: [] });
+    const cleared = await read();
+    expect(cleared.aliases ?? []).toEqual([]);
+    expect(cleared.group).toBeUndefined();
+    expect(cleared.port ?? 0).toBe(0);
+
+    // dockerd killed: weft releases what it would have.
+    await server.exclusive(() => driver.forget(EID));
+    expect(driver.state.endpoints).toEqual({});
+    expect(driver.state.addresses).toEqual({});
+    expect(ports.made.size).toBe(0);
+    expect(await store.get(endpointKey('acme', 'blue', ep.name))).toBeUndefined();
+    expect((await store.list('/weft/ipam/')).items).toEqual([]);
+    // What dockerd sends later, if it ever does, finds nothing to do.
+    expect((await call('/NetworkDriver.DeleteEndpoint', { NetworkID: NID, EndpointID: EID })).body).toEqual({});
+    expect((await call('/IpamDriver.ReleaseAddress', { PoolID: poolId, Address: ra.body.Address })).body).toEqual({});
+    await server.exclusive(() => driver.forget(EID));
+    expect(JSON.parse(readFileSync(join(dir, 'docker.json'), 'utf8')).endpoints).toEqual({});
+  });
+});
+
 describe('network options', () => {
   it('takes the MTU option for a new network and checks it against an existing one; --internal has no gateway route', async () => {
     const rp = await call('/IpamDriver.RequestPool', { AddressSpace: 'weft-local', Pool: '10.60.1.0/24', Options: {}, V6: false });
@@ -377,6 +412,7 @@ describe('bounded', () => {
       removePort: () => hang,
       findDevice: () => hang,
       hasPort: () => false,
+      setNames: () => hang,
     };
     await start(env, 300);
     const poolId = (await call('/IpamDriver.RequestPool', { AddressSpace: 'weft-local', Pool: '10.60.1.0/24' })).body.PoolID;

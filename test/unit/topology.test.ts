@@ -137,6 +137,27 @@ describe('validateTopology', () => {
     (t.hosts[0].containers![0] as { attach: string }).attach = 'macvlan';
     expect(problem(t)).toBe("topology: container 'c1': attach must be tap or veth");
   });
+
+  it('accepts docker hosts: alone without an underlay, several on etcd', () => {
+    const one: Topology = { name: 'd', hosts: [{ name: 'h1', kind: 'docker', networks: [{ name: 'blue', subnet: '10.1.0.0/24' }], containers: [{ name: 'c1', net: 'blue' }] }] };
+    expect(validateTopology(one)).toBe(one);
+    const two: Topology = { name: 'd', underlay: '10.9.0.0/24', store: 'etcd', hosts: [{ name: 'h1', kind: 'docker' }, { name: 'h2', kind: 'docker' }] };
+    expect(validateTopology(two)).toBe(two);
+  });
+
+  it('rejects docker hosts of a lab of several without etcd, and Docker containers with attach, group or router', () => {
+    const t: Topology = { name: 'd', underlay: '10.9.0.0/24', hosts: [{ name: 'h1', kind: 'docker' }, { name: 'h2' }] };
+    expect(problem(t)).toBe('topology: host \'h1\' of kind docker in a lab of several hosts needs "store": "etcd"');
+    const c = (extra: object): Topology => ({ name: 'd', hosts: [{ name: 'h1', kind: 'docker', networks: [{ name: 'blue', subnet: '10.1.0.0/24' }], containers: [{ name: 'c1', net: 'blue', ...extra }] }] });
+    expect(problem(c({ attach: 'tap' }))).toBe('topology: container \'c1\': a docker host\'s containers are Docker\'s (no "attach")');
+    expect(problem(c({ group: 'web' }))).toBe('topology: container \'c1\': a docker host\'s containers take no "group" or "router"');
+    expect(problem({ name: 'd', hosts: [{ name: 'h1', kind: 'vm' }] })).toBe("topology: host 'h1': kind must be weft, kernel, ovs or docker");
+  });
+
+  it('with etcd, one container name on one network of two docker hosts is refused (one DNS name)', () => {
+    const t: Topology = { name: 'd', underlay: '10.9.0.0/24', store: 'etcd', hosts: ['h1', 'h2'].map((name) => ({ name, kind: 'docker' as const, networks: [{ name: 'blue', subnet: '10.1.0.0/24' }], containers: [{ name: 'c1', net: 'blue' }] })) };
+    expect(problem(t)).toContain("container 'c1' on network 'blue' appears on two hosts");
+  });
 });
 
 describe('loadTopology', () => {

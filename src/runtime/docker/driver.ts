@@ -312,6 +312,21 @@ export class DockerDriver {
     return back;
   }
 
+  /**
+   * Releases an endpoint dockerd no longer has (it was killed, or weft was
+   * down when it cleaned up): what its DeleteEndpoint and ReleaseAddress
+   * would have done, through the same calls, so docker.json stays right.
+   */
+  async forget(eid: string): Promise<void> {
+    const ep = this.#s.endpoints[eid];
+    if (!ep) return;
+    await this.deleteEndpoint({ NetworkID: ep.network, EndpointID: eid });
+    const key = Object.keys(this.#s.addresses).find((k) => this.#s.addresses[k].name === ep.name && this.#s.addresses[k].net === ep.net);
+    if (key === undefined) return;
+    const sp = key.lastIndexOf(' ');
+    await this.releaseAddress({ PoolID: key.slice(0, sp), Address: key.slice(sp + 1) });
+  }
+
   leave(b: Body): Body {
     id(b, 'NetworkID');
     id(b, 'EndpointID');

@@ -9,6 +9,7 @@ import type { Objects } from '../../control/objects.js';
 import type { NetworkRecord } from '../../control/records.js';
 import { ip, linkInfo, run } from '../../switch/netns.js';
 import { existsSync } from 'node:fs';
+import type { EndpointNames } from './names.js';
 
 export interface DockerEnv {
   /** A weft network `<n>.<t>`, when the cluster has it. */
@@ -33,6 +34,11 @@ export interface DockerEnv {
    */
   removePort(name: string, ifname: string): Promise<void>;
   hasPort(name: string): boolean;
+  /**
+   * Sets a Docker endpoint's DNS aliases, group (made when missing) and SRV
+   * port, from its container (the name watcher); an empty list clears them.
+   */
+  setNames(endpoint: { name: string; net: string }, names: EndpointNames): Promise<void>;
 }
 
 export function weftEnv(deps: { objects: Objects; endpoints: Endpoints; ctl: Controller; realise: (rec: NetworkRecord) => Promise<void> }): DockerEnv {
@@ -75,5 +81,9 @@ export function weftEnv(deps: { objects: Objects; endpoints: Endpoints; ctl: Con
       else if (await linkInfo(ifname)) await ip('link', 'del', 'dev', ifname);
     },
     hasPort: (name) => ctl.hasPort(name),
+    // A group named by a label is made on first use (and stays, like any group).
+    setNames: async (ep, names) => {
+      await endpoints.update({ name: ep.name, net: ep.net, aliases: names.aliases, group: names.group ?? null, port: names.port ?? 0 });
+    },
   };
 }

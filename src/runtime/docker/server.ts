@@ -173,6 +173,14 @@ export class PluginServer {
     });
   }
 
+  /** Runs `fn` in turn with dockerd's calls (weft's own clean-ups go through the driver like them). */
+  exclusive(fn: () => Promise<void>): Promise<void> {
+    return this.#run(async () => {
+      await fn();
+      return {};
+    }).then(() => undefined);
+  }
+
   /** One call at a time, each bounded: a stuck one fails and lets the next run. */
   #run(fn: () => Body | Promise<Body>): Promise<Body> {
     const bounded = () =>
