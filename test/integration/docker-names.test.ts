@@ -80,6 +80,21 @@ describe.skipIf(skipUnless(['dockerd', 'docker', 'busybox', 'nsenter', 'unshare'
     expect(log).toMatch(/container my_app: alias \\"bad.alias\\" on network \\"blue\\" is not a DNS label/);
   }, 60_000);
 
+  it('weft restarted: it reads the running containers again, keeps their endpoints and names, releases nothing', async () => {
+    const before = (await host.weft('endpoint', 'ls', '--net', NET, '--json')).stdout;
+    const eps = JSON.parse(before) as Array<{ name: string; ip: string }>;
+    await host.stopWeft();
+    await host.startWeft();
+    await eventually(async () => ((readFileSync(`${host.dir}/weft.log`, 'utf8').match(/following dockerd's events/g) ?? []).length >= 2 ? true : undefined), 15_000, 200);
+    // "following" is logged after the reconcile: had it found an endpoint without a running container, it would have said so.
+    const ip1 = await ipOf('web1');
+    await eventually(async () => ((await short('web1.blue.wden')).join() === ip1 ? true : undefined), 15_000, 200);
+    expect(await short('www.blue.wden')).toEqual([ip1, await ipOf('web2')].sort());
+    const after = JSON.parse((await host.weft('endpoint', 'ls', '--net', NET, '--json')).stdout) as Array<{ name: string; ip: string }>;
+    expect(after.map((e) => `${e.name} ${e.ip}`).sort()).toEqual(eps.map((e) => `${e.name} ${e.ip}`).sort());
+    expect(readFileSync(`${host.dir}/weft.log`, 'utf8')).not.toMatch(/without a running container|released Docker endpoint/);
+  }, 60_000);
+
   it('docker stop: the names go (NXDOMAIN), the shared alias and the group keep the other; docker start brings them back', async () => {
     const ip2 = await ipOf('web2');
     expect((await host.docker('stop', '-t', '0', 'web1')).code).toBe(0);
