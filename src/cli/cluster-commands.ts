@@ -84,6 +84,12 @@ export function registerGroup(program: Command): void {
     });
 }
 
+/** A repeatable option: every value given, in order (undefined when none was). */
+const collect = (v: string, prev?: string[]) => [...(prev ?? []), v];
+
+/** `aliases a,b; group g; port 80` of an endpoint, for a line of output. */
+const names = (e: EndpointView) => `aliases ${e.aliases?.join(',') || '-'}; group ${e.group ?? '-'}; port ${e.port ?? '-'}`;
+
 export function registerEndpoint(program: Command): void {
   const ep = program.command('endpoint').description('endpoints: a container on a network, with its address and MAC');
   ep
@@ -92,6 +98,7 @@ export function registerEndpoint(program: Command): void {
     .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
     .option('--tenant <t>', 'tenant', 'default')
     .option('--group <g>', 'endpoint group')
+    .option('--alias <name>', 'one more DNS name <name>.<net>.<tenant> (repeatable; several endpoints may share one)', collect)
     .option('--ip <addr>', 'IPv4 address (default: the next free)')
     .option('--mac <mac>', 'MAC address (default: derived from the address)')
     .option('--netns <ns>', 'namespace the endpoint\'s interface goes into')
@@ -101,12 +108,35 @@ export function registerEndpoint(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (name: string, o, cmd: Command) => {
       const e = await client(cmd).post<EndpointView>('/v1/endpoints', {
-        name, net: o.net, tenant: o.tenant, group: o.group, ip: o.ip, mac: o.mac, netns: o.netns, ifname: o.netns ? o.ifname : undefined,
+        name, net: o.net, tenant: o.tenant, group: o.group, aliases: o.alias, ip: o.ip, mac: o.mac, netns: o.netns, ifname: o.netns ? o.ifname : undefined,
         port: o.port,
         router: o.router ? true : undefined,
       });
       if (o.json) printJson(e);
-      else console.log(`endpoint ${e.ref} created: ${e.ip} ${e.mac} on host ${e.host}${e.netns ? ` (${e.netns}/${e.ifname})` : ''}${e.router ? ' (router)' : ''}`);
+      else console.log(`endpoint ${e.ref} created: ${e.ip} ${e.mac} on host ${e.host}${e.netns ? ` (${e.netns}/${e.ifname})` : ''}${e.router ? ' (router)' : ''}${e.aliases ? `, aliases ${e.aliases.join(',')}` : ''}`);
+    });
+  ep
+    .command('set <name>')
+    .description('change an endpoint\'s DNS names in place (on the host it lives on): aliases, group, SRV port')
+    .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
+    .option('--tenant <t>', 'tenant', 'default')
+    .option('--alias <name>', 'its aliases become exactly these (repeatable)', collect)
+    .option('--no-aliases', 'drop every alias')
+    .option('--group <g>', 'put it in this group (made when missing)')
+    .option('--no-group', 'take it out of its group')
+    .option('--port <n>', 'the port its service listens on, for its group\'s SRV records (0: none)', wholeNumber('--port'))
+    .option('--json', 'print JSON')
+    .action(async (name: string, o, cmd: Command) => {
+      if (o.alias && o.aliases === false) throw new Error('--alias and --no-aliases cannot go together');
+      const change = {
+        aliases: o.aliases === false ? [] : (o.alias as string[] | undefined),
+        group: o.group === false ? null : (o.group as string | undefined),
+        port: o.port as number | undefined,
+      };
+      if (Object.values(change).every((v) => v === undefined)) throw new Error('nothing to change: give --alias, --no-aliases, --group, --no-group or --port');
+      const e = await client(cmd).updateEndpoint<EndpointView>(name, o.net, change, o.tenant);
+      if (o.json) printJson(e);
+      else console.log(`endpoint ${e.ref}: ${names(e)}`);
     });
   ep
     .command('ls')
@@ -117,7 +147,7 @@ export function registerEndpoint(program: Command): void {
     .action(async (o, cmd: Command) => {
       const rows = await client(cmd).get<EndpointView[]>(`/v1/endpoints${query({ tenant: o.tenant, net: o.net })}`);
       if (o.json) return printJson(rows);
-      printTable(['NAME', 'NET', 'TENANT', 'GROUP', 'IP', 'MAC', 'HOST'], rows.map((e) => [e.name, e.net, e.tenant, e.group, e.ip, e.mac, e.host]));
+      printTable(['NAME', 'NET', 'TENANT', 'GROUP', 'ALIASES', 'IP', 'MAC', 'HOST'], rows.map((e) => [e.name, e.net, e.tenant, e.group, e.aliases?.join(','), e.ip, e.mac, e.host]));
     });
   ep
     .command('inspect <name>')

@@ -166,7 +166,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     // Closing the data path closes every TAP fd: the devices go with it.
     dp.close();
   };
-  const cni = new CniService({ endpoints, objects, ctl, ready: () => registration.leaseId !== undefined }, stateDir);
+  const cni = new CniService({ endpoints, objects, ctl, ready: () => registration.leaseId !== undefined, log: { warn: (m) => log.warn(m) } }, stateDir);
   const api = new ApiServer({ ctl, objects, endpoints, zones, resolver, extra: cni }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) });
   try {
     await view.start();

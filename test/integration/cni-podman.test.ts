@@ -66,6 +66,7 @@ interface Endpoint {
   ip: string;
   mac: string;
   group?: string;
+  aliases?: string[];
 }
 
 describe.skipIf(skipUnless(['podman', 'crun', 'conmon', 'busybox', 'unshare', 'ip']))('podman on a weft network (CNI)', () => {
@@ -103,7 +104,7 @@ describe.skipIf(skipUnless(['podman', 'crun', 'conmon', 'busybox', 'unshare', 'i
   });
 
   it('podman run --ip --mac-address --network-alias: weft\'s interface, address, MAC, MTU and resolv.conf', async () => {
-    const run = await podman('run', '-d', '--name', 'c1', ...LIMITS, '--network', 'weftnet', '--ip', '10.231.2.20', '--mac-address', '02:aa:00:00:00:20', '--network-alias', 'web', IMAGE, 'sleep', '600');
+    const run = await podman('run', '-d', '--name', 'c1', ...LIMITS, '--network', 'weftnet', '--ip', '10.231.2.20', '--mac-address', '02:aa:00:00:00:20', '--network-alias', 'web', '--network-alias', 'WWW', IMAGE, 'sleep', '600');
     expect(run.code, run.stderr).toBe(0);
     const link = await podman('exec', 'c1', 'ip', '-o', 'addr', 'show', 'dev', 'eth0');
     expect(link.stdout).toMatch(/inet 10\.231\.2\.20\/24/);
@@ -113,15 +114,18 @@ describe.skipIf(skipUnless(['podman', 'crun', 'conmon', 'busybox', 'unshare', 'i
     expect(resolv).toMatch(/^search green\.acme acme$/m);
     // weft's DNS address first; the host's servers follow (podman appends them).
     expect(resolv.split('\n').find((x) => x.startsWith('nameserver'))).toBe('nameserver 10.231.2.2');
-    expect((await endpoints()).find((e) => e.ip === '10.231.2.20')).toMatchObject({ name: 'c1', mac: '02:aa:00:00:00:20', group: 'web' });
+    // Every --network-alias is an alias of the endpoint (lower case; podman adds the short ID), none a group.
+    const e = (await endpoints()).find((x) => x.ip === '10.231.2.20');
+    expect(e).toMatchObject({ name: 'c1', mac: '02:aa:00:00:00:20', aliases: expect.arrayContaining(['web', 'www']) });
+    expect(e?.group).toBeUndefined();
   }, 120_000);
 
-  it('a second container pings the first and resolves it by name and by alias', async () => {
+  it('a second container pings the first and resolves it by name and by both aliases', async () => {
     const run = await podman('run', '-d', '--name', 'c2', ...LIMITS, '--network', 'weftnet', IMAGE, 'sleep', '600');
     expect(run.code, run.stderr).toBe(0);
     const ping = await podman('exec', 'c2', 'ping', '-c1', '-W2', '10.231.2.20');
     expect(ping.code, ping.stdout + ping.stderr).toBe(0);
-    for (const name of ['c1', 'web']) {
+    for (const name of ['c1', 'web', 'www']) {
       const ns = await podman('exec', 'c2', 'nslookup', name);
       expect(ns.stdout).toMatch(new RegExp(`Name:\\s+${name}\\.green\\.acme\\nAddress: 10\\.231\\.2\\.20`));
     }

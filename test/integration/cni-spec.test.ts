@@ -1,7 +1,7 @@
 // The CNI plugin driven as a runtime drives it (test/helpers/cni.ts plays
 // libcni 1.1.2), against a real daemon and real namespaces: every command,
 // every error code, chaining with Debian's own plugins, GC, the daemon away.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -31,6 +31,7 @@ interface Endpoint {
   ip: string;
   mac: string;
   group?: string;
+  aliases?: string[];
 }
 
 describe.skipIf(skipUnless(['ip', 'ping', 'dig', 'nsenter', 'unshare']) || !debianPlugins())('CNI plugin against a real daemon (spec harness)', () => {
@@ -104,11 +105,13 @@ describe.skipIf(skipUnless(['ip', 'ping', 'dig', 'nsenter', 'unshare']) || !debi
     const link = JSON.parse((await inNs(NS(1), 'ip', ['-j', 'addr', 'show', 'dev', 'eth0'])).stdout)[0];
     expect(link.address).toBe(res.interfaces[0].mac);
     expect(link.addr_info.map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`)).toContain(addr);
-    // The pod's name (made a DNS label) is the endpoint's name, and weft's DNS answers it in the overlay.
+    // The pod's name made a DNS label is the endpoint's name; as given (a label already) it is an alias too: DNS answers both in the overlay.
     const e = (await endpoints()).find((x) => x.ip === addr.split('/')[0]);
-    expect(e?.name).toBe('web-1');
-    const dig = await inNs(NS(1), 'dig', ['+short', '+time=2', '+tries=2', '@10.231.1.2', 'web-1.blue.acme']);
-    expect(dig.stdout.trim()).toBe(addr.split('/')[0]);
+    expect(e).toMatchObject({ name: 'web-1', aliases: ['web_1'] });
+    for (const name of ['web-1.blue.acme', 'web_1.blue.acme']) {
+      const dig = await inNs(NS(1), 'dig', ['+short', '+time=2', '+tries=2', '@10.231.1.2', name]);
+      expect(dig.stdout.trim(), name).toBe(addr.split('/')[0]);
+    }
 
     expect((await rt.check(list(), c)).code).toBe(0);
     // CHECK sees what changed behind weft's back.
@@ -141,22 +144,29 @@ describe.skipIf(skipUnless(['ip', 'ping', 'dig', 'nsenter', 'unshare']) || !debi
     expect((await endpoints()).some((x) => x.ip === ip)).toBe(false);
   });
 
-  it('honours runtimeConfig ips and mac, CNI_ARGS IP, and makes an alias the endpoint\'s group', async () => {
+  it('honours runtimeConfig ips and mac, CNI_ARGS IP; runtimeConfig aliases are the endpoint\'s aliases, shared ones answer every holder', async () => {
     await ns(3);
     await ns(4);
     const a = await rt.add(list(), call(3, { runtimeConfig: { ips: ['10.231.1.77/24'], mac: '02:aa:bb:cc:dd:03', aliases: { weftnet: ['db', cid(3).slice(0, 12)] } }, args: 'K8S_POD_NAME=pg' }));
     expect(a.code, a.stdout).toBe(0);
     expect(a.json).toMatchObject({ interfaces: [{ mac: '02:aa:bb:cc:dd:03' }], ips: [{ address: '10.231.1.77/24' }] });
     expect(JSON.parse((await inNs(NS(3), 'ip', ['-j', 'link', 'show', 'eth0'])).stdout)[0].address).toBe('02:aa:bb:cc:dd:03');
-    const b = await rt.add(list(), call(4, { args: 'IgnoreUnknown=1;IP=10.231.1.78' }));
+    // An alias that is not a DNS label is left out with a warning (plugin stderr, daemon log); ADD succeeds.
+    const b = await rt.add(list(), call(4, { args: 'IgnoreUnknown=1;IP=10.231.1.78', runtimeConfig: { aliases: { weftnet: ['DB', 'not.a.label'] } } }));
     expect(b.code, b.stdout).toBe(0);
     expect(b.json).toMatchObject({ ips: [{ address: '10.231.1.78/24' }] });
+    expect(b.stderr).toContain("weft: alias 'not.a.label' is not a DNS label: not a name of the endpoint");
+    expect(readFileSync(lab.hosts[0].log, 'utf8')).toContain("cni: alias 'not.a.label' is not a DNS label");
     const eps = await endpoints();
-    expect(eps.find((e) => e.ip === '10.231.1.77')).toMatchObject({ name: 'pg', group: 'db' });
+    // Every alias (the pod name is the endpoint's own name: not an alias of it), and no group any more.
+    expect(eps.find((e) => e.ip === '10.231.1.77')).toEqual(expect.objectContaining({ name: 'pg', aliases: ['db', cid(3).slice(0, 12)] }));
+    expect(eps.find((e) => e.ip === '10.231.1.77')?.group).toBeUndefined();
     // Without a pod name the endpoint is named after the container's short ID.
-    expect(eps.find((e) => e.ip === '10.231.1.78')?.name).toBe(`c${cid(4).slice(0, 12)}`);
+    expect(eps.find((e) => e.ip === '10.231.1.78')).toMatchObject({ name: `c${cid(4).slice(0, 12)}`, aliases: ['db'] });
     const dig = await inNs(NS(4), 'dig', ['+short', '+time=2', '+tries=2', '@10.231.1.2', 'db.blue.acme']);
-    expect(dig.stdout.trim()).toBe('10.231.1.77');
+    expect(dig.stdout.trim().split('\n').sort()).toEqual(['10.231.1.77', '10.231.1.78']);
+    const byId = await inNs(NS(4), 'dig', ['+short', '+time=2', '+tries=2', '@10.231.1.2', `${cid(3).slice(0, 12)}.blue.acme`]);
+    expect(byId.stdout.trim()).toBe('10.231.1.77');
     // The address is taken now: a one-line refusal, nothing made.
     await ns(5);
     const taken = await rt.add(list(), call(5, { args: 'IP=10.231.1.77' }));

@@ -71,6 +71,19 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'ping']))('the control plane on three 
     );
   });
 
+  it('an alias set on one host resolves with dig on another (it is in the record every host reads)', async () => {
+    const [c1, c2] = [host('h1').containers[0], host('h2').containers[0]];
+    const e = await new ApiClient(host('h1').api).updateEndpoint<{ aliases?: string[] }>(c1.name, 'blue', { aliases: ['front'] });
+    expect(e.aliases).toEqual(['front']);
+    const dig = async () => (await inNs(c2.netns, 'dig', ['@10.247.1.2', '+time=2', '+tries=1', '+short', 'front.blue.default'])).stdout.trim();
+    expect(await eventually(async () => ((await dig()) === c1.ip ? true : undefined), 5_000, 100)).toBe(true);
+    // Changing it on another host is refused; the name stays.
+    const refused = await new ApiClient(host('h2').api).updateEndpoint(c1.name, 'blue', { aliases: [] }).catch((err: Error) => err.message);
+    expect(refused).toBe(`endpoint '${c1.name}' lives on host 'h1': change it there`);
+    await new ApiClient(host('h1').api).updateEndpoint(c1.name, 'blue', { aliases: [] });
+    expect(await eventually(async () => ((await dig()) === '' ? true : undefined), 5_000, 100)).toBe(true);
+  });
+
   it('200 endpoints created at once from three hosts get 200 distinct addresses, and all are freed', async () => {
     const clients = lab.hosts.map((h) => new ApiClient(h.api));
     await clients[0].post('/v1/networks', { name: 'big', subnet: '10.246.0.0/23' });

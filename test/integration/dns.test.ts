@@ -153,6 +153,40 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'dig']))('DNS for containers', () => {
     expect(status(await dig(client, 'tmp.blue.acme'))).toBe('NXDOMAIN');
   });
 
+  it('weft endpoint set: aliases on both hosts answer exact A records, shared ones with every holder; cleared or removed, they go at once', async () => {
+    const [web1, web2] = web;
+    const set = (host: string, ...args: string[]) => weft(h(host).api, 'endpoint', 'set', ...args, '--net', 'blue.acme');
+    // web2 lives on h2: its aliases are set there, and the client asks h1's daemon (through the switch).
+    const r2 = await set('h2', 'web2', '--alias', 'www', '--alias', 'API');
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(r2.stdout.trim()).toBe('endpoint web2.blue.acme: aliases www,api; group web; port 80');
+    const r1 = await set('h1', 'web1', '--alias', 'www');
+    expect(r1.code, r1.stderr).toBe(0);
+    const a = async (name: string) => records(await dig(client, '+noall', '+answer', name));
+    expect(await eventually(async () => ((await a('api.blue.acme')).length ? a('api.blue.acme') : undefined))).toEqual([`api.blue.acme. 10 IN A ${web2.ip}`]);
+    expect(await a('www.blue.acme')).toEqual([`www.blue.acme. 10 IN A ${web1.ip}`, `www.blue.acme. 10 IN A ${web2.ip}`].sort());
+    // The PTR of an address stays the endpoint's own name; the group's answer is untouched.
+    expect((await dig(client, '+short', '-x', web2.ip)).trim()).toBe('web2.blue.acme.');
+    expect((await weftJson<Array<{ name: string; aliases?: string[] }>>(h('h1').api, 'endpoint', 'ls', '--net', 'blue.acme')).find((e) => e.name === 'web2')?.aliases).toEqual(['www', 'api']);
+    // Only the host that owns an endpoint changes it; bad input is one line; nothing changes.
+    const wrong = await set('h1', 'web2', '--alias', 'x');
+    expect([wrong.code, wrong.stderr.trim()]).toEqual([1, "weft: endpoint 'web2' lives on host 'h2': change it there"]);
+    const bad = await set('h1', 'web1', '--alias', 'a.b');
+    expect([bad.code, bad.stderr.trim()]).toEqual([1, "weft: invalid alias name 'a.b' (letters, digits, '-' and '_', at most 63)"]);
+    const none = await set('h1', 'web1');
+    expect([none.code, none.stderr.trim()]).toEqual([1, 'weft: nothing to change: give --alias, --no-aliases, --group, --no-group or --port']);
+    expect(status(await dig(client, 'x.blue.acme'))).toBe('NXDOMAIN');
+    // Cleared on h1: the client's own daemon answers without it at once.
+    expect((await set('h1', 'web1', '--no-aliases')).code).toBe(0);
+    expect(await a('www.blue.acme')).toEqual([`www.blue.acme. 10 IN A ${web2.ip}`]);
+    // An endpoint removed takes its aliases with it.
+    const tmp = await weftJson<Ep>(h('h1').api, 'endpoint', 'create', 'tmp2', '--net', 'blue.acme', '--alias', 'gone');
+    expect(await a('gone.blue.acme')).toEqual([`gone.blue.acme. 10 IN A ${tmp.ip}`]);
+    expect((await weft(h('h1').api, 'endpoint', 'rm', 'tmp2', '--net', 'blue.acme')).code).toBe(0);
+    expect(status(await dig(client, 'gone.blue.acme'))).toBe('NXDOMAIN');
+    expect((await set('h2', 'web2', '--no-aliases')).code).toBe(0);
+  });
+
   it('forwards other names to the upstream, and says SERVFAIL (not silence) when it does not answer', async () => {
     expect((await dig(client, '+short', 'outside.example')).trim()).toBe('192.0.2.1');
     expect(status(await dig(client, 'nothing.example'))).toBe('NXDOMAIN');

@@ -12,6 +12,10 @@ import type { Objects } from '../../control/objects.js';
 import { JsonFile } from '../../control/state-file.js';
 import { ipIn, netnsExists, VALID_IFNAME } from '../../switch/netns.js';
 import { CONTAINER_ID, type Attachment } from './spec.js';
+import { MAX_ALIASES } from '../../control/endpoint-update.js';
+
+/** One DNS label as weft names objects (what checkName takes). */
+const LABEL = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 export interface CniRecord {
   containerId: string;
@@ -44,9 +48,9 @@ export interface CniAddRequest {
   net?: unknown;
   ip?: unknown;
   mac?: unknown;
-  /** K8S_POD_NAME: the endpoint's name (its DNS name) when it is free. */
+  /** K8S_POD_NAME: the endpoint's name (made a DNS label) when it is free, and an alias when it is a label. */
   podName?: unknown;
-  /** runtimeConfig.aliases for this network. */
+  /** runtimeConfig.aliases for this network: the endpoint's aliases. */
   aliases?: unknown;
 }
 
@@ -60,7 +64,7 @@ export class CniService {
   readonly #locks = new Map<string, Promise<unknown>>();
 
   constructor(
-    private readonly parts: { endpoints: Endpoints; objects: Objects; ctl: Controller; ready: () => boolean },
+    private readonly parts: { endpoints: Endpoints; objects: Objects; ctl: Controller; ready: () => boolean; log?: { warn(msg: string): void } },
     stateDir: string,
   ) {
     this.#file = new CniFile(stateDir);
@@ -108,30 +112,12 @@ export class CniService {
         ...this.parts.endpoints.list({ net }).map((e) => e.name.toLowerCase()),
         ...this.parts.objects.groups(undefined, net).map((g) => g.name.toLowerCase()),
       ]);
-      const aliases = (Array.isArray(req.aliases) ? req.aliases : []).filter((a): a is string => typeof a === 'string');
       const short = containerId.slice(0, 12).toLowerCase();
       const candidates = [typeof req.podName === 'string' ? dnsLabel(req.podName) : undefined, dnsLabel(`c${short}`)].filter((c): c is string => !!c);
       const name = candidates.find((c) => !taken.has(c.toLowerCase()));
       if (!name) throw conflict(`no free endpoint name for container ${short} on '${net}' (tried ${candidates.join(', ')})`);
-      // An alias is a name several containers may share, as Docker's are: a group's name is exactly that
-      // (its A record lists every member). An endpoint has one group, so one alias becomes a DNS name.
-      let group: string | undefined;
-      for (const a of aliases.filter((x) => x.toLowerCase() !== short && x !== name)) {
-        const g = dnsLabel(a);
-        if (group || !g) {
-          warnings.push(`alias '${a}' is not a DNS name of the endpoint (weft gives an endpoint one alias, as its group)`);
-          continue;
-        }
-        if (!this.parts.objects.groups(undefined, net).some((x) => x.name === g)) {
-          const made = await this.parts.objects.createGroup({ name: g, net }).then(
-            () => true,
-            (err: Error) => (warnings.push(`alias '${a}' not made a group: ${err.message}`), false),
-          );
-          if (!made && !this.parts.objects.groups(undefined, net).some((x) => x.name === g)) continue;
-        }
-        group = g;
-      }
-      const e = await this.parts.endpoints.create({ name, net, group, ip: req.ip, mac: req.mac, netns, ifname });
+      const aliases = this.#aliases(req, name, warnings);
+      const e = await this.parts.endpoints.create({ name, net, aliases, ip: req.ip, mac: req.mac, netns, ifname });
       const rec: CniRecord = { containerId, ifname, config, net, endpoint: e.name, netns };
       this.#records.set(key(containerId, ifname), rec);
       try {
@@ -155,6 +141,38 @@ export class CniService {
         warnings,
       };
     });
+  }
+
+  /**
+   * The endpoint's aliases: the pod's name (K8S_POD_NAME, podman's container
+   * name) and every runtimeConfig alias, lower case, when each is a DNS label
+   * and not the endpoint's own name. One that is not a label is left out
+   * with a warning (daemon log and the plugin's stderr), never failing ADD.
+   */
+  #aliases(req: CniAddRequest, name: string, warnings: string[]): string[] {
+    const out = new Set<string>();
+    const skip = (msg: string) => {
+      warnings.push(msg);
+      this.parts.log?.warn(`cni: ${msg}`);
+    };
+    const given: Array<[string, unknown]> = [
+      ...(req.podName === undefined || req.podName === '' ? [] : [['K8S_POD_NAME', req.podName] as [string, unknown]]),
+      ...(Array.isArray(req.aliases) ? req.aliases : []).map((a): [string, unknown] => ['alias', a]),
+    ];
+    for (const [what, v] of given) {
+      const label = typeof v === 'string' ? v.toLowerCase() : undefined;
+      if (label === undefined || !LABEL.test(label)) {
+        skip(`${what} '${String(v).slice(0, 80)}' is not a DNS label: not a name of the endpoint`);
+        continue;
+      }
+      if (label === name.toLowerCase()) continue;
+      if (!out.has(label) && out.size === MAX_ALIASES) {
+        skip(`${what} '${label}' left out: an endpoint has at most ${MAX_ALIASES} aliases`);
+        continue;
+      }
+      out.add(label);
+    }
+    return [...out];
   }
 
   /** Idempotent: an attachment weft does not know, or whose namespace is gone, is deleted already. */
