@@ -100,6 +100,8 @@ describe.skipIf(skipUnless(['dockerd', 'docker', 'busybox', 'nsenter', 'unshare'
     expect((await host.docker('exec', 'n1', 'ping', '-c', '2', '-W', '2', await ipOf('n2'))).stdout).toMatch(/2 packets received/);
     expect(Object.keys(driverState().endpoints).sort()).toEqual(await runningEndpoints());
     expect(await endpointPorts()).toHaveLength(2);
+    // The name watcher reconnected to the new dockerd: the new containers are named.
+    await eventually(async () => ((await endpoints()).map((e) => (e.aliases ?? []).join()).sort().join(' ') === 'n1 n2' ? true : undefined), 15_000, 200);
     // Who released the killed containers' endpoints (dockerd's own clean-up, or weft's reconcile), for the record.
     const weftLog = readFileSync(`${host.dir}/weft.log`, 'utf8');
     console.log(`released by weft's reconcile: ${(weftLog.match(/released Docker endpoint/g) ?? []).length}; DeleteEndpoint calls from dockerd: ${(weftLog.match(/NetworkDriver\.DeleteEndpoint/g) ?? []).length}`);

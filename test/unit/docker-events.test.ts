@@ -221,6 +221,8 @@ describe('the watcher against a fake dockerd', () => {
     await watcher!.idle();
     expect(target.calls).toHaveLength(1);
     expect(target.released).toEqual([]);
+    // dockerd was asked only for the containers on weft's networks.
+    expect(dockerd.requests).toContain(`/v1.40/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ network: [NET.NetworkID] }))}`);
     expect(watcher!.counters.connects).toBe(1);
     expect(logs.filter((l) => l.startsWith('warn'))).toEqual([]);
   });

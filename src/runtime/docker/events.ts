@@ -302,7 +302,11 @@ export class DockerWatcher {
 
   /** Reads every container; `apply` names them. `complete`: every inspect answered (else nothing is released). */
   async #scan(apply: boolean): Promise<{ referenced: Set<string>; complete: boolean }> {
-    const ids = readList(await this.api.getJson('/containers/json?all=1'));
+    // Only containers on the networks of weft's endpoints matter (all of them, when there are many).
+    const nets = [...new Set([...this.target.endpoints().values()].map((e) => e.network))];
+    if (nets.length === 0 && this.#byContainer.size === 0) return { referenced: new Set(), complete: true };
+    const filter = nets.length > 0 && nets.length <= 100 ? `&filters=${encodeURIComponent(JSON.stringify({ network: nets }))}` : '';
+    const ids = readList(await this.api.getJson(`/containers/json?all=1${filter}`));
     let complete = true;
     if (ids.length > this.#o.maxContainers) {
       this.log.warn(`dockerd lists ${ids.length} containers: reading the first ${this.#o.maxContainers}`);
