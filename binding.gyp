@@ -8,6 +8,7 @@
         "native/port_packet.cc",
         "native/worker.cc",
         "native/tunnel.cc",
+        "native/underlay.cc",
         "native/gso.cc",
         "native/coalesce.cc",
         "native/tunnel_egress.cc",

@@ -4,6 +4,7 @@
 #include "coalesce.h"
 #include "port_guard.h"
 #include "port_service.h"
+#include "udp_gro.h"
 
 #include <arpa/inet.h>
 #include <netinet/udp.h>
@@ -322,7 +323,7 @@ void Worker::RxTunnel(const Tables& t, Encap encap, double now) {
     sockaddr_in from[kBatch];
     // With UDP_GRO on the VXLAN socket, one message may be a train of
     // datagrams of `gso_size` bytes each (the last one shorter).
-    alignas(cmsghdr) char ctrl[kBatch][CMSG_SPACE(sizeof(int))];
+    alignas(cmsghdr) char ctrl[kBatch][kUdpGroCtrlLen];
     for (int i = 0; i < kBatch; i++) {
       iov[i] = {frames_[i].buf + at, kFrameBufLen - at};
       std::memset(&msgs[i].msg_hdr, 0, sizeof(msghdr));
@@ -338,14 +339,7 @@ void Worker::RxTunnel(const Tables& t, Encap encap, double now) {
     decapped_.clear();
     for (int i = 0; i < n; i++) {
       uint32_t total = msgs[i].msg_len;
-      uint32_t gso = 0;
-      for (cmsghdr* cm = CMSG_FIRSTHDR(&msgs[i].msg_hdr); cm != nullptr; cm = CMSG_NXTHDR(&msgs[i].msg_hdr, cm)) {
-        if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO && cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
-          int v;
-          std::memcpy(&v, CMSG_DATA(cm), sizeof(v));
-          if (v > 0) gso = static_cast<uint32_t>(v);
-        }
-      }
+      uint32_t gso = GetGsoSize(msgs[i].msg_hdr);
       if (total == 0) {
         counters_.Drop(bad_tunnel_hdr);
         continue;
@@ -372,12 +366,13 @@ void Worker::RxTunnel(const Tables& t, Encap encap, double now) {
 
 void Worker::Decap(const Tables& t, Encap encap, uint8_t* base, uint32_t len, uint32_t from, bool room_before,
                    bool truncated) {
-  uint32_t vni, off;
-  bool ok = encap == Encap::kVxlan ? ParseVxlan(base, len, &vni, &off, &len) : ParseGre(base, len, &vni, &off, &len);
-  if (!ok) {
+  Popped pop;
+  if (!(encap == Encap::kVxlan ? PopVxlan(base, len, &pop) : PopGre(base, len, &pop))) {
     counters_.Drop(bad_tunnel_hdr);
     return;
   }
+  len = pop.inner_len;
+  const uint32_t vni = pop.vni, off = pop.inner_off;
   uint8_t* inner = base + off;
   auto net = t.vni_net.find(static_cast<uint64_t>(encap) << 32 | vni);
   if (net == t.vni_net.end()) {
@@ -397,12 +392,12 @@ void Worker::Decap(const Tables& t, Encap encap, uint8_t* base, uint32_t len, ui
     return;
   }
   counters_.Global(tunnel_rx);
-  Decapped d{tp, inner, len, {}, room_before, truncated};
+  Decapped d{tp, inner, len, {}, room_before, truncated, ParseL3L4(inner, len)};
   // Verified (or completed, when a kernel sender left it partial): the
   // receiving stack need not check it again. A kernel VTEP's whole TCP
   // super-frame is described as GSO for the output port's kernel to cut.
-  if (len > tp->max_frame()) DescribeInnerGso(&d.vh, inner, len, tp->mtu());
-  else if (FinishReceivedChecksum(inner, len)) d.vh.flags = kVnetDataValid;
+  if (len > tp->max_frame()) DescribeInnerGso(&d.vh, inner, len, d.parsed, tp->mtu());
+  else if (FinishReceivedChecksum(inner, len, d.parsed)) d.vh.flags = kVnetDataValid;
   decapped_.push_back(d);
 }
 
@@ -465,50 +460,17 @@ void Worker::Flush(const Tables& t) {
     if (out == nullptr) {
       counters_.Drop(no_port, n);
     } else {
-      int errors = 0;
-      int sent = out->TxBatch(q.data(), n, &errors);
-      errors -= CountPortTx(*out, sent);
+      // The port counted what it did not send, by reason.
+      int sent = out->TxBatch(q.data(), n, counters_);
       uint64_t bytes = 0;
       for (int i = 0; i < sent; i++) bytes += q[i]->len - kVnetHdrLen;
       counters_.Port(p, tx_packets, sent);
       counters_.Port(p, tx_bytes, bytes);
-      int full = n - sent - errors;
-      if (full > 0) counters_.Drop(queue_full, full);
-      if (errors > 0) counters_.Drop(tx_error, errors);
       if (n > sent) counters_.Port(p, tx_dropped, n - sent);
     }
     q.clear();
   }
   dirty_.clear();
-}
-
-int Worker::CountPortTx(const Port& out, int sent) {
-  if (out.is_tunnel()) {
-    auto& ts = TunnelPort::tx_stats;
-    counters_.Global(tunnel_tx, sent);
-    counters_.Global(gso_segmented, ts.gso_frames);
-    counters_.Global(gso_segments, ts.segments);
-    counters_.Global(tunnel_gso_whole, ts.whole);
-    counters_.Global(gso_bursts, ts.bursts);
-    counters_.Global(gso_bursts_refused, ts.bursts_refused);
-    int explained = static_cast<int>(ts.unsupported);
-    if (explained) counters_.Drop(gso_unsupported, explained);
-    ts = TunnelPort::TxStats();
-    return explained;
-  }
-  if (out.is_service()) {
-    auto& ss = ServicePort::tx_stats;
-    counters_.Global(service_frames, sent);
-    int explained = 0;
-    for (int r = 0; r < kDropReasonCount; r++) {
-      if (ss.drops[r] == 0) continue;
-      counters_.Drop(static_cast<DropReason>(r), ss.drops[r]);
-      explained += static_cast<int>(ss.drops[r]);
-    }
-    ss = ServicePort::TxStats();
-    return explained;
-  }
-  return 0;
 }
 
 void Worker::PushEvents() {

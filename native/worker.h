@@ -61,10 +61,6 @@ class Worker {
   bool FirstReport(std::unordered_map<uint64_t, Seen>& sent, const Tables& t, uint64_t key, uint32_t port, double now);
   void Enqueue(uint32_t port, Frame* f);
   void Flush(const Tables& t);
-  // Counts what a tunnel or service port did besides sending (segments,
-  // frames refused for its own reasons); returns how many of TxBatch's
-  // errors those refusals account for.
-  int CountPortTx(const Port& out, int sent);
   // Queued here during a batch, pushed to JavaScript at its end.
   void QueueEvent(EventType type, const uint8_t* mac, uint32_t net, uint32_t port);
   void PushEvents();
