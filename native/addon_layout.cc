@@ -36,6 +36,7 @@ Napi::Object Record(Napi::Env env, const char* len_name, size_t len, Napi::Objec
 Napi::Object Wire(Napi::Env env) {
   auto fib = Record(env, "stride", kFibStride, WEFT_WIRE_OBJECT(WEFT_FIB_FIELDS));
   fib.Set("ops", WEFT_WIRE_OBJECT(WEFT_FIB_OPS));
+  fib.Set("noSlot", static_cast<double>(kNoSlot));
   auto arp = Record(env, "stride", kArpStride, WEFT_WIRE_OBJECT(WEFT_ARP_FIELDS));
   arp.Set("ops", WEFT_WIRE_OBJECT(WEFT_ARP_OPS));
   auto events = Record(env, "len", kEventRecordLen, WEFT_WIRE_OBJECT(WEFT_EVENT_FIELDS));

@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "common.h"
+
 namespace weft {
 
 // fibApply(Float64Array): records of these numbers, in this order.
@@ -21,6 +23,10 @@ namespace weft {
   X(port, kFibAtPort, 3)   \
   X(slot, kFibAtSlot, 4)
 constexpr size_t kFibStride = 5;
+// A slot with no last-seen time (every slot below kHitSlots is taken): the
+// fast path then never stamps the entry.
+constexpr uint32_t kNoSlot = UINT32_MAX;
+static_assert(kNoSlot >= kHitSlots, "no slot is out of the slots' range");
 // add: learned (or moved); static: an endpoint's MAC, never moved by
 // learning; del: either goes.
 #define WEFT_FIB_OPS(X) \

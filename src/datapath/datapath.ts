@@ -22,8 +22,8 @@ const wire = layout.wire;
 /** What an endpoint port may send as: its MAC, its IPv4 address (if any), and whether it routes. */
 export type PortGuard = NativePortGuard;
 
-/** A slot that has no last-seen time (the table of slots is full). */
-export const NO_SLOT = 0xffffffff;
+/** A slot that has no last-seen time (the table of slots is full, or a static entry). */
+export const NO_SLOT = wire.fib.noSlot;
 
 export interface DatapathCounters {
   global: Record<string, number>;

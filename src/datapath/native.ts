@@ -27,7 +27,13 @@ type Fields<K extends string> = Record<K, number>;
 
 /** native/wire.h as the add-on exports it: strides, field places and codes. */
 export interface NativeWire {
-  fib: { stride: number; fields: Fields<'op' | 'network' | 'mac' | 'port' | 'slot'>; ops: Fields<'add' | 'del' | 'static'> };
+  fib: {
+    stride: number;
+    fields: Fields<'op' | 'network' | 'mac' | 'port' | 'slot'>;
+    ops: Fields<'add' | 'del' | 'static'>;
+    /** The slot of an entry with no last-seen time. */
+    noSlot: number;
+  };
   arp: { stride: number; fields: Fields<'op' | 'network' | 'ip' | 'mac'>; ops: Fields<'add' | 'del'> };
   events: { len: number; fields: Fields<'type' | 'mac' | 'network' | 'port'>; types: Fields<'learn' | 'miss'> };
   frames: { hdrLen: number; fields: Fields<'port' | 'network' | 'length'> };

@@ -59,6 +59,10 @@ describe('the add-on and its TypeScript wrapper agree', () => {
     }
   });
 
+  it('the slot with no last-seen time lies outside the slots the fast path stamps', () => {
+    expect(wire.fib.noSlot).toBeGreaterThanOrEqual(addon.layout.hitSlots);
+  });
+
   it('the frame header length the layout always had is the wire one', () => {
     expect(addon.layout.frameRecordHdrLen).toBe(wire.frames.hdrLen);
   });
