@@ -29,35 +29,25 @@ class ServicePort : public Port {
       : Port(id, network, mtu, -1), queue_(std::move(queue)) {}
 
   int RxBatch(Frame*, int) override { return 0; }  // its frames come from inject()
-  // Queues the frames toward JavaScript; the ones refused are counted by
-  // reason in tx_stats and reported as errors.
-  int TxBatch(Frame* const* frames, int n, int* errors) override {
+  // Queues the frames toward JavaScript; counts those it took
+  // (service_frames) and those it refused, by reason.
+  int TxBatch(Frame* const* frames, int n, Counters& c) override {
     thread_local std::vector<uint8_t> staged;  // built without the queue's lock
     staged.clear();
     size_t ready = 0;
     for (int i = 0; i < n; i++) {
       DropReason why = Stage(*frames[i], staged);
-      if (why == kDropReasonCount) {
-        ready++;
-        continue;
-      }
-      tx_stats.drops[why]++;
-      (*errors)++;
+      if (why == kDropReasonCount) ready++;
+      else c.Drop(why);
     }
     if (ready == 0) return 0;
     size_t lost = queue_->Push(staged.data(), staged.size(), ready);
-    tx_stats.drops[service_queue_full] += lost;
-    *errors += static_cast<int>(lost);
-    return static_cast<int>(ready - lost);
+    if (lost > 0) c.Drop(service_queue_full, lost);
+    int sent = static_cast<int>(ready - lost);
+    c.Global(service_frames, sent);
+    return sent;
   }
   bool floods() const override { return false; }
-  bool is_service() const override { return true; }
-
-  // Frames refused by reason since the worker last looked, for the counters.
-  struct TxStats {
-    uint64_t drops[kDropReasonCount] = {};
-  };
-  static thread_local TxStats tx_stats;
 
  private:
   // Appends `f` to `out` as one wire record; returns the drop reason if it
@@ -73,10 +63,10 @@ class ServicePort : public Port {
     size_t at = out.size();
     out.resize(at + kFrameRecordHdrLen + len);
     uint8_t* rec = out.data() + at;
-    PutLE32(rec, id());
-    PutLE32(rec + 4, network());
-    PutLE16(rec + 8, static_cast<uint16_t>(len));
-    PutLE16(rec + 10, 0);
+    std::memset(rec, 0, kFrameRecordHdrLen);
+    PutLE32(rec + kFrameAtPort, id());
+    PutLE32(rec + kFrameAtNetwork, network());
+    PutLE16(rec + kFrameAtLength, static_cast<uint16_t>(len));
     std::memcpy(rec + kFrameRecordHdrLen, f.buf + kVnetHdrLen, len);
     // TAP senders with offloads leave UDP/TCP checksums partial. Finished on
     // the copy: JavaScript then needs no vnet header, and the worker's
@@ -90,7 +80,5 @@ class ServicePort : public Port {
 
   std::shared_ptr<FrameQueue> queue_;
 };
-
-inline thread_local ServicePort::TxStats ServicePort::tx_stats;
 
 }  // namespace weft
