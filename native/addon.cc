@@ -16,6 +16,7 @@
 #include "common.h"
 #include "events.h"
 #include "fastpath.h"
+#include "port_memory.h"
 #include "port_packet.h"
 #include "port_service.h"
 #include "port_tap.h"
@@ -64,6 +65,9 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
         InstanceMethod<&Datapath::AddTapPort>("addTapPort"),
         InstanceMethod<&Datapath::AddPacketPort>("addPacketPort"),
         InstanceMethod<&Datapath::AddServicePort>("addServicePort"),
+        InstanceMethod<&Datapath::AddMemoryPort>("addMemoryPort"),
+        InstanceMethod<&Datapath::InjectRx>("injectRx"),
+        InstanceMethod<&Datapath::DrainTx>("drainTx"),
         InstanceMethod<&Datapath::RemovePort>("removePort"),
         InstanceMethod<&Datapath::SetUnderlay>("setUnderlay"),
         InstanceMethod<&Datapath::SetNetworkEncap>("setNetworkEncap"),
@@ -280,6 +284,18 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     fp_->Update([&](Tables& t) { t.ports[id] = port; });
     return env.Undefined();
   }
+
+  // Memory ports (port_memory.h): frames in and out through JavaScript, so
+  // tests switch a whole data path without root.
+  Napi::Value AddMemoryPort(const Napi::CallbackInfo& info) {
+    CheckOpen(info.Env());
+    auto port = MemoryPortFromArgs(info, GuardArg);
+    CheckPortArgs(info.Env(), port->id(), port->network(), port->mtu());
+    AddPort(info.Env(), std::move(port));
+    return info.Env().Undefined();
+  }
+  Napi::Value InjectRx(const Napi::CallbackInfo& info) { CheckOpen(info.Env()); return MemoryPortInjectRx(info, *fp_->Current()); }
+  Napi::Value DrainTx(const Napi::CallbackInfo& info) { CheckOpen(info.Env()); return MemoryPortDrainTx(info, *fp_->Current()); }
 
   void DropPort(uint32_t id) {
     Port* p = fp_->Current()->port(id);

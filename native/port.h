@@ -18,6 +18,8 @@ struct PortGuard {
   bool router;
 };
 
+class MemoryPort;
+
 struct Frame {
   uint8_t* buf;  // vnet header, then the Ethernet frame
   uint32_t len;  // bytes in buf, vnet header included
@@ -44,6 +46,8 @@ class Port {
   virtual bool floods() const { return true; }
   // A service port hands what it "sends" to JavaScript (port_service.h).
   virtual bool is_service() const { return false; }
+  // A memory port's wire is JavaScript (port_memory.h, for tests).
+  virtual MemoryPort* as_memory() { return nullptr; }
   // The port is being removed for good: a device made to outlive the
   // daemon (a persistent TAP) goes with it. Others have nothing to do.
   virtual void Unpersist() {}

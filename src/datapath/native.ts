@@ -28,10 +28,27 @@ export interface NativePortGuard {
   router: boolean;
 }
 
+/** A memory port's device (native/port_memory.h): which offloads it takes, how many frames each queue holds. */
+export interface MemoryPortOptions {
+  mtu?: number;
+  /** Frames in and out start with a 10-byte virtio_net_hdr (default true). */
+  vnetHdr?: boolean;
+  /** Takes checksum-partial frames (default true); without it they are completed. */
+  csum?: boolean;
+  /** Takes TCP GSO frames (default true; needs csum and vnetHdr); without it they are segmented. */
+  tso?: boolean;
+  /** Frames each queue holds (default 4096); beyond that, dropped and counted. */
+  capacity?: number;
+  guard?: NativePortGuard;
+}
+
 export interface NativeDatapath {
   addTapPort(id: number, network: number, ifname: string, mtu: number, netns?: string, guard?: NativePortGuard): void;
   addPacketPort(id: number, network: number, ifname: string, mtu: number): void;
   addServicePort(id: number, network: number, mtu: number): void;
+  addMemoryPort(id: number, network: number, opts?: MemoryPortOptions): void;
+  injectRx(id: number, frames: Buffer[]): number;
+  drainTx(id: number): Buffer[];
   removePort(id: number): boolean;
   setUnderlay(localIp: string, vxlanPort: number, egress?: string): void;
   setNetworkEncap(network: number, encap: number, vni: number): void;

@@ -1,0 +1,210 @@
+#include "port_memory.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "gso.h"
+
+namespace weft {
+
+namespace {
+
+// The worker waits on a port's fd with epoll; a memory port's fd is an
+// eventfd kept readable while frames wait to be read.
+int NewEventFd() {
+  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) throw std::runtime_error(std::string("memory port eventfd: ") + std::strerror(errno));
+  return fd;
+}
+
+}  // namespace
+
+MemoryPort::MemoryPort(uint32_t id, uint32_t network, uint32_t mtu, const Options& opts)
+    : Port(id, network, mtu, NewEventFd()), opts_(opts) {}
+
+int MemoryPort::RxBatch(Frame* frames, int max) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Without a vnet header on the wire, the worker still wants one: an empty
+  // one (no offload), as a TAP without IFF_VNET_HDR would imply.
+  const size_t at = opts_.vnet_hdr ? 0 : kVnetHdrLen;
+  int n = 0;
+  for (; n < max && !rx_.empty(); n++) {
+    const std::vector<uint8_t>& bytes = rx_.front();
+    Frame& f = frames[n];
+    std::memset(f.buf, 0, at);
+    size_t len = bytes.size() < kFrameBufLen - at ? bytes.size() : kFrameBufLen - at;
+    std::memcpy(f.buf + at, bytes.data(), len);
+    f.len = static_cast<uint32_t>(at + len);
+    f.truncated = len < bytes.size();
+    rx_.pop_front();
+  }
+  Rearm();
+  return n;
+}
+
+void MemoryPort::Rearm() {
+  if (!rx_.empty()) return;
+  uint64_t v;
+  (void)!read(fd(), &v, sizeof(v));
+}
+
+bool MemoryPort::Render(const Frame& f, std::vector<std::vector<uint8_t>>& out) const {
+  VnetHdr vh;
+  std::memcpy(&vh, f.buf, kVnetHdrLen);
+  const uint8_t* eth = f.buf + kVnetHdrLen;
+  const uint32_t len = f.len - kVnetHdrLen;
+  const size_t at = opts_.vnet_hdr ? kVnetHdrLen : 0;
+  const uint8_t gso = vh.gso_type & ~kGsoEcn;
+  const bool offload_csum = opts_.vnet_hdr && opts_.csum;
+  const bool takes_gso = offload_csum && opts_.tso && (gso == kGsoTcpV4 || gso == kGsoTcpV6);
+  if (gso != 0 && !takes_gso) {
+    // Cut as the kernel cuts for a device without TSO: every segment a
+    // finished packet, with an empty vnet header.
+    thread_local std::vector<Segment> segs;
+    segs.clear();
+    if (SegmentGso(vh, eth, len, segs) != GsoResult::kOk) return false;
+    for (const Segment& s : segs) {
+      std::vector<uint8_t>& o = out.emplace_back(at + s.hdr_len + s.payload_len, 0);
+      std::memcpy(o.data() + at, s.hdr, s.hdr_len);
+      if (s.payload_len) std::memcpy(o.data() + at + s.hdr_len, s.payload, s.payload_len);
+    }
+    return true;
+  }
+  // A copy: the same frame may be flooded to other ports too.
+  std::vector<uint8_t>& o = out.emplace_back(at + len);
+  std::memcpy(o.data() + at, eth, len);
+  if ((vh.flags & kVnetNeedsCsum) && !offload_csum && !CompleteChecksum(&vh, o.data() + at, len)) {
+    out.pop_back();
+    return false;
+  }
+  if (at) std::memcpy(o.data(), &vh, kVnetHdrLen);
+  return true;
+}
+
+int MemoryPort::TxBatch(Frame* const* frames, int n, int* errors) {
+  thread_local std::vector<std::vector<uint8_t>> rendered;
+  std::lock_guard<std::mutex> lock(mu_);
+  int sent = 0;
+  for (int i = 0; i < n; i++) {
+    rendered.clear();
+    if (!Render(*frames[i], rendered)) {
+      (*errors)++;
+      continue;
+    }
+    // All of a frame's segments or none, as a device queue takes an skb.
+    if (tx_.size() + rendered.size() > opts_.capacity) continue;
+    for (auto& r : rendered) tx_.push_back(std::move(r));
+    sent++;
+  }
+  return sent;
+}
+
+size_t MemoryPort::Inject(std::vector<std::vector<uint8_t>> frames) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const bool was_empty = rx_.empty();
+  size_t taken = 0;
+  for (auto& f : frames) {
+    if (rx_.size() >= opts_.capacity) break;
+    rx_.push_back(std::move(f));
+    taken++;
+  }
+  if (was_empty && !rx_.empty()) {
+    uint64_t one = 1;
+    (void)!write(fd(), &one, sizeof(one));
+  }
+  return taken;
+}
+
+std::vector<std::vector<uint8_t>> MemoryPort::Drain() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::vector<uint8_t>> out(std::make_move_iterator(tx_.begin()), std::make_move_iterator(tx_.end()));
+  tx_.clear();
+  return out;
+}
+
+// ---- N-API ----
+
+namespace {
+
+uint32_t U32(Napi::Env env, Napi::Value v, const char* what) {
+  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string(what) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= UINT32_MAX) || d != static_cast<uint32_t>(d)) throw Napi::RangeError::New(env, std::string(what) + " out of range");
+  return static_cast<uint32_t>(d);
+}
+
+bool Flag(Napi::Object o, const char* key, bool dflt) {
+  Napi::Value v = o.Get(key);
+  return v.IsUndefined() ? dflt : v.ToBoolean().Value();
+}
+
+MemoryPort* Find(const Napi::CallbackInfo& info, const Tables& t) {
+  Napi::Env env = info.Env();
+  uint32_t id = U32(env, info.Length() > 0 ? info[0] : env.Undefined(), "port");
+  Port* p = t.port(id);
+  MemoryPort* m = p != nullptr ? p->as_memory() : nullptr;
+  if (m == nullptr) throw Napi::Error::New(env, "no memory port " + std::to_string(id));
+  return m;
+}
+
+}  // namespace
+
+std::unique_ptr<MemoryPort> MemoryPortFromArgs(const Napi::CallbackInfo& info,
+                                               PortGuard (*guard_arg)(Napi::Env, Napi::Value)) {
+  Napi::Env env = info.Env();
+  uint32_t id = U32(env, info.Length() > 0 ? info[0] : env.Undefined(), "id");
+  uint32_t network = U32(env, info.Length() > 1 ? info[1] : env.Undefined(), "network");
+  Napi::Value ov = info.Length() > 2 ? info[2] : env.Undefined();
+  if (!ov.IsUndefined() && !ov.IsObject()) throw Napi::TypeError::New(env, "options must be an object");
+  Napi::Object o = ov.IsObject() ? ov.As<Napi::Object>() : Napi::Object::New(env);
+  uint32_t mtu = o.Get("mtu").IsUndefined() ? 1500 : U32(env, o.Get("mtu"), "mtu");
+  MemoryPort::Options opts;
+  opts.vnet_hdr = Flag(o, "vnetHdr", true);
+  opts.csum = Flag(o, "csum", true);
+  opts.tso = Flag(o, "tso", true);
+  if (!o.Get("capacity").IsUndefined()) {
+    opts.capacity = U32(env, o.Get("capacity"), "capacity");
+    if (opts.capacity < 1 || opts.capacity > 1u << 20) throw Napi::RangeError::New(env, "capacity must be 1..1048576");
+  }
+  bool guarded = !o.Get("guard").IsUndefined();
+  PortGuard guard = guarded ? guard_arg(env, o.Get("guard")) : PortGuard{};
+  std::unique_ptr<MemoryPort> port;
+  try {
+    port = std::make_unique<MemoryPort>(id, network, mtu, opts);
+  } catch (const std::runtime_error& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  if (guarded) port->set_guard(guard);  // before the workers can see the port
+  return port;
+}
+
+Napi::Value MemoryPortInjectRx(const Napi::CallbackInfo& info, const Tables& t) {
+  Napi::Env env = info.Env();
+  MemoryPort* port = Find(info, t);
+  if (info.Length() < 2 || !info[1].IsArray()) throw Napi::TypeError::New(env, "frames must be an array of Buffers");
+  auto arr = info[1].As<Napi::Array>();
+  std::vector<std::vector<uint8_t>> frames;
+  frames.reserve(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsBuffer()) throw Napi::TypeError::New(env, "frame must be a Buffer");
+    auto b = v.As<Napi::Buffer<uint8_t>>();
+    frames.emplace_back(b.Data(), b.Data() + b.Length());
+  }
+  return Napi::Number::New(env, static_cast<double>(port->Inject(std::move(frames))));
+}
+
+Napi::Value MemoryPortDrainTx(const Napi::CallbackInfo& info, const Tables& t) {
+  Napi::Env env = info.Env();
+  std::vector<std::vector<uint8_t>> frames = Find(info, t)->Drain();
+  auto arr = Napi::Array::New(env, frames.size());
+  for (uint32_t i = 0; i < frames.size(); i++) arr.Set(i, Napi::Buffer<uint8_t>::Copy(env, frames[i].data(), frames[i].size()));
+  return arr;
+}
+
+}  // namespace weft
