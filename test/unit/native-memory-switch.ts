@@ -40,6 +40,12 @@ export class MemorySwitch {
     this.#injected.set(id, 0);
   }
 
+  removePort(id: number): boolean {
+    this.#vnet.delete(id);
+    this.#injected.delete(id);
+    return this.dp.removePort(id);
+  }
+
   /** Bytes exactly as the port's device would give them (a vnet header first, if the port has one). */
   sendRaw(id: number, frames: Buffer | Buffer[]): number {
     const list = Array.isArray(frames) ? frames : [frames];
@@ -85,8 +91,12 @@ export class MemorySwitch {
     return this.dp.drainTx(id);
   }
 
-  /** Sends, settles, and returns what each of `ports` got. */
+  /**
+   * Sends, settles, and returns what each of `ports` got from this exchange
+   * alone (what earlier sends left, settled or not, is drained first).
+   */
   async exchange(id: number, frames: Buffer | Buffer[], ports: number[], raw = false): Promise<Buffer[][]> {
+    for (const p of this.#vnet.keys()) this.take(p);
     if (raw) this.sendRaw(id, frames);
     else this.send(id, frames);
     await this.settle();

@@ -149,8 +149,8 @@ describe('native switch on memory ports', () => {
 
   it('stops forwarding to a removed entry and a removed port', async () => {
     sw.dp.applyFib([{ op: 'del', network: NET, mac: parseMac('02:00:00:00:00:0a') }]);
-    expect(sw.dp.removePort(B)).toBe(true);
-    expect(sw.dp.removePort(B)).toBe(false);
+    expect(sw.removePort(B)).toBe(true);
+    expect(sw.removePort(B)).toBe(false);
     const flooded = g().flooded;
     const [c] = await sw.exchange(A, frame(BCAST, '02:00:00:00:00:0a'), [C]);
     expect(g().flooded).toBe(flooded + 1);
