@@ -507,12 +507,6 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     return Napi::Number::New(info.Env(), static_cast<double>(fp_->epochs().pending()));
   }
 
-  static double NowMs() {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-  }
-
   Napi::Value Now(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), NowMs()); }
 
   // count(globalIndex, n): what the JavaScript side refuses for the data

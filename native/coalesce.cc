@@ -4,12 +4,12 @@
 #include <cstring>
 
 #include "checksum.h"
+#include "headers.h"
 
 namespace weft {
 
 namespace {
 
-constexpr uint8_t kTcpPsh = 0x08, kTcpAck = 0x10;
 // At most this many segments in one joined frame (the kernel's GRO stops at
 // 64 as well), and at most 64 KB of IP packet.
 constexpr size_t kMaxJoined = 64;
@@ -31,31 +31,30 @@ struct Tcp {
 
 bool Joinable(const Decapped& d, Tcp* t) {
   if (d.vh.flags != kVnetDataValid || d.vh.gso_type != 0 || d.truncated) return false;  // not verified, or already GSO
-  const uint8_t* f = d.inner;
-  uint32_t len = d.len;
-  if (len < kEthHdrLen + 40) return false;
-  uint16_t type = Get16(f + 12);
-  t->l3 = kEthHdrLen;
-  if (type == 0x0800) {
-    const uint8_t* ip = f + t->l3;
-    if (ip[0] != 0x45 || ip[9] != 6 || (Get16(ip + 6) & 0x3fff) || Get16(ip + 2) != len - t->l3) return false;
-    t->l4 = t->l3 + 20;
-    t->v4 = true;
-  } else if (type == 0x86dd) {
-    const uint8_t* ip = f + t->l3;
-    if (len < t->l3 + 60 || (ip[0] >> 4) != 6 || ip[6] != 6 || Get16(ip + 4) != len - t->l3 - 40) return false;
-    t->l4 = t->l3 + 40;
-    t->v4 = false;
+  const ParsedFrame& p = d.parsed;
+  const uint32_t len = d.len;
+  if (len < kEthHdrLen + sizeof(Ipv6Hdr) || p.l3 != kEthHdrLen || p.proto != kIpProtoTcp) return false;  // no VLAN tag
+  const uint8_t* ip = d.inner + p.l3;
+  if (p.v4) {
+    if (ip[0] != kIpv4NoOptions || p.fragment || p.ip_len != len - p.l3) return false;
+  } else if (p.v6) {
+    if (len < p.l3 + sizeof(Ipv6Hdr) + sizeof(TcpHdr) || reinterpret_cast<const Ipv6Hdr*>(ip)->version() != 6 ||
+        p.ip_len != len - p.l3) {
+      return false;
+    }
   } else {
     return false;
   }
-  const uint8_t* tcp = f + t->l4;
-  uint32_t thl = (tcp[12] >> 4) * 4u;
-  t->flags = tcp[13];
-  if (thl < 20 || t->l4 + thl >= len || (t->flags & ~kTcpPsh) != kTcpAck || (tcp[12] & 0x0f)) return false;
+  t->l3 = p.l3;
+  t->l4 = p.l4;
+  t->v4 = p.v4;
+  const auto* tcp = reinterpret_cast<const TcpHdr*>(d.inner + p.l4);
+  uint32_t thl = p.thl;
+  t->flags = tcp->flags;
+  if (thl < sizeof(TcpHdr) || t->l4 + thl >= len || (t->flags & ~kTcpPsh) != kTcpAck || (tcp->doff & 0x0f)) return false;
   t->hdrs = t->l4 + thl;
   t->plen = len - t->hdrs;
-  t->seq = Get32(tcp + 4);
+  t->seq = tcp->seq.get();
   return true;
 }
 
@@ -121,30 +120,31 @@ void Coalescer::Emit(const std::vector<Decapped>& in, size_t first, size_t count
     std::memcpy(f + at, s.inner + t0.hdrs, s.len - t0.hdrs);
     at += s.len - t0.hdrs;
   }
-  uint8_t* ip = f + t0.l3;
-  uint8_t* tcp = f + t0.l4;
+  auto* tcp = reinterpret_cast<TcpHdr*>(f + t0.l4);
   uint32_t l4len = total - t0.l4;
   uint64_t pseudo;
   if (t0.v4) {
-    Put16(ip + 2, static_cast<uint16_t>(total - t0.l3));
-    Put16(ip + 10, 0);
-    Put16(ip + 10, CsumFold(CsumAdd(ip, 20)));
-    pseudo = PseudoV4(ip + 12, ip + 16, 6, l4len);
+    auto* ip = reinterpret_cast<Ipv4Hdr*>(f + t0.l3);
+    ip->tot_len.set(static_cast<uint16_t>(total - t0.l3));
+    ip->csum.set(0);
+    ip->csum.set(CsumFold(CsumAdd(f + t0.l3, sizeof(Ipv4Hdr))));
+    pseudo = PseudoV4(ip->saddr, ip->daddr, kIpProtoTcp, l4len);
   } else {
-    Put16(ip + 4, static_cast<uint16_t>(l4len));
-    pseudo = PseudoV6(ip + 8, ip + 24, 6, l4len);
+    auto* ip = reinterpret_cast<Ipv6Hdr*>(f + t0.l3);
+    ip->payload_len.set(static_cast<uint16_t>(l4len));
+    pseudo = PseudoV6(ip->saddr, ip->daddr, kIpProtoTcp, l4len);
   }
-  tcp[13] = static_cast<uint8_t>(t0.flags | (tl.flags & kTcpPsh));
+  tcp->flags = static_cast<uint8_t>(t0.flags | (tl.flags & kTcpPsh));
   // Checksum partial, as a TSO sender leaves it: every segment was verified
   // on the way in, and the kernel finishes each one it cuts from this.
-  Put16(tcp + 16, static_cast<uint16_t>(~CsumFold(pseudo)));
+  tcp->csum.set(static_cast<uint16_t>(~CsumFold(pseudo)));
   VnetHdr vh{};
   vh.flags = kVnetNeedsCsum;
   vh.gso_type = t0.v4 ? kGsoTcpV4 : kGsoTcpV6;
   vh.hdr_len = static_cast<uint16_t>(t0.hdrs);
   vh.gso_size = static_cast<uint16_t>(t0.plen);
   vh.csum_start = static_cast<uint16_t>(t0.l4);
-  vh.csum_offset = 16;
+  vh.csum_offset = offsetof(TcpHdr, csum);
   std::memcpy(buf, &vh, kVnetHdrLen);
   out.push_back({d.port, {buf, static_cast<uint32_t>(kVnetHdrLen + total), false}});
   joined.frames++;

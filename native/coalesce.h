@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "headers.h"
 #include "port.h"
 
 namespace weft {
@@ -24,6 +25,7 @@ struct Decapped {
   // and later datagrams of a UDP GRO train, whose predecessor ends there.
   bool room_before;
   bool truncated;
+  ParsedFrame parsed;  // ParseL3L4(inner, len), made once at decapsulation
 };
 
 struct Outgoing {

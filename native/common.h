@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
 
 namespace weft {
 
@@ -37,7 +38,7 @@ struct VnetHdr {
 static_assert(sizeof(VnetHdr) == kVnetHdrLen, "virtio_net_hdr is 10 bytes");
 // VnetHdr flags and GSO types (include/uapi/linux/virtio_net.h).
 constexpr uint8_t kVnetNeedsCsum = 1, kVnetDataValid = 2;
-constexpr uint8_t kGsoTcpV4 = 1, kGsoTcpV6 = 4, kGsoUdpL4 = 5, kGsoEcn = 0x80;
+constexpr uint8_t kGsoTcpV4 = 1, kGsoUdp = 3, kGsoTcpV6 = 4, kGsoUdpL4 = 5, kGsoEcn = 0x80;
 
 // Big-endian fields of packet headers.
 inline uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
@@ -141,6 +142,14 @@ class Counters {
  private:
   uint64_t* base_;
 };
+
+// Milliseconds on the monotonic clock: last-seen times, report intervals
+// and busy polling all use it, in the workers and in JavaScript (now()).
+inline double NowMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
 
 inline uint64_t MacKey(uint32_t network, const uint8_t* mac) {
   uint64_t m = 0;

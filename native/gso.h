@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common.h"
+#include "headers.h"
 
 namespace weft {
 
@@ -30,16 +31,18 @@ bool CompleteChecksum(VnetHdr* vh, uint8_t* frame, uint32_t len);
 // leave the inner TCP/UDP checksum partial: the pseudo-header sum only. This
 // verifies the inner checksum, completes a partial one, and says whether the
 // frame may be marked checksum-valid (VIRTIO_NET_HDR_F_DATA_VALID).
-bool FinishReceivedChecksum(uint8_t* frame, uint32_t len);
+// `p` is ParseL3L4(frame, len).
+bool FinishReceivedChecksum(uint8_t* frame, uint32_t len, const ParsedFrame& p);
 
 // A decapsulated inner frame larger than the port MTU: a kernel VTEP behind
 // veth sends whole TCP super-frames (UDP tunnel GSO, delivered to a UDP
 // socket unsegmented). Describes it as a GSO frame (gso_size from `mtu`,
 // checksum partial) so the output port's kernel segments it. False if it is
 // not a TCP frame that can be described so.
-bool DescribeInnerGso(VnetHdr* vh, uint8_t* frame, uint32_t len, uint32_t mtu);
+bool DescribeInnerGso(VnetHdr* vh, uint8_t* frame, uint32_t len, const ParsedFrame& p, uint32_t mtu);
 
 // Cuts a GSO frame (TCPv4, TCPv6, UDP_L4) into segments appended to `out`.
-GsoResult SegmentGso(const VnetHdr& vh, const uint8_t* frame, uint32_t len, std::vector<Segment>& out);
+GsoResult SegmentGso(const VnetHdr& vh, const uint8_t* frame, uint32_t len, const ParsedFrame& p,
+                     std::vector<Segment>& out);
 
 }  // namespace weft

@@ -36,16 +36,16 @@ class Port {
   // Reads up to max frames into frames[i].buf (each kFrameBufLen long).
   // Returns the count; 0 when the port has nothing more to give now.
   virtual int RxBatch(Frame* frames, int max) = 0;
-  // Sends n frames; returns how many the kernel took. The rest were dropped
-  // because the device queue was full (EAGAIN/ENOBUFS) or on error (*errors).
-  virtual int TxBatch(Frame* const* frames, int n, int* errors) = 0;
+  // Sends n frames; returns how many went. The port counts every frame it
+  // did not send into `c`, by reason (a full device queue, an error, a
+  // frame it cannot carry), and any work of its own (segments, bursts).
+  // The caller counts the port's tx_packets, tx_bytes and tx_dropped.
+  virtual int TxBatch(Frame* const* frames, int n, Counters& c) = 0;
 
   // Tunnel ports send to another VTEP; what comes from one is never sent
   // into another (split horizon). Only flooding tunnels get broadcasts.
   virtual bool is_tunnel() const { return false; }
   virtual bool floods() const { return true; }
-  // A service port hands what it "sends" to JavaScript (port_service.h).
-  virtual bool is_service() const { return false; }
   // A memory port's wire is JavaScript (port_memory.h, for tests).
   virtual MemoryPort* as_memory() { return nullptr; }
   // The port is being removed for good: a device made to outlive the

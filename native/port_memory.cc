@@ -53,7 +53,7 @@ void MemoryPort::Rearm() {
   (void)!read(fd(), &v, sizeof(v));
 }
 
-bool MemoryPort::Render(const Frame& f, std::vector<std::vector<uint8_t>>& out) const {
+DropReason MemoryPort::Render(const Frame& f, std::vector<std::vector<uint8_t>>& out) const {
   VnetHdr vh;
   std::memcpy(&vh, f.buf, kVnetHdrLen);
   const uint8_t* eth = f.buf + kVnetHdrLen;
@@ -67,37 +67,38 @@ bool MemoryPort::Render(const Frame& f, std::vector<std::vector<uint8_t>>& out) 
     // finished packet, with an empty vnet header.
     thread_local std::vector<Segment> segs;
     segs.clear();
-    if (SegmentGso(vh, eth, len, segs) != GsoResult::kOk) return false;
+    if (SegmentGso(vh, eth, len, ParseL3L4(eth, len), segs) != GsoResult::kOk) return gso_unsupported;
     for (const Segment& s : segs) {
       std::vector<uint8_t>& o = out.emplace_back(at + s.hdr_len + s.payload_len, 0);
       std::memcpy(o.data() + at, s.hdr, s.hdr_len);
       if (s.payload_len) std::memcpy(o.data() + at + s.hdr_len, s.payload, s.payload_len);
     }
-    return true;
+    return kDropReasonCount;
   }
   // A copy: the same frame may be flooded to other ports too.
   std::vector<uint8_t>& o = out.emplace_back(at + len);
   std::memcpy(o.data() + at, eth, len);
   if ((vh.flags & kVnetNeedsCsum) && !offload_csum && !CompleteChecksum(&vh, o.data() + at, len)) {
     out.pop_back();
-    return false;
+    return tx_error;
   }
   if (at) std::memcpy(o.data(), &vh, kVnetHdrLen);
-  return true;
+  return kDropReasonCount;
 }
 
-int MemoryPort::TxBatch(Frame* const* frames, int n, int* errors) {
+int MemoryPort::TxBatch(Frame* const* frames, int n, Counters& c) {
   thread_local std::vector<std::vector<uint8_t>> rendered;
   std::lock_guard<std::mutex> lock(mu_);
   int sent = 0;
   for (int i = 0; i < n; i++) {
     rendered.clear();
-    if (!Render(*frames[i], rendered)) {
-      (*errors)++;
+    DropReason why = Render(*frames[i], rendered);
+    // All of a frame's segments or none, as a device queue takes an skb.
+    if (why == kDropReasonCount && tx_.size() + rendered.size() > opts_.capacity) why = queue_full;
+    if (why != kDropReasonCount) {
+      c.Drop(why);
       continue;
     }
-    // All of a frame's segments or none, as a device queue takes an skb.
-    if (tx_.size() + rendered.size() > opts_.capacity) continue;
     for (auto& r : rendered) tx_.push_back(std::move(r));
     sent++;
   }

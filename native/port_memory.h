@@ -43,10 +43,10 @@ class MemoryPort : public Port {
 
   // Worker side.
   int RxBatch(Frame* frames, int max) override;
-  // Appends what the device would get; a frame that finds the queue full is
-  // not taken (the worker counts it as queue_full), one that cannot be
-  // segmented or completed is an error (tx_error).
-  int TxBatch(Frame* const* frames, int n, int* errors) override;
+  // Appends what the device would get. Counts into `c` a frame that finds
+  // the queue full (queue_full), one that cannot be segmented
+  // (gso_unsupported) or whose checksum cannot be completed (tx_error).
+  int TxBatch(Frame* const* frames, int n, Counters& c) override;
   MemoryPort* as_memory() override { return this; }
 
   // JavaScript side. Returns how many frames the receive queue took.
@@ -55,8 +55,9 @@ class MemoryPort : public Port {
 
  private:
   // What the device gets for one frame: the frame itself, or its segments.
-  // False if it cannot be made (a malformed GSO or checksum-partial frame).
-  bool Render(const Frame& f, std::vector<std::vector<uint8_t>>& out) const;
+  // The reason it cannot be made (a malformed GSO or checksum-partial
+  // frame), or kDropReasonCount.
+  DropReason Render(const Frame& f, std::vector<std::vector<uint8_t>>& out) const;
   void Rearm();  // with mu_ held: the eventfd is readable iff rx_ is not empty
 
   const Options opts_;

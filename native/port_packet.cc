@@ -76,7 +76,7 @@ int PacketPort::RxBatch(Frame* frames, int max) {
   return n;
 }
 
-int PacketPort::TxBatch(Frame* const* frames, int n, int* errors) {
+int PacketPort::TxBatch(Frame* const* frames, int n, Counters& c) {
   struct mmsghdr msgs[kBatch];
   struct iovec iov[kBatch];
   int sent = 0;
@@ -91,10 +91,13 @@ int PacketPort::TxBatch(Frame* const* frames, int n, int* errors) {
     }
     int r = sendmmsg(fd(), msgs, chunk, MSG_DONTWAIT);
     if (r < 0) {
-      if (errno == EAGAIN || errno == ENOBUFS) return sent;  // queue full: the rest is dropped
+      if (errno == EAGAIN || errno == ENOBUFS) {
+        c.Drop(queue_full, n - sent);  // queue full: the rest is dropped
+        return sent;
+      }
       // A frame the device refuses (e.g. too big) must not take the rest of
       // the batch down with it: skip it and go on.
-      (*errors)++;
+      c.Drop(tx_error);
       n--;
       frames++;
       continue;

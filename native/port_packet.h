@@ -17,7 +17,7 @@ class PacketPort : public Port {
                                             const std::string& ifname);
   using Port::Port;
   int RxBatch(Frame* frames, int max) override;
-  int TxBatch(Frame* const* frames, int n, int* errors) override;
+  int TxBatch(Frame* const* frames, int n, Counters& c) override;
 };
 
 }  // namespace weft

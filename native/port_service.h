@@ -29,35 +29,25 @@ class ServicePort : public Port {
       : Port(id, network, mtu, -1), queue_(std::move(queue)) {}
 
   int RxBatch(Frame*, int) override { return 0; }  // its frames come from inject()
-  // Queues the frames toward JavaScript; the ones refused are counted by
-  // reason in tx_stats and reported as errors.
-  int TxBatch(Frame* const* frames, int n, int* errors) override {
+  // Queues the frames toward JavaScript; counts those it took
+  // (service_frames) and those it refused, by reason.
+  int TxBatch(Frame* const* frames, int n, Counters& c) override {
     thread_local std::vector<uint8_t> staged;  // built without the queue's lock
     staged.clear();
     size_t ready = 0;
     for (int i = 0; i < n; i++) {
       DropReason why = Stage(*frames[i], staged);
-      if (why == kDropReasonCount) {
-        ready++;
-        continue;
-      }
-      tx_stats.drops[why]++;
-      (*errors)++;
+      if (why == kDropReasonCount) ready++;
+      else c.Drop(why);
     }
     if (ready == 0) return 0;
     size_t lost = queue_->Push(staged.data(), staged.size(), ready);
-    tx_stats.drops[service_queue_full] += lost;
-    *errors += static_cast<int>(lost);
-    return static_cast<int>(ready - lost);
+    if (lost > 0) c.Drop(service_queue_full, lost);
+    int sent = static_cast<int>(ready - lost);
+    c.Global(service_frames, sent);
+    return sent;
   }
   bool floods() const override { return false; }
-  bool is_service() const override { return true; }
-
-  // Frames refused by reason since the worker last looked, for the counters.
-  struct TxStats {
-    uint64_t drops[kDropReasonCount] = {};
-  };
-  static thread_local TxStats tx_stats;
 
  private:
   // Appends `f` to `out` as one wire record; returns the drop reason if it
@@ -90,7 +80,5 @@ class ServicePort : public Port {
 
   std::shared_ptr<FrameQueue> queue_;
 };
-
-inline thread_local ServicePort::TxStats ServicePort::tx_stats;
 
 }  // namespace weft

@@ -99,15 +99,12 @@ int TapPort::RxBatch(Frame* frames, int max) {
   return n;
 }
 
-int TapPort::TxBatch(Frame* const* frames, int n, int* errors) {
+int TapPort::TxBatch(Frame* const* frames, int n, Counters& c) {
   int sent = 0;
   for (int i = 0; i < n; i++) {
     ssize_t w = write(fd(), frames[i]->buf, frames[i]->len);
-    if (w >= 0) {
-      sent++;
-    } else if (errno != EAGAIN && errno != ENOBUFS) {
-      (*errors)++;
-    }
+    if (w >= 0) sent++;
+    else c.Drop(errno == EAGAIN || errno == ENOBUFS ? queue_full : tx_error);
   }
   return sent;
 }

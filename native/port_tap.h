@@ -27,7 +27,7 @@ class TapPort : public Port {
   // The device goes when its fd closes.
   void Unpersist() override;
   int RxBatch(Frame* frames, int max) override;
-  int TxBatch(Frame* const* frames, int n, int* errors) override;
+  int TxBatch(Frame* const* frames, int n, Counters& c) override;
 
  private:
   bool persistent_;

@@ -1,6 +1,8 @@
 // A worker thread: waits on its ports with epoll, reads them in batches,
 // switches each frame against the current fast-path snapshot and sends the
-// results in batches. Only events leave for JavaScript, never packets, with
+// results in batches. Its methods are spread by job: the loop, batching and
+// event hand-off (worker.cc), L2 switching (l2_switch.cc), proxy ARP
+// (proxy_arp.cc) and tunnel receive (tunnel_rx.cc). Only events leave for JavaScript, never packets, with
 // one exception: frames sent to a service port (port_service.h), which are
 // in-band DNS queries.
 #pragma once
@@ -47,29 +49,35 @@ class Worker {
   void InjectMany(uint32_t port_id, std::vector<std::vector<uint8_t>> frames);
 
  private:
+  // What an epoll event is about: a port (its id, below kMaxPorts) or one of these.
+  enum Source : uint32_t { kWake = UINT32_MAX, kVxlan = UINT32_MAX - 1, kGre = UINT32_MAX - 2 };
+  static_assert(kMaxPorts < kGre, "port ids and epoll sources do not overlap");
+  // Rounds of kBatch frames taken from one port before the others get a turn.
+  static constexpr int kRoundsPerPort = 4;
+
+  // worker.cc: the loop, injected frames, the output queues.
   void Run();
+  void RunInjected(const Tables& t, double now);
+  void LoadInjected(Frame& f, const std::vector<uint8_t>& bytes);
+  void Enqueue(uint32_t port, Frame* f);
+  void Flush(const Tables& t);
+  // l2_switch.cc
   void Switch(const Tables& t, const Port& in, Frame* frames, int n, double now);
   void Learn(const Tables& t, uint32_t net, const uint8_t* src, uint32_t in, double now);
-  bool ProxyArp(const Tables& t, const Port& in, Frame& f);
   void Flood(const Tables& t, const Port& in, Frame* f);
+  // Whether an event for `key` should go up now: once until answered, again
+  // after kReportAgainMs.
+  bool FirstReport(std::unordered_map<uint64_t, Seen>& sent, const Tables& t, uint64_t key, uint32_t port, double now);
+  // proxy_arp.cc: answers an ARP request from a local port by proxy.
+  bool ProxyArp(const Tables& t, const Port& in, Frame& f);
+  // tunnel_rx.cc
   void RxTunnel(const Tables& t, Encap encap, double now);
   // One datagram off the underlay: its inner frame, if it belongs to a
   // known network and VTEP, goes to decapped_.
   void Decap(const Tables& t, Encap encap, uint8_t* base, uint32_t len, uint32_t from, bool room_before, bool truncated);
-  // Whether an event for `key` should go up now: once until answered, again
-  // after kReportAgainMs.
-  bool FirstReport(std::unordered_map<uint64_t, Seen>& sent, const Tables& t, uint64_t key, uint32_t port, double now);
-  void Enqueue(uint32_t port, Frame* f);
-  void Flush(const Tables& t);
-  // Counts what a tunnel or service port did besides sending (segments,
-  // frames refused for its own reasons); returns how many of TxBatch's
-  // errors those refusals account for.
-  int CountPortTx(const Port& out, int sent);
   // Queued here during a batch, pushed to JavaScript at its end.
   void QueueEvent(EventType type, const uint8_t* mac, uint32_t net, uint32_t port);
   void PushEvents();
-  void RunInjected(const Tables& t, double now);
-  void LoadInjected(Frame& f, const std::vector<uint8_t>& bytes);
 
   size_t index_;
   FastPath& fp_;

@@ -1,0 +1,110 @@
+// Tunnel receive: the worker reads the underlay's VXLAN and GRE sockets
+// with recvmmsg (a VXLAN message may be a UDP_GRO train, udp_gro.h), pops
+// each datagram's tunnel header (tunnel.cc), accepts it only from a VTEP
+// the control plane knows on that network, verifies or completes the inner
+// checksum once, joins TCP segments back into GSO frames (coalesce.h) and
+// switches the result like frames read from a port.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "gso.h"
+#include "udp_gro.h"
+#include "worker.h"
+
+namespace weft {
+
+void Worker::RxTunnel(const Tables& t, Encap encap, double now) {
+  Underlay* ul = underlay_.get();
+  if (ul == nullptr) return;
+  int fd = encap == Encap::kVxlan ? ul->vxlan_fd() : ul->gre_fd();
+  // VXLAN payloads land 2 bytes in, so the 8-byte header ends exactly where
+  // a vnet header before the inner frame ends; GRE arrives with its IP
+  // header, and the inner frame starts further in.
+  const size_t at = encap == Encap::kVxlan ? kVnetHdrLen - 8 : 0;
+  for (int round = 0; round < kRoundsPerPort; round++) {
+    mmsghdr msgs[kBatch];
+    iovec iov[kBatch];
+    sockaddr_in from[kBatch];
+    // With UDP_GRO on the VXLAN socket, one message may be a train of
+    // datagrams of `gso_size` bytes each (the last one shorter).
+    alignas(cmsghdr) char ctrl[kBatch][kUdpGroCtrlLen];
+    for (int i = 0; i < kBatch; i++) {
+      iov[i] = {frames_[i].buf + at, kFrameBufLen - at};
+      std::memset(&msgs[i].msg_hdr, 0, sizeof(msghdr));
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_name = &from[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+      msgs[i].msg_hdr.msg_control = ctrl[i];
+      msgs[i].msg_hdr.msg_controllen = sizeof(ctrl[i]);
+    }
+    int n = recvmmsg(fd, msgs, kBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) break;
+    decapped_.clear();
+    for (int i = 0; i < n; i++) {
+      uint32_t total = msgs[i].msg_len;
+      uint32_t gso = GetGsoSize(msgs[i].msg_hdr);
+      if (total == 0) {
+        counters_.Drop(bad_tunnel_hdr);
+        continue;
+      }
+      if (gso == 0 || encap != Encap::kVxlan) gso = total;
+      // Cut short by the buffer (it holds the largest datagram, so this
+      // does not happen): only the last datagram of a train lost its end.
+      bool truncated = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+      for (uint32_t off = 0; off < total; off += gso) {
+        uint32_t len = total - off < gso ? total - off : gso;
+        Decap(t, encap, frames_[i].buf + at + off, len, from[i].sin_addr.s_addr, off == 0,
+              truncated && off + len == total);
+      }
+    }
+    Coalescer::Joined joined = coalescer_.Run(decapped_, outgoing_);
+    counters_.Global(coalesced_frames, joined.frames);
+    counters_.Global(coalesced_segments, joined.segments);
+    for (Outgoing& o : outgoing_) Switch(t, *o.port, &o.frame, 1, now);
+    Flush(t);
+    outgoing_.clear();
+    if (n < kBatch) break;
+  }
+}
+
+void Worker::Decap(const Tables& t, Encap encap, uint8_t* base, uint32_t len, uint32_t from, bool room_before,
+                   bool truncated) {
+  Popped pop;
+  if (!(encap == Encap::kVxlan ? PopVxlan(base, len, &pop) : PopGre(base, len, &pop))) {
+    counters_.Drop(bad_tunnel_hdr);
+    return;
+  }
+  len = pop.inner_len;
+  const uint32_t vni = pop.vni, off = pop.inner_off;
+  uint8_t* inner = base + off;
+  auto net = t.vni_net.find(static_cast<uint64_t>(encap) << 32 | vni);
+  if (net == t.vni_net.end()) {
+    counters_.Drop(unknown_vni);
+    return;
+  }
+  // Only VTEPs the control plane knows for this network may inject into it.
+  auto vp = t.vtep_port.find(static_cast<uint64_t>(net->second) << 32 | from);
+  const Port* tp = vp == t.vtep_port.end() ? nullptr : t.port(vp->second);
+  if (tp == nullptr) {
+    counters_.Drop(unknown_vtep);
+    return;
+  }
+  // Who may send is settled first; then what they sent.
+  if (len < kEthHdrLen) {
+    counters_.Drop(runt);
+    return;
+  }
+  counters_.Global(tunnel_rx);
+  Decapped d{tp, inner, len, {}, room_before, truncated, ParseL3L4(inner, len)};
+  // Verified (or completed, when a kernel sender left it partial): the
+  // receiving stack need not check it again. A kernel VTEP's whole TCP
+  // super-frame is described as GSO for the output port's kernel to cut.
+  if (len > tp->max_frame()) DescribeInnerGso(&d.vh, inner, len, d.parsed, tp->mtu());
+  else if (FinishReceivedChecksum(inner, len, d.parsed)) d.vh.flags = kVnetDataValid;
+  decapped_.push_back(d);
+}
+
+}  // namespace weft
