@@ -570,8 +570,11 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
   std::unordered_map<uint32_t, std::pair<Encap, uint32_t>> net_encap_;
 };
 
+void InitTesting(Napi::Env env, Napi::Object exports);  // test_exports.cc: `testing`, for unit tests
+
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   InitUdpBatch(env, exports);
+  InitTesting(env, exports);
   return Datapath::Init(env, exports);
 }
 

@@ -96,6 +96,32 @@ export interface NativeUdpBatchSocket {
   readonly localPort: number;
 }
 
+/** What a tunnel header says (native/tunnel.h Popped). */
+export interface NativePopped {
+  vni: number;
+  innerOff: number;
+  innerLen: number;
+}
+
+/**
+ * The data path's pure packet functions (native/test_exports.cc), for unit
+ * tests only: Buffers in, copies out. A vnet header is a 10-byte Buffer.
+ */
+export interface NativeTesting {
+  segmentGso(vnetHdr: Buffer, frame: Buffer): { result: 'ok' | 'unsupported' | 'malformed'; segments: Buffer[] };
+  completeChecksum(vnetHdr: Buffer, frame: Buffer): { ok: boolean; vnetHdr: Buffer; frame: Buffer };
+  finishReceivedChecksum(frame: Buffer): { valid: boolean; frame: Buffer };
+  describeInnerGso(frame: Buffer, mtu: number): { ok: boolean; vnetHdr: Buffer; frame: Buffer };
+  popVxlan(udpPayload: Buffer): NativePopped | null;
+  popGre(ipv4Packet: Buffer): NativePopped | null;
+  flowHash(frame: Buffer): number;
+  /** Frames as decapsulated (vnetHdr defaults to DATA_VALID); out: what is switched, vnet header first. */
+  coalesce(frames: { frame: Buffer; vnetHdr?: Buffer; port?: number; truncated?: boolean; roomBefore?: boolean }[]): {
+    frames: { port: number; frame: Buffer }[];
+    joined: { frames: number; segments: number };
+  };
+}
+
 interface Addon {
   Datapath: new (opts: {
     workers: number;
@@ -107,6 +133,7 @@ interface Addon {
   layout: NativeLayout;
   UdpBatchSocket: new (opts: { address: string; port: number; onBatch: (records: Buffer) => void; reuseAddr?: boolean }) => NativeUdpBatchSocket;
   udpRecordHdrLen: number;
+  testing: NativeTesting;
 }
 
 // The package root is the first directory above this file holding binding.gyp

@@ -376,3 +376,39 @@ export function mutate(r: ReturnType<typeof rng>, buf: Buffer, count = 1 + r.int
   else if (cut === 1) b = Buffer.concat([b, r.bytes(r.int(16))]);
   return b;
 }
+
+/**
+ * What cutting Ethernet frame `f` (TCP or UDP, headers whole) at `mss`
+ * must give, done the slow, obvious way: per segment a copy of the
+ * headers with the IP length (and IPv4 id + i, and its checksum), the TCP
+ * sequence number (FIN and PSH on the last only, CWR on the first only) or
+ * the UDP length, a slice of the payload, and a full L4 checksum.
+ */
+export function referenceSegments(f: Buffer, mss: number): Buffer[] {
+  const lay = layout(f);
+  const tcp = lay.proto === 6;
+  const hdrs = lay.l4 + (tcp ? (f[lay.l4 + 12] >> 4) * 4 : 8);
+  const payload = f.subarray(hdrs);
+  const count = Math.max(1, Math.ceil(payload.length / mss));
+  const out: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    const s = Buffer.concat([f.subarray(0, hdrs), payload.subarray(i * mss, (i + 1) * mss)]);
+    if (lay.v4) {
+      s.writeUInt16BE(s.length - lay.l3, lay.l3 + 2);
+      s.writeUInt16BE((f.readUInt16BE(lay.l3 + 4) + i) & 0xffff, lay.l3 + 4);
+      s.writeUInt16BE(0, lay.l3 + 10);
+      s.writeUInt16BE(checksum(s.subarray(lay.l3, lay.l4)), lay.l3 + 10);
+    } else {
+      s.writeUInt16BE(s.length - lay.l4, lay.l3 + 4);
+    }
+    if (tcp) {
+      s.writeUInt32BE((f.readUInt32BE(lay.l4 + 4) + i * mss) >>> 0, lay.l4 + 4);
+      if (i + 1 < count) s[lay.l4 + 13] &= ~(TCP_FIN | TCP_PSH);
+      if (i > 0) s[lay.l4 + 13] &= ~TCP_CWR;
+    } else {
+      s.writeUInt16BE(s.length - lay.l4, lay.l4 + 4);
+    }
+    out.push(l4Checksum(s, 'full'));
+  }
+  return out;
+}
