@@ -4,6 +4,11 @@
       "target_name": "weft",
       "sources": [
         "native/addon.cc",
+        "native/addon_layout.cc",
+        "native/addon_ports.cc",
+        "native/addon_tables.cc",
+        "native/addon_tunnels.cc",
+        "native/tables.cc",
         "native/port_tap.cc",
         "native/port_packet.cc",
         "native/worker.cc",
@@ -18,6 +23,7 @@
         "native/checksum.cc",
         "native/udp_batch.cc",
         "native/port_memory.cc",
+        "native/addon_memory.cc",
         "native/test_exports.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -64,18 +64,30 @@ bool SameFlow(const Decapped& a, const Tcp& ta, const Decapped& b, const Tcp& tb
   if (a.port != b.port || ta.v4 != tb.v4 || ta.hdrs != tb.hdrs) return false;
   const uint8_t *x = a.inner, *y = b.inner;
   if (std::memcmp(x, y, kEthHdrLen) != 0) return false;
-  const uint8_t *ix = x + ta.l3, *iy = y + tb.l3;
   if (ta.v4) {
-    // TOS, flags (DF), TTL, protocol; then both addresses.
-    if (ix[1] != iy[1] || ix[6] != iy[6] || ix[8] != iy[8] || std::memcmp(ix + 12, iy + 12, 8) != 0) return false;
+    const auto* ix = reinterpret_cast<const Ipv4Hdr*>(x + ta.l3);
+    const auto* iy = reinterpret_cast<const Ipv4Hdr*>(y + tb.l3);
+    // TOS, flags (DF), TTL (both are TCP); then both addresses.
+    if (ix->tos != iy->tos || ix->frag.b[0] != iy->frag.b[0] || ix->ttl != iy->ttl ||
+        std::memcmp(ix->saddr, iy->saddr, 8) != 0) {
+      return false;
+    }
   } else {
-    // Version, traffic class, flow label; next header, hop limit; addresses.
-    if (std::memcmp(ix, iy, 4) != 0 || ix[7] != iy[7] || std::memcmp(ix + 8, iy + 8, 32) != 0) return false;
+    const auto* ix = reinterpret_cast<const Ipv6Hdr*>(x + ta.l3);
+    const auto* iy = reinterpret_cast<const Ipv6Hdr*>(y + tb.l3);
+    // Version, traffic class, flow label; hop limit (both are TCP); addresses.
+    if (std::memcmp(ix->ver_tc_flow.b, iy->ver_tc_flow.b, 4) != 0 || ix->hop_limit != iy->hop_limit ||
+        std::memcmp(ix->saddr, iy->saddr, 32) != 0) {
+      return false;
+    }
   }
   const uint8_t *px = x + ta.l4, *py = y + tb.l4;
-  // Ports; acknowledgment; data offset; window; urgent pointer; options.
-  return std::memcmp(px, py, 4) == 0 && std::memcmp(px + 8, py + 8, 5) == 0 && std::memcmp(px + 14, py + 14, 2) == 0 &&
-         std::memcmp(px + 18, py + 18, ta.hdrs - ta.l4 - 18) == 0;
+  // Ports; acknowledgment and data offset; window; urgent pointer and options.
+  constexpr size_t kSeq = offsetof(TcpHdr, seq), kAck = offsetof(TcpHdr, ack);
+  constexpr size_t kWin = offsetof(TcpHdr, window), kUrg = offsetof(TcpHdr, urg);
+  return std::memcmp(px, py, kSeq) == 0 && std::memcmp(px + kAck, py + kAck, sizeof(Be32) + 1) == 0 &&
+         std::memcmp(px + kWin, py + kWin, sizeof(Be16)) == 0 &&
+         std::memcmp(px + kUrg, py + kUrg, ta.hdrs - ta.l4 - kUrg) == 0;
 }
 
 }  // namespace

@@ -13,10 +13,9 @@
 #include <vector>
 
 #include "common.h"
+#include "wire.h"
 
 namespace weft {
-
-enum EventType : uint8_t { kEventLearn = 1, kEventMiss = 2 };
 
 struct Event {
   uint8_t type;
@@ -25,9 +24,7 @@ struct Event {
   uint32_t port;
 };
 
-// Wire layout toward JavaScript, 16 bytes a record:
-//   u8 type, u8[6] mac, u8 pad, u32 network (LE), u32 port (LE)
-constexpr size_t kEventRecordLen = 16;
+// Toward JavaScript each is a record of wire.h's WEFT_EVENT_FIELDS.
 
 class EventQueue {
  public:
@@ -66,23 +63,11 @@ class EventQueue {
   std::vector<Event> queue_;
 };
 
-// Wire layout of a frame toward JavaScript, records back to back:
-//   u32 port (LE), u32 network (LE), u16 length (LE), u16 pad, `length` bytes
-// of a plain Ethernet frame (no vnet header, checksums complete).
-constexpr size_t kFrameRecordHdrLen = 12;
+// Frames toward JavaScript are records of wire.h's WEFT_FRAME_FIELDS.
 // Bounds on what waits for JavaScript: a resolver that falls behind loses
 // queries (counted), it never makes the workers wait or memory grow.
 constexpr size_t kFrameQueueMax = 4096;
 constexpr size_t kFrameQueueMaxBytes = 16u << 20;
-
-inline void PutLE16(uint8_t* p, uint16_t v) {
-  p[0] = v & 0xff;
-  p[1] = v >> 8;
-}
-inline void PutLE32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (v >> (8 * i)) & 0xff;
-}
-inline uint16_t GetLE16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | p[1] << 8); }
 
 // Frames from the workers to JavaScript, kept already in the wire layout so
 // handing them over is one copy of one buffer per batch.
@@ -100,7 +85,7 @@ class FrameQueue {
       std::lock_guard<std::mutex> lock(mu_);
       was_empty = frames_ == 0;
       while (taken < count && frames_ + taken < kFrameQueueMax) {
-        size_t rec = kFrameRecordHdrLen + GetLE16(records + bytes + 8);
+        size_t rec = kFrameRecordHdrLen + GetLE16(records + bytes + kFrameAtLength);
         if (bytes + rec > len || buf_.size() + bytes + rec > kFrameQueueMaxBytes) break;
         bytes += rec;
         taken++;

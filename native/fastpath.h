@@ -1,4 +1,4 @@
-// The fast-path tables and how they change under running workers.
+// How the fast-path tables (tables.h) change under running workers.
 //
 // Workers read an immutable Tables snapshot; the JavaScript thread builds a
 // new snapshot for every batch of changes and publishes it with one atomic
@@ -15,41 +15,9 @@
 #include <vector>
 
 #include "common.h"
-#include "port.h"
+#include "tables.h"
 
 namespace weft {
-
-struct FibEntry {
-  uint32_t port;  // output port id
-  uint32_t slot;  // index into the last-seen array JavaScript reads for aging
-  // A static entry (an endpoint's MAC, from the store): never learned
-  // elsewhere; the same MAC heard from another port is refused, not moved.
-  bool pinned = false;
-};
-
-struct Tables {
-  // Indexed by port id; null where no port is.
-  std::vector<std::shared_ptr<Port>> ports = std::vector<std::shared_ptr<Port>>(kMaxPorts);
-  // network id -> ports of that network, in the order they were added.
-  std::unordered_map<uint32_t, std::vector<uint32_t>> flood;
-  // MacKey(network, mac) -> where that MAC lives.
-  std::unordered_map<uint64_t, FibEntry> fib;
-  // (encap << 32 | VNI or GRE key) -> network: what a tunnel packet belongs to.
-  std::unordered_map<uint64_t, uint32_t> vni_net;
-  // (network << 32 | remote IPv4, network order) -> tunnel port: the VTEPs a
-  // network accepts packets from.
-  std::unordered_map<uint64_t, uint32_t> vtep_port;
-  // (network << 32 | IPv4, network order) -> MAC: proxy-ARP answers.
-  std::unordered_map<uint64_t, uint64_t> arp;
-  // Networks with at least one tunnel port: only they raise miss events.
-  std::unordered_map<uint32_t, uint32_t> tunnels;
-
-  Port* port(uint32_t id) const { return id < kMaxPorts ? ports[id].get() : nullptr; }
-  const FibEntry* Lookup(uint64_t key) const {
-    auto it = fib.find(key);
-    return it == fib.end() ? nullptr : &it->second;
-  }
-};
 
 // Epoch-based reclamation for a fixed set of reader threads.
 class Epochs {

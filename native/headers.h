@@ -132,6 +132,14 @@ struct ArpHdr {  // Ethernet/IPv4 ARP (RFC 826)
 static_assert(sizeof(ArpHdr) == 28, "Ethernet/IPv4 ARP is 28 bytes");
 constexpr uint16_t kArpEthernet = 1, kArpRequest = 1, kArpReply = 2;
 
+// A VXLAN outer header as weft sends it (no Ethernet: the raw socket or the
+// egress TAP adds that): IPv4, UDP, VXLAN, and where each part starts.
+constexpr size_t kOuterUdpAt = sizeof(Ipv4Hdr);
+constexpr size_t kOuterVxlanAt = kOuterUdpAt + sizeof(UdpHdr);
+constexpr size_t kVxlanOuterLen = kOuterVxlanAt + sizeof(VxlanHdr);
+// GRE's: IPv4, GRE with a key.
+constexpr size_t kGreOuterLen = sizeof(Ipv4Hdr) + sizeof(GreHdr) + 4;
+
 // Where a frame's IP and L4 headers are, parsed once (after Ethernet and at
 // most one VLAN tag) and handed to every function that needs them. Only
 // what the frame holds is filled in; each user checks what it requires on

@@ -18,6 +18,7 @@ constexpr double kReportAgainMs = 1000;
 // The last-seen time of a MAC is refreshed at most this often per MAC, so a
 // running flow does not write the shared cache line on every frame.
 constexpr double kTouchEveryMs = 100;
+
 // virtio_net_hdr sanity: a header the kernel would reject on the way out must
 // not reach an output port.
 bool ValidVnetHdr(const VnetHdr& h, uint32_t frame_len) {

@@ -10,48 +10,51 @@
 #include <cstring>
 
 #include "common.h"
+#include "headers.h"
 #include "port.h"
 
 namespace weft {
 
 namespace guard_detail {
 
-constexpr uint16_t kIPv4 = 0x0800, kArp = 0x0806, kIPv6 = 0x86dd;
-constexpr uint8_t kUdp = 17, kIcmpV6 = 58;
 constexpr uint16_t kDhcpServer = 67, kDhcpClient = 68, kDhcpV6Server = 547;
 constexpr uint8_t kRouterAdvert = 134, kRedirect = 137;
 
-inline DropReason IPv4(const PortGuard& g, const uint8_t* ip, uint32_t len) {
-  if (len < 20) return runt;
-  uint32_t ihl = (ip[0] & 0x0f) * 4u;
-  if ((ip[0] >> 4) != 4 || ihl < 20) return spoof;
+inline DropReason IPv4(const PortGuard& g, const uint8_t* p, uint32_t len) {
+  if (len < sizeof(Ipv4Hdr)) return runt;
+  const auto* ip = reinterpret_cast<const Ipv4Hdr*>(p);
+  uint32_t ihl = ip->ihl();
+  if (ip->version() != 4 || ihl < sizeof(Ipv4Hdr)) return spoof;
   if (len < ihl) return runt;
   uint32_t src;
-  std::memcpy(&src, ip + 12, 4);
+  std::memcpy(&src, ip->saddr, 4);
   // The UDP header, when this is UDP and not a later fragment.
-  const uint8_t* udp = nullptr;
-  if (ip[9] == kUdp && (Get16(ip + 6) & 0x1fff) == 0) {
-    if (len < ihl + 8) return runt;
-    udp = ip + ihl;
+  const UdpHdr* udp = nullptr;
+  if (ip->proto == kIpProtoUdp && (ip->frag.get() & 0x1fff) == 0) {
+    if (len < ihl + sizeof(UdpHdr)) return runt;
+    udp = reinterpret_cast<const UdpHdr*>(p + ihl);
   }
   // A DHCP client has no address yet: 0.0.0.0 is its own only for
   // DISCOVER/REQUEST (RFC 2131 4.1).
-  if (src == 0) return udp && Get16(udp) == kDhcpClient && Get16(udp + 2) == kDhcpServer ? kDropReasonCount : spoof;
+  if (src == 0) {
+    return udp && udp->sport.get() == kDhcpClient && udp->dport.get() == kDhcpServer ? kDropReasonCount : spoof;
+  }
   if (g.router) return kDropReasonCount;
   if (g.ip != 0 && src != g.ip) return spoof;
-  if (udp && Get16(udp) == kDhcpServer) return dhcp_guard;
+  if (udp && udp->sport.get() == kDhcpServer) return dhcp_guard;
   return kDropReasonCount;
 }
 
-inline DropReason Arp(const PortGuard& g, const uint8_t* a, uint32_t len) {
-  if (len < 28) return runt;
+inline DropReason Arp(const PortGuard& g, const uint8_t* p, uint32_t len) {
+  if (len < sizeof(ArpHdr)) return runt;
+  const auto* a = reinterpret_cast<const ArpHdr*>(p);
   // Ethernet/IPv4 only: another hardware or protocol type is not ours to check.
-  if (Get16(a) != 1 || Get16(a + 2) != kIPv4 || a[4] != 6 || a[5] != 4) return spoof;
-  if (std::memcmp(a + 8, g.mac, 6) != 0) return spoof;
+  if (a->htype.get() != kArpEthernet || a->ptype.get() != kEthIPv4 || a->hlen != 6 || a->plen != 4) return spoof;
+  if (std::memcmp(a->sha, g.mac, 6) != 0) return spoof;
   uint32_t spa;
-  std::memcpy(&spa, a + 14, 4);
+  std::memcpy(&spa, a->spa, 4);
   // Sender 0.0.0.0: an RFC 5227 probe (a request), which claims nothing.
-  if (spa == 0 && Get16(a + 6) == 1) return kDropReasonCount;
+  if (spa == 0 && a->op.get() == kArpRequest) return kDropReasonCount;
   if (g.ip != 0 && spa != g.ip) return spoof;
   return kDropReasonCount;
 }
@@ -62,8 +65,8 @@ inline DropReason Arp(const PortGuard& g, const uint8_t* a, uint32_t len) {
 // the upper-layer header is found past extension headers, and a first
 // fragment that hides it is refused (RFC 7113).
 inline DropReason IPv6(const PortGuard& g, const uint8_t* ip, uint32_t len) {
-  if (len < 40) return runt;
-  if ((ip[0] >> 4) != 6) return spoof;
+  if (len < sizeof(Ipv6Hdr)) return runt;
+  if (reinterpret_cast<const Ipv6Hdr*>(ip)->version() != 6) return spoof;
   if (g.router) return kDropReasonCount;
   const uint8_t* src = ip + 8;
   bool link_local = src[0] == 0xfe && (src[1] & 0xc0) == 0x80;
@@ -87,11 +90,11 @@ inline DropReason IPv6(const PortGuard& g, const uint8_t* ip, uint32_t len) {
       break;
     }
   }
-  if (next == kIcmpV6) {
+  if (next == kIpProtoIcmpV6) {
     if (len < off + 1) return ra_guard;
     return ip[off] == kRouterAdvert || ip[off] == kRedirect ? ra_guard : kDropReasonCount;
   }
-  if (next == kUdp) {
+  if (next == kIpProtoUdp) {
     if (len < off + 2) return ra_guard;
     return Get16(ip + off) == kDhcpV6Server ? dhcp_guard : kDropReasonCount;
   }
@@ -104,19 +107,19 @@ inline DropReason IPv6(const PortGuard& g, const uint8_t* ip, uint32_t len) {
 // Whether a frame of `len` bytes (at least an Ethernet header) from a port
 // with guard `g` may pass: kDropReasonCount if so, else why not.
 inline DropReason CheckGuard(const PortGuard& g, const uint8_t* eth, uint32_t len) {
-  if (std::memcmp(eth + 6, g.mac, 6) != 0) return spoof;
+  if (std::memcmp(reinterpret_cast<const EthHdr*>(eth)->src, g.mac, 6) != 0) return spoof;
   const uint8_t* l3 = eth + kEthHdrLen;
   uint32_t l3len = len - kEthHdrLen;
-  switch (Get16(eth + 12)) {
-    case guard_detail::kIPv4:
+  switch (reinterpret_cast<const EthHdr*>(eth)->type.get()) {
+    case kEthIPv4:
       return guard_detail::IPv4(g, l3, l3len);
-    case guard_detail::kArp:
+    case kEthArp:
       return guard_detail::Arp(g, l3, l3len);
-    case guard_detail::kIPv6:
+    case kEthIPv6:
       return guard_detail::IPv6(g, l3, l3len);
-    case 0x8100:  // 802.1Q
-    case 0x88a8:  // 802.1ad
-    case 0x9100:  // old QinQ
+    case kEthVlan:     // 802.1Q
+    case kEthQinQ:     // 802.1ad
+    case kEthQinQOld:  // old QinQ
       return vlan_tagged;
     default:
       return spoof;  // an access port for IP: no other protocol to check the source of

@@ -13,10 +13,9 @@
 // checksums completed (CompleteChecksum). So a test sees what segmentation
 // and checksum completion did to a frame by reading the other port.
 //
-// Not a forwarding-path port: only tests and diagnostics make one.
+// Not a forwarding-path port: only tests and diagnostics make one
+// (addMemoryPort, injectRx and drainTx in addon_memory.cc).
 #pragma once
-
-#include <napi.h>
 
 #include <cstdint>
 #include <deque>
@@ -24,7 +23,6 @@
 #include <mutex>
 #include <vector>
 
-#include "fastpath.h"
 #include "port.h"
 
 namespace weft {
@@ -65,14 +63,5 @@ class MemoryPort : public Port {
   std::deque<std::vector<uint8_t>> rx_;
   std::deque<std::vector<uint8_t>> tx_;
 };
-
-// The N-API side, called by the Datapath's methods (addon.cc).
-// addMemoryPort(id, network, { mtu, vnetHdr, csum, tso, capacity, guard }?)
-std::unique_ptr<MemoryPort> MemoryPortFromArgs(const Napi::CallbackInfo& info,
-                                               PortGuard (*guard_arg)(Napi::Env, Napi::Value));
-// injectRx(id, frame[]) -> how many frames the port's receive queue took
-Napi::Value MemoryPortInjectRx(const Napi::CallbackInfo& info, const Tables& t);
-// drainTx(id) -> Buffer[]: what the port sent since the last drain
-Napi::Value MemoryPortDrainTx(const Napi::CallbackInfo& info, const Tables& t);
 
 }  // namespace weft

@@ -63,10 +63,10 @@ class ServicePort : public Port {
     size_t at = out.size();
     out.resize(at + kFrameRecordHdrLen + len);
     uint8_t* rec = out.data() + at;
-    PutLE32(rec, id());
-    PutLE32(rec + 4, network());
-    PutLE16(rec + 8, static_cast<uint16_t>(len));
-    PutLE16(rec + 10, 0);
+    std::memset(rec, 0, kFrameRecordHdrLen);
+    PutLE32(rec + kFrameAtPort, id());
+    PutLE32(rec + kFrameAtNetwork, network());
+    PutLE16(rec + kFrameAtLength, static_cast<uint16_t>(len));
     std::memcpy(rec + kFrameRecordHdrLen, f.buf + kVnetHdrLen, len);
     // TAP senders with offloads leave UDP/TCP checksums partial. Finished on
     // the copy: JavaScript then needs no vnet header, and the worker's

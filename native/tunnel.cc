@@ -17,7 +17,6 @@
 
 namespace weft {
 
-static_assert(kTunnelOuterLen == kVxlanOuterLen, "the egress writes the same outer headers as the sockets' path");
 
 namespace {
 

@@ -20,13 +20,6 @@
 
 namespace weft {
 
-// Outer headers as the raw socket sends them (no Ethernet): where each part
-// starts inside a TunnelPort's prebuilt header.
-constexpr size_t kOuterUdpAt = sizeof(Ipv4Hdr);
-constexpr size_t kOuterVxlanAt = kOuterUdpAt + sizeof(UdpHdr);
-constexpr size_t kVxlanOuterLen = kOuterVxlanAt + sizeof(VxlanHdr);  // IPv4 + UDP + VXLAN
-constexpr size_t kGreOuterLen = sizeof(Ipv4Hdr) + sizeof(GreHdr) + 4;  // IPv4 + GRE with key
-
 // Writes the outer header toward `remote_ip` (both addresses in network
 // order) into `out` (kVxlanOuterLen bytes); returns its length. The UDP
 // source port and length are left 0: they are set per packet.

@@ -79,13 +79,18 @@ TunnelEgress::~TunnelEgress() { close(fd_); }
 
 bool TunnelEgress::Send(const uint8_t* outer, uint16_t source_port, const VnetHdr& vh, const uint8_t* frame, uint32_t len) {
   uint8_t inner_gso = vh.gso_type & ~kGsoEcn;
-  if ((inner_gso != kGsoTcpV4 && inner_gso != kGsoTcpV6) || !(vh.flags & kVnetNeedsCsum) || vh.csum_offset != 16) return false;
-  if (kTunnelOuterLen + len > 65535 || len < kEthHdrLen + 4) return false;  // one IPv4 packet, however large
+  constexpr uint16_t kTcpCsumAt = offsetof(TcpHdr, csum);
+  if ((inner_gso != kGsoTcpV4 && inner_gso != kGsoTcpV6) || !(vh.flags & kVnetNeedsCsum) || vh.csum_offset != kTcpCsumAt) {
+    return false;
+  }
+  // One IPv4 packet, however large.
+  if (kTunnelOuterLen + len > 65535 || len < kEthHdrLen + sizeof(VlanTag)) return false;
   // The offsets below move by the outer headers' length and must still
   // point into this frame (a container's own header, checked before, may
   // be anything a packet socket let it write).
-  if (vh.csum_start < kEthHdrLen || vh.csum_start + 20u > len || vh.hdr_len > len) return false;
-  uint32_t inner_l3 = (frame[12] == 0x81 && frame[13] == 0x00) ? kEthHdrLen + 4 : kEthHdrLen;
+  if (vh.csum_start < kEthHdrLen || vh.csum_start + sizeof(TcpHdr) > len || vh.hdr_len > len) return false;
+  const auto* inner_eth = reinterpret_cast<const EthHdr*>(frame);
+  uint32_t inner_l3 = inner_eth->type.get() == kEthVlan ? kEthHdrLen + sizeof(VlanTag) : kEthHdrLen;
 
   struct {
     TunnelVnetHdr vh;
@@ -98,26 +103,26 @@ bool TunnelEgress::Send(const uint8_t* outer, uint16_t source_port, const VnetHd
   h.vh.base.gso_type = static_cast<uint8_t>(kGsoUdpTunnelV4 | vh.gso_type);
   h.vh.base.gso_size = vh.gso_size;
   h.vh.base.csum_start = static_cast<uint16_t>(kOuterEth + vh.csum_start);
-  h.vh.base.csum_offset = 16;
-  h.vh.base.hdr_len = static_cast<uint16_t>(kOuterEth + (vh.hdr_len ? vh.hdr_len : vh.csum_start + 20));
-  h.vh.outer_th_offset = kEthHdrLen + 20;
+  h.vh.base.csum_offset = kTcpCsumAt;
+  h.vh.base.hdr_len = static_cast<uint16_t>(kOuterEth + (vh.hdr_len ? vh.hdr_len : vh.csum_start + sizeof(TcpHdr)));
+  h.vh.outer_th_offset = kEthHdrLen + kOuterUdpAt;
   h.vh.inner_nh_offset = static_cast<uint16_t>(kOuterEth + inner_l3);
   // To this device, from a made-up neighbour: the host takes it in and
   // routes it on.
   std::memcpy(h.eth, mac_, 6);
   static const uint8_t kFrom[6] = {0x02, 0x57, 0x45, 0x46, 0x54, 0x00};
   std::memcpy(h.eth + 6, kFrom, 6);
-  h.eth[12] = 0x08;
-  h.eth[13] = 0x00;
+  Put16(h.eth + offsetof(EthHdr, type), kEthIPv4);
   std::memcpy(h.outer, outer, kTunnelOuterLen);
-  uint8_t* ip = h.outer;
-  Put16(ip + 2, static_cast<uint16_t>(kTunnelOuterLen + len));
-  ip[8] = 65;  // forwarding takes one off: it leaves with 64 like the socket path's
-  Put16(ip + 10, 0);
-  Put16(ip + 10, CsumFold(CsumAdd(ip, 20)));
-  Put16(ip + 20, source_port);
-  Put16(ip + 24, static_cast<uint16_t>(16 + len));  // UDP length; checksum 0 (RFC 7348)
-  Put16(ip + 26, 0);
+  auto* ip = reinterpret_cast<Ipv4Hdr*>(h.outer);
+  ip->tot_len.set(static_cast<uint16_t>(kTunnelOuterLen + len));
+  ip->ttl = 65;  // forwarding takes one off: it leaves with 64 like the socket path's
+  ip->csum.set(0);
+  ip->csum.set(CsumFold(CsumAdd(h.outer, sizeof(Ipv4Hdr))));
+  auto* udp = reinterpret_cast<UdpHdr*>(h.outer + kOuterUdpAt);
+  udp->sport.set(source_port);
+  udp->len.set(static_cast<uint16_t>(sizeof(UdpHdr) + sizeof(VxlanHdr) + len));
+  udp->csum.set(0);  // RFC 7348
   iovec iov[2] = {{&h, sizeof(h)}, {const_cast<uint8_t*>(frame), len}};
   return writev(fd_, iov, 2) == static_cast<ssize_t>(sizeof(h) + len);
 }

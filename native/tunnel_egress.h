@@ -14,10 +14,11 @@
 #include <string>
 
 #include "common.h"
+#include "headers.h"
 
 namespace weft {
 
-constexpr size_t kTunnelOuterLen = 20 + 8 + 8;  // IPv4 + UDP + VXLAN
+constexpr size_t kTunnelOuterLen = kVxlanOuterLen;  // IPv4 + UDP + VXLAN
 
 class TunnelEgress {
  public:

@@ -26,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include "wire.h"
+
 namespace weft {
 
 namespace {
@@ -46,12 +48,6 @@ struct Shared {
 };
 
 using Ctx = std::shared_ptr<Shared>;
-
-inline void PutLE16(uint8_t* p, uint16_t v) {
-  p[0] = v & 0xff;
-  p[1] = v >> 8;
-}
-inline uint16_t GetLE16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | p[1] << 8); }
 
 // Runs on the JavaScript thread: everything received so far, in one call.
 void Deliver(Napi::Env env, Napi::Function fn, Ctx* ctx, std::nullptr_t*) {

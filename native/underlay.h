@@ -11,11 +11,9 @@
 #include <vector>
 
 #include "tunnel_egress.h"
+#include "wire.h"
 
 namespace weft {
-
-// The tunnel socket a worker's epoll reports: which encapsulation arrived.
-enum class Encap : uint8_t { kVxlan = 1, kGre = 2 };
 
 class Underlay {
  public:

@@ -1,38 +1,23 @@
 // Typed wrapper of the native Datapath: ports, fast-path table, counters,
 // last-seen times, the batched event stream, and the frames of service ports.
 import { addon, type MemoryPortOptions, type NativeDatapath, type NativePortGuard } from './native.js';
-import { macFromBytes } from './mac.js';
+import {
+  decodeEvents,
+  decodeFrames,
+  encapCode,
+  encodeArp,
+  encodeFib,
+  type ArpOp,
+  type DatapathEvent,
+  type Encap,
+  type FibOp,
+  type ServiceFrame,
+} from './wire.js';
+
+export type { ArpOp, DatapathEvent, Encap, FibOp, LearnEvent, MissEvent, ServiceFrame } from './wire.js';
 
 export const layout = addon.layout;
-
-/** A source MAC new or moved on a port (a tunnel port: behind that VTEP). */
-export interface LearnEvent {
-  type: 'learn';
-  network: number;
-  mac: number;
-  port: number;
-}
-/** A unicast destination unknown to the fast path on a network with tunnels. */
-export interface MissEvent {
-  type: 'miss';
-  network: number;
-  mac: number;
-  port: number;
-}
-export type DatapathEvent = LearnEvent | MissEvent;
-
-export type Encap = 'vxlan' | 'gre';
-const ENCAP_CODE: Record<Encap, number> = { vxlan: 1, gre: 2 };
-
-export type ArpOp = { op: 'add'; network: number; ip: number; mac: number } | { op: 'del'; network: number; ip: number };
-
-/**
- * 'add' a learned entry (or move it), 'static' an endpoint's MAC (the fast
- * path refuses to hear it from another port), 'del' either.
- */
-export type FibOp =
-  | { op: 'add' | 'static'; network: number; mac: number; port: number; slot: number }
-  | { op: 'del'; network: number; mac: number };
+const wire = layout.wire;
 
 /** What an endpoint port may send as: its MAC, its IPv4 address (if any), and whether it routes. */
 export type PortGuard = NativePortGuard;
@@ -48,18 +33,6 @@ export interface DatapathCounters {
 
 export interface PortCounters {
   [name: string]: number;
-}
-
-const EVENT_RECORD_LEN = 16;
-
-/**
- * A frame the switch sent to a service port: a plain Ethernet frame (no
- * vnet header, checksums complete), unicast to a MAC pinned to that port.
- */
-export interface ServiceFrame {
-  port: number;
-  network: number;
-  frame: Buffer;
 }
 
 export interface DatapathOptions {
@@ -93,8 +66,8 @@ export class Datapath {
       workers,
       busyPollUs: opts.busyPollUs ?? 0,
       portSecurity: opts.portSecurity ?? true,
-      onEvents: (buf) => opts.onEvents(decodeEvents(buf)),
-      onFrames: onFrames && ((buf) => onFrames(decodeFrames(buf))),
+      onEvents: (buf) => opts.onEvents(decodeEvents(wire, buf)),
+      onFrames: onFrames && ((buf) => onFrames(decodeFrames(wire, buf))),
     });
     this.#counters = this.#native.counters;
     this.#hits = this.#native.hits;
@@ -175,7 +148,7 @@ export class Datapath {
   }
 
   setNetworkEncap(network: number, encap: Encap, vni: number): void {
-    this.#native.setNetworkEncap(network, ENCAP_CODE[encap], vni);
+    this.#native.setNetworkEncap(network, encapCode(wire, encap), vni);
   }
 
   clearNetworkEncap(network: number): void {
@@ -190,30 +163,13 @@ export class Datapath {
   /** Programs the addresses weft answers ARP for (as one snapshot). */
   applyArp(ops: ArpOp[]): void {
     if (ops.length === 0) return;
-    const rec = new Float64Array(ops.length * 4);
-    ops.forEach((o, i) => {
-      rec.set([o.op === 'add' ? 1 : 2, o.network, o.ip, o.op === 'add' ? o.mac : 0], i * 4);
-    });
-    this.#native.arpApply(rec);
+    this.#native.arpApply(encodeArp(wire, ops));
   }
 
   /** Applies a batch of table changes as one atomic snapshot. */
   applyFib(ops: FibOp[]): void {
     if (ops.length === 0) return;
-    const rec = new Float64Array(ops.length * 5);
-    ops.forEach((o, i) => {
-      const r = i * 5;
-      rec[r + 1] = o.network;
-      rec[r + 2] = o.mac;
-      if (o.op === 'add' || o.op === 'static') {
-        rec[r] = o.op === 'add' ? 1 : 3;
-        rec[r + 3] = o.port;
-        rec[r + 4] = o.slot;
-      } else {
-        rec[r] = 2;
-      }
-    });
-    this.#native.fibApply(rec);
+    this.#native.fibApply(encodeFib(wire, ops));
   }
 
   fibSize(): number {
@@ -261,35 +217,4 @@ export class Datapath {
     clearInterval(this.#maintain);
     this.#native.close();
   }
-}
-
-function decodeEvents(buf: Buffer): DatapathEvent[] {
-  const out: DatapathEvent[] = [];
-  for (let off = 0; off + EVENT_RECORD_LEN <= buf.length; off += EVENT_RECORD_LEN) {
-    const type = buf[off] === 1 ? 'learn' : buf[off] === 2 ? 'miss' : undefined;
-    if (type) {
-      out.push({
-        type,
-        mac: macFromBytes(buf, off + 1),
-        network: buf.readUInt32LE(off + 8),
-        port: buf.readUInt32LE(off + 12),
-      });
-    }
-  }
-  return out;
-}
-
-// Records of native/events.h: u32 port, u32 network, u16 length (LE), u16
-// pad, then the frame. Each frame is a view into `buf`, which is fresh for
-// every batch.
-function decodeFrames(buf: Buffer): ServiceFrame[] {
-  const out: ServiceFrame[] = [];
-  const hdr = layout.frameRecordHdrLen;
-  for (let off = 0; off + hdr <= buf.length; ) {
-    const len = buf.readUInt16LE(off + 8);
-    if (off + hdr + len > buf.length) break;
-    out.push({ port: buf.readUInt32LE(off), network: buf.readUInt32LE(off + 4), frame: buf.subarray(off + hdr, off + hdr + len) });
-    off += hdr + len;
-  }
-  return out;
 }

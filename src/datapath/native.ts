@@ -18,6 +18,21 @@ export interface NativeLayout {
   hitSlots: number;
   /** Bytes before each frame in an onFrames buffer (port, network, length, pad). */
   frameRecordHdrLen: number;
+  /** Every record that crosses the boundary, by name (native/wire.h). */
+  wire: NativeWire;
+}
+
+/** A record of numbers (Float64Array) or bytes: its fields' indices or byte offsets. */
+type Fields<K extends string> = Record<K, number>;
+
+/** native/wire.h as the add-on exports it: strides, field places and codes. */
+export interface NativeWire {
+  fib: { stride: number; fields: Fields<'op' | 'network' | 'mac' | 'port' | 'slot'>; ops: Fields<'add' | 'del' | 'static'> };
+  arp: { stride: number; fields: Fields<'op' | 'network' | 'ip' | 'mac'>; ops: Fields<'add' | 'del'> };
+  events: { len: number; fields: Fields<'type' | 'mac' | 'network' | 'port'>; types: Fields<'learn' | 'miss'> };
+  frames: { hdrLen: number; fields: Fields<'port' | 'network' | 'length'> };
+  encap: Fields<'vxlan' | 'gre'>;
+  maxVxlanVni: number;
 }
 
 /** Port security of an endpoint port: what it may send as (native/port_guard.h). */
@@ -66,6 +81,40 @@ export interface NativeDatapath {
   readonly hits: Float64Array;
   readonly portSecurity: boolean;
 }
+
+/**
+ * Every method and accessor of NativeDatapath, at run time: a unit test
+ * checks it against the add-on's Datapath prototype, and the compiler
+ * checks it against the interface (both ways).
+ */
+export const NATIVE_DATAPATH_MEMBERS = [
+  'addTapPort',
+  'addPacketPort',
+  'addServicePort',
+  'addMemoryPort',
+  'injectRx',
+  'drainTx',
+  'removePort',
+  'setUnderlay',
+  'setNetworkEncap',
+  'clearNetworkEncap',
+  'addTunnelPort',
+  'arpApply',
+  'fibApply',
+  'fibSize',
+  'inject',
+  'maintain',
+  'now',
+  'count',
+  'close',
+  'counters',
+  'hits',
+  'portSecurity',
+] as const satisfies readonly (keyof NativeDatapath)[];
+type Unlisted = Exclude<keyof NativeDatapath, (typeof NATIVE_DATAPATH_MEMBERS)[number]>;
+// Fails to compile when NativeDatapath gains a member the list lacks.
+const allListed: [Unlisted] extends [never] ? true : Unlisted = true;
+void allListed;
 
 /** Counters of a UdpBatchSocket (datagrams, except rxErrors and batches). */
 export interface UdpBatchCounters {

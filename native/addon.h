@@ -1,0 +1,109 @@
+// The N-API surface: one Datapath object owning the workers, the ports, the
+// fast-path tables, the counters and the event channel toward JavaScript.
+// JavaScript programs tables through small batched calls and reads counters
+// and last-seen times straight from shared memory. Its methods are N-API
+// argument handling only, spread by job: lifecycle, delivery and counters
+// (addon.cc), ports (addon_ports.cc), memory ports for tests
+// (addon_memory.cc), tunnels (addon_tunnels.cc), table records
+// (addon_tables.cc) and the exported layout (addon_layout.cc); what they
+// change in the tables is in tables.h.
+#pragma once
+
+#include <napi.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common.h"
+#include "events.h"
+#include "fastpath.h"
+#include "port.h"
+#include "underlay.h"
+#include "worker.h"
+
+namespace weft {
+
+// Argument helpers shared by the methods.
+uint32_t ArgU32(const Napi::CallbackInfo& info, size_t i, const char* what);
+std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what);
+// A Float64Array first argument (records of numbers).
+Napi::Float64Array RecordsArg(const Napi::CallbackInfo& info, const char* fn);
+// An endpoint port's guard: { mac, ip (IPv4, host order; 0: none), router }.
+PortGuard GuardArg(Napi::Env env, Napi::Value v);
+
+// layout: the counters' names and places, the limits, and the wire records
+// (wire.h), all by name.
+Napi::Object Layout(Napi::Env env);
+
+class Datapath : public Napi::ObjectWrap<Datapath> {
+ public:
+  static Napi::Object Init(Napi::Env env, Napi::Object exports);
+  // new Datapath({ workers, busyPollUs, portSecurity, onEvents(buffer), onFrames?(buffer) })
+  explicit Datapath(const Napi::CallbackInfo& info);
+  ~Datapath() override { Shutdown(); }
+
+ private:
+  // addon.cc
+  static void DeliverEvents(Napi::Env env, Napi::Function fn, Datapath* self);
+  static void DeliverFrames(Napi::Env env, Napi::Function fn, Datapath* self);
+  void CheckOpen(Napi::Env env);
+  void Shutdown();
+  Napi::Value Maintain(const Napi::CallbackInfo& info);
+  Napi::Value Now(const Napi::CallbackInfo& info);
+  Napi::Value Count(const Napi::CallbackInfo& info);
+  Napi::Value GetPortSecurity(const Napi::CallbackInfo& info);
+  Napi::Value GetCounters(const Napi::CallbackInfo& info);
+  Napi::Value GetHits(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  // addon_ports.cc
+  void CheckPortArgs(Napi::Env env, uint32_t id, uint32_t network, uint32_t mtu);
+  void AddPort(Napi::Env env, std::unique_ptr<Port> port);
+  void DropPort(uint32_t id);
+  Napi::Value AddTapPort(const Napi::CallbackInfo& info);
+  Napi::Value AddPacketPort(const Napi::CallbackInfo& info);
+  Napi::Value AddServicePort(const Napi::CallbackInfo& info);
+  Napi::Value RemovePort(const Napi::CallbackInfo& info);
+  Napi::Value Inject(const Napi::CallbackInfo& info);
+
+  // addon_memory.cc: memory ports, for tests without root
+  Napi::Value AddMemoryPort(const Napi::CallbackInfo& info);
+  Napi::Value InjectRx(const Napi::CallbackInfo& info);
+  Napi::Value DrainTx(const Napi::CallbackInfo& info);
+
+  // addon_tunnels.cc
+  Napi::Value SetUnderlay(const Napi::CallbackInfo& info);
+  Napi::Value SetNetworkEncap(const Napi::CallbackInfo& info);
+  Napi::Value ClearNetworkEncap(const Napi::CallbackInfo& info);
+  Napi::Value AddTunnelPort(const Napi::CallbackInfo& info);
+
+  // addon_tables.cc
+  Napi::Value ArpApply(const Napi::CallbackInfo& info);
+  Napi::Value FibApply(const Napi::CallbackInfo& info);
+  Napi::Value FibSize(const Napi::CallbackInfo& info);
+
+  bool closed_ = false;
+  bool port_security_ = true;
+  uint64_t* counter_mem_ = nullptr;
+  std::atomic<double>* hit_mem_ = nullptr;
+  Napi::Reference<Napi::ArrayBuffer> counters_ref_;
+  Napi::Reference<Napi::ArrayBuffer> hits_ref_;
+  std::unique_ptr<Counters> js_counters_;
+  Napi::ThreadSafeFunction tsfn_;
+  std::unique_ptr<EventQueue> events_;
+  // Service ports' frames toward JavaScript; null without onFrames.
+  Napi::ThreadSafeFunction frames_tsfn_;
+  std::shared_ptr<FrameQueue> frames_;
+  std::vector<uint8_t> frames_scratch_;  // JavaScript thread only
+  std::unique_ptr<FastPath> fp_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::shared_ptr<Underlay> underlay_;
+  std::unordered_map<uint32_t, std::pair<Encap, uint32_t>> net_encap_;
+};
+
+}  // namespace weft
