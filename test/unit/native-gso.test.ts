@@ -166,3 +166,25 @@ describe('DescribeInnerGso (a kernel VTEP\'s whole TCP super-frame)', () => {
     expect(got.vnetHdr).toEqual(Buffer.alloc(VNET_LEN));
   });
 });
+
+describe('a UDP checksum that comes out zero', () => {
+  // The payload's last word is chosen so the sum is 0xffff: the checksum is
+  // 0, which UDP sends as 0xffff (0 means "no checksum").
+  function zeroSumUdp(v6: boolean): Buffer {
+    const f = udpFrame(Buffer.concat([pattern(98), Buffer.alloc(2)]), { v6, csum: 'none' });
+    const lay = layout(f);
+    const c = l4Checksum(Buffer.from(f), 'full').readUInt16BE(lay.csumAt!);
+    f.writeUInt16BE(c === 0xffff ? 0 : c, f.length - 2);
+    return f;
+  }
+  it.each([false, true])('is written 0xffff by completion, segmentation and receive (IPv6: %s)', (v6) => {
+    const f = zeroSumUdp(v6);
+    const at = layout(f).csumAt!;
+    expect(l4Checksum(Buffer.from(f), 'full').readUInt16BE(at)).toBe(0xffff);
+    const partial = l4Checksum(Buffer.from(f), 'partial');
+    expect(t.completeChecksum(partialHdr(partial), partial).frame.readUInt16BE(at)).toBe(0xffff);
+    expect(t.finishReceivedChecksum(partial)).toEqual({ valid: true, frame: l4Checksum(Buffer.from(f), 'full') });
+    const segs = t.segmentGso(gso(GSO_UDP_L4, 1000), partial).segments;
+    expect(segs.map((s) => s.readUInt16BE(at))).toEqual([0xffff]);
+  });
+});
