@@ -38,7 +38,7 @@ int MemoryPort::RxBatch(Frame* frames, int max) {
     Frame& f = frames[n];
     std::memset(f.buf, 0, at);
     size_t len = bytes.size() < kFrameBufLen - at ? bytes.size() : kFrameBufLen - at;
-    std::memcpy(f.buf + at, bytes.data(), len);
+    if (len) std::memcpy(f.buf + at, bytes.data(), len);  // an empty frame has no data() to copy from
     f.len = static_cast<uint32_t>(at + len);
     f.truncated = len < bytes.size();
     rx_.pop_front();

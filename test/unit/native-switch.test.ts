@@ -59,10 +59,11 @@ describe('native switch on memory ports', () => {
   });
   afterAll(() => sw?.close());
 
-  it('drops a runt frame and counts it on the port', async () => {
+  it('drops a runt frame, and bytes too short for a vnet header or empty, and counts them on the port', async () => {
+    sw.sendRaw(A, [Buffer.alloc(0), Buffer.alloc(5)]);
     const [b] = await sw.exchange(A, frame(BCAST, '02:00:00:00:00:01', 10), [B]);
-    expect(drops().runt).toBe(1);
-    expect(port(A).rx_dropped).toBe(1);
+    expect(drops().runt).toBe(3);
+    expect(port(A).rx_dropped).toBe(3);
     expect(b).toHaveLength(0);
   });
 
