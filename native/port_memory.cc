@@ -62,6 +62,9 @@ DropReason MemoryPort::Render(const Frame& f, std::vector<std::vector<uint8_t>>&
   const uint8_t gso = vh.gso_type & ~kGsoEcn;
   const bool offload_csum = opts_.vnet_hdr && opts_.csum;
   const bool takes_gso = offload_csum && opts_.tso && (gso == kGsoTcpV4 || gso == kGsoTcpV6);
+  // The ECN bit with no GSO type: a TAP's kernel refuses the write
+  // (virtio_net_hdr_to_skb: EINVAL), so this device does too.
+  if (opts_.vnet_hdr && vh.gso_type != 0 && gso == 0) return tx_error;
   if (gso != 0 && !takes_gso) {
     // Cut as the kernel cuts for a device without TSO: every segment a
     // finished packet, with an empty vnet header.

@@ -160,7 +160,7 @@ Napi::Value CoalesceJs(const Napi::CallbackInfo& info) {
     while (ports.size() <= port) ports.push_back(std::make_unique<NoPort>(static_cast<uint32_t>(ports.size()) + 1));
     // Room for a vnet header before the frame, as in a receive buffer.
     bufs[i].assign(kVnetHdrLen + f.Length(), 0);
-    std::memcpy(bufs[i].data() + kVnetHdrLen, f.Data(), f.Length());
+    if (f.Length()) std::memcpy(bufs[i].data() + kVnetHdrLen, f.Data(), f.Length());  // empty: no data() to copy from
     Decapped d{};
     d.port = ports[port].get();
     d.inner = bufs[i].data() + kVnetHdrLen;

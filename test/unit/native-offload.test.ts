@@ -160,6 +160,12 @@ describe('GSO super-frames through the switch', () => {
     expect(d).toEqual([bad[0], bad[1], bad[3]]);
   });
 
+  it('never hands a device with a vnet header the ECN bit without a GSO type, which a TAP refuses', async () => {
+    const f = tcpFrame(pattern(100), { dstMac: BCAST });
+    const [b, d, e] = await sw.exchange(A, Buffer.concat([vnetHdr({ gsoType: GSO_ECN }), f]), [B, D, E], true);
+    expect([b, d, e]).toEqual([[], [], []]);
+  });
+
   it('drops at once a vnet header no kernel would take: GSO without a size, a checksum past the frame, an unknown GSO type', async () => {
     const bad0 = sw.dp.counters().drops.bad_vnet_hdr;
     const f = tcpFrame(pattern(3000), { dstMac: BCAST });
