@@ -21,7 +21,10 @@
         "native/coalesce.cc",
         "native/tunnel_egress.cc",
         "native/checksum.cc",
-        "native/udp_batch.cc"
+        "native/udp_batch.cc",
+        "native/port_memory.cc",
+        "native/addon_memory.cc",
+        "native/test_exports.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -15,6 +15,9 @@ Napi::Object Datapath::Init(Napi::Env env, Napi::Object exports) {
       InstanceMethod<&Datapath::AddTapPort>("addTapPort"),
       InstanceMethod<&Datapath::AddPacketPort>("addPacketPort"),
       InstanceMethod<&Datapath::AddServicePort>("addServicePort"),
+      InstanceMethod<&Datapath::AddMemoryPort>("addMemoryPort"),
+      InstanceMethod<&Datapath::InjectRx>("injectRx"),
+      InstanceMethod<&Datapath::DrainTx>("drainTx"),
       InstanceMethod<&Datapath::RemovePort>("removePort"),
       InstanceMethod<&Datapath::SetUnderlay>("setUnderlay"),
       InstanceMethod<&Datapath::SetNetworkEncap>("setNetworkEncap"),
@@ -165,8 +168,11 @@ Napi::Value Datapath::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+void InitTesting(Napi::Env env, Napi::Object exports);  // test_exports.cc: `testing`, for unit tests
+
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   InitUdpBatch(env, exports);
+  InitTesting(env, exports);
   return Datapath::Init(env, exports);
 }
 

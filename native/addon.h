@@ -3,9 +3,10 @@
 // JavaScript programs tables through small batched calls and reads counters
 // and last-seen times straight from shared memory. Its methods are N-API
 // argument handling only, spread by job: lifecycle, delivery and counters
-// (addon.cc), ports (addon_ports.cc), tunnels (addon_tunnels.cc), table
-// records (addon_tables.cc) and the exported layout (addon_layout.cc); what
-// they change in the tables is in tables.h.
+// (addon.cc), ports (addon_ports.cc), memory ports for tests
+// (addon_memory.cc), tunnels (addon_tunnels.cc), table records
+// (addon_tables.cc) and the exported layout (addon_layout.cc); what they
+// change in the tables is in tables.h.
 #pragma once
 
 #include <napi.h>
@@ -32,6 +33,8 @@ uint32_t ArgU32(const Napi::CallbackInfo& info, size_t i, const char* what);
 std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what);
 // A Float64Array first argument (records of numbers).
 Napi::Float64Array RecordsArg(const Napi::CallbackInfo& info, const char* fn);
+// An endpoint port's guard: { mac, ip (IPv4, host order; 0: none), router }.
+PortGuard GuardArg(Napi::Env env, Napi::Value v);
 
 // layout: the counters' names and places, the limits, and the wire records
 // (wire.h), all by name.
@@ -67,6 +70,11 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
   Napi::Value AddServicePort(const Napi::CallbackInfo& info);
   Napi::Value RemovePort(const Napi::CallbackInfo& info);
   Napi::Value Inject(const Napi::CallbackInfo& info);
+
+  // addon_memory.cc: memory ports, for tests without root
+  Napi::Value AddMemoryPort(const Napi::CallbackInfo& info);
+  Napi::Value InjectRx(const Napi::CallbackInfo& info);
+  Napi::Value DrainTx(const Napi::CallbackInfo& info);
 
   // addon_tunnels.cc
   Napi::Value SetUnderlay(const Napi::CallbackInfo& info);

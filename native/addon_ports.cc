@@ -31,7 +31,7 @@ void Datapath::AddPort(Napi::Env env, std::unique_ptr<Port> port) {
 }
 
 // { mac: number (48 bits), ip: number (IPv4, host order; 0: none), router: boolean }
-static PortGuard GuardArg(Napi::Env env, Napi::Value v) {
+PortGuard GuardArg(Napi::Env env, Napi::Value v) {
   if (!v.IsObject()) throw Napi::TypeError::New(env, "guard must be an object");
   auto o = v.As<Napi::Object>();
   Napi::Value mac = o.Get("mac"), ip = o.Get("ip");

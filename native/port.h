@@ -18,6 +18,8 @@ struct PortGuard {
   bool router;
 };
 
+class MemoryPort;
+
 struct Frame {
   uint8_t* buf;  // vnet header, then the Ethernet frame
   uint32_t len;  // bytes in buf, vnet header included
@@ -44,6 +46,8 @@ class Port {
   // into another (split horizon). Only flooding tunnels get broadcasts.
   virtual bool is_tunnel() const { return false; }
   virtual bool floods() const { return true; }
+  // A memory port's wire is JavaScript (port_memory.h, for tests).
+  virtual MemoryPort* as_memory() { return nullptr; }
   // The port is being removed for good: a device made to outlive the
   // daemon (a persistent TAP) goes with it. Others have nothing to do.
   virtual void Unpersist() {}

@@ -1,6 +1,6 @@
 // Typed wrapper of the native Datapath: ports, fast-path table, counters,
 // last-seen times, the batched event stream, and the frames of service ports.
-import { addon, type NativeDatapath, type NativePortGuard } from './native.js';
+import { addon, type MemoryPortOptions, type NativeDatapath, type NativePortGuard } from './native.js';
 import {
   decodeEvents,
   decodeFrames,
@@ -21,6 +21,7 @@ const wire = layout.wire;
 
 /** What an endpoint port may send as: its MAC, its IPv4 address (if any), and whether it routes. */
 export type PortGuard = NativePortGuard;
+export type { MemoryPortOptions };
 
 /** A slot that has no last-seen time (the table of slots is full, or a static entry). */
 export const NO_SLOT = wire.fib.noSlot;
@@ -112,6 +113,25 @@ export class Datapath {
    */
   addServicePort(id: number, network: number, mtu: number): void {
     this.#native.addServicePort(id, network, mtu);
+  }
+
+  /**
+   * A port whose wire is memory, for tests without root: injectRx() feeds
+   * its receive side (through the worker, like a device), drainTx() returns
+   * what the switch sent it. Not for the forwarding path.
+   */
+  addMemoryPort(id: number, network: number, opts?: MemoryPortOptions): void {
+    this.#native.addMemoryPort(id, network, opts);
+  }
+
+  /** Frames for a memory port to receive (with a vnet header unless vnetHdr is off); returns how many its queue took. */
+  injectRx(id: number, frames: Buffer[]): number {
+    return this.#native.injectRx(id, frames);
+  }
+
+  /** What a memory port was sent since the last call. */
+  drainTx(id: number): Buffer[] {
+    return this.#native.drainTx(id);
   }
 
   removePort(id: number): boolean {

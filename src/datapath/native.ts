@@ -49,10 +49,27 @@ export interface NativePortGuard {
   router: boolean;
 }
 
+/** A memory port's device (native/port_memory.h): which offloads it takes, how many frames each queue holds. */
+export interface MemoryPortOptions {
+  mtu?: number;
+  /** Frames in and out start with a 10-byte virtio_net_hdr (default true). */
+  vnetHdr?: boolean;
+  /** Takes checksum-partial frames (default true); without it they are completed. */
+  csum?: boolean;
+  /** Takes TCP GSO frames (default true; needs csum and vnetHdr); without it they are segmented. */
+  tso?: boolean;
+  /** Frames each queue holds (default 4096); beyond that, dropped and counted. */
+  capacity?: number;
+  guard?: NativePortGuard;
+}
+
 export interface NativeDatapath {
   addTapPort(id: number, network: number, ifname: string, mtu: number, netns?: string, guard?: NativePortGuard): void;
   addPacketPort(id: number, network: number, ifname: string, mtu: number): void;
   addServicePort(id: number, network: number, mtu: number): void;
+  addMemoryPort(id: number, network: number, opts?: MemoryPortOptions): void;
+  injectRx(id: number, frames: Buffer[]): number;
+  drainTx(id: number): Buffer[];
   removePort(id: number): boolean;
   setUnderlay(localIp: string, vxlanPort: number, egress?: string): void;
   setNetworkEncap(network: number, encap: number, vni: number): void;
@@ -80,6 +97,9 @@ export const NATIVE_DATAPATH_MEMBERS = [
   'addTapPort',
   'addPacketPort',
   'addServicePort',
+  'addMemoryPort',
+  'injectRx',
+  'drainTx',
   'removePort',
   'setUnderlay',
   'setNetworkEncap',
@@ -131,6 +151,32 @@ export interface NativeUdpBatchSocket {
   readonly localPort: number;
 }
 
+/** What a tunnel header says (native/tunnel.h Popped). */
+export interface NativePopped {
+  vni: number;
+  innerOff: number;
+  innerLen: number;
+}
+
+/**
+ * The data path's pure packet functions (native/test_exports.cc), for unit
+ * tests only: Buffers in, copies out. A vnet header is a 10-byte Buffer.
+ */
+export interface NativeTesting {
+  segmentGso(vnetHdr: Buffer, frame: Buffer): { result: 'ok' | 'unsupported' | 'malformed'; segments: Buffer[] };
+  completeChecksum(vnetHdr: Buffer, frame: Buffer): { ok: boolean; vnetHdr: Buffer; frame: Buffer };
+  finishReceivedChecksum(frame: Buffer): { valid: boolean; frame: Buffer };
+  describeInnerGso(frame: Buffer, mtu: number): { ok: boolean; vnetHdr: Buffer; frame: Buffer };
+  popVxlan(udpPayload: Buffer): NativePopped | null;
+  popGre(ipv4Packet: Buffer): NativePopped | null;
+  flowHash(frame: Buffer): number;
+  /** Frames as decapsulated (vnetHdr defaults to DATA_VALID); out: what is switched, vnet header first. */
+  coalesce(frames: { frame: Buffer; vnetHdr?: Buffer; port?: number; truncated?: boolean; roomBefore?: boolean }[]): {
+    frames: { port: number; frame: Buffer }[];
+    joined: { frames: number; segments: number };
+  };
+}
+
 interface Addon {
   Datapath: new (opts: {
     workers: number;
@@ -142,6 +188,7 @@ interface Addon {
   layout: NativeLayout;
   UdpBatchSocket: new (opts: { address: string; port: number; onBatch: (records: Buffer) => void; reuseAddr?: boolean }) => NativeUdpBatchSocket;
   udpRecordHdrLen: number;
+  testing: NativeTesting;
 }
 
 // The package root is the first directory above this file holding binding.gyp

@@ -1,42 +1,46 @@
-// The add-on on its own, through N-API: frames injected on a port are
-// parsed, dropped by reason, learned (once) and forwarded, and the counters
-// say so. Ports are real TAP devices inside a namespace this test makes.
+// The TAP port itself, with a real device in a namespace this test makes:
+// what the namespace sends out of the TAP is read by weft and switched (to a
+// memory port here), what weft switches to the TAP arrives in the namespace,
+// a GSO super-frame reaches it whole (its offloads are on), and a TAP or
+// AF_PACKET port weft cannot make is a one-line error. The switching behind
+// the ports (drops by reason, learning, flooding, unicast, proxy ARP) needs
+// no device and runs on memory ports: test/unit/native-switch.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Datapath, type DatapathEvent } from '../../src/datapath/datapath.js';
-import { formatMac, parseMac } from '../../src/datapath/mac.js';
+import { Datapath } from '../../src/datapath/datapath.js';
+import { tcpdump } from '../helpers/capture.js';
 import { skipUnless } from '../helpers/env.js';
+import { sendFrames } from '../helpers/frames.js';
 import { eventually, sh } from '../helpers/sh.js';
+import { gsoFrame, macBytes, pattern, tcpFrame, VNET_LEN } from '../unit/packet-builders.js';
 
 const NS = `wtest-dp-${process.pid}`;
-const A = 1, B = 2, C = 3, NET = 7, OTHER_NET = 8;
+const TAP = 1, MEM = 2, NET = 7;
+const TAP_NAME = `wtdp${process.pid % 10000}`;
+const BCAST = 'ff:ff:ff:ff:ff:ff';
 
 function frame(dst: string, src: string, len = 60, ethertype = 0x88b5): Buffer {
   const f = Buffer.alloc(len);
-  Buffer.from(dst.replace(/:/g, ''), 'hex').copy(f, 0);
-  Buffer.from(src.replace(/:/g, ''), 'hex').copy(f, 6);
-  if (len >= 14) f.writeUInt16BE(ethertype, 12);
+  macBytes(dst).copy(f, 0);
+  macBytes(src).copy(f, 6);
+  f.writeUInt16BE(ethertype, 12);
+  for (let i = 14; i < len; i++) f[i] = i & 0xff;
   return f;
 }
 
-describe.skipIf(skipUnless(['ip']))('native datapath', () => {
+describe.skipIf(skipUnless(['ip', 'tcpdump', 'python3']))('the TAP port', () => {
   let dp: Datapath;
-  const events: DatapathEvent[] = [];
 
   beforeAll(async () => {
     await sh('ip', ['netns', 'del', NS]);
     expect((await sh('ip', ['netns', 'add', NS])).code).toBe(0);
     // No IPv6: the namespace's own stack must not send anything through the
-    // TAPs (router solicitations, MLD), so every frame counted is injected.
+    // TAP (router solicitations, MLD), so every frame seen is the test's.
     for (const k of ['all', 'default']) await sh('ip', ['netns', 'exec', NS, 'sysctl', '-qw', `net.ipv6.conf.${k}.disable_ipv6=1`]);
-    dp = new Datapath({ workers: 1, onEvents: (evs) => events.push(...evs) });
-    // A and B on one network, C on another; each TAP moved into the test
-    // namespace and brought up so frames written to it are accepted.
-    for (const [id, net] of [[A, NET], [B, NET], [C, OTHER_NET]] as const) {
-      const name = `wtdp${process.pid % 10000}${id}`;
-      dp.addTapPort(id, net, name, 1500);
-      expect((await sh('ip', ['link', 'set', name, 'netns', NS])).code).toBe(0);
-      expect((await sh('ip', ['-n', NS, 'link', 'set', name, 'up'])).code).toBe(0);
-    }
+    dp = new Datapath({ workers: 1, onEvents: () => undefined });
+    dp.addTapPort(TAP, NET, TAP_NAME, 1500);
+    dp.addMemoryPort(MEM, NET);
+    expect((await sh('ip', ['link', 'set', TAP_NAME, 'netns', NS])).code).toBe(0);
+    expect((await sh('ip', ['-n', NS, 'link', 'set', TAP_NAME, 'up'])).code).toBe(0);
   });
 
   afterAll(async () => {
@@ -44,92 +48,42 @@ describe.skipIf(skipUnless(['ip']))('native datapath', () => {
     await sh('ip', ['netns', 'del', NS]);
   });
 
-  const g = () => dp.counters().global;
-  const drops = () => dp.counters().drops;
-
-  it('drops a runt frame and counts it', async () => {
-    dp.inject(A, frame('ff:ff:ff:ff:ff:ff', '02:00:00:00:00:01', 10));
-    await eventually(() => (drops().runt === 1 ? true : undefined));
-    expect(dp.portCounters(A).rx_dropped).toBe(1);
-    expect(dp.portCounters(B).tx_packets).toBe(0);
+  it('reads what the namespace sends out of the TAP and switches it, unchanged', async () => {
+    const sent = [frame(BCAST, '02:00:00:00:00:0a'), frame(BCAST, '02:00:00:00:00:0a', 1514)];
+    expect((await sendFrames(NS, TAP_NAME, sent)).code).toBe(0);
+    const got: Buffer[] = [];
+    await eventually(() => {
+      got.push(...dp.drainTx(MEM));
+      return got.length >= 2 ? true : undefined;
+    });
+    expect(got.map((f) => f.subarray(VNET_LEN))).toEqual(sent);
+    expect(dp.portCounters(TAP).rx_packets).toBe(2);
   });
 
-  it('drops an oversized frame (beyond MTU, not GSO) and counts it', async () => {
-    dp.inject(A, frame('ff:ff:ff:ff:ff:ff', '02:00:00:00:00:01', 1500 + 14 + 4 + 1));
-    await eventually(() => (drops().oversized === 1 ? true : undefined));
-    expect(dp.portCounters(B).tx_packets).toBe(0);
+  it('writes what it switches to the TAP into the namespace', async () => {
+    const cap = await tcpdump(NS, TAP_NAME, 'ether proto 0x88b5 and ether src 02:00:00:00:00:0b');
+    dp.injectRx(MEM, [Buffer.concat([Buffer.alloc(VNET_LEN), frame(BCAST, '02:00:00:00:00:0b', 100)])]);
+    await eventually(() => (dp.portCounters(TAP).tx_packets === 1 ? true : undefined));
+    const lines = await cap.finish();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/length 100/);
   });
 
-  it('drops a frame with a multicast or zero source MAC', async () => {
-    dp.inject(A, frame('ff:ff:ff:ff:ff:ff', '01:00:5e:00:00:01'));
-    dp.inject(A, frame('ff:ff:ff:ff:ff:ff', '00:00:00:00:00:00'));
-    await eventually(() => (drops().bad_src_mac === 2 ? true : undefined));
-    expect(events).toHaveLength(0);
-  });
-
-  it('floods a broadcast within its network only and reports the new source once', async () => {
-    const src = '02:00:00:00:00:0a';
-    for (let i = 0; i < 50; i++) dp.inject(A, frame('ff:ff:ff:ff:ff:ff', src));
-    await eventually(() => (dp.portCounters(B).tx_packets === 50 ? true : undefined));
-    expect(dp.portCounters(C).tx_packets).toBe(0);
-    expect(dp.portCounters(A).tx_packets).toBe(0);
-    expect(g().flooded).toBe(50);
-    await eventually(() => (events.length >= 1 ? true : undefined));
-    expect(events).toEqual([{ type: 'learn', network: NET, mac: parseMac(src), port: A }]);
-    expect(g().events_sent).toBe(1);
-  });
-
-  it('forwards a known unicast destination to its port alone', async () => {
-    dp.applyFib([{ op: 'add', network: NET, mac: parseMac('02:00:00:00:00:0a'), port: A, slot: 5 }]);
-    const before = { a: dp.portCounters(A).tx_packets, b: dp.portCounters(B).tx_packets, hits: g().fastpath_hits };
-    dp.inject(B, frame('02:00:00:00:00:0a', '02:00:00:00:00:0b'));
-    await eventually(() => (dp.portCounters(A).tx_packets === before.a + 1 ? true : undefined));
-    expect(g().fastpath_hits).toBe(before.hits + 1);
-    expect(dp.portCounters(B).tx_packets).toBe(before.b);
-    // B's MAC was new: it is reported.
-    await eventually(() => (events.some((e) => formatMac(e.mac) === '02:00:00:00:00:0b') ? true : undefined));
-  });
-
-  it('refreshes a known source MAC\'s last-seen time in shared memory, with no event', async () => {
-    const programmed = dp.lastSeen(5); // stamped when the entry was added
-    expect(programmed).toBeGreaterThan(0);
-    // The fast path writes a slot at most every 100 ms: let that pass.
-    await eventually(() => (dp.now() > programmed + 150 ? true : undefined));
-    const eventsBefore = events.length;
-    dp.inject(A, frame('ff:ff:ff:ff:ff:ff', '02:00:00:00:00:0a'));
-    const seen = await eventually(() => (dp.lastSeen(5) > programmed ? dp.lastSeen(5) : undefined));
-    expect(seen).toBeLessThanOrEqual(dp.now());
-    expect(events.length).toBe(eventsBefore);
-  });
-
-  it('does not send a frame back out of the port it came from', async () => {
-    const before = drops().same_port;
-    dp.inject(A, frame('02:00:00:00:00:0a', '02:00:00:00:00:0c'));
-    await eventually(() => (drops().same_port === before + 1 ? true : undefined));
-  });
-
-  it('floods an unknown unicast destination and counts the miss', async () => {
-    const before = { misses: g().fastpath_misses, b: dp.portCounters(B).tx_packets };
-    dp.inject(A, frame('02:00:00:00:00:99', '02:00:00:00:00:0a'));
-    await eventually(() => (g().fastpath_misses === before.misses + 1 ? true : undefined));
-    await eventually(() => (dp.portCounters(B).tx_packets === before.b + 1 ? true : undefined));
-  });
-
-  it('stops forwarding to a removed entry and a removed port', async () => {
-    dp.applyFib([{ op: 'del', network: NET, mac: parseMac('02:00:00:00:00:0a') }]);
-    expect(dp.fibSize()).toBe(0);
-    expect(dp.removePort(B)).toBe(true);
-    expect(dp.removePort(B)).toBe(false);
-    const before = dp.portCounters(C).tx_packets;
-    const flooded = g().flooded;
-    dp.inject(A, frame('ff:ff:ff:ff:ff:ff', '02:00:00:00:00:0a'));
-    await eventually(() => (g().flooded === flooded + 1 ? true : undefined));
-    expect(dp.portCounters(C).tx_packets).toBe(before);
+  it('hands the TAP a GSO super-frame whole: its TSO offload is on', async () => {
+    const cap = await tcpdump(NS, TAP_NAME, 'tcp port 5201');
+    const super_ = gsoFrame(tcpFrame(pattern(6000), { dstMac: BCAST, srcMac: '02:00:00:00:00:0c' }), 1448);
+    dp.injectRx(MEM, [super_]);
+    await eventually(() => (dp.portCounters(TAP).tx_packets === 2 ? true : undefined));
+    const lines = await cap.finish();
+    // One frame of 6054 bytes on the device, not five of an MSS each.
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/length 6054/);
   });
 
   it('rejects bad arguments with an error, not a crash', () => {
     expect(() => dp.addTapPort(0, NET, 'x', 1500)).toThrow(/port id/);
-    expect(() => dp.addTapPort(A, NET, 'dup', 1500)).toThrow(/in use/);
+    expect(() => dp.addTapPort(TAP, NET, 'dup', 1500)).toThrow(/in use/);
+    expect(() => dp.addTapPort(9, NET, 'a-name-too-long-for-linux', 1500)).toThrow(/bad interface name/);
     expect(() => dp.addPacketPort(9, NET, 'no-such-if0', 1500)).toThrow(/no interface/);
     expect(() => dp.addTapPort(9, 0, 'x', 1500)).toThrow(/network/);
   });
