@@ -278,7 +278,7 @@ export class Controller {
       ip: saved.ip,
       mtu: rec.mtu,
       endpoint,
-      guarded: (rec.guarded ?? false) && this.#sw.dp.portSecurity,
+      guarded: (rec.guarded ?? false) && this.#sw.portSecurity,
       router: rec.router ?? false,
       counters: this.#sw.portCounters(rec.id),
     }));
@@ -437,7 +437,7 @@ export class Controller {
   }
 
   stats(): {
-    datapath: ReturnType<Switch['dp']['counters']>;
+    datapath: ReturnType<Switch['counters']>;
     mac: ReturnType<Switch['macStats']>;
     overlay: ReturnType<Overlay['stats']>;
     ports: Record<string, Record<string, number>>;
@@ -446,7 +446,7 @@ export class Controller {
   } {
     const ports: Record<string, Record<string, number>> = {};
     for (const p of this.#sw.ports()) ports[p.name] = this.#sw.portCounters(p.id);
-    return { datapath: this.#sw.dp.counters(), mac: this.#sw.macStats(), overlay: this.#overlay.stats(), ports, portSecurity: this.#sw.dp.portSecurity };
+    return { datapath: this.#sw.counters(), mac: this.#sw.macStats(), overlay: this.#overlay.stats(), ports, portSecurity: this.#sw.portSecurity };
   }
 
   // ---- the overlay: VTEP flood lists and the overlay fdb ----

@@ -21,6 +21,9 @@ import { formatIPv4 } from '../control/ipv4.js';
 import { readIp4, readUdp, udpFrame, type Endpoint } from './packet.js';
 import { InbandTcp } from './inband-tcp.js';
 
+/** Who claims the DNS addresses in the switch's ARP table. */
+const ARP_OWNER = 'in-band DNS';
+
 interface Service {
   port: number;
   network: number;
@@ -49,7 +52,7 @@ export class InbandDns {
     private readonly sw: Switch,
     private readonly resolver: Resolver,
   ) {
-    this.#tcp = new InbandTcp(resolver, (port, frames) => this.sw.dp.inject(port, frames));
+    this.#tcp = new InbandTcp(resolver, (port, frames) => this.sw.inject(port, frames));
   }
 
   /** Answers DNS at `dnsIp` on a local network of `tenant`. */
@@ -57,12 +60,10 @@ export class InbandDns {
     const cur = this.#byNetwork.get(network);
     if (cur && cur.ip === dnsIp && cur.tenant === tenant && cur.mtu === mtu) return;
     if (cur) this.stop(network);
-    const port = this.sw.freePortId();
     const macNum = localMac(dnsIp);
-    this.sw.dp.addServicePort(port, network, mtu);
-    this.sw.addPort({ id: port, name: `dns:${network}`, network, kind: 'service', ifname: 'dns', mtu });
+    const { id: port } = this.sw.addService({ name: `dns:${network}`, network, mtu });
     this.sw.pin(network, macNum, port);
-    this.sw.dp.applyArp([{ op: 'add', network, ip: dnsIp, mac: macNum }]);
+    this.sw.claimArp(ARP_OWNER, network, dnsIp, macNum);
     // A reply datagram has to fit the port: MTU - 20 (IPv4) - 8 (UDP).
     const server = formatIPv4(dnsIp);
     const who: Asker = { tenant, server, udpMax: mtu - 28, key: `${tenant}@${server}/${mtu}` };
@@ -72,7 +73,7 @@ export class InbandDns {
   stop(network: number): void {
     const s = this.#byNetwork.get(network);
     if (!s) return;
-    this.sw.dp.applyArp([{ op: 'del', network, ip: s.ip }]);
+    this.sw.releaseArp(ARP_OWNER, network, s.ip);
     this.sw.unpin(network, s.macNum);
     this.sw.removePort(s.port);
     this.#byNetwork.delete(network);
@@ -99,7 +100,7 @@ export class InbandDns {
         else this.counters.ignored++;
       } else this.counters.ignored++;
     }
-    for (const [port, list] of answers) this.sw.dp.inject(port, list);
+    for (const [port, list] of answers) this.sw.inject(port, list);
     this.#tcp.flush();
   }
 
@@ -133,7 +134,7 @@ export class InbandDns {
       (reply) => {
         const fit = fitReply(reply, limit);
         if (fit !== reply) this.resolver.counters.truncated++;
-        if (fit && this.#byNetwork.get(svc.network) === svc) this.sw.dp.inject(svc.port, frame(fit));
+        if (fit && this.#byNetwork.get(svc.network) === svc) this.sw.inject(svc.port, frame(fit));
       },
       () => undefined,
     );

@@ -1,9 +1,10 @@
 // The overlay between hosts: per network, the remote VTEPs (tunnel ports in
 // the fast path), the overlay fdb (which MAC, and IP, lives behind which
-// VTEP), L2-miss resolution from that fdb, and proxy-ARP entries.
+// VTEP), L2-miss resolution from that fdb, and its proxy-ARP claims.
 // The control plane (or an operator, with `weft vtep|fdb`) writes here; the
-// fast path is programmed from here.
-import type { Datapath, Encap } from '../datapath/datapath.js';
+// fast path is programmed through the switch, which owns the data path and
+// hands misses here (resolveMiss, subscribed by the daemon).
+import type { Encap } from '../datapath/datapath.js';
 import { formatMac } from '../datapath/mac.js';
 import type { Switch } from '../switch/switch.js';
 
@@ -11,6 +12,9 @@ export const ENCAP_OVERHEAD: Record<Encap, number> = {
   vxlan: 50, // outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14
   gre: 42, // outer IPv4 20 + GRE with key 8 + inner Ethernet 14
 };
+
+/** Who claims an fdb entry's address in the switch's ARP table. */
+const arpOwner = (mac: number) => `fdb ${formatMac(mac)}`;
 
 export interface FdbEntry {
   mac: number;
@@ -52,7 +56,6 @@ export interface FdbRow {
 
 export class Overlay {
   readonly #sw: Switch;
-  readonly #dp: Datapath;
   readonly #nets = new Map<number, OverlayNet>();
   readonly underlayIp?: string;
   misses = 0;
@@ -60,13 +63,11 @@ export class Overlay {
 
   constructor(sw: Switch, underlayIp?: string) {
     this.#sw = sw;
-    this.#dp = sw.dp;
     this.underlayIp = underlayIp;
-    sw.onMiss = (network, mac) => this.#resolveMiss(network, mac);
   }
 
   addNetwork(id: number, encap: Encap, vni: number, mtu: number): void {
-    this.#dp.setNetworkEncap(id, encap, vni);
+    this.#sw.setEncap(id, encap, vni);
     this.#nets.set(id, { encap, vni, mtu, vteps: new Map(), fdb: new Map(), resolved: new Map() });
   }
 
@@ -75,7 +76,7 @@ export class Overlay {
     if (!n) return;
     for (const e of n.fdb.values()) this.removeFdb(id, e.mac);
     for (const ip of [...n.vteps.keys()]) this.#dropVtep(id, ip);
-    this.#dp.clearNetworkEncap(id);
+    this.#sw.clearEncap(id);
     this.#nets.delete(id);
   }
 
@@ -91,9 +92,7 @@ export class Overlay {
     const v = n.vteps.get(ip);
     if (v && (v.flood || !flood)) return v;
     if (v) this.#dropVtep(id, ip); // now a flood-list member: remade as a flooding port
-    const port = this.#sw.freePortId();
-    this.#dp.addTunnelPort(port, id, ip, flood, n.mtu);
-    this.#sw.addPort({ id: port, name: `vtep:${ip}`, network: id, kind: 'tunnel', ifname: 'tunnel', vtep: ip, mtu: n.mtu });
+    const { id: port } = this.#sw.addTunnel({ network: id, vtep: ip, flood, mtu: n.mtu });
     const made: Vtep = { port, flood };
     n.vteps.set(ip, made);
     // Static entries behind this VTEP point at the new port.
@@ -132,7 +131,7 @@ export class Overlay {
     if (old) this.removeFdb(id, entry.mac);
     const v = this.#ensureVtep(id, entry.vtep, false);
     n.fdb.set(entry.mac, entry);
-    if (entry.ip !== undefined) this.#dp.applyArp([{ op: 'add', network: id, ip: entry.ip, mac: entry.mac }]);
+    if (entry.ip !== undefined) this.#sw.claimArp(arpOwner(entry.mac), id, entry.ip, entry.mac);
     // Already in use: re-point the fast path now rather than wait for a miss.
     if (old && n.resolved.has(entry.mac)) this.#sw.pin(id, entry.mac, v.port);
   }
@@ -144,13 +143,14 @@ export class Overlay {
     n.fdb.delete(mac);
     n.resolved.delete(mac);
     this.#sw.unpin(id, mac);
-    if (e.ip !== undefined) this.#dp.applyArp([{ op: 'del', network: id, ip: e.ip }]);
+    if (e.ip !== undefined) this.#sw.releaseArp(arpOwner(mac), id, e.ip);
     const v = n.vteps.get(e.vtep);
     if (v && !v.flood && ![...n.fdb.values()].some((x) => x.vtep === e.vtep)) this.#dropVtep(id, e.vtep);
     return true;
   }
 
-  #resolveMiss(id: number, mac: number): void {
+  /** A miss the switch reported: programmed from the fdb when it knows the MAC. */
+  resolveMiss(id: number, mac: number): void {
     this.misses++;
     const n = this.#nets.get(id);
     const e = n?.fdb.get(mac);

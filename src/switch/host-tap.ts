@@ -20,22 +20,20 @@ export interface HostTapSpec {
 export async function createHostTapPort(sw: Switch, spec: HostTapSpec): Promise<PortRecord> {
   if (!VALID_IFNAME.test(spec.ifname)) throw new PortSetupError(`invalid interface name '${spec.ifname}'`);
   if (await linkInfo(spec.ifname)) throw new PortSetupError(`interface '${spec.ifname}' already exists in the daemon's namespace`);
-  const id = sw.freePortId();
   // Opened "in" our own namespace so the device is persistent: it must
   // outlive a daemon restart inside the container it is moved into.
+  let rec: PortRecord;
   try {
-    sw.dp.addTapPort(id, spec.network, spec.ifname, spec.mtu, '/proc/self/ns/net');
+    rec = sw.addTap({ name: spec.name, network: spec.network, ifname: spec.ifname, mac: spec.mac, mtu: spec.mtu, netnsPath: '/proc/self/ns/net' });
   } catch (err) {
     throw new PortSetupError(`cannot create TAP device: ${(err as Error).message}`);
   }
   try {
     await ip('link', 'set', 'dev', spec.ifname, 'address', formatMac(spec.mac), 'mtu', String(spec.mtu));
   } catch (err) {
-    sw.dp.removePort(id);
+    sw.removePort(rec.id);
     throw new PortSetupError(`cannot set up port '${spec.name}': ${(err as Error).message}`);
   }
-  const rec: PortRecord = { id, name: spec.name, network: spec.network, kind: 'tap', ifname: spec.ifname, mac: formatMac(spec.mac), mtu: spec.mtu };
-  sw.addPort(rec);
   return rec;
 }
 
@@ -47,13 +45,9 @@ export async function createHostTapPort(sw: Switch, spec: HostTapSpec): Promise<
  */
 export function reattachTapPort(sw: Switch, spec: HostTapSpec & { netnsPath: string }): PortRecord {
   if (!VALID_IFNAME.test(spec.ifname)) throw new PortSetupError(`invalid interface name '${spec.ifname}'`);
-  const id = sw.freePortId();
   try {
-    sw.dp.addTapPort(id, spec.network, spec.ifname, spec.mtu, spec.netnsPath);
+    return sw.addTap({ name: spec.name, network: spec.network, ifname: spec.ifname, mac: spec.mac, mtu: spec.mtu, netnsPath: spec.netnsPath });
   } catch (err) {
     throw new PortSetupError(`cannot take back TAP device ${spec.ifname} in ${spec.netnsPath}: ${(err as Error).message}`);
   }
-  const rec: PortRecord = { id, name: spec.name, network: spec.network, kind: 'tap', ifname: spec.ifname, mac: formatMac(spec.mac), mtu: spec.mtu };
-  sw.addPort(rec);
-  return rec;
 }

@@ -38,13 +38,13 @@ export async function createTapPort(sw: Switch, spec: TapPortSpec): Promise<Port
   }
   const owner = sw.staticOwner(spec.network, spec.mac);
   if (owner) throw new PortSetupError(`MAC ${formatMac(spec.mac)} is already port '${owner.name}'s on this network`);
-  const id = sw.freePortId();
   // Port security: the port may send only as its own MAC and address.
-  const guard = { mac: spec.mac, ip: spec.ip ? ipv4Number(spec.ip) : 0, router: spec.router ?? false };
+  const guard = { ip: spec.ip ? ipv4Number(spec.ip) : 0, router: spec.router ?? false };
   // Made (or, after a restart, found) inside the container's namespace under
   // its own name, and persistent: the container keeps it while weft restarts.
+  let rec: PortRecord;
   try {
-    sw.dp.addTapPort(id, spec.network, spec.ifname, spec.mtu, netnsPath(spec.netns), guard);
+    rec = sw.addTap({ name: spec.name, network: spec.network, netns: spec.netns, netnsPath: netnsPath(spec.netns), ifname: spec.ifname, mac: spec.mac, ip: spec.ip, mtu: spec.mtu, guard });
   } catch (err) {
     throw new PortSetupError(`cannot create TAP device: ${(err as Error).message}`);
   }
@@ -59,39 +59,21 @@ export async function createTapPort(sw: Switch, spec: TapPortSpec): Promise<Port
     await ipBatchIn(spec.netns, lines);
   } catch (err) {
     // Removing the port un-persists the device and closes its fd: it goes.
-    sw.dp.removePort(id);
+    sw.removePort(rec.id);
     throw new PortSetupError(`cannot set up port '${spec.name}': ${(err as Error).message}`);
   }
-  const rec: PortRecord = {
-    id,
-    name: spec.name,
-    network: spec.network,
-    kind: 'tap',
-    netns: spec.netns,
-    ifname: spec.ifname,
-    mac: formatMac(spec.mac),
-    ip: spec.ip,
-    mtu: spec.mtu,
-    guarded: true,
-    router: spec.router ?? false,
-  };
-  sw.addPort(rec);
   return rec;
 }
 
 export async function attachPacketPort(sw: Switch, spec: { iface: string; network: number }): Promise<PortRecord> {
   const link = await linkInfo(spec.iface);
   if (!link) throw new PortSetupError(`no interface '${spec.iface}'`);
-  const id = sw.freePortId();
   await ip('link', 'set', 'dev', spec.iface, 'up').catch((err: Error) => {
     throw new PortSetupError(`cannot bring up '${spec.iface}': ${err.message}`);
   });
   try {
-    sw.dp.addPacketPort(id, spec.network, spec.iface, link.mtu);
+    return sw.attachPacket({ iface: spec.iface, network: spec.network, mac: link.mac, mtu: link.mtu });
   } catch (err) {
     throw new PortSetupError(`cannot attach '${spec.iface}': ${(err as Error).message}`);
   }
-  const rec: PortRecord = { id, name: spec.iface, network: spec.network, kind: 'packet', ifname: spec.iface, mac: link.mac, mtu: link.mtu };
-  sw.addPort(rec);
-  return rec;
 }

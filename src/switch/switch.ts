@@ -1,33 +1,16 @@
-// The learning switch: ports and networks, the MAC tables, and keeping the
-// fast path programmed to match them. Packets never come here; only batched
-// learn events from the data path and table changes back to it.
-import { Datapath, NO_SLOT, type DatapathEvent, type FibOp, layout } from '../datapath/datapath.js';
+// The learning switch: ports and networks, the MAC tables, the proxy-ARP
+// table, and keeping the fast path programmed to match them. The one owner
+// of TypeScript's access to the data path: every port is added and removed
+// here (one path per kind), and no other module holds the Datapath. Packets
+// never come here; only batched learn and miss events from the data path,
+// the frames of service ports (handed on), and table changes back to it.
+import { NO_SLOT, type Datapath, type DatapathEvent, type Encap, type FibOp, type PortGuard, type ServiceFrame } from '../datapath/datapath.js';
 import { formatMac, parseMac } from '../datapath/mac.js';
+import { ArpTable, type ArpRow } from './arp-table.js';
 import { MacTable, type MacEntry } from './mac-table.js';
+import type { PacketSpec, PortRecord, ServiceSpec, TapSpec, TunnelSpec } from './ports.js';
 
-export type PortKind = 'tap' | 'packet' | 'tunnel' | 'service';
-
-export interface PortRecord {
-  id: number;
-  name: string;
-  network: number;
-  kind: PortKind;
-  /** For TAP ports: the namespace and interface name the container sees. */
-  netns?: string;
-  ifname: string;
-  mac?: string;
-  ip?: string;
-  /** For tunnel ports: the remote VTEP. */
-  vtep?: string;
-  mtu: number;
-  /**
-   * An endpoint's port (TAP): its MAC is a static entry, and the data path
-   * checks what it sends (port security). Other ports learn.
-   */
-  guarded?: boolean;
-  /** A guarded port that may send router advertisements, DHCP server messages and routed packets. */
-  router?: boolean;
-}
+export type { PacketSpec, PortKind, PortRecord, ServiceSpec, TapSpec, TunnelSpec } from './ports.js';
 
 export interface MacRow {
   network: number;
@@ -38,19 +21,41 @@ export interface MacRow {
   static?: boolean;
 }
 
+/** What the switch uses of the data path (a fake in unit tests). */
+export type SwitchDatapath = Pick<
+  Datapath,
+  | 'addTapPort' | 'addPacketPort' | 'addServicePort' | 'addTunnelPort' | 'removePort'
+  | 'setUnderlay' | 'setNetworkEncap' | 'clearNetworkEncap' | 'applyFib' | 'applyArp' | 'inject'
+  | 'now' | 'lastSeen' | 'count' | 'counters' | 'portCounters' | 'portSecurity' | 'close'
+>;
+
+/** Where the data path delivers to the switch: its batched events and the frames of service ports. */
+export interface DatapathSink {
+  onEvents: (events: DatapathEvent[]) => void;
+  onFrames: (frames: ServiceFrame[]) => void;
+}
+
+export type MissListener = (network: number, mac: number, port: number) => void;
+export type FramesListener = (frames: ServiceFrame[]) => void;
+
 export interface SwitchOptions {
-  datapath: Datapath;
+  /** Opens the data path, delivering to the switch: so the two exist together, with no late binding. */
+  datapath: (sink: DatapathSink) => SwitchDatapath;
   agingMs: number;
   macLimit: number;
   /** Most MACs one learning port (an attached interface) may hold; tunnel ports are not limited. */
   portMacLimit?: number;
+  /** Port ids are 1 .. maxPorts-1 (the data path's table size, its layout.maxPorts). */
+  maxPorts: number;
+  /** Learned MACs with a last-seen slot in shared memory (this.#opts.hitSlots); beyond it they age from when learned. */
+  hitSlots: number;
 }
 
 /** Default of SwitchOptions.portMacLimit. */
 export const PORT_MAC_LIMIT = 1024;
 
 export class Switch {
-  readonly dp: Datapath;
+  readonly #dp: SwitchDatapath;
   readonly #opts: SwitchOptions;
   readonly #tables = new Map<number, MacTable>();
   readonly #ports = new Map<number, PortRecord>();
@@ -63,18 +68,49 @@ export class Switch {
   readonly #pinned = new Map<number, Map<number, number>>();
   /** Endpoints' MACs (network -> MAC -> port): win over everything, never learned elsewhere. */
   readonly #static = new Map<number, Map<number, number>>();
-  /** Called for every miss event; the overlay resolves it. */
-  onMiss?: (network: number, mac: number, port: number) => void;
+  readonly #arp = new ArpTable();
+  /** Who resolves misses (the overlay) and who takes service ports' frames (in-band DNS): subscribed by the daemon. */
+  #missListener?: MissListener;
+  #framesListener?: FramesListener;
   readonly #sweep: NodeJS.Timeout;
   learned = 0;
 
   constructor(opts: SwitchOptions) {
     this.#opts = opts;
-    this.dp = opts.datapath;
+    this.#dp = opts.datapath({
+      onEvents: (events) => this.handleEvents(events),
+      onFrames: (frames) => this.#framesListener?.(frames),
+    });
     // Aging is driven from last-seen times the fast path writes in shared
     // memory, read in bulk here; no per-packet event refreshes a MAC.
     const every = Math.max(100, Math.min(1000, opts.agingMs / 4));
     this.#sweep = setInterval(() => this.sweep(), every).unref();
+  }
+
+  /** Misses (a unicast destination the fast path does not know, on a network with tunnels) go to `listener`. */
+  onMiss(listener: MissListener): void {
+    if (this.#missListener) throw new Error('misses already have a listener');
+    this.#missListener = listener;
+  }
+
+  /** The frames sent to service ports go to `listener`, a batch per call. */
+  onServiceFrames(listener: FramesListener): void {
+    if (this.#framesListener) throw new Error('service frames already have a listener');
+    this.#framesListener = listener;
+  }
+
+  /** Binds the tunnel sockets to this host's VTEP address (and, with `egress`, the VXLAN egress TAP). */
+  setUnderlay(localIp: string, vxlanPort: number, egress?: string): void {
+    this.#dp.setUnderlay(localIp, vxlanPort, egress);
+  }
+
+  /** How a network's frames leave through its tunnel ports. */
+  setEncap(network: number, encap: Encap, vni: number): void {
+    this.#dp.setNetworkEncap(network, encap, vni);
+  }
+
+  clearEncap(network: number): void {
+    this.#dp.clearNetworkEncap(network);
   }
 
   addNetwork(id: number): void {
@@ -99,15 +135,60 @@ export class Switch {
     this.#flush();
   }
 
+  // ---- ports: one path each to add, one to remove ----
+  // Each allocates the id, has the data path open the port (its error is
+  // thrown as is, and nothing is left), and registers it.
+
+  /** A TAP device, made (or found again after a restart) in the namespace at `spec.netnsPath`. */
+  addTap(spec: TapSpec): PortRecord {
+    const guard: PortGuard | undefined = spec.guard && { mac: spec.mac, ...spec.guard };
+    const rec = {
+      name: spec.name,
+      network: spec.network,
+      kind: 'tap' as const,
+      netns: spec.netns,
+      ifname: spec.ifname,
+      mac: formatMac(spec.mac),
+      ip: spec.ip,
+      mtu: spec.mtu,
+      ...(guard ? { guarded: true, router: guard.router } : {}),
+    };
+    return this.#add(rec, (id) => this.#dp.addTapPort(id, spec.network, spec.ifname, spec.mtu, spec.netnsPath, guard));
+  }
+
+  /** An existing interface, read and written with AF_PACKET. */
+  attachPacket(spec: PacketSpec): PortRecord {
+    const rec = { name: spec.iface, network: spec.network, kind: 'packet' as const, ifname: spec.iface, mac: spec.mac, mtu: spec.mtu };
+    return this.#add(rec, (id) => this.#dp.addPacketPort(id, spec.network, spec.iface, spec.mtu));
+  }
+
+  /** A tunnel to a remote VTEP, named `vtep:IP`. */
+  addTunnel(spec: TunnelSpec): PortRecord {
+    const rec = { name: `vtep:${spec.vtep}`, network: spec.network, kind: 'tunnel' as const, ifname: 'tunnel', vtep: spec.vtep, mtu: spec.mtu };
+    return this.#add(rec, (id) => this.#dp.addTunnelPort(id, spec.network, spec.vtep, spec.flood, spec.mtu));
+  }
+
   /**
-   * Registers a port the datapath already has (see port-setup.ts). A
-   * guarded port's MAC becomes a static entry: unicast to it is never
-   * flooded, and no other port can learn it.
+   * A port with no device: pin a MAC to it (pin()) and claim an address for
+   * that MAC (claimArp()), and unicast frames to the MAC reach the frames
+   * listener; answers go back with inject(). In no flood list.
    */
-  addPort(rec: PortRecord): void {
-    this.#ports.set(rec.id, rec);
-    this.#portBase.set(rec.id, this.dp.portCounters(rec.id));
-    if (rec.guarded) this.#pinStatic(rec.network, parseMac(rec.mac!), rec.id);
+  addService(spec: ServiceSpec): PortRecord {
+    const rec = { name: spec.name, network: spec.network, kind: 'service' as const, ifname: 'dns', mtu: spec.mtu };
+    return this.#add(rec, (id) => this.#dp.addServicePort(id, spec.network, spec.mtu));
+  }
+
+  #add(spec: Omit<PortRecord, 'id'>, open: (id: number) => void): PortRecord {
+    const id = this.#freePortId();
+    open(id);
+    const rec: PortRecord = { id, ...spec };
+    for (const k of Object.keys(rec) as Array<keyof PortRecord>) if (rec[k] === undefined) delete rec[k];
+    this.#ports.set(id, rec);
+    this.#portBase.set(id, this.#dp.portCounters(id));
+    // A guarded port's MAC is a static entry: unicast to it is never
+    // flooded, and no other port can learn it.
+    if (rec.guarded) this.#pinStatic(rec.network, parseMac(rec.mac!), id);
+    return rec;
   }
 
   /** Whether a MAC is an endpoint's on this network (a static entry). */
@@ -134,7 +215,7 @@ export class Switch {
   removePort(id: number): void {
     const rec = this.#ports.get(id);
     if (!rec) return;
-    this.dp.removePort(id);
+    this.#dp.removePort(id);
     this.#ports.delete(id);
     const pins = this.#pinned.get(rec.network);
     if (pins) for (const [mac, port] of pins) if (port === id) pins.delete(mac);
@@ -156,16 +237,16 @@ export class Switch {
   }
 
   /** The lowest port id not in use. */
-  freePortId(): number {
-    for (let id = 1; id < layout.maxPorts; id++) if (!this.#ports.has(id)) return id;
-    throw new Error(`no free port (at most ${layout.maxPorts - 1})`);
+  #freePortId(): number {
+    for (let id = 1; id < this.#opts.maxPorts; id++) if (!this.#ports.has(id)) return id;
+    throw new Error(`no free port (at most ${this.#opts.maxPorts - 1})`);
   }
 
   handleEvents(events: DatapathEvent[]): void {
-    const now = this.dp.now();
+    const now = this.#dp.now();
     for (const ev of events) {
       if (ev.type === 'miss') {
-        this.onMiss?.(ev.network, ev.mac, ev.port);
+        this.#missListener?.(ev.network, ev.mac, ev.port);
         continue;
       }
       const t = this.#tables.get(ev.network);
@@ -174,14 +255,14 @@ export class Switch {
       const owner = this.#static.get(ev.network)?.get(ev.mac);
       if (owner !== undefined) {
         // Heard before the fast path had the static entry: it stays the endpoint's.
-        if (owner !== ev.port) this.dp.count('learn_refused');
+        if (owner !== ev.port) this.#dp.count('learn_refused');
         continue;
       }
       const limit = port.kind === 'tunnel' ? Infinity : (this.#opts.portMacLimit ?? PORT_MAC_LIMIT);
       const { entry, change } = t.learnWithin(ev.mac, ev.port, now, () => this.#allocSlot(), limit);
       if (change === 'refused') {
         // Its frames still go where they are sent; the MAC is just not learned.
-        this.dp.count('mac_port_limit');
+        this.#dp.count('mac_port_limit');
         continue;
       }
       if (change === 'new') this.learned++;
@@ -192,13 +273,13 @@ export class Switch {
   }
 
   sweep(): void {
-    const lastSeen = (e: MacEntry) => (e.slot === NO_SLOT ? 0 : this.dp.lastSeen(e.slot));
+    const lastSeen = (e: MacEntry) => (e.slot === NO_SLOT ? 0 : this.#dp.lastSeen(e.slot));
     for (const t of this.#tables.values()) t.age(lastSeen);
     this.#flush();
   }
 
   macs(network?: number): MacRow[] {
-    const now = this.dp.now();
+    const now = this.#dp.now();
     const rows: MacRow[] = [];
     for (const [id, m] of this.#static) {
       if (network !== undefined && id !== network) continue;
@@ -232,20 +313,53 @@ export class Switch {
   }
 
   portCounters(id: number): Record<string, number> {
-    const now = this.dp.portCounters(id);
+    const now = this.#dp.portCounters(id);
     const base = this.#portBase.get(id) ?? {};
     const out: Record<string, number> = {};
     for (const k of Object.keys(now)) out[k] = now[k] - (base[k] ?? 0);
     return out;
   }
 
+  /** The data path's global counters and drops by reason. */
+  counters(): ReturnType<SwitchDatapath['counters']> {
+    return this.#dp.counters();
+  }
+
+  /** Whether guarded ports are checked (the daemon's --no-port-security turns it off). */
+  get portSecurity(): boolean {
+    return this.#dp.portSecurity;
+  }
+
+  /** Switches frames as if `port` (a service port) had received them, with one wake of the worker. */
+  inject(port: number, frames: Buffer | Buffer[]): void {
+    this.#dp.inject(port, frames);
+  }
+
+  // ---- proxy ARP ----
+
+  /** Answers ARP for `ip` on `network` with `mac` while `owner` claims it (the newest claim answers). */
+  claimArp(owner: string, network: number, ip: number, mac: number): void {
+    this.#dp.applyArp(this.#arp.add(owner, network, ip, mac));
+  }
+
+  /** Takes back `owner`'s claim; a claim another owner still holds answers again. */
+  releaseArp(owner: string, network: number, ip: number): void {
+    this.#dp.applyArp(this.#arp.remove(owner, network, ip));
+  }
+
+  arpEntries(): ArpRow[] {
+    return this.#arp.rows();
+  }
+
+  /** Stops aging and closes the data path: every TAP fd closes, and the devices go with it. */
   close(): void {
     clearInterval(this.#sweep);
+    this.#dp.close();
   }
 
   #allocSlot(): number {
     if (this.#freeSlots.length > 0) return this.#freeSlots.pop()!;
-    if (this.#nextSlot < layout.hitSlots) return this.#nextSlot++;
+    if (this.#nextSlot < this.#opts.hitSlots) return this.#nextSlot++;
     return NO_SLOT;
   }
 
@@ -283,6 +397,6 @@ export class Switch {
     if (this.#pending.length === 0) return;
     const ops = this.#pending;
     this.#pending = [];
-    this.dp.applyFib(ops);
+    this.#dp.applyFib(ops);
   }
 }

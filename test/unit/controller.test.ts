@@ -25,10 +25,6 @@ class FakeSwitch {
   removePort(id: number): void {
     this.calls.push(`removePort ${id}`);
   }
-  freePortId(): number {
-    this.calls.push('freePortId');
-    return 1;
-  }
   macs(network?: number) {
     const rows = [
       { network: 1, mac: '02:00:00:00:00:01', port: 'p1', ageSeconds: 1.5 },
@@ -49,7 +45,10 @@ class FakeSwitch {
       { id: 4, name: 'eth9', network: 1, kind: 'packet', ifname: 'eth9', mac: '02:00:00:00:00:09', mtu: 1500 },
     ];
   }
-  dp = { counters: () => ({ global: { rx: 1 }, drops: { runt: 2 } }) };
+  counters() {
+    return { global: { rx: 1 }, drops: { runt: 2 } };
+  }
+  portSecurity = true;
 }
 
 /** The overlay as the controller sees it: keeps its tables (so vteps()/fdb() answer) and records every call. */
@@ -323,6 +322,7 @@ describe('Controller reads', () => {
       mac: { entries: 3, learned: 4, moves: 1, aged: 1, evictions: 0 },
       overlay: { misses: 0, resolved: 0, unresolved: 0, vteps: 0, fdb: 0 },
       ports: { p1: { rx_packets: 30 }, eth9: { rx_packets: 40 } },
+      portSecurity: true,
     });
   });
 

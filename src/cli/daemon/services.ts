@@ -1,0 +1,76 @@
+// Everything the daemon serves, built on the switch and the store: the
+// overlay and the controller that realise the cluster here, the cluster
+// view and its reconciler, objects and endpoints, DNS (host socket and
+// in-band), CNI and the API. Nothing starts here (serve() does); each part
+// that holds something open goes on the cleanup list as it is made.
+import { ApiServer } from '../../api/server.js';
+import { ClusterView } from '../../control/cluster-view.js';
+import { Controller, type UnderlayInfo } from '../../control/controller.js';
+import { Endpoints } from '../../control/endpoints.js';
+import { listHosts } from '../../control/hosts.js';
+import { parseIPv4 } from '../../control/ipv4.js';
+import { Objects } from '../../control/objects.js';
+import { Reconciler } from '../../control/reconciler.js';
+import { EndpointsFile, StateFile } from '../../control/state-file.js';
+import { parseAllow } from '../../dns/access.js';
+import { InbandDns } from '../../dns/inband.js';
+import { DnsListener, parseListen } from '../../dns/listener.js';
+import { Resolver } from '../../dns/resolver.js';
+import { parseServers, resolvConfServers, Upstream } from '../../dns/upstream.js';
+import { Zones } from '../../dns/zones.js';
+import { Overlay } from '../../overlay/overlay.js';
+import { CniService } from '../../runtime/cni/service.js';
+import type { Switch } from '../../switch/switch.js';
+import { VERSION } from '../version.js';
+import type { DaemonContext } from './context.js';
+import type { OpenedStore } from './store.js';
+
+export interface Services {
+  ctl: Controller;
+  view: ClusterView;
+  reconciler: Reconciler;
+  objects: Objects;
+  endpoints: Endpoints;
+  zones: Zones;
+  dnsListener: DnsListener;
+  api: ApiServer;
+}
+
+export function buildServices(ctx: DaemonContext, sw: Switch, underlay: UnderlayInfo | undefined, { store, registration }: OpenedStore): Services {
+  const { opts, log, stateDir, hostId, cleanups } = ctx;
+  const warn = { warn: (m: string) => log.warn(m) };
+  const overlay = new Overlay(sw, underlay?.ip);
+  sw.onMiss((network, mac) => overlay.resolveMiss(network, mac));
+  const ctl = new Controller(sw, overlay, new StateFile(stateDir), warn, underlay);
+  // The cluster: mirrored from the store, realised here by the reconciler.
+  const view = new ClusterView(store, warn, opts.resyncSeconds * 1000);
+  cleanups.push(() => view.close());
+  const reconciler = new Reconciler(view, ctl, hostId, warn);
+  const objects = new Objects(store, view, { underlayMtu: underlay?.mtu, localPorts: (ref) => ctl.portsOn(ref, true) });
+  const endpoints = new Endpoints(store, view, ctl, new EndpointsFile(stateDir), {
+    hostId,
+    vtep: underlay?.ip,
+    leaseId: () => registration.leaseId,
+    realise: (rec) => reconciler.realise(rec),
+    changed: () => reconciler.schedule(),
+  }, { warn: (m) => log.warn(m), info: (m) => log.info(m) });
+  registration.onReclaimed(() => void endpoints.reclaim());
+  // DNS: answered from the cluster view, on a host socket and (in-band) at each network's DNS address.
+  const zones = new Zones(view, opts.dnsTtl, { domain: opts.dnsDomain, hostServer: opts.dnsListen ? parseListen(opts.dnsListen).host : undefined });
+  // The upstream client counts what it ignores or gives up on with the resolver's counters.
+  const upstream = new Upstream(opts.dnsUpstream ? parseServers(opts.dnsUpstream) : resolvConfServers(), { count: (kind) => resolver.counters[kind]++ });
+  cleanups.push(() => upstream.close());
+  const resolver = new Resolver(zones, upstream);
+  const dnsListener = new DnsListener(resolver, { allow: opts.dnsAllow === undefined ? [] : parseAllow(opts.dnsAllow), rrl: opts.dnsRrl });
+  cleanups.push(() => dnsListener.close());
+  const inband = new InbandDns(sw, resolver);
+  cleanups.push(() => inband.close());
+  sw.onServiceFrames((frames) => inband.onFrames(frames));
+  ctl.onNetwork({
+    up: (id, rec) => inband.serve(id, rec.tenant, parseIPv4(rec.dns), rec.mtu),
+    down: (id) => inband.stop(id),
+  });
+  const cni = new CniService({ endpoints, objects, ctl, ready: () => registration.leaseId !== undefined, log: warn }, stateDir);
+  const api = new ApiServer({ ctl, objects, endpoints, zones, resolver, extra: cni }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) });
+  return { ctl, view, reconciler, objects, endpoints, zones, dnsListener, api };
+}
