@@ -213,7 +213,7 @@ export class ApiServer {
         req.resume();
       }
       if (res.headersSent) return;
-      if (err instanceof WeftError) send(res, err.status, { error: oneLine(err.message) });
+      if (err instanceof WeftError) send(res, err.status, { error: oneLine(err.message), code: err.code });
       else send(res, 500, { error: `internal error: ${oneLine((err as Error).message)}` });
     }
   }
@@ -263,7 +263,7 @@ const oneLine = (msg: string) => msg.replace(/\s*\n\s*/g, ' ');
 
 /** The request's JSON body (undefined when empty); 413 past `max` bytes, 400 when it is not JSON. */
 function readBody(req: IncomingMessage, max: number): Promise<unknown> {
-  const tooLarge = () => new TooLarge(`request body too large (at most ${max} bytes)`, 413);
+  const tooLarge = () => new TooLarge(`request body too large (at most ${max} bytes)`, 413, 'too_large');
   if (Number(req.headers['content-length'] ?? 0) > max) return Promise.reject(tooLarge());
   // Events, not `for await`: leaving that loop early destroys the socket before the 413 is sent.
   return new Promise((resolve, reject) => {

@@ -8,7 +8,7 @@ import { formatMac, localMac, parseMac, isMulticastMac } from '../datapath/mac.j
 import { VALID_IFNAME } from '../switch/netns.js';
 import type { ClusterView } from './cluster-view.js';
 import type { Controller } from './controller.js';
-import { badRequest, conflict, notFound, WeftError } from './errors.js';
+import { badRequest, conflict, noLease, notFound, WeftError } from './errors.js';
 import { Ipam } from './ipam.js';
 import { parseCidr, parseIPv4 } from './ipv4.js';
 import { checkName, namesOnNetwork, splitNetRef } from './objects.js';
@@ -123,7 +123,7 @@ export class Endpoints {
 
   #lease(): string {
     const lease = this.env.leaseId();
-    if (!lease) throw new WeftError('this host has no lease in the store right now (is the store reachable?); try again', 503);
+    if (!lease) throw noLease('this host has no lease in the store right now (is the store reachable?); try again');
     return lease;
   }
 
@@ -330,7 +330,7 @@ export class Endpoints {
           await this.env.realise(n);
           // A port that cannot be made (its namespace is gone) will not be made by trying again.
           await this.ctl.addEndpointPort({ name: ref, net: netRef(e.tenant, e.net), netns: e.netns, ifname: e.ifname ?? 'eth0', ip: e.ip, mac: e.mac, router: e.router, reattach: true }).catch((err: Error) => {
-            throw err instanceof WeftError && err.status === 400 ? new Taken(err.message) : err;
+            throw err instanceof WeftError && err.code === 'bad_request' ? new Taken(err.message) : err;
           });
         }
         back++;

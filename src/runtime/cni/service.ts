@@ -7,7 +7,7 @@
 // endpoint path serialises the rest.
 import type { Controller } from '../../control/controller.js';
 import type { Endpoints } from '../../control/endpoints.js';
-import { WeftError, badRequest, conflict } from '../../control/errors.js';
+import { WeftError, badRequest, conflict, noLease } from '../../control/errors.js';
 import type { Objects } from '../../control/objects.js';
 import { JsonFile } from '../../control/state-file.js';
 import { ipIn, netnsExists, VALID_IFNAME } from '../../switch/netns.js';
@@ -189,7 +189,7 @@ export class CniService {
       await this.parts.endpoints.remove({ name: rec.endpoint, net: rec.net });
     } catch (err) {
       // Gone already (404), or it is another host's now (409): nothing of this attachment is left here.
-      if (!(err instanceof WeftError) || (err.status !== 404 && err.status !== 409)) throw err;
+      if (!(err instanceof WeftError) || (err.code !== 'not_found' && err.code !== 'conflict')) throw err;
     }
     this.#records.delete(k);
     this.#save();
@@ -239,7 +239,7 @@ export class CniService {
   }
 
   status(): { ready: true } {
-    if (!this.parts.ready()) throw new WeftError('this host has no lease in the store right now (is the store reachable?)', 503);
+    if (!this.parts.ready()) throw noLease('this host has no lease in the store right now (is the store reachable?)');
     return { ready: true };
   }
 }
