@@ -5,14 +5,14 @@
 import type { Switch } from '../switch/switch.js';
 import type { Overlay } from '../overlay/overlay.js';
 import { LocalNetworks, refOf, type LocalNetworkView, type NetworkHooks, type WarnLog } from './local-networks.js';
-import { LocalPorts, type PortView } from './ports.js';
-import { StaticOverlay, type DynamicOverlay } from './static-overlay.js';
+import { LocalPorts, type AttachPortRequest, type CreatePortRequest, type PortView } from './ports.js';
+import { StaticOverlay, type AddFdbRequest, type AddVtepRequest, type DynamicOverlay, type RemoveEntryRequest } from './static-overlay.js';
 import type { NetworkRecord } from './records.js';
 import type { SavedFdb, SavedPort, SavedVtep, StateFile } from './state-file.js';
 
 export type { LocalNetworkView, NetworkHooks } from './local-networks.js';
-export type { PortView } from './ports.js';
-export type { DynamicOverlay } from './static-overlay.js';
+export type { AttachPortRequest, CreatePortRequest, PortView } from './ports.js';
+export type { AddFdbRequest, AddVtepRequest, DynamicOverlay, RemoveEntryRequest } from './static-overlay.js';
 export type ControllerLog = WarnLog;
 
 /** What state.json is about to hold, where it differs from memory. */
@@ -156,7 +156,7 @@ export class Controller {
     return this.#ports.has(name);
   }
 
-  addPort(req: Parameters<LocalPorts['add']>[0]): Promise<PortView> {
+  addPort(req: CreatePortRequest): Promise<PortView> {
     return this.#serial(() => this.#ports.add(req));
   }
 
@@ -179,7 +179,7 @@ export class Controller {
     return this.#serial(() => this.#ports.addHost(spec));
   }
 
-  attachPort(req: Parameters<LocalPorts['attach']>[0]): Promise<PortView> {
+  attachPort(req: AttachPortRequest): Promise<PortView> {
     return this.#serial(() => this.#ports.attach(req));
   }
 
@@ -208,11 +208,11 @@ export class Controller {
 
   // ---- the overlay: static VTEPs and fdb entries, and the store's ----
 
-  addVtep(req: Parameters<StaticOverlay['addVtep']>[0]): Promise<{ net: string; ip: string }> {
+  addVtep(req: AddVtepRequest): Promise<{ net: string; ip: string }> {
     return this.#serial(() => this.#static.addVtep(req));
   }
 
-  removeVtep(req: Parameters<StaticOverlay['removeVtep']>[0]): Promise<void> {
+  removeVtep(req: RemoveEntryRequest): Promise<void> {
     return this.#serial(() => this.#static.removeVtep(req));
   }
 
@@ -220,11 +220,11 @@ export class Controller {
     return this.#static.vteps(net);
   }
 
-  addFdb(req: Parameters<StaticOverlay['addFdb']>[0]): Promise<SavedFdb> {
+  addFdb(req: AddFdbRequest): Promise<SavedFdb> {
     return this.#serial(() => this.#static.addFdb(req));
   }
 
-  removeFdb(req: Parameters<StaticOverlay['removeFdb']>[0]): Promise<void> {
+  removeFdb(req: RemoveEntryRequest): Promise<void> {
     return this.#serial(() => this.#static.removeFdb(req));
   }
 

@@ -34,6 +34,28 @@ export interface PortView {
   counters: Record<string, number>;
 }
 
+/** A request for a TAP port in a namespace (POST /v1/ports, `weft port add`). */
+export interface CreatePortRequest {
+  name: string;
+  /** `n` (with `tenant`) or `n.t`. */
+  net: string;
+  tenant?: string;
+  netns: string;
+  ifname?: string;
+  /** With or without the network's prefix. */
+  ip?: string;
+  mac?: string;
+  router?: boolean;
+}
+
+/** A request to attach an interface of the daemon's namespace (POST /v1/ports/attach). */
+export interface AttachPortRequest {
+  iface: string;
+  net: string;
+  tenant?: string;
+  router?: boolean;
+}
+
 /** Saving state.json: `save` writes it (throws StateNotSaved); `saveOrUndo` takes a change back when the disk refuses it. */
 export interface Persist {
   save(next?: { ports?: SavedPort[] }): void;
@@ -111,7 +133,7 @@ export class LocalPorts {
     else await this.#attach(p.ifname, p.net);
   }
 
-  async add(req: { name?: unknown; net?: unknown; tenant?: unknown; netns?: unknown; ifname?: unknown; ip?: unknown; mac?: unknown; router?: unknown }): Promise<PortView> {
+  async add(req: CreatePortRequest): Promise<PortView> {
     const name = checkName('port', req.name);
     if (this.#ports.has(name)) throw conflict(`port '${name}' already exists`);
     if (typeof req.netns !== 'string' || req.netns === '') throw badRequest('--netns is required');
@@ -197,7 +219,7 @@ export class LocalPorts {
     return `${formatIPv4(addr)}/${n.net.prefix}`;
   }
 
-  async attach(req: { iface?: unknown; net?: unknown; tenant?: unknown }): Promise<PortView> {
+  async attach(req: AttachPortRequest): Promise<PortView> {
     if (typeof req.iface !== 'string' || !VALID_IFNAME.test(req.iface)) throw badRequest(`invalid interface name '${String(req.iface)}'`);
     if (this.#ports.has(req.iface)) throw conflict(`port '${req.iface}' already exists`);
     const n = this.#networks.find(req.net, req.tenant);

@@ -20,6 +20,32 @@ export interface DynamicOverlay {
   fdb: Map<string, { vtep: string; ip?: string }>;
 }
 
+/** A static VTEP (POST /v1/vteps, `weft vtep add`). */
+export interface AddVtepRequest {
+  ip: string;
+  /** `n` (with `tenant`) or `n.t`. */
+  net: string;
+  tenant?: string;
+}
+
+/** A static fdb entry (POST /v1/fdb, `weft fdb add`). */
+export interface AddFdbRequest {
+  mac: string;
+  net: string;
+  tenant?: string;
+  vtep: string;
+  /** Answered by proxy ARP here. */
+  ip?: string;
+}
+
+/** Which static entry to remove (DELETE /v1/vteps and /v1/fdb: the query's parameters, each may be missing). */
+export interface RemoveEntryRequest {
+  ip?: string;
+  mac?: string;
+  net?: string;
+  tenant?: string;
+}
+
 /** Saving state.json with the static entries as they are about to be. */
 export interface OverlayPersist {
   save(next?: { vteps?: SavedVtep[]; fdb?: SavedFdb[] }): void;
@@ -133,7 +159,7 @@ export class StaticOverlay {
     else this.#overlay.removeFdb(n.id, parseMac(mac));
   }
 
-  addVtep(req: { ip?: unknown; net?: unknown; tenant?: unknown }): { net: string; ip: string } {
+  addVtep(req: AddVtepRequest): { net: string; ip: string } {
     this.#needUnderlay();
     const n = this.#networks.find(req.net, req.tenant);
     const ref = refOf(n);
@@ -149,7 +175,7 @@ export class StaticOverlay {
     return v;
   }
 
-  removeVtep(req: { ip?: unknown; net?: unknown; tenant?: unknown }): void {
+  removeVtep(req: RemoveEntryRequest): void {
     const n = this.#networks.find(req.net, req.tenant);
     const ref = refOf(n);
     const ip = this.#anyVtepIp(req.ip);
@@ -165,7 +191,7 @@ export class StaticOverlay {
     return this.#overlay.vteps(n?.id).map((r) => ({ net: this.#networks.nameOf(r.network), ip: r.ip, flood: r.flood, fdbEntries: r.fdbEntries }));
   }
 
-  addFdb(req: { mac?: unknown; net?: unknown; tenant?: unknown; vtep?: unknown; ip?: unknown }): SavedFdb {
+  addFdb(req: AddFdbRequest): SavedFdb {
     this.#needUnderlay();
     const n = this.#networks.find(req.net, req.tenant);
     const ref = refOf(n);
@@ -188,7 +214,7 @@ export class StaticOverlay {
     return f;
   }
 
-  removeFdb(req: { mac?: unknown; net?: unknown; tenant?: unknown }): void {
+  removeFdb(req: RemoveEntryRequest): void {
     const n = this.#networks.find(req.net, req.tenant);
     const ref = refOf(n);
     const mac = formatMac(parseMacOrThrow(String(req.mac)));

@@ -117,7 +117,7 @@ export class CniService {
       const name = candidates.find((c) => !taken.has(c.toLowerCase()));
       if (!name) throw conflict(`no free endpoint name for container ${short} on '${net}' (tried ${candidates.join(', ')})`);
       const aliases = this.#aliases(req, name, warnings);
-      const e = await this.parts.endpoints.create({ name, net, aliases, ip: req.ip, mac: req.mac, netns, ifname });
+      const e = await this.parts.endpoints.create({ name, net, aliases, ip: optText(req.ip), mac: optText(req.mac), netns, ifname });
       const rec: CniRecord = { containerId, ifname, config, net, endpoint: e.name, netns };
       this.#records.set(key(containerId, ifname), rec);
       try {
@@ -265,3 +265,6 @@ export function dnsLabel(s: string): string | undefined {
   const out = s.replace(/[^A-Za-z0-9-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63).replace(/-+$/, '');
   return out === '' ? undefined : out;
 }
+
+/** A CNI argument as text, as the endpoint checks it (undefined stays undefined). */
+const optText = (v: unknown): string | undefined => (v === undefined ? undefined : String(v));
