@@ -1,5 +1,5 @@
 // DNS names as weft's zones read them: presentation form, lower case, with
-// escaped dots (`a\\.acme`) kept inside their label; reverse names of IPv4
+// escaped dots (`a\.acme`) kept inside their label; reverse names of IPv4
 // addresses; the --dns-domain suffix.
 
 /** Checks a --dns-domain suffix (`weft.internal`, a trailing dot allowed); throws a one-line Error. */
