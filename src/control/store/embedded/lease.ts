@@ -1,12 +1,10 @@
 // A lease of the embedded store: a timer in this process, kept alive every
 // ttl/3 until revoked, closed or lost. When the process ends its leases end
 // with it (the store deletes their keys when it next opens).
+import { LeaseHandle } from '../lease-handle.js';
 import type { Lease, LeaseId } from '../store.js';
 
-export class EmbeddedLease implements Lease {
-  #done = false; // revoked, closed or lost: no more keepalives, no onLost
-  #lost = false;
-  #callbacks: (() => void)[] = [];
+export class EmbeddedLease extends LeaseHandle implements Lease {
   readonly #interval: NodeJS.Timeout;
 
   constructor(
@@ -14,6 +12,7 @@ export class EmbeddedLease implements Lease {
     readonly ttlSeconds: number,
     private readonly store: { keepAlive(): boolean; revoke(): Promise<void> },
   ) {
+    super();
     this.#interval = setInterval(() => {
       if (!this.store.keepAlive()) this.lost();
     }, (ttlSeconds * 1000) / 3);
@@ -21,31 +20,20 @@ export class EmbeddedLease implements Lease {
   }
 
   async revoke(): Promise<void> {
-    this.#stop();
+    this.stop();
     await this.store.revoke();
   }
 
-  onLost(cb: () => void): void {
-    if (this.#lost) setImmediate(cb);
-    else this.#callbacks.push(cb);
-  }
-
   close(): void {
-    this.#stop();
+    this.stop();
   }
 
   /** Called by the store when the lease expired. */
   lost(): void {
-    if (this.#done) return;
-    this.#stop();
-    this.#lost = true;
-    const cbs = this.#callbacks;
-    this.#callbacks = [];
-    for (const cb of cbs) setImmediate(cb);
+    this.lose();
   }
 
-  #stop(): void {
-    this.#done = true;
+  protected stopped(): void {
     clearInterval(this.#interval);
   }
 }
