@@ -78,8 +78,46 @@ export class ApiServer {
   readonly #limits: ApiLimits;
 
   constructor(parts: ApiParts, info: DaemonInfo, cluster: { hosts: () => Promise<unknown> }, limits: Partial<ApiLimits> = {}) {
-    const { ctl, objects, endpoints, zones, resolver } = parts;
+    const { ctl, resolver } = parts;
     this.#limits = { ...DEFAULT_LIMITS, ...limits };
+    this.#register(parts, info, cluster);
+    this.#resolver = resolver;
+    this.#server = createServer(
+      {
+        headersTimeout: this.#limits.headersTimeoutMs,
+        requestTimeout: this.#limits.requestTimeoutMs,
+        connectionsCheckingInterval: this.#limits.checkIntervalMs,
+        keepAliveTimeout: this.#limits.keepAliveTimeoutMs,
+      },
+      (req, res) => void this.#handle(req, res, ctl),
+    );
+    this.#server.maxConnections = this.#limits.maxConnections;
+    // Node's headersTimeout does not cover a connection that never sends (or
+    // stops within its headers): a connection silent that long with no
+    // request being answered is closed. One being answered may be quiet.
+    const answering = new Set<unknown>();
+    this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      answering.add(req.socket);
+      res.once('close', () => answering.delete(req.socket));
+    });
+    this.#server.setTimeout(this.#limits.headersTimeoutMs, (socket) => {
+      if (!answering.has(socket) || socket.writableEnded) socket.destroy();
+    });
+    // A request too slow (requestTimeout) or not HTTP: one line, then the connection goes.
+    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
+      const [status, text] =
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout']
+        : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
+        : [400, 'Bad Request'];
+      const body = JSON.stringify({ error: status === 408 ? 'request not received in time' : status === 431 ? 'request headers too large' : 'malformed HTTP request' });
+      socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`, () => socket.destroy());
+    });
+  }
+
+  /** The API's calls: each route with the query parameters it takes and, for a POST or PATCH, its body kind. */
+  #register(parts: ApiParts, info: DaemonInfo, cluster: { hosts: () => Promise<unknown> }): void {
+    const { ctl, objects, endpoints, zones, resolver } = parts;
     // The query parameters each call takes; a POST's or PATCH's body kind (schemas.ts, requests.ts) is named where its route is.
     const QUERY: Record<string, readonly string[]> = {
       'GET /v1/networks': ['tenant'],
@@ -145,38 +183,6 @@ export class ApiServer {
     r('DELETE', '/v1/fdb', ({ query }) =>
       ctl.removeFdb({ mac: opt(query, 'mac'), net: opt(query, 'net'), tenant: opt(query, 'tenant') }).then(() => ({ removed: query.get('mac') })));
     parts.extra?.register(r);
-    this.#resolver = resolver;
-    this.#server = createServer(
-      {
-        headersTimeout: this.#limits.headersTimeoutMs,
-        requestTimeout: this.#limits.requestTimeoutMs,
-        connectionsCheckingInterval: this.#limits.checkIntervalMs,
-        keepAliveTimeout: this.#limits.keepAliveTimeoutMs,
-      },
-      (req, res) => void this.#handle(req, res, ctl),
-    );
-    this.#server.maxConnections = this.#limits.maxConnections;
-    // Node's headersTimeout does not cover a connection that never sends (or
-    // stops within its headers): a connection silent that long with no
-    // request being answered is closed. One being answered may be quiet.
-    const answering = new Set<unknown>();
-    this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      answering.add(req.socket);
-      res.once('close', () => answering.delete(req.socket));
-    });
-    this.#server.setTimeout(this.#limits.headersTimeoutMs, (socket) => {
-      if (!answering.has(socket) || socket.writableEnded) socket.destroy();
-    });
-    // A request too slow (requestTimeout) or not HTTP: one line, then the connection goes.
-    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
-      const [status, text] =
-        err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout']
-        : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
-        : [400, 'Bad Request'];
-      const body = JSON.stringify({ error: status === 408 ? 'request not received in time' : status === 431 ? 'request headers too large' : 'malformed HTTP request' });
-      socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`, () => socket.destroy());
-    });
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse, ctl: Controller): Promise<void> {
