@@ -7,33 +7,10 @@ import { badRequest } from '../control/errors.js';
 import type { AddFdbRequest, AddVtepRequest, AttachPortRequest, CreatePortRequest } from '../control/controller.js';
 import type { CreateEndpointRequest } from '../control/endpoints.js';
 import type { UpdateEndpointRequest } from '../control/endpoint-update.js';
+import type { CreateGroupRequest, CreateNetworkRequest, CreateTenantRequest } from '../control/objects.js';
 import { bodyProblem, type BodyKind } from './schemas.js';
 
-export type { AddFdbRequest, AddVtepRequest, AttachPortRequest, CreateEndpointRequest, CreatePortRequest, UpdateEndpointRequest };
-
-export interface CreateTenantRequest {
-  name: string;
-  subnetPool?: string;
-  /** `FIRST-LAST`. */
-  vniRange?: string;
-}
-
-export interface CreateNetworkRequest {
-  name: string;
-  tenant?: string;
-  subnet?: string;
-  gateway?: string;
-  dns?: string;
-  mtu?: number;
-  encap?: 'vxlan' | 'gre';
-  vni?: number;
-}
-
-export interface CreateGroupRequest {
-  name: string;
-  net: string;
-  tenant?: string;
-}
+export type { AddFdbRequest, AddVtepRequest, AttachPortRequest, CreateEndpointRequest, CreateGroupRequest, CreateNetworkRequest, CreatePortRequest, CreateTenantRequest, UpdateEndpointRequest };
 
 /** The body of PATCH /v1/endpoints/NAME (the endpoint is named by the path and query). */
 export type EndpointChange = Pick<UpdateEndpointRequest, 'aliases' | 'group' | 'port'>;
