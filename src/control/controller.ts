@@ -8,6 +8,7 @@ import { LocalNetworks, refOf, type LocalNetworkView, type NetworkHooks, type Wa
 import { LocalPorts, type AttachPortRequest, type CreatePortRequest, type PortView } from './ports.js';
 import { StaticOverlay, type AddFdbRequest, type AddVtepRequest, type DynamicOverlay, type RemoveEntryRequest } from './static-overlay.js';
 import type { NetworkRecord } from './records.js';
+import { SerialQueue } from './serial.js';
 import type { SavedFdb, SavedPort, SavedVtep, StateFile } from './state-file.js';
 
 export type { LocalNetworkView, NetworkHooks } from './local-networks.js';
@@ -33,7 +34,7 @@ export class Controller {
   readonly #networks: LocalNetworks;
   readonly #ports: LocalPorts;
   readonly #static: StaticOverlay;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   constructor(sw: Switch, overlay: Overlay, state: StateFile | undefined, log: ControllerLog, underlay?: UnderlayInfo) {
     this.#sw = sw;
@@ -73,9 +74,7 @@ export class Controller {
 
   /** Runs changes one after another: two creates never race for a name, id or address. */
   #serial<T>(fn: () => Promise<T> | T): Promise<T> {
-    const next = this.#queue.then(fn, fn);
-    this.#queue = next.catch(() => undefined);
-    return next;
+    return this.#queue.run(fn);
   }
 
   /** Writes state.json: what is in memory, or what it is about to be (`next`). Throws StateNotSaved. */

@@ -10,6 +10,7 @@ import type { ClusterView } from './cluster-view.js';
 import type { Controller } from './controller.js';
 import { conflict, noLease, notFound, WeftError } from './errors.js';
 import { Ipam } from './ipam.js';
+import { SerialQueue } from './serial.js';
 import { checkName, splitNetRef } from './objects.js';
 import { updateEndpoint, type UpdateEndpointRequest } from './endpoint-update.js';
 import { createEndpoint, portName, type CreateEndpointRequest } from './endpoint-create.js';
@@ -58,7 +59,7 @@ export class Endpoints {
   readonly #ipam: Ipam;
   /** This host's endpoints, by `<e>.<n>.<t>`. */
   readonly #mine = new Map<string, SavedEndpoint>();
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
   #retry?: NodeJS.Timeout;
 
   constructor(
@@ -72,10 +73,9 @@ export class Endpoints {
     this.#ipam = new Ipam(store, IPAM_PREFIX);
   }
 
+  /** One change at a time: two creates never race for a name or an address. */
   #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.#queue.then(fn, fn);
-    this.#queue = next.catch(() => undefined);
-    return next;
+    return this.#queue.run(fn);
   }
 
   /** Writes endpoints.json: the commit point of a create or remove (what a restart re-claims). Throws StateNotSaved. */
