@@ -10,7 +10,8 @@ import type { Endpoints } from '../../control/endpoints.js';
 import { WeftError, badRequest, conflict, noLease } from '../../control/errors.js';
 import type { Objects } from '../../control/objects.js';
 import { JsonFile } from '../../control/state-file.js';
-import { ipIn, netnsExists, VALID_IFNAME } from '../../switch/netns.js';
+import { netnsExists, VALID_IFNAME } from '../../switch/netns.js';
+import { ipIn } from '../../sys/exec.js';
 import { CONTAINER_ID, type Attachment } from './spec.js';
 import { MAX_ALIASES } from '../../control/endpoint-update.js';
 

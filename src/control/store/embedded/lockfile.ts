@@ -5,27 +5,9 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FILE_MODE } from '../../durable.js';
 import { StoreError } from '../store.js';
+import { alive, startTime } from '../../../sys/exec.js';
 
 const LOCK = 'store.lock';
-
-/** Field 22 of /proc/PID/stat (start time in clock ticks): tells a live PID from a reused one. */
-function startTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Whether the "PID STARTTIME" a lock file holds names a live process other than this one. */
 function liveHolder(holder: string): number | undefined {
