@@ -42,6 +42,7 @@ export async function createTapPort(sw: Switch, spec: TapPortSpec): Promise<Port
   const guard = { ip: spec.ip ? ipv4Number(spec.ip) : 0, router: spec.router ?? false };
   // Made (or, after a restart, found) inside the container's namespace under
   // its own name, and persistent: the container keeps it while weft restarts.
+  // Registered at once, so its id stays taken while the namespace is set up.
   let rec: PortRecord;
   try {
     rec = sw.addTap({ name: spec.name, network: spec.network, netns: spec.netns, netnsPath: netnsPath(spec.netns), ifname: spec.ifname, mac: spec.mac, ip: spec.ip, mtu: spec.mtu, guard });
