@@ -2,7 +2,8 @@
 // directory (0700, files 0600). The key-value map with revisions, its
 // transactions, watches and leases live here; the files are in files.ts
 // (snapshot and log format, loading), wal.ts (appending, group commit,
-// undo of a refused write, compaction) and lockfile.ts (one opener).
+// undo of a refused write, compaction) and lockfile.ts (one opener); a
+// lease's timer in lease.ts, a watch's delivery in watch.ts.
 //
 // Watchers hear of a change only once it is on disk, and reads wait for the
 // changes before them, so nobody acts on a change that is then taken back;
