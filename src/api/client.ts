@@ -8,6 +8,8 @@ export class ApiError extends Error {
   constructor(
     message: string,
     readonly status: number,
+    /** The daemon's error code (WeftError.code), when it sent one. */
+    readonly code?: string,
   ) {
     super(message);
   }
@@ -56,8 +58,8 @@ export class ApiClient {
               /* metrics and errors from elsewhere are plain text */
             }
             if ((res.statusCode ?? 500) >= 400) {
-              const msg = (parsed as { error?: string })?.error ?? `HTTP ${res.statusCode}`;
-              reject(new ApiError(msg, res.statusCode ?? 500));
+              const body = parsed as { error?: string; code?: string } | undefined;
+              reject(new ApiError(body?.error ?? `HTTP ${res.statusCode}`, res.statusCode ?? 500, typeof body?.code === 'string' ? body.code : undefined));
             } else {
               resolve(parsed as T);
             }

@@ -11,7 +11,8 @@ import type { Zones } from '../dns/zones.js';
 import type { Resolver } from '../dns/resolver.js';
 import { badRequest, WeftError } from '../control/errors.js';
 import { renderMetrics } from './metrics.js';
-import { bodyProblem, queryProblem, type BodyKind } from './schemas.js';
+import { queryProblem, type BodyKind } from './schemas.js';
+import { parseBody, type RequestOf } from './requests.js';
 
 export interface DaemonInfo {
   hostId: string;
@@ -30,7 +31,8 @@ export interface ApiParts {
   extra?: { register(r: (method: string, path: string, handler: Handler) => void): void };
 }
 
-type Handler = (req: { params: Record<string, string>; query: URLSearchParams; body: Record<string, unknown> }) => Promise<unknown> | unknown;
+type TypedHandler<B> = (req: { params: Record<string, string>; query: URLSearchParams; body: B }) => Promise<unknown> | unknown;
+type Handler = TypedHandler<Record<string, unknown>>;
 
 interface Route {
   method: string;
@@ -76,81 +78,9 @@ export class ApiServer {
   readonly #limits: ApiLimits;
 
   constructor(parts: ApiParts, info: DaemonInfo, cluster: { hosts: () => Promise<unknown> }, limits: Partial<ApiLimits> = {}) {
-    const { ctl, objects, endpoints, zones, resolver } = parts;
+    const { ctl, resolver } = parts;
     this.#limits = { ...DEFAULT_LIMITS, ...limits };
-    // The query parameters each call takes; a POST's body has a schema named by its path, a PATCH's by method and path.
-    const QUERY: Record<string, readonly string[]> = {
-      'GET /v1/networks': ['tenant'],
-      'GET /v1/networks/:name': ['tenant'],
-      'DELETE /v1/networks/:name': ['tenant'],
-      'GET /v1/groups': ['tenant', 'net'],
-      'DELETE /v1/groups/:name': ['tenant', 'net'],
-      'GET /v1/endpoints': ['tenant', 'net'],
-      'GET /v1/endpoints/:name': ['tenant', 'net'],
-      'DELETE /v1/endpoints/:name': ['tenant', 'net'],
-      'PATCH /v1/endpoints/:name': ['tenant', 'net'],
-      'GET /v1/macs': ['net'],
-      'GET /v1/dns': ['tenant'],
-      'GET /v1/vteps': ['net'],
-      'DELETE /v1/vteps': ['ip', 'net', 'tenant'],
-      'GET /v1/fdb': ['net'],
-      'DELETE /v1/fdb': ['mac', 'net', 'tenant'],
-    };
-    const BODY: Record<string, BodyKind> = {
-      '/v1/tenants': 'tenant',
-      '/v1/networks': 'network',
-      '/v1/groups': 'group',
-      '/v1/endpoints': 'endpoint',
-      '/v1/ports': 'port',
-      '/v1/ports/attach': 'attach',
-      '/v1/vteps': 'vtep',
-      '/v1/fdb': 'fdb',
-      'PATCH /v1/endpoints/:name': 'endpointUpdate',
-    };
-    const r = (method: string, path: string, handler: Handler) => {
-      const keys: string[] = [];
-      const pattern = new RegExp(`^${path.replace(/:(\w+)/g, (_m, k: string) => (keys.push(k), '([^/]+)'))}$`);
-      this.#routes.push({ method, pattern, keys, handler, body: method === 'POST' ? BODY[path] : method === 'PATCH' ? BODY[`PATCH ${path}`] : undefined, query: QUERY[`${method} ${path}`] ?? [] });
-    };
-    // Query parameters that narrow a list or name a network's tenant.
-    const opt = (q: URLSearchParams, k: string) => q.get(k) ?? undefined;
-    r('GET', '/v1/info', () => info);
-    r('GET', '/v1/hosts', () => cluster.hosts());
-    r('GET', '/v1/tenants', () => objects.tenants());
-    r('POST', '/v1/tenants', ({ body }) => objects.createTenant(body));
-    r('GET', '/v1/tenants/:name', ({ params }) => objects.tenant(params.name));
-    r('DELETE', '/v1/tenants/:name', ({ params }) => objects.removeTenant(params.name).then(() => ({ removed: params.name })));
-    r('GET', '/v1/networks', ({ query }) => objects.networks(opt(query, 'tenant')));
-    r('POST', '/v1/networks', ({ body }) => objects.createNetwork(body));
-    r('GET', '/v1/networks/:name', ({ params, query }) => objects.network(params.name, opt(query, 'tenant')));
-    r('DELETE', '/v1/networks/:name', ({ params, query }) => objects.removeNetwork(params.name, opt(query, 'tenant')).then(() => ({ removed: params.name })));
-    r('GET', '/v1/groups', ({ query }) => objects.groups(opt(query, 'tenant'), opt(query, 'net')));
-    r('POST', '/v1/groups', ({ body }) => objects.createGroup(body));
-    r('DELETE', '/v1/groups/:name', ({ params, query }) =>
-      objects.removeGroup({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net') }).then(() => ({ removed: params.name })));
-    r('GET', '/v1/endpoints', ({ query }) => endpoints.list({ tenant: opt(query, 'tenant'), net: opt(query, 'net') }));
-    r('POST', '/v1/endpoints', ({ body }) => endpoints.create(body));
-    r('GET', '/v1/endpoints/:name', ({ params, query }) => endpoints.inspect({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net') }));
-    r('PATCH', '/v1/endpoints/:name', ({ params, query, body }) =>
-      endpoints.update({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net'), aliases: body.aliases, group: body.group, port: body.port }));
-    r('DELETE', '/v1/endpoints/:name', ({ params, query }) =>
-      endpoints.remove({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net') }).then(() => ({ removed: params.name })));
-    r('GET', '/v1/ports', () => ctl.ports());
-    r('POST', '/v1/ports', ({ body }) => ctl.addPort(body));
-    r('POST', '/v1/ports/attach', ({ body }) => ctl.attachPort(body));
-    r('DELETE', '/v1/ports/:name', ({ params }) => ctl.removePort(params.name).then(() => ({ removed: params.name })));
-    r('GET', '/v1/macs', ({ query }) => ctl.macs(opt(query, 'net')));
-    r('GET', '/v1/stats', () => ({ ...ctl.stats(), dns: resolver.counters }));
-    r('GET', '/v1/dns', ({ query }) => zones.records(opt(query, 'tenant')));
-    r('GET', '/v1/vteps', ({ query }) => ctl.vteps(opt(query, 'net')));
-    r('POST', '/v1/vteps', ({ body }) => ctl.addVtep(body));
-    r('DELETE', '/v1/vteps', ({ query }) =>
-      ctl.removeVtep({ ip: opt(query, 'ip'), net: opt(query, 'net'), tenant: opt(query, 'tenant') }).then(() => ({ removed: query.get('ip') })));
-    r('GET', '/v1/fdb', ({ query }) => ctl.fdb(opt(query, 'net')));
-    r('POST', '/v1/fdb', ({ body }) => ctl.addFdb(body));
-    r('DELETE', '/v1/fdb', ({ query }) =>
-      ctl.removeFdb({ mac: opt(query, 'mac'), net: opt(query, 'net'), tenant: opt(query, 'tenant') }).then(() => ({ removed: query.get('mac') })));
-    parts.extra?.register(r);
+    this.#register(parts, info, cluster);
     this.#resolver = resolver;
     this.#server = createServer(
       {
@@ -185,6 +115,76 @@ export class ApiServer {
     });
   }
 
+  /** The API's calls: each route with the query parameters it takes and, for a POST or PATCH, its body kind. */
+  #register(parts: ApiParts, info: DaemonInfo, cluster: { hosts: () => Promise<unknown> }): void {
+    const { ctl, objects, endpoints, zones, resolver } = parts;
+    // The query parameters each call takes; a POST's or PATCH's body kind (schemas.ts, requests.ts) is named where its route is.
+    const QUERY: Record<string, readonly string[]> = {
+      'GET /v1/networks': ['tenant'],
+      'GET /v1/networks/:name': ['tenant'],
+      'DELETE /v1/networks/:name': ['tenant'],
+      'GET /v1/groups': ['tenant', 'net'],
+      'DELETE /v1/groups/:name': ['tenant', 'net'],
+      'GET /v1/endpoints': ['tenant', 'net'],
+      'GET /v1/endpoints/:name': ['tenant', 'net'],
+      'DELETE /v1/endpoints/:name': ['tenant', 'net'],
+      'PATCH /v1/endpoints/:name': ['tenant', 'net'],
+      'GET /v1/macs': ['net'],
+      'GET /v1/dns': ['tenant'],
+      'GET /v1/vteps': ['net'],
+      'DELETE /v1/vteps': ['ip', 'net', 'tenant'],
+      'GET /v1/fdb': ['net'],
+      'DELETE /v1/fdb': ['mac', 'net', 'tenant'],
+    };
+    const add = (method: string, path: string, handler: Handler, body?: BodyKind) => {
+      const keys: string[] = [];
+      const pattern = new RegExp(`^${path.replace(/:(\w+)/g, (_m, k: string) => (keys.push(k), '([^/]+)'))}$`);
+      this.#routes.push({ method, pattern, keys, handler, body, query: QUERY[`${method} ${path}`] ?? [] });
+    };
+    const r = (method: string, path: string, handler: Handler) => add(method, path, handler);
+    /** A route whose body is parsed into the typed request of its kind (requests.ts) before the handler runs. */
+    const rb = <K extends BodyKind>(method: string, path: string, kind: K, handler: TypedHandler<RequestOf[K]>) => add(method, path, handler as Handler, kind);
+    // Query parameters that narrow a list or name a network's tenant.
+    const opt = (q: URLSearchParams, k: string) => q.get(k) ?? undefined;
+    r('GET', '/v1/info', () => info);
+    r('GET', '/v1/hosts', () => cluster.hosts());
+    r('GET', '/v1/tenants', () => objects.tenants());
+    rb('POST', '/v1/tenants', 'tenant', ({ body }) => objects.createTenant(body));
+    r('GET', '/v1/tenants/:name', ({ params }) => objects.tenant(params.name));
+    r('DELETE', '/v1/tenants/:name', ({ params }) => objects.removeTenant(params.name).then(() => ({ removed: params.name })));
+    r('GET', '/v1/networks', ({ query }) => objects.networks(opt(query, 'tenant')));
+    rb('POST', '/v1/networks', 'network', ({ body }) => objects.createNetwork(body));
+    r('GET', '/v1/networks/:name', ({ params, query }) => objects.network(params.name, opt(query, 'tenant')));
+    r('DELETE', '/v1/networks/:name', ({ params, query }) => objects.removeNetwork(params.name, opt(query, 'tenant')).then(() => ({ removed: params.name })));
+    r('GET', '/v1/groups', ({ query }) => objects.groups(opt(query, 'tenant'), opt(query, 'net')));
+    rb('POST', '/v1/groups', 'group', ({ body }) => objects.createGroup(body));
+    r('DELETE', '/v1/groups/:name', ({ params, query }) =>
+      objects.removeGroup({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net') }).then(() => ({ removed: params.name })));
+    r('GET', '/v1/endpoints', ({ query }) => endpoints.list({ tenant: opt(query, 'tenant'), net: opt(query, 'net') }));
+    rb('POST', '/v1/endpoints', 'endpoint', ({ body }) => endpoints.create(body));
+    r('GET', '/v1/endpoints/:name', ({ params, query }) => endpoints.inspect({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net') }));
+    rb('PATCH', '/v1/endpoints/:name', 'endpointUpdate', ({ params, query, body }) =>
+      endpoints.update({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net'), aliases: body.aliases, group: body.group, port: body.port }));
+    r('DELETE', '/v1/endpoints/:name', ({ params, query }) =>
+      endpoints.remove({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net') }).then(() => ({ removed: params.name })));
+    r('GET', '/v1/ports', () => ctl.ports());
+    rb('POST', '/v1/ports', 'port', ({ body }) => ctl.addPort(body));
+    rb('POST', '/v1/ports/attach', 'attach', ({ body }) => ctl.attachPort(body));
+    r('DELETE', '/v1/ports/:name', ({ params }) => ctl.removePort(params.name).then(() => ({ removed: params.name })));
+    r('GET', '/v1/macs', ({ query }) => ctl.macs(opt(query, 'net')));
+    r('GET', '/v1/stats', () => ({ ...ctl.stats(), dns: resolver.counters }));
+    r('GET', '/v1/dns', ({ query }) => zones.records(opt(query, 'tenant')));
+    r('GET', '/v1/vteps', ({ query }) => ctl.vteps(opt(query, 'net')));
+    rb('POST', '/v1/vteps', 'vtep', ({ body }) => ctl.addVtep(body));
+    r('DELETE', '/v1/vteps', ({ query }) =>
+      ctl.removeVtep({ ip: opt(query, 'ip'), net: opt(query, 'net'), tenant: opt(query, 'tenant') }).then(() => ({ removed: query.get('ip') })));
+    r('GET', '/v1/fdb', ({ query }) => ctl.fdb(opt(query, 'net')));
+    rb('POST', '/v1/fdb', 'fdb', ({ body }) => ctl.addFdb(body));
+    r('DELETE', '/v1/fdb', ({ query }) =>
+      ctl.removeFdb({ mac: opt(query, 'mac'), net: opt(query, 'net'), tenant: opt(query, 'tenant') }).then(() => ({ removed: query.get('mac') })));
+    parts.extra?.register(r);
+  }
+
   async #handle(req: IncomingMessage, res: ServerResponse, ctl: Controller): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://weft');
     try {
@@ -199,9 +199,11 @@ export class ApiServer {
         if (!m || route.method !== req.method) continue;
         const params: Record<string, string> = {};
         route.keys.forEach((k, i) => (params[k] = decodePart(m[i + 1])));
-        const problem = (route.body && bodyProblem(route.body, body === undefined ? {} : body)) || queryProblem(route.query, url.searchParams);
+        // The body first, then the query: a refusal names the first problem.
+        const parsed = route.body ? parseBody(route.body, body) : body ?? {};
+        const problem = queryProblem(route.query, url.searchParams);
         if (problem) throw badRequest(problem);
-        const result = await route.handler({ params, query: url.searchParams, body: (body ?? {}) as Record<string, unknown> });
+        const result = await route.handler({ params, query: url.searchParams, body: parsed as Record<string, unknown> });
         send(res, 200, result ?? {});
         return;
       }
@@ -213,7 +215,7 @@ export class ApiServer {
         req.resume();
       }
       if (res.headersSent) return;
-      if (err instanceof WeftError) send(res, err.status, { error: oneLine(err.message) });
+      if (err instanceof WeftError) send(res, err.status, { error: oneLine(err.message), code: err.code });
       else send(res, 500, { error: `internal error: ${oneLine((err as Error).message)}` });
     }
   }
@@ -263,7 +265,7 @@ const oneLine = (msg: string) => msg.replace(/\s*\n\s*/g, ' ');
 
 /** The request's JSON body (undefined when empty); 413 past `max` bytes, 400 when it is not JSON. */
 function readBody(req: IncomingMessage, max: number): Promise<unknown> {
-  const tooLarge = () => new TooLarge(`request body too large (at most ${max} bytes)`, 413);
+  const tooLarge = () => new TooLarge(`request body too large (at most ${max} bytes)`, 413, 'too_large');
   if (Number(req.headers['content-length'] ?? 0) > max) return Promise.reject(tooLarge());
   // Events, not `for await`: leaving that loop early destroys the socket before the 413 is sent.
   return new Promise((resolve, reject) => {

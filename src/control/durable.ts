@@ -27,7 +27,7 @@ export class StateNotSaved extends WeftError {
     readonly path: string,
     cause: unknown,
   ) {
-    super(`state not saved: ${fsReason(cause)} (${path})`, 507);
+    super(`state not saved: ${fsReason(cause)} (${path})`, 507, 'state_not_saved');
     this.name = 'StateNotSaved';
     (this as { cause?: unknown }).cause = cause;
   }

@@ -18,17 +18,21 @@ import type { Compare, KV, Op, Store } from './store/store.js';
 /** Most aliases one endpoint has (Docker gives a handful; this bounds a record). */
 export const MAX_ALIASES = 32;
 
-export interface EndpointUpdate {
-  name?: unknown;
-  tenant?: unknown;
-  net?: unknown;
+/** A change of an endpoint in place (PATCH /v1/endpoints/NAME, `weft endpoint set`, Docker's events). */
+export interface UpdateEndpointRequest {
+  name: string;
+  tenant?: string;
+  /** `n` (with `tenant`) or `n.t`. */
+  net?: string;
   /** Replaces the list; [] clears it. */
-  aliases?: unknown;
+  aliases?: string[];
   /** A group name (made when missing), or '' / null to leave the group. */
-  group?: unknown;
-  /** 1..65535, or 0 to clear. */
-  port?: unknown;
+  group?: string | null;
+  /** 1..65535, or 0 to clear; a string of digits is taken (Docker labels are strings). */
+  port?: number | string | null;
 }
+
+export type EndpointUpdate = UpdateEndpointRequest;
 
 /** What update needs of the Endpoints object that owns the endpoint. */
 export interface UpdateContext {

@@ -4,16 +4,16 @@
 // remembers its endpoints on its own disk, so that after a restart, or after
 // its lease was lost while the store was away, it re-claims them: the same
 // records, addresses and MACs under its new lease, the same ports.
-import { formatMac, localMac, parseMac, isMulticastMac } from '../datapath/mac.js';
-import { VALID_IFNAME } from '../switch/netns.js';
+// The steps of a create are in endpoint-create.ts, an in-place change in
+// endpoint-update.ts; listing, removal and re-claiming are here.
 import type { ClusterView } from './cluster-view.js';
 import type { Controller } from './controller.js';
-import { badRequest, conflict, notFound, WeftError } from './errors.js';
+import { conflict, noLease, notFound, WeftError } from './errors.js';
 import { Ipam } from './ipam.js';
-import { parseCidr, parseIPv4 } from './ipv4.js';
-import { checkName, namesOnNetwork, splitNetRef } from './objects.js';
-import { refuseDnsClash } from './names.js';
-import { checkAliases, updateEndpoint, type EndpointUpdate } from './endpoint-update.js';
+import { SerialQueue } from './serial.js';
+import { checkName, splitNetRef } from './objects.js';
+import { updateEndpoint, type UpdateEndpointRequest } from './endpoint-update.js';
+import { createEndpoint, portName, type CreateEndpointRequest } from './endpoint-create.js';
 import {
   endpointKey,
   groupKey,
@@ -23,11 +23,12 @@ import {
   netRef,
   networkKey,
   type EndpointRecord,
-  type GroupRecord,
   type NetworkRecord,
 } from './records.js';
 import type { EndpointsFile, SavedEndpoint } from './state-file.js';
 import type { Compare, KV, Op, Store } from './store/store.js';
+
+export type { CreateEndpointRequest } from './endpoint-create.js';
 
 export interface EndpointView extends EndpointRecord {
   /** `<e>.<n>.<t>` */
@@ -53,14 +54,12 @@ export interface EndpointsEnv {
 }
 
 const parse = <T>(kv: KV | undefined): T | undefined => (kv ? (JSON.parse(kv.value) as T) : undefined);
-/** The local port of an endpoint is named like its DNS name. */
-const portName = (e: { tenant: string; net: string; name: string }) => `${e.name}.${netRef(e.tenant, e.net)}`;
 
 export class Endpoints {
   readonly #ipam: Ipam;
   /** This host's endpoints, by `<e>.<n>.<t>`. */
   readonly #mine = new Map<string, SavedEndpoint>();
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
   #retry?: NodeJS.Timeout;
 
   constructor(
@@ -74,10 +73,9 @@ export class Endpoints {
     this.#ipam = new Ipam(store, IPAM_PREFIX);
   }
 
+  /** One change at a time: two creates never race for a name or an address. */
   #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.#queue.then(fn, fn);
-    this.#queue = next.catch(() => undefined);
-    return next;
+    return this.#queue.run(fn);
   }
 
   /** Writes endpoints.json: the commit point of a create or remove (what a restart re-claims). Throws StateNotSaved. */
@@ -123,119 +121,34 @@ export class Endpoints {
 
   #lease(): string {
     const lease = this.env.leaseId();
-    if (!lease) throw new WeftError('this host has no lease in the store right now (is the store reachable?); try again', 503);
+    if (!lease) throw noLease('this host has no lease in the store right now (is the store reachable?); try again');
     return lease;
   }
 
-  create(req: {
-    name?: unknown;
-    tenant?: unknown;
-    net?: unknown;
-    group?: unknown;
-    aliases?: unknown;
-    ip?: unknown;
-    mac?: unknown;
-    netns?: unknown;
-    ifname?: unknown;
-    port?: unknown;
-    router?: unknown;
-  }): Promise<EndpointView> {
-    return this.#serial(async () => {
-      const name = checkName('endpoint', req.name);
-      const r = splitNetRef(req.net, req.tenant);
-      const netns = req.netns === undefined ? undefined : String(req.netns);
-      if (netns === '') throw badRequest('--netns must name a namespace');
-      const ifname = req.ifname === undefined ? 'eth0' : String(req.ifname);
-      if (!VALID_IFNAME.test(ifname)) throw badRequest(`invalid interface name '${ifname}'`);
-      const wantMac = req.mac === undefined ? undefined : unicast(req.mac);
-      const port = req.port === undefined ? undefined : Number(req.port);
-      if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 65535)) throw badRequest(`invalid port '${String(req.port)}' (1 to 65535)`);
-      if (req.router !== undefined && typeof req.router !== 'boolean') throw badRequest('router must be true or false');
-      const router = req.router === true ? true : undefined;
-      const aliases = req.aliases === undefined ? undefined : checkAliases(req.aliases, name);
-      const nkv = await this.store.get(networkKey(r.tenant, r.net));
-      const n = parse<NetworkRecord>(nkv);
-      if (!nkv || !n) {
-        if (!(await this.store.get(`/weft/tenants/${r.tenant}`))) throw notFound(`no tenant '${r.tenant}'`);
-        throw notFound(`no network '${r.net}' in tenant '${r.tenant}'`);
-      }
-      if (n.removing) throw conflict(`network '${r.net}' in tenant '${r.tenant}' is being removed`);
-      const compares: Compare[] = [{ key: networkKey(r.tenant, r.net), modRevision: nkv.modRevision }];
-      let group: string | undefined;
-      if (req.group !== undefined) {
-        group = checkName('group', req.group);
-        const gkv = await this.store.get(groupKey(r.tenant, r.net, group));
-        if (!gkv) throw notFound(`no group '${group}' on network '${r.net}' in tenant '${r.tenant}'`);
-        if (parse<GroupRecord>(gkv)!.removing) throw conflict(`group '${group}' is being removed`);
-        compares.push({ key: groupKey(r.tenant, r.net, group), modRevision: gkv.modRevision });
-      }
-      const key = endpointKey(r.tenant, r.net, name);
-      const existing = parse<EndpointRecord>(await this.store.get(key));
-      if (existing) throw conflict(`endpoint '${name}' already exists on network '${r.net}' in tenant '${r.tenant}' (host ${existing.host})`);
-      refuseDnsClash('endpoint', name, await namesOnNetwork(this.store, r.tenant, r.net), ` on network '${r.net}' in tenant '${r.tenant}'`);
-      if (netns !== undefined && this.ctl.hasPort(portName({ tenant: r.tenant, net: r.net, name }))) {
-        throw conflict(`a port for endpoint '${name}' already exists on this host`);
-      }
-      const lease = this.#lease();
-      const subnet = parseCidr(n.subnet);
-      const reserved = [n.gateway, n.dns].filter((x): x is string => x !== undefined).map(parseIPv4);
-      const scope = ipamScope(r.tenant, r.net);
-      const want = req.ip === undefined ? undefined : parseIPv4(String(req.ip).split('/')[0]);
-      const ip = await this.#ipam.allocate(scope, subnet, reserved, name, { want, lease });
-      const mac = formatMac(wantMac ?? localMac(parseIPv4(ip)));
-      const rec: EndpointRecord = { tenant: r.tenant, net: r.net, name, group, aliases: aliases?.length ? aliases : undefined, ip, mac, host: this.env.hostId, vtep: this.env.vtep, netns, ifname: netns ? ifname : undefined, port, router };
-      const written = await this.store
-        .txn(
-          [...compares, { key, absent: true }, { key: macKey(r.tenant, r.net, mac), absent: true }],
-          [
-            { put: key, value: JSON.stringify(rec), lease },
-            { put: macKey(r.tenant, r.net, mac), value: name, lease },
-          ],
-        )
-        .catch(async (err: Error) => {
-          // A write the store did not confirm may still have been applied: look before freeing the address.
-          const now = await this.store.get(key).catch(() => 'unknown' as const);
-          if (now === 'unknown') throw err; // cannot tell: keep the address (it is leased) rather than risk handing it out twice
-          const mine = now && parse<EndpointRecord>(now)!.host === this.env.hostId && parse<EndpointRecord>(now)!.ip === ip;
-          if (mine) return { succeeded: true, revision: now.modRevision };
-          await this.#ipam.release(scope, ip, name).catch(() => this.#later(`address ${ip} of '${name}'`, () => this.#ipam.release(scope, ip, name)));
-          throw err;
-        });
-      if (!written.succeeded) {
-        await this.#ipam.release(scope, ip, name).catch(() => undefined);
-        if (await this.store.get(key)) throw conflict(`endpoint '${name}' already exists on network '${r.net}' in tenant '${r.tenant}'`);
-        const holder = await this.store.get(macKey(r.tenant, r.net, mac));
-        if (holder) throw conflict(`MAC ${mac} is in use by endpoint '${holder.value}' on network '${r.net}'`);
-        throw conflict(`network '${r.net}' (or its group) changed while the endpoint was created; try again`);
-      }
-      const saved: SavedEndpoint = { tenant: r.tenant, net: r.net, name, group, aliases: rec.aliases, ip, mac, netns, ifname: rec.ifname, port, router };
-      if (netns !== undefined) {
-        try {
-          await this.env.realise(n);
-          await this.ctl.addEndpointPort({ name: portName(rec), net: netRef(r.tenant, r.net), netns, ifname, ip, mac, router });
-        } catch (err) {
-          await this.#unwrite(rec).catch(() => undefined);
-          throw err;
-        }
-      }
-      this.#mine.set(portName(rec), saved);
-      try {
-        this.#save();
-      } catch (err) {
-        // Not on disk, so not created: no port, no record, no address left.
-        this.#mine.delete(portName(rec));
-        if (netns !== undefined) await this.ctl.removePort(portName(rec), { endpoint: true }).catch(() => undefined);
-        await this.#unwrite(rec).catch(() => this.#later(`endpoint '${portName(rec)}'`, () => this.#unwrite(rec)));
-        throw err;
-      }
-      await this.view.waitFor(written.revision);
-      this.env.changed();
-      return this.#view(rec);
-    });
+  /** Creates an endpoint (endpoint-create.ts: parse, reserve, write, realise). */
+  create(req: CreateEndpointRequest): Promise<EndpointView> {
+    return this.#serial(() =>
+      createEndpoint(req, {
+        store: this.store,
+        view: this.view,
+        ctl: this.ctl,
+        ipam: this.#ipam,
+        hostId: this.env.hostId,
+        vtep: this.env.vtep,
+        lease: () => this.#lease(),
+        realise: (n) => this.env.realise(n),
+        mine: this.#mine,
+        save: () => this.#save(),
+        unwrite: (e) => this.#unwrite(e),
+        later: (what, fn) => this.#later(what, fn),
+        show: (e) => this.#view(e),
+        changed: () => this.env.changed(),
+      }),
+    );
   }
 
   /** Changes an endpoint's aliases, group or SRV port in place (endpoint-update.ts); only on the host that owns it. */
-  update(req: EndpointUpdate): Promise<EndpointView> {
+  update(req: UpdateEndpointRequest): Promise<EndpointView> {
     return this.#serial(() =>
       updateEndpoint(req, {
         store: this.store,
@@ -330,7 +243,7 @@ export class Endpoints {
           await this.env.realise(n);
           // A port that cannot be made (its namespace is gone) will not be made by trying again.
           await this.ctl.addEndpointPort({ name: ref, net: netRef(e.tenant, e.net), netns: e.netns, ifname: e.ifname ?? 'eth0', ip: e.ip, mac: e.mac, router: e.router, reattach: true }).catch((err: Error) => {
-            throw err instanceof WeftError && err.status === 400 ? new Taken(err.message) : err;
+            throw err instanceof WeftError && err.code === 'bad_request' ? new Taken(err.message) : err;
           });
         }
         back++;
@@ -403,14 +316,3 @@ export function listFilter(filter: { tenant?: unknown; net?: unknown }): { tenan
 
 /** An endpoint that cannot come back: its network is gone, or another took its name, MAC or address. */
 class Taken extends Error {}
-
-function unicast(v: unknown): number {
-  let m: number;
-  try {
-    m = parseMac(String(v));
-  } catch (err) {
-    throw badRequest((err as Error).message);
-  }
-  if (isMulticastMac(m) || m === 0) throw badRequest(`MAC ${String(v)} is not a unicast address`);
-  return m;
-}

@@ -3,9 +3,12 @@
 // one level (`<group>.<net>.<tenant>`, `<endpoint>.<net>.<tenant>`): `Web1`
 // beside `web1`, or an endpoint `web` beside a group `web`, would answer
 // each other's queries (tenants `acme` and `ACME` would share a zone). A
-// create is refused instead.
+// create is refused instead. The rules of one name (checkName) and of a
+// network reference (`n` or `n.t`) are here too.
 import { createRequire } from 'node:module';
-import { conflict } from './errors.js';
+import { badRequest, conflict } from './errors.js';
+import { DEFAULT_TENANT, endpointsOf, groupsOf } from './records.js';
+import type { Store } from './store/store.js';
 import { SPECIAL_USE_NAMES } from './special-use-names.js';
 
 export interface Named {
@@ -38,4 +41,31 @@ export function reservedDnsName(name: string): string | undefined {
   if (SPECIAL.has(n)) return `a special-use domain name (${SPECIAL.get(n)})`;
   if (TLDS.has(n)) return 'a delegated top-level domain';
   return undefined;
+}
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+
+/** A name of an object: a DNS label weft accepts (letters, digits, - and _, at most 63). */
+export function checkName(kind: string, name: unknown): string {
+  if (typeof name !== 'string' || !NAME_RE.test(name)) {
+    throw badRequest(`invalid ${kind} name '${String(name)}' (letters, digits, '-' and '_', at most 63)`);
+  }
+  return name;
+}
+
+/** A network reference: `n` with a tenant (default 'default'), or `n.t`. */
+export function splitNetRef(net: unknown, tenant?: unknown): { tenant: string; net: string } {
+  if (typeof net !== 'string' || net === '') throw badRequest('a network is required (--net)');
+  const dot = net.indexOf('.');
+  if (dot > 0) return { net: net.slice(0, dot), tenant: net.slice(dot + 1) };
+  return { net, tenant: tenant === undefined ? DEFAULT_TENANT : String(tenant) };
+}
+
+/** The groups and endpoints of a network, from the store: the names one DNS level holds. */
+export async function namesOnNetwork(store: Store, tenant: string, net: string): Promise<Named[]> {
+  const [groups, endpoints] = await Promise.all([store.list(groupsOf(tenant, net)), store.list(endpointsOf(tenant, net))]);
+  return [
+    ...groups.items.map((kv) => ({ kind: 'group', name: (JSON.parse(kv.value) as { name: string }).name })),
+    ...endpoints.items.map((kv) => ({ kind: 'endpoint', name: (JSON.parse(kv.value) as { name: string }).name })),
+  ];
 }

@@ -10,7 +10,7 @@ import type { Encap } from '../datapath/datapath.js';
 import { ENCAP_OVERHEAD } from '../overlay/overlay.js';
 import type { ClusterView } from './cluster-view.js';
 import { badRequest, conflict, notFound } from './errors.js';
-import { refuseDnsClash, reservedDnsName, type Named } from './names.js';
+import { checkName, namesOnNetwork, refuseDnsClash, reservedDnsName, splitNetRef } from './names.js';
 import { contains, formatCidr, formatIPv4, isHostAddress, overlaps, parseCidr, parseIPv4, size, type Subnet } from './ipv4.js';
 import {
   DEFAULT_TENANT,
@@ -29,7 +29,8 @@ import {
 } from './records.js';
 import type { Compare, KV, Op, Store } from './store/store.js';
 
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+export { checkName, namesOnNetwork, splitNetRef } from './names.js';
+
 /** VNIs are handed out from here up when a tenant has no range, as libnetwork does. */
 export const FIRST_VNI = 256;
 export const MAX_VNI: Record<Encap, number> = { vxlan: 0xffffff, gre: 0xffffffff };
@@ -40,21 +41,6 @@ const CARVED_PREFIX = 24;
 const TRIES = 30;
 /** A short random pause between tries, so creates racing in one tenant spread out. */
 const backoff = (attempt: number) => new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 5 * (attempt + 1))));
-
-export function checkName(kind: string, name: unknown): string {
-  if (typeof name !== 'string' || !NAME_RE.test(name)) {
-    throw badRequest(`invalid ${kind} name '${String(name)}' (letters, digits, '-' and '_', at most 63)`);
-  }
-  return name;
-}
-
-/** A network reference: `n` with a tenant (default 'default'), or `n.t`. */
-export function splitNetRef(net: unknown, tenant?: unknown): { tenant: string; net: string } {
-  if (typeof net !== 'string' || net === '') throw badRequest('a network is required (--net)');
-  const dot = net.indexOf('.');
-  if (dot > 0) return { net: net.slice(0, dot), tenant: net.slice(dot + 1) };
-  return { net, tenant: tenant === undefined ? DEFAULT_TENANT : String(tenant) };
-}
 
 export interface NetworkView extends NetworkRecord {
   /** `<n>.<t>` */
@@ -74,6 +60,34 @@ export interface ObjectsEnv {
   underlayMtu?: number;
   /** Local ports (not endpoints) on a network: a network with any is not removed. */
   localPorts(ref: string): string[];
+}
+
+/** A tenant to create (POST /v1/tenants). */
+export interface CreateTenantRequest {
+  name: string;
+  subnetPool?: string;
+  /** `FIRST-LAST`. */
+  vniRange?: string;
+}
+
+/** A network to create (POST /v1/networks, Docker's CreateNetwork). */
+export interface CreateNetworkRequest {
+  name: string;
+  tenant?: string;
+  subnet?: string;
+  gateway?: string;
+  dns?: string;
+  mtu?: number;
+  encap?: 'vxlan' | 'gre';
+  vni?: number;
+}
+
+/** A group to create (POST /v1/groups). */
+export interface CreateGroupRequest {
+  name: string;
+  /** `n` (with `tenant`) or `n.t`. */
+  net: string;
+  tenant?: string;
 }
 
 export class Objects {
@@ -101,7 +115,7 @@ export class Objects {
     return { ...t, networks };
   }
 
-  async createTenant(req: { name?: unknown; subnetPool?: unknown; vniRange?: unknown }): Promise<TenantRecord> {
+  async createTenant(req: CreateTenantRequest): Promise<TenantRecord> {
     const name = checkName('tenant', req.name);
     // A tenant's names are `<...>.<tenant>.`: named like a real TLD it would shadow it for every container.
     const reserved = reservedDnsName(name);
@@ -182,16 +196,7 @@ export class Objects {
     return this.#networkView(n);
   }
 
-  async createNetwork(req: {
-    name?: unknown;
-    tenant?: unknown;
-    subnet?: unknown;
-    gateway?: unknown;
-    dns?: unknown;
-    mtu?: unknown;
-    encap?: unknown;
-    vni?: unknown;
-  }): Promise<NetworkView> {
+  async createNetwork(req: CreateNetworkRequest): Promise<NetworkView> {
     const name = checkName('network', req.name);
     const tenant = checkName('tenant', req.tenant ?? DEFAULT_TENANT);
     const encap = req.encap === undefined ? 'vxlan' : req.encap;
@@ -312,7 +317,7 @@ export class Objects {
       .sort((a, b) => `${a.name}.${a.net}.${a.tenant}`.localeCompare(`${b.name}.${b.net}.${b.tenant}`));
   }
 
-  async createGroup(req: { name?: unknown; tenant?: unknown; net?: unknown }): Promise<GroupRecord> {
+  async createGroup(req: CreateGroupRequest): Promise<GroupRecord> {
     const name = checkName('group', req.name);
     const r = splitNetRef(req.net, req.tenant);
     const nkv = await this.store.get(networkKey(r.tenant, r.net));
@@ -375,13 +380,4 @@ function firstFree(net: Subnet, gateway?: string): string {
   const first = net.prefix >= 31 ? net.base : net.base + 1;
   const a = formatIPv4(first);
   return a === gateway ? formatIPv4(first + 1) : a;
-}
-
-/** The groups and endpoints of a network, from the store: the names one DNS level holds. */
-export async function namesOnNetwork(store: Store, tenant: string, net: string): Promise<Named[]> {
-  const [groups, endpoints] = await Promise.all([store.list(groupsOf(tenant, net)), store.list(endpointsOf(tenant, net))]);
-  return [
-    ...groups.items.map((kv) => ({ kind: 'group', name: (JSON.parse(kv.value) as { name: string }).name })),
-    ...endpoints.items.map((kv) => ({ kind: 'endpoint', name: (JSON.parse(kv.value) as { name: string }).name })),
-  ];
 }

@@ -30,11 +30,17 @@
 // apex (SOA, NS), an address with no endpoint and any name below an address
 // are answered here, at once, rather than a question about a private overlay
 // address sent to the upstream servers (which cannot know it).
+//
+// The zones are built in zone-build.ts (rebuilt when the view changes);
+// this file answers from them.
 import type { Answer } from 'dns-packet';
 import type { ClusterView } from '../control/cluster-view.js';
-import { contains, parseCidr, type Subnet } from '../control/ipv4.js';
 import { reservedDnsName } from '../control/names.js';
-import type { EndpointRecord } from '../control/records.js';
+import type { Subnet } from '../control/ipv4.js';
+import { lower, parseDnsDomain, splitLast, underName } from './dns-names.js';
+import { buildZones, type BuiltZones, type TenantZone } from './zone-build.js';
+
+export { parseDnsDomain, reverseName, underName } from './dns-names.js';
 
 /** Who asks, in-band: the tenant of the network, the address asked (NS glue), the largest datagram the port carries, a cache key for them. */
 export interface Asker {
@@ -53,12 +59,6 @@ export interface ZoneOptions {
 
 export type Rr = Answer;
 
-interface Node {
-  a: string[];
-  /** SRV targets (endpoint names under the group) with their ports. */
-  srv: Array<{ target: string; port: number }>;
-}
-
 export interface Lookup {
   /** The name is in a zone weft serves to this asker (a tenant's, or a reverse zone of its subnets). */
   local: boolean;
@@ -74,85 +74,9 @@ export interface DnsRecordRow {
   value: string;
 }
 
-/** Checks a --dns-domain suffix (`weft.internal`, a trailing dot allowed); throws a one-line Error. */
-export function parseDnsDomain(spec: string): string {
-  const d = spec.replace(/\.$/, '').toLowerCase();
-  const labels = d.split('.');
-  if (d === '' || d.length > 200 || labels.some((l) => !/^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/.test(l))) {
-    throw new Error(`bad --dns-domain '${spec}' (expected a DNS name such as weft.internal)`);
-  }
-  return d;
-}
-
-/** One DNS label as weft names objects (checkName), whatever its case. */
-const LABEL = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
-
-const lower = (n: string) => n.toLowerCase().replace(/\.$/, '');
-
-/** `10.1.0.5` -> `5.0.1.10.in-addr.arpa` */
-export const reverseName = (ip: string) => `${ip.split('.').reverse().join('.')}.in-addr.arpa`;
-
-/** Whether the dot at `i` of a presentation-form name is a label boundary (not escaped by an odd run of backslashes). */
-function realDot(name: string, i: number): boolean {
-  let n = 0;
-  for (let j = i - 1; j >= 0 && name[j] === '\\'; j--) n++;
-  return name[i] === '.' && n % 2 === 0;
-}
-
-/** Whether `name` is `suffix` or below it, label for label (`a\.acme` is not below `acme`). */
-export function underName(name: string, suffix: string): boolean {
-  if (name === suffix) return true;
-  return name.endsWith(suffix) && realDot(name, name.length - suffix.length - 1);
-}
-
-/** The last label of a presentation-form name, and the name before it ('' at the top). */
-function splitLast(name: string): { head: string; last: string } {
-  for (let i = name.length - 1; i >= 0; i--) if (name[i] === '.' && realDot(name, i)) return { head: name.slice(0, i), last: name.slice(i + 1) };
-  return { head: '', last: name };
-}
-
-class TenantZone {
-  readonly nodes = new Map<string, Node>();
-  /** Every name that exists, with its ancestors up to the apex (empty non-terminals answer NOERROR). */
-  readonly exists = new Set<string>();
-  /** `dns.<apex>`: the name server's name (the NS target and the SOA's MNAME). */
-  readonly ns: string;
-
-  /**
-   * `apex` is the zone's name (lower case); `owner` the one tenant record it
-   * serves. Two tenants whose names differ only in case are refused at
-   * create, but a store written before that (or two hosts racing) may hold
-   * both: the second gets no zone rather than a share of the first's.
-   */
-  constructor(
-    readonly apex: string,
-    readonly owner: string,
-  ) {
-    this.exists.add(apex);
-    this.ns = `dns.${apex}`;
-    this.exists.add(this.ns);
-  }
-
-  node(name: string): Node {
-    let n = this.nodes.get(name);
-    if (!n) {
-      n = { a: [], srv: [] };
-      this.nodes.set(name, n);
-      for (let x = name; x !== this.apex && x.includes('.'); x = x.slice(x.indexOf('.') + 1)) this.exists.add(x);
-      this.exists.add(name);
-    }
-    return n;
-  }
-}
-
 export class Zones {
   #generation = -1;
-  /** By the tenant label (lower case). */
-  #tenants = new Map<string, TenantZone>();
-  /** Reverse names by tenant: d.c.b.a.in-addr.arpa -> endpoint names. */
-  #ptr = new Map<string, Map<string, string[]>>();
-  /** Every network's subnet, with its tenant and the reverse zone its SOA is named after. */
-  #subnets: Array<{ tenant: string; subnet: Subnet; apex: string }> = [];
+  #built: BuiltZones = { tenants: new Map(), ptr: new Map(), subnets: [] };
   /** Rotates group A records: where the next answer starts. */
   #turn = 0;
   readonly #domain: string;
@@ -189,85 +113,10 @@ export class Zones {
     if (this.#domain) return [];
     return [...this.view.tenants.keys()].filter((t) => reservedDnsName(t) !== undefined).sort();
   }
-
   #refresh(): void {
     if (this.#generation === this.view.generation) return;
     this.#generation = this.view.generation;
-    this.#tenants = new Map();
-    this.#ptr = new Map();
-    this.#subnets = [];
-    for (const t of [...this.view.tenants.keys()].sort()) {
-      if (!this.#domain && reservedDnsName(t)) continue;
-      const label = t.toLowerCase();
-      if (!this.#tenants.has(label)) this.#tenants.set(label, new TenantZone(this.apexOf(t), t));
-    }
-    const zoneOf = (tenant: string) => {
-      const z = this.#tenants.get(tenant.toLowerCase());
-      return z && z.owner === tenant ? z : undefined;
-    };
-    for (const n of this.view.networks.values()) {
-      if (!zoneOf(n.tenant)) continue;
-      try {
-        const subnet = parseCidr(n.subnet);
-        this.#subnets.push({ tenant: n.tenant, subnet, apex: reverseApex(subnet) });
-      } catch {
-        // A record this version cannot read has no reverse zone; its names still forward.
-      }
-    }
-    const byGroup = new Map<string, { zone: TenantZone; members: EndpointRecord[] }>();
-    for (const e of this.view.endpoints.values()) {
-      const zone = zoneOf(e.tenant);
-      if (!zone) continue;
-      const fqdn = lower(`${e.name}.${e.net}.${zone.apex}`);
-      zone.node(fqdn).a.push(e.ip);
-      let ptrs = this.#ptr.get(zone.owner);
-      if (!ptrs) this.#ptr.set(zone.owner, (ptrs = new Map()));
-      const rev = reverseName(e.ip);
-      ptrs.set(rev, [...(ptrs.get(rev) ?? []), fqdn]);
-      if (e.group) {
-        const g = lower(`${e.group}.${e.net}.${zone.apex}`);
-        const entry = byGroup.get(g) ?? { zone, members: [] };
-        entry.members.push(e);
-        byGroup.set(g, entry);
-      }
-    }
-    for (const g of this.view.groups.values()) {
-      const zone = zoneOf(g.tenant);
-      if (zone) zone.node(lower(`${g.name}.${g.net}.${zone.apex}`));
-    }
-    for (const [g, { zone, members }] of byGroup) {
-      const node = zone.node(g);
-      for (const e of members.sort((a, b) => a.name.localeCompare(b.name))) {
-        node.a.push(e.ip);
-        const target = `${e.name.toLowerCase()}.${g}`;
-        // A member without a port is in the group's A set, but no SRV target: port 0 means "no service here" (RFC 2782).
-        if (e.port) node.srv.push({ target, port: e.port });
-        zone.node(target).a.push(e.ip);
-      }
-    }
-    this.#aliases(zoneOf);
-  }
-
-  /** Aliases last, so that every endpoint's own name and every group's is a node already and keeps its answer. */
-  #aliases(zoneOf: (tenant: string) => TenantZone | undefined): void {
-    const byAlias = new Map<string, { zone: TenantZone; holders: Map<string, EndpointRecord> }>();
-    for (const e of this.view.endpoints.values()) {
-      const zone = zoneOf(e.tenant);
-      // A record from another host is read as it is: only labels count.
-      if (!zone || !Array.isArray(e.aliases)) continue;
-      for (const a of e.aliases) {
-        if (typeof a !== 'string' || !LABEL.test(a)) continue;
-        const fqdn = lower(`${a}.${e.net}.${zone.apex}`);
-        const entry = byAlias.get(fqdn) ?? { zone, holders: new Map() };
-        entry.holders.set(e.name, e);
-        byAlias.set(fqdn, entry);
-      }
-    }
-    for (const [fqdn, { zone, holders }] of byAlias) {
-      if (zone.nodes.has(fqdn)) continue;
-      const node = zone.node(fqdn);
-      for (const e of [...holders.values()].sort((a, b) => a.name.localeCompare(b.name))) node.a.push(e.ip);
-    }
+    this.#built = buildZones(this.view, (t) => this.apexOf(t), this.#domain !== '');
   }
 
   /** The SOA of zone `apex`, whose name server is `ns`. */
@@ -296,7 +145,7 @@ export class Zones {
   /** Whether `tenant` names a tenant weft serves a zone for. */
   hasTenant(tenant: string): boolean {
     this.#refresh();
-    return this.#tenants.has(tenant.toLowerCase());
+    return this.#built.tenants.has(tenant.toLowerCase());
   }
 
   /** The zone `name` (lower case) falls in, or undefined when it is in none (or under none we serve to `asker`). */
@@ -306,7 +155,7 @@ export class Zones {
       if (name === this.#domain || !underName(name, this.#domain)) return undefined;
       rest = name.slice(0, name.length - this.#domain.length - 1);
     }
-    const zone = this.#tenants.get(splitLast(rest).last);
+    const zone = this.#built.tenants.get(splitLast(rest).last);
     if (!zone) return undefined;
     // In-band, another tenant's zone is no zone at all: its names forward like any other.
     if (asker !== undefined && zone.owner !== asker.tenant) return undefined;
@@ -355,18 +204,18 @@ export class Zones {
   #reverse(asker: Asker | undefined, name: string, qtype: string, out: Lookup): Lookup {
     const mine = (t: string) => asker === undefined || t === asker.tenant;
     const targets: string[] = [];
-    for (const [t, ptrs] of this.#ptr) if (mine(t)) targets.push(...(ptrs.get(name) ?? []));
+    for (const [t, ptrs] of this.#built.ptr) if (mine(t)) targets.push(...(ptrs.get(name) ?? []));
     const soa = (net: { tenant: string; apex: string }) => this.#soaOf(net.apex, `dns.${this.apexOf(net.tenant)}`);
     if (targets.length > 0) {
       if (qtype === 'PTR' || qtype === 'ANY') {
         for (const t of targets) out.answers.push(this.#rr(name, 'PTR', t));
         return out;
       }
-      const net = this.#subnets.find((n) => mine(n.tenant) && underName(name, n.apex));
+      const net = this.#built.subnets.find((n) => mine(n.tenant) && underName(name, n.apex));
       return net ? { ...out, authority: [soa(net)] } : out;
     }
     // No PTR to give: ours when the name is in a reverse zone of one of the asker's subnets.
-    const nets = this.#subnets.filter((n) => mine(n.tenant) && underName(name, n.apex));
+    const nets = this.#built.subnets.filter((n) => mine(n.tenant) && underName(name, n.apex));
     if (nets.length === 0) return { ...out, local: false };
     const apex = nets.find((n) => n.apex === name);
     if (apex) {
@@ -389,7 +238,7 @@ export class Zones {
     if (!net) return below ? { ...out, rcode: 'NXDOMAIN', authority: [soa(nets[0])] } : { ...out, local: false };
     // An empty non-terminal (a partial address with an endpoint under it) exists; anything else here does not.
     const suffix = `.${name}`;
-    const hasPtrBelow = !below && prefix < 32 && [...this.#ptr].some(([t, ptrs]) => mine(t) && [...ptrs.keys()].some((k) => k.endsWith(suffix)));
+    const hasPtrBelow = !below && prefix < 32 && [...this.#built.ptr].some(([t, ptrs]) => mine(t) && [...ptrs.keys()].some((k) => k.endsWith(suffix)));
     return hasPtrBelow ? { ...out, authority: [soa(net)] } : { ...out, rcode: 'NXDOMAIN', authority: [soa(net)] };
   }
 
@@ -403,14 +252,14 @@ export class Zones {
   records(tenant?: string): DnsRecordRow[] {
     this.#refresh();
     const rows: DnsRecordRow[] = [];
-    for (const zone of this.#tenants.values()) {
+    for (const zone of this.#built.tenants.values()) {
       if (tenant !== undefined && zone.owner !== tenant) continue;
       for (const [name, n] of [...zone.nodes].sort(([a], [b]) => a.localeCompare(b))) {
         for (const ip of n.a) rows.push({ name: `${name}.`, type: 'A', value: ip });
         const weight = Math.floor(100 / Math.max(1, n.srv.length));
         for (const s of n.srv) rows.push({ name: `${name}.`, type: 'SRV', value: `10 ${weight} ${s.port} ${s.target}.` });
       }
-      for (const [rev, targets] of this.#ptr.get(zone.owner) ?? []) for (const t of targets) rows.push({ name: `${rev}.`, type: 'PTR', value: `${t}.` });
+      for (const [rev, targets] of this.#built.ptr.get(zone.owner) ?? []) for (const t of targets) rows.push({ name: `${rev}.`, type: 'PTR', value: `${t}.` });
     }
     return rows;
   }
@@ -421,10 +270,4 @@ function overlapsRange(s: Subnet, r: { base: number; prefix: number }): boolean 
   const p = Math.min(s.prefix, r.prefix);
   const mask = p === 0 ? 0 : (0xffffffff << (32 - p)) >>> 0;
   return ((s.base & mask) >>> 0) === ((r.base & mask) >>> 0);
-}
-
-/** The reverse zone named by the whole octets of a subnet's prefix: 10.60.1.0/24 -> 1.60.10.in-addr.arpa. */
-function reverseApex(s: Subnet): string {
-  const octets = [24, 16, 8].map((sh) => (s.base >>> sh) & 255).slice(0, Math.floor(s.prefix / 8));
-  return [...octets.reverse(), 'in-addr', 'arpa'].join('.');
 }

@@ -111,9 +111,20 @@ function call(sock: string, method: string, path: string, body?: string | Buffer
 }
 const post = (d: Daemon, path: string, body: unknown) => call(d.sock, 'POST', path, JSON.stringify(body));
 
-/** A refusal: the status and its one line. */
+/** The codes a refusal with each status may carry (a store's errors keep the store's codes). */
+const CODES: Record<number, string[]> = {
+  400: ['bad_request', 'invalid'],
+  404: ['not_found'],
+  409: ['conflict', 'lease-not-found'],
+  413: ['too_large'],
+  503: ['unavailable', 'no_lease', 'closed'],
+  507: ['state_not_saved', 'not-saved'],
+};
+
+/** A refusal: the status, its code and its one line. */
 function refused(r: Reply, status: number): string {
   expect(r.status, JSON.stringify(r.body)).toBe(status);
+  expect(CODES[status], JSON.stringify(r.body)).toContain(r.body.code);
   expect(typeof r.body.error).toBe('string');
   expect(r.body.error!.split('\n')).toHaveLength(1);
   return r.body.error!;

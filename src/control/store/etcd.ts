@@ -33,15 +33,10 @@
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, isBrokenCircuitError, noop, type IBackoff } from 'cockatiel';
 import {
   ClientClosedError,
-  CompareResult,
-  CompareTarget,
   Etcd3,
   EtcdLeaseInvalidError,
   GRPCUnavailableError,
   isRecoverableError,
-  type ICompare,
-  type IKeyValue,
-  type IRequestOp,
   type IWatchResponse,
   type Lease as EtcdLease,
   type Watcher as EtcdWatcher,
@@ -61,6 +56,8 @@ import {
   type WatchEvent,
   type Watcher,
 } from './store.js';
+import { prefixRange, toCompare, toKV, toRequestOp } from './etcd-mapping.js';
+import { LeaseHandle } from './lease-handle.js';
 
 const DEFAULT_CALL_TIMEOUT_MS = 3000;
 
@@ -316,11 +313,8 @@ class EtcdWatch implements Watcher {
   }
 }
 
-class EtcdLeaseHandle implements Lease {
+class EtcdLeaseHandle extends LeaseHandle implements Lease {
   id: LeaseId = '';
-  #done = false; // revoked, closed or lost
-  #lost = false;
-  #callbacks: (() => void)[] = [];
   #lastKeepalive = Date.now();
   #watchdog: NodeJS.Timeout | undefined;
 
@@ -330,6 +324,7 @@ class EtcdLeaseHandle implements Lease {
     private readonly fail: (what: string, err: unknown) => StoreError,
     private readonly detach: () => void,
   ) {
+    super();
     inner.on('lost', () => this.#lose());
     inner.on('keepaliveSucceeded', () => {
       this.#lastKeepalive = Date.now();
@@ -346,7 +341,7 @@ class EtcdLeaseHandle implements Lease {
   }
 
   async revoke(): Promise<void> {
-    this.#stop();
+    this.stop();
     try {
       await this.inner.revoke();
     } catch (err) {
@@ -354,28 +349,16 @@ class EtcdLeaseHandle implements Lease {
     }
   }
 
-  onLost(cb: () => void): void {
-    if (this.#lost) setImmediate(cb);
-    else this.#callbacks.push(cb);
-  }
-
   close(): void {
-    this.#stop();
+    this.stop();
     this.inner.release();
   }
 
   #lose(): void {
-    if (this.#done) return;
-    this.#stop();
-    this.inner.release();
-    this.#lost = true;
-    const cbs = this.#callbacks;
-    this.#callbacks = [];
-    for (const cb of cbs) setImmediate(cb);
+    if (this.lose()) this.inner.release();
   }
 
-  #stop(): void {
-    this.#done = true;
+  protected stopped(): void {
     clearInterval(this.#watchdog);
     this.detach();
   }
@@ -384,42 +367,4 @@ class EtcdLeaseHandle implements Lease {
 /** gRPC failed the call before it was sent: there was no connection to send it on. */
 function neverSent(err: unknown): boolean {
   return err instanceof GRPCUnavailableError && /No connection established|ECONNREFUSED/.test(err.message);
-}
-
-// ---- mapping ----
-
-function toKV(kv: IKeyValue): KV {
-  const out: KV = { key: kv.key.toString(), value: kv.value.toString(), modRevision: Number(kv.mod_revision), createRevision: Number(kv.create_revision) };
-  if (kv.lease && kv.lease !== '0') out.lease = kv.lease;
-  return out;
-}
-
-/** The key range of a prefix; '' is every key. */
-function prefixRange(prefix: string): { key: Buffer; range_end: Buffer } {
-  if (prefix === '') return { key: Buffer.from([0]), range_end: Buffer.from([0]) };
-  const start = Buffer.from(prefix);
-  for (let i = start.length - 1; i >= 0; i--) {
-    if (start[i] < 0xff) {
-      const end = Buffer.from(start.subarray(0, i + 1));
-      end[i]++;
-      return { key: start, range_end: end };
-    }
-  }
-  return { key: start, range_end: Buffer.from([0]) };
-}
-
-function toCompare(c: Compare): ICompare {
-  const key = Buffer.from(c.key);
-  if ('absent' in c) return { key, target: CompareTarget.Create, result: CompareResult.Equal, create_revision: 0 };
-  if ('modRevision' in c) {
-    // An existing key's mod revision is >= 1; a missing key compares as 0.
-    return { key, target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: c.modRevision >= 1 ? c.modRevision : -1 };
-  }
-  // etcd fails a value compare on a missing key, as the interface wants.
-  return { key, target: CompareTarget.Value, result: CompareResult.Equal, value: Buffer.from(c.value) };
-}
-
-function toRequestOp(op: Op): IRequestOp {
-  if ('put' in op) return { request_put: { key: Buffer.from(op.put), value: Buffer.from(op.value), lease: op.lease } };
-  return { request_delete_range: { key: Buffer.from(op.delete) } };
 }

@@ -113,12 +113,10 @@ const statusOf: Record<StoreErrorCode, 400 | 409 | 500 | 503 | 507> = {
 
 /** Every error a store rejects with. The message is one line. */
 export class StoreError extends WeftError {
-  constructor(
-    message: string,
-    readonly code: StoreErrorCode,
-    options?: { cause?: unknown },
-  ) {
-    super(message.replace(/\s*\n\s*/g, ' '), statusOf[code]);
+  declare readonly code: StoreErrorCode;
+
+  constructor(message: string, code: StoreErrorCode, options?: { cause?: unknown }) {
+    super(message.replace(/\s*\n\s*/g, ' '), statusOf[code], code);
     this.name = 'StoreError';
     if (options?.cause !== undefined) (this as { cause?: unknown }).cause = options.cause;
   }

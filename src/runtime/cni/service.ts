@@ -7,10 +7,11 @@
 // endpoint path serialises the rest.
 import type { Controller } from '../../control/controller.js';
 import type { Endpoints } from '../../control/endpoints.js';
-import { WeftError, badRequest, conflict } from '../../control/errors.js';
+import { WeftError, badRequest, conflict, noLease } from '../../control/errors.js';
 import type { Objects } from '../../control/objects.js';
 import { JsonFile } from '../../control/state-file.js';
-import { ipIn, netnsExists, VALID_IFNAME } from '../../switch/netns.js';
+import { netnsExists, VALID_IFNAME } from '../../switch/netns.js';
+import { ipIn } from '../../sys/exec.js';
 import { CONTAINER_ID, type Attachment } from './spec.js';
 import { MAX_ALIASES } from '../../control/endpoint-update.js';
 
@@ -117,7 +118,7 @@ export class CniService {
       const name = candidates.find((c) => !taken.has(c.toLowerCase()));
       if (!name) throw conflict(`no free endpoint name for container ${short} on '${net}' (tried ${candidates.join(', ')})`);
       const aliases = this.#aliases(req, name, warnings);
-      const e = await this.parts.endpoints.create({ name, net, aliases, ip: req.ip, mac: req.mac, netns, ifname });
+      const e = await this.parts.endpoints.create({ name, net, aliases, ip: optText(req.ip), mac: optText(req.mac), netns, ifname });
       const rec: CniRecord = { containerId, ifname, config, net, endpoint: e.name, netns };
       this.#records.set(key(containerId, ifname), rec);
       try {
@@ -189,7 +190,7 @@ export class CniService {
       await this.parts.endpoints.remove({ name: rec.endpoint, net: rec.net });
     } catch (err) {
       // Gone already (404), or it is another host's now (409): nothing of this attachment is left here.
-      if (!(err instanceof WeftError) || (err.status !== 404 && err.status !== 409)) throw err;
+      if (!(err instanceof WeftError) || (err.code !== 'not_found' && err.code !== 'conflict')) throw err;
     }
     this.#records.delete(k);
     this.#save();
@@ -239,7 +240,7 @@ export class CniService {
   }
 
   status(): { ready: true } {
-    if (!this.parts.ready()) throw new WeftError('this host has no lease in the store right now (is the store reachable?)', 503);
+    if (!this.parts.ready()) throw noLease('this host has no lease in the store right now (is the store reachable?)');
     return { ready: true };
   }
 }
@@ -265,3 +266,6 @@ export function dnsLabel(s: string): string | undefined {
   const out = s.replace(/[^A-Za-z0-9-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63).replace(/-+$/, '');
   return out === '' ? undefined : out;
 }
+
+/** A CNI argument as text, as the endpoint checks it (undefined stays undefined). */
+const optText = (v: unknown): string | undefined => (v === undefined ? undefined : String(v));
