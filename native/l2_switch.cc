@@ -23,6 +23,8 @@ constexpr double kTouchEveryMs = 100;
 // not reach an output port.
 bool ValidVnetHdr(const VnetHdr& h, uint32_t frame_len) {
   uint8_t gso = h.gso_type & ~kGsoEcn;
+  // The ECN bit alone (no GSO type) is refused by the kernel's virtio_net_hdr_to_skb too.
+  if (h.gso_type != 0 && gso == 0) return false;
   if (gso != 0 && gso != kGsoTcpV4 && gso != kGsoUdp && gso != kGsoTcpV6 && gso != kGsoUdpL4) return false;
   if (gso != 0 && h.gso_size == 0) return false;
   if ((h.flags & kVnetNeedsCsum) && static_cast<uint32_t>(h.csum_start) + h.csum_offset + 2 > frame_len) return false;

@@ -94,7 +94,8 @@ export function parseQuery(buf: Buffer): Query {
     if (n > 63) throw new Malformed('compressed or bad label in a question', id, flags);
     if (off + 1 + n > len) throw new Malformed('label runs past the end', id, flags);
     nameLen += n + 1;
-    if (nameLen > 255) throw new Malformed('name longer than 255 bytes', id, flags);
+    // RFC 1035 3.1: at most 255 octets with the root's zero byte, which is not counted here.
+    if (nameLen > 254) throw new Malformed('name longer than 255 bytes', id, flags);
     labelAt[labels++] = off;
     off += n + 1;
   }

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiClient } from '../api/client.js';
 import { packageRoot } from '../datapath/native.js';
+import { dead, pidOf, terminate } from './processes.js';
 
 export const IMAGE = 'weft/busybox:1';
 /** Where the weft daemon serves the plugin, inside the host's mount namespace. */
@@ -71,50 +72,6 @@ export function dockerdCommand(p: DockerHostPaths): string {
 function weftCommand(p: DockerHostPaths, weftArgs: string[]): string {
   const weft = join(packageRoot(), 'bin', 'weft.js');
   return `${process.execPath} ${weft} daemon --api ${p.api} --state-dir ${p.dir}/state --host-id ${p.name} --docker-plugin-socket ${PLUGIN_SOCKET} --docker-api ${p.dockerSock} ${weftArgs.join(' ')}`;
-}
-
-export const pidOf = (file: string): number | undefined => {
-  try {
-    const pid = Number(readFileSync(file, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 1 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-};
-
-export const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-/** Gone, or a zombie nobody reaps (a pidfile naming it would stop dockerd's next start). */
-export const dead = (pid: number): boolean => {
-  try {
-    return /\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return true;
-  }
-};
-
-/** Signals a pid and waits for it to go; SIGKILL after `ms`. */
-export async function terminate(pid: number | undefined, ms: number): Promise<void> {
-  if (!pid || dead(pid)) return;
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      // gone meanwhile
-    }
-  };
-  signal('SIGCONT'); // a test may have stopped it
-  signal('SIGTERM');
-  for (let t = 0; t < ms && !dead(pid); t += 100) await sleep(100);
-  if (!dead(pid)) signal('SIGKILL');
-  for (let t = 0; t < 5_000 && !dead(pid); t += 50) await sleep(50);
 }
 
 /** `docker -H <this host's socket> ARGS`. */

@@ -2,10 +2,11 @@
 // underlay, so every host's daemon reaches it at one address. Started by the
 // lab, stopped by its pid file.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../switch/netns.js';
+import { terminatePidFile } from './processes.js';
 
 export const etcdNetns = (lab: string) => `${lab}-etcd`;
 
@@ -31,20 +32,5 @@ export async function startEtcd(netns: string, ip: string, dir: string): Promise
 }
 
 export async function stopEtcd(dir: string): Promise<void> {
-  const pidFile = join(dir, 'etcd.pid');
-  if (!existsSync(pidFile)) return;
-  const pid = Number(readFileSync(pidFile, 'utf8'));
-  const alive = () => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (!Number.isInteger(pid) || pid <= 1 || !alive()) return;
-  process.kill(pid, 'SIGCONT'); // a test may have stopped it
-  process.kill(pid, 'SIGTERM');
-  for (let i = 0; i < 100 && alive(); i++) await sleep(30);
-  if (alive()) process.kill(pid, 'SIGKILL');
+  await terminatePidFile(join(dir, 'etcd.pid'));
 }

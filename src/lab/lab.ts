@@ -1,7 +1,7 @@
 // Building and tearing down labs: namespaces for hosts and containers, a
 // weft daemon per host, networks and ports made through each daemon's API.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiClient } from '../api/client.js';
@@ -14,7 +14,8 @@ import type { ContainerSpec, HostKind, HostSpec, Topology } from './topology.js'
 import { kernelHostUp } from './kernel-host.js';
 import { underlayAddress, underlayAttach, underlayDown, underlayUp } from './underlay.js';
 import { etcdNetns, startEtcd, stopEtcd } from './etcd.js';
-import { containerPid, docker, dockerHostPaths, IMAGE, importBusybox, pidOf, startDockerHost, startWeft, stopDockerHost, type DockerHostPaths } from './docker-host.js';
+import { dead, pidOf, terminatePidFile } from './processes.js';
+import { containerPid, docker, dockerHostPaths, IMAGE, importBusybox, startDockerHost, startWeft, stopDockerHost, type DockerHostPaths } from './docker-host.js';
 
 /** The underlay index of the lab's etcd (its address is .250 of a /24). */
 const ETCD_INDEX = 249;
@@ -94,7 +95,7 @@ async function startDaemon(lab: string, h: HostSpec): Promise<{ netns: string; a
   writeFileSync(join(dir, 'daemon.pid'), String(pid));
   const client = new ApiClient(api);
   for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null || !alive(pid)) {
+    if (child.exitCode !== null || dead(pid)) {
       throw new Error(`weft daemon for host '${h.name}' exited: ${readFileSync(log, 'utf8').trim().split('\n').slice(-3).join(' | ')}`);
     }
     try {
@@ -105,15 +106,6 @@ async function startDaemon(lab: string, h: HostSpec): Promise<{ netns: string; a
     }
   }
   throw new Error(`weft daemon for host '${h.name}' did not answer on ${api}`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The host end of a container's veth: unique on its host, at most 15 characters. */
@@ -380,13 +372,7 @@ async function peerWeftHosts(topo: Topology, state: LabState): Promise<void> {
 }
 
 async function stopDaemon(dir: string): Promise<void> {
-  const pidFile = join(dir, 'daemon.pid');
-  if (!existsSync(pidFile)) return;
-  const pid = Number(readFileSync(pidFile, 'utf8'));
-  if (!Number.isInteger(pid) || pid <= 1 || !alive(pid)) return;
-  process.kill(pid, 'SIGTERM');
-  for (let i = 0; i < 100 && alive(pid); i++) await sleep(30);
-  if (alive(pid)) process.kill(pid, 'SIGKILL');
+  await terminatePidFile(join(dir, 'daemon.pid'));
 }
 
 /** Removes everything labUp made for this topology; safe to run twice. */

@@ -55,6 +55,7 @@ describe('parseQuery: what it refuses', () => {
     { name: 'a label type 0x40', buf: raw(1, [0x41, 0, 1, 0, 1]), why: /compressed or bad label/, id: 0xabcd },
     { name: 'a label past the end', buf: raw(1, [5, 0x61, 0x62]), why: /label runs past the end/, id: 0xabcd },
     { name: 'a name with no end', buf: raw(1, [1, 0x61]), why: /name runs past the end/, id: 0xabcd },
+    { name: 'a name of 256 bytes on the wire, one more than RFC 1035 allows', buf: raw(1, [...name(...Array(3).fill('x'.repeat(63)), 'y'.repeat(62)), 0, 1, 0, 1]), why: /longer than 255/, id: 0xabcd },
     { name: 'a name over 255 bytes', buf: raw(1, [...name(...Array(5).fill('x'.repeat(63))), 0, 1, 0, 1]), why: /longer than 255/, id: 0xabcd },
     { name: 'no type and class', buf: raw(1, [...name('a'), 0, 1]), why: /question runs past the end/, id: 0xabcd },
     { name: 'an additional record that is not there', buf: raw(1, [...name('a'), 0, 1, 0, 1], [0, 0, 1]), why: /record runs past the end/, id: 0xabcd },

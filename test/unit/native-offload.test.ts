@@ -166,16 +166,17 @@ describe('GSO super-frames through the switch', () => {
     expect([b, d, e]).toEqual([[], [], []]);
   });
 
-  it('drops at once a vnet header no kernel would take: GSO without a size, a checksum past the frame, an unknown GSO type', async () => {
+  it('drops at once a vnet header no kernel would take: GSO without a size, a checksum past the frame, an unknown GSO type, ECN without GSO', async () => {
     const bad0 = sw.dp.counters().drops.bad_vnet_hdr;
     const f = tcpFrame(pattern(3000), { dstMac: BCAST });
     const frames = [
       Buffer.concat([vnetHdr({ gsoType: GSO_TCPV4, gsoSize: 0 }), f]),
       Buffer.concat([vnetHdr({ flags: VNET_NEEDS_CSUM, csumStart: f.length - 10, csumOffset: 16 }), f]),
       Buffer.concat([vnetHdr({ gsoType: 2, gsoSize: 1000 }), f]),
+      Buffer.concat([vnetHdr({ gsoType: GSO_ECN }), f]), // the ECN bit alone: the kernel's virtio_net_hdr_to_skb says EINVAL
     ];
     const [b, d] = await sw.exchange(A, frames, [B, D], true);
-    expect(sw.dp.counters().drops.bad_vnet_hdr).toBe(bad0 + 3);
+    expect(sw.dp.counters().drops.bad_vnet_hdr).toBe(bad0 + 4);
     expect(b).toEqual([]);
     expect(d).toEqual([]);
   });

@@ -217,7 +217,7 @@ export class DockerDriver {
       await this.env.createNetwork({ name: r.net, tenant: r.tenant, subnet: formatCidr(subnet), gateway, mtu });
     } catch (err) {
       // Another host made it at the same moment: then it must agree.
-      const now = err instanceof WeftError && err.status === 409 ? this.env.network(ref) : undefined;
+      const now = err instanceof WeftError && err.code === 'conflict' ? this.env.network(ref) : undefined;
       if (!now) throw err;
       check(now);
     }

@@ -47,7 +47,7 @@ export function weftEnv(deps: { objects: Objects; endpoints: Endpoints; ctl: Con
     try {
       return objects.network(ref);
     } catch (err) {
-      if (err instanceof WeftError && err.status === 404) return undefined;
+      if (err instanceof WeftError && err.code === 'not_found') return undefined;
       throw err;
     }
   };
@@ -61,7 +61,7 @@ export function weftEnv(deps: { objects: Objects; endpoints: Endpoints; ctl: Con
     },
     removeEndpoint: async (req) => {
       await endpoints.remove({ name: req.name, net: req.net }).catch((err: unknown) => {
-        if (!(err instanceof WeftError && err.status === 404)) throw err;
+        if (!(err instanceof WeftError && err.code === 'not_found')) throw err;
       });
     },
     addPort: async (spec) => {

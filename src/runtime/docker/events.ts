@@ -262,7 +262,7 @@ export class DockerWatcher {
       return true;
     } catch (err) {
       // Gone meanwhile (DeleteEndpoint): nothing to name.
-      if ((err as { status?: number }).status !== 404) this.log.warn(`names of Docker endpoint ${eid.slice(0, 12)} (${ep.name}.${ep.net}) not set: ${(err as Error).message}`);
+      if ((err as { code?: string }).code !== 'not_found') this.log.warn(`names of Docker endpoint ${eid.slice(0, 12)} (${ep.name}.${ep.net}) not set: ${(err as Error).message}`);
       return false;
     }
   }
