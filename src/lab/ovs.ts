@@ -68,8 +68,17 @@
 // main thread, which saturates one core at about 1 Gbit/s of TCP (with many
 // retransmissions, presumably frames dropped while it is busy). That is what
 // OVS userspace without DPDK does; weft is measured against it.
-import { constants as fsc, existsSync, promises as fs } from 'node:fs';
+//
+// This file brings a host up and down; the commands it runs (paths,
+// ovs-vsctl, ovs-appctl, installing OVS) are in ovs-tools.ts, the daemons'
+// pid files in ovs-process.ts.
+import { existsSync, promises as fs } from 'node:fs';
 import { ipIn, run } from '../switch/netns.js';
+import { killDaemon, isOurs, readPid } from './ovs-process.js';
+import { appctl, ethtoolIn, inNs, linkJson, ovsInstalled, paths, type Paths, SCHEMA, sleep, sysctlIn, vethPeer, vsctl } from './ovs-tools.js';
+
+export { ensureOvsInstalled, OVS_ROOT, ovsInstalled } from './ovs-tools.js';
+export { ovsVswitchdPid } from './ovs-process.js';
 
 export interface OvsTunnel {
   type: 'vxlan' | 'gre';
@@ -101,41 +110,8 @@ export interface OvsHostSpec {
   containers: OvsContainer[];
 }
 
-export const OVS_ROOT = '/run/weft/ovs';
-const SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
 const VXLAN_OVERHEAD = 50; // outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
 const GRE_OVERHEAD = 42; // outer Ethernet 14 + IPv4 20 + GRE with key 8
-const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
-
-interface Paths {
-  dir: string;
-  db: string;
-  sock: string;
-  dbPid: string;
-  dbCtl: string;
-  dbLog: string;
-  vsPid: string;
-  vsCtl: string;
-  vsLog: string;
-  state: string;
-}
-
-function paths(name: string): Paths {
-  if (!NAME.test(name)) throw new Error(`OVS host name '${name}' must match ${NAME}`);
-  const dir = `${OVS_ROOT}/${name}`;
-  return {
-    dir,
-    db: `${dir}/conf.db`,
-    sock: `${dir}/db.sock`,
-    dbPid: `${dir}/ovsdb-server.pid`,
-    dbCtl: `${dir}/ovsdb-server.ctl`,
-    dbLog: `${dir}/ovsdb-server.log`,
-    vsPid: `${dir}/ovs-vswitchd.pid`,
-    vsCtl: `${dir}/ovs-vswitchd.ctl`,
-    vsLog: `${dir}/ovs-vswitchd.log`,
-    state: `${dir}/state.json`,
-  };
-}
 
 /** What ovsHostUp changed outside its directory, so ovsHostDown can undo it. */
 interface HostState {
@@ -147,148 +123,8 @@ interface HostState {
   peer?: { netns?: string; ifname: string };
 }
 
-/**
- * The OVS_* variables point every default path of the OVS tools at the
- * private directory too (belt and braces: every path is also given
- * explicitly), so a forgotten option can never reach /var/run/openvswitch.
- */
-function ovsEnv(p: Paths): string[] {
-  return [`OVS_RUNDIR=${p.dir}`, `OVS_DBDIR=${p.dir}`, `OVS_LOGDIR=${p.dir}`, `OVS_SYSCONFDIR=${p.dir}`];
-}
-
-const vsctl = (p: Paths, ...args: string[]) =>
-  run('env', [...ovsEnv(p), 'ovs-vsctl', `--db=unix:${p.sock}`, '--timeout=15', ...args], { timeoutMs: 20_000 });
-const appctl = (p: Paths, ...args: string[]) => run('env', [...ovsEnv(p), 'ovs-appctl', '-t', p.vsCtl, ...args]);
-/** A command inside the namespace, with the OVS environment. */
-const inNs = (p: Paths, netns: string, cmd: string, args: string[], timeoutMs = 20_000) =>
-  run('ip', ['netns', 'exec', netns, 'env', ...ovsEnv(p), cmd, ...args], { timeoutMs });
-const sysctlIn = (netns: string, key: string, value: string) =>
-  run('ip', ['netns', 'exec', netns, 'sysctl', '-qw', `${key}=${value}`]).catch(() => undefined);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export async function ovsInstalled(): Promise<boolean> {
-  try {
-    await fs.access(SCHEMA, fsc.R_OK);
-    for (const tool of ['ovsdb-tool', 'ovsdb-server', 'ovs-vswitchd', 'ovs-vsctl', 'ovs-appctl']) await run(tool, ['--version']);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Installs Debian's openvswitch-switch if missing. Its postinst would start
- * the system-wide service (which fails without the kernel module, and which
- * this module never uses); while installing, a policy-rc.d that denies every
- * service start is put in place unless one already exists.
- */
-export async function ensureOvsInstalled(): Promise<void> {
-  if (await ovsInstalled()) return;
-  const policy = '/usr/sbin/policy-rc.d';
-  let ours = false;
-  try {
-    await fs.writeFile(policy, '#!/bin/sh\n# weft: no service starts while installing openvswitch-switch\nexit 101\n', { mode: 0o755, flag: 'wx' });
-    ours = true;
-  } catch {
-    // One exists already (e.g. a container image's): it decides.
-  }
-  const install = () =>
-    run('env', ['DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install', '-y', '-q', 'openvswitch-switch'], { timeoutMs: 600_000 });
-  try {
-    try {
-      await install();
-    } catch {
-      // Most often an empty or stale package list.
-      await run('apt-get', ['update', '-q'], { timeoutMs: 600_000 });
-      await install();
-    }
-  } finally {
-    if (ours) await fs.rm(policy, { force: true });
-  }
-  if (!(await ovsInstalled())) throw new Error('openvswitch-switch installed, but its tools or schema are still missing');
-}
-
-async function readPid(file: string): Promise<number | undefined> {
-  try {
-    const pid = Number.parseInt((await fs.readFile(file, 'utf8')).trim(), 10);
-    return Number.isInteger(pid) && pid > 1 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether pid is alive and is one of our daemons (its command line names our directory). */
-async function isOurs(pid: number, dir: string): Promise<boolean> {
-  try {
-    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-    if (/^\d+ \(.*\) Z/.test(stat)) return false; // exited, not yet reaped
-    const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8');
-    return cmdline.includes(`${dir}/`);
-  } catch {
-    return false;
-  }
-}
-
-/** The pid of OVS host `name`'s ovs-vswitchd (its datapath), when it runs. */
-export async function ovsVswitchdPid(name: string): Promise<number | undefined> {
-  const p = paths(name);
-  const pid = await readPid(p.vsPid);
-  return pid !== undefined && (await isOurs(pid, p.dir)) ? pid : undefined;
-}
-
-async function killDaemon(pidFile: string, dir: string): Promise<void> {
-  const pid = await readPid(pidFile);
-  if (pid === undefined || !(await isOurs(pid, dir))) return;
-  try {
-    process.kill(pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  for (let i = 0; i < 50; i++) {
-    await sleep(100);
-    if (!(await isOurs(pid, dir))) return;
-  }
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    return;
-  }
-  for (let i = 0; i < 20 && (await isOurs(pid, dir)); i++) await sleep(100);
-}
-
-async function linkJson(netns: string | undefined, ...args: string[]): Promise<any[]> {
-  return JSON.parse(await ipIn(netns, '-j', ...args)) as any[];
-}
-
-/**
- * The other end of a veth: its namespace (undefined = the namespace this
- * process runs in) and name, or undefined when the interface is not a veth
- * or the peer's namespace has no name we can reach.
- */
-async function vethPeer(netns: string, ifname: string): Promise<{ netns?: string; ifname: string } | undefined> {
-  const [link] = await linkJson(netns, '-d', 'link', 'show', 'dev', ifname);
-  if (link?.linkinfo?.info_kind !== 'veth' || typeof link.link_index !== 'number') return undefined;
-  if (link.link_netnsid === undefined) {
-    const peer = (await linkJson(netns, 'link', 'show')).find((l) => l.ifindex === link.link_index);
-    return peer ? { netns, ifname: peer.ifname } : undefined;
-  }
-  const ids = (await linkJson(netns, 'netns', 'list-id')) as Array<{ nsid: number; name?: string }>;
-  const named = ids.find((x) => x.nsid === link.link_netnsid)?.name;
-  if (named) {
-    const peer = (await linkJson(named, 'link', 'show')).find((l) => l.ifindex === link.link_index);
-    return peer ? { netns: named, ifname: peer.ifname } : undefined;
-  }
-  // Perhaps our own namespace: a veth there pointing back at this one.
-  const rootIds = (await linkJson(undefined, 'netns', 'list-id')) as Array<{ nsid: number; name?: string }>;
-  const back = rootIds.find((x) => x.name === netns)?.nsid;
-  const peer = (await linkJson(undefined, 'link', 'show')).find(
-    (l) => l.ifindex === link.link_index && l.link_index === link.ifindex && back !== undefined && l.link_netnsid === back,
-  );
-  return peer ? { netns: undefined, ifname: peer.ifname } : undefined;
-}
-
-const ethtoolIn = (netns: string | undefined, ...args: string[]) =>
-  netns ? run('ip', ['netns', 'exec', netns, 'ethtool', ...args]) : run('ethtool', args);
+/** Writes HostState to the private directory; called after every change it records. */
+type SaveState = () => Promise<void>;
 
 /** The MTU containers get: the underlay's less the largest tunnel overhead in use. */
 export function ovsContainerMtu(underlayMtu: number, tunnels: OvsTunnel[]): number {
@@ -317,98 +153,120 @@ export async function ovsHostUp(spec: OvsHostSpec): Promise<{ pids: number[] }> 
   await saveState();
 
   try {
-    // The daemons. --detach returns once each is ready (ovsdb-server
-    // listening, ovs-vswitchd connected to it); -vconsole:off keeps their
-    // chatter out of our pipes, the log files have it.
-    await run('ovsdb-tool', ['create', p.db, SCHEMA]);
-    await inNs(p, ns, 'ovsdb-server', [
-      p.db,
-      `--remote=punix:${p.sock}`,
-      `--pidfile=${p.dbPid}`,
-      `--unixctl=${p.dbCtl}`,
-      `--log-file=${p.dbLog}`,
-      '--detach',
-      '--no-chdir',
-      '-vconsole:off',
-    ]);
-    await vsctl(p, '--no-wait', 'init');
-    // Small thread pools: several OVS hosts share this machine's cores.
-    await vsctl(p, '--no-wait', 'set', 'Open_vSwitch', '.', 'other_config:n-handler-threads=1', 'other_config:n-revalidator-threads=1');
-    await inNs(p, ns, 'ovs-vswitchd', [
-      `unix:${p.sock}`,
-      `--pidfile=${p.vsPid}`,
-      `--unixctl=${p.vsCtl}`,
-      `--log-file=${p.vsLog}`,
-      '--detach',
-      '--no-chdir',
-      '-vconsole:off',
-    ]);
-
-    // br-phy: the underlay interface, and the underlay address on the bridge.
-    await vsctl(p, 'add-br', 'br-phy', '--', 'set', 'bridge', 'br-phy', 'datapath_type=netdev');
-    await vsctl(p, 'set', 'interface', 'br-phy', `mtu_request=${ul.mtu}`);
-    await vsctl(p, 'add-port', 'br-phy', spec.underlayIface);
-    await ipIn(ns, 'addr', 'flush', 'dev', spec.underlayIface);
-    await ipIn(ns, 'link', 'set', spec.underlayIface, 'arp', 'off', 'up'); // (3) above
-    await sysctlIn(ns, `net.ipv6.conf.${spec.underlayIface}.disable_ipv6`, '1');
-    await sysctlIn(ns, 'net.ipv6.conf.br-phy.disable_ipv6', '1');
-    await ipIn(ns, 'addr', 'add', spec.underlayIp, 'dev', 'br-phy');
-    await ipIn(ns, 'link', 'set', 'br-phy', 'up');
-    const peer = await vethPeer(ns, spec.underlayIface).catch(() => undefined);
-    if (peer && /^tx-checksumming: on/m.test(await ethtoolIn(peer.netns, '-k', peer.ifname))) {
-      await ethtoolIn(peer.netns, '-K', peer.ifname, 'tx', 'off'); // (1) above
-      state.peer = peer; // to turn it back on
-      await saveState();
-    }
-
-    // br-int: tunnels and containers.
-    await vsctl(p, 'add-br', 'br-int', '--', 'set', 'bridge', 'br-int', 'datapath_type=netdev');
-    await sysctlIn(ns, 'net.ipv6.conf.br-int.disable_ipv6', '1');
-    for (const [i, t] of spec.tunnels.entries()) {
-      const port = `${t.type === 'vxlan' ? 'vx' : 'gre'}${i}`;
-      const opts = [`type=${t.type}`, `options:remote_ip=${t.remoteIp}`, `options:key=${t.key}`];
-      await vsctl(p, 'add-port', 'br-int', port, '--', 'set', 'interface', port, ...opts);
-    }
-    for (const [i, c] of spec.containers.entries()) {
-      const end = `ovc${i}`;
-      await ipIn(ns, 'link', 'add', end, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', c.netns);
-      state.hostEnds.push(end);
-      await saveState();
-      await sysctlIn(ns, `net.ipv6.conf.${end}.disable_ipv6`, '1');
-      await ipIn(ns, 'link', 'set', end, 'up');
-      await vsctl(p, 'add-port', 'br-int', end);
-      if (c.mac) await ipIn(c.netns, 'link', 'set', 'eth0', 'address', c.mac);
-      await ipIn(c.netns, 'link', 'set', 'eth0', 'mtu', String(mtu), 'up');
-      await ipIn(c.netns, 'addr', 'add', c.ip, 'dev', 'eth0');
-      await run('ip', ['netns', 'exec', c.netns, 'ethtool', '-K', 'eth0', 'tx', 'off']); // (2) above
-    }
-
-    // OVS must have cached the route via br-phy before tunnels can send.
-    const subnetRoute = /dev br-phy/;
-    for (let i = 0; !subnetRoute.test(await appctl(p, 'ovs/route/show')); i++) {
-      if (i >= 50) throw new Error(`OVS host '${spec.name}': no route via br-phy in ovs/route/show after 5 s`);
-      await sleep(100);
-    }
-    // (4) above: let OVS snoop each remote VTEP's ARP reply now. A remote
-    // that is not up yet is fine: OVS asks again when traffic needs it.
-    await Promise.all(
-      [...new Set(spec.tunnels.map((t) => t.remoteIp))].map((r) =>
-        run('ip', ['netns', 'exec', ns, 'ping', '-c', '1', '-W', '1', r], { timeoutMs: 5_000 }).catch(() => undefined),
-      ),
-    );
+    await startDaemons(p, ns);
+    await addBrPhy(p, spec, ul.mtu as number, state, saveState);
+    await addBrInt(p, spec, mtu, state, saveState);
+    await waitUntilTunnelsCanSend(p, spec);
   } catch (err) {
-    const log = await fs.readFile(p.vsLog, 'utf8').catch(() => '');
-    const tail = log
-      .split('\n')
-      .filter((l) => /\|(WARN|ERR|EMER)\|/.test(l) && !/system datapaths|ovs_datapath/.test(l)) // always there without the kernel module
-      .slice(-3)
-      .join('; ');
+    const tail = await vswitchdErrors(p);
     await ovsHostDown(spec.name, ns).catch(() => undefined);
-    throw tail ? new Error(`${(err as Error).message} (ovs-vswitchd: ${tail})`) : err;
+    throw tail ? new Error(`${(err as Error).message} (ovs-vswitchd: ${tail})` ) : err;
   }
 
   const pids = [await readPid(p.dbPid), await readPid(p.vsPid)].filter((x): x is number => x !== undefined);
   return { pids };
+}
+
+/**
+ * The daemons. --detach returns once each is ready (ovsdb-server
+ * listening, ovs-vswitchd connected to it); -vconsole:off keeps their
+ * chatter out of our pipes, the log files have it.
+ */
+async function startDaemons(p: Paths, ns: string): Promise<void> {
+  await run('ovsdb-tool', ['create', p.db, SCHEMA]);
+  await inNs(p, ns, 'ovsdb-server', [
+    p.db,
+    `--remote=punix:${p.sock}`,
+    `--pidfile=${p.dbPid}`,
+    `--unixctl=${p.dbCtl}`,
+    `--log-file=${p.dbLog}`,
+    '--detach',
+    '--no-chdir',
+    '-vconsole:off',
+  ]);
+  await vsctl(p, '--no-wait', 'init');
+  // Small thread pools: several OVS hosts share this machine's cores.
+  await vsctl(p, '--no-wait', 'set', 'Open_vSwitch', '.', 'other_config:n-handler-threads=1', 'other_config:n-revalidator-threads=1');
+  await inNs(p, ns, 'ovs-vswitchd', [
+    `unix:${p.sock}`,
+    `--pidfile=${p.vsPid}`,
+    `--unixctl=${p.vsCtl}`,
+    `--log-file=${p.vsLog}`,
+    '--detach',
+    '--no-chdir',
+    '-vconsole:off',
+  ]);
+}
+
+/** br-phy: the underlay interface, and the underlay address on the bridge. */
+async function addBrPhy(p: Paths, spec: OvsHostSpec, underlayMtu: number, state: HostState, saveState: SaveState): Promise<void> {
+  const ns = spec.netns;
+  await vsctl(p, 'add-br', 'br-phy', '--', 'set', 'bridge', 'br-phy', 'datapath_type=netdev');
+  await vsctl(p, 'set', 'interface', 'br-phy', `mtu_request=${underlayMtu}`);
+  await vsctl(p, 'add-port', 'br-phy', spec.underlayIface);
+  await ipIn(ns, 'addr', 'flush', 'dev', spec.underlayIface);
+  await ipIn(ns, 'link', 'set', spec.underlayIface, 'arp', 'off', 'up'); // (3) above
+  await sysctlIn(ns, `net.ipv6.conf.${spec.underlayIface}.disable_ipv6`, '1');
+  await sysctlIn(ns, 'net.ipv6.conf.br-phy.disable_ipv6', '1');
+  await ipIn(ns, 'addr', 'add', spec.underlayIp, 'dev', 'br-phy');
+  await ipIn(ns, 'link', 'set', 'br-phy', 'up');
+  const peer = await vethPeer(ns, spec.underlayIface).catch(() => undefined);
+  if (peer && /^tx-checksumming: on/m.test(await ethtoolIn(peer.netns, '-k', peer.ifname))) {
+    await ethtoolIn(peer.netns, '-K', peer.ifname, 'tx', 'off'); // (1) above
+    state.peer = peer; // to turn it back on
+    await saveState();
+  }
+}
+
+/** br-int: tunnels and containers. */
+async function addBrInt(p: Paths, spec: OvsHostSpec, mtu: number, state: HostState, saveState: SaveState): Promise<void> {
+  const ns = spec.netns;
+  await vsctl(p, 'add-br', 'br-int', '--', 'set', 'bridge', 'br-int', 'datapath_type=netdev');
+  await sysctlIn(ns, 'net.ipv6.conf.br-int.disable_ipv6', '1');
+  for (const [i, t] of spec.tunnels.entries()) {
+    const port = `${t.type === 'vxlan' ? 'vx' : 'gre'}${i}`;
+    const opts = [`type=${t.type}`, `options:remote_ip=${t.remoteIp}`, `options:key=${t.key}`];
+    await vsctl(p, 'add-port', 'br-int', port, '--', 'set', 'interface', port, ...opts);
+  }
+  for (const [i, c] of spec.containers.entries()) {
+    const end = `ovc${i}`;
+    await ipIn(ns, 'link', 'add', end, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', c.netns);
+    state.hostEnds.push(end);
+    await saveState();
+    await sysctlIn(ns, `net.ipv6.conf.${end}.disable_ipv6`, '1');
+    await ipIn(ns, 'link', 'set', end, 'up');
+    await vsctl(p, 'add-port', 'br-int', end);
+    if (c.mac) await ipIn(c.netns, 'link', 'set', 'eth0', 'address', c.mac);
+    await ipIn(c.netns, 'link', 'set', 'eth0', 'mtu', String(mtu), 'up');
+    await ipIn(c.netns, 'addr', 'add', c.ip, 'dev', 'eth0');
+    await run('ip', ['netns', 'exec', c.netns, 'ethtool', '-K', 'eth0', 'tx', 'off']); // (2) above
+  }
+}
+
+async function waitUntilTunnelsCanSend(p: Paths, spec: OvsHostSpec): Promise<void> {
+  // OVS must have cached the route via br-phy before tunnels can send.
+  const subnetRoute = /dev br-phy/;
+  for (let i = 0; !subnetRoute.test(await appctl(p, 'ovs/route/show')); i++) {
+    if (i >= 50) throw new Error(`OVS host '${spec.name}': no route via br-phy in ovs/route/show after 5 s`);
+    await sleep(100);
+  }
+  // (4) above: let OVS snoop each remote VTEP's ARP reply now. A remote
+  // that is not up yet is fine: OVS asks again when traffic needs it.
+  await Promise.all(
+    [...new Set(spec.tunnels.map((t) => t.remoteIp))].map((r) =>
+      run('ip', ['netns', 'exec', spec.netns, 'ping', '-c', '1', '-W', '1', r], { timeoutMs: 5_000 }).catch(() => undefined),
+    ),
+  );
+}
+
+/** The last few warnings and errors in ovs-vswitchd's log, to explain a failed bring-up. */
+async function vswitchdErrors(p: Paths): Promise<string> {
+  const log = await fs.readFile(p.vsLog, 'utf8').catch(() => '');
+  return log
+    .split('\n')
+    .filter((l) => /\|(WARN|ERR|EMER)\|/.test(l) && !/system datapaths|ovs_datapath/.test(l)) // always there without the kernel module
+    .slice(-3)
+    .join('; ');
 }
 
 /**
