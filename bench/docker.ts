@@ -89,73 +89,20 @@ async function cleanNamespaces(): Promise<void> {
 export async function benchDocker(opts: DockerBenchOptions): Promise<DockerBenchResult> {
   await labDown(TOPO);
   await cleanNamespaces();
-  const samples: number[] = [];
-  const runMs: number[] = [];
-  const dockerTcp: number[] = [];
-  const weftTcp: number[] = [];
+  let ping: { samples: number[]; runMs: number[] };
+  let tcp: { dockerTcp: number[]; weftTcp: number[] };
   try {
     opts.log('docker: building two docker hosts (weft + dockerd each) on etcd');
     const lab = await labUp(TOPO);
     const [a, b] = lab.hosts;
-    const pa = labDockerPaths(LAB, a.name);
-    const pb = labDockerPaths(LAB, b.name);
-    await dockerRun(b, 'cb', '10.252.1.10');
-    const cbNet = `/proc/${await containerPid(pb, 'cb')}/ns/net`;
-    // B's container asks for the new address's MAC every 10 ms, so its neighbour timers do not hide the overlay.
-    await run('nsenter', [`--net=${cbNet}`, 'sysctl', '-qw', 'net.ipv4.neigh.eth0.retrans_time_ms=10', 'net.ipv4.neigh.eth0.mcast_solicit=100']);
-    for (let i = 0; i < opts.runs; i++) {
-      opts.signal?.throwIfAborted();
-      const ip = `10.252.1.${100 + i}`;
-      const ping = firstReply(cbNet, ip, 20_000);
-      try {
-        await sleep(50); // ping is running and getting no answer
-        const t0 = Date.now();
-        await dockerRun(a, `t${i}`, ip);
-        const took = Date.now() - t0;
-        const ms = (await ping.reply) - t0;
-        samples.push(ms);
-        runMs.push(took);
-        opts.log(`docker: run ${i + 1}/${opts.runs}: first ping answered after ${ms.toFixed(0)} ms (docker run returned after ${took} ms)`);
-      } finally {
-        ping.stop();
-        await docker(pa, 'rm', '-f', `t${i}`);
-      }
-    }
-
-    // Throughput: Docker containers a -> b, and weft endpoints a -> b, round by round.
-    await dockerRun(a, 'da');
-    await dockerRun(b, 'db');
-    await run('ip', ['netns', 'attach', NS.da, String(await containerPid(pa, 'da'))]);
-    await run('ip', ['netns', 'attach', NS.db, String(await containerPid(pb, 'db'))]);
-    const dbIp = (await docker(pb, 'inspect', '--format', '{{.NetworkSettings.Networks.blue.IPAddress}}', 'db')).stdout.trim();
-    await run('ip', ['netns', 'add', NS.ea]);
-    await run('ip', ['netns', 'add', NS.eb]);
-    await new ApiClient(a.api).post('/v1/endpoints', { name: 'ea', net: 'blue', netns: NS.ea });
-    const eb = await new ApiClient(b.api).post<{ ip: string }>('/v1/endpoints', { name: 'eb', net: 'blue', netns: NS.eb });
-    // Both pairs reach each other before anything is measured.
-    for (const [from, to] of [[NS.da, dbIp], [NS.ea, eb.ip]]) {
-      let ok = false;
-      for (let i = 0; i < 50 && !ok; i++) ok = await run('ip', ['netns', 'exec', from, 'ping', '-c', '1', '-W', '1', to]).then(() => true, () => false);
-      if (!ok) throw new Error(`docker bench: ${from} cannot reach ${to}`);
-    }
-    const measure = {
-      docker: async (r: number) => {
-        opts.log(`docker: TCP 1 stream, round ${r + 1}/${opts.repeats}: Docker containers`);
-        dockerTcp.push((await iperfTcp({ client: NS.da, server: NS.db, serverIp: dbIp, seconds: opts.seconds, signal: opts.signal })).gbps);
-      },
-      weft: async (r: number) => {
-        opts.log(`docker: TCP 1 stream, round ${r + 1}/${opts.repeats}: weft endpoints`);
-        weftTcp.push((await iperfTcp({ client: NS.ea, server: NS.eb, serverIp: eb.ip, seconds: opts.seconds, signal: opts.signal })).gbps);
-      },
-    };
-    // Which goes first alternates by round, so neither always gets the warmer (or busier) machine.
-    for (let r = 0; r < opts.repeats; r++) {
-      for (const k of r % 2 ? (['weft', 'docker'] as const) : (['docker', 'weft'] as const)) await measure[k](r);
-    }
+    ping = await timeToFirstPing(a, b, opts);
+    tcp = await tcpRounds(a, b, opts);
   } finally {
     await cleanNamespaces();
     await labDown(TOPO);
   }
+  const { samples, runMs } = ping;
+  const { dockerTcp, weftTcp } = tcp;
   const dockerGbit = percentile(dockerTcp, 50);
   const weftGbit = percentile(weftTcp, 50);
   return {
@@ -172,6 +119,75 @@ export async function benchDocker(opts: DockerBenchOptions): Promise<DockerBench
     weftGbit,
     ratio: dockerGbit / weftGbit,
   };
+}
+
+/** `docker run` on A, `opts.runs` times: ms to the first reply B's container gets (and ms docker run took). */
+async function timeToFirstPing(a: LabHost, b: LabHost, opts: DockerBenchOptions): Promise<{ samples: number[]; runMs: number[] }> {
+  const samples: number[] = [];
+  const runMs: number[] = [];
+  const pa = labDockerPaths(LAB, a.name);
+  const pb = labDockerPaths(LAB, b.name);
+  await dockerRun(b, 'cb', '10.252.1.10');
+  const cbNet = `/proc/${await containerPid(pb, 'cb')}/ns/net`;
+  // B's container asks for the new address's MAC every 10 ms, so its neighbour timers do not hide the overlay.
+  await run('nsenter', [`--net=${cbNet}`, 'sysctl', '-qw', 'net.ipv4.neigh.eth0.retrans_time_ms=10', 'net.ipv4.neigh.eth0.mcast_solicit=100']);
+  for (let i = 0; i < opts.runs; i++) {
+    opts.signal?.throwIfAborted();
+    const ip = `10.252.1.${100 + i}`;
+    const ping = firstReply(cbNet, ip, 20_000);
+    try {
+      await sleep(50); // ping is running and getting no answer
+      const t0 = Date.now();
+      await dockerRun(a, `t${i}`, ip);
+      const took = Date.now() - t0;
+      const ms = (await ping.reply) - t0;
+      samples.push(ms);
+      runMs.push(took);
+      opts.log(`docker: run ${i + 1}/${opts.runs}: first ping answered after ${ms.toFixed(0)} ms (docker run returned after ${took} ms)`);
+    } finally {
+      ping.stop();
+      await docker(pa, 'rm', '-f', `t${i}`);
+    }
+  }
+  return { samples, runMs };
+}
+
+/** Throughput: Docker containers a -> b, and weft endpoints a -> b, round by round (Gbit/s, one per round). */
+async function tcpRounds(a: LabHost, b: LabHost, opts: DockerBenchOptions): Promise<{ dockerTcp: number[]; weftTcp: number[] }> {
+  const dockerTcp: number[] = [];
+  const weftTcp: number[] = [];
+  const pa = labDockerPaths(LAB, a.name);
+  const pb = labDockerPaths(LAB, b.name);
+  await dockerRun(a, 'da');
+  await dockerRun(b, 'db');
+  await run('ip', ['netns', 'attach', NS.da, String(await containerPid(pa, 'da'))]);
+  await run('ip', ['netns', 'attach', NS.db, String(await containerPid(pb, 'db'))]);
+  const dbIp = (await docker(pb, 'inspect', '--format', '{{.NetworkSettings.Networks.blue.IPAddress}}', 'db')).stdout.trim();
+  await run('ip', ['netns', 'add', NS.ea]);
+  await run('ip', ['netns', 'add', NS.eb]);
+  await new ApiClient(a.api).post('/v1/endpoints', { name: 'ea', net: 'blue', netns: NS.ea });
+  const eb = await new ApiClient(b.api).post<{ ip: string }>('/v1/endpoints', { name: 'eb', net: 'blue', netns: NS.eb });
+  // Both pairs reach each other before anything is measured.
+  for (const [from, to] of [[NS.da, dbIp], [NS.ea, eb.ip]]) {
+    let ok = false;
+    for (let i = 0; i < 50 && !ok; i++) ok = await run('ip', ['netns', 'exec', from, 'ping', '-c', '1', '-W', '1', to]).then(() => true, () => false);
+    if (!ok) throw new Error(`docker bench: ${from} cannot reach ${to}`);
+  }
+  const measure = {
+    docker: async (r: number) => {
+      opts.log(`docker: TCP 1 stream, round ${r + 1}/${opts.repeats}: Docker containers`);
+      dockerTcp.push((await iperfTcp({ client: NS.da, server: NS.db, serverIp: dbIp, seconds: opts.seconds, signal: opts.signal })).gbps);
+    },
+    weft: async (r: number) => {
+      opts.log(`docker: TCP 1 stream, round ${r + 1}/${opts.repeats}: weft endpoints`);
+      weftTcp.push((await iperfTcp({ client: NS.ea, server: NS.eb, serverIp: eb.ip, seconds: opts.seconds, signal: opts.signal })).gbps);
+    },
+  };
+  // Which goes first alternates by round, so neither always gets the warmer (or busier) machine.
+  for (let r = 0; r < opts.repeats; r++) {
+    for (const k of r % 2 ? (['weft', 'docker'] as const) : (['docker', 'weft'] as const)) await measure[k](r);
+  }
+  return { dockerTcp, weftTcp };
 }
 
 export function dockerTable(r: DockerBenchResult): string {
