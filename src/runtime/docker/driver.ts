@@ -7,12 +7,14 @@
 // cluster-wide IPAM, recorded under this host's lease); Join makes its port.
 // Every call is validated before anything changes; deletes and releases of
 // what is unknown succeed (dockerd repeats them after crashes and rollbacks).
+// The request fields that carry weft values are parsed in fields.ts.
 import { randomBytes } from 'node:crypto';
 import { WeftError } from '../../control/errors.js';
-import { contains, formatCidr, formatIPv4, isHostAddress, parseCidr, parseIPv4, type Subnet } from '../../control/ipv4.js';
-import { checkName, splitNetRef } from '../../control/objects.js';
-import { netRef, type NetworkRecord } from '../../control/records.js';
+import { formatCidr, formatIPv4, parseCidr, parseIPv4, type Subnet } from '../../control/ipv4.js';
+import { splitNetRef } from '../../control/objects.js';
+import type { NetworkRecord } from '../../control/records.js';
 import type { DockerEnv } from './env.js';
+import { cidr, hostAddress, poolID, weftNet } from './fields.js';
 import {
   GATEWAY_REQUEST,
   GLOBAL_SPACE,
@@ -367,45 +369,5 @@ export class DockerDriver {
     const e = this.#s.endpoints[eid];
     if (!e) throw new PluginError(`no weft endpoint for Docker endpoint ${short(eid)}`);
     return e;
-  }
-}
-
-function poolID(b: Body): string {
-  const p = optString(b, 'PoolID');
-  if (p === undefined) throw new PluginError('PoolID is required');
-  return p;
-}
-
-function cidr(text: string, field: string): Subnet {
-  try {
-    const s = parseCidr(text);
-    if (s.prefix > 30) throw new PluginError(`${field} ${text} is too small (at most /30)`);
-    return s;
-  } catch (err) {
-    if (err instanceof PluginError) throw err;
-    throw new PluginError(`${field}: ${(err as Error).message}`);
-  }
-}
-
-function hostAddress(subnet: Subnet, text: string): string {
-  let a: number;
-  try {
-    a = parseIPv4(text);
-  } catch (err) {
-    throw new PluginError((err as Error).message);
-  }
-  if (!contains(subnet, a)) throw new PluginError(`Requested address ${text} is out of range ${formatCidr(subnet)}`);
-  if (!isHostAddress(subnet, a)) throw new PluginError(`${text} is not a host address in ${formatCidr(subnet)}`);
-  return formatIPv4(a);
-}
-
-/** `NET[.TENANT]` -> `<n>.<t>`, both valid names. */
-function weftNet(v: unknown): string {
-  if (typeof v !== 'string' || v === '') throw new PluginError(`${OPT_WEFT_NET} must be NET or NET.TENANT`);
-  try {
-    const r = splitNetRef(v);
-    return netRef(checkName('tenant', r.tenant), checkName('network', r.net));
-  } catch (err) {
-    throw new PluginError(`${OPT_WEFT_NET}=${v}: ${(err as Error).message}`);
   }
 }
