@@ -12,6 +12,16 @@ export interface MacEntry {
   seen: number;
 }
 
+/** One MAC as Switch.macs() reports it: the port by name, the age in seconds. */
+export interface MacRow {
+  network: number;
+  mac: string;
+  port: string;
+  ageSeconds: number;
+  /** An endpoint's MAC, pinned to its port: never learned elsewhere, never aged or evicted. */
+  static?: boolean;
+}
+
 export type MacRemoval = 'aged' | 'evicted' | 'removed';
 
 export interface MacTableOptions {

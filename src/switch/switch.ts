@@ -7,19 +7,11 @@
 import { NO_SLOT, type Datapath, type DatapathEvent, type Encap, type FibOp, type PortGuard, type ServiceFrame } from '../datapath/datapath.js';
 import { formatMac, parseMac } from '../datapath/mac.js';
 import { ArpTable, type ArpRow } from './arp-table.js';
-import { MacTable, type MacEntry } from './mac-table.js';
+import { MacTable, type MacEntry, type MacRow } from './mac-table.js';
 import type { PacketSpec, PortRecord, ServiceSpec, TapSpec, TunnelSpec } from './ports.js';
 
+export type { MacRow } from './mac-table.js';
 export type { PacketSpec, PortKind, PortRecord, ServiceSpec, TapSpec, TunnelSpec } from './ports.js';
-
-export interface MacRow {
-  network: number;
-  mac: string;
-  port: string;
-  ageSeconds: number;
-  /** An endpoint's MAC, pinned to its port: never learned elsewhere, never aged or evicted. */
-  static?: boolean;
-}
 
 /** What the switch uses of the data path (a fake in unit tests). */
 export type SwitchDatapath = Pick<
