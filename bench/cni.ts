@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiClient } from '../src/api/client.js';
-import { packageRoot } from '../src/datapath/native.js';
+import { packageRoot } from '../src/sys/package-root.js';
 import { createNetns, deleteNetns } from './namespaces.js';
 import { percentile } from './ping.js';
 

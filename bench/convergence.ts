@@ -9,12 +9,12 @@
 // There is nothing to hold it against on this machine: the kernel's vxlan
 // has no control plane, and Open vSwitch's needs an external controller. The
 // figures are printed against the aim (p50 under 100 ms, p95 under 500 ms).
-import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiClient } from '../src/api/client.js';
 import { labDown, labUp } from '../src/lab/lab.js';
 import type { Topology } from '../src/lab/topology.js';
 import { run } from '../src/switch/netns.js';
+import { firstReply } from './first-reply.js';
 import { percentile } from './ping.js';
 
 export interface ConvergenceOptions {
@@ -46,21 +46,6 @@ const TOPO: Topology = {
   ],
 };
 
-/** Resolves with the epoch-ms timestamp of ping's first reply (ping -D prints "[1700000000.123456] 64 bytes from ..."). */
-function firstReply(netns: string, ip: string, timeoutMs: number): { reply: Promise<number>; stop: () => void } {
-  const child = spawn('ip', ['netns', 'exec', netns, 'ping', '-n', '-D', '-i', '0.002', '-W', '1', '-w', String(Math.ceil(timeoutMs / 1000)), ip], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const reply = new Promise<number>((resolve, reject) => {
-    let buf = '';
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = /\[(\d+\.\d+)\] \d+ bytes from/.exec(buf);
-      if (m) resolve(Number(m[1]) * 1000);
-    });
-    child.on('exit', () => reject(new Error(`no reply from ${ip} within ${timeoutMs} ms`)));
-  });
-  return { reply, stop: () => child.kill('SIGTERM') };
-}
-
 export async function benchConvergence(opts: ConvergenceOptions): Promise<ConvergenceResult> {
   await labDown(TOPO);
   const samples: number[] = [];
@@ -77,7 +62,7 @@ export async function benchConvergence(opts: ConvergenceOptions): Promise<Conver
       const ns = `wbconv-a-t${i}`;
       const ip = `10.251.1.${100 + i}`;
       await run('ip', ['netns', 'add', ns]);
-      const ping = firstReply(cb.netns, ip, 10_000);
+      const ping = firstReply(['ip', 'netns', 'exec', cb.netns], ip, 10_000);
       try {
         await sleep(50); // ping is running and getting no answer
         const t0 = Date.now();

@@ -7,7 +7,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiClient } from '../src/api/client.js';
-import { packageRoot } from '../src/datapath/native.js';
+import { packageRoot } from '../src/sys/package-root.js';
 import { run } from '../src/switch/netns.js';
 import { createNetns } from './namespaces.js';
 import { labDown, labUp } from '../src/lab/lab.js';

@@ -13,7 +13,6 @@
 // one sample. It covers dockerd's whole path: the plugin calls (address,
 // endpoint, Join), the container's start, and the endpoint reaching B
 // through etcd.
-import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiClient } from '../src/api/client.js';
 import { containerPid, docker, IMAGE } from '../src/lab/docker-host.js';
@@ -21,6 +20,7 @@ import { labDockerPaths, labDown, labUp, type LabHost } from '../src/lab/lab.js'
 import type { Topology } from '../src/lab/topology.js';
 import { run } from '../src/switch/netns.js';
 import { iperfTcp } from './iperf.js';
+import { firstReply } from './first-reply.js';
 import { percentile } from './ping.js';
 
 export interface DockerBenchOptions {
@@ -61,21 +61,6 @@ const TOPO: Topology = {
 };
 /** Named namespaces for iperf3: the Docker containers' (attached by pid) and the weft endpoints'. */
 const NS = { da: `${LAB}-da`, db: `${LAB}-db`, ea: `${LAB}-ea`, eb: `${LAB}-eb` };
-
-/** Resolves with the epoch-ms timestamp of the first reply (ping -D: "[1700000000.123456] 64 bytes from ..."). */
-function firstReply(netnsPath: string, ip: string, timeoutMs: number): { reply: Promise<number>; stop: () => void } {
-  const child = spawn('nsenter', [`--net=${netnsPath}`, 'ping', '-n', '-D', '-i', '0.002', '-W', '1', '-w', String(Math.ceil(timeoutMs / 1000)), ip], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const reply = new Promise<number>((resolve, reject) => {
-    let buf = '';
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = /\[(\d+\.\d+)\] \d+ bytes from/.exec(buf);
-      if (m) resolve(Number(m[1]) * 1000);
-    });
-    child.on('exit', () => reject(new Error(`no reply from ${ip} within ${timeoutMs} ms`)));
-  });
-  return { reply, stop: () => child.kill('SIGTERM') };
-}
 
 async function dockerRun(h: LabHost, name: string, ip?: string): Promise<void> {
   const r = await docker(labDockerPaths(LAB, h.name), 'run', '-d', '--name', name, '--net', 'blue', ...(ip ? ['--ip', ip] : []), IMAGE, 'sleep', '100000');
@@ -134,7 +119,7 @@ async function timeToFirstPing(a: LabHost, b: LabHost, opts: DockerBenchOptions)
   for (let i = 0; i < opts.runs; i++) {
     opts.signal?.throwIfAborted();
     const ip = `10.252.1.${100 + i}`;
-    const ping = firstReply(cbNet, ip, 20_000);
+    const ping = firstReply(['nsenter', `--net=${cbNet}`], ip, 20_000);
     try {
       await sleep(50); // ping is running and getting no answer
       const t0 = Date.now();

@@ -1,8 +1,7 @@
 // Loads the C++ add-on. This file is the only importer of the .node binary.
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../sys/package-root.js';
 
 export interface NativeLayout {
   global: string[];
@@ -189,18 +188,6 @@ interface Addon {
   UdpBatchSocket: new (opts: { address: string; port: number; onBatch: (records: Buffer) => void; reuseAddr?: boolean }) => NativeUdpBatchSocket;
   udpRecordHdrLen: number;
   testing: NativeTesting;
-}
-
-// The package root is the first directory above this file holding binding.gyp
-// (src/datapath when run from source, dist/src/datapath when compiled).
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'binding.gyp'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the weft package root (binding.gyp)');
-    dir = up;
-  }
-  return dir;
 }
 
 const require = createRequire(import.meta.url);

@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, st
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiClient } from '../api/client.js';
-import { packageRoot } from '../datapath/native.js';
+import { packageRoot } from '../sys/package-root.js';
 import { dead, pidOf, terminate } from './processes.js';
 
 export const IMAGE = 'weft/busybox:1';

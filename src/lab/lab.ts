@@ -8,7 +8,7 @@ import { ApiClient } from '../api/client.js';
 import type { PortView } from '../control/controller.js';
 import type { EndpointView } from '../control/endpoints.js';
 import { ApiError } from '../api/client.js';
-import { packageRoot } from '../datapath/native.js';
+import { packageRoot } from '../sys/package-root.js';
 import { ip, ipIn, netnsExists, run } from '../switch/netns.js';
 import type { ContainerSpec, HostKind, HostSpec, Topology } from './topology.js';
 import { kernelHostUp } from './kernel-host.js';

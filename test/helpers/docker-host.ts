@@ -30,7 +30,16 @@ export interface DockerHost {
   weft(...args: string[]): Promise<RunResult>;
 }
 
-export function dockerHost(prefix: string, name: string, extraWeftArgs: string[] = []): DockerHost & { start(): Promise<void>; stop(): Promise<void> } {
+/** What the tests do to a Docker host beyond DockerHost: start and stop it, and restart its two daemons. */
+export interface ManagedDockerHost extends DockerHost {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  stopWeft(): Promise<void>;
+  startWeft(): Promise<void>;
+  restartDockerd(opts?: { kill?: boolean }): Promise<void>;
+}
+
+export function dockerHost(prefix: string, name: string, extraWeftArgs: string[] = []): ManagedDockerHost {
   const netns = `${prefix}-${name}`;
   const dir = `/run/${prefix}/${name}`;
   const paths = dockerHostPaths(name, netns, dir);

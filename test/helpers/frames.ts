@@ -2,23 +2,11 @@
 // container: forged sources, ARP replies, router advertisements, tags.
 // Sent from inside a namespace with send_frames.py (an AF_PACKET socket).
 import { join } from 'node:path';
+import { ip4Bytes, ip6Bytes, macBytes } from '../unit/packet-builders.js';
 import { inNs, type RunResult } from './sh.js';
 
 const SEND = join(import.meta.dirname, 'send_frames.py');
 
-const macBytes = (mac: string) => Buffer.from(mac.replace(/:/g, ''), 'hex');
-const ip4Bytes = (ip: string) => Buffer.from(ip.split('.').map(Number));
-
-/** An IPv6 address in full or with one `::`, as 16 bytes. */
-function ip6Bytes(ip: string): Buffer {
-  const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined];
-  const words = (s: string | undefined) => (s ? s.split(':').map((w) => parseInt(w, 16)) : []);
-  const h = words(head), t = words(tail);
-  const all = tail === undefined ? h : [...h, ...new Array(8 - h.length - t.length).fill(0), ...t];
-  const b = Buffer.alloc(16);
-  all.forEach((w, i) => b.writeUInt16BE(w, i * 2));
-  return b;
-}
 
 function checksum(...parts: Buffer[]): number {
   const b = Buffer.concat(parts);

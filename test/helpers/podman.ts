@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { weft } from './lab.js';
 import { sh, type RunResult } from './sh.js';
 
-export const PODMAN_IMAGE = 'localhost/wdl-busybox:1';
+export const PODMAN_IMAGE = 'localhost/weft-busybox:1';
 /** Limits podman would raise past what this machine grants (no CAP_SYS_RESOURCE in the bounding set). */
 export const PODMAN_LIMITS = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
 

@@ -1,65 +1,17 @@
-// podman 4.3.1 (Debian 12) as a real CNI client of weft. Nothing system-wide
-// changes: CONTAINERS_CONF forces the CNI backend with the plugin and network
-// directories in a temp dir, --root/--runroot keep images and containers
-// there too. crun refuses this machine's hybrid cgroup layout, so podman runs
-// in a mount namespace of its own without the cgroup2 hierarchy (/run/netns
-// stays shared, so the daemon sees the namespaces podman makes).
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// podman 4.3.1 (Debian 12) as a real CNI client of weft, set up by
+// test/helpers/podman.ts so that nothing system-wide changes.
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LabState } from '../../src/lab/lab.js';
 import type { Topology } from '../../src/lab/topology.js';
 import { skipUnless } from '../helpers/env.js';
 import { buildLab, labDown, weft, weftJson } from '../helpers/lab.js';
-import { sh, type RunResult } from '../helpers/sh.js';
+import { PODMAN_IMAGE, PODMAN_LIMITS, podmanWith } from '../helpers/podman.js';
+import type { RunResult } from '../helpers/sh.js';
 
 const TOPO: Topology = { name: 'wt-cn-pm', hosts: [{ name: 'h1', networks: [], containers: [] }] };
-const IMAGE = 'localhost/wt-cn-busybox:1';
-// Limits podman would raise past what this machine grants (no CAP_SYS_RESOURCE in the bounding set).
-const LIMITS = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
-
-/**
- * A temp dir with the plugin installed, the given conflists, a
- * containers.conf forcing the CNI backend, and the busybox image imported;
- * and podman run against all of it.
- */
-async function podmanIn(conflists: Record<string, string>): Promise<{ dir: string; podman: (...args: string[]) => Promise<RunResult> }> {
-  const dir = mkdtempSync(join(tmpdir(), 'wt-cn-pm-'));
-  for (const d of ['bin', 'net.d', 'tmp', 'rootfs/bin', 'rootfs/etc', 'rootfs/proc', 'rootfs/sys', 'rootfs/dev', 'rootfs/tmp']) mkdirSync(join(dir, d), { recursive: true });
-  expect((await weft(undefined, 'cni', 'install', '--dir', join(dir, 'bin'))).code).toBe(0);
-  for (const [name, text] of Object.entries(conflists)) writeFileSync(join(dir, 'net.d', `${name}.conflist`), text);
-  writeFileSync(
-    join(dir, 'containers.conf'),
-    [
-      '[network]',
-      'network_backend = "cni"',
-      `cni_plugin_dirs = ["${dir}/bin", "/usr/lib/cni"]`,
-      `network_config_dir = "${dir}/net.d"`,
-      '[engine]',
-      'cgroup_manager = "cgroupfs"',
-      'events_logger = "file"',
-      `events_logfile_path = "${dir}/events.log"`,
-      `tmp_dir = "${dir}/tmp"`,
-      '',
-    ].join('\n'),
-  );
-  const wrapper = join(dir, 'podman.sh');
-  writeFileSync(
-    wrapper,
-    `#!/bin/sh\nexec unshare -m --propagation unchanged sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec podman --root ${dir}/root --runroot ${dir}/runroot --storage-driver vfs "$@"' podman "$@"\n`,
-  );
-  chmodSync(wrapper, 0o755);
-  const env = { ...process.env, CONTAINERS_CONF: join(dir, 'containers.conf') };
-  const podman = (...args: string[]) => sh(wrapper, args, { env, timeoutMs: 90_000 });
-  // The image: a static busybox, imported (no registry).
-  copyFileSync('/bin/busybox', join(dir, 'rootfs/bin/busybox'));
-  chmodSync(join(dir, 'rootfs/bin/busybox'), 0o755);
-  for (const a of ['sh', 'ip', 'ping', 'cat', 'sleep', 'nslookup']) symlinkSync('busybox', join(dir, 'rootfs/bin', a));
-  const imp = await sh('sh', ['-c', `tar -C ${dir}/rootfs -c . | ${wrapper} import - ${IMAGE}`], { env });
-  expect(imp.code, imp.stderr).toBe(0);
-  return { dir, podman };
-}
+const IMAGE = PODMAN_IMAGE;
+const LIMITS = PODMAN_LIMITS;
 
 interface Endpoint {
   name: string;
@@ -88,7 +40,7 @@ describe.skipIf(skipUnless(['podman', 'crun', 'conmon', 'busybox', 'unshare', 'i
     }
     const conf = await weft(api, 'cni', 'conflist', 'weftnet', '--net', 'green.acme');
     expect(conf.code, conf.stderr).toBe(0);
-    ({ dir, podman } = await podmanIn({ weftnet: conf.stdout }));
+    ({ dir, podman } = await podmanWith('wt-cn-pm', { weftnet: conf.stdout }));
   }, 180_000);
 
   afterAll(async () => {
@@ -166,7 +118,7 @@ describe.skipIf(skipUnless(['podman', 'crun', 'conmon', 'busybox', 'unshare', 'i
     }
     const confA = await weft(a, 'cni', 'conflist', 'weft-h1', '--net', 'green.acme');
     const confB = await weft(b, 'cni', 'conflist', 'weft-h2', '--net', 'green.acme');
-    ({ dir, podman } = await podmanIn({ 'weft-h1': confA.stdout, 'weft-h2': confB.stdout }));
+    ({ dir, podman } = await podmanWith('wt-cn-pm', { 'weft-h1': confA.stdout, 'weft-h2': confB.stdout }));
   }, 180_000);
 
   afterAll(async () => {

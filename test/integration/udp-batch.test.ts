@@ -9,7 +9,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { join } from 'node:path';
 import dnsPacket from 'dns-packet';
 import { afterEach, describe, expect, it } from 'vitest';
-import { packageRoot } from '../../src/datapath/native.js';
+import { packageRoot } from '../../src/sys/package-root.js';
 import { UdpBatchSocket, type Datagram } from '../../src/datapath/udp-batch.js';
 import { DnsListener } from '../../src/dns/listener.js';
 import { Resolver } from '../../src/dns/resolver.js';
