@@ -2,28 +2,14 @@
 // container: forged sources, ARP replies, router advertisements, tags.
 // Sent from inside a namespace with send_frames.py (an AF_PACKET socket).
 import { join } from 'node:path';
-import { ip4Bytes, ip6Bytes, macBytes } from '../unit/packet-builders.js';
+import { checksum, ether, ip4Bytes, ip6Bytes, macBytes } from '../unit/packet-builders.js';
 import { inNs, type RunResult } from './sh.js';
 
 const SEND = join(import.meta.dirname, 'send_frames.py');
 
 
-function checksum(...parts: Buffer[]): number {
-  const b = Buffer.concat(parts);
-  let sum = 0;
-  for (let i = 0; i + 1 < b.length; i += 2) sum += b.readUInt16BE(i);
-  if (b.length % 2) sum += b[b.length - 1] << 8;
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return ~sum & 0xffff;
-}
-
-export function eth(dst: string, src: string, type: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const h = Buffer.alloc(14);
-  macBytes(dst).copy(h, 0);
-  macBytes(src).copy(h, 6);
-  h.writeUInt16BE(type, 12);
-  return Buffer.concat([h, payload]);
-}
+/** An Ethernet frame (the unit tests' builder, under the name these tests use). */
+export const eth = ether;
 
 /** An 802.1Q (or, with 0x88a8, 802.1ad) tag in front of `type`. */
 export function tagged(dst: string, src: string, vid: number, type: number, payload: Buffer, tpid = 0x8100): Buffer {

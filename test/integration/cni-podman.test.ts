@@ -1,6 +1,7 @@
 // podman 4.3.1 (Debian 12) as a real CNI client of weft, set up by
 // test/helpers/podman.ts so that nothing system-wide changes.
 import { rmSync } from 'node:fs';
+import type { EndpointView } from '../../src/control/endpoints.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LabState } from '../../src/lab/lab.js';
 import type { Topology } from '../../src/lab/topology.js';
@@ -13,13 +14,7 @@ const TOPO: Topology = { name: 'wt-cn-pm', hosts: [{ name: 'h1', networks: [], c
 const IMAGE = PODMAN_IMAGE;
 const LIMITS = PODMAN_LIMITS;
 
-interface Endpoint {
-  name: string;
-  ip: string;
-  mac: string;
-  group?: string;
-  aliases?: string[];
-}
+type Endpoint = EndpointView;
 
 describe.skipIf(skipUnless(['podman', 'crun', 'conmon', 'busybox', 'unshare', 'ip']))('podman on a weft network (CNI)', () => {
   let lab: LabState;

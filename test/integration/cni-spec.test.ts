@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { EndpointView } from '../../src/control/endpoints.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restartWeftHost, type LabState } from '../../src/lab/lab.js';
 import { ApiClient, ApiError } from '../../src/api/client.js';
@@ -26,13 +27,7 @@ function debianPlugins(): boolean {
   return have;
 }
 
-interface Endpoint {
-  name: string;
-  ip: string;
-  mac: string;
-  group?: string;
-  aliases?: string[];
-}
+type Endpoint = EndpointView;
 
 describe.skipIf(skipUnless(['ip', 'ping', 'dig', 'nsenter', 'unshare']) || !debianPlugins())('CNI plugin against a real daemon (spec harness)', () => {
   let lab: LabState;
