@@ -114,6 +114,7 @@ void Coalescer::Emit(const std::vector<Decapped>& in, size_t first, size_t count
     std::memcpy(o.frame.buf, &d.vh, kVnetHdrLen);
     o.frame.len = kVnetHdrLen + d.len;
     o.frame.truncated = d.truncated;
+    o.frame.gbp = 0;  // set from the datagram's GBP header (tunnel_rx.cc)
     out.push_back(o);
     return;
   }

@@ -78,7 +78,14 @@ inline void Put32(uint8_t* p, uint32_t v) {
   X(learn_refused)              \
   X(mac_port_limit)             \
   X(gso_bursts)                 \
-  X(gso_bursts_refused)
+  X(gso_bursts_refused)         \
+  X(policy_checks)              \
+  X(ct_created)                 \
+  X(ct_expired)                 \
+  X(policy_log_sent)            \
+  X(policy_log_suppressed)      \
+  X(gbp_tx)                     \
+  X(gbp_rx)
 
 #define WEFT_DROP_REASONS(X) \
   X(runt)                    \
@@ -100,7 +107,13 @@ inline void Put32(uint8_t* p, uint32_t v) {
   X(vlan_tagged)             \
   X(link_local)              \
   X(ra_guard)                \
-  X(dhcp_guard)
+  X(dhcp_guard)              \
+  X(policy_deny)             \
+  X(policy_default_deny)     \
+  X(ct_full)                 \
+  X(frag_no_head)            \
+  X(vxlan_bad_flags)         \
+  X(gbp_mismatch)
 
 #define WEFT_PORT_COUNTERS(X) \
   X(rx_packets)               \

@@ -24,6 +24,10 @@ struct Frame {
   uint8_t* buf;  // vnet header, then the Ethernet frame
   uint32_t len;  // bytes in buf, vnet header included
   bool truncated;
+  // The source's group policy id (VXLAN-GBP, 16 bits; 0: none): set from a
+  // received GBP header, or by the policy stage for frames a tunnel port
+  // sends to a VTEP that takes GBP.
+  uint16_t gbp = 0;
 };
 
 class Port {

@@ -41,6 +41,7 @@ int MemoryPort::RxBatch(Frame* frames, int max) {
     if (len) std::memcpy(f.buf + at, bytes.data(), len);  // an empty frame has no data() to copy from
     f.len = static_cast<uint32_t>(at + len);
     f.truncated = len < bytes.size();
+    f.gbp = 0;
     rx_.pop_front();
   }
   Rearm();

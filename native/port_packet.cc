@@ -72,6 +72,7 @@ int PacketPort::RxBatch(Frame* frames, int max) {
   for (int i = 0; i < n; i++) {
     frames[i].len = msgs[i].msg_len;
     frames[i].truncated = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+    frames[i].gbp = 0;
   }
   return n;
 }

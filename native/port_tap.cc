@@ -94,6 +94,7 @@ int TapPort::RxBatch(Frame* frames, int max) {
     if (r < 0) break;  // EAGAIN: drained; other errors: the device went away
     frames[n].len = static_cast<uint32_t>(r);
     frames[n].truncated = false;
+    frames[n].gbp = 0;
     n++;
   }
   return n;

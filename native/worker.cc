@@ -156,6 +156,7 @@ void Worker::LoadInjected(Frame& f, const std::vector<uint8_t>& bytes) {
   std::memcpy(f.buf + kVnetHdrLen, bytes.data(), len);
   f.len = static_cast<uint32_t>(kVnetHdrLen + len);
   f.truncated = len < bytes.size();
+  f.gbp = 0;
 }
 
 void Worker::QueueEvent(EventType type, const uint8_t* mac, uint32_t net, uint32_t port) {
