@@ -91,6 +91,30 @@ export type PolicyLogField =
   | 'slot'
   | 'len';
 
+export interface NativeCtStats {
+  entries: number;
+  max: number;
+  created: number;
+  expired: number;
+}
+
+/** A conntrack entry; src is the side that opened the connection. */
+export interface NativeCtEntry {
+  network: number;
+  proto: number;
+  src: string;
+  sport: number;
+  dst: string;
+  dport: number;
+  state: string;
+  verdict: 'allow' | 'deny';
+  /** wire.policy.noSlot when no rule decided (a default allow). */
+  slotOut: number;
+  slotIn: number;
+  packets: number;
+  bytes: number;
+}
+
 /** Port security of an endpoint port: what it may send as (native/port_guard.h). */
 export interface NativePortGuard {
   mac: number;
@@ -128,6 +152,13 @@ export interface NativeDatapath {
   arpApply(ops: Float64Array): void;
   fibApply(ops: Float64Array): void;
   fibSize(): number;
+  /** Validates and publishes a compiled policy snapshot (wire.policy); returns its epoch (1, 2, ...). Throws a one-line Error on a malformed one. */
+  policyLoad(words: Uint32Array): number;
+  /** wire.policy.slots * counterStride numbers: [sessions, packets, bytes] per slot, summed over workers. */
+  policyCounters(): Float64Array;
+  ctStats(): NativeCtStats;
+  ctFlush(): void;
+  ctDump(max: number): NativeCtEntry[];
   inject(port: number, frame: Buffer | Buffer[]): void;
   maintain(): number;
   now(): number;
@@ -158,6 +189,11 @@ export const NATIVE_DATAPATH_MEMBERS = [
   'arpApply',
   'fibApply',
   'fibSize',
+  'policyLoad',
+  'policyCounters',
+  'ctStats',
+  'ctFlush',
+  'ctDump',
   'inject',
   'maintain',
   'now',
@@ -234,6 +270,8 @@ interface Addon {
     portSecurity?: boolean;
     onEvents: (records: Buffer) => void;
     onFrames?: (records: Buffer) => void;
+    /** Deny records (wire.policyLog), in batches, rate-limited in C++. */
+    onPolicyLog?: (records: Buffer) => void;
   }) => NativeDatapath;
   layout: NativeLayout;
   UdpBatchSocket: new (opts: { address: string; port: number; onBatch: (records: Buffer) => void; reuseAddr?: boolean }) => NativeUdpBatchSocket;
