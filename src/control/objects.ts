@@ -169,7 +169,7 @@ export class Objects {
 
   /** store-guards.ts's guardedRemove, then this daemon's mirror has seen the delete. */
   async #guardedRemove(key: string, what: string, blocker: () => Promise<string | undefined>, alsoDelete?: (rec: never) => Op[]): Promise<void> {
-    await this.#seen(await guardedRemove(this.store, key, what, blocker, alsoDelete));
+    await guardedRemove(this.store, key, what, blocker, alsoDelete, (rev) => this.#seen(rev));
   }
 
   // ---- networks ----

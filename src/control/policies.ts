@@ -102,14 +102,14 @@ export class Policies {
   async remove(name: unknown, tenant?: unknown): Promise<void> {
     const p = checkName('policy', name);
     const t = tenantOf(tenant);
-    const rev = await guardedRemove(this.store, policyKey(t, p), `policy '${p}' in tenant '${t}'`, async () => {
+    const blocker = async () => {
       const users = (await this.store.list(`${ROOT}groups/${t}/`)).items
         .map((kv) => parse<GroupRecord>(kv)!)
         .filter((g) => g.policies?.includes(p))
         .map((g) => `${g.name}.${g.net}.${g.tenant}`);
       return users.length ? `policy '${p}' is used by group${users.length > 1 ? 's' : ''} ${users.join(', ')}` : undefined;
-    });
-    await this.view.waitFor(rev);
+    };
+    await guardedRemove(this.store, policyKey(t, p), `policy '${p}' in tenant '${t}'`, blocker, undefined, (rev) => this.view.waitFor(rev));
   }
 
   /** Adds a rule, or replaces the rule with its id in place. */

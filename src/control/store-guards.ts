@@ -21,8 +21,8 @@ export async function tenantFor(store: Store, name: string): Promise<KV> {
  * Marks `key` removing, asks `blocker` whether anything still depends on it,
  * then deletes it (with `alsoDelete`) or unmarks it and refuses. Marking
  * moves the record's revision, so every create or change that read it before
- * fails its compare and re-reads (and then sees `removing`). Returns the
- * revision of the delete.
+ * fails its compare and re-reads (and then sees `removing`). `seen` waits
+ * until the caller's mirror has the delete, or the unmark of a refusal.
  */
 export async function guardedRemove(
   store: Store,
@@ -30,7 +30,8 @@ export async function guardedRemove(
   what: string,
   blocker: () => Promise<string | undefined>,
   alsoDelete: (rec: never) => Op[] = () => [],
-): Promise<number> {
+  seen: (revision: number) => Promise<unknown> = async () => undefined,
+): Promise<void> {
   const cur = await store.get(key);
   if (!cur) throw notFound(`no ${what}`);
   const rec = JSON.parse(cur.value) as Record<string, unknown>;
@@ -39,10 +40,11 @@ export async function guardedRemove(
   const reason = await blocker().catch((err: Error) => `cannot check what still uses ${what}: ${err.message}`);
   if (reason) {
     const { removing: _r, ...clean } = rec;
-    await store.txn([{ key, modRevision: marked.revision }], [{ put: key, value: JSON.stringify(clean) }]);
+    const unmarked = await store.txn([{ key, modRevision: marked.revision }], [{ put: key, value: JSON.stringify(clean) }]);
+    if (unmarked.succeeded) await seen(unmarked.revision);
     throw conflict(reason);
   }
   const r = await store.txn([{ key, modRevision: marked.revision }], [{ delete: key }, ...alsoDelete(rec as never)]);
   if (!r.succeeded) throw conflict(`${what} changed while being removed; try again`);
-  return r.revision;
+  await seen(r.revision);
 }
