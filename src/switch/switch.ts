@@ -19,12 +19,22 @@ export type SwitchDatapath = Pick<
   | 'addTapPort' | 'addPacketPort' | 'addServicePort' | 'addTunnelPort' | 'removePort'
   | 'setUnderlay' | 'setNetworkEncap' | 'clearNetworkEncap' | 'applyFib' | 'applyArp' | 'inject'
   | 'now' | 'lastSeen' | 'count' | 'counters' | 'portCounters' | 'portSecurity' | 'close'
->;
+> & Partial<PolicyPath>;
+
+/** The data path's policy stage (POLICY-SPEC §5): absent from fakes and from an add-on without one. */
+export interface PolicyPath {
+  policyLoad(words: Uint32Array): number;
+  policyCounters(): Float64Array;
+  ctStats(): { entries: number; max: number; created: number; expired: number };
+  ctDump(max: number): Array<Record<string, unknown>>;
+}
 
 /** Where the data path delivers to the switch: its batched events and the frames of service ports. */
 export interface DatapathSink {
   onEvents: (events: DatapathEvent[]) => void;
   onFrames: (frames: ServiceFrame[]) => void;
+  /** The policy stage's deny log records (fixed-size, back to back). */
+  onPolicyLog: (records: Buffer) => void;
 }
 
 export type MissListener = (network: number, mac: number, port: number) => void;
@@ -64,6 +74,7 @@ export class Switch {
   /** Who resolves misses (the overlay) and who takes service ports' frames (in-band DNS): subscribed by the daemon. */
   #missListener?: MissListener;
   #framesListener?: FramesListener;
+  #policyLogListener?: (records: Buffer) => void;
   readonly #sweep: NodeJS.Timeout;
   learned = 0;
 
@@ -72,6 +83,7 @@ export class Switch {
     this.#dp = opts.datapath({
       onEvents: (events) => this.handleEvents(events),
       onFrames: (frames) => this.#framesListener?.(frames),
+      onPolicyLog: (records) => this.#policyLogListener?.(records),
     });
     // Aging is driven from last-seen times the fast path writes in shared
     // memory, read in bulk here; no per-packet event refreshes a MAC.
@@ -325,6 +337,36 @@ export class Switch {
   /** Switches frames as if `port` (a service port) had received them, with one wake of the worker. */
   inject(port: number, frames: Buffer | Buffer[]): void {
     this.#dp.inject(port, frames);
+  }
+
+  // ---- policy: the snapshot goes through whole; counters and conntrack come back ----
+
+  /** Publishes a compiled policy snapshot; returns its epoch. Throws one line when refused. */
+  setPolicy(words: Uint32Array): number {
+    if (!this.#dp.policyLoad) throw new Error('this data path has no policy stage');
+    return this.#dp.policyLoad(words);
+  }
+
+  policyCounters(): Float64Array | undefined {
+    return this.#dp.policyCounters?.();
+  }
+
+  ctStats(): ReturnType<PolicyPath['ctStats']> | undefined {
+    return this.#dp.ctStats?.();
+  }
+
+  ctDump(max: number): ReturnType<PolicyPath['ctDump']> {
+    return this.#dp.ctDump?.(max) ?? [];
+  }
+
+  /** The data path's clock (ms): what its deny log records are stamped with. */
+  now(): number {
+    return this.#dp.now();
+  }
+
+  /** The deny log's record batches go to `listener`. */
+  onPolicyLog(listener: (records: Buffer) => void): void {
+    this.#policyLogListener = listener;
   }
 
   // ---- proxy ARP ----
