@@ -38,7 +38,58 @@ export interface NativeWire {
   frames: { hdrLen: number; fields: Fields<'port' | 'network' | 'length'> };
   encap: Fields<'vxlan' | 'gre'>;
   maxVxlanVni: number;
+  policy: NativePolicyWire;
+  policyLog: { len: number; fields: Fields<PolicyLogField> };
 }
+
+/**
+ * The compiled policy snapshot policyLoad() takes (native/wire.h, POLICY-SPEC
+ * §4): a header, then the sections in header order, each `stride` words per
+ * record. Word places of every field are in `fields`, never literals.
+ */
+export interface NativePolicyWire {
+  header: Fields<'version' | 'nNets' | 'nIps' | 'nGroups' | 'nKeys' | 'nCidrs' | 'nRanges' | 'reserved'>;
+  headerLen: number;
+  version: number;
+  stride: Fields<PolicySection>;
+  fields: {
+    nets: Fields<'networkId' | 'tenantIndex'>;
+    ips: Fields<'networkId' | 'ipv4' | 'groupKey' | 'flags'>;
+    groups: Fields<'groupKey' | 'isolate' | 'defaultSlotIn' | 'defaultSlotOut'>;
+    keys: Fields<'localGroupKey' | 'dir' | 'remoteKey' | 'firstRange' | 'nRanges'>;
+    cidrs: Fields<'localGroupKey' | 'dir' | 'ipv4' | 'prefixLen' | 'firstRange' | 'nRanges'>;
+    ranges: Fields<'protocol' | 'portLo' | 'portHi' | 'priority' | 'action' | 'slot'>;
+  };
+  /** Counter slots: 0..slots-1. */
+  slots: number;
+  /** remoteKey "any peer", protocol "any". */
+  any: number;
+  /** A verdict no slot decided (a default allow); in the log, a group's default. */
+  noSlot: number;
+  maxPriority: number;
+  flags: Fields<'local' | 'isolateIn' | 'isolateOut'>;
+  dirs: Fields<'in' | 'out'>;
+  actions: Fields<'allow' | 'deny'>;
+  /** Places of the three numbers per slot in policyCounters(). */
+  counters: Fields<'sessions' | 'packets' | 'bytes'>;
+  counterStride: number;
+}
+export type PolicySection = 'nets' | 'ips' | 'groups' | 'keys' | 'cidrs' | 'ranges';
+export type PolicyLogField =
+  | 'ts'
+  | 'network'
+  | 'proto'
+  | 'dir'
+  | 'action'
+  | 'ipver'
+  | 'src'
+  | 'dst'
+  | 'sport'
+  | 'dport'
+  | 'srcGroupKey'
+  | 'dstGroupKey'
+  | 'slot'
+  | 'len';
 
 /** Port security of an endpoint port: what it may send as (native/port_guard.h). */
 export interface NativePortGuard {
