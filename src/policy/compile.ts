@@ -44,7 +44,8 @@ export interface CompiledPolicy {
   warnings: string[];
 }
 
-export const PROTOCOLS: Record<string, number> = { any: 0, icmp: 1, tcp: 6, udp: 17 };
+/** IP protocol numbers of the names a rule may use (`any` is the layout's code). */
+export const PROTOCOLS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17 };
 
 interface Range {
   protocol: number;
@@ -52,6 +53,7 @@ interface Range {
   portHi: number;
   priority: number;
   action: number;
+  deny: boolean;
   slotKey: string;
   slot: number;
 }
@@ -166,9 +168,9 @@ export function compilePolicy(input: CompileInput): CompiledPolicy {
         continue;
       }
       for (const rule of p.rules) {
-        const dir = rule.direction === 'out' ? 1 : 0;
+        const dir = rule.direction === 'out' ? wire.dirs.out : wire.dirs.in;
         const info: SlotInfo = { kind: 'rule', tenant: g.tenant, policy: p.name, rule: rule.id, direction: rule.direction === 'out' ? 'out' : 'in', action: rule.action === 'deny' ? 'deny' : 'allow', group: gref(g) };
-        const range = rangeOf(rule, slotKey(info));
+        const range = rangeOf(wire, rule, slotKey(info));
         if (!range) {
           warnings.push(`rule '${rule.id}' of policy '${p.name}' in tenant '${g.tenant}' has an unknown protocol`);
           continue;
@@ -246,21 +248,21 @@ export function compilePolicy(input: CompileInput): CompiledPolicy {
 }
 
 /** A rule's protocol and port range, or undefined for a protocol it cannot name. */
-function rangeOf(rule: PolicyRuleInput, key: string): Range | undefined {
-  const protocol = typeof rule.protocol === 'number' ? rule.protocol : PROTOCOLS[rule.protocol];
+function rangeOf(wire: PolicyWire, rule: PolicyRuleInput, key: string): Range | undefined {
+  const protocol = typeof rule.protocol === 'number' ? rule.protocol : rule.protocol === 'any' ? wire.any : PROTOCOLS[rule.protocol];
   if (!(Number.isInteger(protocol) && protocol >= 0 && protocol <= 255)) return undefined;
   const ported = (protocol === 6 || protocol === 17) && rule.port !== undefined;
   const portLo = ported ? rule.port! : 0;
   const portHi = ported ? (rule.endPort ?? rule.port!) : 0xffff;
   const priority = Math.min(100, Math.max(1, Math.trunc(rule.priority ?? 1)));
-  return { protocol, portLo, portHi, priority, action: rule.action === 'deny' ? 1 : 0, slotKey: key, slot: 0 };
+  return { protocol, portLo, portHi, priority, action: rule.action === 'deny' ? wire.actions.deny : wire.actions.allow, deny: rule.action === 'deny', slotKey: key, slot: 0 };
 }
 
 /** Highest priority first, deny before allow at equal priority; duplicates (one rule reached twice) once. */
 function sortRanges(rs: Range[]): Range[] {
   const seen = new Set<string>();
   return rs
-    .sort((a, b) => b.priority - a.priority || b.action - a.action || a.protocol - b.protocol || a.portLo - b.portLo || a.portHi - b.portHi || a.slot - b.slot)
+    .sort((a, b) => b.priority - a.priority || Number(b.deny) - Number(a.deny) || a.protocol - b.protocol || a.portLo - b.portLo || a.portHi - b.portHi || a.slot - b.slot)
     .filter((r) => {
       const k = `${r.protocol}/${r.portLo}/${r.portHi}/${r.priority}/${r.action}/${r.slot}`;
       return seen.has(k) ? false : (seen.add(k), true);
@@ -279,7 +281,7 @@ function encode(wire: PolicyWire, s: Sections): Uint32Array {
   const { stride, fields: f, header: h } = wire;
   const nRanges = [...s.keys, ...s.cidrs].reduce((n, e) => n + e.ranges.length, 0);
   const size =
-    stride.header + s.nets.length * stride.nets + s.ips.length * stride.ips + s.groups.length * stride.groups +
+    wire.headerLen + s.nets.length * stride.nets + s.ips.length * stride.ips + s.groups.length * stride.groups +
     s.keys.length * stride.keys + s.cidrs.length * stride.cidrs + nRanges * stride.ranges;
   const w = new Uint32Array(size);
   w[h.version] = wire.version;
@@ -289,7 +291,8 @@ function encode(wire: PolicyWire, s: Sections): Uint32Array {
   w[h.nKeys] = s.keys.length;
   w[h.nCidrs] = s.cidrs.length;
   w[h.nRanges] = nRanges;
-  let at = stride.header;
+  w[h.reserved] = 0;
+  let at = wire.headerLen;
   for (const [networkId, tenantIndex] of s.nets) {
     w[at + f.nets.networkId] = networkId;
     w[at + f.nets.tenantIndex] = tenantIndex;

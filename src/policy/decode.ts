@@ -20,9 +20,9 @@ const COUNT: Record<Section, 'nNets' | 'nIps' | 'nGroups' | 'nKeys' | 'nCidrs' |
 };
 
 export function decodePolicy(wire: PolicyWire, w: Uint32Array): DecodedPolicy {
-  if (w.length < wire.stride.header) throw new Error(`policy snapshot of ${w.length} words is shorter than its header`);
+  if (w.length < wire.headerLen) throw new Error(`policy snapshot of ${w.length} words is shorter than its header`);
   const out = { version: w[wire.header.version] } as DecodedPolicy;
-  let at = wire.stride.header;
+  let at = wire.headerLen;
   for (const s of SECTIONS) {
     const n = w[wire.header[COUNT[s]]];
     const stride = wire.stride[s];

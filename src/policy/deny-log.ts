@@ -7,14 +7,12 @@
 import { appendFileSync, existsSync, readFileSync, renameSync, statSync } from 'node:fs';
 import type { PolicyNames } from './compile.js';
 import type { PolicySlots } from './slots.js';
+import type { NativePolicyWire, NativeWire } from '../datapath/native.js';
 
 /** Byte offsets of a record's fields and its length (the add-on's layout.wire.policyLog). */
-export interface PolicyLogWire {
-  size: number;
-  fields: Record<'ts' | 'network' | 'proto' | 'dir' | 'action' | 'ipver' | 'src' | 'dst' | 'sport' | 'dport' | 'srcGroupKey' | 'dstGroupKey' | 'slot' | 'len', number>;
-  /** The slot value of a default decision (no rule). */
-  noSlot: number;
-}
+export type PolicyLogWire = NativeWire['policyLog'];
+/** The codes a record's numbers use (layout.wire.policy: noSlot, dirs, actions). */
+export type PolicyLogCodes = Pick<NativePolicyWire, 'noSlot' | 'dirs' | 'actions'>;
 
 export interface DenyLogLine {
   ts: string;
@@ -50,15 +48,15 @@ export interface LogContext {
 }
 
 /** A batch of records (back to back) as lines; a trailing partial record is ignored. */
-export function decodeLogRecords(wire: PolicyLogWire, buf: Buffer, cx: LogContext): DenyLogLine[] {
+export function decodeLogRecords(wire: PolicyLogWire, codes: PolicyLogCodes, buf: Buffer, cx: LogContext): DenyLogLine[] {
   const out: DenyLogLine[] = [];
   const f = wire.fields;
-  for (let at = 0; at + wire.size <= buf.length; at += wire.size) {
+  for (let at = 0; at + wire.len <= buf.length; at += wire.len) {
     const ipver = buf.readUInt8(at + f.ipver);
     const network = buf.readUInt32LE(at + f.network);
     const slot = buf.readUInt32LE(at + f.slot);
     const proto = buf.readUInt8(at + f.proto);
-    const info = slot === wire.noSlot ? undefined : cx.slots.info(slot);
+    const info = slot === codes.noSlot ? undefined : cx.slots.info(slot);
     const net = cx.names.networks.get(network);
     const group = (key: number) => (key === 0 ? null : (cx.names.groups.get(key) ?? null));
     const ts = cx.wallNow - (cx.monoNow - buf.readDoubleLE(at + f.ts));
@@ -66,12 +64,12 @@ export function decodeLogRecords(wire: PolicyLogWire, buf: Buffer, cx: LogContex
       ts: new Date(Number.isFinite(ts) ? ts : cx.wallNow).toISOString(),
       tenant: net?.tenant ?? info?.tenant ?? null,
       network: net?.net ?? null,
-      dir: buf.readUInt8(at + f.dir) === 1 ? 'out' : 'in',
+      dir: buf.readUInt8(at + f.dir) === codes.dirs.out ? 'out' : 'in',
       srcGroup: group(buf.readUInt32LE(at + f.srcGroupKey)),
       dstGroup: group(buf.readUInt32LE(at + f.dstGroupKey)),
       policy: info?.kind === 'rule' ? info.policy : null,
       rule: info?.kind === 'rule' ? info.rule : 'default',
-      action: buf.readUInt8(at + f.action) === 1 ? 'deny' : 'allow',
+      action: buf.readUInt8(at + f.action) === codes.actions.deny ? 'deny' : 'allow',
       proto: PROTO_NAMES[proto] ?? proto,
       src: formatAddr(buf, at + f.src, ipver),
       sport: buf.readUInt16LE(at + f.sport),

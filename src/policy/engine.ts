@@ -8,7 +8,7 @@
 // back: per-rule counters (stats, /metrics) and the deny log.
 import { compilePolicy, type PolicyNames } from './compile.js';
 import { decodeLogRecords, DenyLogFile, type DenyLogLine, type PolicyLogWire } from './deny-log.js';
-import { PolicySlots } from './slots.js';
+import { counterLayout, PolicySlots } from './slots.js';
 import { policyMetricLines, policyStats, type PolicyStats } from './stats.js';
 import type { EndpointInput, GroupInput, NetworkInput, PolicyInput, PolicyWire, StaticEntryInput } from './types.js';
 
@@ -79,7 +79,7 @@ export class PolicyEngine {
 
   constructor(o: PolicyEngineOptions) {
     this.#o = o;
-    this.#slots = new PolicySlots(o.wire?.slots ?? 0, () => o.sw.policyCounters());
+    this.#slots = new PolicySlots(o.wire?.slots ?? 0, o.wire ? counterLayout(o.wire) : { stride: 3, sessions: 0, packets: 1, bytes: 2 }, () => o.sw.policyCounters());
     if (o.logPath) this.#denyLog = new DenyLogFile(o.logPath, undefined, (m) => o.log.warn(m));
     o.view.onChange(() => this.schedule());
   }
@@ -176,9 +176,9 @@ export class PolicyEngine {
 
   /** The data path's log records: decoded, named and appended to the log file. */
   onLog(buf: Buffer): void {
-    if (!this.#denyLog || !this.#o.logWire) return;
+    if (!this.#denyLog || !this.#o.logWire || !this.#o.wire) return;
     try {
-      const lines = decodeLogRecords(this.#o.logWire, buf, { slots: this.#slots, names: this.#names, monoNow: this.#o.sw.now(), wallNow: Date.now() });
+      const lines = decodeLogRecords(this.#o.logWire, this.#o.wire, buf, { slots: this.#slots, names: this.#names, monoNow: this.#o.sw.now(), wallNow: Date.now() });
       this.#denyLog.append(lines);
     } catch (err) {
       this.#warnOnce(`policy log records not decoded: ${(err as Error).message}`);

@@ -18,8 +18,19 @@ export interface SlotTotals {
   bytes: number;
 }
 
-/** Counter fields per slot in policyCounters(). */
-export const COUNTERS_PER_SLOT = 3;
+/** Where a slot's numbers sit in policyCounters() (layout.wire.policy: counterStride, counters). */
+export interface CounterLayout {
+  stride: number;
+  sessions: number;
+  packets: number;
+  bytes: number;
+}
+
+/** The counter layout of a policy wire. */
+export const counterLayout = (w: { counterStride: number; counters: { sessions: number; packets: number; bytes: number } }): CounterLayout => ({
+  stride: w.counterStride,
+  ...w.counters,
+});
 
 /** The key a slot is stable for. */
 export function slotKey(info: SlotInfo): string {
@@ -44,6 +55,7 @@ export class PolicySlots {
    */
   constructor(
     readonly size: number,
+    private readonly layout: CounterLayout,
     private readonly counters?: () => Float64Array | undefined,
   ) {}
 
@@ -72,7 +84,7 @@ export class PolicySlots {
     for (const k of fresh) {
       const slot = this.#next < this.size ? this.#next++ : this.#free.shift()!;
       this.#byKey.set(k, slot);
-      this.#baseline.set(slot, readSlot(now, slot));
+      this.#baseline.set(slot, readSlot(this.layout, now, slot));
     }
     const out = new Map<string, number>();
     for (const [k, info] of want) {
@@ -95,7 +107,7 @@ export class PolicySlots {
 
   /** A slot's counts since it was given to what it counts for now. */
   totals(slot: number, counters: Float64Array | undefined): SlotTotals {
-    const now = readSlot(counters, slot);
+    const now = readSlot(this.layout, counters, slot);
     const base = this.#baseline.get(slot) ?? { sessions: 0, packets: 0, bytes: 0 };
     return {
       sessions: Math.max(0, now.sessions - base.sessions),
@@ -109,8 +121,8 @@ export class PolicySlots {
   }
 }
 
-function readSlot(c: Float64Array | undefined, slot: number): SlotTotals {
-  const i = slot * COUNTERS_PER_SLOT;
-  if (!c || i + COUNTERS_PER_SLOT > c.length) return { sessions: 0, packets: 0, bytes: 0 };
-  return { sessions: c[i], packets: c[i + 1], bytes: c[i + 2] };
+function readSlot(l: CounterLayout, c: Float64Array | undefined, slot: number): SlotTotals {
+  const i = slot * l.stride;
+  if (!c || i + l.stride > c.length) return { sessions: 0, packets: 0, bytes: 0 };
+  return { sessions: c[i + l.sessions], packets: c[i + l.packets], bytes: c[i + l.bytes] };
 }

@@ -59,25 +59,4 @@ export interface StaticEntryInput {
 }
 
 /** The snapshot layout the add-on exports as `layout.wire.policy` (native/wire.h). */
-export interface PolicyWire {
-  header: Record<'version' | 'nNets' | 'nIps' | 'nGroups' | 'nKeys' | 'nCidrs' | 'nRanges', number>;
-  /** Words per record of each section (and of the header). */
-  stride: Record<'header' | 'nets' | 'ips' | 'groups' | 'keys' | 'cidrs' | 'ranges', number>;
-  fields: {
-    nets: Record<'networkId' | 'tenantIndex', number>;
-    ips: Record<'networkId' | 'ipv4' | 'groupKey' | 'flags', number>;
-    groups: Record<'groupKey' | 'isolate' | 'defaultSlotIn' | 'defaultSlotOut', number>;
-    keys: Record<'localGroupKey' | 'dir' | 'remoteKey' | 'firstRange' | 'nRanges', number>;
-    cidrs: Record<'localGroupKey' | 'dir' | 'ipv4' | 'prefixLen' | 'firstRange' | 'nRanges', number>;
-    ranges: Record<'protocol' | 'portLo' | 'portHi' | 'priority' | 'action' | 'slot', number>;
-  };
-  /** The snapshot format's version (header word `version`). */
-  version: number;
-  /** Counter slots: 0 .. slots-1. */
-  slots: number;
-  /** The remote key of a rule with any peer. */
-  any: number;
-  flags: Record<'local' | 'isolateIn' | 'isolateOut', number>;
-  /** Slot value meaning "no rule": a default decision (the deny log's slot field). */
-  noSlot: number;
-}
+export type { NativePolicyWire as PolicyWire } from '../datapath/native.js';

@@ -3,10 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import { compilePolicy, type CompileInput } from '../../src/policy/compile.js';
 import { decodePolicy } from '../../src/policy/decode.js';
-import { PolicySlots } from '../../src/policy/slots.js';
+import type { PolicySlots } from '../../src/policy/slots.js';
 import { parseIpLoose } from '../../src/policy/ipv4.js';
 import type { EndpointInput, GroupInput, NetworkInput, PolicyInput, PolicyRuleInput } from '../../src/policy/types.js';
-import { WIRE } from './policy-fixture.js';
+import { expectSpecLayout, newSlots, WIRE } from './policy-fixture.js';
 
 const HOST = 'h1';
 const ip = (s: string) => parseIpLoose(s)!;
@@ -21,7 +21,7 @@ interface Case {
   statics?: CompileInput['staticEntries'];
 }
 
-function compile(c: Case, slots = new PolicySlots(WIRE.slots)) {
+function compile(c: Case, slots: PolicySlots = newSlots()) {
   const out = compilePolicy({
     host: HOST,
     networks: c.networks,
@@ -44,6 +44,8 @@ const ep = (tenant: string, n: string, name: string, addr: string, group: string
 const rangesOf = (d: ReturnType<typeof decodePolicy>, e: { firstRange: number; nRanges: number }) => d.ranges.slice(e.firstRange, e.firstRange + e.nRanges);
 
 describe('compilePolicy', () => {
+  it('compiles against the add-on\'s layout, which is the spec\'s', () => expectSpecLayout());
+
   it('expands a group peer to every group of that name on any network of the tenant', () => {
     const c: Case = {
       networks: [net('acme', 'blue', '10.1.0.0/24'), net('acme', 'red', '10.2.0.0/24')],
@@ -160,7 +162,7 @@ describe('compilePolicy', () => {
       endpoints: [ep('t', 'n', 'e', '10.0.0.2', 'g')],
       local: { 'n.t': 1 },
     };
-    const alloc = new PolicySlots(WIRE.slots);
+    const alloc = newSlots();
     const first = compile(base, alloc);
     const bySlotName = (s: Map<number, { kind: string }>) => new Map([...s].map(([slot, i]) => [JSON.stringify(i), slot]));
     const before = bySlotName(first.slots);
@@ -270,7 +272,7 @@ describe('compilePolicy', () => {
       rules: Array.from({ length: 20 }, (_, j) => rule(`r${j}`, { protocol: 'tcp', port: 1000 + j, peer: { kind: 'group', group: `g${((i + j) % 50) + 1}` } })),
     }));
     const c: Case = { networks: [net('t', 'n', '10.0.0.0/16')], groups, policies, endpoints, local: { 'n.t': 1 } };
-    const alloc = new PolicySlots(WIRE.slots);
+    const alloc = newSlots();
     compile(c, alloc);
     const t0 = performance.now();
     const { d } = compile(c, alloc);

@@ -1,25 +1,26 @@
-// The snapshot layout of POLICY-SPEC §4, for the policy unit tests: the
-// add-on's own layout.wire.policy when it has one, else the spec's numbers.
+// The snapshot layout the policy unit tests compile against: the add-on's
+// own layout.wire.policy (native/wire.h), checked here against the numbers
+// of POLICY-SPEC §4 so that a change of the seam shows up in these tests.
+import { expect } from 'vitest';
 import { layout } from '../../src/datapath/datapath.js';
+import { counterLayout, PolicySlots } from '../../src/policy/slots.js';
 import type { PolicyWire } from '../../src/policy/types.js';
 
-export const SPEC_WIRE: PolicyWire = {
-  header: { version: 0, nNets: 1, nIps: 2, nGroups: 3, nKeys: 4, nCidrs: 5, nRanges: 6 },
-  stride: { header: 8, nets: 2, ips: 4, groups: 4, keys: 5, cidrs: 6, ranges: 6 },
-  fields: {
-    nets: { networkId: 0, tenantIndex: 1 },
-    ips: { networkId: 0, ipv4: 1, groupKey: 2, flags: 3 },
-    groups: { groupKey: 0, isolate: 1, defaultSlotIn: 2, defaultSlotOut: 3 },
-    keys: { localGroupKey: 0, dir: 1, remoteKey: 2, firstRange: 3, nRanges: 4 },
-    cidrs: { localGroupKey: 0, dir: 1, ipv4: 2, prefixLen: 3, firstRange: 4, nRanges: 5 },
-    ranges: { protocol: 0, portLo: 1, portHi: 2, priority: 3, action: 4, slot: 5 },
-  },
-  version: 1,
-  slots: 16384,
-  any: 0,
-  flags: { local: 1, isolateIn: 1, isolateOut: 2 },
-  noSlot: 0xffffffff,
-};
+export const WIRE: PolicyWire = layout.wire.policy;
+export const LOG_WIRE = layout.wire.policyLog;
+export const COUNTERS = counterLayout(WIRE);
 
-export const WIRE: PolicyWire = SPEC_WIRE;
-void layout;
+/** A slot allocator of the data path's size and counter layout. */
+export const newSlots = (counters?: () => Float64Array | undefined, size = WIRE.slots) => new PolicySlots(size, COUNTERS, counters);
+
+/** POLICY-SPEC §4's layout, which the tests' expectations are written in. */
+export function expectSpecLayout(): void {
+  expect(WIRE.headerLen).toBe(8);
+  expect(WIRE.version).toBe(1);
+  expect(WIRE.stride).toEqual({ nets: 2, ips: 4, groups: 4, keys: 5, cidrs: 6, ranges: 6 });
+  expect(WIRE.slots).toBe(16384);
+  expect(WIRE.any).toBe(0);
+  expect(WIRE.flags).toEqual({ local: 1, isolateIn: 1, isolateOut: 2 });
+  expect(WIRE.dirs).toEqual({ in: 0, out: 1 });
+  expect(WIRE.actions).toEqual({ allow: 0, deny: 1 });
+}

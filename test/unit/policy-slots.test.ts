@@ -1,14 +1,18 @@
 // Counter slots: stable while their rule exists, freed when it goes, reused
 // last, and counting from the value read when they were handed out.
 import { describe, expect, it } from 'vitest';
-import { COUNTERS_PER_SLOT, PolicySlots, slotKey, type SlotInfo } from '../../src/policy/slots.js';
+import { PolicySlots, slotKey, type SlotInfo } from '../../src/policy/slots.js';
+
+// [sessions, packets, bytes] per slot, as POLICY-SPEC §5 (and the add-on's layout) has it.
+const COUNTERS_PER_SLOT = 3;
+const LAYOUT = { stride: COUNTERS_PER_SLOT, sessions: 0, packets: 1, bytes: 2 };
 
 const rule = (r: string, group = 'g.n.t'): SlotInfo => ({ kind: 'rule', tenant: 't', policy: 'p', rule: r, direction: 'in', action: 'allow', group });
 const dflt = (direction: 'in' | 'out'): SlotInfo => ({ kind: 'default', tenant: 't', group: 'g.n.t', direction });
 
 describe('PolicySlots', () => {
   it('keeps a key on its slot across assignments and frees what is not wanted', () => {
-    const s = new PolicySlots(8);
+    const s = new PolicySlots(8, LAYOUT);
     const a = s.assign([dflt('in'), dflt('out'), rule('a'), rule('b')]);
     expect([...a.values()]).toEqual([0, 1, 2, 3]);
     const b = s.assign([rule('c'), rule('b'), dflt('in'), dflt('out')]);
@@ -21,14 +25,14 @@ describe('PolicySlots', () => {
   });
 
   it('tells the same rule id in another local group apart', () => {
-    const s = new PolicySlots(8);
+    const s = new PolicySlots(8, LAYOUT);
     const m = s.assign([rule('a', 'g1.n.t'), rule('a', 'g2.n.t')]);
     expect(new Set(m.values()).size).toBe(2);
   });
 
   it('reuses freed slots oldest first once the never-used ones are gone, with counters from the value at reuse', () => {
     const counters = new Float64Array(4 * COUNTERS_PER_SLOT);
-    const s = new PolicySlots(4, () => counters);
+    const s = new PolicySlots(4, LAYOUT, () => counters);
     s.assign([rule('a'), rule('b'), rule('c'), rule('d')]);
     counters.set([5, 50, 5000], 1 * COUNTERS_PER_SLOT); // b's traffic
     counters.set([2, 20, 2000], 2 * COUNTERS_PER_SLOT); // c's traffic
@@ -44,7 +48,7 @@ describe('PolicySlots', () => {
   });
 
   it('refuses an assignment that does not fit and changes nothing', () => {
-    const s = new PolicySlots(2);
+    const s = new PolicySlots(2, LAYOUT);
     s.assign([rule('a'), rule('b')]);
     expect(() => s.assign([rule('a'), rule('c'), rule('d')])).toThrow('the policy needs 3 counter slots, the data path has 2');
     expect(s.entries().map(([slot, i]) => [slot, (i as { rule: string }).rule])).toEqual([[0, 'a'], [1, 'b']]);
@@ -55,7 +59,7 @@ describe('PolicySlots', () => {
 
   it('carries a rule\'s totals across assignments (an action change keeps the slot)', () => {
     const counters = new Float64Array(2 * COUNTERS_PER_SLOT);
-    const s = new PolicySlots(2, () => counters);
+    const s = new PolicySlots(2, LAYOUT, () => counters);
     s.assign([rule('a')]);
     counters.set([3, 30, 300], 0);
     s.assign([{ ...rule('a'), action: 'deny' }]);

@@ -5,13 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compilePolicy } from '../../src/policy/compile.js';
-import { decodeLogRecords, DenyLogFile, type DenyLogLine, type PolicyLogWire } from '../../src/policy/deny-log.js';
-import { COUNTERS_PER_SLOT, PolicySlots } from '../../src/policy/slots.js';
+import { decodeLogRecords, DenyLogFile, type DenyLogLine } from '../../src/policy/deny-log.js';
+import type { PolicySlots } from '../../src/policy/slots.js';
 import { policyMetricLines, policyStats } from '../../src/policy/stats.js';
-import { WIRE } from './policy-fixture.js';
+import { COUNTERS, LOG_WIRE, newSlots, WIRE } from './policy-fixture.js';
+
+const COUNTERS_PER_SLOT = COUNTERS.stride;
 
 function compiled() {
-  const slots = new PolicySlots(WIRE.slots);
+  const slots = newSlots();
   const out = compilePolicy({
     host: 'h1',
     networks: [{ tenant: 'acme', name: 'blue', subnet: '10.1.0.0/24' }, { tenant: 'zeta', name: 'n', subnet: '10.2.0.0/24' }],
@@ -84,15 +86,8 @@ describe('policyStats', () => {
   });
 });
 
-// The record layout of POLICY-SPEC §5 (packed, little endian).
-const LOG_WIRE: PolicyLogWire = {
-  size: 72,
-  fields: { ts: 0, network: 8, proto: 12, dir: 13, action: 14, ipver: 15, src: 16, dst: 32, sport: 48, dport: 50, srcGroupKey: 52, dstGroupKey: 56, slot: 60, len: 64 },
-  noSlot: 0xffffffff,
-};
-
 function record(r: { ts: number; network: number; proto: number; dir: number; action: number; src: number[]; dst: number[]; sport: number; dport: number; gs: number; gd: number; slot: number; len: number; ipver?: number }): Buffer {
-  const b = Buffer.alloc(LOG_WIRE.size);
+  const b = Buffer.alloc(LOG_WIRE.len);
   const f = LOG_WIRE.fields;
   b.writeDoubleLE(r.ts, f.ts);
   b.writeUInt32LE(r.network, f.network);
@@ -124,7 +119,7 @@ describe('deny log', () => {
       record({ ts: 1500, network: 2, proto: 17, dir: 0, action: 1, src: v6src, dst: v6src, sport: 1, dport: 2, gs: 0, gd: 2 * 65536 + 1, slot: 0xffffffff, len: 60, ipver: 6 }),
       Buffer.alloc(10), // a partial record: ignored
     ]);
-    const lines = decodeLogRecords(LOG_WIRE, buf, { slots, names, monoNow: 2000, wallNow: Date.parse('2026-01-01T00:00:10.000Z') });
+    const lines = decodeLogRecords(LOG_WIRE, WIRE, buf, { slots, names, monoNow: 2000, wallNow: Date.parse('2026-01-01T00:00:10.000Z') });
     expect(lines).toEqual([
       { ts: '2026-01-01T00:00:09.000Z', tenant: 'acme', network: 'blue', dir: 'in', srcGroup: 'web.blue.acme', dstGroup: 'db.blue.acme', policy: 'pg', rule: 'sql', action: 'deny', proto: 'tcp', src: '10.1.0.6', sport: 40000, dst: '10.1.0.5', dport: 5432, len: 74 },
       { ts: '2026-01-01T00:00:09.500Z', tenant: 'zeta', network: 'n', dir: 'in', srcGroup: null, dstGroup: 'z.n.zeta', policy: null, rule: 'default', action: 'deny', proto: 'udp', src: 'fd00::1', sport: 1, dst: 'fd00::1', dport: 2, len: 60 },

@@ -21,7 +21,6 @@ import { Zones } from '../../dns/zones.js';
 import { Overlay } from '../../overlay/overlay.js';
 import { layout } from '../../datapath/datapath.js';
 import { PolicyEngine } from '../../policy/engine.js';
-import { policyLogWireOf, policyWireOf } from '../../policy/layout.js';
 import { join } from 'node:path';
 import { CniService } from '../../runtime/cni/service.js';
 import type { Switch } from '../../switch/switch.js';
@@ -92,8 +91,8 @@ function buildPolicy(ctx: DaemonContext, sw: Switch, ctl: Controller, view: Clus
     host: hostId,
     view,
     sw,
-    wire: policyWireOf(layout.wire),
-    logWire: policyLogWireOf(layout.wire),
+    wire: layout.wire.policy,
+    logWire: layout.wire.policyLog,
     localNetworks: () => ctl.localNetworks(),
     logPath: join(stateDir, 'policy.log'),
     log: { warn: (m) => log.warn(m) },
