@@ -91,6 +91,30 @@ export type PolicyLogField =
   | 'slot'
   | 'len';
 
+export interface NativeCtStats {
+  entries: number;
+  max: number;
+  created: number;
+  expired: number;
+}
+
+/** A conntrack entry; src is the side that opened the connection. */
+export interface NativeCtEntry {
+  network: number;
+  proto: number;
+  src: string;
+  sport: number;
+  dst: string;
+  dport: number;
+  state: string;
+  verdict: 'allow' | 'deny';
+  /** wire.policy.noSlot when no rule decided (a default allow). */
+  slotOut: number;
+  slotIn: number;
+  packets: number;
+  bytes: number;
+}
+
 /** Port security of an endpoint port: what it may send as (native/port_guard.h). */
 export interface NativePortGuard {
   mac: number;
@@ -128,6 +152,13 @@ export interface NativeDatapath {
   arpApply(ops: Float64Array): void;
   fibApply(ops: Float64Array): void;
   fibSize(): number;
+  /** Validates and publishes a compiled policy snapshot (wire.policy); returns its epoch (1, 2, ...). Throws a one-line Error on a malformed one. */
+  policyLoad(words: Uint32Array): number;
+  /** wire.policy.slots * counterStride numbers: [sessions, packets, bytes] per slot, summed over workers. */
+  policyCounters(): Float64Array;
+  ctStats(): NativeCtStats;
+  ctFlush(): void;
+  ctDump(max: number): NativeCtEntry[];
   inject(port: number, frame: Buffer | Buffer[]): void;
   maintain(): number;
   now(): number;
@@ -158,6 +189,11 @@ export const NATIVE_DATAPATH_MEMBERS = [
   'arpApply',
   'fibApply',
   'fibSize',
+  'policyLoad',
+  'policyCounters',
+  'ctStats',
+  'ctFlush',
+  'ctDump',
   'inject',
   'maintain',
   'now',
@@ -225,6 +261,65 @@ export interface NativeTesting {
     frames: { port: number; frame: Buffer }[];
     joined: { frames: number; segments: number };
   };
+  /** A frame's conntrack tuple (native/conntrack.h CtTupleOf), or null when it has none. */
+  ctTuple(frame: Buffer, network: number): NativeCtTuple | null;
+  /** A conntrack table of its own (native/test_exports_ct.cc); times are milliseconds. */
+  conntrack(maxEntries?: number): NativeCtTesting;
+}
+
+/** A canonical conntrack key: (a, aPort) <= (b, bPort); ICMP echo: (identifier, 0). */
+export interface NativeCtKey {
+  network: number;
+  proto: number;
+  ipver: 4 | 6;
+  a: string;
+  aPort: number;
+  b: string;
+  bPort: number;
+}
+
+export interface NativeCtTuple {
+  key: NativeCtKey;
+  /** Whether the frame runs from a to b. */
+  aToB: boolean;
+  /** An ICMP error about the connection of `key` (tuple reversed to the error's direction). */
+  related: boolean;
+  tcpFlags: number;
+}
+
+export type NativeCtState = 'new' | 'syn_sent' | 'established' | 'fin_wait' | 'closed' | 'udp_first' | 'udp_both' | 'icmp';
+
+export interface NativeCtEntry {
+  key: NativeCtKey;
+  origAToB: boolean;
+  state: NativeCtState;
+  lastSeen: number;
+  expires: number;
+  /** [orig, reply] */
+  packets: [number, number];
+  bytes: [number, number];
+}
+
+export interface NativeCtTesting {
+  /**
+   * What the policy stage does per frame: tuple, lookup, restart if expired, insert on a miss, track.
+   * A related ICMP error only looks its connection up (state null when there is none). Null: no tuple.
+   */
+  track(frame: Buffer, network: number, now: number, packets?: number): {
+    tuple: NativeCtTuple;
+    orig: boolean;
+    created: boolean;
+    restarted: boolean;
+    full: boolean;
+    state: NativeCtState | null;
+    entry: NativeCtEntry | null;
+  } | null;
+  lookup(frame: Buffer, network: number): NativeCtEntry | null;
+  sweep(now: number, budget: number): number;
+  flush(): void;
+  size(): number;
+  max(): number;
+  dump(max: number): NativeCtEntry[];
 }
 
 interface Addon {
@@ -234,6 +329,8 @@ interface Addon {
     portSecurity?: boolean;
     onEvents: (records: Buffer) => void;
     onFrames?: (records: Buffer) => void;
+    /** Deny records (wire.policyLog), in batches, rate-limited in C++. */
+    onPolicyLog?: (records: Buffer) => void;
   }) => NativeDatapath;
   layout: NativeLayout;
   UdpBatchSocket: new (opts: { address: string; port: number; onBatch: (records: Buffer) => void; reuseAddr?: boolean }) => NativeUdpBatchSocket;
