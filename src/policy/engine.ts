@@ -7,7 +7,8 @@
 // re-check of every connection). It also owns what the data path reports
 // back: per-rule counters (stats, /metrics) and the deny log.
 import { compilePolicy, type PolicyNames } from './compile.js';
-import { decodeLogRecords, DenyLogFile, type DenyLogLine, type PolicyLogWire } from './deny-log.js';
+import { DenyLogFile, nameLogRecords, type DenyLogLine } from './deny-log.js';
+import type { PolicyLogRecord } from '../datapath/datapath.js';
 import { counterLayout, PolicySlots } from './slots.js';
 import { policyMetricLines, policyStats, type PolicyStats } from './stats.js';
 import type { EndpointInput, GroupInput, NetworkInput, PolicyInput, PolicyWire, StaticEntryInput } from './types.js';
@@ -38,7 +39,6 @@ export interface PolicyEngineOptions {
   sw: PolicyDatapath;
   /** layout.wire.policy; undefined when the add-on has no policy stage (nothing is compiled then). */
   wire?: PolicyWire;
-  logWire?: PolicyLogWire;
   /** The networks realised here: `<n>.<t>` and the switch's id. */
   localNetworks(): Iterable<{ ref: string; id: number }>;
   /** Static fdb entries (with their group, when they name one). */
@@ -175,13 +175,13 @@ export class PolicyEngine {
   }
 
   /** The data path's log records: decoded, named and appended to the log file. */
-  onLog(buf: Buffer): void {
-    if (!this.#denyLog || !this.#o.logWire || !this.#o.wire) return;
+  onLog(records: PolicyLogRecord[]): void {
+    if (!this.#denyLog) return;
     try {
-      const lines = decodeLogRecords(this.#o.logWire, this.#o.wire, buf, { slots: this.#slots, names: this.#names, monoNow: this.#o.sw.now(), wallNow: Date.now() });
+      const lines = nameLogRecords(records, { slots: this.#slots, names: this.#names, monoNow: this.#o.sw.now(), wallNow: Date.now() });
       this.#denyLog.append(lines);
     } catch (err) {
-      this.#warnOnce(`policy log records not decoded: ${(err as Error).message}`);
+      this.#warnOnce(`policy log records not written: ${(err as Error).message}`);
     }
   }
 

@@ -4,7 +4,7 @@
 // here (one path per kind), and no other module holds the Datapath. Packets
 // never come here; only batched learn and miss events from the data path,
 // the frames of service ports (handed on), and table changes back to it.
-import { NO_SLOT, type Datapath, type DatapathEvent, type Encap, type FibOp, type PortGuard, type ServiceFrame } from '../datapath/datapath.js';
+import { NO_SLOT, type CtEntry, type CtStats, type Datapath, type DatapathEvent, type Encap, type FibOp, type PolicyLogRecord, type PortGuard, type ServiceFrame } from '../datapath/datapath.js';
 import { formatMac, parseMac } from '../datapath/mac.js';
 import { ArpTable, type ArpRow } from './arp-table.js';
 import { MacTable, type MacEntry, type MacRow } from './mac-table.js';
@@ -19,22 +19,17 @@ export type SwitchDatapath = Pick<
   | 'addTapPort' | 'addPacketPort' | 'addServicePort' | 'addTunnelPort' | 'removePort'
   | 'setUnderlay' | 'setNetworkEncap' | 'clearNetworkEncap' | 'applyFib' | 'applyArp' | 'inject'
   | 'now' | 'lastSeen' | 'count' | 'counters' | 'portCounters' | 'portSecurity' | 'close'
-> & Partial<PolicyPath>;
+> & Partial<Pick<Datapath, PolicyMember>>;
 
-/** The data path's policy stage (POLICY-SPEC §5): absent from fakes and from an add-on without one. */
-export interface PolicyPath {
-  policyLoad(words: Uint32Array): number;
-  policyCounters(): Float64Array;
-  ctStats(): { entries: number; max: number; created: number; expired: number };
-  ctDump(max: number): Array<Record<string, unknown>>;
-}
+/** The data path's policy stage (POLICY-SPEC §5): absent from fakes that do not test it. */
+type PolicyMember = 'policyLoad' | 'policyCounters' | 'ctStats' | 'ctDump';
 
 /** Where the data path delivers to the switch: its batched events and the frames of service ports. */
 export interface DatapathSink {
   onEvents: (events: DatapathEvent[]) => void;
   onFrames: (frames: ServiceFrame[]) => void;
   /** The policy stage's deny log records (fixed-size, back to back). */
-  onPolicyLog: (records: Buffer) => void;
+  onPolicyLog: (records: PolicyLogRecord[]) => void;
 }
 
 export type MissListener = (network: number, mac: number, port: number) => void;
@@ -74,7 +69,7 @@ export class Switch {
   /** Who resolves misses (the overlay) and who takes service ports' frames (in-band DNS): subscribed by the daemon. */
   #missListener?: MissListener;
   #framesListener?: FramesListener;
-  #policyLogListener?: (records: Buffer) => void;
+  #policyLogListener?: (records: PolicyLogRecord[]) => void;
   readonly #sweep: NodeJS.Timeout;
   learned = 0;
 
@@ -351,11 +346,11 @@ export class Switch {
     return this.#dp.policyCounters?.();
   }
 
-  ctStats(): ReturnType<PolicyPath['ctStats']> | undefined {
+  ctStats(): CtStats | undefined {
     return this.#dp.ctStats?.();
   }
 
-  ctDump(max: number): ReturnType<PolicyPath['ctDump']> {
+  ctDump(max: number): CtEntry[] {
     return this.#dp.ctDump?.(max) ?? [];
   }
 
@@ -365,7 +360,7 @@ export class Switch {
   }
 
   /** The deny log's record batches go to `listener`. */
-  onPolicyLog(listener: (records: Buffer) => void): void {
+  onPolicyLog(listener: (records: PolicyLogRecord[]) => void): void {
     this.#policyLogListener = listener;
   }
 

@@ -92,7 +92,6 @@ function buildPolicy(ctx: DaemonContext, sw: Switch, ctl: Controller, view: Clus
     view,
     sw,
     wire: layout.wire.policy,
-    logWire: layout.wire.policyLog,
     localNetworks: () => ctl.localNetworks(),
     logPath: join(stateDir, 'policy.log'),
     log: { warn: (m) => log.warn(m) },
