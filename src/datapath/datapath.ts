@@ -3,7 +3,7 @@
 import {
   addon,
   type MemoryPortOptions,
-  type NativeCtEntry,
+  type NativeCtDumpEntry,
   type NativeCtStats,
   type NativeDatapath,
   type NativePortGuard,
@@ -25,7 +25,7 @@ import {
 
 export type { ArpOp, DatapathEvent, Encap, FibOp, LearnEvent, MissEvent, PolicyLogRecord, ServiceFrame } from './wire.js';
 export type CtStats = NativeCtStats;
-export type CtEntry = NativeCtEntry;
+export type CtEntry = NativeCtDumpEntry;
 
 export const layout = addon.layout;
 const wire = layout.wire;

@@ -98,15 +98,15 @@ export interface NativeCtStats {
   expired: number;
 }
 
-/** A conntrack entry; src is the side that opened the connection. */
-export interface NativeCtEntry {
+/** A conntrack entry as ctDump() gives it; src is the side that opened the connection. */
+export interface NativeCtDumpEntry {
   network: number;
   proto: number;
   src: string;
   sport: number;
   dst: string;
   dport: number;
-  state: string;
+  state: NativeCtState;
   verdict: 'allow' | 'deny';
   /** wire.policy.noSlot when no rule decided (a default allow). */
   slotOut: number;
@@ -158,7 +158,7 @@ export interface NativeDatapath {
   policyCounters(): Float64Array;
   ctStats(): NativeCtStats;
   ctFlush(): void;
-  ctDump(max: number): NativeCtEntry[];
+  ctDump(max: number): NativeCtDumpEntry[];
   inject(port: number, frame: Buffer | Buffer[]): void;
   maintain(): number;
   now(): number;

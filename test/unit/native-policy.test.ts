@@ -8,7 +8,25 @@ import { layout, type PolicyLogRecord } from '../../src/datapath/datapath.js';
 import { parseMac } from '../../src/datapath/mac.js';
 import { eventually } from '../helpers/sh.js';
 import { MemorySwitch } from './native-memory-switch.js';
-import { ETH_IPV4, checksum, ether, gsoFrame, ipv4, MAC_A, MAC_B, MAC_C, TCP_ACK, TCP_SYN, tcpFrame, udpFrame, VNET_LEN } from './packet-builders.js';
+import {
+  checksum,
+  ETH_IPV4,
+  ETH_IPV6,
+  ether,
+  gsoFrame,
+  ipv4,
+  ipv6,
+  MAC_A,
+  MAC_B,
+  MAC_C,
+  tcp,
+  TCP_ACK,
+  TCP_SYN,
+  tcpFrame,
+  udp,
+  udpFrame,
+  VNET_LEN,
+} from './packet-builders.js';
 import { buildSnapshot, groupKey, ip4, sectionStart, type Snap, type SnapRule } from './policy-snapshot.js';
 
 const pw = layout.wire.policy;
@@ -317,6 +335,51 @@ describe('native group policy', () => {
     Buffer.from('ffffffffffff', 'hex').copy(bcast, 0);
     expect(await through(s, A, B, bcast)).toBe(0);
     expect(drops(s).policy_default_deny).toBe(1);
+  });
+
+  it('passes an ICMP error about a live connection into an isolated group, and refuses one about nothing', async () => {
+    const s = makeSwitch();
+    s.dp.policyLoad(snap({ dbIsolate: 'in' }));
+    expect(await through(s, B, A, tcpSeg(B, A, 51000, 80, TCP_SYN))).toBe(1);
+    const unreachable = (sport: number) => {
+      const inner = ipv4(6, tcp(Buffer.alloc(0), { sport, dport: 80, flags: TCP_SYN }), { src: B.ip, dst: A.ip });
+      const icmp = Buffer.concat([Buffer.from([3, 3, 0, 0, 0, 0, 0, 0]), inner]);
+      icmp.writeUInt16BE(checksum(icmp), 2);
+      return ether(B.mac, A.mac, ETH_IPV4, ipv4(1, icmp, { src: A.ip, dst: B.ip }));
+    };
+    expect(await through(s, A, B, unreachable(51000))).toBe(1);
+    expect(await through(s, A, B, unreachable(51001))).toBe(0);
+    expect(drops(s).policy_default_deny).toBe(1);
+  });
+
+  it('later IPv4 fragments pass after a first fragment that passed, and are refused (frag_no_head) without one when only a port allows them', async () => {
+    const s = makeSwitch();
+    s.dp.policyLoad(snap({ dbIsolate: 'in', rules: [{ local: DB, dir: 'in', remote: WEB, proto: 17, port: 5000, slot: 6 }] }));
+    const frag = (id: number, first: boolean) => {
+      const payload = first ? udp(Buffer.alloc(16), 52000, 5000) : Buffer.alloc(24, 7);
+      return ether(B.mac, A.mac, ETH_IPV4, ipv4(17, payload, { src: A.ip, dst: B.ip, id, frag: first ? 0x2000 : 3 }));
+    };
+    expect(await through(s, A, B, [frag(77, true), frag(77, false)])).toBe(2);
+    expect(await through(s, A, B, frag(78, false))).toBe(0);
+    expect(drops(s).frag_no_head).toBe(1);
+    // A rule without a port lets a headless fragment through (evaluated with port 0).
+    s.dp.policyLoad(snap({ dbIsolate: 'in', rules: [{ local: DB, dir: 'in', remote: WEB, proto: 17, slot: 6 }] }));
+    expect(await through(s, A, B, frag(79, false))).toBe(1);
+  });
+
+  it('IPv6 between endpoints takes the groups of their ports: into an isolated group refused, out of it allowed with its replies; neighbour discovery passes', async () => {
+    const s = makeSwitch();
+    s.dp.policyLoad(snap({ dbIsolate: 'in' }));
+    const v6 = (from: Ep, to: Ep, sport: number, dport: number, flags: number) =>
+      tcpFrame(Buffer.alloc(0), { v6: true, sport, dport, flags, srcMac: from.mac, dstMac: to.mac, ip6: { src: `fe80::${from.port}`, dst: `fe80::${to.port}` } });
+    expect(await through(s, A, B, v6(A, B, 53000, 22, TCP_SYN))).toBe(0);
+    expect(drops(s).policy_default_deny).toBe(1);
+    expect(await through(s, B, A, v6(B, A, 53001, 22, TCP_SYN))).toBe(1);
+    expect(await through(s, A, B, v6(A, B, 22, 53001, TCP_SYN | TCP_ACK))).toBe(1);
+    // A neighbour solicitation (ICMPv6 135) into the isolated group.
+    const ns = Buffer.alloc(24);
+    ns[0] = 135;
+    expect(await through(s, A, B, ether(B.mac, A.mac, ETH_IPV6, ipv6(58, ns, { src: 'fe80::1', dst: 'fe80::2', hopLimit: 255 })))).toBe(1);
   });
 
   it('the conntrack can be flushed: the next packet of a connection is decided again', async () => {
