@@ -7,7 +7,6 @@ import { counterLayout, PolicySlots } from '../../src/policy/slots.js';
 import type { PolicyWire } from '../../src/policy/types.js';
 
 export const WIRE: PolicyWire = layout.wire.policy;
-export const LOG_WIRE = layout.wire.policyLog;
 export const COUNTERS = counterLayout(WIRE);
 
 /** A slot allocator of the data path's size and counter layout. */

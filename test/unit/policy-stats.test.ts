@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compilePolicy } from '../../src/policy/compile.js';
-import { decodeLogRecords, DenyLogFile, type DenyLogLine } from '../../src/policy/deny-log.js';
+import { DenyLogFile, nameLogRecords, type DenyLogLine } from '../../src/policy/deny-log.js';
 import type { PolicySlots } from '../../src/policy/slots.js';
 import { policyMetricLines, policyStats } from '../../src/policy/stats.js';
-import { COUNTERS, LOG_WIRE, newSlots, WIRE } from './policy-fixture.js';
+import { COUNTERS, newSlots, WIRE } from './policy-fixture.js';
 
 const COUNTERS_PER_SLOT = COUNTERS.stride;
 
@@ -86,26 +86,6 @@ describe('policyStats', () => {
   });
 });
 
-function record(r: { ts: number; network: number; proto: number; dir: number; action: number; src: number[]; dst: number[]; sport: number; dport: number; gs: number; gd: number; slot: number; len: number; ipver?: number }): Buffer {
-  const b = Buffer.alloc(LOG_WIRE.len);
-  const f = LOG_WIRE.fields;
-  b.writeDoubleLE(r.ts, f.ts);
-  b.writeUInt32LE(r.network, f.network);
-  b.writeUInt8(r.proto, f.proto);
-  b.writeUInt8(r.dir, f.dir);
-  b.writeUInt8(r.action, f.action);
-  b.writeUInt8(r.ipver ?? 4, f.ipver);
-  Buffer.from(r.src).copy(b, f.src);
-  Buffer.from(r.dst).copy(b, f.dst);
-  b.writeUInt16LE(r.sport, f.sport);
-  b.writeUInt16LE(r.dport, f.dport);
-  b.writeUInt32LE(r.gs, f.srcGroupKey);
-  b.writeUInt32LE(r.gd, f.dstGroupKey);
-  b.writeUInt32LE(r.slot, f.slot);
-  b.writeUInt32LE(r.len, f.len);
-  return b;
-}
-
 describe('deny log', () => {
   const dir = mkdtempSync(join(tmpdir(), 'weft-denylog-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -113,13 +93,13 @@ describe('deny log', () => {
   it('decodes records into lines named through the slot map (a rule, and a default)', () => {
     const { slots, names } = compiled();
     const sql = slotOf(slots, (i) => i.kind === 'rule');
-    const v6src = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-    const buf = Buffer.concat([
-      record({ ts: 1000, network: 1, proto: 6, dir: 0, action: 1, src: [10, 1, 0, 6], dst: [10, 1, 0, 5], sport: 40000, dport: 5432, gs: 65537, gd: 65538, slot: sql, len: 74 }),
-      record({ ts: 1500, network: 2, proto: 17, dir: 0, action: 1, src: v6src, dst: v6src, sport: 1, dport: 2, gs: 0, gd: 2 * 65536 + 1, slot: 0xffffffff, len: 60, ipver: 6 }),
-      Buffer.alloc(10), // a partial record: ignored
-    ]);
-    const lines = decodeLogRecords(LOG_WIRE, WIRE, buf, { slots, names, monoNow: 2000, wallNow: Date.parse('2026-01-01T00:00:10.000Z') });
+    const lines = nameLogRecords(
+      [
+        { ts: 1000, network: 1, proto: 6, dir: 'in', action: 'deny', src: '10.1.0.6', dst: '10.1.0.5', sport: 40000, dport: 5432, srcGroupKey: 65537, dstGroupKey: 65538, slot: sql, len: 74 },
+        { ts: 1500, network: 2, proto: 17, dir: 'in', action: 'deny', src: 'fd00::1', dst: 'fd00::1', sport: 1, dport: 2, srcGroupKey: 0, dstGroupKey: 2 * 65536 + 1, len: 60 },
+      ],
+      { slots, names, monoNow: 2000, wallNow: Date.parse('2026-01-01T00:00:10.000Z') },
+    );
     expect(lines).toEqual([
       { ts: '2026-01-01T00:00:09.000Z', tenant: 'acme', network: 'blue', dir: 'in', srcGroup: 'web.blue.acme', dstGroup: 'db.blue.acme', policy: 'pg', rule: 'sql', action: 'deny', proto: 'tcp', src: '10.1.0.6', sport: 40000, dst: '10.1.0.5', dport: 5432, len: 74 },
       { ts: '2026-01-01T00:00:09.500Z', tenant: 'zeta', network: 'n', dir: 'in', srcGroup: null, dstGroup: 'z.n.zeta', policy: null, rule: 'default', action: 'deny', proto: 'udp', src: 'fd00::1', sport: 1, dst: 'fd00::1', dport: 2, len: 60 },
