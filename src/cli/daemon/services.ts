@@ -21,6 +21,7 @@ import { Zones } from '../../dns/zones.js';
 import { Overlay } from '../../overlay/overlay.js';
 import { layout } from '../../datapath/datapath.js';
 import { PolicyEngine } from '../../policy/engine.js';
+import type { StaticEntryInput } from '../../policy/types.js';
 import { join } from 'node:path';
 import { CniService } from '../../runtime/cni/service.js';
 import type { Switch } from '../../switch/switch.js';
@@ -87,17 +88,21 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: Underlay
  */
 function buildPolicy(ctx: DaemonContext, sw: Switch, ctl: Controller, view: ClusterView): PolicyEngine {
   const { log, hostId, stateDir, cleanups } = ctx;
+  // Static fdb entries that name a group (weft fdb add --group): the controller has them once VXLAN-GBP's work is in.
+  const statics = ctl as unknown as Partial<{ staticEntries(): StaticEntryInput[]; onStaticEntriesChange(cb: () => void): void }>;
   const policy = new PolicyEngine({
     host: hostId,
     view,
     sw,
     wire: layout.wire.policy,
     localNetworks: () => ctl.localNetworks(),
+    staticEntries: () => statics.staticEntries?.() ?? [],
     logPath: join(stateDir, 'policy.log'),
     log: { warn: (m) => log.warn(m) },
   });
   cleanups.push(() => policy.close());
   sw.onPolicyLog((records) => policy.onLog(records));
   ctl.beforeEndpointPort((ep) => policy.beforeEndpointPort(ep));
+  statics.onStaticEntriesChange?.(() => policy.schedule());
   return policy;
 }
