@@ -11,6 +11,7 @@ import { registerDns, registerEndpoint, registerGroup, registerTenant } from './
 import { VERSION } from './version.js';
 import { registerCni } from './cni-commands.js';
 import { registerPolicy } from './policy-commands.js';
+import { registerPolicyStats } from './policy-stats-commands.js';
 import { VALID_IFNAME } from '../switch/netns.js';
 import { parseDnsDomain } from '../dns/zones.js';
 
@@ -96,7 +97,7 @@ program
 registerTenant(program);
 registerNet(program);
 registerGroup(program);
-registerPolicy(program);
+registerPolicyStats(registerPolicy(program));
 registerEndpoint(program);
 registerDns(program);
 registerPort(program);

@@ -19,6 +19,15 @@ export type ControllerLog = WarnLog;
 /** What state.json is about to hold, where it differs from memory. */
 type SavedNext = { ports?: SavedPort[]; vteps?: SavedVtep[]; fdb?: SavedFdb[] };
 
+/** An endpoint whose port is about to be made (the policy engine publishes a snapshot that holds it first). */
+export interface EndpointPortInfo {
+  tenant: string;
+  net: string;
+  name: string;
+  ip?: string;
+  group?: string;
+}
+
 export interface UnderlayInfo {
   ip: string;
   /** MTU of the underlay interface: container MTUs default to it less the encapsulation. */
@@ -35,6 +44,7 @@ export class Controller {
   readonly #ports: LocalPorts;
   readonly #static: StaticOverlay;
   readonly #queue = new SerialQueue();
+  #beforePort?: (ep: EndpointPortInfo) => void;
 
   constructor(sw: Switch, overlay: Overlay, state: StateFile | undefined, log: ControllerLog, underlay?: UnderlayInfo) {
     this.#sw = sw;
@@ -163,8 +173,24 @@ export class Controller {
    * The TAP port of an endpoint: its address and MAC were allocated in the
    * store already. Not saved here: the endpoints' own file re-claims it.
    */
-  addEndpointPort(spec: Parameters<LocalPorts['addEndpoint']>[0]): Promise<PortView> {
-    return this.#serial(() => this.#ports.addEndpoint(spec));
+  addEndpointPort(spec: Parameters<LocalPorts['addEndpoint']>[0] & { group?: string }): Promise<PortView> {
+    return this.#serial(() => {
+      this.#announce(spec.name, spec.net, spec.ip, spec.group);
+      return this.#ports.addEndpoint(spec);
+    });
+  }
+
+  /** Called synchronously before every endpoint port is made: a port of an isolated group never passes unchecked traffic. */
+  beforeEndpointPort(hook: (ep: EndpointPortInfo) => void): void {
+    this.#beforePort = hook;
+  }
+
+  #announce(port: string, net: string, ip?: string, group?: string): void {
+    if (!this.#beforePort || !this.#networks.get(net)) return;
+    const { tenant, name: n } = this.#networks.get(net)!.rec;
+    const suffix = `.${net}`;
+    if (!port.endsWith(suffix)) return;
+    this.#beforePort({ tenant, net: n, name: port.slice(0, -suffix.length), ip, group });
   }
 
   /**
@@ -175,7 +201,10 @@ export class Controller {
    * (a path) and is named `ifname` there; it is taken back, not made.
    */
   addHostPort(spec: Parameters<LocalPorts['addHost']>[0]): Promise<PortView> {
-    return this.#serial(() => this.#ports.addHost(spec));
+    return this.#serial(() => {
+      this.#announce(spec.name, spec.net);
+      return this.#ports.addHost(spec);
+    });
   }
 
   attachPort(req: AttachPortRequest): Promise<PortView> {
