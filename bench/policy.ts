@@ -65,6 +65,12 @@ export interface PolicyBenchResult {
   tcpLocal: Paired;
   /** Connections per second. */
   connRate: Paired;
+  /**
+   * Connections conntrack took on, both hosts together, during each
+   * variant's rounds (the data path's ct_created): none without policy is
+   * the proof that a tenant without policy pays nothing for it.
+   */
+  ctCreated: { none: number; policy: number };
   /** Milliseconds from the rule-add call on A to the first connection accepted on B, one per trial. */
   ruleAdd?: { samples: number[]; p50: number; p95: number; max: number; callP50: number };
 }
@@ -144,12 +150,14 @@ export async function benchPolicy(opts: PolicyBenchOptions): Promise<PolicyBench
     if (missing) opts.log(`policy: no policy figures: ${missing}`);
 
     const samples = { tcpOverlay: pair(), tcpLocal: pair(), connRate: pair() };
+    const ctCreated = { none: 0, policy: 0 };
     for (let r = 0; r < opts.repeats; r++) {
       const order: Variant[] = r % 2 ? ['policy', 'none'] : ['none', 'policy'];
       for (const v of order) {
         if (v === 'policy' && missing) continue;
         opts.signal?.throwIfAborted();
         const round = `round ${r + 1}/${opts.repeats}, ${v === 'none' ? 'no policy' : 'isolated group, 1000 rules'}`;
+        const ct0 = await conntracked(lab);
         opts.log(`policy: TCP 1 stream A->B over VXLAN, ${round}`);
         samples.tcpOverlay[v].push(await tcp(paths.overlay[v], opts));
         opts.log(`policy: TCP 1 stream on host B, ${round}`);
@@ -158,6 +166,7 @@ export async function benchPolicy(opts: PolicyBenchOptions): Promise<PolicyBench
         const rate = await probes.connectionRate(paths.overlay[v].client, paths.overlay[v].ip, PORTS.rate, opts.seconds);
         if (rate.failed > 0) opts.log(`policy: ${rate.failed} connections failed (${v})`);
         samples.connRate[v].push(rate.perSecond);
+        ctCreated[v] += (await conntracked(lab)) - ct0;
       }
     }
     const ruleAdd = missing ? undefined : await ruleAddTrials(lab, probes, paths.overlay.policy, trialPorts, opts);
@@ -170,6 +179,7 @@ export async function benchPolicy(opts: PolicyBenchOptions): Promise<PolicyBench
       tcpOverlay: summarise(samples.tcpOverlay),
       tcpLocal: summarise(samples.tcpLocal),
       connRate: summarise(samples.connRate),
+      ctCreated,
       ruleAdd,
     };
   } finally {
@@ -189,6 +199,13 @@ async function joinGroups(lab: LabState): Promise<void> {
       await api.updateEndpoint(c.name, c.net, { group: GROUP_OF[c.name] }, spec.tenant);
     }
   }
+}
+
+/** ct_created of both hosts' data paths, summed (0 on a build without conntrack). */
+async function conntracked(lab: LabState): Promise<number> {
+  let n = 0;
+  for (const h of lab.hosts) n += (await new ApiClient(h.api).get<{ datapath: { global: Record<string, number> } }>('/v1/stats')).datapath.global.ct_created ?? 0;
+  return n;
 }
 
 async function cleanup(): Promise<void> {
@@ -286,6 +303,7 @@ export function policyTable(r: PolicyBenchResult): string {
     `policy: new TCP connections A->B, one client, one at a time (connect, accepted, RST)`,
     `  no policy ${r.connRate.noneMedian.toFixed(0)}/s   policy ${pol(r.connRate.policyMedian, '/s', 0)}   policy/none ${ratio(r.connRate)}`,
   ];
+  lines.push(`  conntrack entries created on the two hosts: ${r.ctCreated.none} in the no-policy rounds (aim 0: the old path), ${r.missing ? '-' : r.ctCreated.policy} in the policy rounds`);
   if (r.ruleAdd) {
     const a = r.ruleAdd;
     lines.push(
