@@ -28,7 +28,9 @@ import { ApiClient } from '../src/api/client.js';
 import { LAB_DIR, labDown, labUp, type LabContainer, type LabState } from '../src/lab/lab.js';
 import type { Topology } from '../src/lab/topology.js';
 import { run } from '../src/switch/netns.js';
+import { measureCpu } from './cpu.js';
 import { iperfTcp } from './iperf.js';
+import { tcpReceived } from './iperf-report.js';
 import { killProcessesIn } from './namespaces.js';
 import { percentile } from './ping.js';
 import { Probes } from './policy-probes.js';
@@ -63,6 +65,8 @@ export interface PolicyBenchResult {
   /** Gbit/s. */
   tcpOverlay: Paired;
   tcpLocal: Paired;
+  /** CPU seconds per Gbit of the A->B stream: both weft daemons plus the machine's softirq (bench/cpu.ts). */
+  cpuPerGbit: Paired;
   /** Connections per second. */
   connRate: Paired;
   /**
@@ -149,7 +153,8 @@ export async function benchPolicy(opts: PolicyBenchOptions): Promise<PolicyBench
     }
     if (missing) opts.log(`policy: no policy figures: ${missing}`);
 
-    const samples = { tcpOverlay: pair(), tcpLocal: pair(), connRate: pair() };
+    const samples = { tcpOverlay: pair(), tcpLocal: pair(), connRate: pair(), cpuPerGbit: pair() };
+    const daemons = lab.hosts.map((h) => h.pid);
     const ctCreated = { none: 0, policy: 0 };
     for (let r = 0; r < opts.repeats; r++) {
       const order: Variant[] = r % 2 ? ['policy', 'none'] : ['none', 'policy'];
@@ -159,9 +164,11 @@ export async function benchPolicy(opts: PolicyBenchOptions): Promise<PolicyBench
         const round = `round ${r + 1}/${opts.repeats}, ${v === 'none' ? 'no policy' : 'isolated group, 1000 rules'}`;
         const ct0 = await conntracked(lab);
         opts.log(`policy: TCP 1 stream A->B over VXLAN, ${round}`);
-        samples.tcpOverlay[v].push(await tcp(paths.overlay[v], opts));
+        const overlay = await tcp(paths.overlay[v], opts, daemons);
+        samples.tcpOverlay[v].push(overlay.gbps);
+        samples.cpuPerGbit[v].push(overlay.cpuPerGbit);
         opts.log(`policy: TCP 1 stream on host B, ${round}`);
-        samples.tcpLocal[v].push(await tcp(paths.local[v], opts));
+        samples.tcpLocal[v].push((await tcp(paths.local[v], opts, daemons)).gbps);
         opts.log(`policy: new connections A->B, ${round}`);
         const rate = await probes.connectionRate(paths.overlay[v].client, paths.overlay[v].ip, PORTS.rate, opts.seconds);
         if (rate.failed > 0) opts.log(`policy: ${rate.failed} connections failed (${v})`);
@@ -178,6 +185,7 @@ export async function benchPolicy(opts: PolicyBenchOptions): Promise<PolicyBench
       missing,
       tcpOverlay: summarise(samples.tcpOverlay),
       tcpLocal: summarise(samples.tcpLocal),
+      cpuPerGbit: summarise(samples.cpuPerGbit),
       connRate: summarise(samples.connRate),
       ctCreated,
       ruleAdd,
@@ -222,8 +230,22 @@ function summarise(s: { none: number[]; policy: number[] }): Paired {
   return { ...s, noneMedian, policyMedian, ratio: policyMedian / noneMedian };
 }
 
-async function tcp(p: Path, opts: PolicyBenchOptions): Promise<number> {
-  return (await iperfTcp({ client: p.client, server: p.server, serverIp: p.ip, seconds: opts.seconds, signal: opts.signal })).gbps;
+/** iperf3 TCP 1 stream, and the CPU `pids` and the machine's softirq spent per Gbit during it. */
+async function tcp(p: Path, opts: PolicyBenchOptions, pids: number[]): Promise<{ gbps: number; cpuPerGbit: number }> {
+  let perGbit = NaN;
+  const r = await iperfTcp({
+    client: p.client,
+    server: p.server,
+    serverIp: p.ip,
+    seconds: opts.seconds,
+    signal: opts.signal,
+    around: async (client) => {
+      const m = await measureCpu(pids, client, (rep) => tcpReceived(rep).gigabits);
+      perGbit = m.cpu.perGbit;
+      return m.result;
+    },
+  });
+  return { gbps: r.gbps, cpuPerGbit: perGbit };
 }
 
 /** ARP and the overlay settled: a ping answered (no policy yet, so ICMP passes). */
@@ -294,20 +316,24 @@ async function ruleAddTrials(lab: LabState, probes: Probes, p: Path, ports: numb
 
 export function policyTable(r: PolicyBenchResult): string {
   const what = `an isolated group with ${r.rules || 1000} rules over ${r.groups} groups`;
-  const pol = (v: number, unit: string, digits: number) => (r.missing ? '-' : `${v.toFixed(digits)} ${unit}`);
-  const ratio = (x: Paired, aim?: string) => (r.missing ? '-' : `${x.ratio.toFixed(2)}x${aim ? ` (aim ${aim})` : ''}`);
+  const fmt = (v: number, digits: number) => (Number.isFinite(v) ? v.toFixed(digits) : '-');
+  /** A row: the figure without and with policy, and their ratio. */
+  const row = (label: string, x: Paired, unit: string, digits: number, aim = '') =>
+    `  ${label.padEnd(22)}${`${fmt(x.noneMedian, digits)} ${unit}`.padStart(14)}${r.missing ? '-'.padStart(14) : `${fmt(x.policyMedian, digits)} ${unit}`.padStart(14)}${(r.missing ? '-' : `${fmt(x.ratio, 2)}x`).padStart(9)}${aim}`;
   const lines = [
-    `policy: TCP 1 stream, ${what} vs no policy (median of ${r.repeats} rounds of ${r.seconds} s, both in each round)`,
-    `  A->B over VXLAN   no policy ${r.tcpOverlay.noneMedian.toFixed(2)} Gbit/s   policy ${pol(r.tcpOverlay.policyMedian, 'Gbit/s', 2)}   policy/none ${ratio(r.tcpOverlay, '>= 0.95x')}`,
-    `  on host B         no policy ${r.tcpLocal.noneMedian.toFixed(2)} Gbit/s   policy ${pol(r.tcpLocal.policyMedian, 'Gbit/s', 2)}   policy/none ${ratio(r.tcpLocal)}`,
-    `policy: new TCP connections A->B, one client, one at a time (connect, accepted, RST)`,
-    `  no policy ${r.connRate.noneMedian.toFixed(0)}/s   policy ${pol(r.connRate.policyMedian, '/s', 0)}   policy/none ${ratio(r.connRate)}`,
+    `policy: ${what} vs no policy, both in each round (median of ${r.repeats} rounds of ${r.seconds} s)`,
+    `  ${''.padEnd(22)}${'no policy'.padStart(14)}${'policy'.padStart(14)}${'ratio'.padStart(9)}`,
+    row('TCP 1 stream A->B', r.tcpOverlay, 'Gbit/s', 2, '  (aim >= 0.95x)'),
+    row('TCP 1 stream on host B', r.tcpLocal, 'Gbit/s', 2),
+    row('CPU per Gbit A->B', r.cpuPerGbit, 's', 2),
+    row('new connections A->B', r.connRate, '/s', 0),
+    `  conntrack entries created on the two hosts: ${r.ctCreated.none} in the no-policy rounds (aim 0: the old path), ${r.missing ? '-' : r.ctCreated.policy} in the policy rounds`,
+    '  * A->B is over VXLAN between two weft hosts; CPU per Gbit counts both weft daemons and the whole machine\'s softirq; new connections: one client, one at a time (connect, accepted, RST).',
   ];
-  lines.push(`  conntrack entries created on the two hosts: ${r.ctCreated.none} in the no-policy rounds (aim 0: the old path), ${r.missing ? '-' : r.ctCreated.policy} in the policy rounds`);
   if (r.ruleAdd) {
     const a = r.ruleAdd;
     lines.push(
-      `policy: rule-add on host A -> first connection accepted on host B (etcd, ${a.samples.length} trials, a new connection tried every 2 ms)`,
+      `policy: rule-add on host A (REST, what weft policy rule-add sends) -> first connection accepted on host B (etcd, ${a.samples.length} trials, a new connection every 2 ms)`,
       `  p50 ${a.p50.toFixed(1)} ms (aim < 100 ms: ${(a.p50 / 100).toFixed(2)}x of it), p95 ${a.p95.toFixed(1)} ms, max ${a.max.toFixed(1)} ms; the call itself returned after ${a.callP50.toFixed(0)} ms (p50)`,
     );
   } else {
