@@ -6,11 +6,20 @@
                                  a JSON line on stdout (what reached the server)
   tcp IP PORT [--timeout S]      one connection: prints "ok|refused|timeout SPORT"
   udp IP PORT [--timeout S]      one datagram, waits for its echo: "ok|timeout SPORT"
+  prober                         runs in the caller's namespace and serves probes:
+                                 each stdin line {"id","ns","proto","ip","port",
+                                 "timeout"} is run at once in a thread that joins
+                                 namespace ns; answers {"id","got","sport"} lines
+                                 (one process for every probe of a test, no
+                                 `ip netns exec` per probe on a busy machine)
   session IP PORT                a long-lived TCP session driven from stdin: each
                                  line is sent, and "echo LINE" or "noecho LINE"
                                  printed (after --timeout); "connected" first
   synloop IP PORT N              N new connections (one SYN each, distinct source
                                  ports), closed at once; prints how many were sent
+  knock IP PORT                  new connections one after another (each given
+                                 --timeout) until stdin closes; prints
+                                 "ok N refused N timeout N"
 
 Exit status is 0 whenever the helper itself worked: the test reads the verdict.
 """
@@ -95,7 +104,7 @@ def serve():
                         pass
 
 
-def tcp(ip, port, timeout):
+def tcp_verdict(ip, port, timeout):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("0.0.0.0", 0))
     sport = s.getsockname()[1]
@@ -111,10 +120,14 @@ def tcp(ip, port, timeout):
         # No ARP answer ends as EHOSTUNREACH: nothing answered, as for a drop.
         verdict = "timeout" if e.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH) else "error:" + errno.errorcode.get(e.errno, str(e.errno))
     s.close()
-    out("%s %d" % (verdict, sport))
+    return verdict, sport
 
 
-def udp(ip, port, timeout):
+def tcp(ip, port, timeout):
+    out("%s %d" % tcp_verdict(ip, port, timeout))
+
+
+def udp_verdict(ip, port, timeout):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("0.0.0.0", 0))
     sport = s.getsockname()[1]
@@ -131,7 +144,44 @@ def udp(ip, port, timeout):
                 break
     except (socket.timeout, TimeoutError, ConnectionRefusedError):
         pass
-    out("%s %d" % (verdict, sport))
+    s.close()
+    return verdict, sport
+
+
+def udp(ip, port, timeout):
+    out("%s %d" % udp_verdict(ip, port, timeout))
+
+
+def prober():
+    import ctypes
+    import os
+    import threading
+    libc = ctypes.CDLL(None, use_errno=True)
+    CLONE_NEWNET = 0x40000000
+    lock = threading.Lock()
+
+    def answer(obj):
+        with lock:
+            out(json.dumps(obj))
+
+    def one(req):
+        try:
+            fd = os.open("/run/netns/" + req["ns"], os.O_RDONLY)
+            try:
+                # setns moves only this thread: its sockets are the namespace's.
+                if libc.setns(fd, CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), "setns " + req["ns"])
+            finally:
+                os.close(fd)
+            f = tcp_verdict if req.get("proto", "tcp") == "tcp" else udp_verdict
+            got, sport = f(req["ip"], int(req["port"]), float(req.get("timeout", 2)))
+            answer({"id": req["id"], "got": got, "sport": sport})
+        except Exception as e:  # the test sees it as the probe's result
+            answer({"id": req["id"], "got": "error:%s" % e, "sport": 0})
+
+    for line in sys.stdin:
+        if line.strip():
+            threading.Thread(target=one, args=(json.loads(line),), daemon=True).start()
 
 
 def session(ip, port, timeout):
@@ -185,6 +235,25 @@ def synloop(ip, port, n):
     out("sent %d" % sent)
 
 
+def knock(ip, port, timeout):
+    import threading
+    done = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+    counts = {"ok": 0, "refused": 0, "timeout": 0}
+    while not done.is_set():
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        try:
+            s.connect((ip, port))
+            counts["ok"] += 1
+        except ConnectionRefusedError:
+            counts["refused"] += 1
+        except OSError:
+            counts["timeout"] += 1
+        s.close()
+    out("ok %(ok)d refused %(refused)d timeout %(timeout)d" % counts)
+
+
 def main():
     cmd = sys.argv[1]
     timeout = float(arg("--timeout", "2"))
@@ -196,6 +265,10 @@ def main():
         udp(sys.argv[2], int(sys.argv[3]), timeout)
     elif cmd == "session":
         session(sys.argv[2], int(sys.argv[3]), timeout)
+    elif cmd == "prober":
+        prober()
+    elif cmd == "knock":
+        knock(sys.argv[2], int(sys.argv[3]), timeout)
     elif cmd == "synloop":
         synloop(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:

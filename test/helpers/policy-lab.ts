@@ -126,6 +126,9 @@ export const PROBE_TIMEOUT_S = 2;
 export class PolicyLab {
   readonly containers = new Map<string, Container>();
   readonly #children = new Set<ChildProcess>();
+  #prober?: ChildProcess;
+  readonly #waiting = new Map<number, (got: string, sport: number) => void>();
+  #nextId = 1;
 
   private constructor(public lab: LabState) {}
 
@@ -209,12 +212,44 @@ export class PolicyLab {
     return this.client(h).get<string>('/metrics');
   }
 
-  /** One probe, run now. */
-  async probe(p: Probe): Promise<ProbeResult> {
+  /** One probe, run now (by the lab's prober, in the source's namespace). */
+  probe(p: Probe): Promise<ProbeResult> {
     const c = this.c(p.from);
-    const r = await run('ip', ['netns', 'exec', c.netns, 'python3', CONN, p.proto ?? 'tcp', p.to, String(p.port), '--timeout', String(PROBE_TIMEOUT_S)]);
-    const [got, sport] = r.trim().split(' ');
-    return { ...p, got: got ?? `error: ${r}`, sport: Number(sport) };
+    if (!this.#prober) this.#startProber();
+    const id = this.#nextId++;
+    return new Promise((resolve) => {
+      this.#waiting.set(id, (got, sport) => resolve({ ...p, got, sport }));
+      this.#prober!.stdin!.write(`${JSON.stringify({ id, ns: c.netns, proto: p.proto ?? 'tcp', ip: p.to, port: p.port, timeout: PROBE_TIMEOUT_S })}\n`);
+    });
+  }
+
+  #startProber(): void {
+    const child = spawn('python3', [CONN, 'prober'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.#children.add(child);
+    this.#prober = child;
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const r = JSON.parse(line) as { id: number; got: string; sport: number };
+      this.#waiting.get(r.id)?.(r.got, r.sport);
+      this.#waiting.delete(r.id);
+    });
+    child.once('exit', (code) => {
+      for (const done of this.#waiting.values()) done(`error: prober exited (${code})`, 0);
+      this.#waiting.clear();
+      this.#prober = undefined;
+    });
+  }
+
+  /**
+   * What of a probe reached its server: the accept (TCP) or datagram (UDP)
+   * from the probe's source port, at the container with that address in the
+   * source's tenant.
+   */
+  arrived(r: ProbeResult): ServerEvent[] {
+    const src = this.c(r.from);
+    const dst = [...this.containers.values()].find((c) => c.tenant === src.tenant && c.ip === r.to);
+    if (!dst) return [];
+    const kind = (r.proto ?? 'tcp') === 'tcp' ? 'accept' : 'udp';
+    return dst.events.filter((e) => e.ev === kind && e.port === r.port && e.peer === `${src.ip}:${r.sport}`);
   }
 
   /** All probes at once; the results in the probes' order. */
@@ -231,6 +266,7 @@ export class PolicyLab {
     const end = Date.now() + timeoutMs;
     for (;;) {
       const got = await this.probeAll(probes);
+      if (process.env.POL_DEBUG) console.log(new Date().toISOString(), got.filter((r) => r.got !== r.expect).map(show).join("; "));
       if (got.every((r) => r.got === r.expect) || Date.now() > end) return got;
       await sleep(200);
     }
@@ -287,6 +323,29 @@ export class PolicyLab {
         child.stdin!.end();
         await stopChild(child);
         this.#children.delete(child);
+      },
+    };
+  }
+
+  /**
+   * Connection attempts one after another from a container until `stop`,
+   * which returns how they ended: for watching a window (a restart) in
+   * which nothing may get through.
+   */
+  knock(from: string, to: string, port: number): { stop(): Promise<Record<Verdict, number>> } {
+    const child = spawn('ip', ['netns', 'exec', this.c(from).netns, 'python3', CONN, 'knock', to, String(port), '--timeout', '0.3'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.#children.add(child);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    return {
+      stop: async () => {
+        child.stdin!.end();
+        await exited;
+        this.#children.delete(child);
+        const m = /^ok (\d+) refused (\d+) timeout (\d+)/.exec(out.trim());
+        if (!m) throw new Error(`knock ${from} -> ${to}:${port}: ${out.trim() || 'no summary'}`);
+        return { ok: Number(m[1]), refused: Number(m[2]), timeout: Number(m[3]) };
       },
     };
   }

@@ -8,9 +8,16 @@ import { skipUnless } from '../helpers/env.js';
 import { PolicyLab, show, UDP_ECHO, type HostName, type Probe, type ProbeResult } from '../helpers/policy-lab.js';
 import { eventually } from '../helpers/sh.js';
 
-/** Every probe gave what it expected (the failure lists each one). */
+let pl: PolicyLab;
+
+/**
+ * Every probe gave what it expected (the failure lists each one), and no
+ * probe that timed out reached its server: the drop was before delivery.
+ */
 function expectAll(got: ProbeResult[]): void {
   expect(got.map(show)).toEqual(got.map((r) => show({ ...r, got: r.expect })));
+  const leaked = got.filter((r) => r.expect === 'timeout' && pl.arrived(r).length > 0);
+  expect(leaked.map((r) => `${show(r)}, but it reached its server`)).toEqual([]);
 }
 
 const tcp = (from: string, to: string, port: number, expect: Probe['expect']): Probe => ({ from, to, port, expect });
@@ -26,7 +33,6 @@ const DB_B = '10.0.0.22';
 const OTHER_B = '10.0.0.23';
 
 describe.skipIf(skipUnless(['ip', 'etcd', 'python3']))('group policy on two hosts', () => {
-  let pl: PolicyLab;
   /** `weft ARGS` on a host (ha unless said); every one must succeed. */
   const cli = async (...args: string[]) => pl.ok('ha', ...args);
   const cliOn = async (h: HostName, ...args: string[]) => pl.ok(h, ...args);
@@ -325,9 +331,20 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3']))('group policy on two host
     const ruleKeys = async () => (await pl.stats('hb', 't1')).rules.map((r) => `${r.policy}/${r.rule} ${r.direction} ${r.action} ${r.group}`).sort();
     const keysBefore = await ruleKeys();
     expect(keysBefore).toContain('dbpol/1 in allow db.n1.t1');
+    // Denied connections tried all through the restart, on hb and from ha:
+    // none may slip through before hb has its policy again.
+    const seenBefore = { cb2: pl.c('cb2').events.length, cb1: pl.c('cb1').events.length };
+    const knocks = [pl.knock('cb3', DB_B, 22), pl.knock('ca2', WEB_B, 80)];
     await pl.kill9('hb');
     await pl.restart('hb');
     expectAll(await pl.settle(probes, 30_000));
+    const counts = await Promise.all(knocks.map((k) => k.stop()));
+    expect(counts.map((c) => c.ok + c.refused)).toEqual([0, 0]);
+    expect(counts.every((c) => c.timeout > 0)).toBe(true);
+    const accepted = (name: 'cb1' | 'cb2', port: number, from: string) =>
+      pl.c(name).events.slice(seenBefore[name]).filter((e) => e.ev === 'accept' && e.port === port && e.peer?.startsWith(`${from}:`));
+    expect(accepted('cb2', 22, OTHER_B)).toEqual([]);
+    expect(accepted('cb1', 80, DB_A)).toEqual([]);
     expect(await ruleKeys()).toEqual(keysBefore);
   });
 
