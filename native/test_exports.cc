@@ -199,6 +199,8 @@ Napi::Value CoalesceJs(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+void InitTestingCt(Napi::Env env, Napi::Object testing);  // test_exports_ct.cc: ctTuple, conntrack
+
 void InitTesting(Napi::Env env, Napi::Object exports) {
   auto t = Napi::Object::New(env);
   t.Set("segmentGso", Napi::Function::New(env, SegmentGsoJs, "segmentGso"));
@@ -209,6 +211,7 @@ void InitTesting(Napi::Env env, Napi::Object exports) {
   t.Set("popGre", Napi::Function::New(env, PopJs<PopGre>, "popGre"));
   t.Set("flowHash", Napi::Function::New(env, FlowHashJs, "flowHash"));
   t.Set("coalesce", Napi::Function::New(env, CoalesceJs, "coalesce"));
+  InitTestingCt(env, t);
   exports.Set("testing", t);
 }
 

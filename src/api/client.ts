@@ -41,6 +41,26 @@ export class ApiClient {
     return this.patch<T>(`/v1/endpoints/${encodeURIComponent(name)}?${q}`, change);
   }
 
+  /** PATCH /v1/groups/NAME: changes a group's policies (`policies` replaces the list, then add/remove apply) or isolation. */
+  updateGroup<T = unknown>(
+    name: string,
+    net: string,
+    change: { policies?: string[]; addPolicies?: string[]; removePolicies?: string[]; isolate?: 'in' | 'out' | 'both' | 'none' },
+    tenant?: string,
+  ): Promise<T> {
+    return this.patch<T>(`/v1/groups/${encodeURIComponent(name)}?${tenantQuery(tenant, { net })}`, change);
+  }
+
+  /** POST /v1/policies/NAME/rules: adds a rule to a policy, or replaces the rule with its id. */
+  addPolicyRule<T = unknown>(policy: string, rule: Record<string, unknown>, tenant?: string): Promise<T> {
+    return this.post<T>(`/v1/policies/${encodeURIComponent(policy)}/rules${q(tenantQuery(tenant))}`, rule);
+  }
+
+  /** DELETE /v1/policies/NAME/rules/ID. */
+  removePolicyRule<T = unknown>(policy: string, id: string, tenant?: string): Promise<T> {
+    return this.delete<T>(`/v1/policies/${encodeURIComponent(policy)}/rules/${encodeURIComponent(id)}${q(tenantQuery(tenant))}`);
+  }
+
   call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const text = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
@@ -78,3 +98,7 @@ export class ApiClient {
     });
   }
 }
+
+/** `k=v&...` of the parameters given, with `tenant` when it is. */
+const tenantQuery = (tenant?: string, more: Record<string, string> = {}) => new URLSearchParams({ ...more, ...(tenant === undefined ? {} : { tenant }) }).toString();
+const q = (query: string) => (query ? `?${query}` : '');

@@ -7,10 +7,11 @@ import { badRequest } from '../control/errors.js';
 import type { AddFdbRequest, AddVtepRequest, AttachPortRequest, CreatePortRequest } from '../control/controller.js';
 import type { CreateEndpointRequest } from '../control/endpoints.js';
 import type { UpdateEndpointRequest } from '../control/endpoint-update.js';
-import type { CreateGroupRequest, CreateNetworkRequest, CreateTenantRequest } from '../control/objects.js';
+import type { CreateGroupRequest, CreateNetworkRequest, CreateTenantRequest, GroupChange } from '../control/objects.js';
+import type { CreatePolicyRequest, RuleInput } from '../control/policies.js';
 import { bodyProblem, type BodyKind } from './schemas.js';
 
-export type { AddFdbRequest, AddVtepRequest, AttachPortRequest, CreateEndpointRequest, CreateGroupRequest, CreateNetworkRequest, CreatePortRequest, CreateTenantRequest, UpdateEndpointRequest };
+export type { AddFdbRequest, AddVtepRequest, AttachPortRequest, CreateEndpointRequest, CreateGroupRequest, CreateNetworkRequest, CreatePolicyRequest, CreatePortRequest, CreateTenantRequest, GroupChange, RuleInput, UpdateEndpointRequest };
 
 /** The body of PATCH /v1/endpoints/NAME (the endpoint is named by the path and query). */
 export type EndpointChange = Pick<UpdateEndpointRequest, 'aliases' | 'group' | 'port'>;
@@ -20,6 +21,9 @@ export interface RequestOf {
   tenant: CreateTenantRequest;
   network: CreateNetworkRequest;
   group: CreateGroupRequest;
+  groupUpdate: GroupChange;
+  policy: CreatePolicyRequest;
+  policyRule: RuleInput;
   endpoint: CreateEndpointRequest;
   endpointUpdate: EndpointChange;
   port: CreatePortRequest;

@@ -40,6 +40,30 @@ const router = { type: 'boolean' };
 /** An endpoint's extra DNS labels (checked in full by the object model: labels, case, its own name). */
 const aliases = { type: 'array', maxItems: 32, items: name };
 
+/** A group's policies, by name (checked in full by the object model: they must exist in its tenant). */
+const policies = { type: 'array', maxItems: 64, items: name };
+const isolate = { enum: ['in', 'out', 'both', 'none'], description: 'isolation' };
+/**
+ * A policy rule: JSON types here; ranges, enums and peers are judged by
+ * policy-rules.ts, so the API and the control plane refuse with the same line.
+ * `protocol` is a name or a number, hence no type.
+ */
+const rule = {
+  id: { type: 'string', minLength: 1, maxLength: 63 },
+  priority: { type: 'integer' },
+  direction: { type: 'string', maxLength: 16 },
+  action: { type: 'string', maxLength: 16 },
+  protocol: {},
+  port: { type: 'integer' },
+  endPort: { type: 'integer' },
+  peer: {
+    type: 'object',
+    properties: { kind: { type: 'string', maxLength: 16 }, group: netRef, network: netRef, cidr: { type: 'string', maxLength: 64 } },
+    required: ['kind'],
+    additionalProperties: false,
+  },
+};
+
 const body = (properties: Record<string, SchemaObject>, required: string[]): SchemaObject => ({ type: 'object', properties, required, additionalProperties: false });
 
 export const BODY_SCHEMAS = {
@@ -57,7 +81,11 @@ export const BODY_SCHEMAS = {
     },
     ['name'],
   ),
-  group: body({ name, net: netRef, tenant: name }, ['name', 'net']),
+  group: body({ name, net: netRef, tenant: name, policies, isolate }, ['name', 'net']),
+  /** PATCH of a group (named by the path and query): `policies` replaces the list, then `addPolicies` and `removePolicies` apply. */
+  groupUpdate: body({ policies, addPolicies: policies, removePolicies: policies, isolate }, []),
+  policy: body({ name, tenant: name }, ['name']),
+  policyRule: body(rule, ['id']),
   endpoint: body(
     { name, net: netRef, tenant: name, group: name, aliases, ip: ipv4Prefix, mac, netns, ifname, port: { type: 'integer', minimum: 1, maximum: 65535 }, router },
     ['name', 'net'],

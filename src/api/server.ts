@@ -125,6 +125,12 @@ export class ApiServer {
       'DELETE /v1/networks/:name': ['tenant'],
       'GET /v1/groups': ['tenant', 'net'],
       'DELETE /v1/groups/:name': ['tenant', 'net'],
+      'PATCH /v1/groups/:name': ['tenant', 'net'],
+      'GET /v1/policies': ['tenant'],
+      'GET /v1/policies/:name': ['tenant'],
+      'DELETE /v1/policies/:name': ['tenant'],
+      'POST /v1/policies/:name/rules': ['tenant'],
+      'DELETE /v1/policies/:name/rules/:id': ['tenant'],
       'GET /v1/endpoints': ['tenant', 'net'],
       'GET /v1/endpoints/:name': ['tenant', 'net'],
       'DELETE /v1/endpoints/:name': ['tenant', 'net'],
@@ -160,6 +166,15 @@ export class ApiServer {
     rb('POST', '/v1/groups', 'group', ({ body }) => objects.createGroup(body));
     r('DELETE', '/v1/groups/:name', ({ params, query }) =>
       objects.removeGroup({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net') }).then(() => ({ removed: params.name })));
+    rb('PATCH', '/v1/groups/:name', 'groupUpdate', ({ params, query, body }) =>
+      objects.updateGroup({ ...body, name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net') }));
+    const { policies } = objects;
+    r('GET', '/v1/policies', ({ query }) => policies.list(opt(query, 'tenant')));
+    rb('POST', '/v1/policies', 'policy', ({ body }) => policies.create(body));
+    r('GET', '/v1/policies/:name', ({ params, query }) => policies.inspect(params.name, opt(query, 'tenant')));
+    r('DELETE', '/v1/policies/:name', ({ params, query }) => policies.remove(params.name, opt(query, 'tenant')).then(() => ({ removed: params.name })));
+    rb('POST', '/v1/policies/:name/rules', 'policyRule', ({ params, query, body }) => policies.addRule(params.name, opt(query, 'tenant'), body));
+    r('DELETE', '/v1/policies/:name/rules/:id', ({ params, query }) => policies.removeRule(params.name, opt(query, 'tenant'), params.id));
     r('GET', '/v1/endpoints', ({ query }) => endpoints.list({ tenant: opt(query, 'tenant'), net: opt(query, 'net') }));
     rb('POST', '/v1/endpoints', 'endpoint', ({ body }) => endpoints.create(body));
     r('GET', '/v1/endpoints/:name', ({ params, query }) => endpoints.inspect({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net') }));

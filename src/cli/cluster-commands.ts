@@ -49,18 +49,53 @@ export function registerTenant(program: Command): void {
     });
 }
 
+/** A repeatable option: every value given, in order (undefined when none was). */
+const collect = (v: string, prev?: string[]) => [...(prev ?? []), v];
+
+/** `in`, `out`, `both`, or undefined. */
+const isolation = (g: GroupView) => (g.isolate?.in && g.isolate.out ? 'both' : g.isolate?.in ? 'in' : g.isolate?.out ? 'out' : undefined);
+
+/** `, policies a,b, isolated in` of a group, for a line of output. */
+const policyFields = (g: GroupView) => `${g.policies?.length ? `, policies ${g.policies.join(',')}` : ''}${isolation(g) ? `, isolated ${isolation(g)}` : ''}`;
+
 export function registerGroup(program: Command): void {
   const group = program.command('group').description('endpoint groups: <group>.<net>.<tenant>');
   group
     .command('create <name>')
     .description('create a group on a network')
     .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
-    .option('--tenant <t>', 'tenant', 'default')
+    .option('-t, --tenant <t>', 'tenant', 'default')
+    .option('-p, --policy <p>', "a policy of the tenant whose rules apply to the group's endpoints (repeatable)", collect)
+    .option('--isolate <dir>', 'drop what no rule allows: in, out, both (default none: allow)')
     .option('--json', 'print JSON')
     .action(async (name: string, o, cmd: Command) => {
-      const g = await client(cmd).post<GroupView>('/v1/groups', { name, net: o.net, tenant: o.tenant });
+      const g = await client(cmd).post<GroupView>('/v1/groups', { name, net: o.net, tenant: o.tenant, policies: o.policy, isolate: o.isolate });
       if (o.json) printJson(g);
-      else console.log(`group ${g.name}.${g.net}.${g.tenant} created`);
+      else console.log(`group ${g.name}.${g.net}.${g.tenant} created${policyFields(g)}`);
+    });
+  group
+    .command('update <name>')
+    .description("change a group's policies and isolation (one change, applied at once)")
+    .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
+    .option('-t, --tenant <t>', 'tenant', 'default')
+    .option('-p, --policy <p>', 'its policies become exactly these (repeatable)', collect)
+    .option('--no-policies', 'drop every policy')
+    .option('--add-policy <p>', 'list one more policy (repeatable)', collect)
+    .option('--remove-policy <p>', 'stop listing a policy (repeatable)', collect)
+    .option('--isolate <dir>', 'drop what no rule allows: in, out, both, or none')
+    .option('--json', 'print JSON')
+    .action(async (name: string, o, cmd: Command) => {
+      if (o.policy && o.policies === false) throw new Error('--policy and --no-policies cannot go together');
+      const change = {
+        policies: o.policies === false ? [] : (o.policy as string[] | undefined),
+        addPolicies: o.addPolicy as string[] | undefined,
+        removePolicies: o.removePolicy as string[] | undefined,
+        isolate: o.isolate as 'in' | 'out' | 'both' | 'none' | undefined,
+      };
+      if (Object.values(change).every((v) => v === undefined)) throw new Error('nothing to change: give --policy, --no-policies, --add-policy, --remove-policy or --isolate');
+      const g = await client(cmd).updateGroup<GroupView>(name, o.net, change, o.tenant);
+      if (o.json) printJson(g);
+      else console.log(`group ${g.name}.${g.net}.${g.tenant}:${policyFields(g) || ' no policies, not isolated'}`);
     });
   group
     .command('ls')
@@ -71,7 +106,10 @@ export function registerGroup(program: Command): void {
     .action(async (o, cmd: Command) => {
       const rows = await client(cmd).get<GroupView[]>(`/v1/groups${query({ tenant: o.tenant, net: o.net })}`);
       if (o.json) return printJson(rows);
-      printTable(['NAME', 'NET', 'TENANT', 'MEMBERS'], rows.map((g) => [g.name, g.net, g.tenant, g.members.join(',')]));
+      printTable(
+        ['NAME', 'NET', 'TENANT', 'GBP ID', 'POLICIES', 'ISOLATE', 'MEMBERS'],
+        rows.map((g) => [g.name, g.net, g.tenant, g.gbpId, g.policies?.join(','), isolation(g), g.members.join(',')]),
+      );
     });
   group
     .command('rm <name>')
@@ -84,8 +122,6 @@ export function registerGroup(program: Command): void {
     });
 }
 
-/** A repeatable option: every value given, in order (undefined when none was). */
-const collect = (v: string, prev?: string[]) => [...(prev ?? []), v];
 
 /** `aliases a,b; group g; port 80` of an endpoint, for a line of output. */
 const names = (e: EndpointView) => `aliases ${e.aliases?.join(',') || '-'}; group ${e.group ?? '-'}; port ${e.port ?? '-'}`;

@@ -10,6 +10,7 @@ import { registerBench } from './bench.js';
 import { registerDns, registerEndpoint, registerGroup, registerTenant } from './cluster-commands.js';
 import { VERSION } from './version.js';
 import { registerCni } from './cni-commands.js';
+import { registerPolicy } from './policy-commands.js';
 import { VALID_IFNAME } from '../switch/netns.js';
 import { parseDnsDomain } from '../dns/zones.js';
 
@@ -94,6 +95,7 @@ program
 registerTenant(program);
 registerNet(program);
 registerGroup(program);
+registerPolicy(program);
 registerEndpoint(program);
 registerDns(program);
 registerPort(program);

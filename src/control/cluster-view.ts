@@ -1,12 +1,12 @@
-// The cluster as this daemon sees it: tenants, networks, groups, endpoints
-// and hosts, mirrored in memory from one list + watch of the store. Readers
+// The cluster as this daemon sees it: tenants, networks, groups, endpoints,
+// policies and hosts, mirrored in memory from one list + watch of the store. Readers
 // (the reconciler, `ls` commands, the DNS resolver) read here, never the
 // store. A watch that stops (compacted history, a cancelled watch) and a
 // timer both re-list from scratch, so a missed event heals instead of
 // leaving the mirror stale.
 import type { Store, WatchEvent, Watcher } from './store/store.js';
 import type { HostRecord } from './hosts.js';
-import { netRef, parseKey, ROOT, type EndpointRecord, type GroupRecord, type NetworkRecord, type TenantRecord } from './records.js';
+import { netRef, parseKey, ROOT, type EndpointRecord, type GroupRecord, type NetworkRecord, type PolicyRecord, type TenantRecord } from './records.js';
 
 export interface ViewLog {
   warn(msg: string): void;
@@ -21,6 +21,8 @@ export class ClusterView {
   /** By `<e>.<n>.<t>`. */
   readonly endpoints = new Map<string, EndpointRecord>();
   readonly hosts = new Map<string, HostRecord>();
+  /** By `<p>.<t>`. */
+  readonly policies = new Map<string, PolicyRecord>();
   /** The store revision the mirror has caught up with. */
   revision = 0;
   /** Bumped on every change of the mirror: readers that cache derived data key on it. */
@@ -62,7 +64,7 @@ export class ClusterView {
     if (this.#closed) return;
     const { items, revision } = await this.store.list(ROOT);
     this.#watcher?.close();
-    for (const m of [this.tenants, this.networks, this.groups, this.endpoints, this.hosts]) m.clear();
+    for (const m of [this.tenants, this.networks, this.groups, this.endpoints, this.hosts, this.policies]) m.clear();
     for (const kv of items) this.#apply(kv.key, kv.value);
     this.revision = Math.max(this.revision, revision);
     this.#watcher = this.store.watch(ROOT, revision, (evs) => this.#onEvents(evs), (err) => {
@@ -102,6 +104,8 @@ export class ClusterView {
         return void set(this.endpoints, `${k.name}.${netRef(k.tenant, k.net)}`);
       case 'host':
         return void set(this.hosts, k.host);
+      case 'policy':
+        return void set(this.policies, `${k.name}.${k.tenant}`);
     }
   }
 

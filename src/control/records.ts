@@ -4,6 +4,8 @@
 //   /weft/networks/<t>/<n>            NetworkRecord
 //   /weft/vnis/<encap>/<vni>          "<n>.<t>": a VNI (or GRE key) has one network
 //   /weft/groups/<t>/<n>/<g>          GroupRecord
+//   /weft/gbpids/<t>/<id>             "<g>.<n>": a group id (VXLAN-GBP) has one group per tenant
+//   /weft/policies/<t>/<p>            PolicyRecord, its rules inline (one write per change)
 //   /weft/endpoints/<t>/<n>/<e>       EndpointRecord, under its host's lease
 //   /weft/macs/<t>/<n>/<mac>          "<e>": a MAC has one endpoint per network, leased
 //   /weft/ipam/<t>/<n>/<ip>           "<e>": see ipam.ts, leased
@@ -47,6 +49,50 @@ export interface GroupRecord extends Removable {
   tenant: string;
   net: string;
   name: string;
+  /**
+   * 1..65535, unique per tenant (claimed at /weft/gbpids/<t>/<id>): the group
+   * id carried in VXLAN-GBP. Absent on groups written before group policy;
+   * such a group gets one on its next update.
+   */
+  gbpId?: number;
+  /** Names of policies of the same tenant whose rules apply to the group's endpoints. */
+  policies?: string[];
+  /** Per direction: what no rule allows is dropped (absent or false: allowed, as in Contiv). */
+  isolate?: { in: boolean; out: boolean };
+}
+
+/** Who a rule is about: the source of an `in` connection, the destination of an `out` one. */
+export type PolicyPeer =
+  | { kind: 'any' }
+  /** A group name of the same tenant: every group of that name on any of its networks. */
+  | { kind: 'group'; group: string }
+  /** A network of the same tenant: its subnet. */
+  | { kind: 'network'; network: string }
+  /** An IPv4 CIDR, normalised (`a.b.c.d/len`, no host bits). */
+  | { kind: 'cidr'; cidr: string };
+
+export type PolicyProtocol = 'tcp' | 'udp' | 'icmp' | 'any' | number;
+
+export interface PolicyRule {
+  /** A label unique within the policy: [a-z0-9][a-z0-9_-]{0,62}. */
+  id: string;
+  /** 1..100, higher wins; at equal priority deny wins. */
+  priority: number;
+  direction: 'in' | 'out';
+  action: 'allow' | 'deny';
+  peer: PolicyPeer;
+  /** A number 0..255 other than 6, 17 and 1 (those are stored by name). */
+  protocol: PolicyProtocol;
+  /** The connection's destination port (the server's), tcp/udp only: 1..65535. */
+  port?: number;
+  /** The range's end (port..65535); absent: the single port. */
+  endPort?: number;
+}
+
+export interface PolicyRecord extends Removable {
+  tenant: string;
+  name: string;
+  rules: PolicyRule[];
 }
 
 export interface EndpointRecord {
@@ -81,6 +127,10 @@ export const vniKey = (encap: Encap, vni: number) => `${ROOT}vnis/${encap}/${vni
 export const vniPrefix = (encap: Encap) => `${ROOT}vnis/${encap}/`;
 export const groupKey = (t: string, n: string, g: string) => `${ROOT}groups/${t}/${n}/${g}`;
 export const groupsOf = (t: string, n: string) => `${ROOT}groups/${t}/${n}/`;
+export const gbpIdKey = (t: string, id: number) => `${ROOT}gbpids/${t}/${id}`;
+export const gbpIdsOf = (t: string) => `${ROOT}gbpids/${t}/`;
+export const policyKey = (t: string, p: string) => `${ROOT}policies/${t}/${p}`;
+export const policiesOf = (t: string) => `${ROOT}policies/${t}/`;
 export const endpointKey = (t: string, n: string, e: string) => `${ROOT}endpoints/${t}/${n}/${e}`;
 export const endpointsOf = (t: string, n: string) => `${ROOT}endpoints/${t}/${n}/`;
 export const macKey = (t: string, n: string, mac: string) => `${ROOT}macs/${t}/${n}/${mac}`;
@@ -96,6 +146,7 @@ export type ParsedKey =
   | { kind: 'network'; tenant: string; net: string }
   | { kind: 'group'; tenant: string; net: string; name: string }
   | { kind: 'endpoint'; tenant: string; net: string; name: string }
+  | { kind: 'policy'; tenant: string; name: string }
   | { kind: 'host'; host: string };
 
 /** What a key under ROOT holds; undefined for keys the object model does not mirror (IPAM, claims). */
@@ -112,6 +163,8 @@ export function parseKey(key: string): ParsedKey | undefined {
       return parts.length === 3 ? { kind: 'group', tenant: parts[0], net: parts[1], name: parts[2] } : undefined;
     case 'endpoints':
       return parts.length === 3 ? { kind: 'endpoint', tenant: parts[0], net: parts[1], name: parts[2] } : undefined;
+    case 'policies':
+      return parts.length === 2 ? { kind: 'policy', tenant: parts[0], name: parts[1] } : undefined;
     case 'hosts':
       return parts.length === 1 ? { kind: 'host', host: parts[0] } : undefined;
     default:

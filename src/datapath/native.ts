@@ -174,6 +174,65 @@ export interface NativeTesting {
     frames: { port: number; frame: Buffer }[];
     joined: { frames: number; segments: number };
   };
+  /** A frame's conntrack tuple (native/conntrack.h CtTupleOf), or null when it has none. */
+  ctTuple(frame: Buffer, network: number): NativeCtTuple | null;
+  /** A conntrack table of its own (native/test_exports_ct.cc); times are milliseconds. */
+  conntrack(maxEntries?: number): NativeCtTesting;
+}
+
+/** A canonical conntrack key: (a, aPort) <= (b, bPort); ICMP echo: (identifier, 0). */
+export interface NativeCtKey {
+  network: number;
+  proto: number;
+  ipver: 4 | 6;
+  a: string;
+  aPort: number;
+  b: string;
+  bPort: number;
+}
+
+export interface NativeCtTuple {
+  key: NativeCtKey;
+  /** Whether the frame runs from a to b. */
+  aToB: boolean;
+  /** An ICMP error about the connection of `key` (tuple reversed to the error's direction). */
+  related: boolean;
+  tcpFlags: number;
+}
+
+export type NativeCtState = 'new' | 'syn_sent' | 'established' | 'fin_wait' | 'closed' | 'udp_first' | 'udp_both' | 'icmp';
+
+export interface NativeCtEntry {
+  key: NativeCtKey;
+  origAToB: boolean;
+  state: NativeCtState;
+  lastSeen: number;
+  expires: number;
+  /** [orig, reply] */
+  packets: [number, number];
+  bytes: [number, number];
+}
+
+export interface NativeCtTesting {
+  /**
+   * What the policy stage does per frame: tuple, lookup, restart if expired, insert on a miss, track.
+   * A related ICMP error only looks its connection up (state null when there is none). Null: no tuple.
+   */
+  track(frame: Buffer, network: number, now: number, packets?: number): {
+    tuple: NativeCtTuple;
+    orig: boolean;
+    created: boolean;
+    restarted: boolean;
+    full: boolean;
+    state: NativeCtState | null;
+    entry: NativeCtEntry | null;
+  } | null;
+  lookup(frame: Buffer, network: number): NativeCtEntry | null;
+  sweep(now: number, budget: number): number;
+  flush(): void;
+  size(): number;
+  max(): number;
+  dump(max: number): NativeCtEntry[];
 }
 
 interface Addon {

@@ -679,7 +679,7 @@ describe('Controller ports', () => {
       [{ name: 'p1', net: 'blue', netns: `weft-unit-missing-${process.pid}` }, 400, `no network namespace 'weft-unit-missing-${process.pid}'`],
     ];
     for (const [req, status, msg] of cases) {
-      const e = await rejection(c.addPort(req));
+      const e = await rejection(c.addPort(req as unknown as Parameters<typeof c.addPort>[0]) /* deliberately incomplete or wrong */);
       expect(e.status, msg).toBe(status);
       expect(e.message).toBe(msg);
     }

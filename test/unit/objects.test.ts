@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ClusterView } from '../../src/control/cluster-view.js';
 import { WeftError } from '../../src/control/errors.js';
 import { Objects } from '../../src/control/objects.js';
-import { endpointKey, groupKey, networkKey, ROOT, tenantKey, vniKey, type EndpointRecord, type NetworkRecord } from '../../src/control/records.js';
+import { endpointKey, gbpIdKey, groupKey, networkKey, ROOT, tenantKey, vniKey, type EndpointRecord, type NetworkRecord } from '../../src/control/records.js';
 import { EmbeddedStore } from '../../src/control/store/embedded.js';
 
 const warnings: string[] = [];
@@ -211,7 +211,7 @@ describe('Objects.createNetwork', () => {
     await objects.createNetwork({ name: 'blue', tenant: 'acme', subnet: '10.1.0.0/24' });
     expect(view.networks.get('blue.acme')).toMatchObject({ name: 'blue', tenant: 'acme', subnet: '10.1.0.0/24' });
     await objects.createGroup({ name: 'web', net: 'blue.acme' });
-    expect(view.groups.get('web.blue.acme')).toEqual({ tenant: 'acme', net: 'blue', name: 'web' });
+    expect(view.groups.get('web.blue.acme')).toEqual({ tenant: 'acme', net: 'blue', name: 'web', gbpId: 1 });
     await objects.removeGroup({ name: 'web', net: 'blue.acme' });
     expect(view.groups.has('web.blue.acme')).toBe(false);
     await objects.removeNetwork('blue.acme');
@@ -706,10 +706,11 @@ describe('groups', () => {
     await objects.createTenant({ name: 'acme' });
     await objects.createNetwork({ name: 'blue', subnet: '10.1.0.0/24' });
     await objects.createNetwork({ name: 'red', tenant: 'acme', subnet: '10.1.0.0/24' });
-    expect(await objects.createGroup({ name: 'web', net: 'blue' })).toEqual({ tenant: 'default', net: 'blue', name: 'web' });
-    expect(await objects.createGroup({ name: 'db', net: 'blue', tenant: 'default' })).toEqual({ tenant: 'default', net: 'blue', name: 'db' });
-    expect(await objects.createGroup({ name: 'web', net: 'red.acme' })).toEqual({ tenant: 'acme', net: 'red', name: 'web' });
-    expect(await record(groupKey('acme', 'red', 'web'))).toEqual({ tenant: 'acme', net: 'red', name: 'web' });
+    // Group ids are per tenant: acme's first group is 1 again.
+    expect(await objects.createGroup({ name: 'web', net: 'blue' })).toEqual({ tenant: 'default', net: 'blue', name: 'web', gbpId: 1 });
+    expect(await objects.createGroup({ name: 'db', net: 'blue', tenant: 'default' })).toEqual({ tenant: 'default', net: 'blue', name: 'db', gbpId: 2 });
+    expect(await objects.createGroup({ name: 'web', net: 'red.acme' })).toEqual({ tenant: 'acme', net: 'red', name: 'web', gbpId: 1 });
+    expect(await record(groupKey('acme', 'red', 'web'))).toEqual({ tenant: 'acme', net: 'red', name: 'web', gbpId: 1 });
 
     await putEndpoint('default', 'blue', 'w2', { group: 'web' });
     await putEndpoint('default', 'blue', 'w1', { group: 'web' });
@@ -717,16 +718,18 @@ describe('groups', () => {
     await putEndpoint('acme', 'red', 'r1', { group: 'web' });
 
     expect(objects.groups()).toEqual([
-      { tenant: 'default', net: 'blue', name: 'db', members: [] },
-      { tenant: 'default', net: 'blue', name: 'web', members: ['w1', 'w2'] },
-      { tenant: 'acme', net: 'red', name: 'web', members: ['r1'] },
+      { tenant: 'default', net: 'blue', name: 'db', gbpId: 2, members: [] },
+      { tenant: 'default', net: 'blue', name: 'web', gbpId: 1, members: ['w1', 'w2'] },
+      { tenant: 'acme', net: 'red', name: 'web', gbpId: 1, members: ['r1'] },
     ]);
-    expect(objects.groups('acme')).toEqual([{ tenant: 'acme', net: 'red', name: 'web', members: ['r1'] }]);
-    expect(objects.groups(undefined, 'red.acme')).toEqual([{ tenant: 'acme', net: 'red', name: 'web', members: ['r1'] }]);
+    expect(objects.groups('acme')).toEqual([{ tenant: 'acme', net: 'red', name: 'web', gbpId: 1, members: ['r1'] }]);
+    expect(objects.groups(undefined, 'red.acme')).toEqual([{ tenant: 'acme', net: 'red', name: 'web', gbpId: 1, members: ['r1'] }]);
     expect(objects.groups('default', 'blue').map((g) => g.name)).toEqual(['db', 'web']);
 
     await objects.removeGroup({ name: 'db', net: 'blue' });
     expect(await store.get(groupKey('default', 'blue', 'db'))).toBeUndefined();
+    expect(await store.get(gbpIdKey('default', 2))).toBeUndefined();
+    expect((await store.get(gbpIdKey('default', 1)))?.value).toBe('web.blue');
     expect(objects.groups('default').map((g) => g.name)).toEqual(['web']);
   });
 
@@ -738,7 +741,7 @@ describe('groups', () => {
     const e = await rejection(objects.removeGroup({ name: 'web', net: 'blue' }));
     expect(e.status).toBe(409);
     expect(e.message).toBe("group 'web' on network 'blue' in tenant 'default' still has endpoints: w1");
-    expect(await record(groupKey('default', 'blue', 'web'))).toEqual({ tenant: 'default', net: 'blue', name: 'web' });
+    expect(await record(groupKey('default', 'blue', 'web'))).toEqual({ tenant: 'default', net: 'blue', name: 'web', gbpId: 1 });
     await store.delete(endpointKey('default', 'blue', 'w1'));
     await objects.removeGroup({ name: 'web', net: 'blue' });
     expect(await store.get(groupKey('default', 'blue', 'web'))).toBeUndefined();
