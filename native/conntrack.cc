@@ -1,6 +1,7 @@
 // The conntrack table and the tuple of a frame (see conntrack.h).
 #include "conntrack.h"
 
+#include <algorithm>
 #include <random>
 
 namespace weft {
@@ -161,7 +162,9 @@ bool CtTupleOf(const uint8_t* frame, uint32_t len, const ParsedFrame& p, uint32_
   uint8_t ipver = p.v4 ? 4 : 6;
   IpAt ip;
   if (!ParseIp(frame, len, p.l3, ipver, &ip)) return false;
-  return L4Tuple(frame, len, ip, ipver, network, false, out, related);
+  if (!L4Tuple(frame, len, ip, ipver, network, false, out, related)) return false;
+  out->l4 = ip.l4;
+  return true;
 }
 
 const char* CtStateName(CtState s) {
@@ -233,6 +236,12 @@ void Conntrack::Shard::Rebuild(size_t cap) {
 CtEntry* Conntrack::Shard::Add(const CtKey& k, uint64_t h) {
   // At most half full: probes stay short, and a miss ends at an empty slot.
   if ((entries.size() + 1) * 2 > index.size()) Rebuild(index.size() * 2);
+  if (entries.size() == entries.capacity()) {
+    // 1.5x, not the library's 2x: a full table's shards waste less.
+    size_t cap = std::max<size_t>(8, entries.capacity() + entries.capacity() / 2);
+    entries.reserve(cap);
+    tags.reserve(cap);
+  }
   uint32_t tag = static_cast<uint32_t>(h >> 32);
   entries.emplace_back();
   tags.push_back(tag);

@@ -50,6 +50,10 @@ struct CtTuple {
   CtKey key;
   bool a_to_b = true;
   uint8_t tcp_flags = 0;  // the frame's TCP flags (0 unless TCP; 0 for a related ICMP error)
+  // Offset of the frame's own L4 header (past IPv6 extension headers; for
+  // an ICMP error, the ICMP header, not the quoted one): frame[l4] is the
+  // ICMP type, say for the neighbour-discovery exemption.
+  uint32_t l4 = 0;
 };
 
 // From a parsed frame (ParseL3L4 of the same bytes): false when it has no
@@ -91,12 +95,12 @@ struct CtEntry {
   CtState state = CtState::kNew;
   bool denied = false;
   uint8_t deny_reason = 0;              // DropReason when denied
+  uint8_t fins = 0;                     // FIN seen: bit0 orig, bit1 reply (both: closed)
   uint32_t epoch = 0;                   // policy epoch the verdict was made under
   uint32_t gs = 0, gd = 0;              // group keys of source/destination at the verdict (0: WORLD)
   uint32_t slot_out = kCtNoSlot, slot_in = kCtNoSlot;  // counter slots that decided (kCtNoSlot: none/default allow)
   double last_seen = 0, expires = 0;
   uint64_t packets[2] = {0, 0}, bytes[2] = {0, 0};  // orig, reply
-  uint8_t fins = 0;                     // FIN seen: bit0 orig, bit1 reply (both: closed)
   // Whether a packet running a_to_b (CtTuple::a_to_b) is in the opener's direction.
   bool Orig(bool a_to_b) const { return a_to_b == orig_a_to_b; }
   bool Expired(double now) const { return expires <= now; }
@@ -141,6 +145,7 @@ class Conntrack {
   size_t size() const { return count_.load(std::memory_order_relaxed); }
   size_t max() const { return max_; }
   // Up to `max` entries, one shard locked at a time (a snapshot per shard).
+  // `fn` runs under the shard's lock: copy what it needs, nothing slow.
   void Dump(size_t max, const std::function<void(const CtEntry&)>& fn) const;
 
   uint64_t Hash(const CtKey& k) const;

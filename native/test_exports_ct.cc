@@ -76,10 +76,11 @@ Napi::Object TupleObject(Napi::Env env, const CtTuple& t, bool related) {
   o.Set("aToB", t.a_to_b);
   o.Set("related", related);
   o.Set("tcpFlags", static_cast<double>(t.tcp_flags));
+  o.Set("l4", static_cast<double>(t.l4));
   return o;
 }
 
-// ctTuple(frame, network) -> { key, aToB, related, tcpFlags } | null
+// ctTuple(frame, network) -> { key, aToB, related, tcpFlags, l4 } | null
 Napi::Value CtTupleJs(const Napi::CallbackInfo& info) {
   auto f = FrameArg(info, 0);
   auto network = static_cast<uint32_t>(NumberArg(info, 1, "network"));

@@ -198,6 +198,8 @@ export interface NativeCtTuple {
   /** An ICMP error about the connection of `key` (tuple reversed to the error's direction). */
   related: boolean;
   tcpFlags: number;
+  /** Offset of the frame's own L4 header (past IPv6 extension headers). */
+  l4: number;
 }
 
 export type NativeCtState = 'new' | 'syn_sent' | 'established' | 'fin_wait' | 'closed' | 'udp_first' | 'udp_both' | 'icmp';
