@@ -12,6 +12,7 @@ constexpr uint8_t kIpProtoIcmp = 1;
 constexpr uint8_t kTcpSyn = 0x02, kTcpRst = 0x04;
 constexpr size_t kMinIndex = 16;  // index slots of an empty shard
 constexpr int kMaxV6Ext = 8;      // extension headers walked before giving up
+constexpr size_t kReclaimLooks = 16;  // entries a full Insert looks at for an expired one
 
 bool IsIcmp(uint8_t proto, uint8_t ipver) { return (ipver == 4 && proto == kIpProtoIcmp) || (ipver == 6 && proto == kIpProtoIcmpV6); }
 bool IsEcho(uint8_t type, uint8_t ipver) { return ipver == 4 ? (type == 8 || type == 0) : (type == 128 || type == 129); }
@@ -290,13 +291,32 @@ void Conntrack::Shard::Clear() {
   index.shrink_to_fit();
 }
 
-CtEntry* Conntrack::Insert(const CtKey& k, bool orig_a_to_b, double now) {
-  if (count_.fetch_add(1, std::memory_order_relaxed) >= max_) {
+bool Conntrack::Reserve(Shard& s, double now) {
+  auto take = [&] {
+    if (count_.fetch_add(1, std::memory_order_relaxed) < max_) return true;
     count_.fetch_sub(1, std::memory_order_relaxed);
-    return nullptr;
+    return false;
+  };
+  if (take()) return true;
+  size_t looks = std::min<size_t>(s.entries.size(), kReclaimLooks);
+  for (size_t i = 0; i < looks; i++) {
+    if (s.reclaim >= s.entries.size()) s.reclaim = 0;
+    if (s.entries[s.reclaim].Expired(now)) {
+      s.Erase(s.reclaim);
+      count_.fetch_sub(1, std::memory_order_relaxed);
+      expired_.fetch_add(1, std::memory_order_relaxed);
+      return take();  // another worker may have taken the room meanwhile
+    }
+    s.reclaim++;
   }
+  return false;
+}
+
+CtEntry* Conntrack::Insert(const CtKey& k, bool orig_a_to_b, double now) {
   uint64_t h = Hash(k);
-  CtEntry* e = shards_[ShardOf(h)].Add(k, h);
+  Shard& s = shards_[ShardOf(h)];
+  if (!Reserve(s, now)) return nullptr;
+  CtEntry* e = s.Add(k, h);
   Restart(*e, orig_a_to_b, now);
   return e;
 }
@@ -385,6 +405,7 @@ size_t Conntrack::Sweep(double now, size_t budget) {
     sweep_pos_ = 0;
   }
   count_.fetch_sub(freed, std::memory_order_relaxed);
+  expired_.fetch_add(freed, std::memory_order_relaxed);
   return freed;
 }
 

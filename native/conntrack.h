@@ -129,6 +129,9 @@ class Conntrack {
   // others kUdpFirst; expiry from it); nullptr when full (caller drops
   // `ct_full`). Only inside With(k, ...) for the same key, under its lock,
   // after it found nothing. Call Track for the packet that made it.
+  // On a full table it first looks at a few entries of the key's shard for
+  // one that has expired but is not swept yet, and frees it (never a live
+  // one): an idle worker's unswept table does not refuse connections.
   CtEntry* Insert(const CtKey& k, bool orig_a_to_b, double now);
   // An expired entry found by With, made new again for the packet at hand
   // (counters, verdict and state reset) instead of freed and re-inserted.
@@ -139,11 +142,14 @@ class Conntrack {
   // Looks at up to `budget` entries from where the last call stopped
   // (round-robin over shards; one shard locked at a time) and frees the
   // expired ones among them. Returns how many it freed. Concurrent callers
-  // do not wait: one sweeps, the others return 0.
+  // do not wait: one sweeps, the others return 0. Never call Sweep, Flush
+  // or Dump inside With (the shard's lock is held).
   size_t Sweep(double now, size_t budget);
   void Flush();
   size_t size() const { return count_.load(std::memory_order_relaxed); }
   size_t max() const { return max_; }
+  // Entries freed because they expired, by Sweep and by a full Insert.
+  uint64_t expired() const { return expired_.load(std::memory_order_relaxed); }
   // Up to `max` entries, one shard locked at a time (a snapshot per shard).
   // `fn` runs under the shard's lock: copy what it needs, nothing slow.
   void Dump(size_t max, const std::function<void(const CtEntry&)>& fn) const;
@@ -158,6 +164,7 @@ class Conntrack {
     std::vector<uint64_t> index;
     std::vector<CtEntry> entries;  // dense: Sweep walks it, delete moves the last into the hole
     std::vector<uint32_t> tags;    // hash >> 32 of entries[i], to find its index slot when it moves
+    size_t reclaim = 0;            // where a full Insert looks for an expired entry next
     CtEntry* Find(const CtKey& k, uint64_t h);
     CtEntry* Add(const CtKey& k, uint64_t h);
     void Erase(size_t pos);
@@ -165,10 +172,12 @@ class Conntrack {
     void Clear();
   };
   static size_t ShardOf(uint64_t h) { return h & (kShards - 1); }
+  bool Reserve(Shard& s, double now);  // one more entry under max_, else false
 
   std::array<Shard, kShards> shards_;
   const size_t max_;
   std::atomic<size_t> count_{0};
+  std::atomic<uint64_t> expired_{0};
   uint64_t seed_[6];
   std::mutex sweep_mu_;
   size_t sweep_shard_ = 0, sweep_pos_ = 0;  // under sweep_mu_

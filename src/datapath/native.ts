@@ -234,6 +234,8 @@ export interface NativeCtTesting {
   flush(): void;
   size(): number;
   max(): number;
+  /** Entries freed because they expired (by sweep, or by an insert into a full table). */
+  expired(): number;
   dump(max: number): NativeCtEntry[];
 }
 

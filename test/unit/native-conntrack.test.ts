@@ -340,6 +340,26 @@ describe('a full table', () => {
     expect(ct.track(dgram('c2s', { sport: 4 }), NET, 61 * SEC)!.created).toBe(true);
   });
 
+  it('makes room from an expired entry not swept yet, never from a live one', () => {
+    // 2000 flows over 64 shards: every shard holds some, so the new flow's shard has expired ones at 61 s.
+    const ct = t.conntrack(2000);
+    for (let i = 0; i < 2000; i++) ct.track(dgram('c2s', { sport: 1000 + i }), NET, 0);
+    expect(ct.track(dgram('c2s', { sport: 1 }), NET, 59 * SEC)!.full).toBe(true);
+    expect(ct.expired()).toBe(0);
+    const late = ct.track(dgram('c2s', { sport: 1 }), NET, 61 * SEC)!;
+    expect(late).toMatchObject({ created: true, full: false });
+    expect(ct.size()).toBe(2000);
+    expect(ct.expired()).toBe(1);
+    expect(ct.lookup(dgram('c2s', { sport: 1 }), NET)).not.toBeNull();
+    // Live entries are never taken: all refreshed at 30 s, nothing has expired at 61 s.
+    const live = t.conntrack(2000);
+    for (let i = 0; i < 2000; i++) live.track(dgram('c2s', { sport: 1000 + i }), NET, 0);
+    for (let i = 0; i < 2000; i++) live.track(dgram('c2s', { sport: 1000 + i }), NET, 30 * SEC);
+    expect(live.track(dgram('c2s', { sport: 1 }), NET, 61 * SEC)!.full).toBe(true);
+    expect(live.size()).toBe(2000);
+    expect(live.expired()).toBe(0);
+  });
+
   it('takes a restarted expired entry without counting it twice', () => {
     const ct = t.conntrack(1);
     ct.track(dgram('c2s'), NET, 0);
@@ -388,6 +408,7 @@ describe('sweep', () => {
     for (let i = 0; i < 1000 && ct.size() > 0; i++) total += ct.sweep(HOUR, 20);
     expect(total).toBe(500);
     expect(ct.size()).toBe(0);
+    expect(ct.expired()).toBe(500);
   });
 
   it('keeps every survivor findable through growth, deletes and shrinking', () => {
