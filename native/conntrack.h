@@ -63,7 +63,7 @@ struct CtTuple {
 // non-first fragment or itself an ICMP error. IPv6 hop-by-hop, routing,
 // destination-options, fragment and AH headers are walked: key.proto is the
 // L4 protocol, which may differ from p.proto.
-// For an ICMP/ICMPv6 error (v4 types 3, 11, 12; v6 1-4) that its embedded
+// For an ICMP/ICMPv6 error (v4 types 3, 11, 12; v6 1-4) whose embedded
 // packet's source is this frame's destination, `related` is set and the
 // tuple is the embedded packet's, reversed to the direction of the connection
 // it reports on (an error about an orig-direction packet runs in the reply
@@ -138,6 +138,11 @@ class Conntrack {
   static void Restart(CtEntry& e, bool orig_a_to_b, double now);
   // Moves TCP/UDP/ICMP state on a packet in direction `orig` with TCP flags;
   // refreshes expiry. `packets`: a GSO superframe counts its segments.
+  // TCP: RST -> closed; a reply to new/syn_sent -> established; SYN from
+  // orig -> syn_sent (also reopening a closed tuple); FIN on an established
+  // one -> fin_wait, FINs both ways -> closed (TIME_WAIT). A FIN before any
+  // reply keeps the short timeout, so FIN floods cost 30 s, not 15 min.
+  // Other protocols: a reply -> udp_both; ICMP stays icmp.
   static void Track(CtEntry& e, bool orig, uint8_t tcp_flags, uint32_t bytes, double now, uint32_t packets = 1);
   // Looks at up to `budget` entries from where the last call stopped
   // (round-robin over shards; one shard locked at a time) and frees the
