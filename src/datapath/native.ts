@@ -285,6 +285,8 @@ export interface NativeCtTuple {
   /** An ICMP error about the connection of `key` (tuple reversed to the error's direction). */
   related: boolean;
   tcpFlags: number;
+  /** Offset of the frame's own L4 header (past IPv6 extension headers). */
+  l4: number;
 }
 
 export type NativeCtState = 'new' | 'syn_sent' | 'established' | 'fin_wait' | 'closed' | 'udp_first' | 'udp_both' | 'icmp';
@@ -319,6 +321,8 @@ export interface NativeCtTesting {
   flush(): void;
   size(): number;
   max(): number;
+  /** Entries freed because they expired (by sweep, or by an insert into a full table). */
+  expired(): number;
   dump(max: number): NativeCtEntry[];
 }
 
