@@ -8,6 +8,9 @@
         "native/addon_ports.cc",
         "native/addon_tables.cc",
         "native/addon_tunnels.cc",
+        "native/addon_policy.cc",
+        "native/policy_tables.cc",
+        "native/policy_stage.cc",
         "native/tables.cc",
         "native/port_tap.cc",
         "native/port_packet.cc",
@@ -24,7 +27,9 @@
         "native/udp_batch.cc",
         "native/port_memory.cc",
         "native/addon_memory.cc",
-        "native/test_exports.cc"
+        "native/test_exports.cc",
+        "native/conntrack.cc",
+        "native/test_exports_ct.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

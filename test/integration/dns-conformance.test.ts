@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/api/client.js';
 import type { LabContainer, LabState } from '../../src/lab/lab.js';
 import type { Topology } from '../../src/lab/topology.js';
+import { decodeDns, type Decoded } from '../helpers/dns-decoded.js';
 import { skipUnless } from '../helpers/env.js';
 import { buildLab, labDown, weft, weftJson } from '../helpers/lab.js';
 import { eventually, inNs, startInNs, stop } from '../helpers/sh.js';
@@ -174,11 +175,11 @@ else:
   s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(2); s.sendto(q,(host,port)); print(s.recv(65536).hex())
 `;
 
-async function raw(netns: string, port: number, q: Buffer, transport: 'udp' | 'tcp' = 'udp', host = '127.0.0.1'): Promise<Packet & { raw: Buffer }> {
+async function raw(netns: string, port: number, q: Buffer, transport: 'udp' | 'tcp' = 'udp', host = '127.0.0.1'): Promise<Decoded> {
   const r = await inNs(netns, 'python3', ['-c', RAW, host, String(port), q.toString('hex'), transport]);
   if (r.code !== 0) throw new Error(`no answer: ${r.stderr.trim().split('\n').pop()}`);
   const buf = Buffer.from(r.stdout.trim(), 'hex');
-  return Object.assign(dnsPacket.decode(buf), { raw: buf });
+  return decodeDns(buf);
 }
 
 const OPT = (flags = 0): Answer => ({ type: 'OPT', name: '.', udpPayloadSize: 1232, flags, options: [] }) as unknown as Answer;

@@ -72,6 +72,12 @@ class FakeOverlay {
   #net(id: number): void {
     if (!this.nets.has(id)) throw new Error(`no overlay network ${id}`);
   }
+  /** The VTEPs each network's overlay was told take VXLAN-GBP. */
+  gbpTable = new Map<number, Set<string>>();
+  setGbpVteps(id: number, vteps: Iterable<string>): void {
+    this.#net(id);
+    this.gbpTable.set(id, new Set(vteps));
+  }
   addVtep(id: number, ip: string): void {
     this.#net(id);
     this.calls.push(`addVtep ${id} ${ip}`);
@@ -679,7 +685,7 @@ describe('Controller ports', () => {
       [{ name: 'p1', net: 'blue', netns: `weft-unit-missing-${process.pid}` }, 400, `no network namespace 'weft-unit-missing-${process.pid}'`],
     ];
     for (const [req, status, msg] of cases) {
-      const e = await rejection(c.addPort(req));
+      const e = await rejection(c.addPort(req as unknown as Parameters<typeof c.addPort>[0]) /* deliberately incomplete or wrong */);
       expect(e.status, msg).toBe(status);
       expect(e.message).toBe(msg);
     }

@@ -12,6 +12,7 @@ import { Resolver } from '../../src/dns/resolver.js';
 import type { Upstream } from '../../src/dns/upstream.js';
 import type { Zones } from '../../src/dns/zones.js';
 import { eventually } from '../helpers/sh.js';
+import { decodeDns, type Decoded } from '../helpers/dns-decoded.js';
 
 const LO = '127.0.0.1';
 const query = (name: string, id = 1, opcode = 0) => {
@@ -106,17 +107,17 @@ describe('host listener over TCP', () => {
   });
 
   /** A client; the first `decode` replies are decoded, the rest only counted by ID. */
-  async function open(decode = 10): Promise<{ sock: Socket; replies: ReturnType<typeof dnsPacket.decode>[] }> {
+  async function open(decode = 10): Promise<{ sock: Socket; replies: Array<Partial<Decoded>> }> {
     const sock = connect(PORT, LO);
     socks.push(sock);
-    const replies: ReturnType<typeof dnsPacket.decode>[] = [];
-    let buf = Buffer.alloc(0);
+    const replies: Array<Partial<Decoded>> = [];
+    let buf: Buffer = Buffer.alloc(0);
     sock.on('data', (d: Buffer) => {
       buf = buf.length ? Buffer.concat([buf, d]) : d;
       let off = 0;
       while (buf.length - off >= 2 && buf.length - off >= 2 + buf.readUInt16BE(off)) {
         const msg = buf.subarray(off + 2, off + 2 + buf.readUInt16BE(off));
-        replies.push(replies.length < decode ? dnsPacket.decode(msg) : { id: msg.readUInt16BE(0) });
+        replies.push(replies.length < decode ? decodeDns(msg) : { id: msg.readUInt16BE(0) });
         off += 2 + msg.length;
       }
       buf = buf.subarray(off);

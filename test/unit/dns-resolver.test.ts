@@ -7,6 +7,7 @@ import type { EndpointRecord, GroupRecord, NetworkRecord, TenantRecord } from '.
 import { FORWARD, Resolver, type TenantOf } from '../../src/dns/resolver.js';
 import type { Upstream } from '../../src/dns/upstream.js';
 import { Zones } from '../../src/dns/zones.js';
+import { decodeDns, type Decoded } from '../helpers/dns-decoded.js';
 
 function view(): ClusterView {
   const tenants = new Map<string, TenantRecord>(['acme', 'globex', 'dev'].map((t) => [t, { name: t }]));
@@ -52,11 +53,11 @@ interface Ask {
   transport?: 'udp' | 'tcp';
 }
 
-function ask(r: Resolver, name: string, o: Ask = {}): Packet & { raw: Buffer } {
+function ask(r: Resolver, name: string, o: Ask = {}): Decoded {
   const q = dnsPacket.encode({ type: 'query', id: 4242, flags: dnsPacket.RECURSION_DESIRED | ((o.opcode ?? 0) << 11), questions: [{ name, type: (o.type ?? 'A') as 'A', class: (o.cls ?? 'IN') as 'IN' }], additionals: o.additionals ?? [] });
   const out = r.answerLocal(q, o.who ?? ACME, o.transport ?? 'udp');
   if (out === FORWARD || out === undefined) throw new Error(`not answered locally: ${String(out === FORWARD ? 'FORWARD' : out)}`);
-  return Object.assign(dnsPacket.decode(out), { raw: out });
+  return decodeDns(out);
 }
 const local = (r: Resolver, name: string, o: Ask = {}) => {
   const q = dnsPacket.encode({ type: 'query', id: 1, questions: [{ name, type: (o.type ?? 'A') as 'A', class: (o.cls ?? 'IN') as 'IN' }] });
@@ -145,7 +146,7 @@ describe('the resolver, names', () => {
   it('keeps label boundaries: c1\\.blue.acme is not c1.blue.acme', () => {
     const { r } = setup();
     const q = Buffer.concat([Buffer.from([0, 9, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), Buffer.from('\x09web1.blue\x04acme\x00\x00\x01\x00\x01', 'latin1')]);
-    const p = dnsPacket.decode(r.answerLocal(q, ACME, 'udp') as Buffer);
+    const p = decodeDns(r.answerLocal(q, ACME, 'udp') as Buffer);
     expect(p.rcode).toBe('NXDOMAIN');
     expect(p.answers).toEqual([]);
     expect(rrs(p.authorities)).toEqual([expect.stringMatching(/^acme SOA /)]);

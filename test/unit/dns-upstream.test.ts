@@ -10,6 +10,7 @@ import { Upstream, type UpstreamOptions } from '../../src/dns/upstream.js';
 import { Resolver } from '../../src/dns/resolver.js';
 import { guardCounters, type GuardCounters } from '../../src/dns/guard-counters.js';
 import type { Zones } from '../../src/dns/zones.js';
+import { decodeDns } from '../helpers/dns-decoded.js';
 
 const LO = '127.0.0.1';
 type Query = { msg: Buffer; from: RemoteInfo; id: number; name: string };
@@ -42,7 +43,7 @@ function answer(q: Query, data: string, over: Partial<{ id: number; name: string
 const query = (name: string, id = 0x1234) => dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name }] });
 const decoded = (b: Buffer | undefined) => {
   expect(b).toBeDefined();
-  const d = dnsPacket.decode(b!);
+  const d = decodeDns(b!);
   return { id: d.id, rcode: d.rcode, a: (d.answers ?? []).map((x) => (x as { data: string }).data), name: d.questions?.[0]?.name };
 };
 

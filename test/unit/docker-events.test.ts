@@ -27,7 +27,7 @@ const FIX = JSON.parse(readFileSync(join(import.meta.dirname, 'docker-engine-fix
   events: string[];
 };
 const WEB1 = FIX.inspect.Id;
-const NET = (FIX.inspect as { NetworkSettings: { Networks: { blue: { NetworkID: string; EndpointID: string } } } }).NetworkSettings.Networks.blue;
+const NET = (FIX.inspect as unknown as { NetworkSettings: { Networks: { blue: { NetworkID: string; EndpointID: string } } } }).NetworkSettings.Networks.blue;
 const E1 = NET.EndpointID;
 const E1B = (FIX.inspectReconnected as unknown as { NetworkSettings: { Networks: { blue: { EndpointID: string } } } }).NetworkSettings.Networks.blue.EndpointID;
 
@@ -88,10 +88,13 @@ class FakeDockerd {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       const chunk = Buffer.alloc(64 << 10, 0x20);
       let sent = 0;
-      const more = () => {
+      const more = (): void => {
         while (sent < 64 << 20 && !res.destroyed) {
           sent += chunk.length;
-          if (!res.write(chunk)) return res.once('drain', more);
+          if (!res.write(chunk)) {
+            res.once('drain', more);
+            return;
+          }
         }
         res.end();
       };

@@ -22,6 +22,7 @@ import { Zones } from '../../src/dns/zones.js';
 import type { Overlay } from '../../src/overlay/overlay.js';
 import type { Switch } from '../../src/switch/switch.js';
 import { rejection } from '../helpers/errors.js';
+import { rec } from '../helpers/dns-decoded.js';
 
 const fakeSwitch = {
   addNetwork: () => undefined,
@@ -76,7 +77,7 @@ function call(method: string, path: string, body?: unknown): Promise<{ status: n
 const record = async (name: string) => JSON.parse((await store.get(`${ROOT}endpoints/acme/blue/${name}`))!.value) as EndpointRecord;
 const saved = (h = 'h1') => (JSON.parse(readFileSync(join(dir, h, 'endpoints.json'), 'utf8')) as { endpoints: EndpointRecord[] }).endpoints;
 const dump = async () => JSON.stringify((await store.list(ROOT)).items.map((kv) => [kv.key, kv.value]));
-const aRecords = (zones: Zones, name: string) => zones.lookup(undefined, name, 'A').answers.map((a) => a.data as string).sort();
+const aRecords = (zones: Zones, name: string) => zones.lookup(undefined, name, 'A').answers.map((a) => rec(a).data as string).sort();
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'weft-epu-'));
@@ -123,7 +124,7 @@ describe('Endpoints.update', () => {
     expect(v).toMatchObject({ group: 'web', port: 8080 });
     expect(h1.objects.groups('acme', 'blue')).toEqual([{ tenant: 'acme', net: 'blue', name: 'web', gbpId: 1, members: ['c1'] }]);
     const srv = h1.zones.lookup(undefined, 'web.blue.acme', 'SRV').answers;
-    expect(srv.map((a) => a.data)).toEqual([{ priority: 10, weight: 100, port: 8080, target: 'c1.web.blue.acme' }]);
+    expect(srv.map((a) => rec(a).data)).toEqual([{ priority: 10, weight: 100, port: 8080, target: 'c1.web.blue.acme' }]);
     // Into an existing group, then out of every group ('' and null both mean none).
     await h1.objects.createGroup({ name: 'db', net: 'blue.acme' });
     expect((await h1.endpoints.update({ name: 'c1', net: 'blue.acme', group: 'db' })).group).toBe('db');
