@@ -42,7 +42,8 @@ const aliases = { type: 'array', maxItems: 32, items: name };
 
 /** A group's policies, by name (checked in full by the object model: they must exist in its tenant). */
 const policies = { type: 'array', maxItems: 64, items: name };
-const isolate = { enum: ['in', 'out', 'both', 'none'], description: 'isolation' };
+/** in, out, both or none: judged by group-fields.ts, as the control plane says it. */
+const isolate = { type: 'string', maxLength: 16 };
 /**
  * A policy rule: JSON types here; ranges, enums and peers are judged by
  * policy-rules.ts, so the API and the control plane refuse with the same line.
