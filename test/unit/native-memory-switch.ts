@@ -35,6 +35,7 @@ export class MemorySwitch {
       portSecurity?: boolean;
       onPolicyLog?: (records: PolicyLogRecord[]) => void;
       onFrames?: (frames: ServiceFrame[]) => void;
+      ctMax?: number;
     } = {},
   ) {
     this.dp = new Datapath({
@@ -43,6 +44,7 @@ export class MemorySwitch {
       onEvents: (evs) => this.events.push(...evs),
       onPolicyLog: opts.onPolicyLog,
       onFrames: opts.onFrames,
+      ctMax: opts.ctMax,
     });
     this.dp.addMemoryPort(BARRIER_IN, BARRIER_NET);
     this.dp.addMemoryPort(BARRIER_OUT, BARRIER_NET);

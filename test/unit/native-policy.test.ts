@@ -80,8 +80,8 @@ afterEach(() => {
   sw = undefined;
 });
 
-function makeSwitch(onPolicyLog?: (r: PolicyLogRecord[]) => void, onFrames?: (f: ServiceFrame[]) => void): MemorySwitch {
-  const s = new MemorySwitch({ onPolicyLog, onFrames });
+function makeSwitch(onPolicyLog?: (r: PolicyLogRecord[]) => void, onFrames?: (f: ServiceFrame[]) => void, ctMax?: number): MemorySwitch {
+  const s = new MemorySwitch({ onPolicyLog, onFrames, ctMax });
   for (const e of [A, B, C, OA, OB]) {
     s.addPort(e.port, e.net, { guard: { mac: parseMac(e.mac), ip: ip4(e.ip), router: false } });
   }
@@ -401,6 +401,19 @@ describe('native group policy', () => {
     expect(drops(s).policy_default_deny).toBe(0);
     // Anything else to or from the group is still refused.
     expect(await through(s, B, A, udpFrame(pattern(20), { sport: 33001, dport: 53, srcMac: B.mac, dstMac: A.mac, ip4: { src: B.ip, dst: A.ip } }))).toBe(0);
+  });
+
+  it('a full conntrack refuses new connections (ct_full) and never evicts one that exists', async () => {
+    const s = makeSwitch(undefined, undefined, 8);
+    s.dp.policyLoad(snap({ dbIsolate: 'in' }));
+    const flow = (i: number) => udpFrame(pattern(10), { sport: 20000 + i, dport: 53, srcMac: B.mac, dstMac: A.mac, ip4: { src: B.ip, dst: A.ip } });
+    expect(await through(s, B, A, Array.from({ length: 12 }, (_, i) => flow(i)))).toBe(8);
+    expect(drops(s).ct_full).toBe(4);
+    expect(s.dp.ctStats()).toMatchObject({ entries: 8, max: 8 });
+    // The first eight still pass both ways.
+    const reply = udpFrame(pattern(10), { sport: 53, dport: 20000, srcMac: A.mac, dstMac: B.mac, ip4: { src: A.ip, dst: B.ip } });
+    expect(await through(s, A, B, reply)).toBe(1);
+    expect(() => new MemorySwitch({ ctMax: 0 })).toThrow(/ctMax/);
   });
 
   it('the conntrack can be flushed: the next packet of a connection is decided again', async () => {
