@@ -84,7 +84,10 @@ Datapath::Datapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Datapath>(
     frames_tsfn_.Unref(env);
     frames_ = std::make_shared<FrameQueue>([this] { frames_tsfn_.NonBlockingCall(this, &Datapath::DeliverFrames); });
   }
-  ct_ = std::make_unique<Conntrack>();
+  // Connections tracked at most (default 262144): a full table refuses new ones (ct_full).
+  double ct_max = opts.Has("ctMax") && !opts.Get("ctMax").IsUndefined() ? opts.Get("ctMax").ToNumber().DoubleValue() : 262144;
+  if (!(ct_max >= 1 && ct_max <= (1 << 24)) || ct_max != static_cast<size_t>(ct_max)) throw Napi::RangeError::New(env, "ctMax must be 1..16777216");
+  ct_ = std::make_unique<Conntrack>(static_cast<size_t>(ct_max));
   if (on_policy_log.IsFunction()) {
     // Without a taker, denied connections are still dropped and counted, not logged.
     policy_log_tsfn_ = Napi::ThreadSafeFunction::New(env, on_policy_log.As<Napi::Function>(), "weft-policy-log", 0, 1);

@@ -45,7 +45,7 @@ Napi::Object Layout(Napi::Env env);
 class Datapath : public Napi::ObjectWrap<Datapath> {
  public:
   static Napi::Object Init(Napi::Env env, Napi::Object exports);
-  // new Datapath({ workers, busyPollUs, portSecurity, onEvents(buffer), onFrames?(buffer), onPolicyLog?(buffer) })
+  // new Datapath({ workers, busyPollUs, portSecurity, onEvents(buffer), onFrames?(buffer), onPolicyLog?(buffer), ctMax? })
   explicit Datapath(const Napi::CallbackInfo& info);
   ~Datapath() override { Shutdown(); }
 

@@ -1,9 +1,10 @@
 // L2 switching: what a worker does with each frame a port gave it. It
 // checks the frame (size, vnet header, source MAC, port security), learns
 // its source (a learn event toward JavaScript, once per MAC until answered),
-// asks group policy on enforced networks (policy_stage.cc), lets proxy ARP answer it (proxy_arp.cc), and queues it for the output port
-// the fast path names, or floods it (with a miss event on a network with
-// tunnels). The worker loop (worker.cc) sends the queues.
+// asks group policy on enforced networks (policy_stage.cc), lets proxy ARP
+// answer it (proxy_arp.cc), and queues it for the output port the fast path
+// names, or floods it (with a miss event on a network with tunnels). The
+// worker loop (worker.cc) sends the queues.
 #include "worker.h"
 
 #include "headers.h"

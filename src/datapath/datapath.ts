@@ -66,6 +66,8 @@ export interface DatapathOptions {
    * policy_log_suppressed. Without it nothing is logged.
    */
   onPolicyLog?: (records: PolicyLogRecord[]) => void;
+  /** Connections the conntrack holds at most (default 262144); beyond it new ones are dropped (ct_full). */
+  ctMax?: number;
 }
 
 export class Datapath {
@@ -87,6 +89,7 @@ export class Datapath {
       onEvents: (buf) => opts.onEvents(decodeEvents(wire, buf)),
       onFrames: onFrames && ((buf) => onFrames(decodeFrames(wire, buf))),
       onPolicyLog: onPolicyLog && ((buf) => onPolicyLog(decodePolicyLog(wire, buf))),
+      ctMax: opts.ctMax,
     });
     this.#counters = this.#native.counters;
     this.#hits = this.#native.hits;

@@ -335,6 +335,8 @@ interface Addon {
     onFrames?: (records: Buffer) => void;
     /** Deny records (wire.policyLog), in batches, rate-limited in C++. */
     onPolicyLog?: (records: Buffer) => void;
+    /** Connections the conntrack holds at most (default 262144). */
+    ctMax?: number;
   }) => NativeDatapath;
   layout: NativeLayout;
   UdpBatchSocket: new (opts: { address: string; port: number; onBatch: (records: Buffer) => void; reuseAddr?: boolean }) => NativeUdpBatchSocket;

@@ -4,7 +4,7 @@
 // what comes out the other ports, the drop counters, the per-slot counters,
 // the conntrack and the deny log say what the policy did.
 import { afterEach, describe, expect, it } from 'vitest';
-import { layout, type PolicyLogRecord } from '../../src/datapath/datapath.js';
+import { layout, type PolicyLogRecord, type ServiceFrame } from '../../src/datapath/datapath.js';
 import { parseMac } from '../../src/datapath/mac.js';
 import { eventually } from '../helpers/sh.js';
 import { MemorySwitch } from './native-memory-switch.js';
@@ -80,8 +80,8 @@ afterEach(() => {
   sw = undefined;
 });
 
-function makeSwitch(onPolicyLog?: (r: PolicyLogRecord[]) => void): MemorySwitch {
-  const s = new MemorySwitch({ onPolicyLog });
+function makeSwitch(onPolicyLog?: (r: PolicyLogRecord[]) => void, onFrames?: (f: ServiceFrame[]) => void, ctMax?: number): MemorySwitch {
+  const s = new MemorySwitch({ onPolicyLog, onFrames, ctMax });
   for (const e of [A, B, C, OA, OB]) {
     s.addPort(e.port, e.net, { guard: { mac: parseMac(e.mac), ip: ip4(e.ip), router: false } });
   }
@@ -383,6 +383,37 @@ describe('native group policy', () => {
     const ns = Buffer.alloc(24);
     ns[0] = 135;
     expect(await through(s, A, B, ether(B.mac, A.mac, ETH_IPV6, ipv6(58, ns, { src: 'fe80::1', dst: 'fe80::2', hopLimit: 255 })))).toBe(1);
+  });
+
+  it("weft's own DNS (a service port) is exempt: an endpoint isolated both ways still asks and gets its answer", async () => {
+    const asked: ServiceFrame[] = [];
+    const s = makeSwitch(undefined, (f) => asked.push(...f));
+    const DNS: Ep = { port: 20, net: NET, mac: '02:00:00:00:00:53', ip: '10.0.0.53' };
+    s.dp.addServicePort(DNS.port, NET, 1500);
+    s.dp.applyFib([{ op: 'static', network: NET, mac: parseMac(DNS.mac), port: DNS.port, slot: 0xffffffff }]);
+    s.dp.policyLoad(snap({ dbIsolate: 'both' }));
+    const query = udpFrame(pattern(20), { sport: 33000, dport: 53, srcMac: B.mac, dstMac: DNS.mac, ip4: { src: B.ip, dst: DNS.ip } });
+    s.send(B.port, query);
+    await eventually(() => (asked.length === 1 ? true : undefined));
+    s.dp.inject(DNS.port, udpFrame(pattern(40), { sport: 53, dport: 33000, srcMac: DNS.mac, dstMac: B.mac, ip4: { src: DNS.ip, dst: B.ip } }));
+    await eventually(() => (s.dp.portCounters(B.port).tx_packets === 1 ? true : undefined));
+    expect(s.take(B.port)).toHaveLength(1);
+    expect(drops(s).policy_default_deny).toBe(0);
+    // Anything else to or from the group is still refused.
+    expect(await through(s, B, A, udpFrame(pattern(20), { sport: 33001, dport: 53, srcMac: B.mac, dstMac: A.mac, ip4: { src: B.ip, dst: A.ip } }))).toBe(0);
+  });
+
+  it('a full conntrack refuses new connections (ct_full) and never evicts one that exists', async () => {
+    const s = makeSwitch(undefined, undefined, 8);
+    s.dp.policyLoad(snap({ dbIsolate: 'in' }));
+    const flow = (i: number) => udpFrame(pattern(10), { sport: 20000 + i, dport: 53, srcMac: B.mac, dstMac: A.mac, ip4: { src: B.ip, dst: A.ip } });
+    expect(await through(s, B, A, Array.from({ length: 12 }, (_, i) => flow(i)))).toBe(8);
+    expect(drops(s).ct_full).toBe(4);
+    expect(s.dp.ctStats()).toMatchObject({ entries: 8, max: 8 });
+    // The first eight still pass both ways.
+    const reply = udpFrame(pattern(10), { sport: 53, dport: 20000, srcMac: A.mac, dstMac: B.mac, ip4: { src: A.ip, dst: B.ip } });
+    expect(await through(s, A, B, reply)).toBe(1);
+    expect(() => new MemorySwitch({ ctMax: 0 })).toThrow(/ctMax/);
   });
 
   it('the conntrack can be flushed: the next packet of a connection is decided again', async () => {
