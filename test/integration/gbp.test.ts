@@ -106,7 +106,9 @@ describe.skipIf(skipUnless(['ip', 'ping', 'iperf3', 'tcpdump', 'tshark', 'python
     await cleanup();
   });
 
-  it('lists the VTEPs with and without GBP, and the fdb entry with its group; refuses a group the network lacks', async () => {
+  it('advertises gbp in its host record; lists the VTEPs with and without GBP, and the fdb entry with its group; refuses a group the network lacks', async () => {
+    const hosts = await weftJson<Array<{ host: string; features?: string[] }>>(api(), 'host', 'ls');
+    expect(hosts.map((h) => h.features)).toEqual([['gbp']]);
     const vteps = await weftJson<Array<{ ip: string; gbp: boolean }>>(api(), 'vtep', 'ls');
     expect(vteps.map((v) => `${v.ip} ${v.gbp}`).sort()).toEqual([`${KP.ul} true`, `${KN.ul} false`]);
     const fdb = await weftJson<Array<{ mac: string; group?: string }>>(api(), 'fdb', 'show');

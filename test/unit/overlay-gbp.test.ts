@@ -4,8 +4,11 @@
 // entries the policy compiler reads. The real Controller and Overlay over the
 // switch's fake data path, so the assertions are the add-on calls.
 import { afterEach, describe, expect, it } from 'vitest';
+import type { ClusterView } from '../../src/control/cluster-view.js';
 import { Controller, type DynamicOverlay } from '../../src/control/controller.js';
-import type { NetworkRecord } from '../../src/control/records.js';
+import { hostFeatures, type HostRecord } from '../../src/control/hosts.js';
+import { Reconciler } from '../../src/control/reconciler.js';
+import type { EndpointRecord, NetworkRecord } from '../../src/control/records.js';
 import { Overlay } from '../../src/overlay/overlay.js';
 import { fakeSwitch, type FakeDatapath } from './switch-fake.js';
 import { rejection } from '../helpers/errors.js';
@@ -131,5 +134,44 @@ describe('static fdb entries with a group', () => {
     expect(c.staticEntries()).toEqual([]);
     expect(c.fdb()).toEqual([]);
     expect(tunnels(dp)).toEqual({});
+  });
+});
+
+describe('Reconciler: which weft hosts get group ids', () => {
+  /** A view with networks, endpoints and hosts, and a controller that records what setDynamic was told. */
+  function pass(hosts: HostRecord[]): Promise<Map<string, string[]>> {
+    const view = {
+      networks: new Map([['blue.acme', net('blue')]]),
+      endpoints: new Map<string, EndpointRecord>([
+        ['x', { tenant: 'acme', net: 'blue', name: 'x', ip: '10.1.0.5', mac: '02:00:00:00:00:05', host: 'h2', vtep: '10.0.0.2' } as EndpointRecord],
+        ['y', { tenant: 'acme', net: 'blue', name: 'y', ip: '10.1.0.6', mac: '02:00:00:00:00:06', host: 'h3', vtep: '10.0.0.3' } as EndpointRecord],
+      ]),
+      hosts: new Map(hosts.map((h) => [h.host, h])),
+      onChange: () => undefined,
+    };
+    const told = new Map<string, string[]>();
+    const ctl = {
+      ensureNetwork: async () => undefined,
+      dropNetwork: async () => undefined,
+      localNetworks: () => [{ id: 1, ref: 'blue.acme', ports: 1 }],
+      setDynamic: async (ref: string, d: DynamicOverlay) => void told.set(ref, [...(d.gbp ?? [])].sort()),
+    };
+    const r = new Reconciler(view as unknown as ClusterView, ctl as unknown as Controller, 'h1', log);
+    return r.run().then(() => told);
+  }
+  const host = (name: string, ip: string, features?: string[]): HostRecord => ({ host: name, underlay: ip, pid: 1, since: '', ...(features ? { features } : {}) });
+
+  it('the hosts that advertise gbp, when this host does too', async () => {
+    const told = await pass([host('h1', '10.0.0.1', ['gbp']), host('h2', '10.0.0.2', ['gbp']), host('h3', '10.0.0.3')]);
+    expect(told.get('blue.acme')).toEqual(['10.0.0.2']);
+  });
+
+  it('none when this host runs with --no-gbp (advertises nothing)', async () => {
+    const told = await pass([host('h1', '10.0.0.1', []), host('h2', '10.0.0.2', ['gbp']), host('h3', '10.0.0.3', ['gbp'])]);
+    expect(told.get('blue.acme')).toEqual([]);
+  });
+
+  it('a weft daemon advertises gbp unless told not to', () => {
+    expect([hostFeatures({}), hostFeatures({ gbp: true }), hostFeatures({ gbp: false })]).toEqual([['gbp'], ['gbp'], []]);
   });
 });
