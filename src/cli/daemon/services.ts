@@ -93,7 +93,7 @@ function buildPolicy(ctx: DaemonContext, sw: Switch, ctl: Controller, view: Clus
   const policy = new PolicyEngine({
     host: hostId,
     view,
-    sw,
+    sw: sw.policy,
     wire: layout.wire.policy,
     localNetworks: () => ctl.localNetworks(),
     staticEntries: () => statics.staticEntries?.() ?? [],
@@ -101,7 +101,7 @@ function buildPolicy(ctx: DaemonContext, sw: Switch, ctl: Controller, view: Clus
     log: { warn: (m) => log.warn(m) },
   });
   cleanups.push(() => policy.close());
-  sw.onPolicyLog((records) => policy.onLog(records));
+  sw.policy.onLog((records) => policy.onLog(records));
   ctl.beforeEndpointPort((ep) => policy.beforeEndpointPort(ep));
   statics.onStaticEntriesChange?.(() => policy.schedule());
   return policy;
