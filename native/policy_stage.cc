@@ -29,7 +29,8 @@
 // - A non-first IPv4 fragment passes when its packet's first fragment
 //   passed within the last second (a small per-worker table); else it is
 //   evaluated as its flow with port 0 (allowed only by a rule without
-//   ports, or no isolation) and dropped as frag_no_head when denied. A frame
+//   ports, or no isolation) and dropped as frag_no_head when denied. Later
+//   IPv6 fragments have no such table: they are evaluated with port 0. A frame
 //   without a trackable tuple (cut-short L4 header) is evaluated the same
 //   way, without an entry.
 // - A denied new connection gets no entry: each of its packets is evaluated

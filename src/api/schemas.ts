@@ -94,8 +94,8 @@ export const BODY_SCHEMAS = {
   endpointUpdate: body({ aliases, group: { type: 'string', nullable: true, maxLength: 63 }, port: { type: 'integer', minimum: 0, maximum: 65535 } }, []),
   port: body({ name, net: netRef, tenant: name, netns, ifname, ip: ipv4Prefix, mac, router }, ['name', 'net', 'netns']),
   attach: body({ iface: ifname, net: netRef, tenant: name, router }, ['iface', 'net']),
-  vtep: body({ ip: ipv4, net: netRef, tenant: name }, ['ip', 'net']),
-  fdb: body({ mac, net: netRef, vtep: ipv4, ip: ipv4, tenant: name }, ['mac', 'net', 'vtep']),
+  vtep: body({ ip: ipv4, net: netRef, tenant: name, gbp: { type: 'boolean' } }, ['ip', 'net']),
+  fdb: body({ mac, net: netRef, vtep: ipv4, ip: ipv4, tenant: name, group: name }, ['mac', 'net', 'vtep']),
 } satisfies Record<string, SchemaObject>;
 
 export type BodyKind = keyof typeof BODY_SCHEMAS;

@@ -6,14 +6,14 @@ import type { Switch } from '../switch/switch.js';
 import type { Overlay } from '../overlay/overlay.js';
 import { LocalNetworks, refOf, type LocalNetworkView, type NetworkHooks, type WarnLog } from './local-networks.js';
 import { LocalPorts, type AttachPortRequest, type CreatePortRequest, type PortView } from './ports.js';
-import { StaticOverlay, type AddFdbRequest, type AddVtepRequest, type DynamicOverlay, type RemoveEntryRequest } from './static-overlay.js';
+import { StaticOverlay, type AddFdbRequest, type AddVtepRequest, type DynamicOverlay, type GroupLookup, type RemoveEntryRequest, type StaticFdbEntry } from './static-overlay.js';
 import type { NetworkRecord } from './records.js';
 import { SerialQueue } from './serial.js';
 import type { SavedFdb, SavedPort, SavedVtep, StateFile } from './state-file.js';
 
 export type { LocalNetworkView, NetworkHooks } from './local-networks.js';
 export type { AttachPortRequest, CreatePortRequest, PortView } from './ports.js';
-export type { AddFdbRequest, AddVtepRequest, DynamicOverlay, RemoveEntryRequest } from './static-overlay.js';
+export type { AddFdbRequest, AddVtepRequest, DynamicOverlay, GroupLookup, RemoveEntryRequest, StaticFdbEntry } from './static-overlay.js';
 export type ControllerLog = WarnLog;
 
 /** What state.json is about to hold, where it differs from memory. */
@@ -258,6 +258,21 @@ export class Controller {
 
   fdb(net?: unknown): ReturnType<StaticOverlay['fdb']> {
     return this.#static.fdb(net);
+  }
+
+  /** The static fdb entries with their groups (the policy compiler's foreign endpoints). */
+  staticEntries(): StaticFdbEntry[] {
+    return this.#static.entries();
+  }
+
+  /** Told after the static fdb entries change. */
+  onStaticEntriesChange(cb: () => void): void {
+    this.#static.onEntriesChange(cb);
+  }
+
+  /** Where `weft fdb add --group` checks that the group exists (the cluster view). */
+  setGroupLookup(fn: GroupLookup): void {
+    this.#static.setGroupLookup(fn);
   }
 
   /**

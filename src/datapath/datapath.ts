@@ -174,9 +174,9 @@ export class Datapath {
     this.#native.clearNetworkEncap(network);
   }
 
-  /** A remote VTEP of a network; `flood`: it gets the network's broadcasts. */
-  addTunnelPort(id: number, network: number, remoteIp: string, flood: boolean, mtu: number): void {
-    this.#native.addTunnelPort(id, network, remoteIp, flood, mtu);
+  /** A remote VTEP of a network; `flood`: it gets the network's broadcasts; `gbp`: it takes VXLAN-GBP. */
+  addTunnelPort(id: number, network: number, remoteIp: string, flood: boolean, mtu: number, gbp = false): void {
+    this.#native.addTunnelPort(id, network, remoteIp, flood, mtu, gbp);
   }
 
   /** Programs the addresses weft answers ARP for (as one snapshot). */

@@ -148,7 +148,7 @@ export interface NativeDatapath {
   setUnderlay(localIp: string, vxlanPort: number, egress?: string): void;
   setNetworkEncap(network: number, encap: number, vni: number): void;
   clearNetworkEncap(network: number): void;
-  addTunnelPort(id: number, network: number, remoteIp: string, flood: boolean, mtu: number): void;
+  addTunnelPort(id: number, network: number, remoteIp: string, flood: boolean, mtu: number, gbp?: boolean): void;
   arpApply(ops: Float64Array): void;
   fibApply(ops: Float64Array): void;
   fibSize(): number;
@@ -253,12 +253,12 @@ export interface NativeTesting {
   completeChecksum(vnetHdr: Buffer, frame: Buffer): { ok: boolean; vnetHdr: Buffer; frame: Buffer };
   finishReceivedChecksum(frame: Buffer): { valid: boolean; frame: Buffer };
   describeInnerGso(frame: Buffer, mtu: number): { ok: boolean; vnetHdr: Buffer; frame: Buffer };
-  popVxlan(udpPayload: Buffer): NativePopped | null;
+  popVxlan(udpPayload: Buffer): (NativePopped & { gbp: number }) | null;
   popGre(ipv4Packet: Buffer): NativePopped | null;
   flowHash(frame: Buffer): number;
   /** Frames as decapsulated (vnetHdr defaults to DATA_VALID); out: what is switched, vnet header first. */
-  coalesce(frames: { frame: Buffer; vnetHdr?: Buffer; port?: number; truncated?: boolean; roomBefore?: boolean }[]): {
-    frames: { port: number; frame: Buffer }[];
+  coalesce(frames: { frame: Buffer; vnetHdr?: Buffer; port?: number; truncated?: boolean; roomBefore?: boolean; gbp?: number }[]): {
+    frames: { port: number; frame: Buffer; gbp: number }[];
     joined: { frames: number; segments: number };
   };
   /** A frame's conntrack tuple (native/conntrack.h CtTupleOf), or null when it has none. */
@@ -285,6 +285,8 @@ export interface NativeCtTuple {
   /** An ICMP error about the connection of `key` (tuple reversed to the error's direction). */
   related: boolean;
   tcpFlags: number;
+  /** Offset of the frame's own L4 header (past IPv6 extension headers). */
+  l4: number;
 }
 
 export type NativeCtState = 'new' | 'syn_sent' | 'established' | 'fin_wait' | 'closed' | 'udp_first' | 'udp_both' | 'icmp';
@@ -319,6 +321,8 @@ export interface NativeCtTesting {
   flush(): void;
   size(): number;
   max(): number;
+  /** Entries freed because they expired (by sweep, or by an insert into a full table). */
+  expired(): number;
   dump(max: number): NativeCtEntry[];
 }
 

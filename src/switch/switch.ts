@@ -163,8 +163,9 @@ export class Switch {
 
   /** A tunnel to a remote VTEP, named `vtep:IP`. */
   addTunnel(spec: TunnelSpec): PortRecord {
-    const rec = { name: `vtep:${spec.vtep}`, network: spec.network, kind: 'tunnel' as const, ifname: 'tunnel', vtep: spec.vtep, mtu: spec.mtu };
-    return this.#add(rec, (id) => this.#dp.addTunnelPort(id, spec.network, spec.vtep, spec.flood, spec.mtu));
+    const gbp = spec.gbp === true;
+    const rec = { name: `vtep:${spec.vtep}`, network: spec.network, kind: 'tunnel' as const, ifname: 'tunnel', vtep: spec.vtep, mtu: spec.mtu, ...(gbp ? { gbp } : {}) };
+    return this.#add(rec, (id) => this.#dp.addTunnelPort(id, spec.network, spec.vtep, spec.flood, spec.mtu, gbp));
   }
 
   /**

@@ -51,6 +51,10 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: Underlay
   const view = new ClusterView(store, warn, opts.resyncSeconds * 1000);
   cleanups.push(() => view.close());
   const reconciler = new Reconciler(view, ctl, hostId, warn);
+  ctl.setGroupLookup((ref, group) => {
+    const g = view.groups.get(`${group}.${ref}`);
+    return g !== undefined && g.removing !== true;
+  });
   const objects = new Objects(store, view, { underlayMtu: underlay?.mtu, localPorts: (ref) => ctl.portsOn(ref, true) });
   const endpoints = new Endpoints(store, view, ctl, new EndpointsFile(stateDir), {
     hostId,
