@@ -30,9 +30,10 @@ export function registerPolicyStats(policy: Command): void {
         s.rules.map((r) => [r.tenant, r.policy, r.rule, r.direction, r.action, r.group, r.sessions, r.packets, r.bytes]),
       );
       console.log('');
+      // A group's default slot counts what its isolation refused (a default allow counts nowhere).
       printTable(
-        ['TENANT', 'GROUP', 'DIR', 'DEFAULT', 'SESSIONS', 'PACKETS', 'BYTES'],
-        s.defaults.map((d) => [d.tenant, d.group, d.direction, 'deny', d.sessions, d.packets, d.bytes]),
+        ['TENANT', 'GROUP', 'DIR', 'DEFAULT-DENIED', 'PACKETS', 'BYTES'],
+        s.defaults.map((d) => [d.tenant, d.group, d.direction, d.sessions, d.packets, d.bytes]),
       );
       console.log('');
       console.log(`conntrack ${s.ct.entries}/${s.ct.max} entries; log records suppressed ${s.logSuppressed}`);

@@ -9,6 +9,7 @@
 import { PolicySlots, slotKey, type Direction, type SlotInfo } from './slots.js';
 import type { EndpointInput, GroupInput, NetworkInput, PolicyInput, PolicyRuleInput, PolicyWire, StaticEntryInput } from './types.js';
 import { cidrCovers, parseCidrLoose, parseIpLoose } from './ipv4.js';
+import { encode, sortRanges, type CidrEntry, type KeyEntry, type Range } from './encode.js';
 
 export interface CompileInput {
   /** This host's name (EndpointInput.host of its endpoints). */
@@ -47,32 +48,6 @@ export interface CompiledPolicy {
 /** IP protocol numbers of the names a rule may use (`any` is the layout's code). */
 export const PROTOCOLS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17 };
 
-interface Range {
-  protocol: number;
-  portLo: number;
-  portHi: number;
-  priority: number;
-  action: number;
-  deny: boolean;
-  slotKey: string;
-  slot: number;
-}
-
-interface KeyEntry {
-  localGroupKey: number;
-  dir: number;
-  remoteKey: number;
-  ranges: Range[];
-}
-
-interface CidrEntry {
-  localGroupKey: number;
-  dir: number;
-  ipv4: number;
-  prefixLen: number;
-  ranges: Range[];
-}
-
 const gref = (g: { tenant: string; net: string; name: string }) => `${g.name}.${g.net}.${g.tenant}`;
 const nref = (tenant: string, net: string) => `${net}.${tenant}`;
 const byStr = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -82,21 +57,60 @@ export function usesPolicy(g: GroupInput): boolean {
   return (g.policies?.length ?? 0) > 0 || g.isolate?.in === true || g.isolate?.out === true;
 }
 
+/** The records indexed for the steps below: what every step reads. */
+interface Index {
+  input: CompileInput;
+  wire: PolicyWire;
+  warnings: string[];
+  names: PolicyNames;
+  groups: GroupInput[];
+  policies: Map<string, PolicyInput>;
+  networks: Map<string, NetworkInput>;
+  tenantIndex: Map<string, number>;
+  /** `<g>.<n>.<t>` -> groupKey, for groups of enforced tenants that have a gbpId. */
+  keyOf: Map<string, number>;
+  /** `<t>\0<g>` -> the groups of that name on every network of the tenant (`group` peers). */
+  byName: Map<string, GroupInput[]>;
+  /** Enforced network `<n>.<t>` -> switch id. */
+  netId: Map<string, number>;
+}
+
 export function compilePolicy(input: CompileInput): CompiledPolicy {
-  const { wire } = input;
+  const x = indexRecords(input);
+  const nets = enforcedNets(x);
+  const { ips, localGroups } = knownAddresses(x);
+  const { wanted, groupRows, keys, cidrs } = expandRules(x, localGroups);
+  const slotOf = input.slots.assign(wanted);
+  const slots = new Map<number, SlotInfo>();
+  for (const info of wanted) slots.set(slotOf.get(slotKey(info))!, info);
+  mergeCoveringCidrs(cidrs);
+  keys.sort((a, b) => a.localGroupKey - b.localGroupKey || a.dir - b.dir || a.remoteKey - b.remoteKey);
+  cidrs.sort((a, b) => a.localGroupKey - b.localGroupKey || a.dir - b.dir || b.prefixLen - a.prefixLen || a.ipv4 - b.ipv4);
+  for (const e of [...keys, ...cidrs]) {
+    e.ranges.forEach((r) => (r.slot = slotOf.get(r.slotKey)!));
+    e.ranges = sortRanges(e.ranges);
+  }
+  const words = encode(x.wire, {
+    nets,
+    ips,
+    groups: groupRows.map((g) => [g.key, g.isolate, slotOf.get(g.slotIn)!, slotOf.get(g.slotOut)!]),
+    keys,
+    cidrs,
+  });
+  return { words, slots, names: x.names, warnings: x.warnings };
+}
+
+/** Sorted records, the tenants that use policy (numbered in name order: the host-local tenant index) and group keys. */
+function indexRecords(input: CompileInput): Index {
   const warnings: string[] = [];
   const groups = [...input.groups].sort((a, b) => byStr(gref(a), gref(b)));
   const policies = new Map<string, PolicyInput>();
   for (const p of input.policies) policies.set(nref(p.tenant, p.name), p);
   const networks = new Map<string, NetworkInput>();
   for (const n of input.networks) networks.set(nref(n.tenant, n.name), n);
-
-  // Tenants that use policy, numbered in name order (host-local tenant index).
   const tenants = [...new Set(groups.filter(usesPolicy).map((g) => g.tenant))].sort(byStr).slice(0, 0xffff);
   const tenantIndex = new Map(tenants.map((t, i) => [t, i + 1]));
   const names: PolicyNames = { groups: new Map(), tenants: new Map(tenants.map((t, i) => [i + 1, t])), networks: new Map() };
-
-  // Group keys, and groups by (tenant, name) for `group` peers.
   const keyOf = new Map<string, number>();
   const byName = new Map<string, GroupInput[]>();
   for (const g of groups) {
@@ -110,72 +124,95 @@ export function compilePolicy(input: CompileInput): CompiledPolicy {
     keyOf.set(gref(g), key);
     names.groups.set(key, gref(g));
     const k = `${g.tenant}\0${g.name}`;
-    byName.set(k, [...(byName.get(k) ?? []), g]);
+    const same = byName.get(k);
+    if (same) same.push(g);
+    else byName.set(k, [g]);
   }
+  return { input, wire: input.wire, warnings, names, groups, policies, networks, tenantIndex, keyOf, byName, netId: new Map() };
+}
 
-  // Enforced networks: the local ones of those tenants.
+/** The networks realised here of tenants that use policy: [switch id, tenant index], by id. */
+function enforcedNets(x: Index): Array<[number, number]> {
   const nets: Array<[number, number]> = [];
-  const netId = new Map<string, number>();
-  for (const [ref, id] of input.localNetworks) {
-    const n = networks.get(ref);
-    const ti = n && tenantIndex.get(n.tenant);
+  for (const [ref, id] of x.input.localNetworks) {
+    const n = x.networks.get(ref);
+    const ti = n && x.tenantIndex.get(n.tenant);
     if (!n || ti === undefined) continue;
     nets.push([id, ti]);
-    netId.set(ref, id);
-    names.networks.set(id, { tenant: n.tenant, net: n.name });
+    x.netId.set(ref, id);
+    x.names.networks.set(id, { tenant: n.tenant, net: n.name });
   }
-  nets.sort((a, b) => a[0] - b[0]);
+  return nets.sort((a, b) => a[0] - b[0]);
+}
 
-  // Known addresses: endpoints of enforced networks whose group has a key, then static entries.
+/**
+ * Addresses of enforced networks whose group has a key: static fdb entries,
+ * then endpoints (an endpoint's record wins; LOCAL when on this host). Also
+ * which groups have an endpoint here.
+ */
+function knownAddresses(x: Index): { ips: Array<[number, number, number, number]>; localGroups: Set<string> } {
+  const { wire } = x;
   const ips = new Map<string, [number, number, number, number]>();
   const localGroups = new Set<string>();
-  const putIp = (tenant: string, net: string, ipText: string | undefined, group: string | undefined, local: boolean, what: string) => {
-    const id = netId.get(nref(tenant, net));
+  const put = (tenant: string, net: string, ipText: string | undefined, group: string | undefined, local: boolean, what: string) => {
+    const id = x.netId.get(nref(tenant, net));
     if (id === undefined || group === undefined || ipText === undefined) return;
-    const key = keyOf.get(gref({ tenant, net, name: group }));
+    const key = x.keyOf.get(gref({ tenant, net, name: group }));
     if (key === undefined) return;
     const ip = parseIpLoose(ipText);
-    if (ip === undefined) return void warnings.push(`${what} has a malformed address '${ipText}'`);
+    if (ip === undefined) return void x.warnings.push(`${what} has a malformed address '${ipText}'`);
     const k = `${id}/${ip}`;
     const cur = ips.get(k);
     if (cur && (cur[3] & wire.flags.local) !== 0 && !local) return;
     ips.set(k, [id, ip, key, local ? wire.flags.local : 0]);
     if (local) localGroups.add(gref({ tenant, net, name: group }));
   };
-  const endpoints = [...input.endpoints].sort((a, b) => byStr(gref(a), gref(b)));
-  for (const s of input.staticEntries ?? []) putIp(s.tenant, s.net, s.ip, s.group, false, `static entry ${s.ip ?? ''} on '${nref(s.tenant, s.net)}'`);
-  for (const e of endpoints) putIp(e.tenant, e.net, e.ip, e.group, e.host === input.host, `endpoint '${gref(e)}'`);
+  for (const s of x.input.staticEntries ?? []) put(s.tenant, s.net, s.ip, s.group, false, `static entry ${s.ip ?? ''} on '${nref(s.tenant, s.net)}'`);
+  const endpoints = [...x.input.endpoints].sort((a, b) => byStr(gref(a), gref(b)));
+  for (const e of endpoints) put(e.tenant, e.net, e.ip, e.group, e.host === x.input.host, `endpoint '${gref(e)}'`);
+  return { ips: [...ips.values()].sort((a, b) => a[0] - b[0] || a[1] - b[1]), localGroups };
+}
 
-  // Local groups, and their rules expanded by peer.
-  const local = groups.filter((g) => netId.has(nref(g.tenant, g.net)) && localGroups.has(gref(g)) && keyOf.has(gref(g)));
-  const wanted: SlotInfo[] = [];
-  const groupRows: Array<{ key: number; isolate: number; slotIn: string; slotOut: string }> = [];
+interface Expanded {
+  /** Every slot the snapshot needs, in the order they are handed out. */
+  wanted: SlotInfo[];
+  groupRows: Array<{ key: number; isolate: number; slotIn: string; slotOut: string }>;
+  keys: KeyEntry[];
+  cidrs: CidrEntry[];
+}
+
+/** The local groups' rows (isolation, default slots) and their policies' rules, one entry per peer they match. */
+function expandRules(x: Index, localGroups: Set<string>): Expanded {
+  const { wire } = x;
+  const out: Expanded = { wanted: [], groupRows: [], keys: [], cidrs: [] };
   const keyEntries = new Map<string, KeyEntry>();
   const cidrEntries = new Map<string, CidrEntry>();
+  const local = x.groups.filter((g) => x.netId.has(nref(g.tenant, g.net)) && localGroups.has(gref(g)) && x.keyOf.has(gref(g)));
   for (const g of local) {
-    const key = keyOf.get(gref(g))!;
-    const defaults = (['in', 'out'] as const).map((direction) => {
+    const key = x.keyOf.get(gref(g))!;
+    const [slotIn, slotOut] = (['in', 'out'] as const).map((direction) => {
       const info: SlotInfo = { kind: 'default', tenant: g.tenant, group: gref(g), direction };
-      wanted.push(info);
+      out.wanted.push(info);
       return slotKey(info);
     });
     const isolate = (g.isolate?.in ? wire.flags.isolateIn : 0) | (g.isolate?.out ? wire.flags.isolateOut : 0);
-    groupRows.push({ key, isolate, slotIn: defaults[0], slotOut: defaults[1] });
+    out.groupRows.push({ key, isolate, slotIn, slotOut });
     for (const pname of [...new Set(g.policies ?? [])].sort(byStr)) {
-      const p = policies.get(nref(g.tenant, pname));
+      const p = x.policies.get(nref(g.tenant, pname));
       if (!p) {
-        warnings.push(`group '${gref(g)}' lists policy '${pname}', which tenant '${g.tenant}' does not have`);
+        x.warnings.push(`group '${gref(g)}' lists policy '${pname}', which tenant '${g.tenant}' does not have`);
         continue;
       }
       for (const rule of p.rules) {
+        const what = `rule '${rule.id}' of policy '${p.name}' in tenant '${g.tenant}'`;
         const dir = rule.direction === 'out' ? wire.dirs.out : wire.dirs.in;
         const info: SlotInfo = { kind: 'rule', tenant: g.tenant, policy: p.name, rule: rule.id, direction: rule.direction === 'out' ? 'out' : 'in', action: rule.action === 'deny' ? 'deny' : 'allow', group: gref(g) };
         const range = rangeOf(wire, rule, slotKey(info));
         if (!range) {
-          warnings.push(`rule '${rule.id}' of policy '${p.name}' in tenant '${g.tenant}' has an unknown protocol`);
+          x.warnings.push(`${what} has an unknown protocol`);
           continue;
         }
-        wanted.push(info);
+        out.wanted.push(info);
         const addKey = (remoteKey: number) => {
           const k = `${key}/${dir}/${remoteKey}`;
           let e = keyEntries.get(k);
@@ -184,42 +221,36 @@ export function compilePolicy(input: CompileInput): CompiledPolicy {
         };
         const addCidr = (text: string) => {
           const c = parseCidrLoose(text);
-          if (!c) return void warnings.push(`rule '${rule.id}' of policy '${p.name}' in tenant '${g.tenant}' has a malformed CIDR '${text}'`);
+          if (!c) return void x.warnings.push(`${what} has a malformed CIDR '${text}'`);
           const k = `${key}/${dir}/${c.base}/${c.prefix}`;
           let e = cidrEntries.get(k);
           if (!e) cidrEntries.set(k, (e = { localGroupKey: key, dir, ipv4: c.base, prefixLen: c.prefix, ranges: [] }));
           e.ranges.push({ ...range });
         };
         const peer = rule.peer;
-        switch (peer.kind) {
-          case 'any':
-            addKey(wire.any);
-            break;
-          case 'group':
-            for (const x of byName.get(`${g.tenant}\0${peer.group}`) ?? []) addKey(keyOf.get(gref(x))!);
-            break;
-          case 'network': {
-            const n = networks.get(nref(g.tenant, peer.network));
-            if (n) addCidr(n.subnet);
-            else warnings.push(`rule '${rule.id}' of policy '${p.name}' names network '${peer.network}', which tenant '${g.tenant}' does not have`);
-            break;
-          }
-          case 'cidr':
-            addCidr(peer.cidr);
-            break;
+        if (peer.kind === 'any') addKey(wire.any);
+        else if (peer.kind === 'group') for (const y of x.byName.get(`${g.tenant}\0${peer.group}`) ?? []) addKey(x.keyOf.get(gref(y))!);
+        else if (peer.kind === 'cidr') addCidr(peer.cidr);
+        else if (peer.kind === 'network') {
+          const n = x.networks.get(nref(g.tenant, peer.network));
+          if (n) addCidr(n.subnet);
+          else x.warnings.push(`${what} names network '${peer.network}', which tenant '${g.tenant}' does not have`);
         }
       }
     }
   }
+  out.keys = [...keyEntries.values()];
+  out.cidrs = [...cidrEntries.values()];
+  out.groupRows.sort((a, b) => a.key - b.key);
+  return out;
+}
 
-  const slotOf = input.slots.assign(wanted);
-  const slots = new Map<number, SlotInfo>();
-  for (const info of wanted) slots.set(slotOf.get(slotKey(info))!, info);
-  const resolve = (rs: Range[]) => rs.forEach((r) => (r.slot = slotOf.get(r.slotKey)!));
-
-  // A more specific CIDR carries the rules of every CIDR that covers it, so
-  // the data path may stop at the longest match (and a full scan sees the same rules).
-  const cidrs = [...cidrEntries.values()];
+/**
+ * A more specific CIDR carries the rules of every CIDR of its group and
+ * direction that covers it, so a data path that stops at the longest match
+ * sees every rule that applies (one that scans them all sees the same rules).
+ */
+function mergeCoveringCidrs(cidrs: CidrEntry[]): void {
   const own = new Map(cidrs.map((c) => [c, [...c.ranges]]));
   for (const c of cidrs) {
     for (const o of cidrs) {
@@ -228,23 +259,6 @@ export function compilePolicy(input: CompileInput): CompiledPolicy {
       }
     }
   }
-  const keys = [...keyEntries.values()].sort((a, b) => a.localGroupKey - b.localGroupKey || a.dir - b.dir || a.remoteKey - b.remoteKey);
-  cidrs.sort((a, b) => a.localGroupKey - b.localGroupKey || a.dir - b.dir || b.prefixLen - a.prefixLen || a.ipv4 - b.ipv4);
-  for (const e of [...keys, ...cidrs]) {
-    resolve(e.ranges);
-    e.ranges = sortRanges(e.ranges);
-  }
-
-  const ipRows = [...ips.values()].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  groupRows.sort((a, b) => a.key - b.key);
-  const words = encode(wire, {
-    nets,
-    ips: ipRows,
-    groups: groupRows.map((g) => [g.key, g.isolate, slotOf.get(g.slotIn)!, slotOf.get(g.slotOut)!]),
-    keys,
-    cidrs,
-  });
-  return { words, slots, names, warnings };
 }
 
 /** A rule's protocol and port range, or undefined for a protocol it cannot name. */
@@ -256,92 +270,6 @@ function rangeOf(wire: PolicyWire, rule: PolicyRuleInput, key: string): Range | 
   const portHi = ported ? (rule.endPort ?? rule.port!) : 0xffff;
   const priority = Math.min(100, Math.max(1, Math.trunc(rule.priority ?? 1)));
   return { protocol, portLo, portHi, priority, action: rule.action === 'deny' ? wire.actions.deny : wire.actions.allow, deny: rule.action === 'deny', slotKey: key, slot: 0 };
-}
-
-/** Highest priority first, deny before allow at equal priority; duplicates (one rule reached twice) once. */
-function sortRanges(rs: Range[]): Range[] {
-  const seen = new Set<string>();
-  return rs
-    .sort((a, b) => b.priority - a.priority || Number(b.deny) - Number(a.deny) || a.protocol - b.protocol || a.portLo - b.portLo || a.portHi - b.portHi || a.slot - b.slot)
-    .filter((r) => {
-      const k = `${r.protocol}/${r.portLo}/${r.portHi}/${r.priority}/${r.action}/${r.slot}`;
-      return seen.has(k) ? false : (seen.add(k), true);
-    });
-}
-
-interface Sections {
-  nets: Array<[number, number]>;
-  ips: Array<[number, number, number, number]>;
-  groups: Array<[number, number, number, number]>;
-  keys: KeyEntry[];
-  cidrs: CidrEntry[];
-}
-
-function encode(wire: PolicyWire, s: Sections): Uint32Array {
-  const { stride, fields: f, header: h } = wire;
-  const nRanges = [...s.keys, ...s.cidrs].reduce((n, e) => n + e.ranges.length, 0);
-  const size =
-    wire.headerLen + s.nets.length * stride.nets + s.ips.length * stride.ips + s.groups.length * stride.groups +
-    s.keys.length * stride.keys + s.cidrs.length * stride.cidrs + nRanges * stride.ranges;
-  const w = new Uint32Array(size);
-  w[h.version] = wire.version;
-  w[h.nNets] = s.nets.length;
-  w[h.nIps] = s.ips.length;
-  w[h.nGroups] = s.groups.length;
-  w[h.nKeys] = s.keys.length;
-  w[h.nCidrs] = s.cidrs.length;
-  w[h.nRanges] = nRanges;
-  w[h.reserved] = 0;
-  let at = wire.headerLen;
-  for (const [networkId, tenantIndex] of s.nets) {
-    w[at + f.nets.networkId] = networkId;
-    w[at + f.nets.tenantIndex] = tenantIndex;
-    at += stride.nets;
-  }
-  for (const [networkId, ipv4, groupKey, flags] of s.ips) {
-    w[at + f.ips.networkId] = networkId;
-    w[at + f.ips.ipv4] = ipv4;
-    w[at + f.ips.groupKey] = groupKey;
-    w[at + f.ips.flags] = flags;
-    at += stride.ips;
-  }
-  for (const [groupKey, isolate, slotIn, slotOut] of s.groups) {
-    w[at + f.groups.groupKey] = groupKey;
-    w[at + f.groups.isolate] = isolate;
-    w[at + f.groups.defaultSlotIn] = slotIn;
-    w[at + f.groups.defaultSlotOut] = slotOut;
-    at += stride.groups;
-  }
-  const ranges: Range[] = [];
-  for (const k of s.keys) {
-    w[at + f.keys.localGroupKey] = k.localGroupKey;
-    w[at + f.keys.dir] = k.dir;
-    w[at + f.keys.remoteKey] = k.remoteKey;
-    w[at + f.keys.firstRange] = ranges.length;
-    w[at + f.keys.nRanges] = k.ranges.length;
-    ranges.push(...k.ranges);
-    at += stride.keys;
-  }
-  for (const c of s.cidrs) {
-    w[at + f.cidrs.localGroupKey] = c.localGroupKey;
-    w[at + f.cidrs.dir] = c.dir;
-    w[at + f.cidrs.ipv4] = c.ipv4;
-    w[at + f.cidrs.prefixLen] = c.prefixLen;
-    w[at + f.cidrs.firstRange] = ranges.length;
-    w[at + f.cidrs.nRanges] = c.ranges.length;
-    ranges.push(...c.ranges);
-    at += stride.cidrs;
-  }
-  for (const r of ranges) {
-    w[at + f.ranges.protocol] = r.protocol;
-    w[at + f.ranges.portLo] = r.portLo;
-    w[at + f.ranges.portHi] = r.portHi;
-    w[at + f.ranges.priority] = r.priority;
-    w[at + f.ranges.action] = r.action;
-    w[at + f.ranges.slot] = r.slot;
-    at += stride.ranges;
-  }
-  return w;
 }
 
 export type { Direction };

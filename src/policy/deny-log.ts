@@ -4,7 +4,7 @@
 // is rotated to policy.log.1 at 8 MiB so that it stays bounded. The data
 // path limits how many records come (100/s, burst 200), so one write per
 // batch here is cheap and never in the forwarding path.
-import { appendFileSync, existsSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, fstatSync, openSync, readSync, renameSync, statSync } from 'node:fs';
 import type { PolicyNames } from './compile.js';
 import type { PolicySlots } from './slots.js';
 import type { PolicyLogRecord } from '../datapath/datapath.js';
@@ -102,8 +102,8 @@ export class DenyLogFile {
   tail(n: number): DenyLogLine[] {
     const want = Math.max(0, Math.min(DENY_LOG_MAX_TAIL, Math.floor(n)));
     if (want === 0) return [];
-    const lines = readLines(this.path);
-    if (lines.length < want) lines.unshift(...readLines(`${this.path}.1`));
+    const lines = readLines(this.path, want);
+    if (lines.length < want) lines.unshift(...readLines(`${this.path}.1`, want - lines.length));
     return lines.slice(-want).flatMap((l) => {
       try {
         return [JSON.parse(l) as DenyLogLine];
@@ -114,7 +114,34 @@ export class DenyLogFile {
   }
 }
 
-function readLines(path: string): string[] {
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8').split('\n').filter((l) => l !== '');
+/** The last `want` complete lines of a file, read backwards in chunks (a rotated log is at most a few MiB). */
+function readLines(path: string, want = Number.MAX_SAFE_INTEGER): string[] {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return [];
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const chunks: Buffer[] = [];
+    let newlines = 0;
+    let at = size;
+    while (at > 0 && newlines <= want) {
+      const len = Math.min(CHUNK, at);
+      at -= len;
+      const b = Buffer.alloc(len);
+      readSync(fd, b, 0, len, at);
+      chunks.unshift(b);
+      for (const byte of b) if (byte === 0x0a) newlines++;
+    }
+    const lines = Buffer.concat(chunks).toString('utf8').split('\n').filter((l) => l !== '');
+    // Read from the middle of the file: the first piece may be a line's tail.
+    if (at > 0) lines.shift();
+    return lines.slice(-want);
+  } finally {
+    closeSync(fd);
+  }
 }
+
+const CHUNK = 64 << 10;

@@ -115,7 +115,7 @@ export class PolicyEngine {
 
   /** Compiles now and publishes when the snapshot differs from the one in force. Never throws. */
   publish(): void {
-    const { wire, sw, log } = this.#o;
+    const { wire, sw } = this.#o;
     if (this.#closed || !wire) return;
     try {
       const out = compilePolicy({
@@ -136,7 +136,7 @@ export class PolicyEngine {
       this.#published = out.words;
       this.publishes++;
     } catch (err) {
-      log.warn(`policy not published (the one in force stays): ${(err as Error).message}`);
+      this.#warnOnce(`policy not published (the one in force stays): ${(err as Error).message}`);
     }
   }
 

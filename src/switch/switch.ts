@@ -4,10 +4,11 @@
 // here (one path per kind), and no other module holds the Datapath. Packets
 // never come here; only batched learn and miss events from the data path,
 // the frames of service ports (handed on), and table changes back to it.
-import { NO_SLOT, type CtEntry, type CtStats, type Datapath, type DatapathEvent, type Encap, type FibOp, type PolicyLogRecord, type PortGuard, type ServiceFrame } from '../datapath/datapath.js';
+import { NO_SLOT, type Datapath, type DatapathEvent, type Encap, type FibOp, type PolicyLogRecord, type PortGuard, type ServiceFrame } from '../datapath/datapath.js';
 import { formatMac, parseMac } from '../datapath/mac.js';
 import { ArpTable, type ArpRow } from './arp-table.js';
 import { MacTable, type MacEntry, type MacRow } from './mac-table.js';
+import { PolicyPath, type PolicyPathDatapath } from './policy-path.js';
 import type { PacketSpec, PortRecord, ServiceSpec, TapSpec, TunnelSpec } from './ports.js';
 
 export type { MacRow } from './mac-table.js';
@@ -19,16 +20,13 @@ export type SwitchDatapath = Pick<
   | 'addTapPort' | 'addPacketPort' | 'addServicePort' | 'addTunnelPort' | 'removePort'
   | 'setUnderlay' | 'setNetworkEncap' | 'clearNetworkEncap' | 'applyFib' | 'applyArp' | 'inject'
   | 'now' | 'lastSeen' | 'count' | 'counters' | 'portCounters' | 'portSecurity' | 'close'
-> & Partial<Pick<Datapath, PolicyMember>>;
-
-/** The data path's policy stage (POLICY-SPEC §5): absent from fakes that do not test it. */
-type PolicyMember = 'policyLoad' | 'policyCounters' | 'ctStats' | 'ctDump';
+> & PolicyPathDatapath;
 
 /** Where the data path delivers to the switch: its batched events and the frames of service ports. */
 export interface DatapathSink {
   onEvents: (events: DatapathEvent[]) => void;
   onFrames: (frames: ServiceFrame[]) => void;
-  /** The policy stage's deny log records (fixed-size, back to back). */
+  /** The policy stage's deny log records. */
   onPolicyLog: (records: PolicyLogRecord[]) => void;
 }
 
@@ -69,17 +67,19 @@ export class Switch {
   /** Who resolves misses (the overlay) and who takes service ports' frames (in-band DNS): subscribed by the daemon. */
   #missListener?: MissListener;
   #framesListener?: FramesListener;
-  #policyLogListener?: (records: PolicyLogRecord[]) => void;
   readonly #sweep: NodeJS.Timeout;
   learned = 0;
+  /** The data path's policy stage. */
+  readonly policy: PolicyPath;
 
   constructor(opts: SwitchOptions) {
     this.#opts = opts;
     this.#dp = opts.datapath({
       onEvents: (events) => this.handleEvents(events),
       onFrames: (frames) => this.#framesListener?.(frames),
-      onPolicyLog: (records) => this.#policyLogListener?.(records),
+      onPolicyLog: (records) => this.policy.deliver(records),
     });
+    this.policy = new PolicyPath(this.#dp);
     // Aging is driven from last-seen times the fast path writes in shared
     // memory, read in bulk here; no per-packet event refreshes a MAC.
     const every = Math.max(100, Math.min(1000, opts.agingMs / 4));
@@ -333,36 +333,6 @@ export class Switch {
   /** Switches frames as if `port` (a service port) had received them, with one wake of the worker. */
   inject(port: number, frames: Buffer | Buffer[]): void {
     this.#dp.inject(port, frames);
-  }
-
-  // ---- policy: the snapshot goes through whole; counters and conntrack come back ----
-
-  /** Publishes a compiled policy snapshot; returns its epoch. Throws one line when refused. */
-  setPolicy(words: Uint32Array): number {
-    if (!this.#dp.policyLoad) throw new Error('this data path has no policy stage');
-    return this.#dp.policyLoad(words);
-  }
-
-  policyCounters(): Float64Array | undefined {
-    return this.#dp.policyCounters?.();
-  }
-
-  ctStats(): CtStats | undefined {
-    return this.#dp.ctStats?.();
-  }
-
-  ctDump(max: number): CtEntry[] {
-    return this.#dp.ctDump?.(max) ?? [];
-  }
-
-  /** The data path's clock (ms): what its deny log records are stamped with. */
-  now(): number {
-    return this.#dp.now();
-  }
-
-  /** The deny log's record batches go to `listener`. */
-  onPolicyLog(listener: (records: PolicyLogRecord[]) => void): void {
-    this.#policyLogListener = listener;
   }
 
   // ---- proxy ARP ----

@@ -1,9 +1,10 @@
 // Counters to PolicyStats and /metrics, and the deny log's records to JSON
 // lines in a file that rotates.
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { POLICY_QUERY, registerPolicyRoutes } from '../../src/api/policy-routes.js';
 import { compilePolicy } from '../../src/policy/compile.js';
 import { DenyLogFile, nameLogRecords, type DenyLogLine } from '../../src/policy/deny-log.js';
 import type { PolicySlots } from '../../src/policy/slots.js';
@@ -122,5 +123,52 @@ describe('deny log', () => {
     const again = new DenyLogFile(path, 1000);
     for (let i = 0; i < perFile; i++) again.append([line(100 + i)]);
     expect(readFileSync(`${path}.1`, 'utf8').trim().split('\n')[0]).toContain('"sport":' + String(perFile));
+  });
+
+  it('tails a log longer than one read from its end, in order', () => {
+    const path = join(dir, 'long.log');
+    const log = new DenyLogFile(path);
+    const line = (i: number): DenyLogLine => ({ ts: new Date(i).toISOString(), tenant: 't', network: 'n', dir: 'out', srcGroup: 'g.n.t', dstGroup: null, policy: 'p', rule: 'r', action: 'deny', proto: 'udp', src: '10.0.0.1', sport: i, dst: '8.8.8.8', dport: 53, len: 80 });
+    for (let i = 0; i < 20; i++) log.append(Array.from({ length: 100 }, (_, j) => line(i * 100 + j)));
+    expect(statSync(path).size).toBeGreaterThan(3 * 64 * 1024);
+    expect(log.tail(5).map((l) => l.sport)).toEqual([1995, 1996, 1997, 1998, 1999]);
+    const many = log.tail(1500).map((l) => l.sport);
+    expect(many).toHaveLength(1500);
+    expect(many[0]).toBe(500);
+    expect(many.every((v, i) => i === 0 || v === many[i - 1] + 1)).toBe(true);
+    expect(log.tail(100_000)).toHaveLength(2000);
+  });
+});
+
+describe('policy routes', () => {
+  const routes = new Map<string, (req: { query: URLSearchParams }) => unknown>();
+  const calls: Array<[string, unknown]> = [];
+  registerPolicyRoutes((method, path, handler) => routes.set(`${method} ${path}`, handler), {
+    stats: (tenant) => (calls.push(['stats', tenant]), { rules: [] }),
+    logTail: (n) => (calls.push(['tail', n]), []),
+    metricLines: () => [],
+  });
+  const call = (route: string, q: string) => routes.get(route)!({ query: new URLSearchParams(q) });
+
+  it('serves stats per tenant and the log tail (100 by default)', () => {
+    call('GET /v1/policy/stats', 'tenant=acme');
+    call('GET /v1/policy/stats', '');
+    call('GET /v1/policy/log', '');
+    call('GET /v1/policy/log', 'tail=0');
+    call('GET /v1/policy/log', 'tail=10000');
+    expect(calls).toEqual([['stats', 'acme'], ['stats', undefined], ['tail', 100], ['tail', 0], ['tail', 10000]]);
+    expect(POLICY_QUERY).toEqual({ 'GET /v1/policy/stats': ['tenant'], 'GET /v1/policy/log': ['tail'] });
+  });
+
+  it('refuses a tail that is not a whole number up to 10000 with a 400 of one line', () => {
+    for (const bad of ['-1', '1.5', 'x', '10001', '', '1e3']) {
+      let err: unknown;
+      try {
+        call('GET /v1/policy/log', `tail=${bad}`);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, bad).toMatchObject({ status: 400, message: `tail must be a whole number from 0 to 10000, not '${bad}'` });
+    }
   });
 });

@@ -21,7 +21,6 @@ import { Zones } from '../../dns/zones.js';
 import { Overlay } from '../../overlay/overlay.js';
 import { layout } from '../../datapath/datapath.js';
 import { PolicyEngine } from '../../policy/engine.js';
-import type { StaticEntryInput } from '../../policy/types.js';
 import { join } from 'node:path';
 import { CniService } from '../../runtime/cni/service.js';
 import type { Switch } from '../../switch/switch.js';
@@ -92,21 +91,20 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: Underlay
  */
 function buildPolicy(ctx: DaemonContext, sw: Switch, ctl: Controller, view: ClusterView): PolicyEngine {
   const { log, hostId, stateDir, cleanups } = ctx;
-  // Static fdb entries that name a group (weft fdb add --group): the controller has them once VXLAN-GBP's work is in.
-  const statics = ctl as unknown as Partial<{ staticEntries(): StaticEntryInput[]; onStaticEntriesChange(cb: () => void): void }>;
   const policy = new PolicyEngine({
     host: hostId,
     view,
-    sw,
+    sw: sw.policy,
     wire: layout.wire.policy,
     localNetworks: () => ctl.localNetworks(),
-    staticEntries: () => statics.staticEntries?.() ?? [],
+    // Static fdb entries that name a group (weft fdb add --group) map their addresses to it.
+    staticEntries: () => ctl.staticEntries(),
     logPath: join(stateDir, 'policy.log'),
     log: { warn: (m) => log.warn(m) },
   });
   cleanups.push(() => policy.close());
-  sw.onPolicyLog((records) => policy.onLog(records));
+  sw.policy.onLog((records) => policy.onLog(records));
   ctl.beforeEndpointPort((ep) => policy.beforeEndpointPort(ep));
-  statics.onStaticEntriesChange?.(() => policy.schedule());
+  ctl.onStaticEntriesChange(() => policy.schedule());
   return policy;
 }
