@@ -2,8 +2,8 @@
 // container to container (weft, the Linux bridge, Open vSwitch), two hosts
 // over VXLAN and over GRE (host A weft, the kernel or Open vSwitch, and
 // weft on both), then control-plane convergence on etcd, DNS, Docker, the CNI
-// plugin's latency and the micro-benchmarks of the TypeScript tables,
-// printed as tables with ratios. Progress goes to stderr so stdout is just
+// plugin's latency, group policy's cost and the micro-benchmarks of the
+// TypeScript tables, printed as tables with ratios. Progress goes to stderr so stdout is just
 // the tables. Ctrl-C stops the run and still cleans up. Each part is
 // imported when it runs: the micro-benchmarks need neither root nor the
 // native add-on that the others load.
@@ -86,6 +86,10 @@ async function main(ac: AbortController): Promise<void> {
     if (want('micro')) {
       const { benchMicro, microTable } = await import('./micro/run.js');
       report('micro', await benchMicro({ timeMs: MICRO_MS, log, signal }), (r) => microTable(r, MICRO_MS));
+    }
+    if (want('policy')) {
+      const { benchPolicy, policyTable } = await import('./policy.js');
+      report('policy', await benchPolicy({ seconds, repeats, tries: args.tries, log, signal }), policyTable);
     }
     if (want('docker')) {
       const { benchDocker, dockerTable } = await import('./docker.js');

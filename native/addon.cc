@@ -26,6 +26,11 @@ Napi::Object Datapath::Init(Napi::Env env, Napi::Object exports) {
       InstanceMethod<&Datapath::ArpApply>("arpApply"),
       InstanceMethod<&Datapath::FibApply>("fibApply"),
       InstanceMethod<&Datapath::FibSize>("fibSize"),
+      InstanceMethod<&Datapath::PolicyLoad>("policyLoad"),
+      InstanceMethod<&Datapath::PolicyCounters>("policyCounters"),
+      InstanceMethod<&Datapath::CtStats>("ctStats"),
+      InstanceMethod<&Datapath::CtFlush>("ctFlush"),
+      InstanceMethod<&Datapath::CtDump>("ctDump"),
       InstanceMethod<&Datapath::Inject>("inject"),
       InstanceMethod<&Datapath::Maintain>("maintain"),
       InstanceMethod<&Datapath::Now>("now"),
@@ -53,6 +58,8 @@ Datapath::Datapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Datapath>(
   if (!opts.Get("onEvents").IsFunction()) throw Napi::TypeError::New(env, "onEvents must be a function");
   Napi::Value on_frames = opts.Get("onFrames");
   if (!on_frames.IsUndefined() && !on_frames.IsFunction()) throw Napi::TypeError::New(env, "onFrames must be a function");
+  Napi::Value on_policy_log = opts.Get("onPolicyLog");
+  if (!on_policy_log.IsUndefined() && !on_policy_log.IsFunction()) throw Napi::TypeError::New(env, "onPolicyLog must be a function");
 
   // Shared memory JavaScript reads without a call: owned by ArrayBuffers we
   // keep referenced until close(), freed by V8 after that.
@@ -77,9 +84,22 @@ Datapath::Datapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Datapath>(
     frames_tsfn_.Unref(env);
     frames_ = std::make_shared<FrameQueue>([this] { frames_tsfn_.NonBlockingCall(this, &Datapath::DeliverFrames); });
   }
+  // Connections tracked at most (default 262144): a full table refuses new ones (ct_full).
+  double ct_max = opts.Has("ctMax") && !opts.Get("ctMax").IsUndefined() ? opts.Get("ctMax").ToNumber().DoubleValue() : 262144;
+  if (!(ct_max >= 1 && ct_max <= (1 << 24)) || ct_max != static_cast<size_t>(ct_max)) throw Napi::RangeError::New(env, "ctMax must be 1..16777216");
+  ct_ = std::make_unique<Conntrack>(static_cast<size_t>(ct_max));
+  if (on_policy_log.IsFunction()) {
+    // Without a taker, denied connections are still dropped and counted, not logged.
+    policy_log_tsfn_ = Napi::ThreadSafeFunction::New(env, on_policy_log.As<Napi::Function>(), "weft-policy-log", 0, 1);
+    policy_log_tsfn_.Unref(env);
+    policy_log_ = std::make_unique<PolicyLog>([this] { policy_log_tsfn_.NonBlockingCall(this, &Datapath::DeliverPolicyLog); });
+  }
+  const size_t slot_words = static_cast<size_t>(kPolicySlots) * kPolCountStride;
+  policy_slots_.assign(nworkers * slot_words, 0);
   fp_ = std::make_unique<FastPath>(nworkers);
   for (uint32_t i = 0; i < nworkers; i++) {
-    workers_.push_back(std::make_unique<Worker>(i, *fp_, *events_, counter_mem_ + i * kBlockLen, hit_mem_, busy_poll_us, port_security_));
+    PolicyContext pc{ct_.get(), policy_log_.get(), policy_slots_.data() + i * slot_words};
+    workers_.push_back(std::make_unique<Worker>(i, *fp_, *events_, counter_mem_ + i * kBlockLen, hit_mem_, busy_poll_us, port_security_, pc));
   }
   for (auto& w : workers_) w->Start();
 }
@@ -159,6 +179,7 @@ void Datapath::Shutdown() {
   underlay_.reset();
   tsfn_.Release();
   if (frames_) frames_tsfn_.Release();
+  if (policy_log_) policy_log_tsfn_.Release();
 }
 
 Napi::Value Datapath::Close(const Napi::CallbackInfo& info) {

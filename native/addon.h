@@ -22,6 +22,8 @@
 #include "common.h"
 #include "events.h"
 #include "fastpath.h"
+#include "conntrack.h"
+#include "policy_log.h"
 #include "port.h"
 #include "underlay.h"
 #include "worker.h"
@@ -43,7 +45,7 @@ Napi::Object Layout(Napi::Env env);
 class Datapath : public Napi::ObjectWrap<Datapath> {
  public:
   static Napi::Object Init(Napi::Env env, Napi::Object exports);
-  // new Datapath({ workers, busyPollUs, portSecurity, onEvents(buffer), onFrames?(buffer) })
+  // new Datapath({ workers, busyPollUs, portSecurity, onEvents(buffer), onFrames?(buffer), onPolicyLog?(buffer), ctMax? })
   explicit Datapath(const Napi::CallbackInfo& info);
   ~Datapath() override { Shutdown(); }
 
@@ -51,6 +53,7 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
   // addon.cc
   static void DeliverEvents(Napi::Env env, Napi::Function fn, Datapath* self);
   static void DeliverFrames(Napi::Env env, Napi::Function fn, Datapath* self);
+  static void DeliverPolicyLog(Napi::Env env, Napi::Function fn, Datapath* self);
   void CheckOpen(Napi::Env env);
   void Shutdown();
   Napi::Value Maintain(const Napi::CallbackInfo& info);
@@ -87,6 +90,14 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
   Napi::Value FibApply(const Napi::CallbackInfo& info);
   Napi::Value FibSize(const Napi::CallbackInfo& info);
 
+  // addon_policy.cc: group policy and conntrack
+  Napi::Value PolicyLoad(const Napi::CallbackInfo& info);
+  Napi::Value PolicyCounters(const Napi::CallbackInfo& info);
+  Napi::Value CtStats(const Napi::CallbackInfo& info);
+  Napi::Value CtFlush(const Napi::CallbackInfo& info);
+  Napi::Value CtDump(const Napi::CallbackInfo& info);
+  uint64_t SumGlobal(GlobalCounter c) const;
+
   bool closed_ = false;
   bool port_security_ = true;
   uint64_t* counter_mem_ = nullptr;
@@ -100,6 +111,13 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
   Napi::ThreadSafeFunction frames_tsfn_;
   std::shared_ptr<FrameQueue> frames_;
   std::vector<uint8_t> frames_scratch_;  // JavaScript thread only
+  // Group policy: one conntrack for all workers, the deny log toward
+  // JavaScript (null without onPolicyLog), each worker's slot counters.
+  std::unique_ptr<Conntrack> ct_;
+  Napi::ThreadSafeFunction policy_log_tsfn_;
+  std::unique_ptr<PolicyLog> policy_log_;
+  std::vector<uint64_t> policy_slots_;
+  uint32_t policy_epoch_ = 0;
   std::unique_ptr<FastPath> fp_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::shared_ptr<Underlay> underlay_;

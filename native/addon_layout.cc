@@ -33,6 +33,34 @@ Napi::Object Record(Napi::Env env, const char* len_name, size_t len, Napi::Objec
   return o;
 }
 
+// The policy snapshot (POLICY-SPEC §4): header word places, section strides,
+// each section's fields, the codes in them, and the counter slots.
+Napi::Object PolicyWire(Napi::Env env) {
+  auto p = Napi::Object::New(env);
+  p.Set("header", WEFT_WIRE_OBJECT(WEFT_POLICY_HEADER));
+  p.Set("headerLen", static_cast<double>(kPolHeaderLen));
+  p.Set("version", static_cast<double>(kPolVersion));
+  p.Set("stride", WEFT_WIRE_OBJECT(WEFT_POLICY_STRIDES));
+  auto fields = Napi::Object::New(env);
+  fields.Set("nets", WEFT_WIRE_OBJECT(WEFT_POLICY_NET_FIELDS));
+  fields.Set("ips", WEFT_WIRE_OBJECT(WEFT_POLICY_IP_FIELDS));
+  fields.Set("groups", WEFT_WIRE_OBJECT(WEFT_POLICY_GROUP_FIELDS));
+  fields.Set("keys", WEFT_WIRE_OBJECT(WEFT_POLICY_KEY_FIELDS));
+  fields.Set("cidrs", WEFT_WIRE_OBJECT(WEFT_POLICY_CIDR_FIELDS));
+  fields.Set("ranges", WEFT_WIRE_OBJECT(WEFT_POLICY_RANGE_FIELDS));
+  p.Set("fields", fields);
+  p.Set("slots", static_cast<double>(kPolicySlots));
+  p.Set("any", static_cast<double>(kPolAny));
+  p.Set("noSlot", static_cast<double>(kPolNoSlot));
+  p.Set("maxPriority", static_cast<double>(kPolMaxPriority));
+  p.Set("flags", WEFT_WIRE_OBJECT(WEFT_POLICY_FLAGS));
+  p.Set("dirs", WEFT_WIRE_OBJECT(WEFT_POLICY_DIRS));
+  p.Set("actions", WEFT_WIRE_OBJECT(WEFT_POLICY_ACTIONS));
+  p.Set("counters", WEFT_WIRE_OBJECT(WEFT_POLICY_COUNTERS));
+  p.Set("counterStride", static_cast<double>(kPolCountStride));
+  return p;
+}
+
 Napi::Object Wire(Napi::Env env) {
   auto fib = Record(env, "stride", kFibStride, WEFT_WIRE_OBJECT(WEFT_FIB_FIELDS));
   fib.Set("ops", WEFT_WIRE_OBJECT(WEFT_FIB_OPS));
@@ -48,6 +76,8 @@ Napi::Object Wire(Napi::Env env) {
   w.Set("frames", Record(env, "hdrLen", kFrameRecordHdrLen, WEFT_WIRE_OBJECT(WEFT_FRAME_FIELDS)));
   w.Set("encap", WEFT_WIRE_OBJECT(WEFT_ENCAPS));
   w.Set("maxVxlanVni", static_cast<double>(kMaxVxlanVni));
+  w.Set("policy", PolicyWire(env));
+  w.Set("policyLog", Record(env, "len", kPolicyLogRecordLen, WEFT_WIRE_OBJECT(WEFT_POLICY_LOG_FIELDS)));
   return w;
 }
 

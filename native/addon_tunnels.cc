@@ -63,7 +63,8 @@ Napi::Value Datapath::ClearNetworkEncap(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// addTunnelPort(id, network, remoteIp, flood, mtu): a remote VTEP of the network.
+// addTunnelPort(id, network, remoteIp, flood, mtu, gbp?): a remote VTEP of
+// the network; `gbp` when it takes VXLAN-GBP (ignored for GRE).
 Napi::Value Datapath::AddTunnelPort(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
@@ -72,6 +73,11 @@ Napi::Value Datapath::AddTunnelPort(const Napi::CallbackInfo& info) {
   if (info.Length() < 4 || !info[3].IsBoolean()) throw Napi::TypeError::New(env, "flood must be a boolean");
   bool flood = info[3].As<Napi::Boolean>().Value();
   uint32_t mtu = ArgU32(info, 4, "mtu");
+  bool gbp = false;
+  if (info.Length() > 5 && !info[5].IsUndefined()) {
+    if (!info[5].IsBoolean()) throw Napi::TypeError::New(env, "gbp must be a boolean");
+    gbp = info[5].As<Napi::Boolean>().Value();
+  }
   if (!underlay_) throw Napi::Error::New(env, "no underlay: start the daemon with --underlay IP");
   auto enc = net_encap_.find(network);
   if (enc == net_encap_.end()) throw Napi::Error::New(env, "network has no encapsulation set");
@@ -80,7 +86,8 @@ Napi::Value Datapath::AddTunnelPort(const Napi::CallbackInfo& info) {
   if (cur.vtep_port.count(vkey)) throw Napi::Error::New(env, "VTEP already on this network");
   if (remote == underlay_->local_ip()) throw Napi::Error::New(env, "a VTEP cannot be this host's own underlay address");
   CheckPortArgs(env, id, network, mtu);
-  auto port = std::make_shared<TunnelPort>(id, network, mtu, underlay_, enc->second.first, enc->second.second, remote, flood);
+  auto port = std::make_shared<TunnelPort>(id, network, mtu, underlay_, enc->second.first, enc->second.second, remote, flood,
+                                           gbp);
   fp_->Update([&](Tables& t) { t.AddTunnelPort(port); });
   return env.Undefined();
 }

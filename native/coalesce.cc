@@ -61,7 +61,8 @@ bool Joinable(const Decapped& d, Tcp* t) {
 // Whether `b` continues the flow of `a` with the same everything but what a
 // segmenter changes (IP length, ID and checksum; TCP sequence, checksum, PSH).
 bool SameFlow(const Decapped& a, const Tcp& ta, const Decapped& b, const Tcp& tb) {
-  if (a.port != b.port || ta.v4 != tb.v4 || ta.hdrs != tb.hdrs) return false;
+  // One group id per joined frame: the policy stage reads it once.
+  if (a.port != b.port || a.gbp != b.gbp || ta.v4 != tb.v4 || ta.hdrs != tb.hdrs) return false;
   const uint8_t *x = a.inner, *y = b.inner;
   if (std::memcmp(x, y, kEthHdrLen) != 0) return false;
   if (ta.v4) {
@@ -114,7 +115,7 @@ void Coalescer::Emit(const std::vector<Decapped>& in, size_t first, size_t count
     std::memcpy(o.frame.buf, &d.vh, kVnetHdrLen);
     o.frame.len = kVnetHdrLen + d.len;
     o.frame.truncated = d.truncated;
-    o.frame.gbp = 0;  // set from the datagram's GBP header (tunnel_rx.cc)
+    o.frame.gbp = d.gbp;  // from the datagram's GBP header (tunnel_rx.cc)
     out.push_back(o);
     return;
   }
@@ -159,7 +160,7 @@ void Coalescer::Emit(const std::vector<Decapped>& in, size_t first, size_t count
   vh.csum_start = static_cast<uint16_t>(t0.l4);
   vh.csum_offset = offsetof(TcpHdr, csum);
   std::memcpy(buf, &vh, kVnetHdrLen);
-  out.push_back({d.port, {buf, static_cast<uint32_t>(kVnetHdrLen + total), false}});
+  out.push_back({d.port, {buf, static_cast<uint32_t>(kVnetHdrLen + total), false, d.gbp}});
   joined.frames++;
   joined.segments += count;
 }

@@ -26,6 +26,7 @@ struct Decapped {
   bool room_before;
   bool truncated;
   ParsedFrame parsed;  // ParseL3L4(inner, len), made once at decapsulation
+  uint16_t gbp = 0;    // the source's group id from a VXLAN-GBP header (0: none)
 };
 
 struct Outgoing {

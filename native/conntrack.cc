@@ -1,6 +1,7 @@
 // The conntrack table and the tuple of a frame (see conntrack.h).
 #include "conntrack.h"
 
+#include <algorithm>
 #include <random>
 
 namespace weft {
@@ -11,12 +12,75 @@ constexpr uint8_t kIpProtoIcmp = 1;
 constexpr uint8_t kTcpSyn = 0x02, kTcpRst = 0x04;
 constexpr size_t kMinIndex = 16;  // index slots of an empty shard
 constexpr int kMaxV6Ext = 8;      // extension headers walked before giving up
+constexpr size_t kReclaimLooks = 16;  // entries a full Insert looks at for an expired one
 
 bool IsIcmp(uint8_t proto, uint8_t ipver) { return (ipver == 4 && proto == kIpProtoIcmp) || (ipver == 6 && proto == kIpProtoIcmpV6); }
 bool IsEcho(uint8_t type, uint8_t ipver) { return ipver == 4 ? (type == 8 || type == 0) : (type == 128 || type == 129); }
 bool IsEchoRequest(uint8_t type, uint8_t ipver) { return ipver == 4 ? type == 8 : type == 128; }
 bool IsError(uint8_t type, uint8_t ipver) {
   return ipver == 4 ? (type == 3 || type == 11 || type == 12) : (type >= 1 && type <= 4);
+}
+
+// Addresses of 4 or 16 bytes in network order, compared and copied with
+// fixed sizes (no library call per frame).
+int AddrCmp(const uint8_t* x, const uint8_t* y, uint8_t ipver) {
+  if (ipver == 4) {
+    uint32_t a = Get32(x), b = Get32(y);
+    return a < b ? -1 : a > b;
+  }
+  for (int i = 0; i < 16; i += 8) {
+    uint64_t a, b;
+    std::memcpy(&a, x + i, 8);
+    std::memcpy(&b, y + i, 8);
+    a = __builtin_bswap64(a);
+    b = __builtin_bswap64(b);
+    if (a != b) return a < b ? -1 : 1;
+  }
+  return 0;
+}
+// The key written in place a word at a time, as Hash reads it: a key built
+// from byte and half-word stores and then read as words stalls store
+// forwarding, which costs more than the rest of the lookup.
+using Word = uint64_t __attribute__((may_alias, aligned(4)));
+using Half = uint32_t __attribute__((may_alias));
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "CtKey's words are assembled little-endian");
+static_assert(offsetof(CtKey, a) == 8 && offsetof(CtKey, b) == 24 && offsetof(CtKey, a_port) == 40, "CtKey layout");
+
+void FillKey(CtTuple* t, uint32_t network, uint8_t proto, uint8_t ipver, const uint8_t* src, const uint8_t* dst, bool a_to_b,
+             uint16_t a_port, uint16_t b_port) {
+  const uint8_t* a = a_to_b ? src : dst;
+  const uint8_t* b = a_to_b ? dst : src;
+  auto* w = reinterpret_cast<Word*>(&t->key);
+  w[0] = network | static_cast<uint64_t>(proto) << 32 | static_cast<uint64_t>(ipver) << 40;
+  if (ipver == 4) {
+    uint32_t x;
+    std::memcpy(&x, a, 4);
+    w[1] = x;
+    w[2] = 0;
+    std::memcpy(&x, b, 4);
+    w[3] = x;
+    w[4] = 0;
+  } else {
+    uint64_t x[4];
+    std::memcpy(x, a, 16);
+    std::memcpy(x + 2, b, 16);
+    w[1] = x[0];
+    w[2] = x[1];
+    w[3] = x[2];
+    w[4] = x[3];
+  }
+  *reinterpret_cast<Half*>(reinterpret_cast<uint8_t*>(&t->key) + 40) = a_port | static_cast<uint32_t>(b_port) << 16;
+  t->a_to_b = a_to_b;
+  t->tcp_flags = 0;
+  t->l4 = 0;
+}
+
+// Canonical order: by address, then by port.
+void FillPorted(CtTuple* t, uint32_t network, uint8_t proto, uint8_t ipver, const uint8_t* src, uint16_t sport, const uint8_t* dst,
+                uint16_t dport) {
+  int c = AddrCmp(src, dst, ipver);
+  bool ab = c < 0 || (c == 0 && sport <= dport);
+  FillKey(t, network, proto, ipver, src, dst, ab, ab ? sport : dport, ab ? dport : sport);
 }
 
 // Past IPv6 extension headers to the L4 protocol. False when one is cut
@@ -90,32 +154,33 @@ bool L4Tuple(const uint8_t* f, uint32_t len, const IpAt& ip, uint8_t ipver, uint
   if (ip.proto == kIpProtoTcp || ip.proto == kIpProtoUdp) {
     uint32_t need = embedded ? 8 : ip.proto == kIpProtoTcp ? sizeof(TcpHdr) : sizeof(UdpHdr);
     if (o + need > len) return false;
-    *out = CtTupleFrom(network, ip.proto, ipver, ip.src, Get16(f + o), ip.dst, Get16(f + o + 2));
+    FillPorted(out, network, ip.proto, ipver, ip.src, Get16(f + o), ip.dst, Get16(f + o + 2));
     if (ip.proto == kIpProtoTcp && !embedded) out->tcp_flags = f[o + offsetof(TcpHdr, flags)];
     return true;
   }
   if (!IsIcmp(ip.proto, ipver)) {
-    *out = CtTupleFrom(network, ip.proto, ipver, ip.src, 0, ip.dst, 0);
+    FillPorted(out, network, ip.proto, ipver, ip.src, 0, ip.dst, 0);
     return true;
   }
   if (o + 8 > len) return false;  // type, code, checksum and the 4 bytes every ICMP header has
   uint8_t type = f[o];
   if (IsEcho(type, ipver)) {
-    *out = CtTupleFrom(network, ip.proto, ipver, ip.src, 0, ip.dst, 0);
-    if (std::memcmp(ip.src, ip.dst, ipver == 4 ? 4 : 16) == 0) out->a_to_b = IsEchoRequest(type, ipver);
-    out->key.a_port = Get16(f + o + 4);  // the identifier, the same both ways
+    // Ports (identifier, 0) both ways, so only the addresses order it (a
+    // ping to itself: the request runs a->b).
+    int c = AddrCmp(ip.src, ip.dst, ipver);
+    FillKey(out, network, ip.proto, ipver, ip.src, ip.dst, c < 0 || (c == 0 && IsEchoRequest(type, ipver)), Get16(f + o + 4), 0);
     return true;
   }
   if (!IsError(type, ipver)) {
-    *out = CtTupleFrom(network, ip.proto, ipver, ip.src, 0, ip.dst, 0);
+    FillPorted(out, network, ip.proto, ipver, ip.src, 0, ip.dst, 0);
     return true;
   }
   if (embedded) return false;  // an error about an error is never sent
   IpAt in;
   if (!ParseIp(f, len, o + 8, ipver, &in)) return false;
-  if (std::memcmp(in.src, ip.dst, ipver == 4 ? 4 : 16) != 0) {
+  if (AddrCmp(in.src, ip.dst, ipver) != 0) {
     // Not about a packet its receiver sent: related to nothing here.
-    *out = CtTupleFrom(network, ip.proto, ipver, ip.src, 0, ip.dst, 0);
+    FillPorted(out, network, ip.proto, ipver, ip.src, 0, ip.dst, 0);
     return true;
   }
   if (!L4Tuple(f, len, in, ipver, network, true, out, related)) return false;
@@ -140,18 +205,8 @@ CtState InitialState(uint8_t proto, uint8_t ipver) {
 
 CtTuple CtTupleFrom(uint32_t network, uint8_t proto, uint8_t ipver, const uint8_t* src, uint16_t sport, const uint8_t* dst,
                     uint16_t dport) {
-  size_t n = ipver == 4 ? 4 : 16;
-  int c = std::memcmp(src, dst, n);
-  if (c == 0) c = sport < dport ? -1 : sport > dport ? 1 : 0;
   CtTuple t;
-  t.a_to_b = c <= 0;
-  t.key.network = network;
-  t.key.proto = proto;
-  t.key.ipver = ipver;
-  std::memcpy(t.key.a, t.a_to_b ? src : dst, n);
-  std::memcpy(t.key.b, t.a_to_b ? dst : src, n);
-  t.key.a_port = t.a_to_b ? sport : dport;
-  t.key.b_port = t.a_to_b ? dport : sport;
+  FillPorted(&t, network, proto, ipver, src, sport, dst, dport);
   return t;
 }
 
@@ -161,7 +216,9 @@ bool CtTupleOf(const uint8_t* frame, uint32_t len, const ParsedFrame& p, uint32_
   uint8_t ipver = p.v4 ? 4 : 6;
   IpAt ip;
   if (!ParseIp(frame, len, p.l3, ipver, &ip)) return false;
-  return L4Tuple(frame, len, ip, ipver, network, false, out, related);
+  if (!L4Tuple(frame, len, ip, ipver, network, false, out, related)) return false;
+  out->l4 = ip.l4;
+  return true;
 }
 
 const char* CtStateName(CtState s) {
@@ -201,9 +258,14 @@ Conntrack::Conntrack(size_t max_entries) : max_(max_entries) {
 }
 
 uint64_t Conntrack::Hash(const CtKey& k) const {
-  uint64_t w[6] = {0, 0, 0, 0, 0, 0};
-  std::memcpy(w, &k, sizeof(CtKey));
-  uint64_t h = Mix(w[0] ^ seed_[0], w[1] ^ seed_[1]) ^ Mix(w[2] ^ seed_[2], w[3] ^ seed_[3]) ^ Mix(w[4] ^ seed_[4], w[5] ^ seed_[5]);
+  // Word by word from the key itself: a memcpy to a local array gets
+  // vectorised through the stack, and its reloads stall store forwarding.
+  using Word = uint64_t __attribute__((may_alias, aligned(4)));
+  using Half = uint32_t __attribute__((may_alias));
+  const auto* w = reinterpret_cast<const Word*>(&k);
+  const uint64_t last = *reinterpret_cast<const Half*>(reinterpret_cast<const uint8_t*>(&k) + 40);
+  static_assert(sizeof(CtKey) == 44 && alignof(CtKey) == 4, "five words and a half, 4-aligned");
+  uint64_t h = Mix(w[0] ^ seed_[0], w[1] ^ seed_[1]) ^ Mix(w[2] ^ seed_[2], w[3] ^ seed_[3]) ^ Mix(w[4] ^ seed_[4], last ^ seed_[5]);
   return Mix(h ^ 0x9e3779b97f4a7c15ull, seed_[0] ^ 0xe7037ed1a0b428dbull);
 }
 
@@ -233,6 +295,12 @@ void Conntrack::Shard::Rebuild(size_t cap) {
 CtEntry* Conntrack::Shard::Add(const CtKey& k, uint64_t h) {
   // At most half full: probes stay short, and a miss ends at an empty slot.
   if ((entries.size() + 1) * 2 > index.size()) Rebuild(index.size() * 2);
+  if (entries.size() == entries.capacity()) {
+    // 1.5x, not the library's 2x: a full table's shards waste less.
+    size_t cap = std::max<size_t>(8, entries.capacity() + entries.capacity() / 2);
+    entries.reserve(cap);
+    tags.reserve(cap);
+  }
   uint32_t tag = static_cast<uint32_t>(h >> 32);
   entries.emplace_back();
   tags.push_back(tag);
@@ -281,13 +349,32 @@ void Conntrack::Shard::Clear() {
   index.shrink_to_fit();
 }
 
-CtEntry* Conntrack::Insert(const CtKey& k, bool orig_a_to_b, double now) {
-  if (count_.fetch_add(1, std::memory_order_relaxed) >= max_) {
+bool Conntrack::Reserve(Shard& s, double now) {
+  auto take = [&] {
+    if (count_.fetch_add(1, std::memory_order_relaxed) < max_) return true;
     count_.fetch_sub(1, std::memory_order_relaxed);
-    return nullptr;
+    return false;
+  };
+  if (take()) return true;
+  size_t looks = std::min<size_t>(s.entries.size(), kReclaimLooks);
+  for (size_t i = 0; i < looks; i++) {
+    if (s.reclaim >= s.entries.size()) s.reclaim = 0;
+    if (s.entries[s.reclaim].Expired(now)) {
+      s.Erase(s.reclaim);
+      count_.fetch_sub(1, std::memory_order_relaxed);
+      expired_.fetch_add(1, std::memory_order_relaxed);
+      return take();  // another worker may have taken the room meanwhile
+    }
+    s.reclaim++;
   }
+  return false;
+}
+
+CtEntry* Conntrack::Insert(const CtKey& k, bool orig_a_to_b, double now) {
   uint64_t h = Hash(k);
-  CtEntry* e = shards_[ShardOf(h)].Add(k, h);
+  Shard& s = shards_[ShardOf(h)];
+  if (!Reserve(s, now)) return nullptr;
+  CtEntry* e = s.Add(k, h);
   Restart(*e, orig_a_to_b, now);
   return e;
 }
@@ -376,6 +463,7 @@ size_t Conntrack::Sweep(double now, size_t budget) {
     sweep_pos_ = 0;
   }
   count_.fetch_sub(freed, std::memory_order_relaxed);
+  expired_.fetch_add(freed, std::memory_order_relaxed);
   return freed;
 }
 

@@ -50,6 +50,10 @@ struct CtTuple {
   CtKey key;
   bool a_to_b = true;
   uint8_t tcp_flags = 0;  // the frame's TCP flags (0 unless TCP; 0 for a related ICMP error)
+  // Offset of the frame's own L4 header (past IPv6 extension headers; for
+  // an ICMP error, the ICMP header, not the quoted one): frame[l4] is the
+  // ICMP type, say for the neighbour-discovery exemption.
+  uint32_t l4 = 0;
 };
 
 // From a parsed frame (ParseL3L4 of the same bytes): false when it has no
@@ -59,7 +63,7 @@ struct CtTuple {
 // non-first fragment or itself an ICMP error. IPv6 hop-by-hop, routing,
 // destination-options, fragment and AH headers are walked: key.proto is the
 // L4 protocol, which may differ from p.proto.
-// For an ICMP/ICMPv6 error (v4 types 3, 11, 12; v6 1-4) that its embedded
+// For an ICMP/ICMPv6 error (v4 types 3, 11, 12; v6 1-4) whose embedded
 // packet's source is this frame's destination, `related` is set and the
 // tuple is the embedded packet's, reversed to the direction of the connection
 // it reports on (an error about an orig-direction packet runs in the reply
@@ -91,12 +95,12 @@ struct CtEntry {
   CtState state = CtState::kNew;
   bool denied = false;
   uint8_t deny_reason = 0;              // DropReason when denied
+  uint8_t fins = 0;                     // FIN seen: bit0 orig, bit1 reply (both: closed)
   uint32_t epoch = 0;                   // policy epoch the verdict was made under
   uint32_t gs = 0, gd = 0;              // group keys of source/destination at the verdict (0: WORLD)
   uint32_t slot_out = kCtNoSlot, slot_in = kCtNoSlot;  // counter slots that decided (kCtNoSlot: none/default allow)
   double last_seen = 0, expires = 0;
   uint64_t packets[2] = {0, 0}, bytes[2] = {0, 0};  // orig, reply
-  uint8_t fins = 0;                     // FIN seen: bit0 orig, bit1 reply (both: closed)
   // Whether a packet running a_to_b (CtTuple::a_to_b) is in the opener's direction.
   bool Orig(bool a_to_b) const { return a_to_b == orig_a_to_b; }
   bool Expired(double now) const { return expires <= now; }
@@ -125,22 +129,34 @@ class Conntrack {
   // others kUdpFirst; expiry from it); nullptr when full (caller drops
   // `ct_full`). Only inside With(k, ...) for the same key, under its lock,
   // after it found nothing. Call Track for the packet that made it.
+  // On a full table it first looks at a few entries of the key's shard for
+  // one that has expired but is not swept yet, and frees it (never a live
+  // one): an idle worker's unswept table does not refuse connections.
   CtEntry* Insert(const CtKey& k, bool orig_a_to_b, double now);
   // An expired entry found by With, made new again for the packet at hand
   // (counters, verdict and state reset) instead of freed and re-inserted.
   static void Restart(CtEntry& e, bool orig_a_to_b, double now);
   // Moves TCP/UDP/ICMP state on a packet in direction `orig` with TCP flags;
   // refreshes expiry. `packets`: a GSO superframe counts its segments.
+  // TCP: RST -> closed; a reply to new/syn_sent -> established; SYN from
+  // orig -> syn_sent (also reopening a closed tuple); FIN on an established
+  // one -> fin_wait, FINs both ways -> closed (TIME_WAIT). A FIN before any
+  // reply keeps the short timeout, so FIN floods cost 30 s, not 15 min.
+  // Other protocols: a reply -> udp_both; ICMP stays icmp.
   static void Track(CtEntry& e, bool orig, uint8_t tcp_flags, uint32_t bytes, double now, uint32_t packets = 1);
   // Looks at up to `budget` entries from where the last call stopped
   // (round-robin over shards; one shard locked at a time) and frees the
   // expired ones among them. Returns how many it freed. Concurrent callers
-  // do not wait: one sweeps, the others return 0.
+  // do not wait: one sweeps, the others return 0. Never call Sweep, Flush
+  // or Dump inside With (the shard's lock is held).
   size_t Sweep(double now, size_t budget);
   void Flush();
   size_t size() const { return count_.load(std::memory_order_relaxed); }
   size_t max() const { return max_; }
+  // Entries freed because they expired, by Sweep and by a full Insert.
+  uint64_t expired() const { return expired_.load(std::memory_order_relaxed); }
   // Up to `max` entries, one shard locked at a time (a snapshot per shard).
+  // `fn` runs under the shard's lock: copy what it needs, nothing slow.
   void Dump(size_t max, const std::function<void(const CtEntry&)>& fn) const;
 
   uint64_t Hash(const CtKey& k) const;
@@ -153,6 +169,7 @@ class Conntrack {
     std::vector<uint64_t> index;
     std::vector<CtEntry> entries;  // dense: Sweep walks it, delete moves the last into the hole
     std::vector<uint32_t> tags;    // hash >> 32 of entries[i], to find its index slot when it moves
+    size_t reclaim = 0;            // where a full Insert looks for an expired entry next
     CtEntry* Find(const CtKey& k, uint64_t h);
     CtEntry* Add(const CtKey& k, uint64_t h);
     void Erase(size_t pos);
@@ -160,10 +177,12 @@ class Conntrack {
     void Clear();
   };
   static size_t ShardOf(uint64_t h) { return h & (kShards - 1); }
+  bool Reserve(Shard& s, double now);  // one more entry under max_, else false
 
   std::array<Shard, kShards> shards_;
   const size_t max_;
   std::atomic<size_t> count_{0};
+  std::atomic<uint64_t> expired_{0};
   uint64_t seed_[6];
   std::mutex sweep_mu_;
   size_t sweep_shard_ = 0, sweep_pos_ = 0;  // under sweep_mu_

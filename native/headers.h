@@ -110,6 +110,13 @@ struct VxlanHdr {  // RFC 7348
 };
 static_assert(sizeof(VxlanHdr) == 8, "VXLAN header is 8 bytes");
 constexpr uint8_t kVxlanFlagVni = 0x08;
+// VXLAN Group Policy (draft-smith-vxlan-group-policy; the Linux vxlan
+// device's `gbp`): in the first flags byte G says bytes 2-3 carry the
+// source's 16-bit Group Policy ID; in the second, D (don't learn) and A
+// (policy applied). Every other bit of the two flags bytes is reserved.
+constexpr uint8_t kVxlanFlagGbp = 0x80;
+constexpr uint8_t kVxlanGbpDontLearn = 0x40, kVxlanGbpApplied = 0x08;
+constexpr size_t kVxlanGbpIdAt = 2;  // big-endian, beside the flags
 
 struct GreHdr {  // RFC 2784/2890: optional checksum, key and sequence follow
   Be16 flags;    // C, K, S bits and version

@@ -1,9 +1,10 @@
 // L2 switching: what a worker does with each frame a port gave it. It
 // checks the frame (size, vnet header, source MAC, port security), learns
 // its source (a learn event toward JavaScript, once per MAC until answered),
-// lets proxy ARP answer it (proxy_arp.cc), and queues it for the output port
-// the fast path names, or floods it (with a miss event on a network with
-// tunnels). The worker loop (worker.cc) sends the queues.
+// asks group policy on enforced networks (policy_stage.cc), lets proxy ARP
+// answer it (proxy_arp.cc), and queues it for the output port the fast path
+// names, or floods it (with a miss event on a network with tunnels). The
+// worker loop (worker.cc) sends the queues.
 #include "worker.h"
 
 #include "headers.h"
@@ -40,6 +41,10 @@ void Worker::Switch(const Tables& t, const Port& in, Frame* frames, int n, doubl
   // of learned (no table lookup for the source).
   const PortGuard* guard = port_security_ ? in.guard() : nullptr;
   const uint32_t max_frame = guard != nullptr ? in.max_rx_frame() : in.max_frame();
+  // Group policy: decided once per batch (one network per port), so a
+  // network without it costs nothing per frame.
+  const PolicyTables* policy = t.policy.get();
+  if (policy != nullptr && !policy->Enforced(net)) policy = nullptr;
   for (int i = 0; i < n; i++) {
     Frame& f = frames[i];
     uint32_t elen = f.len > kVnetHdrLen ? f.len - kVnetHdrLen : 0;
@@ -65,6 +70,12 @@ void Worker::Switch(const Tables& t, const Port& in, Frame* frames, int n, doubl
       continue;
     }
     if (guard == nullptr) Learn(t, net, src, in_id, now);
+    // After port security (so the source address is the sender's own),
+    // before anything is answered or forwarded (policy_stage.cc).
+    if (policy != nullptr && !PolicyStep(t, *policy, in, f, now)) {
+      counters_.Port(in_id, rx_dropped);
+      continue;
+    }
     // Broadcast or unicast (a re-probe), an ARP request the overlay fdb can
     // answer never leaves this host.
     if (reinterpret_cast<const EthHdr*>(eth)->type.get() == kEthArp && ProxyArp(t, in, f)) continue;

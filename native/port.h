@@ -50,6 +50,8 @@ class Port {
   // into another (split horizon). Only flooding tunnels get broadcasts.
   virtual bool is_tunnel() const { return false; }
   virtual bool floods() const { return true; }
+  // weft's own service (in-band DNS, port_service.h): exempt from group policy.
+  virtual bool is_service() const { return false; }
   // A memory port's wire is JavaScript (port_memory.h, for tests).
   virtual MemoryPort* as_memory() { return nullptr; }
   // The port is being removed for good: a device made to outlive the

@@ -48,6 +48,7 @@ class ServicePort : public Port {
     return sent;
   }
   bool floods() const override { return false; }
+  bool is_service() const override { return true; }
 
  private:
   // Appends `f` to `out` as one wire record; returns the drop reason if it

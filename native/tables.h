@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common.h"
+#include "policy_tables.h"
 #include "port.h"
 
 namespace weft {
@@ -41,6 +42,9 @@ struct Tables {
   std::unordered_map<uint64_t, uint64_t> arp;
   // Networks with at least one tunnel port: only they raise miss events.
   std::unordered_map<uint32_t, uint32_t> tunnels;
+  // Group policy (policyLoad): which networks are enforced and their
+  // decision tables; null until the first load. Shared between snapshots.
+  std::shared_ptr<const PolicyTables> policy;
 
   Port* port(uint32_t id) const { return id < kMaxPorts ? ports[id].get() : nullptr; }
   const FibEntry* Lookup(uint64_t key) const {

@@ -110,8 +110,9 @@ Napi::Value DescribeInnerGsoJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// popVxlan(udpPayload) / popGre(ipv4Packet) -> { vni, innerOff, innerLen } | null
-template <bool (*Pop)(const uint8_t*, uint32_t, Popped*)>
+// popVxlan(udpPayload) -> { vni, innerOff, innerLen, gbp } | null
+// popGre(ipv4Packet) -> { vni, innerOff, innerLen } | null
+template <bool (*Pop)(const uint8_t*, uint32_t, Popped*), bool kGbp>
 Napi::Value PopJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto p = Copy(BufferArg(info, 0, "packet"));
@@ -121,6 +122,7 @@ Napi::Value PopJs(const Napi::CallbackInfo& info) {
   out.Set("vni", static_cast<double>(pop.vni));
   out.Set("innerOff", static_cast<double>(pop.inner_off));
   out.Set("innerLen", static_cast<double>(pop.inner_len));
+  if (kGbp) out.Set("gbp", static_cast<double>(pop.gbp));
   return out;
 }
 
@@ -140,8 +142,8 @@ class NoPort : public Port {
   int TxBatch(Frame* const*, int, Counters&) override { return 0; }
 };
 
-// coalesce([{ frame, vnetHdr?, port?, truncated?, roomBefore? }]) ->
-//   { frames: [{ port, frame (vnet header first) }], joined: { frames, segments } }
+// coalesce([{ frame, vnetHdr?, port?, truncated?, roomBefore?, gbp? }]) ->
+//   { frames: [{ port, frame (vnet header first), gbp }], joined: { frames, segments } }
 // vnetHdr defaults to DATA_VALID, as a verified decapsulated frame has.
 Napi::Value CoalesceJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -174,6 +176,7 @@ Napi::Value CoalesceJs(const Napi::CallbackInfo& info) {
     d.room_before = o.Get("roomBefore").IsUndefined() || o.Get("roomBefore").ToBoolean().Value();
     d.truncated = o.Get("truncated").ToBoolean().Value();
     d.parsed = ParseL3L4(d.inner, d.len);
+    d.gbp = o.Get("gbp").IsNumber() ? static_cast<uint16_t>(o.Get("gbp").As<Napi::Number>().Uint32Value()) : 0;
     in.push_back(d);
   }
   // One coalescer for every call: its arena (megabytes, zeroed when made)
@@ -186,6 +189,7 @@ Napi::Value CoalesceJs(const Napi::CallbackInfo& info) {
     auto f = Napi::Object::New(env);
     f.Set("port", static_cast<double>(outgoing[i].port->id() - 1));
     f.Set("frame", Napi::Buffer<uint8_t>::Copy(env, outgoing[i].frame.buf, outgoing[i].frame.len));
+    f.Set("gbp", static_cast<double>(outgoing[i].frame.gbp));
     frames.Set(i, f);
   }
   auto out = Napi::Object::New(env);
@@ -207,8 +211,8 @@ void InitTesting(Napi::Env env, Napi::Object exports) {
   t.Set("completeChecksum", Napi::Function::New(env, CompleteChecksumJs, "completeChecksum"));
   t.Set("finishReceivedChecksum", Napi::Function::New(env, FinishReceivedChecksumJs, "finishReceivedChecksum"));
   t.Set("describeInnerGso", Napi::Function::New(env, DescribeInnerGsoJs, "describeInnerGso"));
-  t.Set("popVxlan", Napi::Function::New(env, PopJs<PopVxlan>, "popVxlan"));
-  t.Set("popGre", Napi::Function::New(env, PopJs<PopGre>, "popGre"));
+  t.Set("popVxlan", Napi::Function::New(env, PopJs<PopVxlan, true>, "popVxlan"));
+  t.Set("popGre", Napi::Function::New(env, PopJs<PopGre, false>, "popGre"));
   t.Set("flowHash", Napi::Function::New(env, FlowHashJs, "flowHash"));
   t.Set("coalesce", Napi::Function::New(env, CoalesceJs, "coalesce"));
   InitTestingCt(env, t);

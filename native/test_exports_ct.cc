@@ -76,10 +76,11 @@ Napi::Object TupleObject(Napi::Env env, const CtTuple& t, bool related) {
   o.Set("aToB", t.a_to_b);
   o.Set("related", related);
   o.Set("tcpFlags", static_cast<double>(t.tcp_flags));
+  o.Set("l4", static_cast<double>(t.l4));
   return o;
 }
 
-// ctTuple(frame, network) -> { key, aToB, related, tcpFlags } | null
+// ctTuple(frame, network) -> { key, aToB, related, tcpFlags, l4 } | null
 Napi::Value CtTupleJs(const Napi::CallbackInfo& info) {
   auto f = FrameArg(info, 0);
   auto network = static_cast<uint32_t>(NumberArg(info, 1, "network"));
@@ -138,7 +139,7 @@ Napi::Value Track(Conntrack& ct, const Napi::CallbackInfo& info) {
   return o;
 }
 
-// conntrack(maxEntries = 262144) -> { track, lookup, sweep, flush, size, max, dump }
+// conntrack(maxEntries = 262144) -> { track, lookup, sweep, flush, size, max, expired, dump }
 Napi::Value ConntrackJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   size_t max = info.Length() > 0 && info[0].IsNumber() ? static_cast<size_t>(info[0].As<Napi::Number>().DoubleValue()) : 262144;
@@ -161,6 +162,7 @@ Napi::Value ConntrackJs(const Napi::CallbackInfo& info) {
   o.Set("flush", Napi::Function::New(env, [ct](const Napi::CallbackInfo& i) { ct->Flush(); }, "flush"));
   o.Set("size", Napi::Function::New(env, [ct](const Napi::CallbackInfo& i) { return Napi::Number::New(i.Env(), static_cast<double>(ct->size())); }, "size"));
   o.Set("max", Napi::Function::New(env, [ct](const Napi::CallbackInfo& i) { return Napi::Number::New(i.Env(), static_cast<double>(ct->max())); }, "max"));
+  o.Set("expired", Napi::Function::New(env, [ct](const Napi::CallbackInfo& i) { return Napi::Number::New(i.Env(), static_cast<double>(ct->expired())); }, "expired"));
   o.Set("dump", Napi::Function::New(env, [ct](const Napi::CallbackInfo& i) {
           auto max = static_cast<size_t>(NumberArg(i, 0, "max"));
           std::vector<CtEntry> got;

@@ -63,13 +63,22 @@ size_t PushOuter(uint8_t* out, Encap encap, uint32_t local_ip, uint32_t remote_i
   return kGreOuterLen;
 }
 
+void SetVxlanGbp(uint8_t* vxlan_hdr, uint16_t gbp) {
+  if (gbp == 0) return;
+  vxlan_hdr[0] |= kVxlanFlagGbp;
+  Put16(vxlan_hdr + kVxlanGbpIdAt, gbp);
+}
+
 bool PopVxlan(const uint8_t* p, uint32_t len, Popped* out) {
   const auto* vx = reinterpret_cast<const VxlanHdr*>(p);
   if (len < sizeof(VxlanHdr) || !(vx->flags & kVxlanFlagVni)) return false;
   out->vni = vx->get_vni();
   out->inner_off = sizeof(VxlanHdr);
   out->inner_len = len - sizeof(VxlanHdr);
-  return true;
+  out->gbp = (vx->flags & kVxlanFlagGbp) ? Get16(p + kVxlanGbpIdAt) : 0;
+  out->bad_flags = (vx->flags & ~(kVxlanFlagVni | kVxlanFlagGbp)) != 0 ||
+                   (p[1] & ~(kVxlanGbpDontLearn | kVxlanGbpApplied)) != 0;
+  return !out->bad_flags;
 }
 
 bool PopGre(const uint8_t* p, uint32_t len, Popped* out) {
@@ -118,8 +127,13 @@ uint32_t FlowHash(const uint8_t* f, uint32_t len, const ParsedFrame& p) {
 }
 
 TunnelPort::TunnelPort(uint32_t id, uint32_t network, uint32_t mtu, std::shared_ptr<Underlay> ul, Encap encap,
-                       uint32_t vni, uint32_t remote_ip, bool flood)
-    : Port(id, network, mtu, -1), ul_(std::move(ul)), encap_(encap), remote_ip_(remote_ip), flood_(flood) {
+                       uint32_t vni, uint32_t remote_ip, bool flood, bool gbp)
+    : Port(id, network, mtu, -1),
+      ul_(std::move(ul)),
+      encap_(encap),
+      remote_ip_(remote_ip),
+      flood_(flood),
+      gbp_(gbp && encap == Encap::kVxlan) {  // GRE has no place for a group id
   outer_len_ = PushOuter(outer_, encap, ul_->local_ip(), remote_ip, ul_->vxlan_port(), vni);
   std::memset(&dst_, 0, sizeof(dst_));
   dst_.sin_family = AF_INET;
@@ -133,6 +147,7 @@ struct TunnelPort::Scratch {
     const uint8_t* data;
     uint32_t len;
     uint32_t hash;  // FlowHash of its frame
+    uint16_t gbp;   // its frame's group id toward this VTEP (TagOf)
   };
   std::vector<Segment> segs;
   std::vector<Piece> pieces;
@@ -143,7 +158,7 @@ struct TunnelPort::Scratch {
   std::vector<uint8_t> bad, lost;  // per frame
 };
 
-bool TunnelPort::SendVxlanGso(const std::vector<Segment>& segs, size_t first, size_t count, uint32_t hash,
+bool TunnelPort::SendVxlanGso(const std::vector<Segment>& segs, size_t first, size_t count, uint32_t hash, uint16_t gbp,
                               std::vector<uint32_t>& refused, Counters& c) {
   if (encap_ != Encap::kVxlan || count < 2 || ul_->gso_sockets() == 0) return false;
   // Every datagram but the last must have the same size: the segments' own
@@ -158,12 +173,16 @@ bool TunnelPort::SendVxlanGso(const std::vector<Segment>& segs, size_t first, si
   sockaddr_in to = dst_;
   to.sin_port = htons(ul_->vxlan_port());
   const size_t per_send = BurstSegments(chunk);
+  // Every datagram of the burst is cut from one frame: one group id.
+  uint8_t vx[sizeof(VxlanHdr)];
+  std::memcpy(vx, outer_ + kOuterVxlanAt, sizeof(vx));
+  SetVxlanGbp(vx, gbp);
   for (size_t done = 0; done < count;) {
     size_t n = std::min(per_send, count - done);
     iov.clear();
     for (size_t i = 0; i < n; i++) {
       const Segment& sg = segs[first + done + i];
-      iov.push_back({outer_ + kOuterVxlanAt, sizeof(VxlanHdr)});
+      iov.push_back({vx, sizeof(vx)});
       iov.push_back({const_cast<uint8_t*>(sg.hdr), sg.hdr_len});
       if (sg.payload_len) iov.push_back({const_cast<uint8_t*>(sg.payload), sg.payload_len});
     }
@@ -198,18 +217,26 @@ void TunnelPort::Plan(Frame* const* frames, int n, Scratch& s, Counters& c) {
     uint32_t len = frames[i]->len - kVnetHdrLen;
     const ParsedFrame p = ParseL3L4(eth, len);
     const uint32_t hash = FlowHash(eth, len, p);
+    const uint16_t gbp = TagOf(*frames[i]);
     if ((vh->gso_type & ~kGsoEcn) == 0) {
       if (!CompleteChecksum(vh, eth, len)) {
         c.Drop(gso_unsupported);
         s.bad[i] = 1;
         continue;
       }
-      s.pieces.push_back({i, -1, eth, len, hash});
+      s.pieces.push_back({i, -1, eth, len, hash, gbp});
       continue;
     }
     // Whole, through the host's stack; the source port as on every path.
+    uint8_t tagged[kVxlanOuterLen];
+    const uint8_t* outer = outer_;
+    if (gbp != 0) {
+      std::memcpy(tagged, outer_, kVxlanOuterLen);
+      SetVxlanGbp(tagged + kOuterVxlanAt, gbp);
+      outer = tagged;
+    }
     if (encap_ == Encap::kVxlan && ul_->egress() != nullptr &&
-        ul_->egress()->Send(outer_, ul_->SourcePort(hash), *vh, eth, len)) {
+        ul_->egress()->Send(outer, ul_->SourcePort(hash), *vh, eth, len)) {
       c.Global(tunnel_gso_whole);
       continue;
     }
@@ -223,11 +250,11 @@ void TunnelPort::Plan(Frame* const* frames, int n, Scratch& s, Counters& c) {
     c.Global(gso_segmented);
     c.Global(gso_segments, s.segs.size() - first);
     s.refused.clear();
-    if (SendVxlanGso(s.segs, first, s.segs.size() - first, hash, s.refused, c)) {
-      for (uint32_t g : s.refused) s.pieces.push_back({i, static_cast<int>(g), nullptr, 0, hash});
+    if (SendVxlanGso(s.segs, first, s.segs.size() - first, hash, gbp, s.refused, c)) {
+      for (uint32_t g : s.refused) s.pieces.push_back({i, static_cast<int>(g), nullptr, 0, hash, gbp});
       continue;
     }
-    for (size_t g = first; g < s.segs.size(); g++) s.pieces.push_back({i, static_cast<int>(g), nullptr, 0, hash});
+    for (size_t g = first; g < s.segs.size(); g++) s.pieces.push_back({i, static_cast<int>(g), nullptr, 0, hash, gbp});
   }
 }
 
@@ -240,6 +267,7 @@ void TunnelPort::SendPieces(Scratch& s) {
     const Scratch::Piece& pc = s.pieces[p];
     uint8_t* o = s.outers.data() + p * kVxlanOuterLen;
     std::memcpy(o, outer_, outer_len_);
+    SetVxlanGbp(o + kOuterVxlanAt, pc.gbp);  // 0 (and always for GRE): untouched
     iovec* iov = s.iovs.data() + p * 3;
     size_t cnt = 0;
     iov[cnt++] = {o, outer_len_};
@@ -290,13 +318,18 @@ int TunnelPort::TxBatch(Frame* const* frames, int n, Counters& c) {
   s.lost.assign(n, 0);
   Plan(frames, n, s, c);
   SendPieces(s);
-  int sent = 0;
+  int sent = 0, tagged = 0;
   for (int i = 0; i < n; i++) {
     if (s.bad[i]) continue;  // counted as gso_unsupported
-    if (s.lost[i]) c.Drop(tx_error);
-    else sent++;
+    if (s.lost[i]) {
+      c.Drop(tx_error);
+    } else {
+      sent++;
+      if (TagOf(*frames[i]) != 0) tagged++;
+    }
   }
   c.Global(tunnel_tx, sent);
+  if (tagged) c.Global(gbp_tx, tagged);
   return sent;
 }
 

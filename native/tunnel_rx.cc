@@ -73,7 +73,7 @@ void Worker::RxTunnel(const Tables& t, Encap encap, double now) {
 void Worker::Decap(const Tables& t, Encap encap, uint8_t* base, uint32_t len, uint32_t from, bool room_before,
                    bool truncated) {
   Popped pop;
-  if (!(encap == Encap::kVxlan ? PopVxlan(base, len, &pop) : PopGre(base, len, &pop))) {
+  if (!(encap == Encap::kVxlan ? PopVxlan(base, len, &pop) : PopGre(base, len, &pop)) && !pop.bad_flags) {
     counters_.Drop(bad_tunnel_hdr);
     return;
   }
@@ -93,12 +93,17 @@ void Worker::Decap(const Tables& t, Encap encap, uint8_t* base, uint32_t len, ui
     return;
   }
   // Who may send is settled first; then what they sent.
+  if (pop.bad_flags) {
+    counters_.Drop(vxlan_bad_flags);
+    return;
+  }
   if (len < kEthHdrLen) {
     counters_.Drop(runt);
     return;
   }
   counters_.Global(tunnel_rx);
-  Decapped d{tp, inner, len, {}, room_before, truncated, ParseL3L4(inner, len)};
+  if (pop.gbp != 0) counters_.Global(gbp_rx);
+  Decapped d{tp, inner, len, {}, room_before, truncated, ParseL3L4(inner, len), pop.gbp};
   // Verified (or completed, when a kernel sender left it partial): the
   // receiving stack need not check it again. A kernel VTEP's whole TCP
   // super-frame is described as GSO for the output port's kernel to cut.

@@ -16,7 +16,7 @@
 namespace weft {
 
 Worker::Worker(size_t index, FastPath& fp, EventQueue& events, uint64_t* counters,
-               std::atomic<double>* hits, double busy_poll_us, bool port_security)
+               std::atomic<double>* hits, double busy_poll_us, bool port_security, PolicyContext policy)
     : index_(index),
       fp_(fp),
       events_(events),
@@ -25,7 +25,8 @@ Worker::Worker(size_t index, FastPath& fp, EventQueue& events, uint64_t* counter
       busy_poll_ms_(busy_poll_us / 1000.0),
       port_security_(port_security),
       bufs_(static_cast<size_t>(kBatch) * kFrameBufLen),
-      tx_(kMaxPorts) {
+      tx_(kMaxPorts),
+      policy_(policy) {
   for (int i = 0; i < kBatch; i++) frames_[i].buf = bufs_.data() + static_cast<size_t>(i) * kFrameBufLen;
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
   wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -120,6 +121,7 @@ void Worker::Run() {
         if (got < kBatch) break;
       }
     }
+    PolicyWakeup(now);
     PushEvents();
   }
   fp_.epochs().Offline(index_);

@@ -19,6 +19,9 @@
 #include "events.h"
 #include "fastpath.h"
 #include "coalesce.h"
+#include "conntrack.h"
+#include "policy_log.h"
+#include "policy_tables.h"
 #include "tunnel.h"
 
 namespace weft {
@@ -28,12 +31,39 @@ struct Seen {
   double at;
 };
 
+// What the policy stage (policy_stage.cc) shares with the Datapath: one
+// conntrack for all workers, the deny log (null when JavaScript takes no
+// records), and this worker's own block of per-slot counters
+// (kPolicySlots * kPolCountStride words, written by this worker alone).
+struct PolicyContext {
+  Conntrack* ct = nullptr;
+  PolicyLog* log = nullptr;
+  uint64_t* slots = nullptr;
+};
+
+// A non-first IPv4 fragment's packet: (network, source, destination, IP id,
+// protocol).
+struct FragKey {
+  uint32_t network, src, dst;
+  uint16_t id;
+  uint8_t proto;
+  bool operator==(const FragKey& o) const {
+    return network == o.network && src == o.src && dst == o.dst && id == o.id && proto == o.proto;
+  }
+};
+struct FragKeyHash {
+  size_t operator()(const FragKey& k) const {
+    uint64_t h = (static_cast<uint64_t>(k.src) << 32 | k.dst) * 0x9e3779b97f4a7c15ULL;
+    return h ^ (static_cast<uint64_t>(k.network) << 24 | static_cast<uint64_t>(k.id) << 8 | k.proto);
+  }
+};
+
 class Worker {
  public:
   // busy_poll_us: how long to keep polling after work before sleeping.
   // port_security: guarded ports' frames are checked (port_guard.h).
   Worker(size_t index, FastPath& fp, EventQueue& events, uint64_t* counters,
-         std::atomic<double>* hits, double busy_poll_us, bool port_security = true);
+         std::atomic<double>* hits, double busy_poll_us, bool port_security = true, PolicyContext policy = {});
   ~Worker();
 
   void Start();
@@ -68,6 +98,11 @@ class Worker {
   // Whether an event for `key` should go up now: once until answered, again
   // after kReportAgainMs.
   bool FirstReport(std::unordered_map<uint64_t, Seen>& sent, const Tables& t, uint64_t key, uint32_t port, double now);
+  // policy_stage.cc: whether a frame of an enforced network may go on
+  // (counting the drop by reason when not); sets f.gbp to its source group.
+  bool PolicyStep(const Tables& t, const PolicyTables& pt, const Port& in, Frame& f, double now);
+  // Once per wakeup: a little conntrack aging, and the deny records out.
+  void PolicyWakeup(double now);
   // proxy_arp.cc: answers an ARP request from a local port by proxy.
   bool ProxyArp(const Tables& t, const Port& in, Frame& f);
   // tunnel_rx.cc
@@ -104,6 +139,13 @@ class Worker {
   // update: a MAC is reported once, not once per frame.
   std::unordered_map<uint64_t, Seen> reported_;
   std::unordered_map<uint64_t, Seen> missed_;
+
+  // Group policy (policy_stage.cc).
+  PolicyContext policy_;
+  std::vector<PolicyLogRecord> pending_log_;
+  // Non-first IPv4 fragments of packets whose first fragment passed:
+  // (network, src, dst, id, proto) -> until when (ms).
+  std::unordered_map<FragKey, double, FragKeyHash> frag_ok_;
 
   std::mutex inject_mu_;
   std::vector<std::pair<uint32_t, std::vector<uint8_t>>> injected_;

@@ -7,7 +7,8 @@ function esc(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
-export function renderMetrics(s: Stats): string {
+/** `policy`: the policy engine's lines (HELP and TYPE included), appended as they are. */
+export function renderMetrics(s: Stats, policy: string[] = []): string {
   const out: string[] = [];
   const family = (name: string, type: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
   family('weft_datapath_total', 'counter', 'Fast-path events by kind.');
@@ -26,5 +27,6 @@ export function renderMetrics(s: Stats): string {
     family('weft_dns_total', 'counter', 'DNS queries by outcome.');
     for (const [k, v] of Object.entries(s.dns as Record<string, number>)) out.push(`weft_dns_total{kind="${k}"} ${v}`);
   }
+  out.push(...policy);
   return out.join('\n') + '\n';
 }

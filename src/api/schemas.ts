@@ -42,7 +42,8 @@ const aliases = { type: 'array', maxItems: 32, items: name };
 
 /** A group's policies, by name (checked in full by the object model: they must exist in its tenant). */
 const policies = { type: 'array', maxItems: 64, items: name };
-const isolate = { enum: ['in', 'out', 'both', 'none'], description: 'isolation' };
+/** in, out, both or none: judged by group-fields.ts, as the control plane says it. */
+const isolate = { type: 'string', maxLength: 16 };
 /**
  * A policy rule: JSON types here; ranges, enums and peers are judged by
  * policy-rules.ts, so the API and the control plane refuse with the same line.
@@ -94,8 +95,8 @@ export const BODY_SCHEMAS = {
   endpointUpdate: body({ aliases, group: { type: 'string', nullable: true, maxLength: 63 }, port: { type: 'integer', minimum: 0, maximum: 65535 } }, []),
   port: body({ name, net: netRef, tenant: name, netns, ifname, ip: ipv4Prefix, mac, router }, ['name', 'net', 'netns']),
   attach: body({ iface: ifname, net: netRef, tenant: name, router }, ['iface', 'net']),
-  vtep: body({ ip: ipv4, net: netRef, tenant: name }, ['ip', 'net']),
-  fdb: body({ mac, net: netRef, vtep: ipv4, ip: ipv4, tenant: name }, ['mac', 'net', 'vtep']),
+  vtep: body({ ip: ipv4, net: netRef, tenant: name, gbp: { type: 'boolean' } }, ['ip', 'net']),
+  fdb: body({ mac, net: netRef, vtep: ipv4, ip: ipv4, tenant: name, group: name }, ['mac', 'net', 'vtep']),
 } satisfies Record<string, SchemaObject>;
 
 export type BodyKind = keyof typeof BODY_SCHEMAS;

@@ -13,6 +13,7 @@ import { badRequest, WeftError } from '../control/errors.js';
 import { renderMetrics } from './metrics.js';
 import { queryProblem, type BodyKind } from './schemas.js';
 import { parseBody, type RequestOf } from './requests.js';
+import { POLICY_QUERY, registerPolicyRoutes, type PolicyApi } from './policy-routes.js';
 
 export interface DaemonInfo {
   hostId: string;
@@ -29,6 +30,8 @@ export interface ApiParts {
   resolver: Resolver;
   /** Routes another door to the control plane adds (the CNI plugin's). */
   extra?: { register(r: (method: string, path: string, handler: Handler) => void): void };
+  /** Policy counters, the deny log and their /metrics lines (the daemon's policy engine). */
+  policy?: PolicyApi;
 }
 
 type TypedHandler<B> = (req: { params: Record<string, string>; query: URLSearchParams; body: B }) => Promise<unknown> | unknown;
@@ -74,6 +77,7 @@ export class ApiServer {
   readonly #routes: Route[] = [];
   readonly #server: Server;
   readonly #resolver: Resolver;
+  readonly #policy?: PolicyApi;
 
   readonly #limits: ApiLimits;
 
@@ -82,6 +86,7 @@ export class ApiServer {
     this.#limits = { ...DEFAULT_LIMITS, ...limits };
     this.#register(parts, info, cluster);
     this.#resolver = resolver;
+    this.#policy = parts.policy;
     this.#server = createServer(
       {
         headersTimeout: this.#limits.headersTimeoutMs,
@@ -141,6 +146,7 @@ export class ApiServer {
       'DELETE /v1/vteps': ['ip', 'net', 'tenant'],
       'GET /v1/fdb': ['net'],
       'DELETE /v1/fdb': ['mac', 'net', 'tenant'],
+      ...POLICY_QUERY,
     };
     const add = (method: string, path: string, handler: Handler, body?: BodyKind) => {
       const keys: string[] = [];
@@ -197,6 +203,7 @@ export class ApiServer {
     rb('POST', '/v1/fdb', 'fdb', ({ body }) => ctl.addFdb(body));
     r('DELETE', '/v1/fdb', ({ query }) =>
       ctl.removeFdb({ mac: opt(query, 'mac'), net: opt(query, 'net'), tenant: opt(query, 'tenant') }).then(() => ({ removed: query.get('mac') })));
+    if (parts.policy) registerPolicyRoutes(r, parts.policy);
     parts.extra?.register(r);
   }
 
@@ -205,7 +212,7 @@ export class ApiServer {
     try {
       if (req.method === 'GET' && url.pathname === '/metrics') {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-        res.end(renderMetrics({ ...ctl.stats(), dns: this.#resolver.counters }));
+        res.end(renderMetrics({ ...ctl.stats(), dns: this.#resolver.counters }, this.#policy?.metricLines()));
         return;
       }
       const body = await readBody(req, this.#limits.maxBody);

@@ -55,8 +55,8 @@ const collect = (v: string, prev?: string[]) => [...(prev ?? []), v];
 /** `in`, `out`, `both`, or undefined. */
 const isolation = (g: GroupView) => (g.isolate?.in && g.isolate.out ? 'both' : g.isolate?.in ? 'in' : g.isolate?.out ? 'out' : undefined);
 
-/** `, policies a,b, isolated in` of a group, for a line of output. */
-const policyFields = (g: GroupView) => `${g.policies?.length ? `, policies ${g.policies.join(',')}` : ''}${isolation(g) ? `, isolated ${isolation(g)}` : ''}`;
+/** `policies a,b, isolated in` of a group, for a line of output ('' when neither). */
+const policyFields = (g: GroupView) => [g.policies?.length ? `policies ${g.policies.join(',')}` : '', isolation(g) ? `isolated ${isolation(g)}` : ''].filter(Boolean).join(', ');
 
 export function registerGroup(program: Command): void {
   const group = program.command('group').description('endpoint groups: <group>.<net>.<tenant>');
@@ -71,7 +71,7 @@ export function registerGroup(program: Command): void {
     .action(async (name: string, o, cmd: Command) => {
       const g = await client(cmd).post<GroupView>('/v1/groups', { name, net: o.net, tenant: o.tenant, policies: o.policy, isolate: o.isolate });
       if (o.json) printJson(g);
-      else console.log(`group ${g.name}.${g.net}.${g.tenant} created${policyFields(g)}`);
+      else console.log(`group ${g.name}.${g.net}.${g.tenant} created${policyFields(g) && `, ${policyFields(g)}`}`);
     });
   group
     .command('update <name>')
@@ -95,7 +95,7 @@ export function registerGroup(program: Command): void {
       if (Object.values(change).every((v) => v === undefined)) throw new Error('nothing to change: give --policy, --no-policies, --add-policy, --remove-policy or --isolate');
       const g = await client(cmd).updateGroup<GroupView>(name, o.net, change, o.tenant);
       if (o.json) printJson(g);
-      else console.log(`group ${g.name}.${g.net}.${g.tenant}:${policyFields(g) || ' no policies, not isolated'}`);
+      else console.log(`group ${g.name}.${g.net}.${g.tenant}: ${policyFields(g) || 'no policies, not isolated'}`);
     });
   group
     .command('ls')

@@ -28,6 +28,8 @@ export interface DaemonOptions {
   macPortLimit?: number;
   /** Endpoint ports may send only as their own MAC and address (default true). */
   portSecurity?: boolean;
+  /** Advertise and send VXLAN-GBP group ids (default true; false: `--no-gbp`). */
+  gbp?: boolean;
   workers: number;
   busyPollUs: number;
   /** A TAP device name: VXLAN TCP super-frames leave whole through it. */

@@ -11,6 +11,7 @@ import { registerDns, registerEndpoint, registerGroup, registerTenant } from './
 import { VERSION } from './version.js';
 import { registerCni } from './cni-commands.js';
 import { registerPolicy } from './policy-commands.js';
+import { registerPolicyStats } from './policy-stats-commands.js';
 import { VALID_IFNAME } from '../switch/netns.js';
 import { parseDnsDomain } from '../dns/zones.js';
 
@@ -69,6 +70,7 @@ program
   .option('--mac-limit <n>', 'most MAC entries per network', positiveInt('--mac-limit'), 8192)
   .option('--mac-port-limit <n>', 'most MACs one attached (learning) port may hold', positiveInt('--mac-port-limit'), 1024)
   .option('--no-port-security', 'do not check what endpoint ports send (to measure what the check costs)')
+  .option('--no-gbp', 'do not advertise or send VXLAN-GBP group ids to other weft hosts (for peers that drop them)')
   .option('--workers <n>', 'data path threads', positiveInt('--workers'), 1)
   .option('--busy-poll <us>', 'microseconds a data path thread keeps polling after work before it sleeps (0: never)', wholeIn('--busy-poll', 1_000_000), 50)
   .option('--underlay <ip>', 'this host\'s VTEP address (an address of one of its interfaces)')
@@ -89,13 +91,13 @@ program
   .option('--no-docker-plugin', 'do not serve the Docker plugin (nor watch dockerd)')
   .action(async (o, cmd: Command) => {
     const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
-    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, macPortLimit: o.macPortLimit, portSecurity: o.portSecurity, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl, dnsDomain: o.dnsDomain, recoverState: o.recoverState === true, dnsAllow: o.dnsAllow, dnsRrl: o.dnsRrl, dockerPlugin: o.dockerPlugin === false ? undefined : { socket: o.dockerPluginSocket ?? DOCKER_SOCKET, required: o.dockerPluginSocket !== undefined, api: o.dockerApi } });
+    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, macPortLimit: o.macPortLimit, portSecurity: o.portSecurity, gbp: o.gbp, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl, dnsDomain: o.dnsDomain, recoverState: o.recoverState === true, dnsAllow: o.dnsAllow, dnsRrl: o.dnsRrl, dockerPlugin: o.dockerPlugin === false ? undefined : { socket: o.dockerPluginSocket ?? DOCKER_SOCKET, required: o.dockerPluginSocket !== undefined, api: o.dockerApi } });
   });
 
 registerTenant(program);
 registerNet(program);
 registerGroup(program);
-registerPolicy(program);
+registerPolicyStats(registerPolicy(program));
 registerEndpoint(program);
 registerDns(program);
 registerPort(program);

@@ -12,9 +12,10 @@ export function registerVtep(program: Command): void {
     .command('add <ip>')
     .description('send the network\'s broadcasts to this VTEP and accept its packets')
     .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
+    .option('--gbp', 'it takes VXLAN-GBP (a Linux vxlan device made with `gbp`): frames to it carry their group id')
     .action(async (ip: string, o, cmd: Command) => {
-      await client(cmd).post('/v1/vteps', { ip, net: o.net });
-      console.log(`VTEP ${ip} added to ${o.net}`);
+      await client(cmd).post('/v1/vteps', { ip, net: o.net, ...(o.gbp ? { gbp: true } : {}) });
+      console.log(`VTEP ${ip} added to ${o.net}${o.gbp ? ' (GBP)' : ''}`);
     });
   vtep
     .command('ls')
@@ -22,9 +23,9 @@ export function registerVtep(program: Command): void {
     .option('--net <net>', 'only this network')
     .option('--json', 'print JSON')
     .action(async (o, cmd: Command) => {
-      const rows = await client(cmd).get<Array<{ net: string; ip: string; flood: boolean; fdbEntries: number }>>(`/v1/vteps${o.net ? `?${q({ net: o.net })}` : ''}`);
+      const rows = await client(cmd).get<Array<{ net: string; ip: string; flood: boolean; gbp: boolean; fdbEntries: number }>>(`/v1/vteps${o.net ? `?${q({ net: o.net })}` : ''}`);
       if (o.json) return printJson(rows);
-      printTable(['NET', 'VTEP', 'FLOOD', 'FDB'], rows.map((r) => [r.net, r.ip, r.flood ? 'yes' : 'no', r.fdbEntries]));
+      printTable(['NET', 'VTEP', 'FLOOD', 'GBP', 'FDB'], rows.map((r) => [r.net, r.ip, r.flood ? 'yes' : 'no', r.gbp ? 'yes' : 'no', r.fdbEntries]));
     });
   vtep
     .command('rm <ip>')
@@ -44,8 +45,9 @@ export function registerFdb(program: Command): void {
     .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
     .requiredOption('--vtep <ip>', 'the VTEP the MAC lives behind')
     .option('--ip <ip>', 'its IPv4 address: weft answers ARP for it locally')
+    .option('--group <group>', 'its group on the network (group policy applies to it as to an endpoint of the group)')
     .action(async (mac: string, o, cmd: Command) => {
-      await client(cmd).post('/v1/fdb', { mac, net: o.net, vtep: o.vtep, ip: o.ip });
+      await client(cmd).post('/v1/fdb', { mac, net: o.net, vtep: o.vtep, ip: o.ip, group: o.group });
       console.log(`fdb ${mac} -> ${o.vtep} on ${o.net}`);
     });
   fdb
@@ -54,9 +56,9 @@ export function registerFdb(program: Command): void {
     .option('--net <net>', 'only this network')
     .option('--json', 'print JSON')
     .action(async (o, cmd: Command) => {
-      const rows = await client(cmd).get<Array<{ net: string; mac: string; vtep: string; ip?: string; resolved: boolean }>>(`/v1/fdb${o.net ? `?${q({ net: o.net })}` : ''}`);
+      const rows = await client(cmd).get<Array<{ net: string; mac: string; vtep: string; ip?: string; group?: string; resolved: boolean }>>(`/v1/fdb${o.net ? `?${q({ net: o.net })}` : ''}`);
       if (o.json) return printJson(rows);
-      printTable(['NET', 'MAC', 'VTEP', 'IP', 'RESOLVED'], rows.map((r) => [r.net, r.mac, r.vtep, r.ip, r.resolved ? 'yes' : 'no']));
+      printTable(['NET', 'MAC', 'VTEP', 'IP', 'GROUP', 'RESOLVED'], rows.map((r) => [r.net, r.mac, r.vtep, r.ip, r.group, r.resolved ? 'yes' : 'no']));
     });
   fdb
     .command('rm <mac>')
@@ -75,8 +77,8 @@ export function registerHost(program: Command): void {
     .description('list hosts: a host that died disappears within its lease TTL')
     .option('--json', 'print JSON')
     .action(async (o, cmd: Command) => {
-      const rows = await client(cmd).get<Array<{ host: string; underlay?: string; pid: number; since: string }>>('/v1/hosts');
+      const rows = await client(cmd).get<Array<{ host: string; underlay?: string; pid: number; since: string; features?: string[] }>>('/v1/hosts');
       if (o.json) return printJson(rows);
-      printTable(['HOST', 'VTEP', 'PID', 'SINCE'], rows.map((r) => [r.host, r.underlay, r.pid, r.since]));
+      printTable(['HOST', 'VTEP', 'PID', 'SINCE', 'FEATURES'], rows.map((r) => [r.host, r.underlay, r.pid, r.since, (r.features ?? []).join(',')]));
     });
 }

@@ -6,18 +6,27 @@ import type { Switch } from '../switch/switch.js';
 import type { Overlay } from '../overlay/overlay.js';
 import { LocalNetworks, refOf, type LocalNetworkView, type NetworkHooks, type WarnLog } from './local-networks.js';
 import { LocalPorts, type AttachPortRequest, type CreatePortRequest, type PortView } from './ports.js';
-import { StaticOverlay, type AddFdbRequest, type AddVtepRequest, type DynamicOverlay, type RemoveEntryRequest } from './static-overlay.js';
+import { StaticOverlay, type AddFdbRequest, type AddVtepRequest, type DynamicOverlay, type GroupLookup, type RemoveEntryRequest, type StaticFdbEntry } from './static-overlay.js';
 import type { NetworkRecord } from './records.js';
 import { SerialQueue } from './serial.js';
 import type { SavedFdb, SavedPort, SavedVtep, StateFile } from './state-file.js';
 
 export type { LocalNetworkView, NetworkHooks } from './local-networks.js';
 export type { AttachPortRequest, CreatePortRequest, PortView } from './ports.js';
-export type { AddFdbRequest, AddVtepRequest, DynamicOverlay, RemoveEntryRequest } from './static-overlay.js';
+export type { AddFdbRequest, AddVtepRequest, DynamicOverlay, GroupLookup, RemoveEntryRequest, StaticFdbEntry } from './static-overlay.js';
 export type ControllerLog = WarnLog;
 
 /** What state.json is about to hold, where it differs from memory. */
 type SavedNext = { ports?: SavedPort[]; vteps?: SavedVtep[]; fdb?: SavedFdb[] };
+
+/** An endpoint whose port is about to be made (the policy engine publishes a snapshot that holds it first). */
+export interface EndpointPortInfo {
+  tenant: string;
+  net: string;
+  name: string;
+  ip?: string;
+  group?: string;
+}
 
 export interface UnderlayInfo {
   ip: string;
@@ -35,6 +44,7 @@ export class Controller {
   readonly #ports: LocalPorts;
   readonly #static: StaticOverlay;
   readonly #queue = new SerialQueue();
+  #beforePort?: (ep: EndpointPortInfo) => void;
 
   constructor(sw: Switch, overlay: Overlay, state: StateFile | undefined, log: ControllerLog, underlay?: UnderlayInfo) {
     this.#sw = sw;
@@ -163,8 +173,24 @@ export class Controller {
    * The TAP port of an endpoint: its address and MAC were allocated in the
    * store already. Not saved here: the endpoints' own file re-claims it.
    */
-  addEndpointPort(spec: Parameters<LocalPorts['addEndpoint']>[0]): Promise<PortView> {
-    return this.#serial(() => this.#ports.addEndpoint(spec));
+  addEndpointPort(spec: Parameters<LocalPorts['addEndpoint']>[0] & { group?: string }): Promise<PortView> {
+    return this.#serial(() => {
+      this.#announce(spec.name, spec.net, spec.ip, spec.group);
+      return this.#ports.addEndpoint(spec);
+    });
+  }
+
+  /** Called synchronously before every endpoint port is made: a port of an isolated group never passes unchecked traffic. */
+  beforeEndpointPort(hook: (ep: EndpointPortInfo) => void): void {
+    this.#beforePort = hook;
+  }
+
+  #announce(port: string, net: string, ip?: string, group?: string): void {
+    if (!this.#beforePort || !this.#networks.get(net)) return;
+    const { tenant, name: n } = this.#networks.get(net)!.rec;
+    const suffix = `.${net}`;
+    if (!port.endsWith(suffix)) return;
+    this.#beforePort({ tenant, net: n, name: port.slice(0, -suffix.length), ip, group });
   }
 
   /**
@@ -175,7 +201,10 @@ export class Controller {
    * (a path) and is named `ifname` there; it is taken back, not made.
    */
   addHostPort(spec: Parameters<LocalPorts['addHost']>[0]): Promise<PortView> {
-    return this.#serial(() => this.#ports.addHost(spec));
+    return this.#serial(() => {
+      this.#announce(spec.name, spec.net);
+      return this.#ports.addHost(spec);
+    });
   }
 
   attachPort(req: AttachPortRequest): Promise<PortView> {
@@ -229,6 +258,21 @@ export class Controller {
 
   fdb(net?: unknown): ReturnType<StaticOverlay['fdb']> {
     return this.#static.fdb(net);
+  }
+
+  /** The static fdb entries with their groups (the policy compiler's foreign endpoints). */
+  staticEntries(): StaticFdbEntry[] {
+    return this.#static.entries();
+  }
+
+  /** Told after the static fdb entries change. */
+  onStaticEntriesChange(cb: () => void): void {
+    this.#static.onEntriesChange(cb);
+  }
+
+  /** Where `weft fdb add --group` checks that the group exists (the cluster view). */
+  setGroupLookup(fn: GroupLookup): void {
+    this.#static.setGroupLookup(fn);
   }
 
   /**

@@ -191,7 +191,7 @@ async function realise(p: Parsed, res: Reserved, cx: CreateContext): Promise<voi
   if (p.netns !== undefined) {
     try {
       await cx.realise(res.n);
-      await cx.ctl.addEndpointPort({ name: ref, net: netRef(rec.tenant, rec.net), netns: p.netns, ifname: p.ifname, ip: rec.ip, mac: rec.mac, router: p.router });
+      await cx.ctl.addEndpointPort({ name: ref, net: netRef(rec.tenant, rec.net), netns: p.netns, ifname: p.ifname, ip: rec.ip, mac: rec.mac, router: p.router, group: rec.group });
     } catch (err) {
       await cx.unwrite(rec).catch(() => undefined);
       throw err;

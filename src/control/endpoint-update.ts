@@ -11,6 +11,7 @@ import type { EndpointView } from './endpoints.js';
 import { badRequest, conflict, notFound } from './errors.js';
 import { refuseDnsClash } from './names.js';
 import { checkName, namesOnNetwork, splitNetRef } from './objects.js';
+import { claimGbpId } from './group-fields.js';
 import { endpointKey, groupKey, netRef, networkKey, type EndpointRecord, type GroupRecord, type NetworkRecord } from './records.js';
 import type { SavedEndpoint } from './state-file.js';
 import type { Compare, KV, Op, Store } from './store/store.js';
@@ -109,9 +110,11 @@ export async function updateEndpoint(req: EndpointUpdate, cx: UpdateContext): Pr
         compares.push({ key: gk, modRevision: gkv.modRevision });
       } else {
         refuseDnsClash('group', next.group, await namesOnNetwork(cx.store, r.tenant, r.net), where);
-        const g: GroupRecord = { tenant: r.tenant, net: r.net, name: next.group };
-        compares.push({ key: networkKey(r.tenant, r.net), modRevision: nkv.modRevision }, { key: gk, absent: true });
-        ops.push({ put: gk, value: JSON.stringify(g) });
+        // With a group id, as `weft group create` makes it (a race for the id fails the write: tried again).
+        const claim = await claimGbpId(cx.store, r.tenant, r.net, next.group);
+        const g: GroupRecord = { tenant: r.tenant, net: r.net, name: next.group, gbpId: claim.id };
+        compares.push({ key: networkKey(r.tenant, r.net), modRevision: nkv.modRevision }, { key: gk, absent: true }, claim.compare);
+        ops.push({ put: gk, value: JSON.stringify(g) }, claim.op);
       }
     }
     ops.push({ put: key, value: JSON.stringify(next), lease });

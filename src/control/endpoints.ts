@@ -242,7 +242,7 @@ export class Endpoints {
         if (withPorts && e.netns !== undefined && !this.ctl.hasPort(ref)) {
           await this.env.realise(n);
           // A port that cannot be made (its namespace is gone) will not be made by trying again.
-          await this.ctl.addEndpointPort({ name: ref, net: netRef(e.tenant, e.net), netns: e.netns, ifname: e.ifname ?? 'eth0', ip: e.ip, mac: e.mac, router: e.router, reattach: true }).catch((err: Error) => {
+          await this.ctl.addEndpointPort({ name: ref, net: netRef(e.tenant, e.net), netns: e.netns, ifname: e.ifname ?? 'eth0', ip: e.ip, mac: e.mac, router: e.router, reattach: true, group: e.group }).catch((err: Error) => {
             throw err instanceof WeftError && err.code === 'bad_request' ? new Taken(err.message) : err;
           });
         }

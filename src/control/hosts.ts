@@ -9,7 +9,17 @@ export interface HostRecord {
   underlay?: string;
   pid: number;
   since: string;
+  /**
+   * What this host's data path takes beyond plain VXLAN: `gbp` (VXLAN Group
+   * Policy: the G flag and a group id) unless its daemon runs with --no-gbp.
+   * Other hosts send group ids only to hosts that list it.
+   */
+  features?: string[];
 }
+
+/** The features a weft daemon advertises (HostRecord.features). */
+export const hostFeatures = (opts: { gbp?: boolean }): string[] => (opts.gbp === false ? [] : ['gbp']);
+export const hasFeature = (h: HostRecord | undefined, f: string): boolean => Array.isArray(h?.features) && h.features.includes(f);
 
 export const HOSTS_PREFIX = '/weft/hosts/';
 

@@ -1,7 +1,7 @@
 // Tenants, networks and groups: validated, then written to the store in one
 // transaction each, guarded so that concurrent changes from several hosts
 // never leave a network without its tenant or two networks on one VNI.
-// Policies (policies.ts) hang off here too, as `objects.policies`.
+// Groups live in groups.ts, policies in policies.ts (as `objects.policies`).
 //
 // Creates compare the parent's modRevision. A remove first marks the record
 // `removing` (which moves that revision, so every create that read the
@@ -11,16 +11,14 @@ import type { Encap } from '../datapath/datapath.js';
 import { ENCAP_OVERHEAD } from '../overlay/overlay.js';
 import type { ClusterView } from './cluster-view.js';
 import { badRequest, conflict, notFound } from './errors.js';
-import { claimGbpId, MAX_GROUP_POLICIES, parseIsolate, policiesExist, policyList, type IsolateInput } from './group-fields.js';
+import { Groups, type CreateGroupRequest, type GroupChangeRequest, type GroupView } from './groups.js';
 import { Policies, policyNames } from './policies.js';
-import { guardedRemove, tenantFor } from './store-guards.js';
-import { checkName, namesOnNetwork, refuseDnsClash, reservedDnsName, splitNetRef } from './names.js';
+import { backoff, guardedRemove, tenantFor, TRIES } from './store-guards.js';
+import { checkName, refuseDnsClash, reservedDnsName, splitNetRef } from './names.js';
 import { contains, formatCidr, formatIPv4, isHostAddress, overlaps, parseCidr, parseIPv4, size, type Subnet } from './ipv4.js';
 import {
   DEFAULT_TENANT,
   endpointsOf,
-  gbpIdKey,
-  groupKey,
   groupsOf,
   netRef,
   networkKey,
@@ -35,6 +33,7 @@ import {
 import type { Compare, KV, Op, Store } from './store/store.js';
 
 export { checkName, namesOnNetwork, splitNetRef } from './names.js';
+export type { CreateGroupRequest, GroupChange, GroupChangeRequest, GroupView } from './groups.js';
 
 /** VNIs are handed out from here up when a tenant has no range, as libnetwork does. */
 export const FIRST_VNI = 256;
@@ -42,19 +41,11 @@ export const MAX_VNI: Record<Encap, number> = { vxlan: 0xffffff, gre: 0xffffffff
 const DEFAULT_MTU = 1500;
 /** Networks carved from a tenant's pool get this prefix (or the pool's, if smaller). */
 const CARVED_PREFIX = 24;
-/** How often a create re-reads and tries again when another host changed what it read. */
-const TRIES = 30;
-/** A short random pause between tries, so creates racing in one tenant spread out. */
-const backoff = (attempt: number) => new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 5 * (attempt + 1))));
 
 export interface NetworkView extends NetworkRecord {
   /** `<n>.<t>` */
   ref: string;
   endpoints: number;
-}
-
-export interface GroupView extends GroupRecord {
-  members: string[];
 }
 
 const parse = <T>(kv: KV | undefined): T | undefined => (kv ? (JSON.parse(kv.value) as T) : undefined);
@@ -87,29 +78,10 @@ export interface CreateNetworkRequest {
   vni?: number;
 }
 
-/** A group to create (POST /v1/groups). */
-export interface CreateGroupRequest {
-  name: string;
-  /** `n` (with `tenant`) or `n.t`. */
-  net: string;
-  tenant?: string;
-  /** Policies of the group's tenant, by name. */
-  policies?: string[];
-  /** What no rule allows is dropped in this direction (default none). */
-  isolate?: IsolateInput;
-}
-
-/** A change of a group's policy fields (PATCH /v1/groups/NAME): `policies` replaces the list, then `addPolicies` and `removePolicies` apply. */
-export interface GroupChange {
-  policies?: string[];
-  addPolicies?: string[];
-  removePolicies?: string[];
-  isolate?: IsolateInput;
-}
-
 export class Objects {
   /** The tenants' policies and their rules. */
   readonly policies: Policies;
+  readonly #groups: Groups;
 
   constructor(
     private readonly store: Store,
@@ -117,6 +89,7 @@ export class Objects {
     private readonly env: ObjectsEnv,
   ) {
     this.policies = new Policies(store, view);
+    this.#groups = new Groups(store, view);
   }
 
   /** Waits until this daemon's mirror has seen a write, so a create is visible here when it returns. */
@@ -299,141 +272,26 @@ export class Objects {
       (rec: NetworkRecord) => [{ delete: vniKey(rec.encap, rec.vni) }],
     );
   }
-
-  // ---- groups ----
+  // ---- groups (groups.ts) ----
 
   groups(tenant?: unknown, net?: unknown): GroupView[] {
-    const f = net !== undefined && String(net).includes('.') ? splitNetRef(net) : { tenant, net };
-    return [...this.view.groups.values()]
-      .filter((g) => (f.tenant === undefined || g.tenant === f.tenant) && (f.net === undefined || g.net === f.net))
-      .map((g) => ({
-        ...g,
-        members: this.view.endpointsOf(g.tenant, g.net).filter((e) => e.group === g.name).map((e) => e.name).sort(),
-      }))
-      .sort((a, b) => `${a.name}.${a.net}.${a.tenant}`.localeCompare(`${b.name}.${b.net}.${b.tenant}`));
+    return this.#groups.list(tenant, net);
   }
 
-  /** One group, with its members. */
   group(name: unknown, net: unknown, tenant?: unknown): GroupView {
-    const g = checkName('group', name);
-    const r = splitNetRef(net, tenant);
-    const found = this.groups(r.tenant, r.net).find((x) => x.name === g);
-    if (!found) throw notFound(`no group '${g}' on network '${r.net}' in tenant '${r.tenant}'`);
-    return found;
+    return this.#groups.get(name, net, tenant);
   }
 
-  /** A group with its policy fields; it gets the lowest free group id (gbpId) of its tenant. */
-  async createGroup(req: CreateGroupRequest): Promise<GroupRecord> {
-    const name = checkName('group', req.name);
-    const r = splitNetRef(req.net, req.tenant);
-    const where = ` on network '${r.net}' in tenant '${r.tenant}'`;
-    const policies = req.policies === undefined ? [] : policyList(req.policies, r.tenant);
-    const isolate = req.isolate === undefined ? undefined : parseIsolate(req.isolate);
-    const gk = groupKey(r.tenant, r.net, name);
-    for (let attempt = 0; ; attempt++) {
-      const nkv = await this.store.get(networkKey(r.tenant, r.net));
-      if (!nkv) throw notFound(`no network '${r.net}' in tenant '${r.tenant}'`);
-      if (parse<NetworkRecord>(nkv)!.removing) throw conflict(`network '${r.net}' in tenant '${r.tenant}' is being removed`);
-      refuseDnsClash('group', name, await namesOnNetwork(this.store, r.tenant, r.net), where);
-      if (await this.store.get(gk)) throw conflict(`group '${name}' already exists${where}`);
-      const policyCompares = await policiesExist(this.store, r.tenant, policies);
-      const claim = await claimGbpId(this.store, r.tenant, r.net, name);
-      const g: GroupRecord = { tenant: r.tenant, net: r.net, name, gbpId: claim.id };
-      if (policies.length) g.policies = policies;
-      if (isolate) g.isolate = isolate;
-      const res = await this.store.txn(
-        [{ key: networkKey(r.tenant, r.net), modRevision: nkv.modRevision }, { key: gk, absent: true }, claim.compare, ...policyCompares],
-        [{ put: gk, value: JSON.stringify(g) }, claim.op],
-      );
-      if (res.succeeded) {
-        await this.#seen(res.revision);
-        return g;
-      }
-      // The network changed (being removed): refused, as before group ids. The name taken: refused by the
-      // next read. The group id taken or a listed policy changed: read again.
-      if ((await this.store.get(gk)) !== undefined) throw conflict(`group '${name}' already exists${where}`);
-      if ((await this.store.get(networkKey(r.tenant, r.net)))?.modRevision !== nkv.modRevision) {
-        throw conflict(`network '${r.net}' in tenant '${r.tenant}' changed while the group was created; try again`);
-      }
-      if (attempt + 1 >= TRIES) throw conflict(`group '${name}'${where} could not be created: the tenant kept changing; try again`);
-      await backoff(attempt);
-    }
+  createGroup(req: CreateGroupRequest): Promise<GroupRecord> {
+    return this.#groups.create(req);
   }
 
-  /**
-   * Changes a group's policies and isolation in one write. A group written
-   * before group policy (no gbpId) gets its group id here.
-   */
-  async updateGroup(req: { name?: unknown; tenant?: unknown; net?: unknown } & GroupChange): Promise<GroupView> {
-    const name = checkName('group', req.name);
-    const r = splitNetRef(req.net, req.tenant);
-    const what = `group '${name}' on network '${r.net}' in tenant '${r.tenant}'`;
-    const set = req.policies === undefined ? undefined : policyList(req.policies, r.tenant, 'policies');
-    const add = req.addPolicies === undefined ? [] : policyList(req.addPolicies, r.tenant, 'addPolicies');
-    const remove = req.removePolicies === undefined ? [] : policyList(req.removePolicies, r.tenant, 'removePolicies');
-    const isolate = req.isolate === undefined ? undefined : { to: parseIsolate(req.isolate) };
-    if (set === undefined && !add.length && !remove.length && !isolate) throw badRequest('nothing to change: give policies, addPolicies, removePolicies or isolate');
-    const both = add.find((p) => remove.includes(p));
-    if (both) throw badRequest(`policy '${both}' is both added and removed`);
-    const gk = groupKey(r.tenant, r.net, name);
-    for (let attempt = 0; ; attempt++) {
-      const gkv = await this.store.get(gk);
-      const cur = parse<GroupRecord>(gkv);
-      if (!gkv || !cur) {
-        if (!(await this.store.get(networkKey(r.tenant, r.net)))) throw notFound(`no network '${r.net}' in tenant '${r.tenant}'`);
-        throw notFound(`no ${what}`);
-      }
-      if (cur.removing) throw conflict(`${what} is being removed`);
-      let list = set ?? cur.policies ?? [];
-      for (const p of add) if (!list.includes(p)) list = [...list, p];
-      for (const p of remove) {
-        if (!list.includes(p)) throw notFound(`${what} does not list policy '${p}'`);
-        list = list.filter((x) => x !== p);
-      }
-      if (list.length > MAX_GROUP_POLICIES) throw badRequest(`a group lists at most ${MAX_GROUP_POLICIES} policies, not ${list.length}`);
-      const next: GroupRecord = { ...cur };
-      delete next.policies;
-      if (list.length) next.policies = list;
-      if (isolate) {
-        delete next.isolate;
-        if (isolate.to) next.isolate = isolate.to;
-      }
-      // Only a policy the group did not list yet must be checked: a listed one cannot be removed.
-      const compares: Compare[] = [{ key: gk, modRevision: gkv.modRevision }, ...(await policiesExist(this.store, r.tenant, list.filter((p) => !cur.policies?.includes(p))))];
-      const ops: Op[] = [];
-      if (next.gbpId === undefined) {
-        const claim = await claimGbpId(this.store, r.tenant, r.net, name);
-        next.gbpId = claim.id;
-        compares.push(claim.compare);
-        ops.push(claim.op);
-      }
-      if (JSON.stringify(next) === JSON.stringify(cur)) return this.group(name, r.net, r.tenant);
-      const res = await this.store.txn(compares, [{ put: gk, value: JSON.stringify(next) }, ...ops]);
-      if (res.succeeded) {
-        await this.#seen(res.revision);
-        return this.group(name, r.net, r.tenant);
-      }
-      if (attempt + 1 >= TRIES) throw conflict(`${what} kept changing while being updated; try again`);
-      await backoff(attempt);
-    }
+  updateGroup(req: GroupChangeRequest): Promise<GroupView> {
+    return this.#groups.update(req);
   }
 
-  /** Refused while the group has endpoints; its group id is freed with it. */
-  async removeGroup(req: { name?: unknown; tenant?: unknown; net?: unknown }): Promise<void> {
-    const name = checkName('group', req.name);
-    const r = splitNetRef(req.net, req.tenant);
-    const what = `group '${name}' on network '${r.net}' in tenant '${r.tenant}'`;
-    await this.#guardedRemove(
-      groupKey(r.tenant, r.net, name),
-      what,
-      async () => {
-        const members = (await this.store.list(endpointsOf(r.tenant, r.net))).items
-          .map((kv) => JSON.parse(kv.value) as { name: string; group?: string })
-          .filter((e) => e.group === name);
-        return members.length ? `${what} still has endpoints: ${members.map((e) => e.name).join(', ')}` : undefined;
-      },
-      (rec: GroupRecord) => (rec.gbpId === undefined ? [] : [{ delete: gbpIdKey(r.tenant, rec.gbpId) }]),
-    );
+  removeGroup(req: { name?: unknown; tenant?: unknown; net?: unknown }): Promise<void> {
+    return this.#groups.remove(req);
   }
 }
 

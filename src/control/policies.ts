@@ -14,14 +14,11 @@ import { badRequest, conflict, notFound } from './errors.js';
 import { checkName } from './names.js';
 import { checkRuleId, MAX_RULES, parseRule, type RuleInput } from './policy-rules.js';
 import { DEFAULT_TENANT, networkKey, policiesOf, policyKey, ROOT, type GroupRecord, type PolicyRecord, type PolicyRule } from './records.js';
-import { guardedRemove, tenantFor } from './store-guards.js';
+import { backoff, guardedRemove, tenantFor, TRIES } from './store-guards.js';
 import type { KV, Store } from './store/store.js';
 
 export type { RuleInput } from './policy-rules.js';
 
-/** How often a change re-reads and tries again when another host changed the policy meanwhile. */
-const TRIES = 30;
-const backoff = (attempt: number) => new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 5 * (attempt + 1))));
 
 /** A policy and the groups (`<g>.<n>.<t>`) that list it. */
 export type PolicyView = PolicyRecord & { groups: string[] };

@@ -6,6 +6,7 @@
 // re-list; it only ever applies the difference, so running it again is free.
 import type { ClusterView } from './cluster-view.js';
 import type { Controller, DynamicOverlay } from './controller.js';
+import { hasFeature } from './hosts.js';
 import { netRef, type NetworkRecord } from './records.js';
 
 export interface ReconcilerLog {
@@ -68,8 +69,13 @@ export class Reconciler {
     for (const local of this.ctl.localNetworks()) if (!want.has(local.ref)) await this.ctl.dropNetwork(local.ref);
     // Who is where, per network, for the networks this host has ports on.
     const remote = new Map<string, DynamicOverlay>();
+    // Hosts that take VXLAN-GBP get group ids; only when this host sends them (not --no-gbp).
+    const gbp = new Set<string>();
+    if (hasFeature(this.view.hosts.get(this.hostId), 'gbp')) {
+      for (const h of this.view.hosts.values()) if (h.host !== this.hostId && h.underlay && hasFeature(h, 'gbp')) gbp.add(h.underlay);
+    }
     for (const local of this.ctl.localNetworks()) {
-      if (local.ports > 0) remote.set(local.ref, { vteps: new Set(), fdb: new Map() });
+      if (local.ports > 0) remote.set(local.ref, { vteps: new Set(), fdb: new Map(), gbp });
     }
     for (const e of this.view.endpoints.values()) {
       const d = remote.get(netRef(e.tenant, e.net));
@@ -78,7 +84,7 @@ export class Reconciler {
       d.fdb.set(e.mac, { vtep: e.vtep, ip: e.ip });
     }
     for (const local of this.ctl.localNetworks()) {
-      await this.ctl.setDynamic(local.ref, remote.get(local.ref) ?? { vteps: new Set(), fdb: new Map() });
+      await this.ctl.setDynamic(local.ref, remote.get(local.ref) ?? { vteps: new Set(), fdb: new Map(), gbp });
     }
   }
 }

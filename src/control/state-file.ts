@@ -33,6 +33,8 @@ export interface SavedPort {
 export interface SavedVtep {
   net: string;
   ip: string;
+  /** It takes VXLAN-GBP (`weft vtep add --gbp`). */
+  gbp?: boolean;
 }
 
 export interface SavedFdb {
@@ -40,6 +42,8 @@ export interface SavedFdb {
   mac: string;
   vtep: string;
   ip?: string;
+  /** The group the entry's endpoint belongs to (`weft fdb add --group`), for group policy. */
+  group?: string;
 }
 
 export interface SavedState {

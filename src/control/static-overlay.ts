@@ -11,6 +11,7 @@ import { vtepProblem } from './address-roles.js';
 import { refOf, type LocalNetwork, type LocalNetworks, type WarnLog } from './local-networks.js';
 import type { LocalPorts } from './ports.js';
 import { parseMacOrThrow, unicastMac } from './mac-input.js';
+import { splitNetRef } from './names.js';
 import type { SavedFdb, SavedVtep } from './state-file.js';
 
 /** What the store says lives behind other hosts on one network. */
@@ -18,7 +19,22 @@ export interface DynamicOverlay {
   vteps: Set<string>;
   /** By MAC (formatted). */
   fdb: Map<string, { vtep: string; ip?: string }>;
+  /** The VTEPs (weft hosts) that advertise VXLAN-GBP; none when missing. */
+  gbp?: Set<string>;
 }
+
+/** A static fdb entry as the policy compiler reads it: its endpoint's address and group. */
+export interface StaticFdbEntry {
+  tenant: string;
+  net: string;
+  mac: string;
+  ip?: string;
+  vtep: string;
+  group?: string;
+}
+
+/** Whether a group exists on a network (`ref` is `n.t`); answered from the cluster view. */
+export type GroupLookup = (ref: string, group: string) => boolean;
 
 /** A static VTEP (POST /v1/vteps, `weft vtep add`). */
 export interface AddVtepRequest {
@@ -26,6 +42,8 @@ export interface AddVtepRequest {
   /** `n` (with `tenant`) or `n.t`. */
   net: string;
   tenant?: string;
+  /** The VTEP takes VXLAN-GBP (a kernel vxlan device made with `gbp`): frames to it carry their group id. */
+  gbp?: boolean;
 }
 
 /** A static fdb entry (POST /v1/fdb, `weft fdb add`). */
@@ -36,6 +54,8 @@ export interface AddFdbRequest {
   vtep: string;
   /** Answered by proxy ARP here. */
   ip?: string;
+  /** The entry's group on this network (for group policy); it must exist. */
+  group?: string;
 }
 
 /** Which static entry to remove (DELETE /v1/vteps and /v1/fdb: the query's parameters, each may be missing). */
@@ -62,6 +82,10 @@ export class StaticOverlay {
   #vteps: SavedVtep[] = [];
   #fdb: SavedFdb[] = [];
   readonly #dynamic = new Map<string, DynamicOverlay>();
+  #groups?: GroupLookup;
+  /** What the overlay was last told of each network's GBP VTEPs (none told: none). */
+  readonly #toldGbp = new Map<string, string>();
+  readonly #changed: Array<() => void> = [];
 
   constructor(overlay: Overlay, networks: LocalNetworks, ports: LocalPorts, persist: OverlayPersist, log: WarnLog, underlayIp?: string) {
     this.#overlay = overlay;
@@ -70,6 +94,29 @@ export class StaticOverlay {
     this.#persist = persist;
     this.#log = log;
     this.#underlayIp = underlayIp;
+  }
+
+  /** Where `weft fdb add --group` is checked (the cluster view); without it, a group is refused. */
+  setGroupLookup(fn: GroupLookup): void {
+    this.#groups = fn;
+  }
+
+  /** Told after the static fdb entries changed (the policy compiler puts their groups in its tables). */
+  onEntriesChange(cb: () => void): void {
+    this.#changed.push(cb);
+  }
+
+  #entriesChanged(): void {
+    for (const cb of this.#changed) cb();
+  }
+
+  /** The static fdb entries, for the policy compiler: who lives behind a foreign VTEP, and in which group. */
+  entries(): StaticFdbEntry[] {
+    return this.#fdb.map((f) => {
+      const n = this.#networks.get(f.net);
+      const { net, tenant } = n ? { net: n.rec.name, tenant: n.rec.tenant } : splitNetRef(f.net);
+      return { tenant, net, mac: f.mac, vtep: f.vtep, ...(f.ip ? { ip: f.ip } : {}), ...(f.group ? { group: f.group } : {}) };
+    });
   }
 
   /** The static entries, as state.json keeps them. */
@@ -89,13 +136,18 @@ export class StaticOverlay {
           return false;
         }
       });
+    this.#vteps = [...vteps]; // the networks' GBP sets count them before their tunnels are made
     this.#vteps = keep('VTEP', vteps, (v) => this.#applyVtep(v));
     this.#fdb = keep('fdb entry', fdb, (f) => this.#applyFdb(f));
+    if (fdb.length > 0) this.#entriesChanged();
   }
 
   /** The network's overlay was re-created empty: static entries go back in (dynamic ones on the next reconcile). */
   refill(ref: string): void {
     this.#dynamic.delete(ref);
+    this.#toldGbp.delete(ref); // a new overlay network knows no GBP VTEPs
+    const n = this.#networks.get(ref);
+    if (n) this.#try(() => this.#syncGbp(n));
     for (const v of this.#vteps) if (v.net === ref) this.#try(() => this.#applyVtep(v));
     for (const f of this.#fdb) if (f.net === ref) this.#try(() => this.#applyFdb(f));
   }
@@ -103,8 +155,11 @@ export class StaticOverlay {
   /** Forgets a network's entries (the network is gone). */
   dropNet(ref: string): void {
     this.#dynamic.delete(ref);
+    this.#toldGbp.delete(ref);
     this.#vteps = this.#vteps.filter((v) => v.net !== ref);
+    const had = this.#fdb.length;
     this.#fdb = this.#fdb.filter((f) => f.net !== ref);
+    if (this.#fdb.length !== had) this.#entriesChanged();
   }
 
   /** A VTEP address to add: a unicast host on the underlay, not this host. */
@@ -145,7 +200,32 @@ export class StaticOverlay {
   }
 
   #applyVtep(v: SavedVtep): void {
-    this.#overlay.addVtep(this.#networks.find(v.net).id, v.ip);
+    const n = this.#networks.find(v.net);
+    this.#syncGbp(n);
+    this.#overlay.addVtep(n.id, v.ip);
+  }
+
+  /**
+   * Tells the overlay which VTEPs of the network take VXLAN-GBP: static ones
+   * added with it, and the weft hosts that advertise it. Before a tunnel is
+   * made, so that it is made right the first time.
+   */
+  #syncGbp(n: LocalNetwork): void {
+    const ref = refOf(n);
+    const gbp = new Set(this.#dynamic.get(ref)?.gbp ?? []);
+    for (const v of this.#vteps) if (v.net === ref && v.gbp) gbp.add(v.ip);
+    const key = [...gbp].sort().join(',');
+    if ((this.#toldGbp.get(ref) ?? '') === key) return; // every reconcile pass asks: only a change is work
+    this.#overlay.setGbpVteps(n.id, gbp);
+    this.#toldGbp.set(ref, key);
+  }
+
+  /** A group name for a static fdb entry: one that exists on the network. */
+  #fdbGroup(n: LocalNetwork, group: unknown): string {
+    const ref = refOf(n);
+    if (typeof group !== 'string' || group === '') throw badRequest('a group name is required (--group)');
+    if (!this.#groups?.(ref, group)) throw notFound(`no group '${group}' on network '${ref}'`);
+    return group;
   }
 
   #applyFdb(f: SavedFdb): void {
@@ -164,13 +244,22 @@ export class StaticOverlay {
     const n = this.#networks.find(req.net, req.tenant);
     const ref = refOf(n);
     const ip = this.#vtepIp(req.ip);
+    if (req.gbp !== undefined && typeof req.gbp !== 'boolean') throw badRequest('gbp must be true or false');
+    if (req.gbp && n.rec.encap === 'gre') throw badRequest(`network '${ref}' uses GRE, which has no room for a group id (--gbp is for VXLAN)`);
     if (this.#vteps.some((v) => v.net === ref && v.ip === ip)) throw conflict(`VTEP ${ip} is already on network '${ref}'`);
-    const v = { net: ref, ip };
-    this.#applyVtep(v);
+    const v: SavedVtep = req.gbp ? { net: ref, ip, gbp: true } : { net: ref, ip };
     this.#vteps.push(v);
+    try {
+      this.#applyVtep(v);
+    } catch (err) {
+      this.#vteps = this.#vteps.filter((x) => x !== v);
+      this.#syncGbp(n);
+      throw err;
+    }
     this.#persist.saveOrUndo(() => {
       this.#vteps = this.#vteps.filter((x) => x !== v);
       if (!this.#dynamic.get(ref)?.vteps.has(ip)) this.#overlay.removeVtep(n.id, ip);
+      this.#syncGbp(n);
     });
     return v;
   }
@@ -184,11 +273,12 @@ export class StaticOverlay {
     this.#persist.save({ vteps: rest });
     if (!this.#dynamic.get(ref)?.vteps.has(ip)) this.#overlay.removeVtep(n.id, ip);
     this.#vteps = rest;
+    this.#syncGbp(n); // a tunnel kept for fdb entries no longer takes GBP unless its host says so
   }
 
-  vteps(net?: unknown): Array<{ net: string; ip: string; flood: boolean; fdbEntries: number }> {
+  vteps(net?: unknown): Array<{ net: string; ip: string; flood: boolean; gbp: boolean; fdbEntries: number }> {
     const n = net === undefined ? undefined : this.#networks.find(net);
-    return this.#overlay.vteps(n?.id).map((r) => ({ net: this.#networks.nameOf(r.network), ip: r.ip, flood: r.flood, fdbEntries: r.fdbEntries }));
+    return this.#overlay.vteps(n?.id).map((r) => ({ net: this.#networks.nameOf(r.network), ip: r.ip, flood: r.flood, gbp: r.gbp, fdbEntries: r.fdbEntries }));
   }
 
   addFdb(req: AddFdbRequest): SavedFdb {
@@ -200,7 +290,8 @@ export class StaticOverlay {
     if (owner !== undefined) throw conflict(`MAC ${formatMac(m)} belongs to port '${owner}' on this host`);
     const vtep = this.#vtepIp(req.vtep);
     const ip = req.ip === undefined ? undefined : this.#fdbIp(n, String(req.ip));
-    const f: SavedFdb = { net: ref, mac: formatMac(m), vtep, ip };
+    const group = req.group === undefined ? undefined : this.#fdbGroup(n, req.group);
+    const f: SavedFdb = { net: ref, mac: formatMac(m), vtep, ip, ...(group ? { group } : {}) };
     const before = this.#fdb;
     this.#applyFdb(f);
     this.#fdb = [...before.filter((x) => !(x.net === ref && x.mac === f.mac)), f];
@@ -211,6 +302,7 @@ export class StaticOverlay {
       if (old) this.#applyFdb(old);
       else this.#fallBack(n, f.mac);
     });
+    this.#entriesChanged();
     return f;
   }
 
@@ -224,17 +316,23 @@ export class StaticOverlay {
     this.#fdb = rest;
     // The store may know the MAC too: then its entry takes over.
     this.#fallBack(n, mac);
+    this.#entriesChanged();
   }
 
-  fdb(net?: unknown): Array<{ net: string; mac: string; vtep: string; ip?: string; resolved: boolean }> {
+  fdb(net?: unknown): Array<{ net: string; mac: string; vtep: string; ip?: string; group?: string; resolved: boolean }> {
     const n = net === undefined ? undefined : this.#networks.find(net);
-    return this.#overlay.fdb(n?.id).map((r) => ({
-      net: this.#networks.nameOf(r.network),
-      mac: r.mac,
-      vtep: r.vtep,
-      ip: r.ip === undefined ? undefined : formatIPv4(r.ip),
-      resolved: r.resolved,
-    }));
+    return this.#overlay.fdb(n?.id).map((r) => {
+      const ref = this.#networks.nameOf(r.network);
+      const group = this.#fdb.find((f) => f.net === ref && f.mac === r.mac)?.group;
+      return {
+        net: ref,
+        mac: r.mac,
+        vtep: r.vtep,
+        ip: r.ip === undefined ? undefined : formatIPv4(r.ip),
+        ...(group ? { group } : {}),
+        resolved: r.resolved,
+      };
+    });
   }
 
   /**
@@ -245,6 +343,8 @@ export class StaticOverlay {
     const n = this.#networks.get(ref);
     if (!n || !this.#underlayIp) return;
     const had = this.#dynamic.get(ref) ?? { vteps: new Set<string>(), fdb: new Map() };
+    this.#dynamic.set(ref, { ...had, gbp: new Set(want.gbp ?? []) });
+    this.#try(() => this.#syncGbp(n));
     const staticVtep = (ip: string) => this.#vteps.some((v) => v.net === ref && v.ip === ip);
     const staticMac = (mac: string) => this.#fdb.some((f) => f.net === ref && f.mac === mac);
     for (const [mac, e] of want.fdb) {
@@ -257,7 +357,7 @@ export class StaticOverlay {
     }
     for (const ip of want.vteps) if (!had.vteps.has(ip) && !staticVtep(ip)) this.#try(() => this.#overlay.addVtep(n.id, ip));
     for (const ip of had.vteps) if (!want.vteps.has(ip) && !staticVtep(ip)) this.#overlay.removeVtep(n.id, ip);
-    this.#dynamic.set(ref, { vteps: new Set(want.vteps), fdb: new Map(want.fdb) });
+    this.#dynamic.set(ref, { vteps: new Set(want.vteps), fdb: new Map(want.fdb), gbp: new Set(want.gbp ?? []) });
   }
 
   #try(fn: () => void): void {

@@ -5,6 +5,11 @@ import { conflict, notFound } from './errors.js';
 import { DEFAULT_TENANT, tenantKey, type TenantRecord } from './records.js';
 import type { KV, Op, Store } from './store/store.js';
 
+/** How often a change re-reads and tries again when another host changed what it read. */
+export const TRIES = 30;
+/** A short random pause between tries, so changes racing in one tenant spread out. */
+export const backoff = (attempt: number) => new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 5 * (attempt + 1))));
+
 /** The tenant record, creating 'default' on first use; refused while the tenant is being removed. */
 export async function tenantFor(store: Store, name: string): Promise<KV> {
   let kv = await store.get(tenantKey(name));

@@ -1,9 +1,17 @@
 // Typed wrapper of the native Datapath: ports, fast-path table, counters,
 // last-seen times, the batched event stream, and the frames of service ports.
-import { addon, type MemoryPortOptions, type NativeDatapath, type NativePortGuard } from './native.js';
+import {
+  addon,
+  type MemoryPortOptions,
+  type NativeCtDumpEntry,
+  type NativeCtStats,
+  type NativeDatapath,
+  type NativePortGuard,
+} from './native.js';
 import {
   decodeEvents,
   decodeFrames,
+  decodePolicyLog,
   encapCode,
   encodeArp,
   encodeFib,
@@ -11,10 +19,13 @@ import {
   type DatapathEvent,
   type Encap,
   type FibOp,
+  type PolicyLogRecord,
   type ServiceFrame,
 } from './wire.js';
 
-export type { ArpOp, DatapathEvent, Encap, FibOp, LearnEvent, MissEvent, ServiceFrame } from './wire.js';
+export type { ArpOp, DatapathEvent, Encap, FibOp, LearnEvent, MissEvent, PolicyLogRecord, ServiceFrame } from './wire.js';
+export type CtStats = NativeCtStats;
+export type CtEntry = NativeCtDumpEntry;
 
 export const layout = addon.layout;
 const wire = layout.wire;
@@ -49,6 +60,14 @@ export interface DatapathOptions {
    * addServicePort() throws.
    */
   onFrames?: (frames: ServiceFrame[]) => void;
+  /**
+   * Denied new connections (group policy), in batches, at most 100 a second
+   * (burst 200) whatever the traffic: the rest is counted as
+   * policy_log_suppressed. Without it nothing is logged.
+   */
+  onPolicyLog?: (records: PolicyLogRecord[]) => void;
+  /** Connections the conntrack holds at most (default 262144); beyond it new ones are dropped (ct_full). */
+  ctMax?: number;
 }
 
 export class Datapath {
@@ -62,12 +81,15 @@ export class Datapath {
   constructor(opts: DatapathOptions) {
     const workers = opts.workers ?? 1;
     const onFrames = opts.onFrames;
+    const onPolicyLog = opts.onPolicyLog;
     this.#native = new addon.Datapath({
       workers,
       busyPollUs: opts.busyPollUs ?? 0,
       portSecurity: opts.portSecurity ?? true,
       onEvents: (buf) => opts.onEvents(decodeEvents(wire, buf)),
       onFrames: onFrames && ((buf) => onFrames(decodeFrames(wire, buf))),
+      onPolicyLog: onPolicyLog && ((buf) => onPolicyLog(decodePolicyLog(wire, buf))),
+      ctMax: opts.ctMax,
     });
     this.#counters = this.#native.counters;
     this.#hits = this.#native.hits;
@@ -155,9 +177,9 @@ export class Datapath {
     this.#native.clearNetworkEncap(network);
   }
 
-  /** A remote VTEP of a network; `flood`: it gets the network's broadcasts. */
-  addTunnelPort(id: number, network: number, remoteIp: string, flood: boolean, mtu: number): void {
-    this.#native.addTunnelPort(id, network, remoteIp, flood, mtu);
+  /** A remote VTEP of a network; `flood`: it gets the network's broadcasts; `gbp`: it takes VXLAN-GBP. */
+  addTunnelPort(id: number, network: number, remoteIp: string, flood: boolean, mtu: number, gbp = false): void {
+    this.#native.addTunnelPort(id, network, remoteIp, flood, mtu, gbp);
   }
 
   /** Programs the addresses weft answers ARP for (as one snapshot). */
@@ -174,6 +196,35 @@ export class Datapath {
 
   fibSize(): number {
     return this.#native.fibSize();
+  }
+
+  /**
+   * Publishes a compiled policy snapshot (layout.wire.policy) with the
+   * tables, atomically; returns its epoch. A malformed snapshot throws a
+   * one-line Error and the one in force stays. Only the networks it lists
+   * are enforced; every other network skips policy entirely.
+   */
+  policyLoad(words: Uint32Array): number {
+    return this.#native.policyLoad(words);
+  }
+
+  /** [sessions, packets, bytes] per counter slot (wire.policy.counters places), summed over workers. */
+  policyCounters(): Float64Array {
+    return this.#native.policyCounters();
+  }
+
+  ctStats(): CtStats {
+    return this.#native.ctStats();
+  }
+
+  /** Forgets every tracked connection (each is decided again on its next packet). */
+  ctFlush(): void {
+    this.#native.ctFlush();
+  }
+
+  /** Up to `max` tracked connections. */
+  ctDump(max: number): CtEntry[] {
+    return this.#native.ctDump(max);
   }
 
   /** Milliseconds on the clock the fast path stamps last-seen times with. */

@@ -38,6 +38,81 @@ export interface NativeWire {
   frames: { hdrLen: number; fields: Fields<'port' | 'network' | 'length'> };
   encap: Fields<'vxlan' | 'gre'>;
   maxVxlanVni: number;
+  policy: NativePolicyWire;
+  policyLog: { len: number; fields: Fields<PolicyLogField> };
+}
+
+/**
+ * The compiled policy snapshot policyLoad() takes (native/wire.h, POLICY-SPEC
+ * §4): a header, then the sections in header order, each `stride` words per
+ * record. Word places of every field are in `fields`, never literals.
+ */
+export interface NativePolicyWire {
+  header: Fields<'version' | 'nNets' | 'nIps' | 'nGroups' | 'nKeys' | 'nCidrs' | 'nRanges' | 'reserved'>;
+  headerLen: number;
+  version: number;
+  stride: Fields<PolicySection>;
+  fields: {
+    nets: Fields<'networkId' | 'tenantIndex'>;
+    ips: Fields<'networkId' | 'ipv4' | 'groupKey' | 'flags'>;
+    groups: Fields<'groupKey' | 'isolate' | 'defaultSlotIn' | 'defaultSlotOut'>;
+    keys: Fields<'localGroupKey' | 'dir' | 'remoteKey' | 'firstRange' | 'nRanges'>;
+    cidrs: Fields<'localGroupKey' | 'dir' | 'ipv4' | 'prefixLen' | 'firstRange' | 'nRanges'>;
+    ranges: Fields<'protocol' | 'portLo' | 'portHi' | 'priority' | 'action' | 'slot'>;
+  };
+  /** Counter slots: 0..slots-1. */
+  slots: number;
+  /** remoteKey "any peer", protocol "any". */
+  any: number;
+  /** A verdict no slot decided (a default allow); in the log, a group's default. */
+  noSlot: number;
+  maxPriority: number;
+  flags: Fields<'local' | 'isolateIn' | 'isolateOut'>;
+  dirs: Fields<'in' | 'out'>;
+  actions: Fields<'allow' | 'deny'>;
+  /** Places of the three numbers per slot in policyCounters(). */
+  counters: Fields<'sessions' | 'packets' | 'bytes'>;
+  counterStride: number;
+}
+export type PolicySection = 'nets' | 'ips' | 'groups' | 'keys' | 'cidrs' | 'ranges';
+export type PolicyLogField =
+  | 'ts'
+  | 'network'
+  | 'proto'
+  | 'dir'
+  | 'action'
+  | 'ipver'
+  | 'src'
+  | 'dst'
+  | 'sport'
+  | 'dport'
+  | 'srcGroupKey'
+  | 'dstGroupKey'
+  | 'slot'
+  | 'len';
+
+export interface NativeCtStats {
+  entries: number;
+  max: number;
+  created: number;
+  expired: number;
+}
+
+/** A conntrack entry as ctDump() gives it; src is the side that opened the connection. */
+export interface NativeCtDumpEntry {
+  network: number;
+  proto: number;
+  src: string;
+  sport: number;
+  dst: string;
+  dport: number;
+  state: NativeCtState;
+  verdict: 'allow' | 'deny';
+  /** wire.policy.noSlot when no rule decided (a default allow). */
+  slotOut: number;
+  slotIn: number;
+  packets: number;
+  bytes: number;
 }
 
 /** Port security of an endpoint port: what it may send as (native/port_guard.h). */
@@ -73,10 +148,17 @@ export interface NativeDatapath {
   setUnderlay(localIp: string, vxlanPort: number, egress?: string): void;
   setNetworkEncap(network: number, encap: number, vni: number): void;
   clearNetworkEncap(network: number): void;
-  addTunnelPort(id: number, network: number, remoteIp: string, flood: boolean, mtu: number): void;
+  addTunnelPort(id: number, network: number, remoteIp: string, flood: boolean, mtu: number, gbp?: boolean): void;
   arpApply(ops: Float64Array): void;
   fibApply(ops: Float64Array): void;
   fibSize(): number;
+  /** Validates and publishes a compiled policy snapshot (wire.policy); returns its epoch (1, 2, ...). Throws a one-line Error on a malformed one. */
+  policyLoad(words: Uint32Array): number;
+  /** wire.policy.slots * counterStride numbers: [sessions, packets, bytes] per slot, summed over workers. */
+  policyCounters(): Float64Array;
+  ctStats(): NativeCtStats;
+  ctFlush(): void;
+  ctDump(max: number): NativeCtDumpEntry[];
   inject(port: number, frame: Buffer | Buffer[]): void;
   maintain(): number;
   now(): number;
@@ -107,6 +189,11 @@ export const NATIVE_DATAPATH_MEMBERS = [
   'arpApply',
   'fibApply',
   'fibSize',
+  'policyLoad',
+  'policyCounters',
+  'ctStats',
+  'ctFlush',
+  'ctDump',
   'inject',
   'maintain',
   'now',
@@ -166,12 +253,12 @@ export interface NativeTesting {
   completeChecksum(vnetHdr: Buffer, frame: Buffer): { ok: boolean; vnetHdr: Buffer; frame: Buffer };
   finishReceivedChecksum(frame: Buffer): { valid: boolean; frame: Buffer };
   describeInnerGso(frame: Buffer, mtu: number): { ok: boolean; vnetHdr: Buffer; frame: Buffer };
-  popVxlan(udpPayload: Buffer): NativePopped | null;
+  popVxlan(udpPayload: Buffer): (NativePopped & { gbp: number }) | null;
   popGre(ipv4Packet: Buffer): NativePopped | null;
   flowHash(frame: Buffer): number;
   /** Frames as decapsulated (vnetHdr defaults to DATA_VALID); out: what is switched, vnet header first. */
-  coalesce(frames: { frame: Buffer; vnetHdr?: Buffer; port?: number; truncated?: boolean; roomBefore?: boolean }[]): {
-    frames: { port: number; frame: Buffer }[];
+  coalesce(frames: { frame: Buffer; vnetHdr?: Buffer; port?: number; truncated?: boolean; roomBefore?: boolean; gbp?: number }[]): {
+    frames: { port: number; frame: Buffer; gbp: number }[];
     joined: { frames: number; segments: number };
   };
   /** A frame's conntrack tuple (native/conntrack.h CtTupleOf), or null when it has none. */
@@ -198,6 +285,8 @@ export interface NativeCtTuple {
   /** An ICMP error about the connection of `key` (tuple reversed to the error's direction). */
   related: boolean;
   tcpFlags: number;
+  /** Offset of the frame's own L4 header (past IPv6 extension headers). */
+  l4: number;
 }
 
 export type NativeCtState = 'new' | 'syn_sent' | 'established' | 'fin_wait' | 'closed' | 'udp_first' | 'udp_both' | 'icmp';
@@ -232,6 +321,8 @@ export interface NativeCtTesting {
   flush(): void;
   size(): number;
   max(): number;
+  /** Entries freed because they expired (by sweep, or by an insert into a full table). */
+  expired(): number;
   dump(max: number): NativeCtEntry[];
 }
 
@@ -242,6 +333,10 @@ interface Addon {
     portSecurity?: boolean;
     onEvents: (records: Buffer) => void;
     onFrames?: (records: Buffer) => void;
+    /** Deny records (wire.policyLog), in batches, rate-limited in C++. */
+    onPolicyLog?: (records: Buffer) => void;
+    /** Connections the conntrack holds at most (default 262144). */
+    ctMax?: number;
   }) => NativeDatapath;
   layout: NativeLayout;
   UdpBatchSocket: new (opts: { address: string; port: number; onBatch: (records: Buffer) => void; reuseAddr?: boolean }) => NativeUdpBatchSocket;

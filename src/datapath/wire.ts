@@ -43,6 +43,26 @@ export interface ServiceFrame {
   frame: Buffer;
 }
 
+/** A denied new connection, as the data path logged it (POLICY-SPEC §5). */
+export interface PolicyLogRecord {
+  /** Milliseconds on the data path's monotonic clock (Datapath.now()). */
+  ts: number;
+  network: number;
+  proto: number;
+  /** The check that denied it. */
+  dir: 'in' | 'out';
+  action: 'allow' | 'deny';
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  srcGroupKey: number;
+  dstGroupKey: number;
+  /** The rule's counter slot; undefined for the group's default. */
+  slot?: number;
+  len: number;
+}
+
 /**
  * Every name of native/wire.h this file uses. The layout unit test checks
  * each against the add-on's export, so a rename on one side fails there,
@@ -54,6 +74,9 @@ export const WIRE_NAMES_USED = {
   events: { fields: ['type', 'mac', 'network', 'port'], types: ['learn', 'miss'] },
   frames: { fields: ['port', 'network', 'length'] },
   encap: ['vxlan', 'gre'],
+  policyLog: {
+    fields: ['ts', 'network', 'proto', 'dir', 'action', 'ipver', 'src', 'dst', 'sport', 'dport', 'srcGroupKey', 'dstGroupKey', 'slot', 'len'],
+  },
 } as const;
 
 export function encapCode(wire: NativeWire, encap: Encap): number {
@@ -124,6 +147,49 @@ export function decodeFrames(wire: NativeWire, buf: Buffer): ServiceFrame[] {
       frame: buf.subarray(off + hdrLen, off + hdrLen + len),
     });
     off += hdrLen + len;
+  }
+  return out;
+}
+
+function formatAddress(buf: Buffer, off: number, ipver: number): string {
+  if (ipver === 4) return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(buf.readUInt16BE(off + i).toString(16));
+  // The longest run of zero groups (two or more) becomes '::' (RFC 5952).
+  let best = -1, bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j === i ? i + 1 : j;
+  }
+  if (best < 0) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+}
+
+/** Deny-log records back to back; a record cut short ends the batch. */
+export function decodePolicyLog(wire: NativeWire, buf: Buffer): PolicyLogRecord[] {
+  const { len, fields: f } = wire.policyLog;
+  const { dirs, actions, noSlot } = wire.policy;
+  const out: PolicyLogRecord[] = [];
+  for (let off = 0; off + len <= buf.length; off += len) {
+    const ipver = buf[off + f.ipver];
+    const slot = buf.readUInt32LE(off + f.slot);
+    out.push({
+      ts: buf.readDoubleLE(off + f.ts),
+      network: buf.readUInt32LE(off + f.network),
+      proto: buf[off + f.proto],
+      dir: buf[off + f.dir] === dirs.out ? 'out' : 'in',
+      action: buf[off + f.action] === actions.deny ? 'deny' : 'allow',
+      src: formatAddress(buf, off + f.src, ipver),
+      dst: formatAddress(buf, off + f.dst, ipver),
+      sport: buf.readUInt16LE(off + f.sport),
+      dport: buf.readUInt16LE(off + f.dport),
+      srcGroupKey: buf.readUInt32LE(off + f.srcGroupKey),
+      dstGroupKey: buf.readUInt32LE(off + f.dstGroupKey),
+      slot: slot === noSlot ? undefined : slot,
+      len: buf.readUInt32LE(off + f.len),
+    });
   }
   return out;
 }

@@ -26,6 +26,8 @@ interface Vtep {
   port: number;
   /** In the network's flood list (`vtep add`), not only the target of fdb entries. */
   flood: boolean;
+  /** Its tunnel port writes VXLAN-GBP group ids. */
+  gbp: boolean;
 }
 
 interface OverlayNet {
@@ -36,12 +38,16 @@ interface OverlayNet {
   fdb: Map<number, FdbEntry>;
   /** MACs whose miss was answered from the fdb, with when. */
   resolved: Map<number, number>;
+  /** VTEPs that take VXLAN-GBP (whether or not a tunnel to them exists yet). */
+  gbp: Set<string>;
 }
 
 export interface VtepRow {
   network: number;
   ip: string;
   flood: boolean;
+  /** Frames to it carry their group id (VXLAN-GBP). */
+  gbp: boolean;
   fdbEntries: number;
 }
 
@@ -68,7 +74,7 @@ export class Overlay {
 
   addNetwork(id: number, encap: Encap, vni: number, mtu: number): void {
     this.#sw.setEncap(id, encap, vni);
-    this.#nets.set(id, { encap, vni, mtu, vteps: new Map(), fdb: new Map(), resolved: new Map() });
+    this.#nets.set(id, { encap, vni, mtu, vteps: new Map(), fdb: new Map(), resolved: new Map(), gbp: new Set() });
   }
 
   removeNetwork(id: number): void {
@@ -86,14 +92,19 @@ export class Overlay {
     return n;
   }
 
-  /** A tunnel port to `ip` on the network, made (or turned flooding) as needed. */
+  /** A tunnel port to `ip` on the network, made (or turned flooding, or remade for GBP) as needed. */
   #ensureVtep(id: number, ip: string, flood: boolean): Vtep {
     const n = this.#net(id);
     const v = n.vteps.get(ip);
-    if (v && (v.flood || !flood)) return v;
-    if (v) this.#dropVtep(id, ip); // now a flood-list member: remade as a flooding port
-    const { id: port } = this.#sw.addTunnel({ network: id, vtep: ip, flood, mtu: n.mtu });
-    const made: Vtep = { port, flood };
+    // GRE has no room for a group id: its tunnels never take GBP.
+    const gbp = n.encap === 'vxlan' && n.gbp.has(ip);
+    if (v && (v.flood || !flood) && v.gbp === gbp) return v;
+    if (v) {
+      flood ||= v.flood;
+      this.#dropVtep(id, ip); // now a flood-list member, or GBP changed: remade
+    }
+    const { id: port } = this.#sw.addTunnel({ network: id, vtep: ip, flood, mtu: n.mtu, gbp });
+    const made: Vtep = { port, flood, gbp };
     n.vteps.set(ip, made);
     // Static entries behind this VTEP point at the new port.
     for (const e of n.fdb.values()) if (e.vtep === ip && n.resolved.has(e.mac)) this.#sw.pin(id, e.mac, port);
@@ -106,6 +117,16 @@ export class Overlay {
     if (!v) return;
     this.#sw.removePort(v.port);
     n.vteps.delete(ip);
+  }
+
+  /**
+   * Which VTEPs of the network take VXLAN-GBP (weft hosts advertising `gbp`,
+   * static VTEPs added with it). A tunnel whose answer changes is remade.
+   */
+  setGbpVteps(id: number, vteps: Iterable<string>): void {
+    const n = this.#net(id);
+    n.gbp = new Set(vteps);
+    for (const [ip, v] of [...n.vteps]) if (v.gbp !== (n.encap === 'vxlan' && n.gbp.has(ip))) this.#ensureVtep(id, ip, v.flood);
   }
 
   /** Adds a VTEP to the network's flood list. */
@@ -166,7 +187,7 @@ export class Overlay {
     for (const [nid, n] of this.#nets) {
       if (id !== undefined && nid !== id) continue;
       for (const [ip, v] of n.vteps) {
-        rows.push({ network: nid, ip, flood: v.flood, fdbEntries: [...n.fdb.values()].filter((e) => e.vtep === ip).length });
+        rows.push({ network: nid, ip, flood: v.flood, gbp: v.gbp, fdbEntries: [...n.fdb.values()].filter((e) => e.vtep === ip).length });
       }
     }
     return rows;

@@ -16,6 +16,8 @@ export interface PortRecord {
   ip?: string;
   /** For tunnel ports: the remote VTEP. */
   vtep?: string;
+  /** For tunnel ports: the VTEP takes VXLAN-GBP (frames leave with their group id). */
+  gbp?: boolean;
   mtu: number;
   /**
    * An endpoint's port (TAP): its MAC is a static entry, and the data path
@@ -62,6 +64,8 @@ export interface TunnelSpec {
   vtep: string;
   flood: boolean;
   mtu: number;
+  /** The VTEP takes VXLAN-GBP (a weft host advertising `gbp`, a static VTEP added with --gbp). */
+  gbp?: boolean;
 }
 
 /** A port with no device (in-band DNS): its frames go to the switch's frames listener. */

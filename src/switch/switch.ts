@@ -4,10 +4,11 @@
 // here (one path per kind), and no other module holds the Datapath. Packets
 // never come here; only batched learn and miss events from the data path,
 // the frames of service ports (handed on), and table changes back to it.
-import { NO_SLOT, type Datapath, type DatapathEvent, type Encap, type FibOp, type PortGuard, type ServiceFrame } from '../datapath/datapath.js';
+import { NO_SLOT, type Datapath, type DatapathEvent, type Encap, type FibOp, type PolicyLogRecord, type PortGuard, type ServiceFrame } from '../datapath/datapath.js';
 import { formatMac, parseMac } from '../datapath/mac.js';
 import { ArpTable, type ArpRow } from './arp-table.js';
 import { MacTable, type MacEntry, type MacRow } from './mac-table.js';
+import { PolicyPath, type PolicyPathDatapath } from './policy-path.js';
 import type { PacketSpec, PortRecord, ServiceSpec, TapSpec, TunnelSpec } from './ports.js';
 
 export type { MacRow } from './mac-table.js';
@@ -19,12 +20,14 @@ export type SwitchDatapath = Pick<
   | 'addTapPort' | 'addPacketPort' | 'addServicePort' | 'addTunnelPort' | 'removePort'
   | 'setUnderlay' | 'setNetworkEncap' | 'clearNetworkEncap' | 'applyFib' | 'applyArp' | 'inject'
   | 'now' | 'lastSeen' | 'count' | 'counters' | 'portCounters' | 'portSecurity' | 'close'
->;
+> & PolicyPathDatapath;
 
 /** Where the data path delivers to the switch: its batched events and the frames of service ports. */
 export interface DatapathSink {
   onEvents: (events: DatapathEvent[]) => void;
   onFrames: (frames: ServiceFrame[]) => void;
+  /** The policy stage's deny log records. */
+  onPolicyLog: (records: PolicyLogRecord[]) => void;
 }
 
 export type MissListener = (network: number, mac: number, port: number) => void;
@@ -66,13 +69,17 @@ export class Switch {
   #framesListener?: FramesListener;
   readonly #sweep: NodeJS.Timeout;
   learned = 0;
+  /** The data path's policy stage. */
+  readonly policy: PolicyPath;
 
   constructor(opts: SwitchOptions) {
     this.#opts = opts;
     this.#dp = opts.datapath({
       onEvents: (events) => this.handleEvents(events),
       onFrames: (frames) => this.#framesListener?.(frames),
+      onPolicyLog: (records) => this.policy.deliver(records),
     });
+    this.policy = new PolicyPath(this.#dp);
     // Aging is driven from last-seen times the fast path writes in shared
     // memory, read in bulk here; no per-packet event refreshes a MAC.
     const every = Math.max(100, Math.min(1000, opts.agingMs / 4));
@@ -156,8 +163,9 @@ export class Switch {
 
   /** A tunnel to a remote VTEP, named `vtep:IP`. */
   addTunnel(spec: TunnelSpec): PortRecord {
-    const rec = { name: `vtep:${spec.vtep}`, network: spec.network, kind: 'tunnel' as const, ifname: 'tunnel', vtep: spec.vtep, mtu: spec.mtu };
-    return this.#add(rec, (id) => this.#dp.addTunnelPort(id, spec.network, spec.vtep, spec.flood, spec.mtu));
+    const gbp = spec.gbp === true;
+    const rec = { name: `vtep:${spec.vtep}`, network: spec.network, kind: 'tunnel' as const, ifname: 'tunnel', vtep: spec.vtep, mtu: spec.mtu, ...(gbp ? { gbp } : {}) };
+    return this.#add(rec, (id) => this.#dp.addTunnelPort(id, spec.network, spec.vtep, spec.flood, spec.mtu, gbp));
   }
 
   /**

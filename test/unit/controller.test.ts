@@ -72,6 +72,12 @@ class FakeOverlay {
   #net(id: number): void {
     if (!this.nets.has(id)) throw new Error(`no overlay network ${id}`);
   }
+  /** The VTEPs each network's overlay was told take VXLAN-GBP. */
+  gbpTable = new Map<number, Set<string>>();
+  setGbpVteps(id: number, vteps: Iterable<string>): void {
+    this.#net(id);
+    this.gbpTable.set(id, new Set(vteps));
+  }
   addVtep(id: number, ip: string): void {
     this.#net(id);
     this.calls.push(`addVtep ${id} ${ip}`);

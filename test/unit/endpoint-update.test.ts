@@ -122,7 +122,7 @@ describe('Endpoints.update', () => {
     await h1.endpoints.create({ name: 'c1', net: 'blue.acme' });
     const v = await h1.endpoints.update({ name: 'c1', net: 'blue.acme', group: 'web', port: '8080' });
     expect(v).toMatchObject({ group: 'web', port: 8080 });
-    expect(h1.objects.groups('acme', 'blue')).toEqual([{ tenant: 'acme', net: 'blue', name: 'web', members: ['c1'] }]);
+    expect(h1.objects.groups('acme', 'blue')).toEqual([{ tenant: 'acme', net: 'blue', name: 'web', gbpId: 1, members: ['c1'] }]);
     const srv = h1.zones.lookup(undefined, 'web.blue.acme', 'SRV').answers;
     expect(srv.map((a) => rec(a).data)).toEqual([{ priority: 10, weight: 100, port: 8080, target: 'c1.web.blue.acme' }]);
     // Into an existing group, then out of every group ('' and null both mean none).

@@ -150,6 +150,22 @@ describe('Coalescer: what it must not join', () => {
     if (port !== undefined) expect(got.frames.map((f) => f.port)).toEqual([0, port]);
   });
 
+  it('joins a run with one group policy id and keeps it; does not join across another id (VXLAN-GBP)', () => {
+    const run = segs(4000, 1000); // four segments of one flow
+    const tagged = (frames: Buffer[], gbp: number): In[] => frames.map((frame) => ({ frame, gbp }));
+    const same = t.coalesce(tagged(run, 77));
+    expect(same.joined).toEqual({ frames: 1, segments: 4 });
+    expect(same.frames.map((f) => f.gbp)).toEqual([77]);
+    // The same flow, its last two segments from another group: two frames, each with its own id.
+    const split = t.coalesce([...tagged(run.slice(0, 2), 77), ...tagged(run.slice(2), 78)]);
+    expect(split.joined).toEqual({ frames: 2, segments: 4 });
+    expect(split.frames.map((f) => f.gbp)).toEqual([77, 78]);
+    // Untagged after tagged: not joined either; a frame that stays alone keeps its id.
+    const mixed = t.coalesce([...tagged(run.slice(0, 3), 5), ...tagged(run.slice(3), 0)]);
+    expect(mixed.frames.map((f) => f.gbp)).toEqual([5, 0]);
+    expect(mixed.joined).toEqual({ frames: 1, segments: 3 });
+  });
+
   it('does not join two flows that interleave', () => {
     const a = segs(3000, 1000);
     const b = segs(3000, 1000, { sport: 40001 });

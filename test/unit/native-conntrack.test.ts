@@ -122,7 +122,7 @@ describe('the canonical key', () => {
 
   it('gives other protocols a tuple with ports 0', () => {
     const gre = ether(MAC_B, MAC_A, ETH_IPV4, ipv4(47, Buffer.alloc(8), { src: S4, dst: C4 }));
-    expect(tuple(gre)).toEqual({ key: { network: NET, proto: 47, ipver: 4, a: C4, aPort: 0, b: S4, bPort: 0 }, aToB: false, related: false, tcpFlags: 0 });
+    expect(tuple(gre)).toEqual({ key: { network: NET, proto: 47, ipver: 4, a: C4, aPort: 0, b: S4, bPort: 0 }, aToB: false, related: false, tcpFlags: 0, l4: 34 });
   });
 
   it('gives one flow on two networks two entries', () => {
@@ -137,9 +137,14 @@ describe('the canonical key', () => {
 
 describe('IPv6 extension headers and fragments', () => {
   const udpL4 = udp(Buffer.alloc(4), 40000, 53);
-  it('walks hop-by-hop and a first fragment header to the L4 protocol', () => {
-    expect(tuple(ipv6Ext([hopByHop()], 17, udpL4, { src: C6, dst: S6 }))!.key).toMatchObject({ proto: 17, aPort: 40000, bPort: 53 });
-    expect(tuple(ipv6Ext([hopByHop(), fragHdr(0, true)], 6, tcp(Buffer.alloc(0)), { src: C6, dst: S6 }))!.key).toMatchObject({ proto: 6, aPort: 40000, bPort: 5201 });
+  it('walks hop-by-hop and a first fragment header to the L4 protocol, and says where it starts', () => {
+    const hbh = tuple(ipv6Ext([hopByHop()], 17, udpL4, { src: C6, dst: S6 }))!;
+    expect(hbh.key).toMatchObject({ proto: 17, aPort: 40000, bPort: 53 });
+    expect(hbh.l4).toBe(14 + 40 + 8);
+    const frag = tuple(ipv6Ext([hopByHop(), fragHdr(0, true)], 6, tcp(Buffer.alloc(0)), { src: C6, dst: S6 }))!;
+    expect(frag.key).toMatchObject({ proto: 6, aPort: 40000, bPort: 5201 });
+    expect(frag.l4).toBe(14 + 40 + 16);
+    expect(tuple(vlan(dgram('c2s', { v6: true })))!.l4).toBe(18 + 40);
   });
   it('has no tuple for a non-first fragment, IPv4 or IPv6', () => {
     expect(tuple(ipv6Ext([fragHdr(185, false)], 17, Buffer.alloc(16), { src: C6, dst: S6 }))).toBeNull();
@@ -196,6 +201,7 @@ describe('ICMP errors', () => {
     expect(e.key).toEqual(tuple(about)!.key);
     expect(e.aToB).toBe(tuple(reply)!.aToB);
     expect(e.tcpFlags).toBe(0);
+    expect(e.l4).toBe(frame[14] >> 4 === 4 ? 34 : 54);  // the error's own ICMP header, not the quoted L4
   });
 
   it('finds the connection it reports on, in the reply direction, and creates nothing', () => {
@@ -214,7 +220,7 @@ describe('ICMP errors', () => {
   it('relates nothing when the quoted packet was not sent by the error\'s receiver', () => {
     // "From" the router to the server, quoting a client packet: a plain ICMP packet.
     const e = tuple(err4(R4, S4, 3, 4, quoteOf(syn)))!;
-    expect(e).toEqual({ key: { network: NET, proto: 1, ipver: 4, a: S4, aPort: 0, b: R4, bPort: 0 }, aToB: false, related: false, tcpFlags: 0 });
+    expect(e).toEqual({ key: { network: NET, proto: 1, ipver: 4, a: S4, aPort: 0, b: R4, bPort: 0 }, aToB: false, related: false, tcpFlags: 0, l4: 34 });
     expect(tuple(err6(R6, S6, 1, 0, quoteOf(seg('c2s', TCP_SYN, { v6: true }))))!.related).toBe(false);
   });
 
@@ -334,6 +340,26 @@ describe('a full table', () => {
     expect(ct.track(dgram('c2s', { sport: 4 }), NET, 61 * SEC)!.created).toBe(true);
   });
 
+  it('makes room from an expired entry not swept yet, never from a live one', () => {
+    // 2000 flows over 64 shards: every shard holds some, so the new flow's shard has expired ones at 61 s.
+    const ct = t.conntrack(2000);
+    for (let i = 0; i < 2000; i++) ct.track(dgram('c2s', { sport: 1000 + i }), NET, 0);
+    expect(ct.track(dgram('c2s', { sport: 1 }), NET, 59 * SEC)!.full).toBe(true);
+    expect(ct.expired()).toBe(0);
+    const late = ct.track(dgram('c2s', { sport: 1 }), NET, 61 * SEC)!;
+    expect(late).toMatchObject({ created: true, full: false });
+    expect(ct.size()).toBe(2000);
+    expect(ct.expired()).toBe(1);
+    expect(ct.lookup(dgram('c2s', { sport: 1 }), NET)).not.toBeNull();
+    // Live entries are never taken: all refreshed at 30 s, nothing has expired at 61 s.
+    const live = t.conntrack(2000);
+    for (let i = 0; i < 2000; i++) live.track(dgram('c2s', { sport: 1000 + i }), NET, 0);
+    for (let i = 0; i < 2000; i++) live.track(dgram('c2s', { sport: 1000 + i }), NET, 30 * SEC);
+    expect(live.track(dgram('c2s', { sport: 1 }), NET, 61 * SEC)!.full).toBe(true);
+    expect(live.size()).toBe(2000);
+    expect(live.expired()).toBe(0);
+  });
+
   it('takes a restarted expired entry without counting it twice', () => {
     const ct = t.conntrack(1);
     ct.track(dgram('c2s'), NET, 0);
@@ -382,6 +408,7 @@ describe('sweep', () => {
     for (let i = 0; i < 1000 && ct.size() > 0; i++) total += ct.sweep(HOUR, 20);
     expect(total).toBe(500);
     expect(ct.size()).toBe(0);
+    expect(ct.expired()).toBe(500);
   });
 
   it('keeps every survivor findable through growth, deletes and shrinking', () => {

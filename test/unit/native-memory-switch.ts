@@ -8,7 +8,14 @@
 // those counts a barrier frame goes through a port pair of its own network;
 // one worker works in order, so when the barrier is out, so is everything
 // injected before it. Tests then assert what did and did not arrive.
-import { Datapath, NO_SLOT, type DatapathEvent, type MemoryPortOptions } from '../../src/datapath/datapath.js';
+import {
+  Datapath,
+  NO_SLOT,
+  type DatapathEvent,
+  type MemoryPortOptions,
+  type PolicyLogRecord,
+  type ServiceFrame,
+} from '../../src/datapath/datapath.js';
 import { parseMac } from '../../src/datapath/mac.js';
 import { eventually } from '../helpers/sh.js';
 import { ether, VNET_LEN } from './packet-builders.js';
@@ -23,8 +30,22 @@ export class MemorySwitch {
   readonly #vnet = new Map<number, boolean>();
   #markers = 0;
 
-  constructor(opts: { portSecurity?: boolean } = {}) {
-    this.dp = new Datapath({ workers: 1, portSecurity: opts.portSecurity, onEvents: (evs) => this.events.push(...evs) });
+  constructor(
+    opts: {
+      portSecurity?: boolean;
+      onPolicyLog?: (records: PolicyLogRecord[]) => void;
+      onFrames?: (frames: ServiceFrame[]) => void;
+      ctMax?: number;
+    } = {},
+  ) {
+    this.dp = new Datapath({
+      workers: 1,
+      portSecurity: opts.portSecurity,
+      onEvents: (evs) => this.events.push(...evs),
+      onPolicyLog: opts.onPolicyLog,
+      onFrames: opts.onFrames,
+      ctMax: opts.ctMax,
+    });
     this.dp.addMemoryPort(BARRIER_IN, BARRIER_NET);
     this.dp.addMemoryPort(BARRIER_OUT, BARRIER_NET);
     // Both MACs pinned: the barrier is a fast-path hit, with no learn event.

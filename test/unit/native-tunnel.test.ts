@@ -9,14 +9,38 @@ const t = addon.testing;
 const inner = ether(MAC_B, MAC_A, 0x88b5, pattern(64));
 
 describe('VXLAN pop', () => {
-  const cases: { name: string; packet: Buffer; want: { vni: number; innerOff: number; innerLen: number } | null }[] = [
-    { name: 'a VNI with the I flag', packet: Buffer.concat([vxlanHdr(0x123456), inner]), want: { vni: 0x123456, innerOff: 8, innerLen: inner.length } },
-    { name: 'VNI 0', packet: Buffer.concat([vxlanHdr(0), inner]), want: { vni: 0, innerOff: 8, innerLen: inner.length } },
-    { name: 'reserved flag bits set, ignored (RFC 7348)', packet: Buffer.concat([vxlanHdr(42, 0xff), inner]), want: { vni: 42, innerOff: 8, innerLen: inner.length } },
-    { name: 'reserved bytes set, ignored', packet: Buffer.concat([Buffer.from([0x08, 1, 2, 3, 0, 0, 7, 9]), inner]), want: { vni: 7, innerOff: 8, innerLen: inner.length } },
-    { name: 'a header and nothing after it', packet: vxlanHdr(5), want: { vni: 5, innerOff: 8, innerLen: 0 } },
+  /** A VXLAN header with both flags bytes and, behind G, a group policy id. */
+  const gbpHdr = (vni: number, flags: number, flags2: number, gpid: number) => {
+    const h = vxlanHdr(vni, flags);
+    h[1] = flags2;
+    h.writeUInt16BE(gpid, 2);
+    return h;
+  };
+  const ok = (vni: number, gbp = 0, innerLen = inner.length) => ({ vni, innerOff: 8, innerLen, gbp });
+  const cases: { name: string; packet: Buffer; want: { vni: number; innerOff: number; innerLen: number; gbp: number } | null }[] = [
+    { name: 'a VNI with the I flag', packet: Buffer.concat([vxlanHdr(0x123456), inner]), want: ok(0x123456) },
+    { name: 'VNI 0', packet: Buffer.concat([vxlanHdr(0), inner]), want: ok(0) },
+    { name: 'reserved bytes set (the GPID field without G, the last byte), ignored', packet: Buffer.concat([Buffer.from([0x08, 0, 2, 3, 0, 0, 7, 9]), inner]), want: ok(7) },
+    { name: 'a header and nothing after it', packet: vxlanHdr(5), want: ok(5, 0, 0) },
+    { name: 'G with a group id', packet: Buffer.concat([gbpHdr(42, 0x88, 0, 0xbeef), inner]), want: ok(42, 0xbeef) },
+    { name: 'G with group id 0 (no group)', packet: Buffer.concat([gbpHdr(42, 0x88, 0, 0), inner]), want: ok(42, 0) },
+    { name: 'G with D (do not learn)', packet: Buffer.concat([gbpHdr(42, 0x88, 0x40, 7), inner]), want: ok(42, 7) },
+    { name: 'G with A (policy applied)', packet: Buffer.concat([gbpHdr(42, 0x88, 0x08, 65535), inner]), want: ok(42, 65535) },
+    { name: 'G with D and A', packet: Buffer.concat([gbpHdr(42, 0x88, 0x48, 1), inner]), want: ok(42, 1) },
+    { name: 'D and A without G', packet: Buffer.concat([gbpHdr(42, 0x08, 0x48, 0), inner]), want: ok(42) },
+    { name: 'all reserved flag bits (0xff) refused', packet: Buffer.concat([vxlanHdr(42, 0xff), inner]), want: null },
+    ...[0x01, 0x02, 0x04, 0x10, 0x20, 0x40].map((bit) => ({
+      name: `reserved bit 0x${bit.toString(16)} of the first flags byte refused`,
+      packet: Buffer.concat([vxlanHdr(42, 0x08 | bit), inner]),
+      want: null,
+    })),
+    ...[0x01, 0x02, 0x04, 0x10, 0x20, 0x80].map((bit) => ({
+      name: `reserved bit 0x${bit.toString(16)} of the second flags byte refused, with G too`,
+      packet: Buffer.concat([gbpHdr(42, 0x88, bit, 5), inner]),
+      want: null,
+    })),
     { name: 'no I flag', packet: Buffer.concat([vxlanHdr(42, 0x00), inner]), want: null },
-    { name: 'the G and other flags without I', packet: Buffer.concat([vxlanHdr(42, 0x80), inner]), want: null },
+    { name: 'the G flag without I', packet: Buffer.concat([vxlanHdr(42, 0x80), inner]), want: null },
     { name: 'a truncated header (7 bytes)', packet: vxlanHdr(42).subarray(0, 7), want: null },
     { name: 'nothing', packet: Buffer.alloc(0), want: null },
   ];

@@ -45,8 +45,8 @@ export class FakeDatapath implements SwitchDatapath {
   addServicePort(id: number, network: number, mtu: number): void {
     this.#open('service', id, network, [mtu]);
   }
-  addTunnelPort(id: number, network: number, remoteIp: string, flood: boolean, mtu: number): void {
-    this.#open('tunnel', id, network, [remoteIp, flood, mtu]);
+  addTunnelPort(id: number, network: number, remoteIp: string, flood: boolean, mtu: number, gbp?: boolean): void {
+    this.#open('tunnel', id, network, gbp ? [remoteIp, flood, mtu, gbp] : [remoteIp, flood, mtu]);
   }
   removePort(id: number): boolean {
     this.removed.push(id);

@@ -9,6 +9,8 @@ export async function serve(ctx: DaemonContext, s: Services): Promise<void> {
   const { opts, log } = ctx;
   await s.view.start();
   await s.reconciler.run();
+  // The policy in the store is in force before any port comes back.
+  s.policy.start();
   await s.ctl.restore();
   await s.endpoints.restore();
   await s.reconciler.run();

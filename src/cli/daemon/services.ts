@@ -19,6 +19,9 @@ import { Resolver } from '../../dns/resolver.js';
 import { parseServers, resolvConfServers, Upstream } from '../../dns/upstream.js';
 import { Zones } from '../../dns/zones.js';
 import { Overlay } from '../../overlay/overlay.js';
+import { layout } from '../../datapath/datapath.js';
+import { PolicyEngine } from '../../policy/engine.js';
+import { join } from 'node:path';
 import { CniService } from '../../runtime/cni/service.js';
 import type { Switch } from '../../switch/switch.js';
 import { VERSION } from '../version.js';
@@ -34,6 +37,7 @@ export interface Services {
   zones: Zones;
   dnsListener: DnsListener;
   api: ApiServer;
+  policy: PolicyEngine;
 }
 
 export function buildServices(ctx: DaemonContext, sw: Switch, underlay: UnderlayInfo | undefined, { store, registration }: OpenedStore): Services {
@@ -46,6 +50,10 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: Underlay
   const view = new ClusterView(store, warn, opts.resyncSeconds * 1000);
   cleanups.push(() => view.close());
   const reconciler = new Reconciler(view, ctl, hostId, warn);
+  ctl.setGroupLookup((ref, group) => {
+    const g = view.groups.get(`${group}.${ref}`);
+    return g !== undefined && g.removing !== true;
+  });
   const objects = new Objects(store, view, { underlayMtu: underlay?.mtu, localPorts: (ref) => ctl.portsOn(ref, true) });
   const endpoints = new Endpoints(store, view, ctl, new EndpointsFile(stateDir), {
     hostId,
@@ -66,11 +74,37 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: Underlay
   const inband = new InbandDns(sw, resolver);
   cleanups.push(() => inband.close());
   sw.onServiceFrames((frames) => inband.onFrames(frames));
+  const policy = buildPolicy(ctx, sw, ctl, view);
   ctl.onNetwork({
-    up: (id, rec) => inband.serve(id, rec.tenant, parseIPv4(rec.dns), rec.mtu),
-    down: (id) => inband.stop(id),
+    up: (id, rec) => (inband.serve(id, rec.tenant, parseIPv4(rec.dns), rec.mtu), policy.schedule()),
+    down: (id) => (inband.stop(id), policy.schedule()),
   });
   const cni = new CniService({ endpoints, objects, ctl, ready: () => registration.leaseId !== undefined, log: warn }, stateDir);
-  const api = new ApiServer({ ctl, objects, endpoints, zones, resolver, extra: cni }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) });
-  return { ctl, view, reconciler, objects, endpoints, zones, dnsListener, api };
+  const api = new ApiServer({ ctl, objects, endpoints, zones, resolver, extra: cni, policy }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) });
+  return { ctl, view, reconciler, objects, endpoints, zones, dnsListener, api, policy };
+}
+
+/**
+ * Group policy: compiled from the cluster view into the data path (started
+ * by serve() before any port is re-attached), published again before each
+ * endpoint's port is made, and the deny log kept in <state-dir>/policy.log.
+ */
+function buildPolicy(ctx: DaemonContext, sw: Switch, ctl: Controller, view: ClusterView): PolicyEngine {
+  const { log, hostId, stateDir, cleanups } = ctx;
+  const policy = new PolicyEngine({
+    host: hostId,
+    view,
+    sw: sw.policy,
+    wire: layout.wire.policy,
+    localNetworks: () => ctl.localNetworks(),
+    // Static fdb entries that name a group (weft fdb add --group) map their addresses to it.
+    staticEntries: () => ctl.staticEntries(),
+    logPath: join(stateDir, 'policy.log'),
+    log: { warn: (m) => log.warn(m) },
+  });
+  cleanups.push(() => policy.close());
+  sw.policy.onLog((records) => policy.onLog(records));
+  ctl.beforeEndpointPort((ep) => policy.beforeEndpointPort(ep));
+  ctl.onStaticEntriesChange(() => policy.schedule());
+  return policy;
 }

@@ -1,6 +1,6 @@
 // The cluster store, and this host's record in it under the host's lease.
 import { join } from 'node:path';
-import { HostRegistration } from '../../control/hosts.js';
+import { HostRegistration, hostFeatures } from '../../control/hosts.js';
 import { STORE_DIR } from '../../control/state-dir.js';
 import { openStore as openBackend, type Store } from '../../control/store/store.js';
 import type { UnderlayInfo } from '../../control/controller.js';
@@ -22,7 +22,7 @@ export async function openStore(ctx: DaemonContext, underlay: UnderlayInfo | und
     throw new Error(`cannot open the store ${opts.store}: ${(err as Error).message}`);
   }
   ctx.cleanups.push(() => store.close());
-  const registration = new HostRegistration(store, { host: ctx.hostId, underlay: underlay?.ip, pid: process.pid, since: new Date().toISOString() }, opts.leaseTtl, {
+  const registration = new HostRegistration(store, { host: ctx.hostId, underlay: underlay?.ip, pid: process.pid, since: new Date().toISOString(), features: hostFeatures(opts) }, opts.leaseTtl, {
     warn: (m) => log.warn(m),
     info: (m) => log.info(m),
   });
