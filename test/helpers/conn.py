@@ -5,13 +5,16 @@
                                  servers; every accept and every line received is
                                  a JSON line on stdout (what reached the server)
   tcp IP PORT [--timeout S]      one connection: prints "ok|refused|timeout SPORT"
-  udp IP PORT [--timeout S]      one datagram, waits for its echo: "ok|timeout SPORT"
+  udp IP PORT [--timeout S]      one datagram, waits for its echo: "ok|refused|timeout
+                                 SPORT" (refused: an ICMP port unreachable came back)
   prober                         runs in the caller's namespace and serves probes:
                                  each stdin line {"id","ns","proto","ip","port",
                                  "timeout"} is run at once in a thread that joins
                                  namespace ns; answers {"id","got","sport"} lines
                                  (one process for every probe of a test, no
-                                 `ip netns exec` per probe on a busy machine)
+                                 `ip netns exec` per probe on a busy machine);
+                                 proto tcp, udp, or icmp (an echo request whose
+                                 identifier is the answer's sport)
   session IP PORT                a long-lived TCP session driven from stdin: each
                                  line is sent, and "echo LINE" or "noecho LINE"
                                  printed (after --timeout); "connected" first
@@ -25,8 +28,10 @@ Exit status is 0 whenever the helper itself worked: the test reads the verdict.
 """
 import errno
 import json
+import random
 import selectors
 import socket
+import struct
 import sys
 import time
 
@@ -133,19 +138,57 @@ def udp_verdict(ip, port, timeout):
     sport = s.getsockname()[1]
     s.settimeout(timeout)
     msg = ("probe-%d" % sport).encode()
-    s.sendto(msg, (ip, port))
+    # Connected: an ICMP error about it is reported to this socket.
+    s.connect((ip, port))
+    s.send(msg)
     verdict = "timeout"
     end = time.monotonic() + timeout
     try:
         while time.monotonic() < end:
-            data, _ = s.recvfrom(65535)
+            data = s.recv(65535)
             if data == msg:
                 verdict = "ok"
                 break
-    except (socket.timeout, TimeoutError, ConnectionRefusedError):
+    except ConnectionRefusedError:
+        # The peer's ICMP port unreachable came back.
+        verdict = "refused"
+    except (socket.timeout, TimeoutError):
         pass
     s.close()
     return verdict, sport
+
+
+def icmp_checksum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xFFFF)
+    s += s >> 16
+    return ~s & 0xFFFF
+
+
+def icmp_verdict(ip, _port, timeout):
+    """One ICMP echo request; "ok" when its reply comes. The identifier is the "sport"."""
+    ident = random.randint(1, 0xFFFF)
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    payload = b"weft-policy-probe"
+    hdr = struct.pack("!BBHHH", 8, 0, 0, ident, 1)
+    s.sendto(struct.pack("!BBHHH", 8, 0, icmp_checksum(hdr + payload), ident, 1) + payload, (ip, 0))
+    verdict = "timeout"
+    end = time.monotonic() + timeout
+    try:
+        while time.monotonic() < end:
+            s.settimeout(max(0.01, end - time.monotonic()))
+            data, peer = s.recvfrom(65535)
+            ihl = (data[0] & 0x0F) * 4
+            typ, _, _, rid, _ = struct.unpack("!BBHHH", data[ihl:ihl + 8])
+            if typ == 0 and rid == ident and peer[0] == ip:
+                verdict = "ok"
+                break
+    except (socket.timeout, TimeoutError):
+        pass
+    s.close()
+    return verdict, ident
 
 
 def udp(ip, port, timeout):
@@ -173,7 +216,7 @@ def prober():
                     raise OSError(ctypes.get_errno(), "setns " + req["ns"])
             finally:
                 os.close(fd)
-            f = tcp_verdict if req.get("proto", "tcp") == "tcp" else udp_verdict
+            f = {"tcp": tcp_verdict, "udp": udp_verdict, "icmp": icmp_verdict}[req.get("proto", "tcp")]
             got, sport = f(req["ip"], int(req["port"]), float(req.get("timeout", 2)))
             answer({"id": req["id"], "got": got, "sport": sport})
         except Exception as e:  # the test sees it as the probe's result

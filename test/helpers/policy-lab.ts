@@ -74,12 +74,13 @@ export interface Container extends ContainerDef {
 
 export type Verdict = 'ok' | 'refused' | 'timeout';
 
-/** One probe: a TCP connect or a UDP request/answer from a container to an address. */
+/** One probe: a TCP connect, a UDP request/answer or an ICMP echo from a container to an address. */
 export interface Probe {
   from: string;
   to: string;
+  /** 0 for icmp. */
   port: number;
-  proto?: 'tcp' | 'udp';
+  proto?: 'tcp' | 'udp' | 'icmp';
   expect: Verdict;
 }
 
@@ -247,7 +248,7 @@ export class PolicyLab {
   arrived(r: ProbeResult): ServerEvent[] {
     const src = this.c(r.from);
     const dst = [...this.containers.values()].find((c) => c.tenant === src.tenant && c.ip === r.to);
-    if (!dst) return [];
+    if (!dst || r.proto === 'icmp') return [];
     const kind = (r.proto ?? 'tcp') === 'tcp' ? 'accept' : 'udp';
     return dst.events.filter((e) => e.ev === kind && e.port === r.port && e.peer === `${src.ip}:${r.sport}`);
   }

@@ -21,7 +21,8 @@ function expectAll(got: ProbeResult[]): void {
 }
 
 const tcp = (from: string, to: string, port: number, expect: Probe['expect']): Probe => ({ from, to, port, expect });
-const udp = (from: string, to: string, expect: Probe['expect']): Probe => ({ from, to, port: UDP_ECHO, proto: 'udp', expect });
+const udp = (from: string, to: string, expect: Probe['expect'], port = UDP_ECHO): Probe => ({ from, to, port, proto: 'udp', expect });
+const ping = (from: string, to: string, expect: Probe['expect']): Probe => ({ from, to, port: 0, proto: 'icmp', expect });
 
 // Addresses of tenant t1 (see policy-lab.ts): web ca1@ha .11, cb1@hb .21;
 // db ca2@ha .12, cb2@hb .22; other cb3@hb .23. Tenant t2: web ua1@ha .11,
@@ -71,6 +72,8 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3']))('group policy on two host
       udp('ca2', OTHER_B, 'ok'),
       // Nothing listens on 7: the peer's RST comes back.
       tcp('ca1', DB_B, 7, 'refused'),
+      udp('ca2', DB_B, 'refused', 7),
+      ping('cb3', WEB_A, 'ok'),
       tcp('ua1', DB_B, 9000, 'ok'),
       tcp('ub3', WEB_A, 9000, 'ok'),
     ];
@@ -81,6 +84,23 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3']))('group policy on two host
     await pl.reset();
     await dbAllowsWeb5432();
     expectAll(await pl.settle(P1_PROBES));
+  });
+
+  it('P1 an icmp rule: db isolated in answers pings from web only, on both hosts', async () => {
+    await pl.reset();
+    await cli('policy', 'create', 'dbping', '--tenant', 't1');
+    await cli('policy', 'rule-add', 'dbping', 'icmp', '--tenant', 't1', '--protocol', 'icmp', '--from-group', 'web');
+    await cli('group', 'update', 'db', '--net', 'n1.t1', '--policy', 'dbping', '--isolate', 'in');
+    expectAll(
+      await pl.settle([
+        ping('ca1', DB_B, 'ok'),
+        ping('cb1', DB_A, 'ok'),
+        ping('cb3', DB_B, 'timeout'),
+        ping('cb3', DB_A, 'timeout'),
+        tcp('ca1', DB_B, 5432, 'timeout'),
+        ping('cb2', WEB_A, 'ok'), // db's own pings out, and their replies
+      ]),
+    );
   });
 
   it("P2 Contiv's idiom on web: deny tcp in, allow tcp/80 at a higher priority; UDP (no rule, not isolated) still answered", async () => {
@@ -103,7 +123,7 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3']))('group policy on two host
     );
   });
 
-  it('P3 replies under "isolate in" with no rules: what web opens gets its answers (TCP and UDP), nothing opens to web', async () => {
+  it('P3 replies under "isolate in" with no rules: what web opens gets its answers (TCP, UDP, ping, and the ICMP error about a datagram), nothing opens to web', async () => {
     await pl.reset();
     await cli('group', 'update', 'web', '--net', 'n1.t1', '--isolate', 'in');
     expectAll(
@@ -119,6 +139,10 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3']))('group policy on two host
         udp('cb2', WEB_A, 'timeout'),
         udp('cb3', WEB_B, 'timeout'),
         tcp('cb3', DB_B, 22, 'ok'), // db is not isolated
+        ping('ca1', DB_B, 'ok'), // the echo reply passes
+        ping('cb2', WEB_A, 'timeout'),
+        // The ICMP port unreachable about web's datagram is related: it passes.
+        udp('ca1', DB_B, 'refused', 7),
       ]),
     );
   });
@@ -179,6 +203,8 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3']))('group policy on two host
         udp('ca1', DB_B, 'timeout'),
         tcp('cb2', WEB_A, 80, 'ok'),
         udp('cb3', WEB_A, 'ok'),
+        ping('ca1', DB_B, 'timeout'),
+        ping('cb3', WEB_A, 'ok'),
       ]),
     );
   });
