@@ -6,6 +6,7 @@ import { badRequest } from '../control/errors.js';
 export interface PolicyApi {
   stats(tenant?: string): unknown;
   logTail(n: number): unknown[];
+  connections(max: number, net?: string): unknown[];
   metricLines(): string[];
 }
 
@@ -15,6 +16,7 @@ type Route = (method: string, path: string, handler: (req: { query: URLSearchPar
 export const POLICY_QUERY: Record<string, readonly string[]> = {
   'GET /v1/policy/stats': ['tenant'],
   'GET /v1/policy/log': ['tail'],
+  'GET /v1/ct': ['max', 'net'],
 };
 
 const MAX_TAIL = 10_000;
@@ -24,6 +26,18 @@ export function registerPolicyRoutes(r: Route, policy: PolicyApi): void {
   r('GET', '/v1/policy/stats', ({ query }) => policy.stats(query.get('tenant') ?? undefined));
   // The newest `tail` lines of the deny log, oldest first.
   r('GET', '/v1/policy/log', ({ query }) => policy.logTail(parseTail(query.get('tail'))));
+  // The connections group policy tracks, at most `max` of them.
+  r('GET', '/v1/ct', ({ query }) => policy.connections(parseMax(query.get('max')), query.get('net') ?? undefined));
+}
+
+const MAX_CONNECTIONS = 100_000;
+const DEFAULT_CONNECTIONS = 1000;
+
+function parseMax(v: string | null): number {
+  if (v === null) return DEFAULT_CONNECTIONS;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > MAX_CONNECTIONS) throw badRequest(`max must be a whole number from 0 to ${MAX_CONNECTIONS}, not '${v}'`);
+  return n;
 }
 
 function parseTail(v: string | null): number {

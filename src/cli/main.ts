@@ -12,6 +12,7 @@ import { VERSION } from './version.js';
 import { registerCni } from './cni-commands.js';
 import { registerPolicy } from './policy-commands.js';
 import { registerPolicyStats } from './policy-stats-commands.js';
+import { registerCt } from './ct-commands.js';
 import { VALID_IFNAME } from '../switch/netns.js';
 import { parseDnsDomain } from '../dns/zones.js';
 
@@ -107,6 +108,7 @@ registerTenant(program);
 registerNet(program);
 registerGroup(program);
 registerPolicyStats(registerPolicy(program));
+registerCt(program);
 registerEndpoint(program);
 registerDns(program);
 registerPort(program);

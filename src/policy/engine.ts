@@ -8,7 +8,8 @@
 // back: per-rule counters (stats, /metrics) and the deny log.
 import { compilePolicy, type PolicyNames } from './compile.js';
 import { DenyLogFile, nameLogRecords, type DenyLogLine } from './deny-log.js';
-import type { PolicyLogRecord } from '../datapath/datapath.js';
+import type { CtEntry, PolicyLogRecord } from '../datapath/datapath.js';
+import { nameConnections, type ConnectionRow } from './connections.js';
 import { counterLayout, PolicySlots } from './slots.js';
 import { policyMetricLines, policyStats, type PolicyStats } from './stats.js';
 import type { EndpointInput, GroupInput, NetworkInput, PolicyInput, PolicyWire, StaticEntryInput } from './types.js';
@@ -28,6 +29,8 @@ export interface PolicyDatapath {
   setPolicy(words: Uint32Array): number;
   policyCounters(): Float64Array | undefined;
   ctStats(): { entries: number; max: number } | undefined;
+  /** Up to `max` conntrack entries (none when the add-on has no policy stage). */
+  ctDump?(max: number): CtEntry[];
   counters(): { global: Record<string, number>; drops: Record<string, number> };
   /** The data path's clock (ms): the deny log's records are stamped with it. */
   now(): number;
@@ -183,6 +186,11 @@ export class PolicyEngine {
     } catch (err) {
       this.#warnOnce(`policy log records not written: ${(err as Error).message}`);
     }
+  }
+
+  /** Up to `max` tracked connections, named (only network `net`, `<n>.<t>`, when given). */
+  connections(max: number, net?: string): ConnectionRow[] {
+    return nameConnections(this.#o.sw.ctDump?.(max) ?? [], this.#slots, this.#names, net);
   }
 
   /** The last `n` lines of the deny log, oldest first. */

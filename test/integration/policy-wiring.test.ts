@@ -11,6 +11,7 @@ import type { Topology } from '../../src/lab/topology.js';
 import type { DenyLogLine } from '../../src/policy/deny-log.js';
 import type { PolicyStats } from '../../src/policy/stats.js';
 import { skipUnless } from '../helpers/env.js';
+import type { ConnectionRow } from '../../src/policy/connections.js';
 import { buildLab, labDown, weft, weftJson } from '../helpers/lab.js';
 import { eventually, inNs, sh } from '../helpers/sh.js';
 
@@ -115,6 +116,16 @@ describe.skipIf(skipUnless(['ip', 'ping', 'python3']))('group policy wired throu
     const m = /^weft_policy_rule_sessions_total\{tenant="default",policy="p",rule="icmp",direction="in",action="allow"\} (\d+)$/m.exec(metrics);
     expect(Number(m?.[1])).toBeGreaterThanOrEqual(2);
     expect(metrics).toMatch(/^# TYPE weft_ct_entries gauge$/m);
+    // The conntrack names the rule that let the pings in.
+    const conns = await weftJson<ConnectionRow[]>(api, 'ct', 'show', '--net', 'blue.default');
+    const echo = conns.find((c) => c.proto === 1 && c.ingress === 'p/icmp');
+    expect(echo).toMatchObject({ network: 'blue.default', verdict: 'allow' });
+    expect([echo!.src, echo!.dst].sort()).toEqual([ct('a').ip, ct('b').ip].sort());
+    expect(echo!.packets).toBeGreaterThanOrEqual(2);
+    expect(await weftJson<ConnectionRow[]>(api, 'ct', 'show', '--net', 'green.default')).toEqual([]);
+    const badMax = await weft(api, 'ct', 'show', '--max', '-1');
+    expect(badMax.code).not.toBe(0);
+    expect(badMax.stderr.trim().split('\n')).toHaveLength(1);
     // A bad tail is one line and a non-zero exit.
     const bad = await weft(api, 'policy', 'log', '--tail', 'lots');
     expect(bad.code).not.toBe(0);
