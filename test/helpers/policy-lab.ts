@@ -28,7 +28,7 @@ export const TOPO: Topology = {
 
 export type HostName = 'ha' | 'hb';
 
-interface ContainerDef {
+export interface ContainerDef {
   name: string;
   host: HostName;
   tenant: 't1' | 't2';
@@ -52,6 +52,9 @@ export const CONTAINERS: ContainerDef[] = [
   { name: 'ub2', host: 'hb', tenant: 't2', group: 'db', ip: '10.0.0.22', tcp: T2_TCP },
   { name: 'ub3', host: 'hb', tenant: 't2', group: 'web', ip: '10.0.0.33', tcp: T2_TCP },
 ];
+
+/** Containers a test adds and removes itself (named here so that a cleanup after an interrupted run finds them). */
+export const LATE: ContainerDef[] = [{ name: 'cb4', host: 'hb', tenant: 't1', group: 'db', ip: '10.0.0.24', tcp: T1_TCP }];
 
 const NETS = [
   { tenant: 't1', vni: 1601, groups: ['web', 'db', 'other'] },
@@ -145,20 +148,37 @@ export class PolicyLab {
         await a.post('/v1/networks', { name: 'n1', tenant: n.tenant, subnet: '10.0.0.0/24', vni: n.vni });
         for (const g of n.groups) await a.post('/v1/groups', { name: g, net: 'n1', tenant: n.tenant });
       }
-      for (const d of CONTAINERS) {
-        const netns = containerNetns(TOPO.name, d.host, d.name);
-        await ipCmd('netns', 'add', netns);
-        await ipCmd('-n', netns, 'link', 'set', 'dev', 'lo', 'up');
-        // The endpoint is made on its own host: its TAP port lands there.
-        await p.client(d.host).post('/v1/endpoints', { name: d.name, net: 'n1', tenant: d.tenant, group: d.group, ip: d.ip, netns, ifname: 'eth0' });
-        p.containers.set(d.name, { ...d, netns, events: [] });
-      }
+      for (const d of CONTAINERS) await p.addContainer(d, { serve: false });
       await Promise.all([...p.containers.values()].map((c) => p.#serve(c)));
     } catch (err) {
       await p.down();
       throw err;
     }
     return p;
+  }
+
+  /** A container and its endpoint, made on its own host (its TAP port lands there); its servers started unless told not to. */
+  async addContainer(d: ContainerDef, o: { serve?: boolean } = {}): Promise<Container> {
+    const netns = containerNetns(TOPO.name, d.host, d.name);
+    await ipCmd('netns', 'add', netns);
+    await ipCmd('-n', netns, 'link', 'set', 'dev', 'lo', 'up');
+    const c: Container = { ...d, netns, events: [] };
+    this.containers.set(d.name, c);
+    await this.client(d.host).post('/v1/endpoints', { name: d.name, net: 'n1', tenant: d.tenant, group: d.group, ip: d.ip, netns, ifname: 'eth0' });
+    if (o.serve !== false) await this.#serve(c);
+    return c;
+  }
+
+  /** Removes a container added by a test: its server, its endpoint, its namespace. */
+  async removeContainer(name: string): Promise<void> {
+    const c = this.c(name);
+    if (c.server) {
+      await stopChild(c.server);
+      this.#children.delete(c.server);
+    }
+    await this.client(c.host).delete(`/v1/endpoints/${c.name}?net=n1&tenant=${c.tenant}`);
+    await ipCmd('netns', 'del', c.netns);
+    this.containers.delete(name);
   }
 
   async down(): Promise<void> {
@@ -267,7 +287,6 @@ export class PolicyLab {
     const end = Date.now() + timeoutMs;
     for (;;) {
       const got = await this.probeAll(probes);
-      if (process.env.POL_DEBUG) console.log(new Date().toISOString(), got.filter((r) => r.got !== r.expect).map(show).join("; "));
       if (got.every((r) => r.got === r.expect) || Date.now() > end) return got;
       await sleep(200);
     }
@@ -424,7 +443,7 @@ function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<string> {
 
 /** The container namespaces of the lab (labDown knows only the topology's). */
 async function removeContainerNetns(): Promise<void> {
-  for (const d of CONTAINERS) {
+  for (const d of [...CONTAINERS, ...LATE]) {
     const ns = containerNetns(TOPO.name, d.host, d.name);
     if (netnsExists(ns)) await ipCmd('netns', 'del', ns).catch(() => undefined);
   }

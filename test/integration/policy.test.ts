@@ -5,7 +5,7 @@
 // hosts enforce its setup (PolicyLab.settle) before asserting.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipUnless } from '../helpers/env.js';
-import { PolicyLab, show, UDP_ECHO, type HostName, type Probe, type ProbeResult } from '../helpers/policy-lab.js';
+import { LATE, PolicyLab, show, UDP_ECHO, type HostName, type Probe, type ProbeResult } from '../helpers/policy-lab.js';
 import { eventually } from '../helpers/sh.js';
 
 let pl: PolicyLab;
@@ -336,6 +336,68 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3']))('group policy on two host
     for (const ip of peers('ub2', t2Before)) expect(t1Only).not.toContain(ip);
     expect(peers('cb2', t1Before)).not.toContain(t2Only);
     expect(peers('ub2', t2Before)).toContain(WEB_A);
+  });
+
+  it('peers by address and by network, and a port range: db takes tcp/5432 from 10.0.0.23/32 only and 8000-8100 from all of n1', async () => {
+    await pl.reset();
+    await cli('policy', 'create', 'peers', '--tenant', 't1');
+    await cli('policy', 'rule-add', 'peers', 'cidr', '--tenant', 't1', '--protocol', 'tcp', '--port', '5432', '--from-ip-address', `${OTHER_B}/32`);
+    await cli('policy', 'rule-add', 'peers', 'net', '--tenant', 't1', '--protocol', 'tcp', '--port', '8000-8100', '--from-network', 'n1');
+    await cli('group', 'update', 'db', '--net', 'n1.t1', '--policy', 'peers', '--isolate', 'in');
+    expectAll(
+      await pl.settle([
+        tcp('cb3', DB_B, 5432, 'ok'),
+        tcp('cb3', DB_A, 5432, 'ok'),
+        tcp('ca1', DB_B, 5432, 'timeout'),
+        tcp('cb1', DB_A, 5432, 'timeout'),
+        tcp('ca1', DB_B, 8080, 'ok'),
+        tcp('cb3', DB_A, 8080, 'ok'),
+        tcp('ca1', DB_B, 80, 'timeout'), // outside the range
+        tcp('cb3', DB_B, 22, 'timeout'),
+      ]),
+    );
+  });
+
+  it('isolate out: web opens only what its out rules allow, and still answers what others open to it', async () => {
+    await pl.reset();
+    await cli('policy', 'create', 'webegress', '--tenant', 't1');
+    await cli('policy', 'rule-add', 'webegress', 'db', '--tenant', 't1', '--direction', 'out', '--protocol', 'tcp', '--port', '5432', '--to-group', 'db');
+    await cli('group', 'update', 'web', '--net', 'n1.t1', '--policy', 'webegress', '--isolate', 'out');
+    expectAll(
+      await pl.settle([
+        tcp('ca1', DB_B, 5432, 'ok'),
+        tcp('cb1', DB_A, 5432, 'ok'),
+        tcp('ca1', DB_B, 22, 'timeout'),
+        tcp('ca1', OTHER_B, 80, 'timeout'),
+        udp('ca1', DB_B, 'timeout'),
+        ping('cb1', DB_A, 'timeout'),
+        tcp('cb2', WEB_A, 80, 'ok'),
+        udp('cb3', WEB_B, 'ok'),
+        ping('cb3', WEB_A, 'ok'),
+      ]),
+    );
+  });
+
+  it('an endpoint added to an isolated group passes nothing its policy denies, from its first packet', async () => {
+    await pl.reset();
+    await dbAllowsWeb5432();
+    expectAll(await pl.settle([tcp('ca1', DB_B, 5432, 'ok'), tcp('cb3', DB_B, 22, 'timeout')]));
+    const NEW = '10.0.0.24';
+    // Knocking before the endpoint exists and all through its creation: a
+    // refused (its kernel's RST) counts as much as an accepted connection.
+    const knocks = [pl.knock('cb3', NEW, 22), pl.knock('ca2', NEW, 5432)];
+    let counts: Array<Record<string, number>> = [];
+    try {
+      await pl.addContainer(LATE[0]);
+      expectAll(await pl.settle([tcp('ca1', NEW, 5432, 'ok'), tcp('cb1', NEW, 5432, 'ok'), tcp('cb3', NEW, 22, 'timeout'), tcp('ca2', NEW, 5432, 'timeout')]));
+    } finally {
+      counts = await Promise.all(knocks.map((k) => k.stop()));
+    }
+    expect(counts.map((c) => c.ok + c.refused)).toEqual([0, 0]);
+    expect(counts.every((c) => c.timeout > 0)).toBe(true);
+    const accepted = pl.c('cb4').events.filter((e) => e.ev === 'accept' && (e.peer?.startsWith(`${OTHER_B}:`) || e.peer?.startsWith(`${DB_A}:`)));
+    expect(accepted).toEqual([]);
+    await pl.removeContainer('cb4');
   });
 
   // Last: these kill a daemon.
