@@ -31,7 +31,7 @@ export type HostName = 'ha' | 'hb';
 export interface ContainerDef {
   name: string;
   host: HostName;
-  tenant: 't1' | 't2';
+  tenant: Tenant;
   group: string;
   ip: string;
   tcp: number[];
@@ -56,7 +56,9 @@ export const CONTAINERS: ContainerDef[] = [
 /** Containers a test adds and removes itself (named here so that a cleanup after an interrupted run finds them). */
 export const LATE: ContainerDef[] = [{ name: 'cb4', host: 'hb', tenant: 't1', group: 'db', ip: '10.0.0.24', tcp: T1_TCP }];
 
-const NETS = [
+type Tenant = 't1' | 't2';
+
+const NETS: Array<{ tenant: Tenant; vni: number; groups: string[] }> = [
   { tenant: 't1', vni: 1601, groups: ['web', 'db', 'other'] },
   { tenant: 't2', vni: 1602, groups: ['web', 'db'] },
 ];
@@ -134,21 +136,27 @@ export class PolicyLab {
   readonly #waiting = new Map<number, (got: string, sport: number) => void>();
   #nextId = 1;
 
-  private constructor(public lab: LabState) {}
+  private constructor(
+    public lab: LabState,
+    readonly tenants: Tenant[],
+  ) {}
 
-  /** Brings the lab up (after clearing leftovers), makes tenants, networks, groups and endpoints, starts the servers. */
-  static async up(): Promise<PolicyLab> {
+  /**
+   * Brings the lab up (after clearing leftovers), makes tenants (t1, and t2
+   * when asked for), networks, groups and endpoints, starts the servers.
+   */
+  static async up(o: { tenants?: Tenant[] } = {}): Promise<PolicyLab> {
     await removeContainerNetns();
     const lab = await buildLab(TOPO);
-    const p = new PolicyLab(lab);
+    const p = new PolicyLab(lab, o.tenants ?? ['t1']);
     try {
       const a = p.client('ha');
-      for (const n of NETS) {
+      for (const n of p.#nets()) {
         await a.post('/v1/tenants', { name: n.tenant });
         await a.post('/v1/networks', { name: 'n1', tenant: n.tenant, subnet: '10.0.0.0/24', vni: n.vni });
         for (const g of n.groups) await a.post('/v1/groups', { name: g, net: 'n1', tenant: n.tenant });
       }
-      for (const d of CONTAINERS) await p.addContainer(d, { serve: false });
+      for (const d of CONTAINERS.filter((c) => p.tenants.includes(c.tenant))) await p.addContainer(d, { serve: false });
       await Promise.all([...p.containers.values()].map((c) => p.#serve(c)));
     } catch (err) {
       await p.down();
@@ -295,7 +303,7 @@ export class PolicyLab {
   /** Removes every policy of both tenants from every group, un-isolates them and deletes the policies; waits for all-open reachability. */
   async reset(): Promise<void> {
     const a = this.client('ha');
-    for (const n of NETS) {
+    for (const n of this.#nets()) {
       for (const g of n.groups) await a.patch(`/v1/groups/${g}?net=n1&tenant=${n.tenant}`, { policies: [], isolate: 'none' });
       const pols = await a.get<Array<{ name: string }>>(`/v1/policies?tenant=${n.tenant}`);
       for (const p of pols) await a.delete(`/v1/policies/${p.name}?tenant=${n.tenant}`);
@@ -312,8 +320,8 @@ export class PolicyLab {
       { from: 'ca1', to: '10.0.0.23', port: 80, expect: 'ok' },
       { from: 'cb2', to: '10.0.0.11', port: UDP_ECHO, proto: 'udp', expect: 'ok' },
       { from: 'ca1', to: '10.0.0.22', port: UDP_ECHO, proto: 'udp', expect: 'ok' },
-      { from: 'ua1', to: '10.0.0.22', port: 9000, expect: 'ok' },
     ];
+    if (this.tenants.includes('t2')) open.push({ from: 'ua1', to: '10.0.0.22', port: 9000, expect: 'ok' });
     const got = await this.settle(open);
     const bad = got.filter((r) => r.got !== r.expect);
     if (bad.length) throw new Error(`after reset, not open: ${bad.map(show).join('; ')}`);
@@ -386,6 +394,10 @@ export class PolicyLab {
   /** Starts a host's daemon again with the same flags and state directory. */
   async restart(h: HostName): Promise<void> {
     await restartWeftHost(TOPO, this.lab, h);
+  }
+
+  #nets() {
+    return NETS.filter((n) => this.tenants.includes(n.tenant));
   }
 
   async #serve(c: Container): Promise<void> {
