@@ -1,22 +1,24 @@
 // The group-policy lab (research file §7): two weft hosts `ha` and `hb` on
 // VXLAN sharing one etcd, tenant t1 with network n1 10.0.0.0/24 and groups
-// web, db, other; tenant t2 with the same subnet and group names (P7). Every
-// container runs conn.py's servers once; tests reset policies between cases
-// instead of rebuilding the lab. Reachability is real TCP/UDP connections
-// from inside the containers: "ok", "refused" (something answered RST) or
-// "timeout" (nothing came back: a policy drop).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+// web, db, other; when asked for, tenant t2 with the same subnet and group
+// names (P7). Every container runs conn.py's servers once; tests reset
+// policies between cases instead of rebuilding the lab. Reachability is real
+// TCP/UDP/ICMP exchanges from inside the containers: "ok", "refused" (an RST
+// or ICMP port unreachable came back) or "timeout" (nothing came back: a
+// policy drop).
+import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiClient } from '../../src/api/client.js';
 import { containerNetns, restartWeftHost, type LabState } from '../../src/lab/lab.js';
 import type { Topology } from '../../src/lab/topology.js';
+import type { DenyLogLine } from '../../src/policy/deny-log.js';
+import type { PolicyStats } from '../../src/policy/stats.js';
 import { ip as ipCmd, netnsExists } from '../../src/switch/netns.js';
 import { buildLab, labDown, weft } from './lab.js';
+import { Prober, startKnock, startServer, startSession, stopChild, synLoop, type Knock, type ServerEvent, type Session, type Verdict } from './policy-conns.js';
 import { eventually, type RunResult } from './sh.js';
 
-export const CONN = join(import.meta.dirname, 'conn.py');
+export type { Knock, ServerEvent, Session, Verdict };
 
 export const TOPO: Topology = {
   name: 'pol',
@@ -63,21 +65,11 @@ const NETS: Array<{ tenant: Tenant; vni: number; groups: string[] }> = [
   { tenant: 't2', vni: 1602, groups: ['web', 'db'] },
 ];
 
-/** What a server saw: an accept, a TCP line, a UDP datagram. */
-export interface ServerEvent {
-  ev: 'ready' | 'accept' | 'recv' | 'udp';
-  port?: number;
-  peer?: string;
-  data?: string;
-}
-
 export interface Container extends ContainerDef {
   netns: string;
   server?: ChildProcess;
   events: ServerEvent[];
 }
-
-export type Verdict = 'ok' | 'refused' | 'timeout';
 
 /** One probe: a TCP connect, a UDP request/answer or an ICMP echo from a container to an address. */
 export interface Probe {
@@ -94,47 +86,15 @@ export interface ProbeResult extends Probe {
   sport: number;
 }
 
-export interface PolicyStats {
-  rules: Array<{ tenant: string; policy: string; rule: string; direction: string; action: string; group: string; sessions: number; packets: number; bytes: number }>;
-  defaults: Array<{ tenant: string; group: string; direction: string; sessions: number; packets: number; bytes: number }>;
-  ct: { entries: number; max: number };
-  drops: Record<string, number>;
-  logSuppressed: number;
-}
-
-export interface DenyLogLine {
-  ts: string;
-  tenant: string;
-  network: string;
-  dir: string;
-  srcGroup?: string;
-  dstGroup?: string;
-  policy?: string;
-  rule: string;
-  action: string;
-  proto: string | number;
-  src: string;
-  sport: number;
-  dst: string;
-  dport: number;
-  len: number;
-}
-
-/** A TCP session left open across a rule change; `send` says whether the line came back. */
-export interface Session {
-  sport: number;
-  send(line: string): Promise<'echo' | 'noecho'>;
-  close(): Promise<void>;
-}
-
 export const PROBE_TIMEOUT_S = 2;
 
 export class PolicyLab {
   readonly containers = new Map<string, Container>();
   readonly #children = new Set<ChildProcess>();
-  #prober?: ChildProcess;
-  readonly #waiting = new Map<number, (got: string, sport: number) => void>();
-  #nextId = 1;
+  readonly #track = (child: ChildProcess) => {
+    this.#children.add(child);
+  };
+  readonly #prober = new Prober(this.#track);
 
   private constructor(
     public lab: LabState,
@@ -242,30 +202,9 @@ export class PolicyLab {
   }
 
   /** One probe, run now (by the lab's prober, in the source's namespace). */
-  probe(p: Probe): Promise<ProbeResult> {
-    const c = this.c(p.from);
-    if (!this.#prober) this.#startProber();
-    const id = this.#nextId++;
-    return new Promise((resolve) => {
-      this.#waiting.set(id, (got, sport) => resolve({ ...p, got, sport }));
-      this.#prober!.stdin!.write(`${JSON.stringify({ id, ns: c.netns, proto: p.proto ?? 'tcp', ip: p.to, port: p.port, timeout: PROBE_TIMEOUT_S })}\n`);
-    });
-  }
-
-  #startProber(): void {
-    const child = spawn('python3', [CONN, 'prober'], { stdio: ['pipe', 'pipe', 'inherit'] });
-    this.#children.add(child);
-    this.#prober = child;
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const r = JSON.parse(line) as { id: number; got: string; sport: number };
-      this.#waiting.get(r.id)?.(r.got, r.sport);
-      this.#waiting.delete(r.id);
-    });
-    child.once('exit', (code) => {
-      for (const done of this.#waiting.values()) done(`error: prober exited (${code})`, 0);
-      this.#waiting.clear();
-      this.#prober = undefined;
-    });
+  async probe(p: Probe): Promise<ProbeResult> {
+    const r = await this.#prober.probe(this.c(p.from).netns, p.proto ?? 'tcp', p.to, p.port, PROBE_TIMEOUT_S);
+    return { ...p, ...r };
   }
 
   /**
@@ -300,7 +239,7 @@ export class PolicyLab {
     }
   }
 
-  /** Removes every policy of both tenants from every group, un-isolates them and deletes the policies; waits for all-open reachability. */
+  /** Takes every policy off every group of the lab's tenants, un-isolates them and deletes the policies; waits until all is open again. */
   async reset(): Promise<void> {
     const a = this.client('ha');
     for (const n of this.#nets()) {
@@ -327,61 +266,23 @@ export class PolicyLab {
     if (bad.length) throw new Error(`after reset, not open: ${bad.map(show).join('; ')}`);
   }
 
-  /** A long-lived TCP session from a container (conn.py session). */
-  async session(from: string, to: string, port: number): Promise<Session> {
-    const c = this.c(from);
-    const child = spawn('ip', ['netns', 'exec', c.netns, 'python3', CONN, 'session', to, String(port), '--timeout', String(PROBE_TIMEOUT_S)], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.#children.add(child);
-    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-    const next = async () => {
-      const r = await lines.next();
-      if (r.done) throw new Error(`session ${from} -> ${to}:${port} ended`);
-      return r.value as string;
-    };
-    const first = await next();
-    if (!first.startsWith('connected ')) throw new Error(`session ${from} -> ${to}:${port}: ${first}`);
-    return {
-      sport: Number(first.split(' ')[1]),
-      send: async (line: string) => {
-        child.stdin!.write(`${line}\n`);
-        const r = await next();
-        return r.startsWith('echo ') ? 'echo' : 'noecho';
-      },
-      close: async () => {
-        child.stdin!.end();
-        await stopChild(child);
-        this.#children.delete(child);
-      },
-    };
+  /** A long-lived TCP session from a container. */
+  session(from: string, to: string, port: number): Promise<Session> {
+    return startSession(this.c(from).netns, to, port, PROBE_TIMEOUT_S, this.#track);
   }
 
   /**
-   * Connection attempts one after another from a container until `stop`,
-   * which returns how they ended: for watching a window (a restart) in
+   * Connection attempts from a container every 10 ms until `stop`, which
+   * says how they ended: for watching a window (a restart, a new port) in
    * which nothing may get through.
    */
-  knock(from: string, to: string, port: number): { stop(): Promise<Record<Verdict, number>> } {
-    const child = spawn('ip', ['netns', 'exec', this.c(from).netns, 'python3', CONN, 'knock', to, String(port), '--timeout', '0.3'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.#children.add(child);
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
-    return {
-      stop: async () => {
-        child.stdin!.end();
-        await exited;
-        this.#children.delete(child);
-        const m = /^ok (\d+) refused (\d+) timeout (\d+)/.exec(out.trim());
-        if (!m) throw new Error(`knock ${from} -> ${to}:${port}: ${out.trim() || 'no summary'}`);
-        return { ok: Number(m[1]), refused: Number(m[2]), timeout: Number(m[3]) };
-      },
-    };
+  knock(from: string, to: string, port: number): Knock {
+    return startKnock(this.c(from).netns, to, port, this.#track);
   }
 
   /** `n` new connections (one SYN each) from a container; how many SYNs went out. */
-  async synLoop(from: string, to: string, port: number, n: number): Promise<number> {
-    const out = await run('ip', ['netns', 'exec', this.c(from).netns, 'python3', CONN, 'synloop', to, String(port), String(n)], 120_000);
-    return Number(out.trim().split(' ')[1]);
+  synLoop(from: string, to: string, port: number, n: number): Promise<number> {
+    return synLoop(this.c(from).netns, to, port, n);
   }
 
   /** kill -9 a host's daemon (its TAPs persist; its servers keep running in the containers). */
@@ -401,19 +302,7 @@ export class PolicyLab {
   }
 
   async #serve(c: Container): Promise<void> {
-    const args = ['netns', 'exec', c.netns, 'python3', CONN, 'serve', '--tcp', c.tcp.join(','), '--udp', String(UDP_ECHO)];
-    const child = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.#children.add(child);
-    c.server = child;
-    const ready = new Promise<void>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`server in ${c.name} exited (${code})`)));
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        const e = JSON.parse(line) as ServerEvent;
-        c.events.push(e);
-        if (e.ev === 'ready') resolve();
-      });
-    });
-    await ready;
+    c.server = await startServer(c.netns, c.tcp, [UDP_ECHO], c.events, this.#track);
   }
 }
 
@@ -427,30 +316,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  for (let i = 0; i < 50 && child.exitCode === null && child.signalCode === null; i++) await sleep(20);
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-}
-
-/** Runs a command, its stdout; throws with stderr on failure. */
-function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${err.trim()}`));
-    });
-  });
 }
 
 /** The container namespaces of the lab (labDown knows only the topology's). */
