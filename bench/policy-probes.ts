@@ -53,6 +53,24 @@ elif mode == 'until-open':
             print('%.6f' % time.time(), flush=True)
             sys.exit(0)
     sys.exit(1)
+elif mode == 'until-closed':
+    # A connection unanswered for 20 ms, and the next two as well: the time
+    # the first of them was tried (one slow answer is not a cut).
+    ip, port, limit = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    print('polling', flush=True)
+    end = time.time() + limit
+    first, n = None, 0
+    while time.time() < end:
+        t = time.time()
+        if attempt(ip, port, 0.02) == 'silent':
+            first = t if first is None else first
+            n += 1
+            if n == 3:
+                print('%.6f' % first, flush=True)
+                sys.exit(0)
+        else:
+            first, n = None, 0
+    sys.exit(1)
 elif mode == 'blocked':
     ip, port = sys.argv[2], int(sys.argv[3])
     sys.exit(0 if all(attempt(ip, port, 0.3) == 'silent' for _ in range(3)) else 1)
@@ -67,6 +85,13 @@ elif mode == 'rate':
             fails += 1
     print('%d %d %.6f' % (n, fails, time.time() - t0), flush=True)
 `;
+
+/** A client polling a port: started, the moment it saw what it waits for, and a stop. */
+export interface Poll {
+  polling: Promise<void>;
+  at: Promise<number>;
+  stop: () => void;
+}
 
 /**
  * The tools, written once as a file in the lab's directory (labDown removes
@@ -99,15 +124,27 @@ export class Probes {
 
   /**
    * Tries ip:port every 2 ms from `ns` until a connection is accepted.
-   * `polling` resolves when it has started; `open` with the epoch-ms time of
+   * `polling` resolves when it has started; `at` with the epoch-ms time of
    * the first accepted connection (rejects after `limitMs` without one).
    */
-  untilOpen(ns: string, ip: string, port: number, limitMs: number): { polling: Promise<void>; open: Promise<number>; stop: () => void } {
-    const child = spawn('ip', this.argv(ns, ['until-open', ip, String(port), String(limitMs / 1000)]), { stdio: ['ignore', 'pipe', 'ignore'] });
+  untilOpen(ns: string, ip: string, port: number, limitMs: number): Poll {
+    return this.poll(ns, 'until-open', ip, port, limitMs);
+  }
+
+  /**
+   * Opens connections to ip:port from `ns` one after another until three in
+   * a row go unanswered (20 ms each); `at` is when the first of them was tried.
+   */
+  untilClosed(ns: string, ip: string, port: number, limitMs: number): Poll {
+    return this.poll(ns, 'until-closed', ip, port, limitMs);
+  }
+
+  private poll(ns: string, mode: string, ip: string, port: number, limitMs: number): Poll {
+    const child = spawn('ip', this.argv(ns, [mode, ip, String(port), String(limitMs / 1000)]), { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     let onPoll: () => void = () => undefined;
     const polling = new Promise<void>((resolve) => (onPoll = resolve));
-    const open = new Promise<number>((resolve, reject) => {
+    const at = new Promise<number>((resolve, reject) => {
       child.stdout.on('data', (d: Buffer) => {
         out += d.toString();
         if (out.includes('polling')) onPoll();
@@ -116,10 +153,11 @@ export class Probes {
       });
       child.once('exit', () => {
         onPoll();
-        reject(new Error(`${ip}:${port} not accepted from ${ns} within ${limitMs} ms`));
+        reject(new Error(`${mode} ${ip}:${port} from ${ns}: nothing within ${limitMs} ms`));
       });
     });
-    return { polling, open, stop: () => child.kill('SIGKILL') };
+    at.catch(() => undefined); // a caller that stops early never waits for it
+    return { polling, at, stop: () => child.kill('SIGKILL') };
   }
 
   /** True when three tries of 300 ms each to ip:port from `ns` all go unanswered (no SYN-ACK, no RST). */

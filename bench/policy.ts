@@ -16,7 +16,8 @@
 // time from a rule-add on host A (its REST call, what `weft policy rule-add`
 // sends) to the first connection host B's server accepts on a port only
 // that rule opens: the client tries a new connection every 2 ms, since a
-// SYN the policy drops gets no answer.
+// SYN the policy drops gets no answer. Then the rule is removed on A and
+// the time to the first new connection B leaves unanswered is taken too.
 //
 // Before anything is measured the bench checks that the policy holds: a port
 // no rule opens must go unanswered from the client's group. A build without
@@ -33,8 +34,8 @@ import { iperfTcp } from './iperf.js';
 import { tcpReceived } from './iperf-report.js';
 import { killProcessesIn } from './namespaces.js';
 import { percentile } from './ping.js';
-import { Probes } from './policy-probes.js';
-import { addRule, CLIENT_GROUP, FILLER_GROUPS, installPolicies, policyApiMissing, policyName, PORTS, removeRule, SERVER_GROUP } from './policy-rules.js';
+import { Probes, type Poll } from './policy-probes.js';
+import { addRule, CLIENT_GROUP, type RuleBody, FILLER_GROUPS, installPolicies, policyApiMissing, policyName, PORTS, removeRule, SERVER_GROUP } from './policy-rules.js';
 
 export interface PolicyBenchOptions {
   seconds: number;
@@ -43,6 +44,13 @@ export interface PolicyBenchOptions {
   tries: number;
   log: (s: string) => void;
   signal?: AbortSignal;
+}
+
+export interface Latency {
+  samples: number[];
+  p50: number;
+  p95: number;
+  max: number;
 }
 
 /** One figure measured with and without policy, one sample per round each. */
@@ -76,7 +84,13 @@ export interface PolicyBenchResult {
    */
   ctCreated: { none: number; policy: number };
   /** Milliseconds from the rule-add call on A to the first connection accepted on B, one per trial. */
-  ruleAdd?: { samples: number[]; p50: number; p95: number; max: number; callP50: number };
+  ruleAdd?: Latency & {
+    /** Milliseconds from the rule-rm call on A to the first connection B no longer answers. */
+    rm: Latency;
+    /** Trials that measured nothing, and why. */
+    failed: string[];
+    callP50: number;
+  };
 }
 
 const LAB = 'wbpol';
@@ -271,7 +285,7 @@ async function enforced(probes: Probes, paths: Path[], opts: PolicyBenchOptions)
     if (!closed) return `policy stored but not enforced: tcp/${PORTS.closed} of the isolated group still answers ${p.client}`;
     const open = probes.untilOpen(p.client, p.ip, PORTS.rate, 5000);
     try {
-      await open.open;
+      await open.at;
     } catch {
       return `the isolated group does not accept tcp/${PORTS.rate} from ${p.client}, which a rule allows`;
     } finally {
@@ -289,29 +303,45 @@ async function enforced(probes: Probes, paths: Path[], opts: PolicyBenchOptions)
 async function ruleAddTrials(lab: LabState, probes: Probes, p: Path, ports: number[], opts: PolicyBenchOptions): Promise<PolicyBenchResult['ruleAdd']> {
   const api = new ApiClient(lab.hosts[0].api);
   const policy = policyName(0);
-  const samples: number[] = [];
+  const add: number[] = [];
+  const rm: number[] = [];
   const calls: number[] = [];
+  /** Trials that measured nothing, and why (the others still make the figures). */
+  const failed: string[] = [];
+  const rule = (id: string, port: number): RuleBody => ({ id, priority: 1, direction: 'in', action: 'allow', peer: { kind: 'group', group: CLIENT_GROUP }, protocol: 'tcp', port });
+  /** ms from `change` (made once `poll` runs) to what `poll` waits for; undefined (and a note) when it never came. */
+  const timed = async (poll: Poll, change: () => Promise<unknown>, what: string): Promise<{ ms: number; call: number } | undefined> => {
+    try {
+      await poll.polling;
+      await sleep(50); // the poller is in its steady state: attempts dropped (add) or accepted (rm)
+      const t0 = Date.now();
+      await change();
+      const call = Date.now() - t0;
+      const at = await poll.at.catch(() => undefined);
+      if (at !== undefined && at >= t0) return { ms: at - t0, call };
+      failed.push(at === undefined ? `${what}: no effect within ${TRIAL_LIMIT_MS} ms` : `${what}: in effect before the change`);
+      return undefined;
+    } finally {
+      poll.stop();
+    }
+  };
   for (const [i, port] of ports.entries()) {
     opts.signal?.throwIfAborted();
     const id = `probe${i}`;
-    const poll = probes.untilOpen(p.client, p.ip, port, TRIAL_LIMIT_MS);
     try {
-      await poll.polling;
-      await sleep(50); // attempts are being dropped
-      const t0 = Date.now();
-      await addRule(api, 'pol', policy, { id, priority: 1, direction: 'in', action: 'allow', peer: { kind: 'group', group: CLIENT_GROUP }, protocol: 'tcp', port });
-      const call = Date.now() - t0;
-      const at = await poll.open;
-      if (at < t0) throw new Error(`policy bench: tcp/${port} was accepted before its rule was added`);
-      samples.push(at - t0);
-      calls.push(call);
-      opts.log(`policy: rule-add ${i + 1}/${ports.length}: first connection accepted on B after ${(at - t0).toFixed(1)} ms (the call returned after ${call} ms)`);
+      const a = await timed(probes.untilOpen(p.client, p.ip, port, TRIAL_LIMIT_MS), () => addRule(api, 'pol', policy, rule(id, port)), `rule-add for tcp/${port}`);
+      if (!a) continue;
+      add.push(a.ms);
+      calls.push(a.call);
+      const r = await timed(probes.untilClosed(p.client, p.ip, port, TRIAL_LIMIT_MS), () => removeRule(api, 'pol', policy, id), `rule-rm for tcp/${port}`);
+      if (r) rm.push(r.ms);
+      opts.log(`policy: trial ${i + 1}/${ports.length}: rule-add on A -> accepted on B after ${a.ms.toFixed(1)} ms (the call returned after ${a.call} ms); rule-rm -> refused after ${r ? `${r.ms.toFixed(1)} ms` : '-'}`);
     } finally {
-      poll.stop();
       await removeRule(api, 'pol', policy, id).catch(() => undefined);
     }
   }
-  return { samples, p50: percentile(samples, 50), p95: percentile(samples, 95), max: Math.max(...samples), callP50: percentile(calls, 50) };
+  const stats = (xs: number[]) => ({ samples: xs, p50: percentile(xs, 50), p95: percentile(xs, 95), max: Math.max(...xs) });
+  return { ...stats(add), rm: stats(rm), failed, callP50: percentile(calls, 50) };
 }
 
 export function policyTable(r: PolicyBenchResult): string {
@@ -335,6 +365,8 @@ export function policyTable(r: PolicyBenchResult): string {
     lines.push(
       `policy: rule-add on host A (REST, what weft policy rule-add sends) -> first connection accepted on host B (etcd, ${a.samples.length} trials, a new connection every 2 ms)`,
       `  p50 ${a.p50.toFixed(1)} ms (aim < 100 ms: ${(a.p50 / 100).toFixed(2)}x of it), p95 ${a.p95.toFixed(1)} ms, max ${a.max.toFixed(1)} ms; the call itself returned after ${a.callP50.toFixed(0)} ms (p50)`,
+      `  rule-rm on host A -> first new connection refused on host B: p50 ${a.rm.p50.toFixed(1)} ms, p95 ${a.rm.p95.toFixed(1)} ms, max ${a.rm.max.toFixed(1)} ms (${a.rm.samples.length} trials; a cut is three connections in a row unanswered for 20 ms)`,
+      ...a.failed.map((f) => `  * failed trial: ${f}`),
     );
   } else {
     lines.push('policy: rule-add on host A -> enforced on host B: -');

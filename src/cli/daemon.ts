@@ -30,6 +30,8 @@ export interface DaemonOptions {
   portSecurity?: boolean;
   /** Advertise and send VXLAN-GBP group ids (default true; false: `--no-gbp`). */
   gbp?: boolean;
+  /** Connections the conntrack of group policy holds at most. */
+  ctMax?: number;
   workers: number;
   busyPollUs: number;
   /** A TAP device name: VXLAN TCP super-frames leave whole through it. */

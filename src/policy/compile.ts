@@ -154,6 +154,7 @@ function knownAddresses(x: Index): { ips: Array<[number, number, number, number]
   const { wire } = x;
   const ips = new Map<string, [number, number, number, number]>();
   const localGroups = new Set<string>();
+  if (x.netId.size === 0) return { ips: [], localGroups }; // nothing enforced here: no endpoint to look at
   const put = (tenant: string, net: string, ipText: string | undefined, group: string | undefined, local: boolean, what: string) => {
     const id = x.netId.get(nref(tenant, net));
     if (id === undefined || group === undefined || ipText === undefined) return;

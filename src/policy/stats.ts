@@ -62,7 +62,7 @@ export function policyStats(src: StatsSources, tenant?: string): PolicyStats {
   rules.sort((a, b) => cmp([a.tenant, a.policy, a.rule, a.group], [b.tenant, b.policy, b.rule, b.group]));
   defaults.sort((a, b) => cmp([a.tenant, a.group, a.direction], [b.tenant, b.group, b.direction]));
   const drops = Object.fromEntries(POLICY_DROPS.map((d) => [d, src.datapath.drops[d] ?? 0])) as PolicyStats['drops'];
-  return { rules, defaults, ct: src.ct ?? { entries: 0, max: 0 }, drops, logSuppressed: src.datapath.global.policy_log_suppressed ?? 0 };
+  return { rules, defaults, ct: { entries: src.ct?.entries ?? 0, max: src.ct?.max ?? 0 }, drops, logSuppressed: src.datapath.global.policy_log_suppressed ?? 0 };
 }
 
 function esc(v: string): string {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { POLICY_QUERY, registerPolicyRoutes } from '../../src/api/policy-routes.js';
+import { newSince } from '../../src/cli/policy-stats-commands.js';
 import { compilePolicy } from '../../src/policy/compile.js';
 import { DenyLogFile, nameLogRecords, type DenyLogLine } from '../../src/policy/deny-log.js';
 import type { PolicySlots } from '../../src/policy/slots.js';
@@ -170,5 +171,15 @@ describe('policy routes', () => {
       }
       expect(err, bad).toMatchObject({ status: 400, message: `tail must be a whole number from 0 to 10000, not '${bad}'` });
     }
+  });
+});
+
+describe('weft policy log -f', () => {
+  const l = (sport: number) => ({ sport }) as unknown as DenyLogLine;
+  it('prints only the lines after the newest one already printed, or all when that one is gone', () => {
+    expect(newSince([], [l(1), l(2)]).map((x) => x.sport)).toEqual([1, 2]);
+    expect(newSince([l(1), l(2)], [l(1), l(2), l(3), l(4)]).map((x) => x.sport)).toEqual([3, 4]);
+    expect(newSince([l(1), l(2)], [l(2)])).toEqual([]);
+    expect(newSince([l(1), l(2)], [l(7), l(8)]).map((x) => x.sport)).toEqual([7, 8]);
   });
 });

@@ -10,7 +10,7 @@ import type { DaemonContext } from './context.js';
 export function openSwitch(ctx: DaemonContext): Switch {
   const { opts } = ctx;
   const sw = new Switch({
-    datapath: (sink) => new Datapath({ workers: opts.workers, busyPollUs: opts.busyPollUs, portSecurity: opts.portSecurity ?? true, ...sink }),
+    datapath: (sink) => new Datapath({ workers: opts.workers, busyPollUs: opts.busyPollUs, portSecurity: opts.portSecurity ?? true, ctMax: opts.ctMax, ...sink }),
     agingMs: opts.macAging * 1000,
     macLimit: opts.macLimit,
     portMacLimit: opts.macPortLimit,
