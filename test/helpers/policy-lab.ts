@@ -98,6 +98,7 @@ export class PolicyLab {
 
   private constructor(
     public lab: LabState,
+    readonly topo: Topology,
     readonly tenants: Tenant[],
   ) {}
 
@@ -107,8 +108,10 @@ export class PolicyLab {
    */
   static async up(o: { tenants?: Tenant[] } = {}): Promise<PolicyLab> {
     await removeContainerNetns();
-    const lab = await buildLab(TOPO);
-    const p = new PolicyLab(lab, o.tenants ?? ['t1']);
+    // A copy: restart() may change a host's flags.
+    const topo: Topology = { ...TOPO, hosts: TOPO.hosts.map((h) => ({ ...h })) };
+    const lab = await buildLab(topo);
+    const p = new PolicyLab(lab, topo, o.tenants ?? ['t1']);
     try {
       const a = p.client('ha');
       for (const n of p.#nets()) {
@@ -160,7 +163,7 @@ export class PolicyLab {
       }
     }
     this.#children.clear();
-    await labDown(TOPO);
+    await labDown(this.topo);
     await removeContainerNetns();
   }
 
@@ -292,9 +295,10 @@ export class PolicyLab {
     await eventually(() => (alive(pid) ? undefined : true), 10_000, 50);
   }
 
-  /** Starts a host's daemon again with the same flags and state directory. */
-  async restart(h: HostName): Promise<void> {
-    await restartWeftHost(TOPO, this.lab, h);
+  /** Starts a host's daemon again with the same state directory, and the same flags unless `daemonArgs` replaces them. */
+  async restart(h: HostName, daemonArgs?: string[]): Promise<void> {
+    if (daemonArgs) this.topo.hosts.find((x) => x.name === h)!.daemonArgs = daemonArgs;
+    await restartWeftHost(this.topo, this.lab, h);
   }
 
   #nets() {

@@ -1,11 +1,16 @@
 // Group policy where state changes under it (issue 16, research §7 P12): an
 // endpoint added to an isolated group, a daemon killed with -9 and
-// restarted, a policy removed while a daemon is down. Denied connections are
-// tried all through each change ("knocks"): none may get through.
+// restarted, a policy removed while a daemon is down, a full connection
+// table. Denied connections are tried all through each change ("knocks"):
+// none may get through.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipUnless } from '../helpers/env.js';
 import { LATE, PolicyLab, type Probe } from '../helpers/policy-lab.js';
 import { DB_A, DB_B, dbAllowsWeb5432, expectAll, OTHER_B, tcp, udp, WEB_A, WEB_B } from '../helpers/policy-probes.js';
+import { eventually } from '../helpers/sh.js';
+
+/** A small connection table for the last case, so that a SYN loop fills it. */
+const CT_MAX = 256;
 
 describe.skipIf(skipUnless(['ip', 'etcd', 'python3']))('group policy through changes and restarts', () => {
   let pl: PolicyLab;
@@ -89,5 +94,34 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3']))('group policy through cha
     await pl.restart('hb');
     expectAll(pl, await pl.settle([tcp('ca1', OTHER_B, 22, 'ok'), tcp('cb2', OTHER_B, 22, 'ok'), tcp('ca1', OTHER_B, 80, 'ok')], 30_000));
     expect((await pl.stats('hb', 't1')).rules.filter((r) => r.policy === 'deny22')).toEqual([]);
+  });
+
+  // Last: hb's table stays full for the 30 s its entries live.
+  it('a full connection table drops new connections as ct_full, never evicts: an open session keeps working, and the table stays at its bound', async () => {
+    await pl.reset();
+    await pl.kill9('hb');
+    await pl.restart('hb', ['--ct-max', String(CT_MAX)]);
+    await dbAllowsWeb5432(pl);
+    expectAll(pl, await pl.settle([tcp('ca1', DB_B, 5432, 'ok'), tcp('cb3', DB_B, 22, 'timeout')]));
+    const s = await pl.session('ca1', DB_B, 5432);
+    try {
+      expect(await s.send('before-full')).toBe('echo');
+      const before = await pl.stats('hb', 't1');
+      expect(before.ct.max).toBe(CT_MAX);
+      // Allowed connections, each its own entry on hb (web and db are both there).
+      expect(await pl.synLoop('cb1', DB_B, 5432, 2 * CT_MAX)).toBe(2 * CT_MAX);
+      const full = await eventually(async () => {
+        const st = await pl.stats('hb', 't1');
+        return st.drops.ct_full > before.drops.ct_full ? st : undefined;
+      });
+      expect(full.ct.entries).toBeLessThanOrEqual(CT_MAX);
+      expectAll(pl, await pl.probeAll([tcp('ca1', DB_B, 5432, 'timeout'), tcp('cb1', DB_B, 5432, 'timeout')]));
+      expect(await s.send('while-full')).toBe('echo');
+      const after = await pl.stats('hb', 't1');
+      expect(after.drops.ct_full).toBeGreaterThan(full.drops.ct_full);
+      expect(after.ct.entries).toBeLessThanOrEqual(CT_MAX);
+    } finally {
+      await s.close();
+    }
   });
 });
