@@ -35,7 +35,8 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3']))('group policy and tenants
     const t2Only = T2_WEB_B;
     const t1Before = new Set(pl.c('cb2').events);
     const t2Before = new Set(pl.c('ub2').events);
-    expectAll(pl, 
+    expectAll(
+      pl,
       await pl.settle([
         // Within each tenant the rules allow everything.
         tcp('ua1', DB_B, 9000, 'ok'),

@@ -63,7 +63,8 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3']))('group policy on two host
     await cli('policy', 'create', 'dbping', '--tenant', 't1');
     await cli('policy', 'rule-add', 'dbping', 'icmp', '--tenant', 't1', '--protocol', 'icmp', '--from-group', 'web');
     await cli('group', 'update', 'db', '--net', 'n1.t1', '--policy', 'dbping', '--isolate', 'in');
-    expectAll(pl, 
+    expectAll(
+      pl,
       await pl.settle([
         ping('ca1', DB_B, 'ok'),
         ping('cb1', DB_A, 'ok'),
@@ -81,7 +82,8 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3']))('group policy on two host
     await cli('policy', 'rule-add', 'webpol', '1', '--tenant', 't1', '--direction', 'in', '--protocol', 'tcp', '--action', 'deny');
     await cli('policy', 'rule-add', 'webpol', '2', '--tenant', 't1', '--direction', 'in', '--protocol', 'tcp', '--port', '80', '--action', 'allow', '--priority', '10');
     await cli('group', 'update', 'web', '--net', 'n1.t1', '--policy', 'webpol');
-    expectAll(pl, 
+    expectAll(
+      pl,
       await pl.settle([
         tcp('cb2', WEB_A, 80, 'ok'),
         tcp('ca2', WEB_B, 80, 'ok'),
@@ -98,7 +100,8 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3']))('group policy on two host
   it('P3 replies under "isolate in" with no rules: what web opens gets its answers (TCP, UDP, ping, and the ICMP error about a datagram), nothing opens to web', async () => {
     await pl.reset();
     await cli('group', 'update', 'web', '--net', 'n1.t1', '--isolate', 'in');
-    expectAll(pl, 
+    expectAll(
+      pl,
       await pl.settle([
         tcp('ca1', DB_B, 5432, 'ok'),
         tcp('ca1', DB_A, 5432, 'ok'),
@@ -129,7 +132,8 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3']))('group policy on two host
     await cli('policy', 'create', 'tiedeny', '--tenant', 't1');
     await cli('policy', 'rule-add', 'tiedeny', 'b', '--tenant', 't1', '--protocol', 'tcp', '--port', '22', '--from-group', 'other', '--action', 'deny', '--priority', '7');
     await cli('group', 'update', 'db', '--net', 'n1.t1', '--policy', 'tie', '--policy', 'tieallow', '--policy', 'tiedeny');
-    expectAll(pl, 
+    expectAll(
+      pl,
       await pl.settle([
         tcp('ca1', DB_B, 5432, 'timeout'),
         tcp('cb1', DB_A, 5432, 'timeout'),
@@ -148,7 +152,8 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3']))('group policy on two host
     await cli('policy', 'rule-add', 'prio', 'lo', '--tenant', 't1', '--protocol', 'tcp', '--port', '5432', '--action', 'deny', '--priority', '1');
     await cli('policy', 'rule-add', 'prio', 'hi', '--tenant', 't1', '--protocol', 'tcp', '--port', '5432', '--from-group', 'web', '--action', 'allow', '--priority', '10');
     await cli('group', 'update', 'db', '--net', 'n1.t1', '--policy', 'prio');
-    expectAll(pl, 
+    expectAll(
+      pl,
       await pl.settle([
         tcp('ca1', DB_B, 5432, 'ok'),
         tcp('cb1', DB_A, 5432, 'ok'),
@@ -165,7 +170,8 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3']))('group policy on two host
     await cliOn('hb', 'policy', 'rule-add', 'webout', 'lo', '--tenant', 't1', '--direction', 'out', '--action', 'deny', '--priority', '1');
     await cliOn('hb', 'policy', 'rule-add', 'webout', 'hi', '--tenant', 't1', '--direction', 'out', '--protocol', 'tcp', '--port', '5432', '--to-group', 'db', '--action', 'allow', '--priority', '10');
     await cliOn('hb', 'group', 'update', 'web', '--net', 'n1.t1', '--policy', 'webout');
-    expectAll(pl, 
+    expectAll(
+      pl,
       await pl.settle([
         tcp('ca1', DB_B, 5432, 'ok'),
         tcp('cb1', DB_A, 5432, 'ok'),
@@ -187,7 +193,8 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3']))('group policy on two host
     await cli('policy', 'rule-add', 'peers', 'cidr', '--tenant', 't1', '--protocol', 'tcp', '--port', '5432', '--from-ip-address', `${OTHER_B}/32`);
     await cli('policy', 'rule-add', 'peers', 'net', '--tenant', 't1', '--protocol', 'tcp', '--port', '8000-8100', '--from-network', 'n1');
     await cli('group', 'update', 'db', '--net', 'n1.t1', '--policy', 'peers', '--isolate', 'in');
-    expectAll(pl, 
+    expectAll(
+      pl,
       await pl.settle([
         tcp('cb3', DB_B, 5432, 'ok'),
         tcp('cb3', DB_A, 5432, 'ok'),
@@ -206,7 +213,8 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3']))('group policy on two host
     await cli('policy', 'create', 'webegress', '--tenant', 't1');
     await cli('policy', 'rule-add', 'webegress', 'db', '--tenant', 't1', '--direction', 'out', '--protocol', 'tcp', '--port', '5432', '--to-group', 'db');
     await cli('group', 'update', 'web', '--net', 'n1.t1', '--policy', 'webegress', '--isolate', 'out');
-    expectAll(pl, 
+    expectAll(
+      pl,
       await pl.settle([
         tcp('ca1', DB_B, 5432, 'ok'),
         tcp('cb1', DB_A, 5432, 'ok'),
