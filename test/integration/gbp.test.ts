@@ -4,7 +4,10 @@
 // ways, tshark on the underlay (what carries the G flag, and which id), the
 // data path's gbp_rx counter for group ids the kernel sends (SO_MARK), and
 // hand-made VXLAN headers with reserved flag bits from a known VTEP
-// (vxlan_bad_flags) and an unknown one (unknown_vtep).
+// (vxlan_bad_flags) and an unknown one (unknown_vtep). Last, with a policy
+// on the group (the network enforced): weft's frames from the group carry
+// its gbpId to the gbp peer and no G flag to the other, and a kernel id
+// that contradicts the peer's fdb group is dropped (gbp_mismatch).
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LabState } from '../../src/lab/lab.js';
@@ -178,5 +181,40 @@ describe.skipIf(skipUnless(['ip', 'ping', 'iperf3', 'tcpdump', 'tshark', 'python
     expect((await counters()).global.gbp_rx - gbpRx).toBe(1);
     // And the daemon still forwards.
     expect((await inNs(W.ns, 'ping', ['-c', '1', '-W', '2', KP.ip])).stdout).toContain('1 received');
+  });
+  it('with policy enforced on the network: frames from a group carry its gbpId to the gbp peer only; a contradicting id is dropped (gbp_mismatch)', async () => {
+    const groups = await weftJson<Array<{ name: string; net: string; gbpId: number }>>(api(), 'group', 'ls');
+    const web = groups.find((g) => g.name === 'web' && g.net === 'blue')!.gbpId;
+    expect(web).toBeGreaterThan(0);
+    expect(web).not.toBe(MARK);
+    // A policy on web makes blue an enforced network: the policy stage gives its frames their group id.
+    await must(weft(api(), 'policy', 'create', 'open'), 'policy create');
+    await must(weft(api(), 'policy', 'rule-add', 'open', 'all-out', '--direction', 'out', '--action', 'allow'), 'rule-add');
+    await must(weft(api(), 'group', 'update', 'web', '--net', 'blue', '--policy', 'open'), 'group update');
+    // Enforced once the engine has published the snapshot (within its debounce): w's frames to KP leave tagged.
+    const tx = async () => (await counters()).global.gbp_tx ?? 0;
+    const tx0 = await tx();
+    await eventually(async () => ((await inNs(W.ns, 'ping', ['-c', '1', '-W', '1', KP.ip])).stdout.includes('1 received') && (await tx()) > tx0 ? true : undefined), 10_000, 200);
+    const fromW = `ip.src == ${W.ip}`; // the inner source: what w sent, not ARP or other hosts' frames
+    const toKp = await tshark(UL_NS, 'br0', `udp port 4789 and src host ${H1} and dst host ${KP.ul}`, ['vxlan.flag_g', 'vxlan.gbp'], fromW);
+    const toKn = await tshark(UL_NS, 'br0', `udp port 4789 and src host ${H1} and dst host ${KN.ul}`, ['vxlan.flag_g'], fromW);
+    const tx1 = await tx();
+    expect((await inNs(W.ns, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', KP.ip])).stdout).toContain('3 received');
+    expect((await iperf(W.ns, KP.ns, KP.ip, ['-t', '1'])).end.sum_received.bytes).toBeGreaterThan(1_000_000); // GSO bursts too
+    expect((await inNs(W.ns, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', KN.ip])).stdout).toContain('3 received');
+    expect((await iperf(W.ns, KN.ns, KN.ip, ['-t', '1'])).end.sum_received.bytes).toBeGreaterThan(1_000_000);
+    const [kp, kn] = [await toKp.finish(), await toKn.finish()];
+    // Every frame w sent to the gbp peer carries G and web's id (tshark prints the flag as 1 or True by version) ...
+    expect(kp.length).toBeGreaterThan(10);
+    expect([...new Set(kp.map((l) => l.replace('True', '1')))]).toEqual([`1\t${web}`]);
+    // ... and none to the peer without gbp, though they are the same frames of the same group.
+    expect(kn.length).toBeGreaterThan(10);
+    expect(kn.filter((l) => !['0', 'False'].includes(l.trim()))).toEqual([]);
+    expect((await tx()) - tx1).toBeGreaterThanOrEqual(3);
+    // The kernel peer is web's (its fdb entry says so): web's id passes, another id for its address is a lie.
+    expect((await inNs(KP.ns, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', '-m', String(web), W.ip])).stdout).toContain('2 received');
+    const mismatch0 = (await counters()).drops.gbp_mismatch ?? 0;
+    expect((await inNs(KP.ns, 'ping', ['-c', '2', '-i', '0.2', '-W', '1', '-m', String(MARK), W.ip])).stdout).toContain('0 received');
+    expect((await counters()).drops.gbp_mismatch - mismatch0).toBeGreaterThanOrEqual(2);
   });
 });
