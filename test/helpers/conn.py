@@ -20,7 +20,7 @@
                                  printed (after --timeout); "connected" first
   synloop IP PORT N              N new connections (one SYN each, distinct source
                                  ports), closed at once; prints how many were sent
-  knock IP PORT                  new connections one after another (each given
+  knock IP PORT                  a new connection every 10 ms (each given
                                  --timeout) until stdin closes; prints
                                  "ok N refused N timeout N"
 
@@ -279,21 +279,35 @@ def synloop(ip, port, n):
 
 
 def knock(ip, port, timeout):
+    """A new connection every 10 ms, each given `timeout`, until stdin closes."""
     import threading
     done = threading.Event()
     threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
     counts = {"ok": 0, "refused": 0, "timeout": 0}
-    while not done.is_set():
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.settimeout(timeout)
-        try:
-            s.connect((ip, port))
-            counts["ok"] += 1
-        except ConnectionRefusedError:
-            counts["refused"] += 1
-        except OSError:
-            counts["timeout"] += 1
+    sel = selectors.DefaultSelector()
+    pending = {}
+
+    def finish(s, verdict):
+        counts[verdict] += 1
+        sel.unregister(s)
+        del pending[s]
         s.close()
+
+    next_at = time.monotonic()
+    while not done.is_set() or pending:
+        if not done.is_set() and len(pending) < 200 and time.monotonic() >= next_at:
+            next_at += 0.01
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex((ip, port))
+            pending[s] = time.monotonic() + timeout
+            sel.register(s, selectors.EVENT_WRITE)
+        for key, _ in sel.select(max(0, min(0.01, next_at - time.monotonic()))):
+            err = key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            finish(key.fileobj, "ok" if err == 0 else "refused" if err == errno.ECONNREFUSED else "timeout")
+        now = time.monotonic()
+        for s in [s for s, end in pending.items() if end < now]:
+            finish(s, "timeout")
     out("ok %(ok)d refused %(refused)d timeout %(timeout)d" % counts)
 
 

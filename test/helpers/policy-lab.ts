@@ -1,22 +1,24 @@
 // The group-policy lab (research file §7): two weft hosts `ha` and `hb` on
 // VXLAN sharing one etcd, tenant t1 with network n1 10.0.0.0/24 and groups
-// web, db, other; tenant t2 with the same subnet and group names (P7). Every
-// container runs conn.py's servers once; tests reset policies between cases
-// instead of rebuilding the lab. Reachability is real TCP/UDP connections
-// from inside the containers: "ok", "refused" (something answered RST) or
-// "timeout" (nothing came back: a policy drop).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+// web, db, other; when asked for, tenant t2 with the same subnet and group
+// names (P7). Every container runs conn.py's servers once; tests reset
+// policies between cases instead of rebuilding the lab. Reachability is real
+// TCP/UDP/ICMP exchanges from inside the containers: "ok", "refused" (an RST
+// or ICMP port unreachable came back) or "timeout" (nothing came back: a
+// policy drop).
+import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiClient } from '../../src/api/client.js';
 import { containerNetns, restartWeftHost, type LabState } from '../../src/lab/lab.js';
 import type { Topology } from '../../src/lab/topology.js';
+import type { DenyLogLine } from '../../src/policy/deny-log.js';
+import type { PolicyStats } from '../../src/policy/stats.js';
 import { ip as ipCmd, netnsExists } from '../../src/switch/netns.js';
 import { buildLab, labDown, weft } from './lab.js';
+import { Prober, startKnock, startServer, startSession, stopChild, synLoop, type Knock, type ServerEvent, type Session, type Verdict } from './policy-conns.js';
 import { eventually, type RunResult } from './sh.js';
 
-export const CONN = join(import.meta.dirname, 'conn.py');
+export type { Knock, ServerEvent, Session, Verdict };
 
 export const TOPO: Topology = {
   name: 'pol',
@@ -28,10 +30,10 @@ export const TOPO: Topology = {
 
 export type HostName = 'ha' | 'hb';
 
-interface ContainerDef {
+export interface ContainerDef {
   name: string;
   host: HostName;
-  tenant: 't1' | 't2';
+  tenant: Tenant;
   group: string;
   ip: string;
   tcp: number[];
@@ -53,26 +55,21 @@ export const CONTAINERS: ContainerDef[] = [
   { name: 'ub3', host: 'hb', tenant: 't2', group: 'web', ip: '10.0.0.33', tcp: T2_TCP },
 ];
 
-const NETS = [
+/** Containers a test adds and removes itself (named here so that a cleanup after an interrupted run finds them). */
+export const LATE: ContainerDef[] = [{ name: 'cb4', host: 'hb', tenant: 't1', group: 'db', ip: '10.0.0.24', tcp: T1_TCP }];
+
+type Tenant = 't1' | 't2';
+
+const NETS: Array<{ tenant: Tenant; vni: number; groups: string[] }> = [
   { tenant: 't1', vni: 1601, groups: ['web', 'db', 'other'] },
   { tenant: 't2', vni: 1602, groups: ['web', 'db'] },
 ];
-
-/** What a server saw: an accept, a TCP line, a UDP datagram. */
-export interface ServerEvent {
-  ev: 'ready' | 'accept' | 'recv' | 'udp';
-  port?: number;
-  peer?: string;
-  data?: string;
-}
 
 export interface Container extends ContainerDef {
   netns: string;
   server?: ChildProcess;
   events: ServerEvent[];
 }
-
-export type Verdict = 'ok' | 'refused' | 'timeout';
 
 /** One probe: a TCP connect, a UDP request/answer or an ICMP echo from a container to an address. */
 export interface Probe {
@@ -89,76 +86,70 @@ export interface ProbeResult extends Probe {
   sport: number;
 }
 
-export interface PolicyStats {
-  rules: Array<{ tenant: string; policy: string; rule: string; direction: string; action: string; group: string; sessions: number; packets: number; bytes: number }>;
-  defaults: Array<{ tenant: string; group: string; direction: string; sessions: number; packets: number; bytes: number }>;
-  ct: { entries: number; max: number };
-  drops: Record<string, number>;
-  logSuppressed: number;
-}
-
-export interface DenyLogLine {
-  ts: string;
-  tenant: string;
-  network: string;
-  dir: string;
-  srcGroup?: string;
-  dstGroup?: string;
-  policy?: string;
-  rule: string;
-  action: string;
-  proto: string | number;
-  src: string;
-  sport: number;
-  dst: string;
-  dport: number;
-  len: number;
-}
-
-/** A TCP session left open across a rule change; `send` says whether the line came back. */
-export interface Session {
-  sport: number;
-  send(line: string): Promise<'echo' | 'noecho'>;
-  close(): Promise<void>;
-}
-
 export const PROBE_TIMEOUT_S = 2;
 
 export class PolicyLab {
   readonly containers = new Map<string, Container>();
   readonly #children = new Set<ChildProcess>();
-  #prober?: ChildProcess;
-  readonly #waiting = new Map<number, (got: string, sport: number) => void>();
-  #nextId = 1;
+  readonly #track = (child: ChildProcess) => {
+    this.#children.add(child);
+  };
+  readonly #prober = new Prober(this.#track);
 
-  private constructor(public lab: LabState) {}
+  private constructor(
+    public lab: LabState,
+    readonly topo: Topology,
+    readonly tenants: Tenant[],
+  ) {}
 
-  /** Brings the lab up (after clearing leftovers), makes tenants, networks, groups and endpoints, starts the servers. */
-  static async up(): Promise<PolicyLab> {
+  /**
+   * Brings the lab up (after clearing leftovers), makes tenants (t1, and t2
+   * when asked for), networks, groups and endpoints, starts the servers.
+   */
+  static async up(o: { tenants?: Tenant[] } = {}): Promise<PolicyLab> {
     await removeContainerNetns();
-    const lab = await buildLab(TOPO);
-    const p = new PolicyLab(lab);
+    // A copy: restart() may change a host's flags.
+    const topo: Topology = { ...TOPO, hosts: TOPO.hosts.map((h) => ({ ...h })) };
+    const lab = await buildLab(topo);
+    const p = new PolicyLab(lab, topo, o.tenants ?? ['t1']);
     try {
       const a = p.client('ha');
-      for (const n of NETS) {
+      for (const n of p.#nets()) {
         await a.post('/v1/tenants', { name: n.tenant });
         await a.post('/v1/networks', { name: 'n1', tenant: n.tenant, subnet: '10.0.0.0/24', vni: n.vni });
         for (const g of n.groups) await a.post('/v1/groups', { name: g, net: 'n1', tenant: n.tenant });
       }
-      for (const d of CONTAINERS) {
-        const netns = containerNetns(TOPO.name, d.host, d.name);
-        await ipCmd('netns', 'add', netns);
-        await ipCmd('-n', netns, 'link', 'set', 'dev', 'lo', 'up');
-        // The endpoint is made on its own host: its TAP port lands there.
-        await p.client(d.host).post('/v1/endpoints', { name: d.name, net: 'n1', tenant: d.tenant, group: d.group, ip: d.ip, netns, ifname: 'eth0' });
-        p.containers.set(d.name, { ...d, netns, events: [] });
-      }
+      for (const d of CONTAINERS.filter((c) => p.tenants.includes(c.tenant))) await p.addContainer(d, { serve: false });
       await Promise.all([...p.containers.values()].map((c) => p.#serve(c)));
     } catch (err) {
       await p.down();
       throw err;
     }
     return p;
+  }
+
+  /** A container and its endpoint, made on its own host (its TAP port lands there); its servers started unless told not to. */
+  async addContainer(d: ContainerDef, o: { serve?: boolean } = {}): Promise<Container> {
+    const netns = containerNetns(TOPO.name, d.host, d.name);
+    await ipCmd('netns', 'add', netns);
+    await ipCmd('-n', netns, 'link', 'set', 'dev', 'lo', 'up');
+    const c: Container = { ...d, netns, events: [] };
+    this.containers.set(d.name, c);
+    await this.client(d.host).post('/v1/endpoints', { name: d.name, net: 'n1', tenant: d.tenant, group: d.group, ip: d.ip, netns, ifname: 'eth0' });
+    if (o.serve !== false) await this.#serve(c);
+    return c;
+  }
+
+  /** Removes a container added by a test: its server, its endpoint, its namespace. */
+  async removeContainer(name: string): Promise<void> {
+    const c = this.c(name);
+    if (c.server) {
+      await stopChild(c.server);
+      this.#children.delete(c.server);
+    }
+    await this.client(c.host).delete(`/v1/endpoints/${c.name}?net=n1&tenant=${c.tenant}`);
+    await ipCmd('netns', 'del', c.netns);
+    this.containers.delete(name);
   }
 
   async down(): Promise<void> {
@@ -172,7 +163,7 @@ export class PolicyLab {
       }
     }
     this.#children.clear();
-    await labDown(TOPO);
+    await labDown(this.topo);
     await removeContainerNetns();
   }
 
@@ -214,30 +205,9 @@ export class PolicyLab {
   }
 
   /** One probe, run now (by the lab's prober, in the source's namespace). */
-  probe(p: Probe): Promise<ProbeResult> {
-    const c = this.c(p.from);
-    if (!this.#prober) this.#startProber();
-    const id = this.#nextId++;
-    return new Promise((resolve) => {
-      this.#waiting.set(id, (got, sport) => resolve({ ...p, got, sport }));
-      this.#prober!.stdin!.write(`${JSON.stringify({ id, ns: c.netns, proto: p.proto ?? 'tcp', ip: p.to, port: p.port, timeout: PROBE_TIMEOUT_S })}\n`);
-    });
-  }
-
-  #startProber(): void {
-    const child = spawn('python3', [CONN, 'prober'], { stdio: ['pipe', 'pipe', 'inherit'] });
-    this.#children.add(child);
-    this.#prober = child;
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const r = JSON.parse(line) as { id: number; got: string; sport: number };
-      this.#waiting.get(r.id)?.(r.got, r.sport);
-      this.#waiting.delete(r.id);
-    });
-    child.once('exit', (code) => {
-      for (const done of this.#waiting.values()) done(`error: prober exited (${code})`, 0);
-      this.#waiting.clear();
-      this.#prober = undefined;
-    });
+  async probe(p: Probe): Promise<ProbeResult> {
+    const r = await this.#prober.probe(this.c(p.from).netns, p.proto ?? 'tcp', p.to, p.port, PROBE_TIMEOUT_S);
+    return { ...p, ...r };
   }
 
   /**
@@ -267,16 +237,15 @@ export class PolicyLab {
     const end = Date.now() + timeoutMs;
     for (;;) {
       const got = await this.probeAll(probes);
-      if (process.env.POL_DEBUG) console.log(new Date().toISOString(), got.filter((r) => r.got !== r.expect).map(show).join("; "));
       if (got.every((r) => r.got === r.expect) || Date.now() > end) return got;
       await sleep(200);
     }
   }
 
-  /** Removes every policy of both tenants from every group, un-isolates them and deletes the policies; waits for all-open reachability. */
+  /** Takes every policy off every group of the lab's tenants, un-isolates them and deletes the policies; waits until all is open again. */
   async reset(): Promise<void> {
     const a = this.client('ha');
-    for (const n of NETS) {
+    for (const n of this.#nets()) {
       for (const g of n.groups) await a.patch(`/v1/groups/${g}?net=n1&tenant=${n.tenant}`, { policies: [], isolate: 'none' });
       const pols = await a.get<Array<{ name: string }>>(`/v1/policies?tenant=${n.tenant}`);
       for (const p of pols) await a.delete(`/v1/policies/${p.name}?tenant=${n.tenant}`);
@@ -293,68 +262,30 @@ export class PolicyLab {
       { from: 'ca1', to: '10.0.0.23', port: 80, expect: 'ok' },
       { from: 'cb2', to: '10.0.0.11', port: UDP_ECHO, proto: 'udp', expect: 'ok' },
       { from: 'ca1', to: '10.0.0.22', port: UDP_ECHO, proto: 'udp', expect: 'ok' },
-      { from: 'ua1', to: '10.0.0.22', port: 9000, expect: 'ok' },
     ];
+    if (this.tenants.includes('t2')) open.push({ from: 'ua1', to: '10.0.0.22', port: 9000, expect: 'ok' });
     const got = await this.settle(open);
     const bad = got.filter((r) => r.got !== r.expect);
     if (bad.length) throw new Error(`after reset, not open: ${bad.map(show).join('; ')}`);
   }
 
-  /** A long-lived TCP session from a container (conn.py session). */
-  async session(from: string, to: string, port: number): Promise<Session> {
-    const c = this.c(from);
-    const child = spawn('ip', ['netns', 'exec', c.netns, 'python3', CONN, 'session', to, String(port), '--timeout', String(PROBE_TIMEOUT_S)], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.#children.add(child);
-    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-    const next = async () => {
-      const r = await lines.next();
-      if (r.done) throw new Error(`session ${from} -> ${to}:${port} ended`);
-      return r.value as string;
-    };
-    const first = await next();
-    if (!first.startsWith('connected ')) throw new Error(`session ${from} -> ${to}:${port}: ${first}`);
-    return {
-      sport: Number(first.split(' ')[1]),
-      send: async (line: string) => {
-        child.stdin!.write(`${line}\n`);
-        const r = await next();
-        return r.startsWith('echo ') ? 'echo' : 'noecho';
-      },
-      close: async () => {
-        child.stdin!.end();
-        await stopChild(child);
-        this.#children.delete(child);
-      },
-    };
+  /** A long-lived TCP session from a container. */
+  session(from: string, to: string, port: number): Promise<Session> {
+    return startSession(this.c(from).netns, to, port, PROBE_TIMEOUT_S, this.#track);
   }
 
   /**
-   * Connection attempts one after another from a container until `stop`,
-   * which returns how they ended: for watching a window (a restart) in
+   * Connection attempts from a container every 10 ms until `stop`, which
+   * says how they ended: for watching a window (a restart, a new port) in
    * which nothing may get through.
    */
-  knock(from: string, to: string, port: number): { stop(): Promise<Record<Verdict, number>> } {
-    const child = spawn('ip', ['netns', 'exec', this.c(from).netns, 'python3', CONN, 'knock', to, String(port), '--timeout', '0.3'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.#children.add(child);
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
-    return {
-      stop: async () => {
-        child.stdin!.end();
-        await exited;
-        this.#children.delete(child);
-        const m = /^ok (\d+) refused (\d+) timeout (\d+)/.exec(out.trim());
-        if (!m) throw new Error(`knock ${from} -> ${to}:${port}: ${out.trim() || 'no summary'}`);
-        return { ok: Number(m[1]), refused: Number(m[2]), timeout: Number(m[3]) };
-      },
-    };
+  knock(from: string, to: string, port: number): Knock {
+    return startKnock(this.c(from).netns, to, port, this.#track);
   }
 
   /** `n` new connections (one SYN each) from a container; how many SYNs went out. */
-  async synLoop(from: string, to: string, port: number, n: number): Promise<number> {
-    const out = await run('ip', ['netns', 'exec', this.c(from).netns, 'python3', CONN, 'synloop', to, String(port), String(n)], 120_000);
-    return Number(out.trim().split(' ')[1]);
+  synLoop(from: string, to: string, port: number, n: number): Promise<number> {
+    return synLoop(this.c(from).netns, to, port, n);
   }
 
   /** kill -9 a host's daemon (its TAPs persist; its servers keep running in the containers). */
@@ -364,25 +295,18 @@ export class PolicyLab {
     await eventually(() => (alive(pid) ? undefined : true), 10_000, 50);
   }
 
-  /** Starts a host's daemon again with the same flags and state directory. */
-  async restart(h: HostName): Promise<void> {
-    await restartWeftHost(TOPO, this.lab, h);
+  /** Starts a host's daemon again with the same state directory, and the same flags unless `daemonArgs` replaces them. */
+  async restart(h: HostName, daemonArgs?: string[]): Promise<void> {
+    if (daemonArgs) this.topo.hosts.find((x) => x.name === h)!.daemonArgs = daemonArgs;
+    await restartWeftHost(this.topo, this.lab, h);
+  }
+
+  #nets() {
+    return NETS.filter((n) => this.tenants.includes(n.tenant));
   }
 
   async #serve(c: Container): Promise<void> {
-    const args = ['netns', 'exec', c.netns, 'python3', CONN, 'serve', '--tcp', c.tcp.join(','), '--udp', String(UDP_ECHO)];
-    const child = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.#children.add(child);
-    c.server = child;
-    const ready = new Promise<void>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`server in ${c.name} exited (${code})`)));
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        const e = JSON.parse(line) as ServerEvent;
-        c.events.push(e);
-        if (e.ev === 'ready') resolve();
-      });
-    });
-    await ready;
+    c.server = await startServer(c.netns, c.tcp, [UDP_ECHO], c.events, this.#track);
   }
 }
 
@@ -398,33 +322,9 @@ function alive(pid: number): boolean {
   }
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  for (let i = 0; i < 50 && child.exitCode === null && child.signalCode === null; i++) await sleep(20);
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-}
-
-/** Runs a command, its stdout; throws with stderr on failure. */
-function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${err.trim()}`));
-    });
-  });
-}
-
 /** The container namespaces of the lab (labDown knows only the topology's). */
 async function removeContainerNetns(): Promise<void> {
-  for (const d of CONTAINERS) {
+  for (const d of [...CONTAINERS, ...LATE]) {
     const ns = containerNetns(TOPO.name, d.host, d.name);
     if (netnsExists(ns)) await ipCmd('netns', 'del', ns).catch(() => undefined);
   }
