@@ -9,7 +9,8 @@ function stats(): Stats {
       global: { rx: 120, tx: 118, hit: 100, miss: 20 },
       drops: { runt: 3, bad_vnet_hdr: 0, no_port: 7 },
     },
-    mac: { entries: 5, learned: 9, moves: 2, aged: 3, evictions: 1 },
+    mac: { entries: 5, learned: 9, moves: 2, aged: 3, evictions: 1, static: 0, port_limited: 0 },
+    portSecurity: true,
     overlay: { misses: 4, resolved: 3, unresolved: 1, vteps: 2, fdb: 6 },
     dns: { queries: 40, answered: 30, nxdomain: 5, forwarded: 8, servfail: 1, formerr: 2, truncated: 0, dropped: 1 },
     ports: {
@@ -115,7 +116,8 @@ describe('renderMetrics', () => {
   it('renders families with no samples when there are no counters or ports', () => {
     const empty = renderMetrics({
       datapath: { global: {}, drops: {} },
-      mac: { entries: 0, learned: 0, moves: 0, aged: 0, evictions: 0 },
+      mac: { entries: 0, learned: 0, moves: 0, aged: 0, evictions: 0, static: 0, port_limited: 0 },
+      portSecurity: true,
       overlay: { misses: 0, resolved: 0, unresolved: 0, vteps: 0, fdb: 0 },
       ports: {},
     });

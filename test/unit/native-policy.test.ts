@@ -450,12 +450,12 @@ describe('native group policy under hostile input (seeded fuzz)', () => {
     expect(loaded).toBeGreaterThan(0);
     s.dp.policyLoad(good);
     const seeds = [
-      tcpSeg(A, B, 54000, 5432, TCP_SYN, pattern(40)),
+      tcpSeg(A, B, 54000, 5432, TCP_SYN, Buffer.from(pattern(40))),
       udpFrame(pattern(30), { srcMac: A.mac, dstMac: B.mac, ip4: { src: A.ip, dst: B.ip } }),
       icmpEcho(A, B, 8, 5),
       tcpFrame(pattern(20), { v6: true, srcMac: A.mac, dstMac: B.mac, ip6: { src: 'fe80::1', dst: 'fe80::2' } }),
     ];
-    const frames = Array.from({ length: 2000 }, (_, i) => mutate(r, Buffer.from(seeds[i % seeds.length])));
+    const frames = Array.from({ length: 2000 }, (_, i) => mutate(r, Buffer.from(seeds[i % seeds.length] as Uint8Array)));
     for (let i = 0; i < frames.length; i += 200) s.send(A.port, frames.slice(i, i + 200));
     await s.settle();
     s.take(B.port);

@@ -62,7 +62,7 @@ describe('PolicySlots', () => {
     const s = new PolicySlots(2, LAYOUT, () => counters);
     s.assign([rule('a')]);
     counters.set([3, 30, 300], 0);
-    s.assign([{ ...rule('a'), action: 'deny' }]);
+    s.assign([{ ...rule('a'), action: 'deny' } as SlotInfo]);
     expect(s.info(0)).toMatchObject({ action: 'deny' });
     expect(s.totals(0, counters)).toEqual({ sessions: 3, packets: 30, bytes: 300 });
   });

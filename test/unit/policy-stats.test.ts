@@ -148,6 +148,7 @@ describe('policy routes', () => {
     stats: (tenant) => (calls.push(['stats', tenant]), { rules: [] }),
     logTail: (n) => (calls.push(['tail', n]), []),
     metricLines: () => [],
+    connections: (max, net) => (calls.push(['ct', [max, net]]), []),
   });
   const call = (route: string, q: string) => routes.get(route)!({ query: new URLSearchParams(q) });
 
@@ -158,7 +159,15 @@ describe('policy routes', () => {
     call('GET /v1/policy/log', 'tail=0');
     call('GET /v1/policy/log', 'tail=10000');
     expect(calls).toEqual([['stats', 'acme'], ['stats', undefined], ['tail', 100], ['tail', 0], ['tail', 10000]]);
-    expect(POLICY_QUERY).toEqual({ 'GET /v1/policy/stats': ['tenant'], 'GET /v1/policy/log': ['tail'] });
+    expect(POLICY_QUERY).toEqual({ 'GET /v1/policy/stats': ['tenant'], 'GET /v1/policy/log': ['tail'], 'GET /v1/ct': ['max', 'net'] });
+  });
+
+  it('serves tracked connections, 1000 by default, of one network when asked', () => {
+    calls.length = 0;
+    call('GET /v1/ct', '');
+    call('GET /v1/ct', 'max=5&net=blue.acme');
+    expect(calls).toEqual([['ct', [1000, undefined]], ['ct', [5, 'blue.acme']]]);
+    for (const bad of ['-1', 'x', '100001']) expect(() => call('GET /v1/ct', `max=${bad}`), bad).toThrow(`max must be a whole number from 0 to 100000, not '${bad}'`);
   });
 
   it('refuses a tail that is not a whole number up to 10000 with a 400 of one line', () => {
