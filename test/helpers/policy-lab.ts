@@ -14,6 +14,7 @@ import type { Topology } from '../../src/lab/topology.js';
 import type { DenyLogLine } from '../../src/policy/deny-log.js';
 import type { PolicyStats } from '../../src/policy/stats.js';
 import { ip as ipCmd, netnsExists } from '../../src/switch/netns.js';
+import { alive } from '../../src/sys/exec.js';
 import { buildLab, labDown, weft } from './lab.js';
 import { Prober, startKnock, startServer, startSession, stopChild, synLoop, type Knock, type ServerEvent, type Session, type Verdict } from './policy-conns.js';
 import { eventually, type RunResult } from './sh.js';
@@ -312,15 +313,6 @@ export class PolicyLab {
 
 /** A probe as one line, for failure messages. */
 export const show = (r: ProbeResult) => `${r.from}->${r.to}:${r.port}/${r.proto ?? 'tcp'} expected ${r.expect} got ${r.got}`;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The container namespaces of the lab (labDown knows only the topology's). */
 async function removeContainerNetns(): Promise<void> {

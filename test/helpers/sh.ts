@@ -1,6 +1,7 @@
 // Running real tools from tests.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { alive } from '../../src/sys/exec.js';
 
 export interface RunResult {
   code: number;
@@ -31,6 +32,12 @@ export async function stop(child: ChildProcess): Promise<void> {
   child.kill('SIGTERM');
   for (let i = 0; i < 50 && child.exitCode === null; i++) await sleep(20);
   if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+/** Sends SIGTERM to a process this test did not spawn (a lab daemon) and waits until it is gone. */
+export async function terminate(pid: number, timeoutMs = 10_000): Promise<void> {
+  process.kill(pid, 'SIGTERM');
+  await eventually(() => (alive(pid) ? undefined : true), timeoutMs, 50);
 }
 
 /** Polls `check` until it returns a value (not undefined) or time runs out. */

@@ -13,7 +13,7 @@ import type { LabContainer, LabState } from '../../src/lab/lab.js';
 import type { Topology } from '../../src/lab/topology.js';
 import { skipUnless } from '../helpers/env.js';
 import { buildLab, labDown, weft, weftJson } from '../helpers/lab.js';
-import { eventually, inNs, sh, stop } from '../helpers/sh.js';
+import { eventually, inNs, sh, stop, terminate } from '../helpers/sh.js';
 
 const FLOOD = join(import.meta.dirname, '..', 'helpers', 'dns-flood.py');
 const STUB = join(import.meta.dirname, '..', 'helpers', 'stub-dns.mjs');
@@ -185,14 +185,6 @@ describe.skipIf(skipUnless(['ip', 'dig', 'python3']))('DNS resolver under hostil
     // Another flood, and SIGTERM in the middle of it: the daemon exits.
     bg(h('h1').netns, 'python3', [FLOOD, 'udp', '127.0.0.1', String(H1_LISTEN), '200000']);
     await new Promise((r) => setTimeout(r, 500));
-    process.kill(pid, 'SIGTERM');
-    await eventually(() => {
-      try {
-        process.kill(pid, 0);
-        return undefined;
-      } catch {
-        return true;
-      }
-    }, 15_000, 100);
+    await terminate(pid, 15_000);
   });
 });

@@ -13,7 +13,7 @@ import type { PolicyStats } from '../../src/policy/stats.js';
 import { skipUnless } from '../helpers/env.js';
 import type { ConnectionRow } from '../../src/policy/connections.js';
 import { buildLab, labDown, weft, weftJson } from '../helpers/lab.js';
-import { eventually, inNs, sh } from '../helpers/sh.js';
+import { eventually, inNs, sh, terminate } from '../helpers/sh.js';
 
 const TOPO: Topology = {
   name: 'pcw',
@@ -134,15 +134,7 @@ describe.skipIf(skipUnless(['ip', 'ping', 'python3']))('group policy wired throu
 
   it('enforces the store\'s policy again after a restart, and a removed rule stops letting through', async () => {
     const h = lab.hosts[0];
-    process.kill(h.pid, 'SIGTERM');
-    await eventually(() => {
-      try {
-        process.kill(h.pid, 0);
-        return undefined;
-      } catch {
-        return true;
-      }
-    }, 10_000, 50);
+    await terminate(h.pid, 10_000);
     await restartWeftHost(TOPO, lab, 'h1');
     api = lab.hosts[0].api;
     await eventually(async () => ((await weft(api, 'policy', 'stats')).code === 0 ? true : undefined), 10_000, 100);

@@ -15,7 +15,7 @@ import { tcpdump } from '../helpers/capture.js';
 import { skipUnless } from '../helpers/env.js';
 import { arp, eth, floodMacs, hopByHop, icmpEcho, icmpv6, ipv4, ipv6, routerAdvert, sendFrames, tagged, udp } from '../helpers/frames.js';
 import { buildLab, labDown, stats, weft, weftJson, type Stats } from '../helpers/lab.js';
-import { eventually, inNs, sh } from '../helpers/sh.js';
+import { eventually, inNs, sh, terminate } from '../helpers/sh.js';
 
 const BCAST = 'ff:ff:ff:ff:ff:ff';
 const IPV4 = 0x0800, ARP = 0x0806, IPV6 = 0x86dd;
@@ -378,15 +378,7 @@ describe.skipIf(skipUnless(['ip', 'ping', 'arping', 'tcpdump', 'dig', 'python3']
     expect(port).toMatchObject({ router: true, guarded: true });
     // Restarted, the daemon re-claims the endpoint with its record: still a router.
     const h = lab.hosts[0];
-    process.kill(h.pid, 'SIGTERM');
-    await eventually(() => {
-      try {
-        process.kill(h.pid, 0);
-        return undefined;
-      } catch {
-        return true;
-      }
-    }, 10_000, 50);
+    await terminate(h.pid, 10_000);
     await restartWeftHost(TOPO, lab, 'h1');
     api = lab.hosts[0].api;
     await eventually(async () => (await weftJson<Array<{ name: string; router: boolean }>>(api, 'port', 'ls')).find((p) => p.name === 'r.blue.default' && p.router));
