@@ -216,172 +216,211 @@ PolicyLogRecord DenyRecord(double now, uint32_t net, const ParsedFrame& p, uint8
 
 bool Ported(uint8_t proto) { return proto == kIpProtoTcp || proto == kIpProtoUdp || proto == 132 || proto == 136; }
 
-}  // namespace
+using FragMap = std::unordered_map<FragKey, double, FragKeyHash>;
 
-bool Worker::PolicyStep(const Tables& t, const PolicyTables& pt, const Port& in, Frame& f, double now) {
-  uint8_t* eth = f.buf + kVnetHdrLen;
-  const uint32_t elen = f.len - kVnetHdrLen;
-  const uint32_t net = in.network();
-  const ParsedFrame p = ParseL3L4(eth, elen);
-  auto drop = [&](DropReason why) {
-    counters_.Drop(why);
-    return false;
-  };
+// One frame through the policy step: where it is, what it counts as, and
+// what was decided about it (PolicyStep applies, counts and logs that).
+struct Step {
+  Step(const Tables& t, const PolicyTables& pt, const Port& in, Frame& f, double now, Counters& counters, uint64_t* slots)
+      : t(t), pt(pt), in(in), f(f), eth(f.buf + kVnetHdrLen), elen(f.len - kVnetHdrLen), net(in.network()),
+        p(ParseL3L4(eth, elen)), now(now), counters(counters), slots(slots) {}
 
-  if (!p.ip()) {
-    uint32_t gs = PortGroup(pt, in, f);
-    f.gbp = gs & 0xffff;
-    if (p.ethertype == kEthArp) return true;
-    if (gs != 0 && pt.Isolated(gs, PolDir::kOut)) return drop(policy_default_deny);
-    if (IsMulticast(eth)) return pt.HasIsolatedIn(net) ? drop(policy_default_deny) : true;
-    const PolEndpoint* d = DstEndpoint(t, pt, net, eth);
-    return d != nullptr && pt.Isolated(d->group_key, PolDir::kIn) ? drop(policy_default_deny) : true;
-  }
-  if (p.v6 && NeighbourDiscovery(eth, elen, p)) {
-    f.gbp = PortGroup(pt, in, f) & 0xffff;
-    return true;
-  }
-  if (IsMulticast(eth) && pt.HasIsolatedIn(net)) return drop(policy_default_deny);
+  const Tables& t;
+  const PolicyTables& pt;
+  const Port& in;
+  Frame& f;
+  uint8_t* eth;
+  uint32_t elen;
+  uint32_t net;
+  ParsedFrame p;
+  double now;
+  Counters& counters;
+  uint64_t* slots;
+  uint32_t segs = 1;   // what a GSO frame stands for on the wire
+  uint64_t bytes = 0;
+  // What was decided.
+  DropReason why = kDropReasonCount;
+  bool log = false;
+  Ends ends;
+  Decision dec;
 
-  uint64_t bytes;
-  const uint32_t segs = Segments(f, p, elen, &bytes);
-  uint64_t* slots = policy_.slots;
-  auto count = [&](uint32_t slot_out, uint32_t slot_in, bool session) {
+  void Count(uint32_t slot_out, uint32_t slot_in, bool session) const {
     for (uint32_t s : {slot_out, slot_in}) {
       if (s == kPolNoSlot) continue;
       if (session) SlotAdd(slots, s, kPolCountSessions, 1);
       SlotAdd(slots, s, kPolCountPackets, segs);
       SlotAdd(slots, s, kPolCountBytes, bytes);
     }
+  }
+  // A denial counts on the slot of the check that denied only.
+  void CountDenied(bool session) const {
+    Count(dec.dir == kPolDirOut ? dec.slot_out : kPolNoSlot, dec.dir == kPolDirIn ? dec.slot_in : kPolNoSlot, session);
+  }
+  // Who the ends are and what the rules say of them (dec); false, with why
+  // set, when a GBP group contradicts the source address.
+  bool Evaluate(uint8_t proto, uint16_t dport) {
+    ends = Resolve(t, pt, in, f, eth, p);
+    if (ends.mismatch) {
+      why = gbp_mismatch;
+      return false;
+    }
+    counters.Global(policy_checks);
+    dec = ToOrFromService(t, in, net, eth) ? Decision{} : Decide(pt, ends, proto, dport);
+    return true;
+  }
+  FragKey Fragment() const {
+    return FragKey{net, Get32(p.saddr), Get32(p.daddr), reinterpret_cast<const Ipv4Hdr*>(eth + p.l3)->id.get(), p.proto};
+  }
+};
+
+// ARP passes; other ethertypes only where no isolation is in the way.
+DropReason NonIp(Step& s) {
+  uint32_t gs = PortGroup(s.pt, s.in, s.f);
+  s.f.gbp = gs & 0xffff;
+  if (s.p.ethertype == kEthArp) return kDropReasonCount;
+  if (gs != 0 && s.pt.Isolated(gs, PolDir::kOut)) return policy_default_deny;
+  if (IsMulticast(s.eth)) return s.pt.HasIsolatedIn(s.net) ? policy_default_deny : kDropReasonCount;
+  const PolEndpoint* d = DstEndpoint(s.t, s.pt, s.net, s.eth);
+  return d != nullptr && s.pt.Isolated(d->group_key, PolDir::kIn) ? policy_default_deny : kDropReasonCount;
+}
+
+// A frame without a tuple (a later fragment, an L4 header cut short):
+// decided alone, with port 0, and never tracked.
+DropReason Untracked(Step& s, const FragMap& frag_ok, bool later_frag) {
+  if (later_frag) {
+    auto it = frag_ok.find(s.Fragment());
+    if (it != frag_ok.end() && it->second > s.now) {
+      s.f.gbp = PortGroup(s.pt, s.in, s.f) & 0xffff;
+      return kDropReasonCount;
+    }
+  }
+  if (!s.Evaluate(s.p.proto, 0)) return s.why;
+  if (!s.dec.allow) {
+    s.CountDenied(false);
+    return later_frag ? frag_no_head : s.dec.why;
+  }
+  s.Count(s.dec.slot_out, s.dec.slot_in, false);
+  s.f.gbp = s.ends.gs & 0xffff;
+  return kDropReasonCount;
+}
+
+// A packet of a tracked connection: replies and related errors on the
+// cached verdict; the original direction decided again under a new epoch.
+void Live(Step& s, CtEntry& e, const CtTuple& tup, bool related, uint16_t dport) {
+  const bool orig = e.Orig(tup.a_to_b);
+  if (!related && orig && e.epoch != s.pt.epoch()) {
+    if (!s.Evaluate(tup.key.proto, dport)) return;
+    s.log = !s.dec.allow && !e.denied;
+    e.epoch = s.pt.epoch();
+    e.denied = !s.dec.allow;
+    e.deny_reason = static_cast<uint8_t>(s.dec.why);
+    e.gs = s.ends.gs;
+    e.gd = s.ends.gd;
+    e.slot_out = s.dec.slot_out;
+    e.slot_in = s.dec.slot_in;
+    // A denied entry counts on the slot that denied it only.
+    if (!s.dec.allow) (s.dec.dir == kPolDirOut ? e.slot_in : e.slot_out) = kPolNoSlot;
+  }
+  if (e.denied) {
+    s.why = static_cast<DropReason>(e.deny_reason);
+    s.Count(e.slot_out, e.slot_in, false);
+    return;
+  }
+  if (!related) Conntrack::Track(e, orig, tup.tcp_flags, static_cast<uint32_t>(s.bytes), s.now, s.segs);
+  s.Count(e.slot_out, e.slot_in, false);
+  s.f.gbp = (orig ? e.gs : e.gd) & 0xffff;
+}
+
+// A packet of no live connection: decided; tracked when allowed (in
+// `stale`, an expired entry of the same key, when there is one).
+void Fresh(Step& s, Conntrack& ct, CtEntry* stale, const CtTuple& tup, bool related, uint16_t dport) {
+  if (related) {
+    // An ICMP error about no connection we know: a packet of its own
+    // (outer addresses, ICMP), decided but not tracked.
+    if (!s.Evaluate(s.p.proto, 0)) return;
+    if (!s.dec.allow) s.why = s.dec.why;
+    else s.f.gbp = s.ends.gs & 0xffff;
+    return;
+  }
+  if (!s.Evaluate(tup.key.proto, dport)) return;
+  if (!s.dec.allow) {
+    s.why = s.dec.why;
+    s.log = true;
+    // No entry: counted on the slot that denied, as a session each time.
+    s.CountDenied(true);
+    return;
+  }
+  CtEntry* e = stale;
+  if (e != nullptr) Conntrack::Restart(*e, tup.a_to_b, s.now);
+  else e = ct.Insert(tup.key, tup.a_to_b, s.now);
+  if (e == nullptr) {
+    s.why = ct_full;
+    return;
+  }
+  s.counters.Global(ct_created);
+  e->epoch = s.pt.epoch();
+  e->gs = s.ends.gs;
+  e->gd = s.ends.gd;
+  e->slot_out = s.dec.slot_out;
+  e->slot_in = s.dec.slot_in;
+  Conntrack::Track(*e, true, tup.tcp_flags, static_cast<uint32_t>(s.bytes), s.now, s.segs);
+  s.Count(s.dec.slot_out, s.dec.slot_in, true);
+  s.f.gbp = s.ends.gs & 0xffff;
+}
+
+// A first fragment that passed lets its packet's later fragments pass for
+// a second; the table stays bounded.
+void RememberFragment(FragMap& frag_ok, const Step& s) {
+  if (frag_ok.size() >= kFragMax) {
+    for (auto it = frag_ok.begin(); it != frag_ok.end();) it = it->second <= s.now ? frag_ok.erase(it) : std::next(it);
+    if (frag_ok.size() >= kFragMax) frag_ok.clear();
+  }
+  frag_ok[s.Fragment()] = s.now + kFragKeepMs;
+}
+
+}  // namespace
+
+bool Worker::PolicyStep(const Tables& t, const PolicyTables& pt, const Port& in, Frame& f, double now) {
+  Step s(t, pt, in, f, now, counters_, policy_.slots);
+  auto verdict = [&](DropReason why) {
+    if (why == kDropReasonCount) return true;
+    counters_.Drop(why);
+    return false;
   };
+  if (!s.p.ip()) return verdict(NonIp(s));
+  if (s.p.v6 && NeighbourDiscovery(s.eth, s.elen, s.p)) {
+    f.gbp = PortGroup(pt, in, f) & 0xffff;
+    return true;
+  }
+  if (IsMulticast(s.eth) && pt.HasIsolatedIn(s.net)) return verdict(policy_default_deny);
+  s.segs = Segments(f, s.p, s.elen, &s.bytes);
 
   CtTuple tup;
   bool related = false;
   Conntrack* ct = policy_.ct;
-  const bool first_frag = p.v4 && p.fragment && (reinterpret_cast<const Ipv4Hdr*>(eth + p.l3)->frag.get() & 0x1fff) == 0;
-  if (ct == nullptr || !CtTupleOf(eth, elen, p, net, &tup, &related)) {
-    // No tuple: a later fragment, or an L4 header cut short.
-    bool later_frag = p.v4 && p.fragment && !first_frag;
-    if (later_frag) {
-      const auto* ip = reinterpret_cast<const Ipv4Hdr*>(eth + p.l3);
-      auto it = frag_ok_.find(FragKey{net, Get32(p.saddr), Get32(p.daddr), ip->id.get(), p.proto});
-      if (it != frag_ok_.end() && it->second > now) {
-        f.gbp = PortGroup(pt, in, f) & 0xffff;
-        return true;
-      }
-    }
-    Ends e = Resolve(t, pt, in, f, eth, p);
-    if (e.mismatch) return drop(gbp_mismatch);
-    counters_.Global(policy_checks);
-    Decision d = ToOrFromService(t, in, net, eth) ? Decision{} : Decide(pt, e, p.proto, 0);
-    if (d.allow) count(d.slot_out, d.slot_in, false);
-    else count(d.dir == kPolDirOut ? d.slot_out : kPolNoSlot, d.dir == kPolDirIn ? d.slot_in : kPolNoSlot, false);
-    if (!d.allow) return drop(later_frag ? frag_no_head : d.why);
-    f.gbp = e.gs & 0xffff;
-    return true;
+  const bool fragment = s.p.v4 && s.p.fragment;
+  const bool first_frag = fragment && (reinterpret_cast<const Ipv4Hdr*>(s.eth + s.p.l3)->frag.get() & 0x1fff) == 0;
+  if (ct == nullptr || !CtTupleOf(s.eth, s.elen, s.p, s.net, &tup, &related)) {
+    return verdict(Untracked(s, frag_ok_, fragment && !first_frag));
   }
-
   const uint8_t proto = tup.key.proto;
   const bool ported = Ported(proto);
   const uint16_t sport = ported ? (tup.a_to_b ? tup.key.a_port : tup.key.b_port) : 0;
   const uint16_t dport = ported ? (tup.a_to_b ? tup.key.b_port : tup.key.a_port) : 0;
-
-  // Decided under the shard's lock, counted and logged after it.
-  DropReason why = kDropReasonCount;
-  bool log = false;
-  Ends ends;
-  Decision dec;
+  // Decided under the shard's lock; logged after it.
   ct->With(tup.key, [&](CtEntry* e) {
-    const bool live = e != nullptr && !e->Expired(now);
-    if (live) {
-      const bool orig = e->Orig(tup.a_to_b);
-      if (!related && orig && e->epoch != pt.epoch()) {
-        // Made under an older snapshot: the current one decides again.
-        ends = Resolve(t, pt, in, f, eth, p);
-        if (ends.mismatch) {
-          why = gbp_mismatch;
-          return;
-        }
-        counters_.Global(policy_checks);
-        dec = ToOrFromService(t, in, net, eth) ? Decision{} : Decide(pt, ends, proto, dport);
-        log = !dec.allow && !e->denied;
-        e->epoch = pt.epoch();
-        e->denied = !dec.allow;
-        e->deny_reason = static_cast<uint8_t>(dec.why);
-        e->gs = ends.gs;
-        e->gd = ends.gd;
-        e->slot_out = dec.slot_out;
-        e->slot_in = dec.slot_in;
-        // A denied entry counts on the slot that denied it only.
-        if (!dec.allow) (dec.dir == kPolDirOut ? e->slot_in : e->slot_out) = kPolNoSlot;
-      }
-      if (e->denied) {
-        why = static_cast<DropReason>(e->deny_reason);
-        count(e->slot_out, e->slot_in, false);
-        return;
-      }
-      if (!related) Conntrack::Track(*e, orig, tup.tcp_flags, static_cast<uint32_t>(bytes), now, segs);
-      count(e->slot_out, e->slot_in, false);
-      f.gbp = (orig ? e->gs : e->gd) & 0xffff;
-      return;
-    }
-    ends = Resolve(t, pt, in, f, eth, p);
-    if (ends.mismatch) {
-      why = gbp_mismatch;
-      return;
-    }
-    counters_.Global(policy_checks);
-    const bool exempt = ToOrFromService(t, in, net, eth);
-    if (related) {
-      // An ICMP error about no connection we know: a packet of its own
-      // (outer addresses, ICMP), decided but not tracked.
-      dec = exempt ? Decision{} : Decide(pt, ends, p.proto, 0);
-      if (!dec.allow) why = dec.why;
-      else f.gbp = ends.gs & 0xffff;
-      return;
-    }
-    dec = exempt ? Decision{} : Decide(pt, ends, proto, dport);
-    if (!dec.allow) {
-      why = dec.why;
-      log = true;
-      // No entry: counted on the slot that denied, as a session each time.
-      count(dec.dir == kPolDirOut ? dec.slot_out : kPolNoSlot, dec.dir == kPolDirIn ? dec.slot_in : kPolNoSlot, true);
-      return;
-    }
-    CtEntry* ne = e;
-    if (ne != nullptr) Conntrack::Restart(*ne, tup.a_to_b, now);
-    else ne = ct->Insert(tup.key, tup.a_to_b, now);
-    if (ne == nullptr) {
-      why = ct_full;
-      return;
-    }
-    counters_.Global(ct_created);
-    ne->epoch = pt.epoch();
-    ne->gs = ends.gs;
-    ne->gd = ends.gd;
-    ne->slot_out = dec.slot_out;
-    ne->slot_in = dec.slot_in;
-    Conntrack::Track(*ne, true, tup.tcp_flags, static_cast<uint32_t>(bytes), now, segs);
-    count(dec.slot_out, dec.slot_in, true);
-    f.gbp = ends.gs & 0xffff;
+    if (e != nullptr && !e->Expired(now)) Live(s, *e, tup, related, dport);
+    else Fresh(s, *ct, e, tup, related, dport);
   });
-
-  if (log && policy_.log != nullptr) {
+  if (s.log && policy_.log != nullptr) {
     if (pending_log_.size() < PolicyLog::kPendingMax) {
-      pending_log_.push_back(DenyRecord(now, net, p, proto, sport, dport, ends, dec, elen));
+      pending_log_.push_back(DenyRecord(now, s.net, s.p, proto, sport, dport, s.ends, s.dec, s.elen));
     } else {
       counters_.Global(policy_log_suppressed);
     }
   }
-  if (why != kDropReasonCount) return drop(why);
-  if (first_frag) {
-    if (frag_ok_.size() >= kFragMax) {
-      for (auto it = frag_ok_.begin(); it != frag_ok_.end();) it = it->second <= now ? frag_ok_.erase(it) : std::next(it);
-      if (frag_ok_.size() >= kFragMax) frag_ok_.clear();
-    }
-    const auto* ip = reinterpret_cast<const Ipv4Hdr*>(eth + p.l3);
-    frag_ok_[FragKey{net, Get32(p.saddr), Get32(p.daddr), ip->id.get(), p.proto}] = now + kFragKeepMs;
-  }
+  if (s.why != kDropReasonCount) return verdict(s.why);
+  if (first_frag) RememberFragment(frag_ok_, s);
   return true;
 }
 
