@@ -25,95 +25,125 @@ std::shared_ptr<const PolicyTables> PolicyTables::Parse(const uint32_t* w, size_
 
   auto t = std::make_shared<PolicyTables>();
   t->epoch_ = epoch;
-  const uint32_t* p = w + kPolHeaderLen;
-  const uint32_t* nets = p;
+  const uint32_t* nets = w + kPolHeaderLen;
   const uint32_t* ips = nets + nn * kPolNetStride;
   const uint32_t* groups = ips + ni * kPolIpStride;
   const uint32_t* keys = groups + ng * kPolGroupStride;
   const uint32_t* cidrs = keys + nk * kPolKeyStride;
   const uint32_t* ranges = cidrs + nc * kPolCidrStride;
+  t->ParseRanges(ranges, nr);
+  t->ParseNets(nets, nn);
+  t->ParseGroups(groups, ng);
+  t->ParseIps(ips, ni);
+  t->ParseKeys(keys, nk);
+  t->ParseCidrs(cidrs, nc);
+  return t;
+}
 
-  auto span = [&](const std::string& where, uint32_t first, uint32_t count) {
-    if (static_cast<uint64_t>(first) + count > nr) Bad(where + " ranges " + std::to_string(first) + "+" + std::to_string(count) + " beyond " + std::to_string(nr));
-    return Span{first, count};
-  };
-  auto slot_ok = [](uint32_t s) { return s < kPolicySlots; };
+namespace {
 
-  for (uint64_t i = 0; i < nr; i++) {
-    const uint32_t* r = ranges + i * kPolRangeStride;
+bool SlotOk(uint32_t s) { return s < kPolicySlots; }
+// A group key names a tenant (high half) and a group of it (low half).
+bool GroupOk(uint32_t key) { return (key & 0xffff) != 0 && (key >> 16) != 0; }
+PolDir DirOf(const std::string& where, uint32_t d) {
+  if (d > kPolDirOut) Bad(where + " direction " + std::to_string(d));
+  return static_cast<PolDir>(d);
+}
+
+}  // namespace
+
+PolicyTables::Span PolicyTables::RangeSpan(const std::string& where, uint32_t first, uint32_t count) const {
+  if (static_cast<uint64_t>(first) + count > ranges_.size()) {
+    Bad(where + " ranges " + std::to_string(first) + "+" + std::to_string(count) + " beyond " + std::to_string(ranges_.size()));
+  }
+  return Span{first, count};
+}
+
+void PolicyTables::ParseRanges(const uint32_t* w, uint64_t n) {
+  for (uint64_t i = 0; i < n; i++) {
+    const uint32_t* r = w + i * kPolRangeStride;
     std::string where = At("ranges", i);
     if (r[kPolRangeAtProto] > 255) Bad(where + " protocol " + std::to_string(r[kPolRangeAtProto]));
     if (r[kPolRangeAtLo] > r[kPolRangeAtHi] || r[kPolRangeAtHi] > 65535) Bad(where + " port range " + std::to_string(r[kPolRangeAtLo]) + "-" + std::to_string(r[kPolRangeAtHi]));
     if (r[kPolRangeAtPriority] > kPolMaxPriority) Bad(where + " priority " + std::to_string(r[kPolRangeAtPriority]));
     if (r[kPolRangeAtAction] > kPolDeny) Bad(where + " action " + std::to_string(r[kPolRangeAtAction]));
-    if (!slot_ok(r[kPolRangeAtSlot])) Bad(where + " slot " + std::to_string(r[kPolRangeAtSlot]) + " not below " + std::to_string(kPolicySlots));
-    t->ranges_.push_back(Range{static_cast<uint8_t>(r[kPolRangeAtProto]), static_cast<uint16_t>(r[kPolRangeAtLo]),
-                               static_cast<uint16_t>(r[kPolRangeAtHi]), static_cast<uint8_t>(r[kPolRangeAtPriority]),
-                               r[kPolRangeAtAction] == kPolDeny, r[kPolRangeAtSlot]});
+    if (!SlotOk(r[kPolRangeAtSlot])) Bad(where + " slot " + std::to_string(r[kPolRangeAtSlot]) + " not below " + std::to_string(kPolicySlots));
+    ranges_.push_back(Range{static_cast<uint8_t>(r[kPolRangeAtProto]), static_cast<uint16_t>(r[kPolRangeAtLo]),
+                            static_cast<uint16_t>(r[kPolRangeAtHi]), static_cast<uint8_t>(r[kPolRangeAtPriority]),
+                            r[kPolRangeAtAction] == kPolDeny, r[kPolRangeAtSlot]});
   }
-  for (uint64_t i = 0; i < nn; i++) {
-    const uint32_t* r = nets + i * kPolNetStride;
+}
+
+void PolicyTables::ParseNets(const uint32_t* w, uint64_t n) {
+  for (uint64_t i = 0; i < n; i++) {
+    const uint32_t* r = w + i * kPolNetStride;
     uint32_t net = r[kPolNetAtNetwork], tenant = r[kPolNetAtTenant];
     if (net < 1 || net > kMaxNetworks) Bad(At("nets", i) + " network " + std::to_string(net));
     if (tenant < 1 || tenant > 0xffff) Bad(At("nets", i) + " tenant index " + std::to_string(tenant));
-    if (!t->tenant_.emplace(net, tenant).second) Bad(At("nets", i) + " network " + std::to_string(net) + " listed twice");
-    t->enforced_[net >> 6] |= 1ULL << (net & 63);
+    if (!tenant_.emplace(net, tenant).second) Bad(At("nets", i) + " network " + std::to_string(net) + " listed twice");
+    enforced_[net >> 6] |= 1ULL << (net & 63);
   }
-  auto group_ok = [](uint32_t key) { return (key & 0xffff) != 0 && (key >> 16) != 0; };
-  for (uint64_t i = 0; i < ng; i++) {
-    const uint32_t* r = groups + i * kPolGroupStride;
+}
+
+void PolicyTables::ParseGroups(const uint32_t* w, uint64_t n) {
+  for (uint64_t i = 0; i < n; i++) {
+    const uint32_t* r = w + i * kPolGroupStride;
     std::string where = At("groups", i);
     uint32_t key = r[kPolGroupAtKey];
-    if (!group_ok(key)) Bad(where + " group key " + std::to_string(key));
+    if (!GroupOk(key)) Bad(where + " group key " + std::to_string(key));
     if (r[kPolGroupAtIsolate] > (kPolIsolateIn | kPolIsolateOut)) Bad(where + " isolate " + std::to_string(r[kPolGroupAtIsolate]));
     Group g{r[kPolGroupAtIsolate], {}};
     g.default_slot[kPolDirIn] = r[kPolGroupAtSlotIn];
     g.default_slot[kPolDirOut] = r[kPolGroupAtSlotOut];
     for (uint32_t s : g.default_slot) {
-      if (!slot_ok(s) && s != kPolNoSlot) Bad(where + " default slot " + std::to_string(s) + " not below " + std::to_string(kPolicySlots));
+      if (!SlotOk(s) && s != kPolNoSlot) Bad(where + " default slot " + std::to_string(s) + " not below " + std::to_string(kPolicySlots));
     }
-    if (!t->groups_.emplace(key, g).second) Bad(where + " group key " + std::to_string(key) + " listed twice");
+    if (!groups_.emplace(key, g).second) Bad(where + " group key " + std::to_string(key) + " listed twice");
   }
-  for (uint64_t i = 0; i < ni; i++) {
-    const uint32_t* r = ips + i * kPolIpStride;
+}
+
+void PolicyTables::ParseIps(const uint32_t* w, uint64_t n) {
+  for (uint64_t i = 0; i < n; i++) {
+    const uint32_t* r = w + i * kPolIpStride;
     std::string where = At("ips", i);
     uint32_t net = r[kPolIpAtNetwork], key = r[kPolIpAtGroup];
-    auto tenant = t->tenant_.find(net);
-    if (tenant == t->tenant_.end()) Bad(where + " network " + std::to_string(net) + " is not in nets");
-    if (!group_ok(key) || key >> 16 != tenant->second) Bad(where + " group key " + std::to_string(key) + " is not of network " + std::to_string(net) + "'s tenant");
+    auto tenant = tenant_.find(net);
+    if (tenant == tenant_.end()) Bad(where + " network " + std::to_string(net) + " is not in nets");
+    if (!GroupOk(key) || key >> 16 != tenant->second) Bad(where + " group key " + std::to_string(key) + " is not of network " + std::to_string(net) + "'s tenant");
     if (r[kPolIpAtFlags] & ~kPolIpLocal) Bad(where + " flags " + std::to_string(r[kPolIpAtFlags]));
     bool local = r[kPolIpAtFlags] & kPolIpLocal;
-    if (!t->ips_.emplace(static_cast<uint64_t>(net) << 32 | r[kPolIpAtIp], PolEndpoint{key, local}).second) {
+    if (!ips_.emplace(static_cast<uint64_t>(net) << 32 | r[kPolIpAtIp], PolEndpoint{key, local}).second) {
       Bad(where + " address listed twice on network " + std::to_string(net));
     }
-    if (local && t->Isolated(key, PolDir::kIn)) t->isolated_in_nets_.insert(net);
+    if (local && Isolated(key, PolDir::kIn)) isolated_in_nets_.insert(net);
   }
-  auto dir_of = [](const std::string& where, uint32_t d) {
-    if (d > kPolDirOut) Bad(where + " direction " + std::to_string(d));
-    return static_cast<PolDir>(d);
-  };
-  for (uint64_t i = 0; i < nk; i++) {
-    const uint32_t* r = keys + i * kPolKeyStride;
+}
+
+void PolicyTables::ParseKeys(const uint32_t* w, uint64_t n) {
+  for (uint64_t i = 0; i < n; i++) {
+    const uint32_t* r = w + i * kPolKeyStride;
     std::string where = At("keys", i);
     uint32_t local = r[kPolKeyAtLocal], remote = r[kPolKeyAtRemote];
-    if (!group_ok(local)) Bad(where + " local group key " + std::to_string(local));
-    if (remote != kPolAny && !group_ok(remote)) Bad(where + " remote key " + std::to_string(remote));
-    PolDir dir = dir_of(where, r[kPolKeyAtDir]);
-    Span s = span(where, r[kPolKeyAtFirst], r[kPolKeyAtCount]);
-    if (!t->keys_.emplace(KeyOf(local, dir, remote), s).second) Bad(where + " (local, dir, remote) listed twice");
+    if (!GroupOk(local)) Bad(where + " local group key " + std::to_string(local));
+    if (remote != kPolAny && !GroupOk(remote)) Bad(where + " remote key " + std::to_string(remote));
+    PolDir dir = DirOf(where, r[kPolKeyAtDir]);
+    Span s = RangeSpan(where, r[kPolKeyAtFirst], r[kPolKeyAtCount]);
+    if (!keys_.emplace(KeyOf(local, dir, remote), s).second) Bad(where + " (local, dir, remote) listed twice");
   }
-  for (uint64_t i = 0; i < nc; i++) {
-    const uint32_t* r = cidrs + i * kPolCidrStride;
+}
+
+void PolicyTables::ParseCidrs(const uint32_t* w, uint64_t n) {
+  for (uint64_t i = 0; i < n; i++) {
+    const uint32_t* r = w + i * kPolCidrStride;
     std::string where = At("cidrs", i);
     uint32_t local = r[kPolCidrAtLocal], prefix = r[kPolCidrAtPrefix];
-    if (!group_ok(local)) Bad(where + " local group key " + std::to_string(local));
-    PolDir dir = dir_of(where, r[kPolCidrAtDir]);
+    if (!GroupOk(local)) Bad(where + " local group key " + std::to_string(local));
+    PolDir dir = DirOf(where, r[kPolCidrAtDir]);
     if (prefix > 32) Bad(where + " prefix length " + std::to_string(prefix));
     uint32_t mask = prefix == 0 ? 0 : ~0u << (32 - prefix);
-    Span s = span(where, r[kPolCidrAtFirst], r[kPolCidrAtCount]);
-    t->cidrs_[LocalDir(local, dir)].push_back(Cidr{r[kPolCidrAtIp] & mask, mask, s});
+    Span s = RangeSpan(where, r[kPolCidrAtFirst], r[kPolCidrAtCount]);
+    cidrs_[LocalDir(local, dir)].push_back(Cidr{r[kPolCidrAtIp] & mask, mask, s});
   }
-  return t;
 }
 
 uint32_t PolicyTables::TenantIndex(uint32_t network) const {

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
@@ -93,6 +94,16 @@ class PolicyTables {
     return static_cast<uint64_t>(local) << 33 | static_cast<uint64_t>(dir) << 32 | remote;
   }
   static uint64_t LocalDir(uint32_t local, PolDir dir) { return static_cast<uint64_t>(local) << 1 | static_cast<uint64_t>(dir); }
+  // Parse's sections, in this order (keys and cidrs point into the ranges,
+  // ips need the nets and the groups); each throws PolicyError.
+  void ParseRanges(const uint32_t* w, uint64_t n);
+  void ParseNets(const uint32_t* w, uint64_t n);
+  void ParseGroups(const uint32_t* w, uint64_t n);
+  void ParseIps(const uint32_t* w, uint64_t n);
+  void ParseKeys(const uint32_t* w, uint64_t n);
+  void ParseCidrs(const uint32_t* w, uint64_t n);
+  // `count` ranges from `first`, all of them parsed already.
+  Span RangeSpan(const std::string& where, uint32_t first, uint32_t count) const;
   // Folds the ranges of `s` that match into the best so far.
   void Scan(Span s, uint8_t proto, uint16_t dport, const Range** best) const;
 
