@@ -5,10 +5,10 @@
 //     and a network, one container (endpoint) per host, addresses from IPAM,
 //     no peering by hand; all-pairs pings and what host 1 learned.
 import { ApiClient } from '../api/client.js';
-import { run } from '../switch/netns.js';
 import { labDown, labUp, type LabContainer, type LabHost } from './lab.js';
 import type { Topology } from './topology.js';
 import { dockerDemoTopology, showDocker } from './docker-demo.js';
+import { ping, table, type Say } from './demo-io.js';
 
 export const DEMO_TOPOLOGY: Topology = {
   name: 'weft-demo',
@@ -40,25 +40,6 @@ export function clusterDemoTopology(hosts: number): Topology {
       containers: [{ name: `c${i + 1}`, net: 'blue', tenant: 'demo' }],
     })),
   };
-}
-
-type Say = (m: string) => void;
-
-async function ping(say: Say, from: LabContainer, to: LabContainer, count: number): Promise<boolean> {
-  try {
-    const out = await run('ip', ['netns', 'exec', from.netns, 'ping', '-c', String(count), '-i', '0.2', '-W', '2', to.ip!]);
-    const summary = out.split('\n').find((l) => l.includes('packets transmitted')) ?? out.trim();
-    say(`${from.name} -> ${to.name} (${to.ip}): ${summary}`);
-    return /\b0% packet loss/.test(out);
-  } catch (err) {
-    say(`${from.name} -> ${to.name} (${to.ip}): FAILED ${(err as Error).message.split('\n')[0]}`);
-    return false;
-  }
-}
-
-function table(say: Say, head: string[], rows: unknown[][]): void {
-  say(head.join('\t'));
-  for (const r of rows) say(r.map((x) => (x === undefined ? '-' : String(x))).join('\t'));
 }
 
 async function showOneHost(say: Say, h1: LabHost): Promise<boolean> {
