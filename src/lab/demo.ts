@@ -1,6 +1,7 @@
 // `weft lab demo`: the main job in one command.
 //   --hosts 1 (default): one host on the embedded store, two containers on
-//     one network switched by weft; a ping between them and the MAC table.
+//     one network switched by weft; a ping between them, the MAC table, then
+//     group policy at work between them (policy-demo.ts).
 //   --hosts N (2 to 8): N hosts on an underlay sharing a real etcd, a tenant
 //     and a network, one container (endpoint) per host, addresses from IPAM,
 //     no peering by hand; all-pairs pings and what host 1 learned.
@@ -9,6 +10,7 @@ import { labDown, labUp, type LabContainer, type LabHost } from './lab.js';
 import type { Topology } from './topology.js';
 import { dockerDemoTopology, showDocker } from './docker-demo.js';
 import { ping, table, type Say } from './demo-io.js';
+import { showPolicy } from './policy-demo.js';
 
 export const DEMO_TOPOLOGY: Topology = {
   name: 'weft-demo',
@@ -50,7 +52,7 @@ async function showOneHost(say: Say, h1: LabHost): Promise<boolean> {
   const macs = await client.get<Array<{ net: string; mac: string; port: string; age: number }>>('/v1/macs');
   say('\n== learned MAC table (weft mac show)');
   table(say, ['NET', 'MAC', 'PORT', 'AGE(s)'], macs.map((m) => [m.net, m.mac, m.port, m.age.toFixed(1)]));
-  return ok;
+  return (await showPolicy(say, h1)) && ok;
 }
 
 async function showCluster(say: Say, hosts: LabHost[]): Promise<boolean> {
