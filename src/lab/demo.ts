@@ -6,7 +6,7 @@
 //     and a network, one container (endpoint) per host, addresses from IPAM,
 //     no peering by hand; all-pairs pings and what host 1 learned.
 import { ApiClient } from '../api/client.js';
-import { labDown, labUp, type LabContainer, type LabHost } from './lab.js';
+import { labDown, labUp, type LabHost } from './lab.js';
 import type { Topology } from './topology.js';
 import { dockerDemoTopology, showDocker } from './docker-demo.js';
 import { ping, table, type Say } from './demo-io.js';
