@@ -1,14 +1,16 @@
 // `weft lab demo`: the main job in one command.
 //   --hosts 1 (default): one host on the embedded store, two containers on
-//     one network switched by weft; a ping between them and the MAC table.
+//     one network switched by weft; a ping between them, the MAC table, then
+//     group policy at work between them (policy-demo.ts).
 //   --hosts N (2 to 8): N hosts on an underlay sharing a real etcd, a tenant
 //     and a network, one container (endpoint) per host, addresses from IPAM,
 //     no peering by hand; all-pairs pings and what host 1 learned.
 import { ApiClient } from '../api/client.js';
-import { run } from '../switch/netns.js';
-import { labDown, labUp, type LabContainer, type LabHost } from './lab.js';
+import { labDown, labUp, type LabHost } from './lab.js';
 import type { Topology } from './topology.js';
 import { dockerDemoTopology, showDocker } from './docker-demo.js';
+import { ping, table, type Say } from './demo-io.js';
+import { showPolicy } from './policy-demo.js';
 
 export const DEMO_TOPOLOGY: Topology = {
   name: 'weft-demo',
@@ -42,25 +44,6 @@ export function clusterDemoTopology(hosts: number): Topology {
   };
 }
 
-type Say = (m: string) => void;
-
-async function ping(say: Say, from: LabContainer, to: LabContainer, count: number): Promise<boolean> {
-  try {
-    const out = await run('ip', ['netns', 'exec', from.netns, 'ping', '-c', String(count), '-i', '0.2', '-W', '2', to.ip!]);
-    const summary = out.split('\n').find((l) => l.includes('packets transmitted')) ?? out.trim();
-    say(`${from.name} -> ${to.name} (${to.ip}): ${summary}`);
-    return /\b0% packet loss/.test(out);
-  } catch (err) {
-    say(`${from.name} -> ${to.name} (${to.ip}): FAILED ${(err as Error).message.split('\n')[0]}`);
-    return false;
-  }
-}
-
-function table(say: Say, head: string[], rows: unknown[][]): void {
-  say(head.join('\t'));
-  for (const r of rows) say(r.map((x) => (x === undefined ? '-' : String(x))).join('\t'));
-}
-
 async function showOneHost(say: Say, h1: LabHost): Promise<boolean> {
   const [c1, c2] = h1.containers;
   say(`\n== ping ${c2.name} (${c2.ip}) from ${c1.name} through weft`);
@@ -69,7 +52,7 @@ async function showOneHost(say: Say, h1: LabHost): Promise<boolean> {
   const macs = await client.get<Array<{ net: string; mac: string; port: string; age: number }>>('/v1/macs');
   say('\n== learned MAC table (weft mac show)');
   table(say, ['NET', 'MAC', 'PORT', 'AGE(s)'], macs.map((m) => [m.net, m.mac, m.port, m.age.toFixed(1)]));
-  return ok;
+  return (await showPolicy(say, h1)) && ok;
 }
 
 async function showCluster(say: Say, hosts: LabHost[]): Promise<boolean> {

@@ -5,15 +5,30 @@ import { skipUnless } from '../helpers/env.js';
 import { existsSync } from 'node:fs';
 import { weft } from '../helpers/lab.js';
 import { sh } from '../helpers/sh.js';
+import type { DenyLogLine } from '../../src/policy/deny-log.js';
 
-describe.skipIf(skipUnless(['ip', 'ping', 'etcd']))('weft lab demo', () => {
-  it('one host: a ping through weft and both containers in the MAC table', async () => {
+describe.skipIf(skipUnless(['ip', 'ping', 'etcd', 'python3']))('weft lab demo', () => {
+  it('one host: a ping through weft, both containers in the MAC table, then group policy between them', async () => {
     const r = await weft(undefined, 'lab', 'demo');
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/c1 -> c2 \(10\.240\.1\.12\): 3 packets transmitted, 3 received, 0% packet loss/);
     expect(r.stdout).toMatch(/blue\.default\t02:57:0a:f0:01:0b\tc1\.blue\.default/);
     expect(r.stdout).toMatch(/blue\.default\t02:57:0a:f0:01:0c\tc2\.blue\.default/);
+    // Group policy: web (c1) reaches db (c2) on 5432 only; db, isolated in, still gets its ping's replies.
+    expect(r.stdout).toMatch(/^c1 -> c2:5432 \(tcp\): connected, the server says "hello from port 5432"$/m);
+    expect(r.stdout).toMatch(/^c1 -> c2:22 \(tcp\): blocked: no answer in 1 s$/m);
+    expect(r.stdout).toMatch(/^c2 -> c1 \(10\.240\.1\.11\): 2 packets transmitted, 2 received, 0% packet loss/m);
+    const rule = /^default\tdbpol\t1\tin\tallow\tdb\.blue\.default\t(\d+)\t(\d+)\t(\d+)$/m.exec(r.stdout);
+    expect(rule, r.stdout).not.toBeNull();
+    expect(Number(rule![1])).toBeGreaterThanOrEqual(1);
+    expect(r.stdout).toMatch(/^default\tdb\.blue\.default\tin\t[1-9]\d*\t[1-9]\d*\t[1-9]\d*$/m);
+    const out = r.stdout.split('\n');
+    const log = JSON.parse(out[out.indexOf('== the last deny-log line (weft policy log --tail 1)') + 1]) as DenyLogLine;
+    expect(log).toMatchObject({ rule: 'default', action: 'deny', dir: 'in', proto: 'tcp', src: '10.240.1.11', dst: '10.240.1.12', dport: 22, srcGroup: 'web.blue.default', dstGroup: 'db.blue.default' });
+    expect(r.stdout).toMatch(/^blue\.default\ttcp\t10\.240\.1\.11:\d+\t10\.240\.1\.12:5432\t\w+\tallow\t-\tdbpol\/1\t/m);
     expect(r.stdout).toContain('== lab removed');
+    // The listener in c2 went with the lab.
+    expect((await sh('pgrep', ['-f', 'hello from port'])).code).not.toBe(0);
   });
 
   it('three hosts on etcd: three endpoints, six answered pings, h1\'s fdb holds the other two', async () => {
