@@ -14,6 +14,9 @@ function rowCount(v: string): number {
 }
 
 const PROTOCOLS: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6' };
+// Protocols with ports; an ICMP echo's identifier is not one (the conntrack keeps it in one side's port).
+const PORTED = new Set([6, 17, 132, 136]);
+const end = (ip: string, port: number, proto: number) => (PORTED.has(proto) ? `${ip}:${port}` : ip);
 
 export function registerCt(program: Command): void {
   const ct = program.command('ct').description("group policy's connection tracking on this host");
@@ -29,7 +32,7 @@ export function registerCt(program: Command): void {
       if (o.json) return printJson(rows);
       printTable(
         ['NETWORK', 'PROTO', 'SOURCE', 'DESTINATION', 'STATE', 'VERDICT', 'EGRESS', 'INGRESS', 'PACKETS', 'BYTES'],
-        rows.map((r) => [r.network, PROTOCOLS[r.proto] ?? String(r.proto), `${r.src}:${r.sport}`, `${r.dst}:${r.dport}`, r.state, r.verdict, r.egress ?? '-', r.ingress ?? '-', r.packets, r.bytes]),
+        rows.map((r) => [r.network, PROTOCOLS[r.proto] ?? String(r.proto), end(r.src, r.sport, r.proto), end(r.dst, r.dport, r.proto), r.state, r.verdict, r.egress ?? '-', r.ingress ?? '-', r.packets, r.bytes]),
       );
     });
 }
