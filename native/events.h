@@ -7,6 +7,7 @@
 // DNS query on an in-band address, the one packet DESIGN lets cross.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -24,34 +25,35 @@ struct Event {
   uint32_t port;
 };
 
-// Toward JavaScript each is a record of wire.h's WEFT_EVENT_FIELDS.
-
-class EventQueue {
+// Records from the workers to JavaScript: a worker pushes a whole batch
+// under one lock, JavaScript drains everything at once, and `wake` runs (on
+// the pushing thread) when the queue goes from empty to not. What does not
+// fit is refused and counted by the caller, never waited for.
+template <class T>
+class BatchQueue {
  public:
-  // `wake` runs (on the pushing thread) when the queue goes from empty to not.
-  explicit EventQueue(std::function<void()> wake) : wake_(std::move(wake)) {}
+  BatchQueue(std::function<void()> wake, size_t max) : wake_(std::move(wake)), max_(max) {}
 
-  // Returns how many events did not fit and were dropped.
-  size_t Push(const std::vector<Event>& batch) {
+  // Appends the first records of `batch` while they fit, at most `limit`
+  // of them; returns how many of the batch were not taken.
+  size_t Push(const std::vector<T>& batch, size_t limit = SIZE_MAX) {
     bool was_empty;
-    size_t dropped = 0;
+    size_t taken = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
       was_empty = queue_.empty();
-      for (const auto& e : batch) {
-        if (queue_.size() >= kEventQueueMax) {
-          dropped++;
-          continue;
-        }
-        queue_.push_back(e);
+      for (const auto& r : batch) {
+        if (taken >= limit || queue_.size() >= max_) break;
+        queue_.push_back(r);
+        taken++;
       }
     }
-    if (was_empty) wake_();
-    return dropped;
+    if (was_empty && taken > 0) wake_();
+    return batch.size() - taken;
   }
 
-  std::vector<Event> Drain() {
-    std::vector<Event> out;
+  std::vector<T> Drain() {
+    std::vector<T> out;
     std::lock_guard<std::mutex> lock(mu_);
     out.swap(queue_);
     return out;
@@ -59,8 +61,15 @@ class EventQueue {
 
  private:
   std::function<void()> wake_;
+  const size_t max_;
   std::mutex mu_;
-  std::vector<Event> queue_;
+  std::vector<T> queue_;
+};
+
+// Toward JavaScript each is a record of wire.h's WEFT_EVENT_FIELDS.
+class EventQueue : public BatchQueue<Event> {
+ public:
+  explicit EventQueue(std::function<void()> wake) : BatchQueue(std::move(wake), kEventQueueMax) {}
 };
 
 // Frames toward JavaScript are records of wire.h's WEFT_FRAME_FIELDS.

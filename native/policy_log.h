@@ -13,6 +13,7 @@
 #include <mutex>
 #include <vector>
 
+#include "events.h"
 #include "wire.h"
 
 namespace weft {
@@ -30,42 +31,32 @@ class PolicyLog {
   static constexpr size_t kPendingMax = 256;
 
   // `wake` runs (on the pushing thread) when the queue goes from empty to not.
-  explicit PolicyLog(std::function<void()> wake) : wake_(std::move(wake)) {}
+  explicit PolicyLog(std::function<void()> wake) : queue_(std::move(wake), kQueueMax) {}
 
   // Takes what the bucket and the queue allow of `batch` at time `now`
-  // (ms); returns how many it refused.
+  // (ms); returns how many it refused. Tokens the full queue then refuses
+  // are spent all the same: JavaScript is behind then anyway.
   size_t Push(const std::vector<PolicyLogRecord>& batch, double now) {
     if (batch.empty()) return 0;
-    bool was_empty;
-    size_t taken = 0;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (last_ > 0) tokens_ += (now - last_) / 1000 * kPerSecond;
-      if (tokens_ > kBurst) tokens_ = kBurst;
-      last_ = now;
-      was_empty = queue_.empty();
-      for (const auto& r : batch) {
-        if (tokens_ < 1 || queue_.size() >= kQueueMax) break;
-        tokens_ -= 1;
-        queue_.push_back(r);
-        taken++;
-      }
-    }
-    if (was_empty && taken > 0) wake_();
-    return batch.size() - taken;
+    return queue_.Push(batch, Take(batch.size(), now));
   }
 
-  std::vector<PolicyLogRecord> Drain() {
-    std::vector<PolicyLogRecord> out;
-    std::lock_guard<std::mutex> lock(mu_);
-    out.swap(queue_);
-    return out;
-  }
+  std::vector<PolicyLogRecord> Drain() { return queue_.Drain(); }
 
  private:
-  std::function<void()> wake_;
-  std::mutex mu_;
-  std::vector<PolicyLogRecord> queue_;
+  // Up to `want` tokens, refilled for the time since the last call.
+  size_t Take(size_t want, double now) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (last_ > 0) tokens_ += (now - last_) / 1000 * kPerSecond;
+    if (tokens_ > kBurst) tokens_ = kBurst;
+    last_ = now;
+    size_t n = want < tokens_ ? want : static_cast<size_t>(tokens_);
+    tokens_ -= static_cast<double>(n);
+    return n;
+  }
+
+  BatchQueue<PolicyLogRecord> queue_;
+  std::mutex mu_;  // the bucket's, shared by every worker
   double tokens_ = kBurst;
   double last_ = 0;
 };
