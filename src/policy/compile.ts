@@ -8,7 +8,7 @@
 // Every offset and stride comes from the add-on's layout.wire.policy.
 import { PolicySlots, slotKey, type Direction, type SlotInfo } from './slots.js';
 import type { EndpointInput, GroupInput, NetworkInput, PolicyInput, PolicyRuleInput, PolicyWire, StaticEntryInput } from './types.js';
-import { cidrCovers, parseCidrLoose, parseIpLoose } from './ipv4.js';
+import { cidrSubnet, contains, ipv4Number } from '../sys/ipv4.js';
 import { encode, sortRanges, type CidrEntry, type KeyEntry, type Range } from './encode.js';
 
 export interface CompileInput {
@@ -160,7 +160,7 @@ function knownAddresses(x: Index): { ips: Array<[number, number, number, number]
     if (id === undefined || group === undefined || ipText === undefined) return;
     const key = x.keyOf.get(gref({ tenant, net, name: group }));
     if (key === undefined) return;
-    const ip = parseIpLoose(ipText);
+    const ip = ipv4Number(ipText);
     if (ip === undefined) return void x.warnings.push(`${what} has a malformed address '${ipText}'`);
     const k = `${id}/${ip}`;
     const cur = ips.get(k);
@@ -221,7 +221,7 @@ function expandRules(x: Index, localGroups: Set<string>): Expanded {
           e.ranges.push({ ...range });
         };
         const addCidr = (text: string) => {
-          const c = parseCidrLoose(text);
+          const c = cidrSubnet(text);
           if (!c) return void x.warnings.push(`${what} has a malformed CIDR '${text}'`);
           const k = `${key}/${dir}/${c.base}/${c.prefix}`;
           let e = cidrEntries.get(k);
@@ -255,7 +255,7 @@ function mergeCoveringCidrs(cidrs: CidrEntry[]): void {
   const own = new Map(cidrs.map((c) => [c, [...c.ranges]]));
   for (const c of cidrs) {
     for (const o of cidrs) {
-      if (o !== c && o.localGroupKey === c.localGroupKey && o.dir === c.dir && o.prefixLen < c.prefixLen && cidrCovers(o.ipv4, o.prefixLen, c.ipv4)) {
+      if (o !== c && o.localGroupKey === c.localGroupKey && o.dir === c.dir && o.prefixLen < c.prefixLen && contains({ base: o.ipv4, prefix: o.prefixLen }, c.ipv4)) {
         c.ranges.push(...own.get(o)!.map((r) => ({ ...r })));
       }
     }

@@ -4,12 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { compilePolicy, type CompileInput } from '../../src/policy/compile.js';
 import { decodePolicy } from '../../src/policy/decode.js';
 import type { PolicySlots } from '../../src/policy/slots.js';
-import { parseIpLoose } from '../../src/policy/ipv4.js';
+import { ipv4Number } from '../../src/sys/ipv4.js';
 import type { EndpointInput, GroupInput, NetworkInput, PolicyInput, PolicyRuleInput } from '../../src/policy/types.js';
 import { expectSpecLayout, newSlots, WIRE } from './policy-fixture.js';
 
 const HOST = 'h1';
-const ip = (s: string) => parseIpLoose(s)!;
+const ip = (s: string) => ipv4Number(s)!;
 const key = (ti: number, gbp: number) => ti * 65536 + gbp;
 
 interface Case {

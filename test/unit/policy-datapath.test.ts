@@ -6,7 +6,7 @@ import type { PolicyLogRecord } from '../../src/datapath/datapath.js';
 import { parseMac } from '../../src/datapath/mac.js';
 import { compilePolicy } from '../../src/policy/compile.js';
 import { nameLogRecords } from '../../src/policy/deny-log.js';
-import { parseIpLoose } from '../../src/policy/ipv4.js';
+import { ipv4Number } from '../../src/sys/ipv4.js';
 import { policyStats } from '../../src/policy/stats.js';
 import { eventually } from '../helpers/sh.js';
 import { MemorySwitch } from './native-memory-switch.js';
@@ -29,7 +29,7 @@ describe('compiled policy in the data path', () => {
   it('lets web reach db on the allowed port only, and counts and logs under the compiled names', async () => {
     const logged: PolicyLogRecord[] = [];
     const s = (sw = new MemorySwitch({ onPolicyLog: (r) => logged.push(...r) }));
-    for (const e of [WEB, DB]) s.addPort(e.port, NET, { guard: { mac: parseMac(e.mac), ip: parseIpLoose(e.ip)!, router: false } });
+    for (const e of [WEB, DB]) s.addPort(e.port, NET, { guard: { mac: parseMac(e.mac), ip: ipv4Number(e.ip)!, router: false } });
     s.dp.applyFib([WEB, DB].map((e) => ({ op: 'static' as const, network: NET, mac: parseMac(e.mac), port: e.port, slot: 0xffffffff })));
     const slots = newSlots(() => s.dp.policyCounters());
     const { words, names } = compilePolicy({

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodePolicy } from '../../src/policy/decode.js';
 import { PolicyEngine, type PolicyDatapath, type PolicySource } from '../../src/policy/engine.js';
-import { parseIpLoose } from '../../src/policy/ipv4.js';
+import { ipv4Number } from '../../src/sys/ipv4.js';
 import type { EndpointInput, GroupInput, NetworkInput, PolicyInput } from '../../src/policy/types.js';
 import { WIRE } from './policy-fixture.js';
 
@@ -83,7 +83,7 @@ describe('PolicyEngine', () => {
     expect(last().ips).toEqual([]);
     engine.beforeEndpointPort({ tenant: 'acme', net: 'blue', name: 'd2', ip: '10.1.0.9', group: 'db' });
     expect(dp.loads).toHaveLength(2);
-    expect(last().ips).toEqual([{ networkId: 3, ipv4: parseIpLoose('10.1.0.9'), groupKey: 65536 + 2, flags: WIRE.flags.local }]);
+    expect(last().ips).toEqual([{ networkId: 3, ipv4: ipv4Number('10.1.0.9'), groupKey: 65536 + 2, flags: WIRE.flags.local }]);
     expect(last().groups).toHaveLength(1);
     expect(last().groups[0].isolate).toBe(WIRE.flags.isolateIn);
     engine.close();
