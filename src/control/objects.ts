@@ -23,6 +23,7 @@ import {
   netRef,
   networkKey,
   tenantKey,
+  vlanKey,
   vniKey,
   vniPrefix,
   ROOT,
@@ -269,7 +270,7 @@ export class Objects {
         if (ports.length) return `${what} still has ports on this host: ${ports.join(', ')}`;
         return undefined;
       },
-      (rec: NetworkRecord) => [{ delete: vniKey(rec.encap, rec.vni) }],
+      (rec: NetworkRecord) => [{ delete: rec.encap === 'vlan' ? vlanKey(rec.physnet!, rec.vlan!) : vniKey(rec.encap, rec.vni) }],
     );
   }
   // ---- groups (groups.ts) ----

@@ -10,6 +10,10 @@
 //   /weft/macs/<t>/<n>/<mac>          "<e>": a MAC has one endpoint per network, leased
 //   /weft/ipam/<t>/<n>/<ip>           "<e>": see ipam.ts, leased
 //   /weft/hosts/<h>                   HostRecord, under the host's lease (hosts.ts)
+//   /weft/vlans/<physnet>/<vid>       "<n>.<t>": a VLAN of a physnet has one network (or gateway)
+//   /weft/uplinks/<h>/<physnet>       UplinkRecord: which interface of host h is the physnet (not leased)
+//   /weft/netgws/<t>/<n>              GatewayRecord: the one host bridging a tunnel network to a VLAN
+//   /weft/gwmacs/<t>/<n>/<mac>        GatewayMacRecord, under the gateway host's lease
 //
 // Names are the seeds': a network is addressed as `<n>.<t>`, a group as
 // `<g>.<n>.<t>`, an endpoint as `<e>.<n>.<t>` (its DNS name). Tenants,
@@ -18,6 +22,9 @@
 import type { Encap } from '../datapath/datapath.js';
 
 export const ROOT = '/weft/';
+
+/** A network's segment kind: a tunnel (VNI or GRE key between hosts) or a VLAN of a physnet's uplinks. */
+export type NetEncap = Encap | 'vlan';
 export const DEFAULT_TENANT = 'default';
 
 /** A record being removed: creates under it are refused until it is gone (or the removal is undone). */
@@ -31,6 +38,8 @@ export interface TenantRecord extends Removable {
   subnetPool?: string;
   /** VNIs of the tenant's networks come from here when not given. */
   vniRange?: [number, number];
+  /** VLAN ids of the tenant's VLAN networks and gateways must lie here (any physnet). */
+  vlanRange?: [number, number];
 }
 
 export interface NetworkRecord extends Removable {
@@ -41,8 +50,39 @@ export interface NetworkRecord extends Removable {
   /** The network's DNS address: reserved by IPAM, answered in-band. */
   dns: string;
   mtu: number;
-  encap: Encap;
+  encap: NetEncap;
+  /** VNI or GRE key; 0 for a VLAN network. */
   vni: number;
+  /** A VLAN network's VLAN id (1..4094) and physnet: claimed at /weft/vlans/<physnet>/<vid>. */
+  vlan?: number;
+  physnet?: string;
+}
+
+/** Which interface of a host carries a physnet (`weft host uplink set`): config, not leased. */
+export interface UplinkRecord {
+  host: string;
+  physnet: string;
+  iface: string;
+  /** The interface's MTU when it was set: a VLAN network's default MTU is the smallest of its physnet. */
+  mtu: number;
+}
+
+/** The one host that bridges a tunnel network to a VLAN of its uplink. */
+export interface GatewayRecord {
+  tenant: string;
+  net: string;
+  physnet: string;
+  vlan: number;
+  host: string;
+}
+
+/** A MAC the gateway host learned on its VLAN port: an fdb entry (MAC -> its VTEP) on the other hosts. */
+export interface GatewayMacRecord {
+  tenant: string;
+  net: string;
+  mac: string;
+  host: string;
+  vtep: string;
 }
 
 export interface GroupRecord extends Removable {
@@ -125,6 +165,14 @@ export const tenantKey = (t: string) => `${ROOT}tenants/${t}`;
 export const networkKey = (t: string, n: string) => `${ROOT}networks/${t}/${n}`;
 export const vniKey = (encap: Encap, vni: number) => `${ROOT}vnis/${encap}/${vni}`;
 export const vniPrefix = (encap: Encap) => `${ROOT}vnis/${encap}/`;
+export const vlanKey = (physnet: string, vid: number) => `${ROOT}vlans/${physnet}/${vid}`;
+export const vlansOf = (physnet: string) => `${ROOT}vlans/${physnet}/`;
+export const uplinkKey = (host: string, physnet: string) => `${ROOT}uplinks/${host}/${physnet}`;
+export const UPLINKS_PREFIX = `${ROOT}uplinks/`;
+export const gatewayKey = (t: string, n: string) => `${ROOT}netgws/${t}/${n}`;
+export const GATEWAYS_PREFIX = `${ROOT}netgws/`;
+export const gatewayMacKey = (t: string, n: string, mac: string) => `${ROOT}gwmacs/${t}/${n}/${mac}`;
+export const GATEWAY_MACS_PREFIX = `${ROOT}gwmacs/`;
 export const groupKey = (t: string, n: string, g: string) => `${ROOT}groups/${t}/${n}/${g}`;
 export const groupsOf = (t: string, n: string) => `${ROOT}groups/${t}/${n}/`;
 export const gbpIdKey = (t: string, id: number) => `${ROOT}gbpids/${t}/${id}`;

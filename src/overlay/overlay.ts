@@ -31,7 +31,8 @@ interface Vtep {
 }
 
 interface OverlayNet {
-  encap: Encap;
+  /** 'vlan': the network's hosts meet on an uplink; it has no tunnels (VLAN-SPEC §1). */
+  encap: Encap | 'vlan';
   vni: number;
   mtu: number;
   vteps: Map<string, Vtep>;
@@ -72,8 +73,8 @@ export class Overlay {
     this.underlayIp = underlayIp;
   }
 
-  addNetwork(id: number, encap: Encap, vni: number, mtu: number): void {
-    this.#sw.setEncap(id, encap, vni);
+  addNetwork(id: number, encap: Encap | 'vlan', vni: number, mtu: number): void {
+    if (encap !== 'vlan') this.#sw.setEncap(id, encap, vni);
     this.#nets.set(id, { encap, vni, mtu, vteps: new Map(), fdb: new Map(), resolved: new Map(), gbp: new Set() });
   }
 
@@ -82,7 +83,7 @@ export class Overlay {
     if (!n) return;
     for (const e of n.fdb.values()) this.removeFdb(id, e.mac);
     for (const ip of [...n.vteps.keys()]) this.#dropVtep(id, ip);
-    this.#sw.clearEncap(id);
+    if (n.encap !== 'vlan') this.#sw.clearEncap(id);
     this.#nets.delete(id);
   }
 
