@@ -1,6 +1,8 @@
 // The Datapath's uplink trunks and their VLAN ports (issue 17,
 // port_uplink.h): a trunk is read by a worker and belongs to no network;
 // a VLAN port is one VID of one trunk on one network.
+#include <net/if.h>
+
 #include <stdexcept>
 
 #include "addon.h"
@@ -15,7 +17,15 @@ Napi::Value Datapath::AddUplinkPort(const Napi::CallbackInfo& info) {
   uint32_t id = ArgU32(info, 0, "id");
   std::string ifname = ArgString(info, 1, "ifname");
   if (id == 0 || id >= kMaxPorts) throw Napi::RangeError::New(env, "port id must be 1.." + std::to_string(kMaxPorts - 1));
-  if (fp_->Current()->port(id) != nullptr) throw Napi::Error::New(env, "port id " + std::to_string(id) + " in use");
+  const Tables& t = *fp_->Current();
+  if (t.port(id) != nullptr) throw Napi::Error::New(env, "port id " + std::to_string(id) + " in use");
+  unsigned ifindex = if_nametoindex(ifname.c_str());
+  for (const auto& p : t.ports) {
+    UplinkPort* other = p != nullptr ? p->as_trunk() : nullptr;
+    if (other != nullptr && ifindex != 0 && other->ifindex() == ifindex) {
+      throw Napi::Error::New(env, "interface '" + ifname + "' is already uplink port " + std::to_string(other->id()));
+    }
+  }
   try {
     // In no flood list and never an fdb target: it only receives.
     AddPort(env, UplinkPort::Create(id, ifname), false);

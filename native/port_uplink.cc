@@ -17,12 +17,13 @@ namespace weft {
 
 std::unique_ptr<UplinkPort> UplinkPort::Create(uint32_t id, const std::string& ifname) {
   int fd = OpenPacketSocket(ifname, true);
+  unsigned ifindex = if_nametoindex(ifname.c_str());
   // The interface's MTU, for what it reports; the VLAN ports carry their own.
   struct ifreq ifr;
   std::memset(&ifr, 0, sizeof(ifr));
   std::strncpy(ifr.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
   uint32_t mtu = ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0 ? static_cast<uint32_t>(ifr.ifr_mtu) : 1500;
-  return std::make_unique<UplinkPort>(id, mtu, fd);
+  return std::make_unique<UplinkPort>(id, mtu, fd, ifindex);
 }
 
 int UplinkPort::TxBatch(Frame* const*, int n, Counters& c) {

@@ -34,7 +34,10 @@ class UplinkPort : public Port {
   // Binds a packet socket to `ifname` in the calling thread's network
   // namespace. Throws std::runtime_error ("no interface 'X'", ...).
   static std::unique_ptr<UplinkPort> Create(uint32_t id, const std::string& ifname);
-  UplinkPort(uint32_t id, uint32_t mtu, int fd) : Port(id, 0, mtu, fd) {}
+  UplinkPort(uint32_t id, uint32_t mtu, int fd, unsigned ifindex) : Port(id, 0, mtu, fd), ifindex_(ifindex) {}
+  // The interface it is bound to: one trunk per interface, or every frame
+  // would be read and switched twice.
+  unsigned ifindex() const { return ifindex_; }
 
   // Read with RxTagged by the worker's demux; a trunk is no output port.
   int RxBatch(Frame*, int) override { return 0; }
@@ -54,6 +57,8 @@ class UplinkPort : public Port {
   // A GSO frame the device refused, cut into tagged segments (checksums
   // complete) and sent; false if it cannot be cut or the segments do not go.
   bool TxSegmented(const Frame& f, const uint8_t* tag, Counters& c);
+
+  unsigned ifindex_;
 };
 
 class VlanPort : public Port {

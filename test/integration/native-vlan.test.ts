@@ -132,6 +132,8 @@ describe.skipIf(skipUnless(['ip', 'tcpdump', 'python3', 'ethtool']))('uplink tru
     expect(() => dp.addVlanPort(V100, 9, UP, 300, 1500)).toThrow(/port id 2 in use/);
     expect(() => dp.addUplinkPort(20, 'no-such-if0')).toThrow(/no interface 'no-such-if0'/);
     expect(() => dp.addUplinkPort(V100, TRUNK2)).toThrow(/in use/);
+    // One trunk per interface: two would read (and switch) every frame twice.
+    expect(() => dp.addUplinkPort(20, TRUNK)).toThrow(new RegExp(`^interface '${TRUNK}' is already uplink port 1$`));
     // The trunk goes only after its VLAN ports.
     expect(() => dp.removePort(UP)).toThrow(/uplink port 1 still has VLAN port/);
     expect(dp.portCounters(UP).rx_packets).toBeGreaterThan(0);
