@@ -1,5 +1,6 @@
 // L2 switching: what a worker does with each frame a port gave it. It
-// checks the frame (size, vnet header, source MAC, port security), learns
+// checks the frame (size, vnet header, source MAC, port security, an
+// uplink's claim to a local endpoint's address), learns
 // its source (a learn event toward JavaScript, once per MAC until answered),
 // asks group policy on enforced networks (policy_stage.cc), lets proxy ARP
 // answer it (proxy_arp.cc), and queues it for the output port the fast path
@@ -32,6 +33,16 @@ bool ValidVnetHdr(const VnetHdr& h, uint32_t frame_len) {
   return true;
 }
 
+// From an uplink, an IPv4 source that is one of this host's endpoints'
+// addresses is a lie (a machine on the VLAN taking a container's address):
+// that endpoint sits behind a port of this host.
+bool ClaimsLocalIp(const Tables& t, uint32_t net, const uint8_t* eth, uint32_t elen) {
+  if (t.local_ip.empty() || elen < kEthHdrLen + 20 || Get16(eth + 12) != kEthIPv4) return false;
+  uint32_t src;
+  std::memcpy(&src, eth + kEthHdrLen + 12, 4);
+  return t.local_ip.count(static_cast<uint64_t>(net) << 32 | src) != 0;
+}
+
 }  // namespace
 
 void Worker::Switch(const Tables& t, const Port& in, Frame* frames, int n, double now) {
@@ -41,6 +52,7 @@ void Worker::Switch(const Tables& t, const Port& in, Frame* frames, int n, doubl
   // of learned (no table lookup for the source).
   const PortGuard* guard = port_security_ ? in.guard() : nullptr;
   const uint32_t max_frame = guard != nullptr ? in.max_rx_frame() : in.max_frame();
+  const bool from_uplink = in.is_uplink();
   // Group policy: decided once per batch (one network per port), so a
   // network without it costs nothing per frame.
   const PolicyTables* policy = t.policy.get();
@@ -63,6 +75,7 @@ void Worker::Switch(const Tables& t, const Port& in, Frame* frames, int n, doubl
       if (IsMulticast(src) || IsZero(src)) why = bad_src_mac;
       else if (IsMulticast(dst) && IsLinkLocal(dst)) why = link_local;  // from any port, a bridge never forwards these
       else if (guard != nullptr) why = CheckGuard(*guard, eth, elen);
+      else if (from_uplink && ClaimsLocalIp(t, net, eth, elen)) why = uplink_spoof;
     }
     if (why != kDropReasonCount) {
       counters_.Drop(why);

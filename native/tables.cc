@@ -12,7 +12,7 @@ namespace weft {
 
 namespace {
 
-// (network << 32 | remote IPv4): the key of a VTEP on a network.
+// (network << 32 | IPv4): the key of a VTEP, or of an endpoint's address, on a network.
 uint64_t VtepKey(uint32_t network, uint32_t remote_ip) { return static_cast<uint64_t>(network) << 32 | remote_ip; }
 
 constexpr uint64_t kMacMask = 0xffffffffffffULL;
@@ -21,6 +21,8 @@ constexpr uint64_t kMacMask = 0xffffffffffffULL;
 
 void Tables::AddPort(std::shared_ptr<Port> p, bool floods) {
   uint32_t id = p->id(), net = p->network();
+  const PortGuard* g = p->guard();
+  if (g != nullptr && g->ip != 0) local_ip[VtepKey(net, g->ip)] = id;
   ports[id] = std::move(p);
   if (floods) flood[net].push_back(id);
 }
@@ -42,6 +44,11 @@ void Tables::RemovePort(uint32_t id) {
   if (port(id) == nullptr) return;
   uint32_t net = ports[id]->network();
   if (ports[id]->is_uplink()) vlan_port.erase(static_cast<VlanPort*>(ports[id].get())->key());
+  const PortGuard* g = ports[id]->guard();
+  if (g != nullptr && g->ip != 0) {
+    auto it = local_ip.find(VtepKey(net, g->ip));
+    if (it != local_ip.end() && it->second == id) local_ip.erase(it);
+  }
   if (ports[id]->is_tunnel()) {
     auto* tp = static_cast<TunnelPort*>(ports[id].get());
     vtep_port.erase(VtepKey(net, tp->remote_ip()));

@@ -44,6 +44,10 @@ struct Tables {
   // (trunk port id << 32 | VID) -> VLAN port: where a tagged frame read off
   // an uplink trunk is switched from (VlanPort::Key).
   std::unordered_map<uint64_t, uint32_t> vlan_port;
+  // (network << 32 | IPv4, network order) -> guarded port: this host's
+  // endpoints' addresses, which nothing from an uplink may claim
+  // (uplink_spoof), policy or not.
+  std::unordered_map<uint64_t, uint32_t> local_ip;
   // Networks with at least one tunnel port: only they raise miss events.
   std::unordered_map<uint32_t, uint32_t> tunnels;
   // Group policy (policyLoad): which networks are enforced and their
@@ -57,7 +61,8 @@ struct Tables {
   }
 
   // Edits, made on a private copy before it is published (FastPath::Update).
-  // A port of its network; in the flood list when `floods`.
+  // A port of its network; in the flood list when `floods`; a guarded
+  // port's address in local_ip.
   void AddPort(std::shared_ptr<Port> p, bool floods);
   // A tunnel port: also the one port of its VTEP on its network.
   void AddTunnelPort(std::shared_ptr<TunnelPort> p);

@@ -18,7 +18,7 @@ const NS = `nv-vlan-${process.pid}`;
 const SUFFIX = process.pid % 10000;
 const TRUNK = `nvt${SUFFIX}`, TRUNK2 = `nvu${SUFFIX}`; // weft's ends, in this namespace
 const FAR = 'far', FAR2 = 'far2'; // the physical switch's ends, in NS
-const UP = 1, V100 = 2, MEM = 3, V200 = 4, MEM2 = 5, MEM3 = 6, UP2 = 7, V100B = 8;
+const UP = 1, V100 = 2, MEM = 3, V200 = 4, MEM2 = 5, MEM3 = 6, UP2 = 7, V100B = 8, EP = 9;
 const NET = 7, NET2 = 8;
 const BCAST = 'ff:ff:ff:ff:ff:ff';
 const PEER = '02:00:00:00:01:01'; // a machine on VLAN 100 behind the far end
@@ -274,7 +274,38 @@ describe.skipIf(skipUnless(['ip', 'tcpdump', 'python3', 'ethtool']))('uplink tru
     drain(MEM3);
   });
 
-  it('drops a VLAN frame whose source is a local endpoint\'s address (uplink_spoof), and applies group policy to the rest', async () => {
+  it('drops a VLAN frame whose source is a local endpoint\'s address (uplink_spoof) on a network without policy', async () => {
+    // An endpoint's (guarded) port on NET, which no policy enforces.
+    dp.addMemoryPort(EP, NET, { guard: { mac: macNum('02:00:00:00:02:05'), ip: 0x0a070005, router: false } });
+    try {
+      const from = (src: string) => eth(BCAST, PEER, 0x0800, ipv4(src, '10.7.0.255', 17, udp(40000, 9, Buffer.alloc(10))));
+      const spoofs = drops().uplink_spoof;
+      const ok = from('10.7.0.9');
+      expect((await sendFrames(NS, FAR, [tag(from('10.7.0.5'), 100), tag(ok, 100)])).code).toBe(0);
+      expect(await eventually(() => {
+        const g = drain(MEM);
+        return g.length > 0 ? g : undefined;
+      })).toEqual([ok]);
+      expect(drops().uplink_spoof - spoofs).toBe(1);
+      expect(dp.drainTx(EP).map(noVnet)).toEqual([ok]);
+    } finally {
+      dp.removePort(EP);
+      drain(MEM3);
+    }
+    // Once the endpoint is gone, its address is nobody's: no spoof.
+    const spoofs = drops().uplink_spoof;
+    const f = eth(BCAST, PEER, 0x0800, ipv4('10.7.0.5', '10.7.0.255', 17, udp(40000, 9, Buffer.alloc(11))));
+    expect((await sendFrames(NS, FAR, tag(f, 100))).code).toBe(0);
+    expect(await eventually(() => {
+      const g = drain(MEM);
+      return g.length > 0 ? g : undefined;
+    })).toEqual([f]);
+    expect(drops().uplink_spoof).toBe(spoofs);
+    drain(MEM3);
+  });
+
+  it('drops a VLAN frame whose source is a local endpoint\'s address on an enforced network too, and applies group policy to the rest', async () => {
+    dp.addMemoryPort(EP, NET2, { guard: { mac: macNum('02:00:00:00:03:05'), ip: 0x0a080005, router: false } });
     // NET2 (VLAN 200) is enforced: 10.8.0.5 is a local endpoint isolated for ingress.
     const ep = groupKey(1, 10);
     dp.policyLoad(buildSnapshot({ nets: [{ network: NET2, tenant: 1 }], ips: [{ network: NET2, ip: '10.8.0.5', group: ep, local: true }], groups: [{ key: ep, isolate: 'in' }] }));
@@ -300,6 +331,7 @@ describe.skipIf(skipUnless(['ip', 'tcpdump', 'python3', 'ethtool']))('uplink tru
     await eventually(() => (drain(MEM3).length === 1 ? true : undefined));
     expect(drops().uplink_spoof).toBe(after.uplink_spoof);
     drain(MEM);
+    dp.removePort(EP);
   });
 
   it('switches the same with the VLAN offloads off at both ends (txvlan off far, rxvlan off on the trunk)', async () => {
