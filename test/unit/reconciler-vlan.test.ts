@@ -8,6 +8,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ClusterView } from '../../src/control/cluster-view.js';
 import { Controller } from '../../src/control/controller.js';
+import type { WeftError } from '../../src/control/errors.js';
 import type { GatewayPort } from '../../src/control/gateway-macs.js';
 import type { HostRecord } from '../../src/control/hosts.js';
 import { Reconciler } from '../../src/control/reconciler.js';
@@ -96,6 +97,18 @@ describe('Reconciler: VLAN networks and gateways', () => {
     expect(sw.isStatic(vp.network, mac)).toBe(false);
     expect(sw.arpEntries()).toEqual([]);
     expect(ctl.ports()).toEqual([]);
+  });
+
+  it('static VTEPs and fdb entries on a VLAN network are refused in one line, nothing made', async () => {
+    const { dp, view, rec, ctl } = make('h1', '10.0.0.1');
+    view.networks.set('v100.acme', vlanNet);
+    await rec.run();
+    const vtep = await ctl.addVtep({ ip: '10.0.0.7', net: 'v100.acme' }).catch((e: WeftError) => e);
+    expect([vtep.status, vtep.message]).toEqual([400, "network 'v100.acme' is a VLAN network: it has no VTEPs"]);
+    const fdb = await ctl.addFdb({ mac: '02:00:00:00:00:07', net: 'v100.acme', vtep: '10.0.0.7' }).catch((e: WeftError) => e);
+    expect([fdb.status, fdb.message]).toEqual([400, "network 'v100.acme' is a VLAN network: it has no VTEPs"]);
+    expect(portsOf(dp, 'tunnel')).toEqual([]);
+    expect(ctl.vteps()).toEqual([]);
   });
 
   it('a VLAN network goes from the store: its VLAN port closes, the trunk stays', async () => {
