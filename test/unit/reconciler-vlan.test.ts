@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ClusterView } from '../../src/control/cluster-view.js';
 import { Controller } from '../../src/control/controller.js';
-import type { WeftError } from '../../src/control/errors.js';
+import { rejection } from '../helpers/errors.js';
 import type { GatewayPort } from '../../src/control/gateway-macs.js';
 import type { HostRecord } from '../../src/control/hosts.js';
 import { Reconciler } from '../../src/control/reconciler.js';
@@ -31,7 +31,6 @@ function fakeView() {
     onChange: () => undefined,
   };
 }
-type View = ReturnType<typeof fakeView>;
 
 const host = (h: string, underlay: string): HostRecord => ({ host: h, underlay, pid: 1, since: '' });
 const vlanNet: NetworkRecord = { tenant: 'acme', name: 'v100', subnet: '10.100.0.0/24', dns: '10.100.0.2', mtu: 1500, encap: 'vlan', vni: 0, vlan: 100, physnet: 'phys1' };
@@ -103,9 +102,9 @@ describe('Reconciler: VLAN networks and gateways', () => {
     const { dp, view, rec, ctl } = make('h1', '10.0.0.1');
     view.networks.set('v100.acme', vlanNet);
     await rec.run();
-    const vtep = await ctl.addVtep({ ip: '10.0.0.7', net: 'v100.acme' }).catch((e: WeftError) => e);
+    const vtep = await rejection(ctl.addVtep({ ip: '10.0.0.7', net: 'v100.acme' }));
     expect([vtep.status, vtep.message]).toEqual([400, "network 'v100.acme' is a VLAN network: it has no VTEPs"]);
-    const fdb = await ctl.addFdb({ mac: '02:00:00:00:00:07', net: 'v100.acme', vtep: '10.0.0.7' }).catch((e: WeftError) => e);
+    const fdb = await rejection(ctl.addFdb({ mac: '02:00:00:00:00:07', net: 'v100.acme', vtep: '10.0.0.7' }));
     expect([fdb.status, fdb.message]).toEqual([400, "network 'v100.acme' is a VLAN network: it has no VTEPs"]);
     expect(portsOf(dp, 'tunnel')).toEqual([]);
     expect(ctl.vteps()).toEqual([]);
