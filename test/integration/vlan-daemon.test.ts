@@ -128,7 +128,7 @@ describe.skipIf(skipUnless(['etcd', 'python3', 'ping']))('daemon: VLAN networks 
       expect(vteps.filter((v) => v.net === 'v100.acme')).toEqual([]);
     }
     // The network's MTU defaults to the uplinks' (1500), not the underlay's less VXLAN (1450); its endpoints get it.
-    const net = JSON.parse(await ok('h1', 'net', 'inspect', 'v100', '--tenant', 'acme')) as { mtu: number };
+    const net = JSON.parse(await ok('h1', 'net', 'inspect', 'v100', '--tenant', 'acme', '--json')) as { mtu: number };
     expect(net.mtu).toBe(1500);
     const link = JSON.parse(await ipIn(netnsOf(c1), '-j', 'link', 'show', 'dev', 'eth0')) as Array<{ mtu: number }>;
     expect(link[0].mtu).toBe(1500);
@@ -167,18 +167,21 @@ describe.skipIf(skipUnless(['etcd', 'python3', 'ping']))('daemon: VLAN networks 
       return rows.some((r) => r.mac === MACHINE_MAC) ? rows : undefined;
     }, 10_000, 200);
     expect(fdb.find((r) => r.mac === MACHINE_MAC)).toMatchObject({ net: 'blue.acme', vtep: h1Vtep });
-    const up = JSON.parse(await ok('h2', 'net', 'inspect', 'blue', '--tenant', 'acme')) as { gateway: { host: string; state: string; macs: number } };
-    expect(up.gateway).toMatchObject({ host: 'h1', physnet: 'phys1', vlan: 300, state: 'up' });
-    expect(up.gateway.macs).toBeGreaterThanOrEqual(2);
+    // Both machines' MACs (the answering one and the pinging one) are published.
+    const up = await eventually(async () => {
+      const line = (await ok('h2', 'net', 'inspect', 'blue', '--tenant', 'acme')).split('\n').find((l) => l.startsWith('vlan gateway'));
+      return line && /: up, [2-9]\d* MACs$/.test(line) ? line : undefined;
+    }, 10_000, 200);
+    expect(up).toMatch(/^vlan gateway\s+vlan 300@phys1 on h1: up, 2 MACs$/);
     const vteps = JSON.parse(await ok('h2', 'vtep', 'ls', '--json')) as Array<{ net: string; ip: string; flood: boolean }>;
     expect(vteps).toContainEqual(expect.objectContaining({ net: 'blue.acme', ip: h1Vtep, flood: true }));
     // h1 dies: its lease expires (3 s), the gateway is down, its MACs are gone from h2.
     await kill9('h1');
     const down = await eventually(async () => {
-      const n = JSON.parse(await ok('h2', 'net', 'inspect', 'blue', '--tenant', 'acme')) as { gateway: { state: string; reason?: string } };
-      return n.gateway.state === 'down' ? n : undefined;
+      const n = JSON.parse(await ok('h2', 'net', 'inspect', 'blue', '--tenant', 'acme', '--json')) as { vlanGateway: { state: string; reason?: string; macs: number } };
+      return n.vlanGateway.state === 'down' ? n : undefined;
     }, 20_000, 250);
-    expect(down.gateway).toMatchObject({ state: 'down', reason: 'host h1 is not alive' });
+    expect(down.vlanGateway).toMatchObject({ host: 'h1', state: 'down', reason: 'host h1 is not alive', macs: 0 });
     await eventually(async () => {
       const rows = JSON.parse(await ok('h2', 'fdb', 'show', '--json')) as Array<{ mac: string }>;
       return rows.some((r) => r.mac === MACHINE_MAC) ? undefined : true;
