@@ -173,6 +173,10 @@ describe.skipIf(skipUnless(['etcd', 'python3', 'ping']))('daemon: VLAN networks 
       return line && /: up, [2-9]\d* MACs$/.test(line) ? line : undefined;
     }, 10_000, 200);
     expect(up).toMatch(/^vlan gateway\s+vlan 300@phys1 on h1: up, 2 MACs$/);
+    // weft stats on h1 counts them; h2, which has no port on VLAN 300, counted the machine's broadcasts and left them.
+    const s1 = (await stats(api('h1'))).overlay as unknown as Record<string, number>;
+    expect([s1.gateway_macs, s1.gateway_macs_unpublished]).toEqual([2, 0]);
+    expect((await stats(api('h2'))).datapath.drops.vlan_unknown).toBeGreaterThan(0);
     const vteps = JSON.parse(await ok('h2', 'vtep', 'ls', '--json')) as Array<{ net: string; ip: string; flood: boolean }>;
     expect(vteps).toContainEqual(expect.objectContaining({ net: 'blue.acme', ip: h1Vtep, flood: true }));
     // h1 dies: its lease expires (3 s), the gateway is down, its MACs are gone from h2.
