@@ -224,6 +224,21 @@ describe('VLAN networks, uplinks and gateways in the store', () => {
       expect(objects.uplinks.list().map((x) => `${x.host}/${x.physnet}`)).toEqual(['h0/phys1', 'h1/jumbo', 'h1/phys1', 'h1/phys2']);
     });
 
+    it("ls shows the answering host's own trunks open, failed (and why) or pending; other hosts' without a state", async () => {
+      await put(uplinkKey('h2', 'phys1'), { host: 'h2', physnet: 'phys1', iface: 'x', mtu: 1400 });
+      await objects.uplinks.set('h1', 'jumbo', 'jumbo0');
+      const rows = objects.uplinks.list('h1', [
+        { physnet: 'phys1', iface: 'eth1', open: true },
+        { physnet: 'phys2', iface: 'eth2', open: false, error: "no interface 'eth2'" },
+      ]);
+      expect(rows.map((u) => `${u.host}/${u.physnet} ${u.state ?? '-'}`)).toEqual([
+        'h1/jumbo pending',
+        'h1/phys1 open',
+        "h1/phys2 failed: no interface 'eth2'",
+        'h2/phys1 -',
+      ]);
+    });
+
     it('set again replaces the interface', async () => {
       links.eth3 = 1400;
       await objects.uplinks.set('h1', 'phys1', 'eth3');
