@@ -158,6 +158,29 @@ describe('VLAN networks, uplinks and gateways in the store', () => {
       expect((await objects.createNetwork(vlanNet('dddd', { tenant: 'other', physnet: 'phys1' }))).vlan).toBe(2);
     });
 
+    it('creates racing in several tenants pick distinct VLANs of one physnet (a taken pick is picked again)', async () => {
+      for (const t of ['t1', 't2', 't3']) await objects.createTenant({ name: t });
+      const made = await Promise.all(
+        ['t1', 't2', 't3'].flatMap((t) => [0, 1].map((i) => objects.createNetwork({ name: `n${i}`, tenant: t, subnet: `10.${i}.0.0/24`, encap: 'vlan', physnet: 'phys1' }))),
+      );
+      const vlans = made.map((n) => n.vlan!).sort((a, b) => a - b);
+      expect(vlans).toEqual([1, 2, 3, 4, 5, 6]);
+      for (const n of made) expect((await store.get(vlanKey('phys1', n.vlan!)))?.value).toBe(n.ref);
+    });
+
+    it('a network and a gateway racing for one VLAN of a physnet: exactly one gets it', async () => {
+      await objects.createNetwork({ name: 'blue', tenant: 'acme', subnet: '10.9.0.0/24' });
+      const results = await Promise.allSettled([
+        objects.createNetwork(vlanNet('v120', { vlan: 120 })),
+        objects.gateways.add('blue', 'acme', { physnet: 'phys1', vlan: 120, host: 'h1' }),
+      ]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      expect(String(lost.reason.message)).toMatch(/^physnet phys1 VLAN 120 is in use by network '(v120|blue)\.acme'$/);
+      const holder = (await store.get(vlanKey('phys1', 120)))?.value;
+      expect(holder === 'v120.acme' ? await store.get(gatewayKey('acme', 'blue')) : await store.get(networkKey('acme', 'v120'))).toBeUndefined();
+    });
+
     it('refuses with one line when the tenant range is full', async () => {
       await objects.createTenant({ name: 'tiny', vlanRange: '5-5' });
       await objects.createNetwork(vlanNet('a', { tenant: 'tiny' }));
