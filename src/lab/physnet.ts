@@ -266,6 +266,36 @@ async function addMachine(spec: PhysnetSpec, p: ReturnType<typeof paths>, a: Phy
   return { name: a.name, netns: ns, ifname: 'eth0', vlan: a.vlan, ip: a.ip.split('/')[0], cidr: a.ip, mac: link.address as string, port };
 }
 
+export interface PhysnetMac {
+  port: string;
+  vlan: number;
+  mac: string;
+  /** Seconds since last seen. */
+  age: number;
+}
+
+/**
+ * The switch's MAC table (`ovs-appctl fdb/show phys`) with port names for
+ * OVS's port numbers: which MAC it saw on which port in which VLAN, the
+ * VLAN of a trunk port being the frame's tag.
+ */
+export async function physnetMacs(switchName: string): Promise<PhysnetMac[]> {
+  const p = paths(switchName);
+  const names = new Map<string, string>();
+  const ifaces = await vsctl(p, '--format=csv', '--data=bare', '--no-headings', '--columns=ofport,name', 'list', 'Interface');
+  for (const line of ifaces.trim().split('\n')) {
+    const [ofport, name] = line.split(',');
+    if (name) names.set(ofport, name);
+  }
+  const out: PhysnetMac[] = [];
+  for (const line of (await appctl(p, 'fdb/show', PHYSNET_BRIDGE)).split('\n').slice(1)) {
+    const [port, vlan, mac, age] = line.trim().split(/\s+/);
+    if (!mac) continue;
+    out.push({ port: names.get(port) ?? port, vlan: Number(vlan), mac, age: Number(age) });
+  }
+  return out;
+}
+
 /**
  * Stops the switch a spec describes and removes what buildPhysnet made:
  * OVS (by pid), the switch ends of its veths (their other ends, the
