@@ -1,0 +1,333 @@
+// The VLAN lab (research file §4.6, VLAN-SPEC §6): a "physical" switch
+// (Open vSwitch userspace, datapath_type=netdev, in namespace vt-sw: this
+// kernel has no 8021q and no VLAN-filtering bridge) with
+//   trunk  t-h1 -> weft host h1's uplink up1 (VLANs 100,200,300; VLAN 10 native, untagged)
+//   trunk  t-h2 -> weft host h2's uplink up2 (VLANs 100,200,300)
+//   access a-k100 (VLAN 100) -> plain machine k100 10.100.0.9/24
+//   access a-k200 (VLAN 200) -> plain machine k200 10.100.0.19/24 (same subnet, other VLAN)
+//   access a-k300 (VLAN 300) -> plain machine k300 10.30.0.9/24 (behind a gateway)
+//   access a-mgmt (VLAN 10)  -> management machine 192.168.50.9/24; h1 has 192.168.50.1/24 on up1
+// The two weft daemons share one etcd and an underlay (VXLAN between them),
+// both from the ordinary lab (src/lab/lab.ts). Tenant t1's network v100 is
+// VLAN 100 of physnet phys1 (up1 on h1, up2 on h2), with containers c1@h1
+// 10.100.0.2 and c2@h2 10.100.0.3 (TAP endpoints).
+//
+// Everything is named vt-* and torn down by name (namespaces) and pid (OVS's
+// pid files, the lab's daemons, every child a test starts here).
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, promises as fs, readdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApiClient } from '../../src/api/client.js';
+import { containerNetns, restartWeftHost, type LabState } from '../../src/lab/lab.js';
+import type { Topology } from '../../src/lab/topology.js';
+import { killDaemon, isOurs, readPid } from '../../src/lab/ovs-process.js';
+import { inNs as ovsInNs, paths, SCHEMA, vsctl } from '../../src/lab/ovs-tools.js';
+import { ip as ipCmd, ipIn, netnsExists, run } from '../../src/switch/netns.js';
+import { alive } from '../../src/sys/exec.js';
+import { buildLab, labDown, stats, weft, type Stats } from './lab.js';
+import { Prober, startServer, stopChild, type ServerEvent, type Verdict } from './policy-conns.js';
+import { eventually, inNs, type RunResult } from './sh.js';
+export type { ServerEvent, Verdict };
+
+export const LAB = 'vt';
+export const PHYSNET = 'phys1';
+export type HostName = 'h1' | 'h2';
+
+export const TOPO: Topology = {
+  name: LAB,
+  underlay: '10.250.17.0/24',
+  store: 'etcd',
+  leaseTtl: 3,
+  hosts: [{ name: 'h1' }, { name: 'h2' }],
+};
+
+/** Each host's uplink, and the switch's end of it. */
+export const UPLINK: Record<HostName, string> = { h1: 'up1', h2: 'up2' };
+export const TRUNK: Record<HostName, string> = { h1: 't-h1', h2: 't-h2' };
+export const TRUNK_VLANS = [100, 200, 300];
+/** The management VLAN: native (untagged) on t-h1 only. */
+export const MGMT_VLAN = 10;
+export const MGMT_HOST_IP = '192.168.50.1/24';
+
+export interface Machine {
+  name: string;
+  vlan: number;
+  /** Address with prefix. */
+  cidr: string;
+  mac: string;
+}
+
+/** The plain (non-weft) machines on access ports, each in namespace vt-<name>. */
+export const MACHINES = {
+  k100: { name: 'k100', vlan: 100, cidr: '10.100.0.9/24', mac: '02:00:0a:64:00:09' },
+  k200: { name: 'k200', vlan: 200, cidr: '10.100.0.19/24', mac: '02:00:0a:64:00:13' },
+  k300: { name: 'k300', vlan: 300, cidr: '10.30.0.9/24', mac: '02:00:0a:1e:00:09' },
+  mgmt: { name: 'mgmt', vlan: MGMT_VLAN, cidr: '192.168.50.9/24', mac: '02:00:c0:a8:32:09' },
+} satisfies Record<string, Machine>;
+export type MachineName = keyof typeof MACHINES;
+export const machineNs = (m: MachineName) => `${LAB}-${m}`;
+export const ipOf = (cidr: string) => cidr.split('/')[0];
+
+export interface ContainerDef {
+  name: string;
+  host: HostName;
+  net: string;
+  tenant: string;
+  ip: string;
+  mac: string;
+  group?: string;
+}
+
+export interface Container extends ContainerDef {
+  netns: string;
+}
+
+/** The v100 network's containers. */
+export const C1: ContainerDef = { name: 'c1', host: 'h1', net: 'v100', tenant: 't1', ip: '10.100.0.2', mac: '02:57:0a:64:00:02' };
+export const C2: ContainerDef = { name: 'c2', host: 'h2', net: 'v100', tenant: 't1', ip: '10.100.0.3', mac: '02:57:0a:64:00:03' };
+
+export interface UpOptions {
+  /** Runs once the switch and the weft daemons are up, before any uplink is given to weft (V4's "before"). */
+  beforeUplinks?: (lab: VlanLab) => Promise<void>;
+  /** Make tenant t1's VLAN network v100 and its containers (default true). */
+  v100?: boolean;
+  /** Groups of c1 and c2 (made on v100 when given). */
+  groups?: Partial<Record<'c1' | 'c2', string>>;
+}
+
+export class VlanLab {
+  readonly containers = new Map<string, Container>();
+  readonly #children = new Set<ChildProcess>();
+  readonly #track = (child: ChildProcess) => {
+    this.#children.add(child);
+  };
+  readonly prober = new Prober(this.#track);
+
+  private constructor(readonly lab: LabState) {}
+
+  /** The whole lab, after clearing whatever an interrupted run left. */
+  static async up(o: UpOptions = {}): Promise<VlanLab> {
+    await vlanLabDown();
+    const lab = await buildLab(TOPO);
+    const v = new VlanLab(lab);
+    try {
+      await physSwitchUp({
+        trunks: [
+          { port: TRUNK.h1, netns: lab.hosts[0].netns, ifname: UPLINK.h1, vlans: TRUNK_VLANS, native: MGMT_VLAN },
+          { port: TRUNK.h2, netns: lab.hosts[1].netns, ifname: UPLINK.h2, vlans: TRUNK_VLANS },
+        ],
+        access: Object.values(MACHINES).map((m) => ({ port: `a-${m.name}`, netns: machineNs(m.name as MachineName), vlan: m.vlan, cidr: m.cidr, mac: m.mac })),
+      });
+      await inNs(v.host('h1').netns, 'ip', ['addr', 'add', MGMT_HOST_IP, 'dev', UPLINK.h1]);
+      await o.beforeUplinks?.(v);
+      for (const h of ['h1', 'h2'] as const) await v.ok(h, 'host', 'uplink', 'set', PHYSNET, UPLINK[h]);
+      await v.ok('h1', 'tenant', 'create', 't1');
+      if (o.v100 !== false) {
+        await v.ok('h1', 'net', 'create', 'v100', '--tenant', 't1', '--subnet', '10.100.0.0/24', '--encap', 'vlan', '--vlan', '100', '--physnet', PHYSNET);
+        for (const g of new Set(Object.values(o.groups ?? {}))) await v.ok('h1', 'group', 'create', g, '--net', 'v100.t1', '--tenant', 't1');
+        await v.addContainer({ ...C1, group: o.groups?.c1 });
+        await v.addContainer({ ...C2, group: o.groups?.c2 });
+      }
+    } catch (err) {
+      await v.down();
+      throw err;
+    }
+    return v;
+  }
+
+  /** A TAP endpoint on its host, in namespace vt-<host>-<name>. */
+  async addContainer(d: ContainerDef): Promise<Container> {
+    const netns = containerNetns(LAB, d.host, d.name);
+    await ipCmd('netns', 'add', netns);
+    await ipCmd('-n', netns, 'link', 'set', 'dev', 'lo', 'up');
+    const c: Container = { ...d, netns };
+    this.containers.set(d.name, c);
+    await this.client(d.host).post('/v1/endpoints', { name: d.name, net: d.net, tenant: d.tenant, group: d.group, ip: d.ip, mac: d.mac, netns, ifname: 'eth0' });
+    return c;
+  }
+
+  async down(): Promise<void> {
+    for (const child of this.#children) await stopChild(child);
+    this.#children.clear();
+    await vlanLabDown();
+  }
+
+  host(h: HostName) {
+    return this.lab.hosts.find((x) => x.name === h)!;
+  }
+  client(h: HostName): ApiClient {
+    return new ApiClient(this.host(h).api);
+  }
+  c(name: string): Container {
+    const c = this.containers.get(name);
+    if (!c) throw new Error(`no container ${name} in the VLAN lab`);
+    return c;
+  }
+
+  /** `weft ARGS` against host h's daemon. */
+  weft(h: HostName, ...args: string[]): Promise<RunResult> {
+    return weft(this.host(h).api, ...args);
+  }
+  /** `weft ARGS` that must succeed; its stdout. */
+  async ok(h: HostName, ...args: string[]): Promise<string> {
+    const r = await this.weft(h, ...args);
+    if (r.code !== 0) throw new Error(`weft ${args.join(' ')} (on ${h}) failed: ${r.stderr.trim() || r.stdout.trim()}`);
+    return r.stdout;
+  }
+  stats(h: HostName): Promise<Stats> {
+    return stats(this.host(h).api);
+  }
+  /** A drop counter of host h's data path (0 when it has none yet). */
+  async drop(h: HostName, name: string): Promise<number> {
+    return (await this.stats(h)).datapath.drops[name] ?? 0;
+  }
+  /** A global counter of host h's data path (0 when it has none yet). */
+  async counter(h: HostName, name: string): Promise<number> {
+    return (await this.stats(h)).datapath.global[name] ?? 0;
+  }
+
+  /** One ping from namespace ns; `size` payload bytes, `df` forbids fragmenting. */
+  ping(ns: string, to: string, o: { count?: number; size?: number; df?: boolean } = {}): Promise<RunResult> {
+    const args = ['-c', String(o.count ?? 1), '-W', '1', '-i', '0.2', '-n', '-q'];
+    if (o.size !== undefined) args.push('-s', String(o.size));
+    if (o.df) args.push('-M', 'do');
+    return inNs(ns, 'ping', [...args, to], { timeoutMs: 30_000 });
+  }
+  /**
+   * Whether a ping from ns to `to` gets its answer within `timeoutMs` (the
+   * first may wait for a VLAN port or a store change to land): true as soon
+   * as one does, false if none does.
+   */
+  async reaches(ns: string, to: string, o: { size?: number; df?: boolean; timeoutMs?: number } = {}): Promise<boolean> {
+    const end = Date.now() + (o.timeoutMs ?? 20_000);
+    for (;;) {
+      if ((await this.ping(ns, to, o)).code === 0) return true;
+      if (Date.now() > end) return false;
+      await sleep(200);
+    }
+  }
+
+  /** conn.py servers in a namespace; what reaches them goes to `events`. */
+  async serve(ns: string, tcp: number[], events: ServerEvent[]): Promise<ChildProcess> {
+    return startServer(ns, tcp, [], events, this.#track);
+  }
+  /** One TCP connect (or ICMP echo) from ns, as the policy tests' prober judges it. */
+  probe(ns: string, to: string, port: number, proto: 'tcp' | 'icmp' = 'tcp'): Promise<{ got: Verdict | string; sport: number }> {
+    return this.prober.probe(ns, proto, to, port, 2);
+  }
+  /** A child (a capture, a sender) the lab kills when it goes down. */
+  track(child: ChildProcess): ChildProcess {
+    this.#track(child);
+    return child;
+  }
+
+  /** kill -9 a host's daemon; resolves once it is gone. */
+  async kill9(h: HostName): Promise<void> {
+    const pid = this.host(h).pid;
+    process.kill(pid, 'SIGKILL');
+    await eventually(() => (alive(pid) ? undefined : true), 10_000, 50);
+  }
+  /** Starts a host's daemon again (same flags, same state directory). */
+  async restart(h: HostName): Promise<void> {
+    await restartWeftHost(TOPO, this.lab, h);
+  }
+
+  /** `ovs-vsctl ARGS` against the physical switch. */
+  vsctl(...args: string[]): Promise<string> {
+    return vsctlSwitch(...args);
+  }
+}
+
+/** Removes everything the VLAN lab made: the weft lab by its topology, the switch by its pid files, then every vt-* namespace by name. */
+export async function vlanLabDown(): Promise<void> {
+  await labDown(TOPO);
+  await physSwitchDown();
+  const all = existsSync('/run/netns') ? readdirSync('/run/netns') : [];
+  for (const ns of all) {
+    if (ns.startsWith(`${LAB}-`) && netnsExists(ns)) await ipCmd('netns', 'del', ns).catch(() => undefined);
+  }
+}
+
+// ---- The physical switch (until src/lab/physnet.ts lands) -----------------
+
+export const SWITCH_NS = `${LAB}-sw`;
+/** The switch's OVS private directory is /run/weft/ovs/vt-sw. */
+const SWITCH_OVS = paths(SWITCH_NS);
+const BRIDGE = 'phys';
+
+interface Trunk {
+  port: string;
+  /** The far end: a weft host's namespace and its uplink's name. */
+  netns: string;
+  ifname: string;
+  vlans: number[];
+  /** A native VLAN: untagged frames on the trunk belong to it. */
+  native?: number;
+}
+interface Access {
+  port: string;
+  /** The plain machine's namespace (made here); its interface is eth0. */
+  netns: string;
+  vlan: number;
+  cidr: string;
+  mac: string;
+}
+
+export const vsctlSwitch = (...args: string[]) => vsctl(SWITCH_OVS, ...args);
+
+/**
+ * OVS userspace in SWITCH_NS as the physical switch. Checksums: OVS reads
+ * and writes its ports with plain AF_PACKET (no vnet header), so a frame
+ * that arrives with its checksum left to the NIC (CHECKSUM_PARTIAL, what a
+ * veth passes on) would leave it wrong. A real wire carries complete
+ * frames: every sender into the switch (the uplinks, the machines' eth0)
+ * has tx checksumming off, so the kernel completes checksums (and
+ * segments) before a frame reaches the switch (src/lab/ovs.ts, (1) and (2)).
+ */
+async function physSwitchUp(o: { trunks: Trunk[]; access: Access[] }): Promise<void> {
+  const p = SWITCH_OVS;
+  await ipCmd('netns', 'add', SWITCH_NS);
+  await ipIn(SWITCH_NS, 'link', 'set', 'dev', 'lo', 'up');
+  await fs.mkdir(p.dir, { recursive: true, mode: 0o700 });
+  await run('ovsdb-tool', ['create', p.db, SCHEMA]);
+  await ovsInNs(p, SWITCH_NS, 'ovsdb-server', [p.db, `--remote=punix:${p.sock}`, `--pidfile=${p.dbPid}`, `--unixctl=${p.dbCtl}`, `--log-file=${p.dbLog}`, '--detach', '--no-chdir', '-vconsole:off']);
+  await vsctl(p, '--no-wait', 'init');
+  await vsctl(p, '--no-wait', 'set', 'Open_vSwitch', '.', 'other_config:n-handler-threads=1', 'other_config:n-revalidator-threads=1');
+  await ovsInNs(p, SWITCH_NS, 'ovs-vswitchd', [`unix:${p.sock}`, `--pidfile=${p.vsPid}`, `--unixctl=${p.vsCtl}`, `--log-file=${p.vsLog}`, '--detach', '--no-chdir', '-vconsole:off']);
+  await vsctl(p, 'add-br', BRIDGE, '--', 'set', 'bridge', BRIDGE, 'datapath_type=netdev');
+  const quiet = (ns: string, dev: string) => run('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.${dev}.disable_ipv6=1`]).catch(() => undefined);
+  for (const t of o.trunks) {
+    await ipIn(t.netns, 'link', 'add', t.ifname, 'type', 'veth', 'peer', 'name', t.port, 'netns', SWITCH_NS);
+    await quiet(SWITCH_NS, t.port);
+    await ipIn(SWITCH_NS, 'link', 'set', t.port, 'up');
+    await quiet(t.netns, t.ifname);
+    await run('ip', ['netns', 'exec', t.netns, 'ethtool', '-K', t.ifname, 'tx', 'off']);
+    await ipIn(t.netns, 'link', 'set', t.ifname, 'up');
+    const mode = t.native === undefined ? [] : ['vlan_mode=native-untagged', `tag=${t.native}`];
+    await vsctl(p, 'add-port', BRIDGE, t.port, '--', 'set', 'port', t.port, `trunks=${t.vlans.join(',')}`, ...mode);
+  }
+  for (const a of o.access) {
+    await ipCmd('netns', 'add', a.netns);
+    await ipIn(a.netns, 'link', 'set', 'dev', 'lo', 'up');
+    await ipIn(a.netns, 'link', 'add', 'eth0', 'address', a.mac, 'type', 'veth', 'peer', 'name', a.port, 'netns', SWITCH_NS);
+    await quiet(SWITCH_NS, a.port);
+    await ipIn(SWITCH_NS, 'link', 'set', a.port, 'up');
+    await quiet(a.netns, 'eth0');
+    await run('ip', ['netns', 'exec', a.netns, 'ethtool', '-K', 'eth0', 'tx', 'off']);
+    await ipIn(a.netns, 'addr', 'add', a.cidr, 'dev', 'eth0');
+    await ipIn(a.netns, 'link', 'set', 'eth0', 'up');
+    await vsctl(p, 'add-port', BRIDGE, a.port, '--', 'set', 'port', a.port, `tag=${a.vlan}`);
+  }
+}
+
+/** Stops the switch's daemons by their pid files (only while they are ours) and removes its directory. */
+async function physSwitchDown(): Promise<void> {
+  const p = SWITCH_OVS;
+  const vs = await readPid(p.vsPid);
+  if (vs !== undefined && (await isOurs(vs, p.dir))) {
+    await run('ovs-appctl', ['-t', p.vsCtl, '--timeout=5', 'exit', '--cleanup'], { timeoutMs: 8_000 }).catch(() => undefined);
+  }
+  await killDaemon(p.vsPid, p.dir);
+  await killDaemon(p.dbPid, p.dir);
+  await fs.rm(p.dir, { recursive: true, force: true });
+}
