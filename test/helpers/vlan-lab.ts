@@ -26,7 +26,7 @@ import { ip as ipCmd, ipIn, netnsExists, run } from '../../src/switch/netns.js';
 import { alive } from '../../src/sys/exec.js';
 import { buildLab, labDown, stats, weft, type Stats } from './lab.js';
 import { Prober, startServer, stopChild, type ServerEvent, type Verdict } from './policy-conns.js';
-import { eventually, inNs, type RunResult } from './sh.js';
+import { eventually, inNs, startInNs, stop, type RunResult } from './sh.js';
 export type { ServerEvent, Verdict };
 
 export const LAB = 'vt';
@@ -236,6 +236,53 @@ export class VlanLab {
   vsctl(...args: string[]): Promise<string> {
     return vsctlSwitch(...args);
   }
+}
+
+/** A frame as tcpdump -e printed it. */
+export interface Frame {
+  src: string;
+  dst: string;
+  /** The 802.1Q VID (in-band or restored from the kernel's auxdata), undefined when untagged. */
+  vlan?: number;
+  pcp?: number;
+  /** On-wire length, tag included. */
+  length: number;
+  line: string;
+}
+
+export interface FrameCapture {
+  /** Stops the capture; every frame it saw, parsed. */
+  finish(): Promise<Frame[]>;
+}
+
+const FRAME = /^\S+ ([0-9a-f:]{17}) > ([0-9a-f:]{17}), (?:ethertype [^,]*?\(0x[0-9a-f]{4}\), |802\.3, )?length (\d+): (?:vlan (\d+), p (\d+),)?/;
+
+export function parseFrame(line: string): Frame {
+  const m = FRAME.exec(line);
+  if (!m) throw new Error(`tcpdump line not understood: ${line}`);
+  return { src: m[1], dst: m[2], length: Number(m[3]), vlan: m[4] === undefined ? undefined : Number(m[4]), pcp: m[5] === undefined ? undefined : Number(m[5]), line };
+}
+
+/**
+ * tcpdump -e on one interface of a namespace, only frames of `direction`
+ * (in: received by that interface, out: sent by it) that match `filter`,
+ * started before the traffic and stopped after it. Immediate mode: every
+ * frame is printed when it is seen, none is left in a ring block at the end.
+ */
+export async function captureFrames(lab: VlanLab, ns: string, iface: string, filter: string, direction: 'in' | 'out' | 'inout' = 'inout'): Promise<FrameCapture> {
+  const proc = lab.track(startInNs(ns, 'tcpdump', ['-i', iface, '-Q', direction, '-e', '-nn', '-l', '--immediate-mode', filter]));
+  let out = '';
+  let err = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  await eventually(() => (/listening on/.test(err) ? true : proc.exitCode !== null ? Promise.reject(new Error(err.trim())) : undefined), 15_000, 50);
+  return {
+    finish: async () => {
+      await sleep(500); // the last frames reach the capture
+      await stop(proc);
+      return out.split('\n').filter((l) => /^\d\d:\d\d/.test(l)).map(parseFrame);
+    },
+  };
 }
 
 /** Removes everything the VLAN lab made: the weft lab by its topology, the switch by its pid files, then every vt-* namespace by name. */
