@@ -1,5 +1,5 @@
-// The VLAN lab (research file §4.6, VLAN-SPEC §6): a "physical" switch
-// (Open vSwitch userspace, datapath_type=netdev, in namespace vt-sw: this
+// The VLAN lab (research file §4.6, VLAN-SPEC §6): a "physical" switch (src/lab/physnet.ts:
+// Open vSwitch userspace, datapath_type=netdev, in namespace vt-sw: this
 // kernel has no 8021q and no VLAN-filtering bridge) with
 //   trunk  t-h1 -> weft host h1's uplink up1 (VLANs 100,200,300; VLAN 10 native, untagged)
 //   trunk  t-h2 -> weft host h2's uplink up2 (VLANs 100,200,300)
@@ -15,18 +15,18 @@
 // Everything is named vt-* and torn down by name (namespaces) and pid (OVS's
 // pid files, the lab's daemons, every child a test starts here).
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, promises as fs, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiClient } from '../../src/api/client.js';
-import { containerNetns, restartWeftHost, type LabState } from '../../src/lab/lab.js';
+import { containerNetns, hostNetns, restartWeftHost, type LabState } from '../../src/lab/lab.js';
+import { buildPhysnet, physnetDown, physnetNetns, type Physnet, type PhysnetSpec } from '../../src/lab/physnet.js';
 import type { Topology } from '../../src/lab/topology.js';
-import { killDaemon, isOurs, readPid } from '../../src/lab/ovs-process.js';
-import { inNs as ovsInNs, paths, SCHEMA, vsctl } from '../../src/lab/ovs-tools.js';
-import { ip as ipCmd, ipIn, netnsExists, run } from '../../src/switch/netns.js';
+import { ip as ipCmd, netnsExists } from '../../src/switch/netns.js';
 import { alive } from '../../src/sys/exec.js';
 import { buildLab, labDown, stats, weft, type Stats } from './lab.js';
 import { Prober, startServer, stopChild, type ServerEvent, type Verdict } from './policy-conns.js';
 import { eventually, inNs, startInNs, stop, type RunResult } from './sh.js';
+
 export type { ServerEvent, Verdict };
 
 export const LAB = 'vt';
@@ -44,7 +44,6 @@ export const TOPO: Topology = {
 /** Each host's uplink, and the switch's end of it. */
 export const UPLINK: Record<HostName, string> = { h1: 'up1', h2: 'up2' };
 export const TRUNK: Record<HostName, string> = { h1: 't-h1', h2: 't-h2' };
-export const TRUNK_VLANS = [100, 200, 300];
 /** The management VLAN: native (untagged) on t-h1 only. */
 export const MGMT_VLAN = 10;
 export const MGMT_HOST_IP = '192.168.50.1/24';
@@ -66,6 +65,18 @@ export const MACHINES = {
 } satisfies Record<string, Machine>;
 export type MachineName = keyof typeof MACHINES;
 export const machineNs = (m: MachineName) => `${LAB}-${m}`;
+
+/** The physical switch (src/lab/physnet.ts): namespace vt-sw, machines in vt-<name>, their ports a-<name>. */
+export const PHYS_SPEC: PhysnetSpec = {
+  name: 'sw',
+  prefix: `${LAB}-`,
+  trunks: [
+    { netns: hostNetns(LAB, 'h1'), ifname: 'up1', port: 't-h1', vlans: [100, 200, 300], native: MGMT_VLAN },
+    { netns: hostNetns(LAB, 'h2'), ifname: 'up2', port: 't-h2', vlans: [100, 200, 300] },
+  ],
+  access: Object.values(MACHINES).map((m) => ({ name: m.name, vlan: m.vlan, ip: m.cidr, mac: m.mac })),
+};
+export const SWITCH_NS = physnetNetns(PHYS_SPEC);
 export const ipOf = (cidr: string) => cidr.split('/')[0];
 
 export interface ContainerDef {
@@ -103,6 +114,8 @@ export class VlanLab {
   };
   readonly prober = new Prober(this.#track);
 
+  physnet?: Physnet;
+
   private constructor(readonly lab: LabState) {}
 
   /** The whole lab, after clearing whatever an interrupted run left. */
@@ -111,13 +124,7 @@ export class VlanLab {
     const lab = await buildLab(TOPO);
     const v = new VlanLab(lab);
     try {
-      await physSwitchUp({
-        trunks: [
-          { port: TRUNK.h1, netns: lab.hosts[0].netns, ifname: UPLINK.h1, vlans: TRUNK_VLANS, native: MGMT_VLAN },
-          { port: TRUNK.h2, netns: lab.hosts[1].netns, ifname: UPLINK.h2, vlans: TRUNK_VLANS },
-        ],
-        access: Object.values(MACHINES).map((m) => ({ port: `a-${m.name}`, netns: machineNs(m.name as MachineName), vlan: m.vlan, cidr: m.cidr, mac: m.mac })),
-      });
+      v.physnet = await buildPhysnet(PHYS_SPEC);
       await inNs(v.host('h1').netns, 'ip', ['addr', 'add', MGMT_HOST_IP, 'dev', UPLINK.h1]);
       await o.beforeUplinks?.(v);
       for (const h of ['h1', 'h2'] as const) await v.ok(h, 'host', 'uplink', 'set', PHYSNET, UPLINK[h]);
@@ -232,10 +239,6 @@ export class VlanLab {
     await restartWeftHost(TOPO, this.lab, h);
   }
 
-  /** `ovs-vsctl ARGS` against the physical switch. */
-  vsctl(...args: string[]): Promise<string> {
-    return vsctlSwitch(...args);
-  }
 }
 
 /** A frame as tcpdump -e printed it. */
@@ -268,6 +271,9 @@ export function parseFrame(line: string): Frame {
  * (in: received by that interface, out: sent by it) that match `filter`,
  * started before the traffic and stopped after it. Immediate mode: every
  * frame is printed when it is seen, none is left in a ring block at the end.
+ * Frames a packet socket sends with the qdisc bypassed (OVS on the switch's
+ * ports, weft on its uplinks) never reach a tap on the sending side: see
+ * them where they are received (a trunk's far end, direction in).
  */
 export async function captureFrames(lab: VlanLab, ns: string, iface: string, filter: string, direction: 'in' | 'out' | 'inout' = 'inout'): Promise<FrameCapture> {
   const proc = lab.track(startInNs(ns, 'tcpdump', ['-i', iface, '-Q', direction, '-e', '-nn', '-l', '--immediate-mode', filter]));
@@ -285,96 +291,12 @@ export async function captureFrames(lab: VlanLab, ns: string, iface: string, fil
   };
 }
 
-/** Removes everything the VLAN lab made: the weft lab by its topology, the switch by its pid files, then every vt-* namespace by name. */
+/** Removes everything the VLAN lab made: the weft lab by its topology, the switch (OVS by its pid files), then every vt-* namespace left, by name. */
 export async function vlanLabDown(): Promise<void> {
+  await physnetDown(PHYS_SPEC);
   await labDown(TOPO);
-  await physSwitchDown();
   const all = existsSync('/run/netns') ? readdirSync('/run/netns') : [];
   for (const ns of all) {
     if (ns.startsWith(`${LAB}-`) && netnsExists(ns)) await ipCmd('netns', 'del', ns).catch(() => undefined);
   }
-}
-
-// ---- The physical switch (until src/lab/physnet.ts lands) -----------------
-
-export const SWITCH_NS = `${LAB}-sw`;
-/** The switch's OVS private directory is /run/weft/ovs/vt-sw. */
-const SWITCH_OVS = paths(SWITCH_NS);
-const BRIDGE = 'phys';
-
-interface Trunk {
-  port: string;
-  /** The far end: a weft host's namespace and its uplink's name. */
-  netns: string;
-  ifname: string;
-  vlans: number[];
-  /** A native VLAN: untagged frames on the trunk belong to it. */
-  native?: number;
-}
-interface Access {
-  port: string;
-  /** The plain machine's namespace (made here); its interface is eth0. */
-  netns: string;
-  vlan: number;
-  cidr: string;
-  mac: string;
-}
-
-export const vsctlSwitch = (...args: string[]) => vsctl(SWITCH_OVS, ...args);
-
-/**
- * OVS userspace in SWITCH_NS as the physical switch. Checksums: OVS reads
- * and writes its ports with plain AF_PACKET (no vnet header), so a frame
- * that arrives with its checksum left to the NIC (CHECKSUM_PARTIAL, what a
- * veth passes on) would leave it wrong. A real wire carries complete
- * frames: every sender into the switch (the uplinks, the machines' eth0)
- * has tx checksumming off, so the kernel completes checksums (and
- * segments) before a frame reaches the switch (src/lab/ovs.ts, (1) and (2)).
- */
-async function physSwitchUp(o: { trunks: Trunk[]; access: Access[] }): Promise<void> {
-  const p = SWITCH_OVS;
-  await ipCmd('netns', 'add', SWITCH_NS);
-  await ipIn(SWITCH_NS, 'link', 'set', 'dev', 'lo', 'up');
-  await fs.mkdir(p.dir, { recursive: true, mode: 0o700 });
-  await run('ovsdb-tool', ['create', p.db, SCHEMA]);
-  await ovsInNs(p, SWITCH_NS, 'ovsdb-server', [p.db, `--remote=punix:${p.sock}`, `--pidfile=${p.dbPid}`, `--unixctl=${p.dbCtl}`, `--log-file=${p.dbLog}`, '--detach', '--no-chdir', '-vconsole:off']);
-  await vsctl(p, '--no-wait', 'init');
-  await vsctl(p, '--no-wait', 'set', 'Open_vSwitch', '.', 'other_config:n-handler-threads=1', 'other_config:n-revalidator-threads=1');
-  await ovsInNs(p, SWITCH_NS, 'ovs-vswitchd', [`unix:${p.sock}`, `--pidfile=${p.vsPid}`, `--unixctl=${p.vsCtl}`, `--log-file=${p.vsLog}`, '--detach', '--no-chdir', '-vconsole:off']);
-  await vsctl(p, 'add-br', BRIDGE, '--', 'set', 'bridge', BRIDGE, 'datapath_type=netdev');
-  const quiet = (ns: string, dev: string) => run('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.${dev}.disable_ipv6=1`]).catch(() => undefined);
-  for (const t of o.trunks) {
-    await ipIn(t.netns, 'link', 'add', t.ifname, 'type', 'veth', 'peer', 'name', t.port, 'netns', SWITCH_NS);
-    await quiet(SWITCH_NS, t.port);
-    await ipIn(SWITCH_NS, 'link', 'set', t.port, 'up');
-    await quiet(t.netns, t.ifname);
-    await run('ip', ['netns', 'exec', t.netns, 'ethtool', '-K', t.ifname, 'tx', 'off']);
-    await ipIn(t.netns, 'link', 'set', t.ifname, 'up');
-    const mode = t.native === undefined ? [] : ['vlan_mode=native-untagged', `tag=${t.native}`];
-    await vsctl(p, 'add-port', BRIDGE, t.port, '--', 'set', 'port', t.port, `trunks=${t.vlans.join(',')}`, ...mode);
-  }
-  for (const a of o.access) {
-    await ipCmd('netns', 'add', a.netns);
-    await ipIn(a.netns, 'link', 'set', 'dev', 'lo', 'up');
-    await ipIn(a.netns, 'link', 'add', 'eth0', 'address', a.mac, 'type', 'veth', 'peer', 'name', a.port, 'netns', SWITCH_NS);
-    await quiet(SWITCH_NS, a.port);
-    await ipIn(SWITCH_NS, 'link', 'set', a.port, 'up');
-    await quiet(a.netns, 'eth0');
-    await run('ip', ['netns', 'exec', a.netns, 'ethtool', '-K', 'eth0', 'tx', 'off']);
-    await ipIn(a.netns, 'addr', 'add', a.cidr, 'dev', 'eth0');
-    await ipIn(a.netns, 'link', 'set', 'eth0', 'up');
-    await vsctl(p, 'add-port', BRIDGE, a.port, '--', 'set', 'port', a.port, `tag=${a.vlan}`);
-  }
-}
-
-/** Stops the switch's daemons by their pid files (only while they are ours) and removes its directory. */
-async function physSwitchDown(): Promise<void> {
-  const p = SWITCH_OVS;
-  const vs = await readPid(p.vsPid);
-  if (vs !== undefined && (await isOurs(vs, p.dir))) {
-    await run('ovs-appctl', ['-t', p.vsCtl, '--timeout=5', 'exit', '--cleanup'], { timeoutMs: 8_000 }).catch(() => undefined);
-  }
-  await killDaemon(p.vsPid, p.dir);
-  await killDaemon(p.dbPid, p.dir);
-  await fs.rm(p.dir, { recursive: true, force: true });
 }

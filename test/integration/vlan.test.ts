@@ -96,10 +96,13 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3', 'tcpdump', 'tshark', 'ethto
       expect(await v.reaches(c1(), C2.ip)).toBe(true);
       expect(await v.reaches(c1(), K100)).toBe(true);
       expect(await v.reaches(machineNs('k100'), C1.ip)).toBe(true);
-      const cap = await tshark(SWITCH_NS, TRUNK.h1, `ether src ${C1.mac} or ether dst ${C1.mac}`, ['eth.src', 'vlan.id', 'frame.len', 'ip.len', 'ip.dst']);
+      // Both ends of h1's trunk: what h1 sends, seen as the switch receives it; what the switch sends to h1, as up1 receives it.
+      const fields = ['eth.src', 'vlan.id', 'frame.len', 'ip.len', 'ip.dst'];
+      const fromH1 = await tshark(SWITCH_NS, TRUNK.h1, `ether src ${C1.mac}`, fields);
+      const toH1 = await tshark(h1(), UPLINK.h1, `ether dst ${C1.mac}`, fields);
       const toC2 = await v.ping(c1(), C2.ip, { count: 3, size: 1472, df: true });
       const toK100 = await v.ping(c1(), K100, { count: 3, size: 1472, df: true });
-      const lines = (await cap.finish()).map((l) => l.split('\t'));
+      const lines = [...(await fromH1.finish()), ...(await toH1.finish())].map((l) => l.split('\t'));
       expect(toC2.code, toC2.stdout).toBe(0);
       expect(toK100.code, toK100.stdout).toBe(0);
       const big = lines.filter(([, , , ipLen]) => ipLen === '1500');
@@ -154,9 +157,10 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3', 'tcpdump', 'tshark', 'ethto
   it('V5 a broadcast flood from k100 leaves the switch toward each trunk exactly as often as it was sent, reaches c1 and c2 once each, and weft never sends a frame of it back out of an uplink', async () => {
     const k100 = MACHINES.k100.mac;
     const filter = `ether src ${k100}`;
+    // What leaves the switch toward a host is seen where the host receives it (OVS's own sends bypass the switch side's taps).
     const caps = {
-      toH1: await captureFrames(v, SWITCH_NS, TRUNK.h1, filter, 'out'),
-      toH2: await captureFrames(v, SWITCH_NS, TRUNK.h2, filter, 'out'),
+      toH1: await captureFrames(v, h1(), UPLINK.h1, filter, 'in'),
+      toH2: await captureFrames(v, v.host('h2').netns, UPLINK.h2, filter, 'in'),
       fromH1: await captureFrames(v, SWITCH_NS, TRUNK.h1, filter, 'in'),
       fromH2: await captureFrames(v, SWITCH_NS, TRUNK.h2, filter, 'in'),
       backToK100: await captureFrames(v, machineNs('k100'), 'eth0', filter, 'in'),
