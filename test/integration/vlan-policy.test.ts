@@ -8,7 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PolicyStats } from '../../src/policy/stats.js';
 import { skipUnless } from '../helpers/env.js';
-import { C2, ipOf, MACHINES, machineNs, VlanLab, type ServerEvent, type Verdict } from '../helpers/vlan-lab.js';
+import { eth, ipv4, sendFrames, udp } from '../helpers/frames.js';
+import { C2, captureFrames, ipOf, MACHINES, machineNs, VlanLab, type ServerEvent, type Verdict } from '../helpers/vlan-lab.js';
 
 const K100 = ipOf(MACHINES.k100.cidr);
 const K200 = ipOf(MACHINES.k200.cidr);
@@ -26,7 +27,7 @@ interface Result extends Probe {
 }
 const show = (r: Result) => `${r.from} -> db:${r.port}/${r.proto ?? 'tcp'} expected ${r.expect} got ${r.got}`;
 
-describe.skipIf(skipUnless(['ip', 'etcd', 'python3', 'ethtool', 'ovs-vswitchd']))('group policy on a VLAN network', () => {
+describe.skipIf(skipUnless(['ip', 'etcd', 'python3', 'tcpdump', 'ethtool', 'ovs-vswitchd']))('group policy on a VLAN network', () => {
   let v: VlanLab;
   const events: ServerEvent[] = [];
   const nsOf = (from: string) => (from === 'c1' ? v.c('c1').netns : machineNs(from as 'k100' | 'k200'));
@@ -71,6 +72,20 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3', 'ethtool', 'ovs-vswitchd'])
       ]),
     );
     expect(events.filter((e) => e.peer?.startsWith(`${K200}:`))).toEqual([]);
+  });
+
+  it("a frame from the uplink claiming c2's own address (an endpoint local to h2) never reaches c2 and is counted uplink_spoof; from k100's address it does", async () => {
+    const k100 = MACHINES.k100.mac;
+    const from = (src: string) => eth(C2.mac, k100, 0x0800, ipv4(src, DB, 17, udp(40_000, 9_999)));
+    let atC2 = await captureFrames(v, v.c('c2').netns, 'eth0', `ether src ${k100} and udp port 9999`, 'in');
+    expect((await sendFrames(machineNs('k100'), 'eth0', from(K100), 10, 5)).stdout.trim()).toBe('10');
+    expect((await atC2.finish()).length).toBe(10);
+
+    const spoof = await v.drop('h2', 'uplink_spoof');
+    atC2 = await captureFrames(v, v.c('c2').netns, 'eth0', `ether src ${k100} and udp port 9999`, 'in');
+    expect((await sendFrames(machineNs('k100'), 'eth0', from(DB), 10, 5)).stdout.trim()).toBe('10');
+    expect((await atC2.finish()).map((f) => f.line)).toEqual([]);
+    expect(await v.drop('h2', 'uplink_spoof')).toBeGreaterThanOrEqual(spoof + 10);
   });
 
   it('V6 db isolated in with only "allow tcp 5432 from 10.100.0.9/32": k100 reaches db:5432 but not db:22, c1 (another address) not even 5432, k200 never; the rule and the default count them', async () => {
