@@ -172,7 +172,7 @@ export async function ovsHostUp(spec: OvsHostSpec): Promise<{ pids: number[] }> 
  * listening, ovs-vswitchd connected to it); -vconsole:off keeps their
  * chatter out of our pipes, the log files have it.
  */
-async function startDaemons(p: Paths, ns: string): Promise<void> {
+export async function startDaemons(p: Paths, ns: string): Promise<void> {
   await run('ovsdb-tool', ['create', p.db, SCHEMA]);
   await inNs(p, ns, 'ovsdb-server', [
     p.db,
