@@ -22,6 +22,8 @@ import { noSamples, summarise, type Column, type PartResult, type Samples } from
 import { measurePair, type Pair, type PairEnd } from './pair.js';
 import type { Progress } from './progress.js';
 import { roundOrder, vlanPlan, type VlanCell, type VlanCellId } from './vlan-plan.js';
+import { UPLINKS } from './vlan-cable.js';
+import { taggedIcmp } from './vlan-wire.js';
 import { kernelCableDown, kernelCableUp } from './vlan-kernel.js';
 import { ovsCableDown, ovsCableUp, VLAN } from './vlan-ovs.js';
 import { PHYSNET, uplinkCounters, VXLAN_EGRESS, weftVlanDown, weftVlanUp, type WeftVlanLab } from './vlan-weft.js';
@@ -37,6 +39,8 @@ export interface VlanBenchOptions {
 interface Path {
   cell: VlanCell;
   pair: Pair;
+  /** Host A's namespace, for the VLAN columns: whose uplink up1 is checked for tags. */
+  trunkHost?: string;
 }
 
 export async function benchVlan(opts: VlanBenchOptions): Promise<PartResult> {
@@ -51,11 +55,11 @@ export async function benchVlan(opts: VlanBenchOptions): Promise<PartResult> {
     const weft: WeftVlanLab = await weftVlanUp((s) => progress.note(s));
     signal?.throwIfAborted();
     const paths: Path[] = [];
-    if (weft.vlan) paths.push({ cell: cell('weft'), pair: pair(weft.vlan, weft.pids) });
+    if (weft.vlan) paths.push({ cell: cell('weft'), pair: pair(weft.vlan, weft.pids), trunkHost: weft.lab.hosts[0].netns });
     paths.push({ cell: cell('weft-vxlan'), pair: pair(weft.vxlan, weft.pids) });
     if (opts.withOvs) {
       const ovs = await ovsCableUp();
-      paths.push({ cell: cell('ovs'), pair: pair(ovs.ends, ovs.pids) });
+      paths.push({ cell: cell('ovs'), pair: pair(ovs.ends, ovs.pids), trunkHost: ovs.ends[0].host });
     }
     signal?.throwIfAborted();
     paths.push({ cell: cell('kernel'), pair: pair(await kernelCableUp(), []) });
@@ -67,6 +71,19 @@ export async function benchVlan(opts: VlanBenchOptions): Promise<PartResult> {
       if (!why) continue;
       if (p.cell.id !== 'weft') throw new Error(`${p.cell.label}: ${why}`);
       vlanMissing = `the VLAN network was made, but its containers do not reach each other (${why})`;
+      paths.splice(paths.indexOf(p), 1);
+    }
+    // Tags on the cable, or the column does not do the VLAN's job.
+    const tagged: string[] = [];
+    for (const p of paths.filter((x) => x.trunkHost)) {
+      const n = await taggedIcmp(p.trunkHost!, UPLINKS[0], VLAN, p.pair.a, p.pair.b);
+      if (n > 0) {
+        tagged.push(`${p.cell.label} ${n}`);
+        continue;
+      }
+      const why = `no ICMP frame tagged VLAN ${VLAN} on host A's ${UPLINKS[0]} while its container pinged B's`;
+      if (p.cell.id !== 'weft') throw new Error(`${p.cell.label}: ${why}`);
+      vlanMissing = why;
       paths.splice(paths.indexOf(p), 1);
     }
     if (vlanMissing) progress.note(`vlan: no weft VLAN figures: ${vlanMissing}`);
@@ -101,6 +118,7 @@ export async function benchVlan(opts: VlanBenchOptions): Promise<PartResult> {
         `weft VXLAN: the same two weft daemons, a VXLAN network over the lab's underlay (a veth per host into a Linux bridge), MTU 1450: the path without VLAN.${VXLAN_EGRESS ? ' weft runs with --vxlan-egress.' : ''}`,
         `OVS VLAN: Open vSwitch userspace (datapath_type=netdev) per host, the uplink a trunk (trunks=${VLAN}), the container's veth an access port (tag=${VLAN}); the containers' tx checksumming off, which OVS needs to carry TCP.`,
         'kernel, untagged: this kernel has no 8021q and no VLAN-filtering bridge, so it cannot tag; a Linux bridge per host holds the uplink and the container\'s veth: untagged frames on the same kind of cable, the ceiling of the cable, not a VLAN switch.',
+        ...(tagged.length ? [`Tags on the wire: tcpdump on host A's ${UPLINKS[0]} during 4 pings A->B counted ICMP frames tagged VLAN ${VLAN}: ${tagged.join(', ')}.`] : []),
         ...(counters0 && counters1
           ? [`weft's uplinks over the run (both hosts): ${counters1.tx - counters0.tx} frames sent tagged (uplink_tx), ${counters1.rx - counters0.rx} tagged frames switched (uplink_rx).`]
           : []),
