@@ -9,8 +9,7 @@
 // frames) that the far end then drops; frames OVS makes itself are complete,
 // so the cable needs nothing.
 import { promises as fs } from 'node:fs';
-import { startDaemons } from '../src/lab/ovs.js';
-import { isOurs, killDaemon, readPid } from '../src/lab/ovs-process.js';
+import { readPid, startOvsDaemons, stopOvsDaemons } from '../src/lab/ovs-process.js';
 import { paths, vsctl } from '../src/lab/ovs-tools.js';
 import { run } from '../src/switch/netns.js';
 import { cableDown, cableUp, HOST_END, type CableEnd } from './vlan-cable.js';
@@ -27,7 +26,7 @@ export async function ovsCableUp(): Promise<{ ends: [CableEnd, CableEnd]; pids: 
   for (const [i, e] of ends.entries()) {
     const p = paths(ovsNames[i]);
     await fs.mkdir(p.dir, { recursive: true, mode: 0o700 });
-    await startDaemons(p, e.host);
+    await startOvsDaemons(p, e.host);
     await vsctl(p, 'add-br', 'br0', '--', 'set', 'bridge', 'br0', 'datapath_type=netdev');
     await vsctl(p, 'add-port', 'br0', e.uplink, `trunks=${VLAN}`);
     await vsctl(p, 'add-port', 'br0', HOST_END, `tag=${VLAN}`);
@@ -45,15 +44,7 @@ export async function ovsCableUp(): Promise<{ ends: [CableEnd, CableEnd]; pids: 
  * whatever is left with them.
  */
 export async function ovsCableDown(): Promise<void> {
-  for (const name of ovsNames) {
-    const p = paths(name);
-    const vs = await readPid(p.vsPid);
-    if (vs !== undefined && (await isOurs(vs, p.dir))) {
-      await run('ovs-appctl', ['-t', p.vsCtl, '--timeout=5', 'exit', '--cleanup'], { timeoutMs: 8_000 }).catch(() => undefined);
-    }
-    await killDaemon(p.vsPid, p.dir);
-    await killDaemon(p.dbPid, p.dir);
-  }
+  for (const name of ovsNames) await stopOvsDaemons(paths(name));
   await cableDown(OVS_PREFIX);
   for (const name of ovsNames) await fs.rm(paths(name).dir, { recursive: true, force: true });
 }
