@@ -15,6 +15,8 @@ Napi::Object Datapath::Init(Napi::Env env, Napi::Object exports) {
       InstanceMethod<&Datapath::AddTapPort>("addTapPort"),
       InstanceMethod<&Datapath::AddPacketPort>("addPacketPort"),
       InstanceMethod<&Datapath::AddServicePort>("addServicePort"),
+      InstanceMethod<&Datapath::AddUplinkPort>("addUplinkPort"),
+      InstanceMethod<&Datapath::AddVlanPort>("addVlanPort"),
       InstanceMethod<&Datapath::AddMemoryPort>("addMemoryPort"),
       InstanceMethod<&Datapath::InjectRx>("injectRx"),
       InstanceMethod<&Datapath::DrainTx>("drainTx"),

@@ -3,7 +3,8 @@
 // JavaScript programs tables through small batched calls and reads counters
 // and last-seen times straight from shared memory. Its methods are N-API
 // argument handling only, spread by job: lifecycle, delivery and counters
-// (addon.cc), ports (addon_ports.cc), memory ports for tests
+// (addon.cc), ports (addon_ports.cc), uplink trunks and VLAN ports
+// (addon_uplink.cc), memory ports for tests
 // (addon_memory.cc), tunnels (addon_tunnels.cc), table records
 // (addon_tables.cc) and the exported layout (addon_layout.cc); what they
 // change in the tables is in tables.h.
@@ -66,13 +67,19 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
 
   // addon_ports.cc
   void CheckPortArgs(Napi::Env env, uint32_t id, uint32_t network, uint32_t mtu);
-  void AddPort(Napi::Env env, std::unique_ptr<Port> port);
+  // Publishes the port (in its network's flood list when `floods`) and has
+  // its worker watch its fd.
+  void AddPort(Napi::Env env, std::unique_ptr<Port> port, bool floods = true);
   void DropPort(uint32_t id);
   Napi::Value AddTapPort(const Napi::CallbackInfo& info);
   Napi::Value AddPacketPort(const Napi::CallbackInfo& info);
   Napi::Value AddServicePort(const Napi::CallbackInfo& info);
   Napi::Value RemovePort(const Napi::CallbackInfo& info);
   Napi::Value Inject(const Napi::CallbackInfo& info);
+
+  // addon_uplink.cc: uplink trunks and their VLAN ports
+  Napi::Value AddUplinkPort(const Napi::CallbackInfo& info);
+  Napi::Value AddVlanPort(const Napi::CallbackInfo& info);
 
   // addon_memory.cc: memory ports, for tests without root
   Napi::Value AddMemoryPort(const Napi::CallbackInfo& info);

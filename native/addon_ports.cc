@@ -18,10 +18,10 @@ void Datapath::CheckPortArgs(Napi::Env env, uint32_t id, uint32_t network, uint3
   if (fp_->Current()->port(id) != nullptr) throw Napi::Error::New(env, "port id " + std::to_string(id) + " in use");
 }
 
-void Datapath::AddPort(Napi::Env env, std::unique_ptr<Port> port) {
+void Datapath::AddPort(Napi::Env env, std::unique_ptr<Port> port, bool floods) {
   std::shared_ptr<Port> shared(std::move(port));
   Worker& w = *workers_[shared->id() % workers_.size()];
-  fp_->Update([&](Tables& t) { t.AddPort(shared, true); });
+  fp_->Update([&](Tables& t) { t.AddPort(shared, floods); });
   try {
     w.Watch(shared->id(), shared->fd());
   } catch (const std::exception& e) {
@@ -111,12 +111,22 @@ void Datapath::DropPort(uint32_t id) {
   fp_->Update([&](Tables& t) { t.RemovePort(id); });
 }
 
-// removePort(id) -> whether a port was removed
+// removePort(id) -> whether a port was removed. An uplink trunk goes only
+// after its VLAN ports.
 Napi::Value Datapath::RemovePort(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
   uint32_t id = ArgU32(info, 0, "id");
-  Port* p = id < kMaxPorts ? fp_->Current()->port(id) : nullptr;
+  const Tables& t = *fp_->Current();
+  Port* p = id < kMaxPorts ? t.port(id) : nullptr;
+  if (p != nullptr && p->as_trunk() != nullptr) {
+    for (const auto& [key, vlan_port] : t.vlan_port) {
+      if (key >> 32 == id) {
+        throw Napi::Error::New(env, "uplink port " + std::to_string(id) + " still has VLAN port " +
+                                        std::to_string(vlan_port) + " (VLAN " + std::to_string(key & 0xffff) + ")");
+      }
+    }
+  }
   bool had = p != nullptr;
   // Removed for good (not the daemon stopping): a persistent device goes too.
   if (p != nullptr) p->Unpersist();

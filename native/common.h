@@ -85,7 +85,10 @@ inline void Put32(uint8_t* p, uint32_t v) {
   X(policy_log_sent)            \
   X(policy_log_suppressed)      \
   X(gbp_tx)                     \
-  X(gbp_rx)
+  X(gbp_rx)                     \
+  X(uplink_rx)                  \
+  X(uplink_tx)                  \
+  X(uplink_untagged)
 
 #define WEFT_DROP_REASONS(X) \
   X(runt)                    \
@@ -113,7 +116,10 @@ inline void Put32(uint8_t* p, uint32_t v) {
   X(ct_full)                 \
   X(frag_no_head)            \
   X(vxlan_bad_flags)         \
-  X(gbp_mismatch)
+  X(gbp_mismatch)            \
+  X(vlan_unknown)            \
+  X(uplink_loop)             \
+  X(uplink_spoof)
 
 #define WEFT_PORT_COUNTERS(X) \
   X(rx_packets)               \

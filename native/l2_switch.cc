@@ -110,6 +110,10 @@ void Worker::Switch(const Tables& t, const Port& in, Frame* frames, int n, doubl
       counters_.Drop(split_horizon);  // never from one tunnel into another
       continue;
     }
+    if (in.is_uplink() && out->is_uplink()) {
+      counters_.Drop(uplink_loop);  // never from one uplink into another: no STP, no loops
+      continue;
+    }
     Enqueue(e->port, &f);
   }
 }
@@ -154,7 +158,7 @@ void Worker::Learn(const Tables& t, uint32_t net, const uint8_t* src, uint32_t i
 void Worker::Flood(const Tables& t, const Port& in, Frame* f) {
   auto it = t.flood.find(in.network());
   if (it == t.flood.end()) return;
-  bool from_tunnel = in.is_tunnel();
+  bool from_tunnel = in.is_tunnel(), from_uplink = in.is_uplink();
   for (uint32_t p : it->second) {
     if (p == in.id()) continue;
     const Port* out = t.port(p);
@@ -162,6 +166,12 @@ void Worker::Flood(const Tables& t, const Port& in, Frame* f) {
     // Split horizon: a frame from a tunnel goes to local ports only, so a
     // full mesh of VTEPs has no loops and no storms.
     if (out->is_tunnel() && (from_tunnel || !out->floods())) continue;
+    // Nor from an uplink into another: the physical networks have their own
+    // paths between them, and weft runs no STP.
+    if (from_uplink && out->is_uplink()) {
+      counters_.Drop(uplink_loop);
+      continue;
+    }
     Enqueue(p, f);
   }
 }

@@ -19,6 +19,7 @@ struct PortGuard {
 };
 
 class MemoryPort;
+class UplinkPort;
 
 struct Frame {
   uint8_t* buf;  // vnet header, then the Ethernet frame
@@ -54,6 +55,12 @@ class Port {
   virtual bool is_service() const { return false; }
   // A memory port's wire is JavaScript (port_memory.h, for tests).
   virtual MemoryPort* as_memory() { return nullptr; }
+  // A VLAN of an uplink trunk (port_uplink.h): what comes from one is never
+  // sent into another (an uplink never forwards to an uplink: no STP).
+  virtual bool is_uplink() const { return false; }
+  // The trunk itself: the worker reads it and switches each tagged frame as
+  // its VLAN port's (uplink_rx.cc); it is never an output port.
+  virtual UplinkPort* as_trunk() { return nullptr; }
   // The port is being removed for good: a device made to outlive the
   // daemon (a persistent TAP) goes with it. Others have nothing to do.
   virtual void Unpersist() {}

@@ -17,8 +17,7 @@ static std::runtime_error SysError(const std::string& what) {
   return std::runtime_error(what + ": " + std::strerror(errno));
 }
 
-std::unique_ptr<PacketPort> PacketPort::Create(uint32_t id, uint32_t network, uint32_t mtu,
-                                               const std::string& ifname) {
+int OpenPacketSocket(const std::string& ifname, bool auxdata) {
   unsigned ifindex = if_nametoindex(ifname.c_str());
   if (ifindex == 0) throw std::runtime_error("no interface '" + ifname + "'");
   // Protocol 0: the socket receives nothing until bind(), so no frame of
@@ -34,6 +33,7 @@ std::unique_ptr<PacketPort> PacketPort::Create(uint32_t id, uint32_t network, ui
   // virtio_net_hdr on every frame: GSO and checksum-partial frames from veth
   // defaults arrive whole and leave whole; nobody has to run ethtool.
   if (setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)) < 0) throw fail("PACKET_VNET_HDR");
+  if (auxdata && setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof(one)) < 0) throw fail("PACKET_AUXDATA");
   // Frames weft sends go straight to the driver, and frames the host itself
   // sends out of this interface are not switched back.
   setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one));
@@ -53,7 +53,12 @@ std::unique_ptr<PacketPort> PacketPort::Create(uint32_t id, uint32_t network, ui
   mr.mr_ifindex = static_cast<int>(ifindex);
   mr.mr_type = PACKET_MR_PROMISC;
   if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0) throw fail("promiscuous mode");
-  return std::make_unique<PacketPort>(id, network, mtu, fd);
+  return fd;
+}
+
+std::unique_ptr<PacketPort> PacketPort::Create(uint32_t id, uint32_t network, uint32_t mtu,
+                                               const std::string& ifname) {
+  return std::make_unique<PacketPort>(id, network, mtu, OpenPacketSocket(ifname, false));
 }
 
 int PacketPort::RxBatch(Frame* frames, int max) {

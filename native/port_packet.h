@@ -9,6 +9,13 @@
 
 namespace weft {
 
+// A packet socket bound to `ifname` (in the calling thread's network
+// namespace) with the vnet header on every frame, promiscuous, bypassing the
+// qdisc and blind to what the host itself sends there; with `auxdata`, each
+// frame's VLAN tag (stripped by the kernel before taps) comes as a
+// PACKET_AUXDATA message. Throws std::runtime_error ("no interface 'X'", ...).
+int OpenPacketSocket(const std::string& ifname, bool auxdata);
+
 class PacketPort : public Port {
  public:
   // Binds a packet socket to `ifname` in the calling thread's network

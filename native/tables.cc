@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "port_uplink.h"
 #include "tunnel.h"
 #include "wire.h"
 
@@ -32,9 +33,15 @@ void Tables::AddTunnelPort(std::shared_ptr<TunnelPort> p) {
   AddPort(std::move(p), floods);
 }
 
+void Tables::AddVlanPort(std::shared_ptr<VlanPort> p) {
+  vlan_port[p->key()] = p->id();
+  AddPort(std::move(p), true);
+}
+
 void Tables::RemovePort(uint32_t id) {
   if (port(id) == nullptr) return;
   uint32_t net = ports[id]->network();
+  if (ports[id]->is_uplink()) vlan_port.erase(static_cast<VlanPort*>(ports[id].get())->key());
   if (ports[id]->is_tunnel()) {
     auto* tp = static_cast<TunnelPort*>(ports[id].get());
     vtep_port.erase(VtepKey(net, tp->remote_ip()));

@@ -17,6 +17,7 @@
 namespace weft {
 
 class TunnelPort;
+class VlanPort;
 
 struct FibEntry {
   uint32_t port;  // output port id
@@ -40,6 +41,9 @@ struct Tables {
   std::unordered_map<uint64_t, uint32_t> vtep_port;
   // (network << 32 | IPv4, network order) -> MAC: proxy-ARP answers.
   std::unordered_map<uint64_t, uint64_t> arp;
+  // (trunk port id << 32 | VID) -> VLAN port: where a tagged frame read off
+  // an uplink trunk is switched from (VlanPort::Key).
+  std::unordered_map<uint64_t, uint32_t> vlan_port;
   // Networks with at least one tunnel port: only they raise miss events.
   std::unordered_map<uint32_t, uint32_t> tunnels;
   // Group policy (policyLoad): which networks are enforced and their
@@ -57,6 +61,9 @@ struct Tables {
   void AddPort(std::shared_ptr<Port> p, bool floods);
   // A tunnel port: also the one port of its VTEP on its network.
   void AddTunnelPort(std::shared_ptr<TunnelPort> p);
+  // A VLAN of a trunk: in its network's flood list, and the port the
+  // trunk's frames of that VID are switched from.
+  void AddVlanPort(std::shared_ptr<VlanPort> p);
   // The port, its flood-list place, its VTEP and every fib entry toward it.
   void RemovePort(uint32_t id);
   // Tunnel packets with `key` (encap << 32 | VNI) belong to `network`, and

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "port_uplink.h"
+
 namespace weft {
 
 Worker::Worker(size_t index, FastPath& fp, EventQueue& events, uint64_t* counters,
@@ -113,6 +115,10 @@ void Worker::Run() {
       }
       Port* port = t->port(id);
       if (port == nullptr) continue;  // removed since epoll reported it
+      if (UplinkPort* trunk = port->as_trunk()) {
+        RxUplink(*t, *trunk, now);
+        continue;
+      }
       for (int round = 0; round < kRoundsPerPort; round++) {
         int got = port->RxBatch(frames_, kBatch);
         if (got == 0) break;
@@ -143,7 +149,8 @@ void Worker::RunInjected(const Tables& t, double now) {
     int n = 0;
     for (; i < work.size() && work[i].first == port_id && n < kBatch; i++) {
       counters_.Global(injected);
-      if (port == nullptr) counters_.Drop(no_port);
+      // A trunk is no network's port: inject into one of its VLAN ports.
+      if (port == nullptr || port->as_trunk() != nullptr) counters_.Drop(no_port);
       else LoadInjected(frames_[n++], work[i].second);
     }
     if (n == 0) continue;

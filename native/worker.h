@@ -2,7 +2,8 @@
 // switches each frame against the current fast-path snapshot and sends the
 // results in batches. Its methods are spread by job: the loop, batching and
 // event hand-off (worker.cc), L2 switching (l2_switch.cc), proxy ARP
-// (proxy_arp.cc) and tunnel receive (tunnel_rx.cc). Only events leave for JavaScript, never packets, with
+// (proxy_arp.cc), tunnel receive (tunnel_rx.cc) and the uplink trunks' VLAN
+// demux (uplink_rx.cc). Only events leave for JavaScript, never packets, with
 // one exception: frames sent to a service port (port_service.h), which are
 // in-band DNS queries.
 #pragma once
@@ -25,6 +26,8 @@
 #include "tunnel.h"
 
 namespace weft {
+
+class UplinkPort;
 
 struct Seen {
   uint32_t port;
@@ -105,6 +108,9 @@ class Worker {
   void PolicyWakeup(double now);
   // proxy_arp.cc: answers an ARP request from a local port by proxy.
   bool ProxyArp(const Tables& t, const Port& in, Frame& f);
+  // uplink_rx.cc: reads a trunk and switches each run of frames of one
+  // owned VLAN as that VLAN port's.
+  void RxUplink(const Tables& t, UplinkPort& trunk, double now);
   // tunnel_rx.cc
   void RxTunnel(const Tables& t, Encap encap, double now);
   // One datagram off the underlay: its inner frame, if it belongs to a

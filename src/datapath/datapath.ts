@@ -138,6 +138,30 @@ export class Datapath {
   }
 
   /**
+   * An uplink trunk (issue 17): an existing interface read and written with
+   * AF_PACKET. It belongs to no network, is in no flood list and is never an
+   * fdb target: its tagged frames are switched by their VLAN ports
+   * (addVlanPort), its untagged frames are left to the host (counted
+   * uplink_untagged), frames of VLANs without a port are dropped
+   * (vlan_unknown). Throws "no interface 'X'" and the like.
+   */
+  addUplinkPort(id: number, ifname: string): void {
+    this.#native.addUplinkPort(id, ifname);
+  }
+
+  /**
+   * VLAN `vlan` (1..4094) of the trunk `uplinkId` on `network`: what is
+   * switched to it leaves through the trunk tagged 802.1Q with that VID;
+   * what arrives on the trunk with that VID is switched as this port's. A
+   * frame from a VLAN port is never sent to another (uplink_loop). Throws
+   * when `uplinkId` is no uplink port, the trunk already has a port for
+   * that VLAN, or one for another VLAN on the same network.
+   */
+  addVlanPort(id: number, network: number, uplinkId: number, vlan: number, mtu: number): void {
+    this.#native.addVlanPort(id, network, uplinkId, vlan, mtu);
+  }
+
+  /**
    * A port whose wire is memory, for tests without root: injectRx() feeds
    * its receive side (through the worker, like a device), drainTx() returns
    * what the switch sent it. Not for the forwarding path.
@@ -156,6 +180,7 @@ export class Datapath {
     return this.#native.drainTx(id);
   }
 
+  /** Removes any port; an uplink trunk that still has VLAN ports is refused (throws). */
   removePort(id: number): boolean {
     return this.#native.removePort(id);
   }

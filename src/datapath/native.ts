@@ -141,6 +141,8 @@ export interface NativeDatapath {
   addTapPort(id: number, network: number, ifname: string, mtu: number, netns?: string, guard?: NativePortGuard): void;
   addPacketPort(id: number, network: number, ifname: string, mtu: number): void;
   addServicePort(id: number, network: number, mtu: number): void;
+  addUplinkPort(id: number, ifname: string): void;
+  addVlanPort(id: number, network: number, uplinkId: number, vlan: number, mtu: number): void;
   addMemoryPort(id: number, network: number, opts?: MemoryPortOptions): void;
   injectRx(id: number, frames: Buffer[]): number;
   drainTx(id: number): Buffer[];
@@ -178,6 +180,8 @@ export const NATIVE_DATAPATH_MEMBERS = [
   'addTapPort',
   'addPacketPort',
   'addServicePort',
+  'addUplinkPort',
+  'addVlanPort',
   'addMemoryPort',
   'injectRx',
   'drainTx',

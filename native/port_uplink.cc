@@ -1,0 +1,146 @@
+#include "port_uplink.h"
+
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "port_packet.h"
+
+namespace weft {
+
+std::unique_ptr<UplinkPort> UplinkPort::Create(uint32_t id, const std::string& ifname) {
+  int fd = OpenPacketSocket(ifname, true);
+  // The interface's MTU, for what it reports; the VLAN ports carry their own.
+  struct ifreq ifr;
+  std::memset(&ifr, 0, sizeof(ifr));
+  std::strncpy(ifr.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+  uint32_t mtu = ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0 ? static_cast<uint32_t>(ifr.ifr_mtu) : 1500;
+  return std::make_unique<UplinkPort>(id, mtu, fd);
+}
+
+int UplinkPort::TxBatch(Frame* const*, int n, Counters& c) {
+  c.Drop(no_port, n);  // never in a flood list nor an fdb target: nothing gets here
+  return 0;
+}
+
+namespace {
+
+// The frame's VLAN tag from its PACKET_AUXDATA message; kUntagged when the
+// kernel took none off.
+int32_t AuxVid(msghdr& h) {
+  for (cmsghdr* cm = CMSG_FIRSTHDR(&h); cm != nullptr; cm = CMSG_NXTHDR(&h, cm)) {
+    if (cm->cmsg_level != SOL_PACKET || cm->cmsg_type != PACKET_AUXDATA) continue;
+    tpacket_auxdata aux;
+    std::memcpy(&aux, CMSG_DATA(cm), sizeof(aux));
+    if (!(aux.tp_status & TP_STATUS_VLAN_VALID)) return UplinkPort::kUntagged;
+    if ((aux.tp_status & TP_STATUS_VLAN_TPID_VALID) && aux.tp_vlan_tpid != kEthVlan) return UplinkPort::kForeignTag;
+    return aux.tp_vlan_tci & 0xfff;
+  }
+  return UplinkPort::kUntagged;
+}
+
+// An in-band 802.1Q tag: popped (the rest of the frame moves up 4 bytes;
+// rare, a kernel strips tags before taps), with the vnet header's offsets
+// moved to match.
+int32_t PopInBand(Frame& f) {
+  uint8_t* eth = f.buf + kVnetHdrLen;
+  uint32_t elen = f.len - kVnetHdrLen;
+  if (Get16(eth + 12) != kEthVlan) return UplinkPort::kUntagged;
+  if (elen < kEthHdrLen + kVlanTagLen) return UplinkPort::kBadTag;
+  int32_t vid = Get16(eth + 14) & 0xfff;
+  std::memmove(eth + 12, eth + 12 + kVlanTagLen, elen - 12 - kVlanTagLen);
+  f.len -= kVlanTagLen;
+  auto* vh = reinterpret_cast<VnetHdr*>(f.buf);
+  if ((vh->flags & kVnetNeedsCsum) && vh->csum_start >= kEthHdrLen + kVlanTagLen) vh->csum_start -= kVlanTagLen;
+  if (vh->gso_type != 0 && vh->hdr_len >= kEthHdrLen + kVlanTagLen) vh->hdr_len -= kVlanTagLen;
+  return vid;
+}
+
+constexpr size_t kAuxLen = CMSG_SPACE(sizeof(tpacket_auxdata));
+
+}  // namespace
+
+int UplinkPort::RxTagged(Frame* frames, int max, int32_t* vids) {
+  mmsghdr msgs[kBatch];
+  iovec iov[kBatch];
+  alignas(cmsghdr) char ctrl[kBatch][kAuxLen];
+  if (max > kBatch) max = kBatch;
+  for (int i = 0; i < max; i++) {
+    iov[i] = {frames[i].buf, kFrameBufLen};
+    std::memset(&msgs[i].msg_hdr, 0, sizeof(msgs[i].msg_hdr));
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_control = ctrl[i];
+    msgs[i].msg_hdr.msg_controllen = kAuxLen;
+  }
+  int n = recvmmsg(fd(), msgs, max, MSG_DONTWAIT, nullptr);
+  if (n <= 0) return 0;
+  for (int i = 0; i < n; i++) {
+    Frame& f = frames[i];
+    f.len = msgs[i].msg_len;
+    f.truncated = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+    f.gbp = 0;
+    vids[i] = AuxVid(msgs[i].msg_hdr);
+    // A frame too short for its Ethernet header is the switch's runt.
+    if (vids[i] == kUntagged && !f.truncated && f.len >= kVnetHdrLen + kEthHdrLen) vids[i] = PopInBand(f);
+  }
+  return n;
+}
+
+int UplinkPort::TxTagged(Frame* const* frames, int n, uint16_t vid, uint32_t max_len, Counters& c) {
+  mmsghdr msgs[kBatch];
+  iovec iov[kBatch][4];
+  VnetHdr vh[kBatch];  // each frame's own: its offsets move by the tag
+  const uint8_t tag[kVlanTagLen] = {kEthVlan >> 8, kEthVlan & 0xff, static_cast<uint8_t>(vid >> 8),
+                                    static_cast<uint8_t>(vid & 0xff)};
+  int sent = 0, i = 0;
+  while (i < n) {
+    int m = 0;
+    for (; i < n && m < kBatch; i++) {
+      uint8_t* eth = frames[i]->buf + kVnetHdrLen;
+      uint32_t elen = frames[i]->len - kVnetHdrLen;
+      std::memcpy(&vh[m], frames[i]->buf, kVnetHdrLen);
+      if ((vh[m].gso_type & ~kGsoEcn) == 0 && elen > max_len) {
+        c.Drop(oversized);
+        continue;
+      }
+      if (vh[m].flags & kVnetNeedsCsum) vh[m].csum_start += kVlanTagLen;
+      if (vh[m].gso_type != 0 && vh[m].hdr_len != 0) vh[m].hdr_len += kVlanTagLen;
+      iov[m][0] = {&vh[m], kVnetHdrLen};
+      iov[m][1] = {eth, 12};
+      iov[m][2] = {const_cast<uint8_t*>(tag), kVlanTagLen};
+      iov[m][3] = {eth + 12, elen - 12};
+      std::memset(&msgs[m].msg_hdr, 0, sizeof(msgs[m].msg_hdr));
+      msgs[m].msg_hdr.msg_iov = iov[m];
+      msgs[m].msg_hdr.msg_iovlen = 4;
+      m++;
+    }
+    int k = 0;
+    while (k < m) {
+      int r = sendmmsg(fd(), msgs + k, m - k, MSG_DONTWAIT);
+      if (r >= 0) {
+        // A short count means the next frame failed: the next call says why.
+        sent += r;
+        k += r;
+        continue;
+      }
+      if (errno == EAGAIN || errno == ENOBUFS) {
+        c.Drop(queue_full, (m - k) + (n - i));  // queue full: the rest is dropped
+        c.Global(uplink_tx, sent);
+        return sent;
+      }
+      // One frame the device refuses must not take the rest down with it.
+      c.Drop(tx_error);
+      k++;
+    }
+  }
+  c.Global(uplink_tx, sent);
+  return sent;
+}
+
+}  // namespace weft
