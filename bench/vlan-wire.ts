@@ -1,19 +1,20 @@
 // What is on the trunk cable: before the VLAN columns are measured, the
-// bench pings across and has tcpdump on host A's uplink count the ICMP
-// frames tagged with the VLAN, so a column is known to do the VLAN's job
-// (a tag on every frame) and not some untagged shortcut.
+// bench pings across and has tcpdump count the ICMP frames tagged with the
+// VLAN that ARRIVE on an uplink (-Q in: weft sends with PACKET_QDISC_BYPASS,
+// which taps on the sending side never see), so a column is known to do the
+// VLAN's job (a tag on every frame) and not some untagged shortcut.
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../src/switch/netns.js';
 import type { PairEnd } from './pair.js';
 
-const PINGS = 4;
+export const PINGS = 4;
 
-/** ICMP frames tagged `vid` that tcpdump saw on `iface` of `hostNs` while A pinged B PINGS times. */
+/** ICMP frames tagged `vid` that tcpdump saw arrive on `iface` of `hostNs` while A pinged B PINGS times. */
 export async function taggedIcmp(hostNs: string, iface: string, vid: number, a: PairEnd, b: PairEnd): Promise<number> {
   // -l: a line per frame as it comes; the kernel strips the tag before taps,
   // libpcap puts it back from the auxdata, so `vlan N` matches either way.
-  const dump = spawn('ip', ['netns', 'exec', hostNs, 'tcpdump', '-l', '-nei', iface, '-c', String(2 * PINGS), `vlan ${vid} and icmp`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const dump = spawn('ip', ['netns', 'exec', hostNs, 'tcpdump', '-l', '-Q', 'in', '-nei', iface, '-c', String(PINGS), `vlan ${vid} and icmp`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let listening = false;
   dump.stdout!.on('data', (d: Buffer) => (out += d.toString()));

@@ -23,7 +23,7 @@ import { measurePair, type Pair, type PairEnd } from './pair.js';
 import type { Progress } from './progress.js';
 import { roundOrder, vlanPlan, type VlanCell, type VlanCellId } from './vlan-plan.js';
 import { UPLINKS } from './vlan-cable.js';
-import { taggedIcmp } from './vlan-wire.js';
+import { PINGS, taggedIcmp } from './vlan-wire.js';
 import { kernelCableDown, kernelCableUp } from './vlan-kernel.js';
 import { ovsCableDown, ovsCableUp, VLAN } from './vlan-ovs.js';
 import { PHYSNET, uplinkCounters, VXLAN_EGRESS, weftVlanDown, weftVlanUp, type WeftVlanLab } from './vlan-weft.js';
@@ -39,8 +39,8 @@ export interface VlanBenchOptions {
 interface Path {
   cell: VlanCell;
   pair: Pair;
-  /** Host A's namespace, for the VLAN columns: whose uplink up1 is checked for tags. */
-  trunkHost?: string;
+  /** The hosts' namespaces, for the VLAN columns: their uplinks are checked for tags. */
+  trunkHosts?: [string, string];
 }
 
 export async function benchVlan(opts: VlanBenchOptions): Promise<PartResult> {
@@ -55,11 +55,11 @@ export async function benchVlan(opts: VlanBenchOptions): Promise<PartResult> {
     const weft: WeftVlanLab = await weftVlanUp((s) => progress.note(s));
     signal?.throwIfAborted();
     const paths: Path[] = [];
-    if (weft.vlan) paths.push({ cell: cell('weft'), pair: pair(weft.vlan, weft.pids), trunkHost: weft.lab.hosts[0].netns });
+    if (weft.vlan) paths.push({ cell: cell('weft'), pair: pair(weft.vlan, weft.pids), trunkHosts: [weft.lab.hosts[0].netns, weft.lab.hosts[1].netns] });
     paths.push({ cell: cell('weft-vxlan'), pair: pair(weft.vxlan, weft.pids) });
     if (opts.withOvs) {
       const ovs = await ovsCableUp();
-      paths.push({ cell: cell('ovs'), pair: pair(ovs.ends, ovs.pids), trunkHost: ovs.ends[0].host });
+      paths.push({ cell: cell('ovs'), pair: pair(ovs.ends, ovs.pids), trunkHosts: [ovs.ends[0].host, ovs.ends[1].host] });
     }
     signal?.throwIfAborted();
     paths.push({ cell: cell('kernel'), pair: pair(await kernelCableUp(), []) });
@@ -75,13 +75,15 @@ export async function benchVlan(opts: VlanBenchOptions): Promise<PartResult> {
     }
     // Tags on the cable, or the column does not do the VLAN's job.
     const tagged: string[] = [];
-    for (const p of paths.filter((x) => x.trunkHost)) {
-      const n = await taggedIcmp(p.trunkHost!, UPLINKS[0], VLAN, p.pair.a, p.pair.b);
-      if (n > 0) {
-        tagged.push(`${p.cell.label} ${n}`);
+    for (const p of paths.filter((x) => x.trunkHosts)) {
+      // Requests arrive on B's uplink, replies on A's.
+      const toB = await taggedIcmp(p.trunkHosts![1], UPLINKS[1], VLAN, p.pair.a, p.pair.b);
+      const toA = await taggedIcmp(p.trunkHosts![0], UPLINKS[0], VLAN, p.pair.a, p.pair.b);
+      if (toB > 0 && toA > 0) {
+        tagged.push(`${p.cell.label} ${toB}/${PINGS} A->B and ${toA}/${PINGS} B->A`);
         continue;
       }
-      const why = `no ICMP frame tagged VLAN ${VLAN} on host A's ${UPLINKS[0]} while its container pinged B's`;
+      const why = `${PINGS} pings A->B: ${toB} ICMP frames tagged VLAN ${VLAN} arrived on B's ${UPLINKS[1]}, ${toA} on A's ${UPLINKS[0]}`;
       if (p.cell.id !== 'weft') throw new Error(`${p.cell.label}: ${why}`);
       vlanMissing = why;
       paths.splice(paths.indexOf(p), 1);
@@ -118,7 +120,7 @@ export async function benchVlan(opts: VlanBenchOptions): Promise<PartResult> {
         `weft VXLAN: the same two weft daemons, a VXLAN network over the lab's underlay (a veth per host into a Linux bridge), MTU 1450: the path without VLAN.${VXLAN_EGRESS ? ' weft runs with --vxlan-egress.' : ''}`,
         `OVS VLAN: Open vSwitch userspace (datapath_type=netdev) per host, the uplink a trunk (trunks=${VLAN}), the container's veth an access port (tag=${VLAN}); the containers' tx checksumming off, which OVS needs to carry TCP.`,
         'kernel, untagged: this kernel has no 8021q and no VLAN-filtering bridge, so it cannot tag; a Linux bridge per host holds the uplink and the container\'s veth: untagged frames on the same kind of cable, the ceiling of the cable, not a VLAN switch.',
-        ...(tagged.length ? [`Tags on the wire: tcpdump on host A's ${UPLINKS[0]} during 4 pings A->B counted ICMP frames tagged VLAN ${VLAN}: ${tagged.join(', ')}.`] : []),
+        ...(tagged.length ? [`Tags on the wire, before the rounds: ${PINGS} pings A->B, ICMP frames tagged VLAN ${VLAN} arriving at the other host's uplink (tcpdump -Q in): ${tagged.join('; ')}.`] : []),
         ...(counters0 && counters1
           ? [`weft's uplinks over the run (both hosts): ${counters1.tx - counters0.tx} frames sent tagged (uplink_tx), ${counters1.rx - counters0.rx} tagged frames switched (uplink_rx).`]
           : []),
