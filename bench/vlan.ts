@@ -63,31 +63,7 @@ export async function benchVlan(opts: VlanBenchOptions): Promise<PartResult> {
     }
     signal?.throwIfAborted();
     paths.push({ cell: cell('kernel'), pair: pair(await kernelCableUp(), []) });
-    // A first ping resolves ARP and learns MACs, so no run pays for that. A
-    // VLAN network that was made but does not carry is the build's, not the bench's, failure.
-    let vlanMissing = weft.missing;
-    for (const p of [...paths]) {
-      const why = await unreachable(p.pair, signal);
-      if (!why) continue;
-      if (p.cell.id !== 'weft') throw new Error(`${p.cell.label}: ${why}`);
-      vlanMissing = `the VLAN network was made, but its containers do not reach each other (${why})`;
-      paths.splice(paths.indexOf(p), 1);
-    }
-    // Tags on the cable, or the column does not do the VLAN's job.
-    const tagged: string[] = [];
-    for (const p of paths.filter((x) => x.trunkHosts)) {
-      // Requests arrive on B's uplink, replies on A's.
-      const toB = await taggedIcmp(p.trunkHosts![1], UPLINKS[1], VLAN, p.pair.a, p.pair.b);
-      const toA = await taggedIcmp(p.trunkHosts![0], UPLINKS[0], VLAN, p.pair.a, p.pair.b);
-      if (toB > 0 && toA > 0) {
-        tagged.push(`${p.cell.label} ${toB}/${PINGS} A->B and ${toA}/${PINGS} B->A`);
-        continue;
-      }
-      const why = `${PINGS} pings A->B: ${toB} ICMP frames tagged VLAN ${VLAN} arrived on B's ${UPLINKS[1]}, ${toA} on A's ${UPLINKS[0]}`;
-      if (p.cell.id !== 'weft') throw new Error(`${p.cell.label}: ${why}`);
-      vlanMissing = why;
-      paths.splice(paths.indexOf(p), 1);
-    }
+    const { vlanMissing, tagged } = await verify(paths, weft.missing, signal);
     if (vlanMissing) progress.note(`vlan: no weft VLAN figures: ${vlanMissing}`);
     const counters0 = vlanMissing ? undefined : await uplinkCounters(weft.lab);
 
@@ -138,6 +114,35 @@ export async function benchVlan(opts: VlanBenchOptions): Promise<PartResult> {
       progress.note(`vlan cleanup: ${(err as Error).message}`);
     }
   }
+}
+
+/**
+ * Each path reachable (a first ping resolves ARP and learns MACs, so no run
+ * pays for that), and the VLAN columns' frames tagged on the cable, or the
+ * column does not do the VLAN's job. A weft VLAN path that fails either is
+ * dropped from `paths` (the build's failure: its column is '-' with why);
+ * any other path failing is the bench's, and throws.
+ */
+async function verify(paths: Path[], missing: string | undefined, signal: AbortSignal | undefined): Promise<{ vlanMissing?: string; tagged: string[] }> {
+  let vlanMissing = missing;
+  const fail = (p: Path, why: string) => {
+    if (p.cell.id !== 'weft') throw new Error(`${p.cell.label}: ${why}`);
+    vlanMissing = why;
+    paths.splice(paths.indexOf(p), 1);
+  };
+  for (const p of [...paths]) {
+    const why = await unreachable(p.pair, signal);
+    if (why) fail(p, p.cell.id === 'weft' ? `the VLAN network was made, but its containers do not reach each other (${why})` : why);
+  }
+  const tagged: string[] = [];
+  for (const p of paths.filter((x) => x.trunkHosts)) {
+    // Requests arrive on B's uplink, replies on A's.
+    const toB = await taggedIcmp(p.trunkHosts![1], UPLINKS[1], VLAN, p.pair.a, p.pair.b);
+    const toA = await taggedIcmp(p.trunkHosts![0], UPLINKS[0], VLAN, p.pair.a, p.pair.b);
+    if (toB > 0 && toA > 0) tagged.push(`${p.cell.label} ${toB}/${PINGS} A->B and ${toA}/${PINGS} B->A`);
+    else fail(p, `${PINGS} pings A->B: ${toB} ICMP frames tagged VLAN ${VLAN} arrived on B's ${UPLINKS[1]}, ${toA} on A's ${UPLINKS[0]}`);
+  }
+  return { vlanMissing, tagged };
 }
 
 /** Every setup's processes and namespaces; each step runs even when one before it fails. */
