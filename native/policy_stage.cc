@@ -35,6 +35,9 @@
 //   way, without an entry.
 // - A denied new connection gets no entry: each of its packets is evaluated
 //   again and counted, so a flood of denied SYNs cannot fill the table.
+// - From an uplink's VLAN port (an uplink is treated like a tunnel without
+//   GBP: the source's group comes from its address), an IPv4 source that is
+//   a local endpoint's address is dropped (uplink_spoof).
 // - Traffic from or to a service port (weft's in-band DNS) is allowed
 //   without a rule (exempt by the spec), and tracked.
 // - Counting: sessions once per new connection on the slots that decided
@@ -387,6 +390,13 @@ bool Worker::PolicyStep(const Tables& t, const PolicyTables& pt, const Port& in,
     counters_.Drop(why);
     return false;
   };
+  // From an uplink, a local endpoint's address is a lie: that endpoint sits
+  // behind a port of this host, so whoever sent it is forging (a machine on
+  // the VLAN taking a container's address).
+  if (in.is_uplink() && s.p.v4) {
+    const PolEndpoint* src = pt.Endpoint(s.net, Get32(s.p.saddr));
+    if (src != nullptr && src->local) return verdict(uplink_spoof);
+  }
   if (!s.p.ip()) return verdict(NonIp(s));
   if (s.p.v6 && NeighbourDiscovery(s.eth, s.elen, s.p)) {
     f.gbp = PortGroup(pt, in, f) & 0xffff;

@@ -8,7 +8,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
+#include "gso.h"
 #include "port_packet.h"
 
 namespace weft {
@@ -92,17 +94,62 @@ int UplinkPort::RxTagged(Frame* frames, int max, int32_t* vids) {
   return n;
 }
 
+namespace {
+
+// One tagged message: the vnet header, the MACs, the tag, the rest.
+void TaggedMsg(mmsghdr& m, iovec* iov, VnetHdr* vh, const uint8_t* tag, const uint8_t* eth, uint32_t hdr_len,
+               const uint8_t* payload, uint32_t payload_len) {
+  iov[0] = {vh, kVnetHdrLen};
+  iov[1] = {const_cast<uint8_t*>(eth), 12};
+  iov[2] = {const_cast<uint8_t*>(tag), kVlanTagLen};
+  iov[3] = {const_cast<uint8_t*>(eth + 12), hdr_len - 12};
+  iov[4] = {const_cast<uint8_t*>(payload), payload_len};
+  std::memset(&m.msg_hdr, 0, sizeof(m.msg_hdr));
+  m.msg_hdr.msg_iov = iov;
+  m.msg_hdr.msg_iovlen = payload_len != 0 ? 5 : 4;
+}
+
+}  // namespace
+
+bool UplinkPort::TxSegmented(const Frame& f, const uint8_t* tag, Counters& c) {
+  thread_local std::vector<Segment> segs;
+  const uint8_t* eth = f.buf + kVnetHdrLen;
+  uint32_t elen = f.len - kVnetHdrLen;
+  segs.clear();
+  if (SegmentGso(*reinterpret_cast<const VnetHdr*>(f.buf), eth, elen, ParseL3L4(eth, elen), segs) != GsoResult::kOk) {
+    return false;
+  }
+  mmsghdr msgs[kBatch];
+  iovec iov[kBatch][5];
+  VnetHdr none{};  // segments leave with their checksums complete
+  size_t done = 0;
+  while (done < segs.size()) {
+    size_t m = segs.size() - done < kBatch ? segs.size() - done : kBatch;
+    for (size_t k = 0; k < m; k++) {
+      const Segment& sg = segs[done + k];
+      TaggedMsg(msgs[k], iov[k], &none, tag, sg.hdr, sg.hdr_len, sg.payload, sg.payload_len);
+    }
+    int r = sendmmsg(fd(), msgs, static_cast<unsigned>(m), MSG_DONTWAIT);
+    if (r <= 0) return false;  // the frame is lost whole, as a device queue drops an skb
+    done += static_cast<size_t>(r);
+  }
+  c.Global(gso_segmented);
+  c.Global(gso_segments, segs.size());
+  return true;
+}
+
 int UplinkPort::TxTagged(Frame* const* frames, int n, uint16_t vid, uint32_t max_len, Counters& c) {
   mmsghdr msgs[kBatch];
-  iovec iov[kBatch][4];
-  VnetHdr vh[kBatch];  // each frame's own: its offsets move by the tag
+  iovec iov[kBatch][5];
+  VnetHdr vh[kBatch];     // each frame's own: its offsets move by the tag
+  const Frame* of[kBatch];  // the frame of each message
   const uint8_t tag[kVlanTagLen] = {kEthVlan >> 8, kEthVlan & 0xff, static_cast<uint8_t>(vid >> 8),
                                     static_cast<uint8_t>(vid & 0xff)};
   int sent = 0, i = 0;
   while (i < n) {
     int m = 0;
     for (; i < n && m < kBatch; i++) {
-      uint8_t* eth = frames[i]->buf + kVnetHdrLen;
+      const uint8_t* eth = frames[i]->buf + kVnetHdrLen;
       uint32_t elen = frames[i]->len - kVnetHdrLen;
       std::memcpy(&vh[m], frames[i]->buf, kVnetHdrLen);
       if ((vh[m].gso_type & ~kGsoEcn) == 0 && elen > max_len) {
@@ -111,13 +158,8 @@ int UplinkPort::TxTagged(Frame* const* frames, int n, uint16_t vid, uint32_t max
       }
       if (vh[m].flags & kVnetNeedsCsum) vh[m].csum_start += kVlanTagLen;
       if (vh[m].gso_type != 0 && vh[m].hdr_len != 0) vh[m].hdr_len += kVlanTagLen;
-      iov[m][0] = {&vh[m], kVnetHdrLen};
-      iov[m][1] = {eth, 12};
-      iov[m][2] = {const_cast<uint8_t*>(tag), kVlanTagLen};
-      iov[m][3] = {eth + 12, elen - 12};
-      std::memset(&msgs[m].msg_hdr, 0, sizeof(msgs[m].msg_hdr));
-      msgs[m].msg_hdr.msg_iov = iov[m];
-      msgs[m].msg_hdr.msg_iovlen = 4;
+      TaggedMsg(msgs[m], iov[m], &vh[m], tag, eth, elen, nullptr, 0);
+      of[m] = frames[i];
       m++;
     }
     int k = 0;
@@ -130,6 +172,14 @@ int UplinkPort::TxTagged(Frame* const* frames, int n, uint16_t vid, uint32_t max
         continue;
       }
       if (errno == EAGAIN || errno == ENOBUFS) {
+        // A device that cannot segment tagged frames itself refuses GSO
+        // frames this way too (the qdisc is bypassed, so the kernel does
+        // not cut them): cut here and send the segments.
+        if ((vh[k].gso_type & ~kGsoEcn) != 0 && TxSegmented(*of[k], tag, c)) {
+          sent++;
+          k++;
+          continue;
+        }
         c.Drop(queue_full, (m - k) + (n - i));  // queue full: the rest is dropped
         c.Global(uplink_tx, sent);
         return sent;

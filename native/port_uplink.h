@@ -49,6 +49,11 @@ class UplinkPort : public Port {
   // without GSO longer than `max_len` (Ethernet, untagged) is dropped
   // (oversized). Counts uplink_tx and what it did not send, by reason.
   int TxTagged(Frame* const* frames, int n, uint16_t vid, uint32_t max_len, Counters& c);
+
+ private:
+  // A GSO frame the device refused, cut into tagged segments (checksums
+  // complete) and sent; false if it cannot be cut or the segments do not go.
+  bool TxSegmented(const Frame& f, const uint8_t* tag, Counters& c);
 };
 
 class VlanPort : public Port {
