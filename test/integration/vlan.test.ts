@@ -123,7 +123,7 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3', 'tcpdump', 'tshark', 'ethto
     expect(mgmtBefore.code, mgmtBefore.stdout).toBe(0);
     // weft owns up1 now: its VLAN network runs over it.
     const uplinks = await v.ok('h1', 'host', 'uplink', 'ls');
-    expect(uplinks).toMatch(/h1\s+phys1\s+up1\s+1500/);
+    expect(uplinks).toMatch(/h1\s+phys1\s+up1\s+1500\s+open/);
     expect(await v.reaches(c1(), K100)).toBe(true);
     const untagged = await v.counter('h1', 'uplink_untagged');
     const r = await v.ping(h1(), MGMT, { count: 3 });
