@@ -116,11 +116,13 @@ const PREFIX = /^[A-Za-z0-9_.-]{0,40}$/;
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 const NETNS = /^[A-Za-z0-9_.-]{1,64}$/;
 const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 
-const isVlan = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 4094;
+export const isVlan = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 4094;
 
-function validCidr(s: unknown): boolean {
+export const isMac = (s: unknown): s is string => typeof s === 'string' && /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(s);
+
+/** An IPv4 address with a prefix (1 to 32). */
+export function isCidr(s: unknown): boolean {
   const m = typeof s === 'string' ? CIDR.exec(s) : null;
   return m !== null && m.slice(1, 5).every((o) => Number(o) <= 255) && Number(m[5]) >= 1 && Number(m[5]) <= 32;
 }
@@ -172,8 +174,8 @@ export function validatePhysnet(spec: PhysnetSpec): ValidPhysnetSpec {
     machines.add(a.name);
     if (!NETNS.test(spec.prefix + a.name)) fail(`namespace '${spec.prefix}${a.name}' is too long`);
     if (!isVlan(a.vlan)) fail(`access machine '${a.name}': invalid VLAN '${String(a.vlan)}' (1 to 4094)`);
-    if (!validCidr(a.ip)) fail(`access machine '${a.name}': ip must be an IPv4 address with a prefix, e.g. 10.100.0.9/24 (got '${String(a.ip)}')`);
-    if (a.mac !== undefined && (typeof a.mac !== 'string' || !MAC.test(a.mac))) fail(`access machine '${a.name}': invalid MAC '${String(a.mac)}'`);
+    if (!isCidr(a.ip)) fail(`access machine '${a.name}': ip must be an IPv4 address with a prefix, e.g. 10.100.0.9/24 (got '${String(a.ip)}')`);
+    if (a.mac !== undefined && !isMac(a.mac)) fail(`access machine '${a.name}': invalid MAC '${String(a.mac)}'`);
     const port = `a-${a.name}`;
     if (ports.has(port)) fail(`port '${port}' appears twice`);
     ports.add(port);
@@ -262,6 +264,36 @@ async function addMachine(spec: PhysnetSpec, p: ReturnType<typeof paths>, a: Phy
   await vsctl(p, 'add-port', PHYSNET_BRIDGE, port, `tag=${a.vlan}`);
   const [link] = await linkJson(ns, 'link', 'show', 'dev', 'eth0');
   return { name: a.name, netns: ns, ifname: 'eth0', vlan: a.vlan, ip: a.ip.split('/')[0], cidr: a.ip, mac: link.address as string, port };
+}
+
+export interface PhysnetMac {
+  port: string;
+  vlan: number;
+  mac: string;
+  /** Seconds since last seen. */
+  age: number;
+}
+
+/**
+ * The switch's MAC table (`ovs-appctl fdb/show phys`) with port names for
+ * OVS's port numbers: which MAC it saw on which port in which VLAN, the
+ * VLAN of a trunk port being the frame's tag.
+ */
+export async function physnetMacs(switchName: string): Promise<PhysnetMac[]> {
+  const p = paths(switchName);
+  const names = new Map<string, string>();
+  const ifaces = await vsctl(p, '--format=csv', '--data=bare', '--no-headings', '--columns=ofport,name', 'list', 'Interface');
+  for (const line of ifaces.trim().split('\n')) {
+    const [ofport, name] = line.split(',');
+    if (name) names.set(ofport, name);
+  }
+  const out: PhysnetMac[] = [];
+  for (const line of (await appctl(p, 'fdb/show', PHYSNET_BRIDGE)).split('\n').slice(1)) {
+    const [port, vlan, mac, age] = line.trim().split(/\s+/);
+    if (!mac) continue;
+    out.push({ port: names.get(port) ?? port, vlan: Number(vlan), mac, age: Number(age) });
+  }
+  return out;
 }
 
 /**

@@ -9,13 +9,15 @@
 // - VLAN network v100 (VLAN 100 on phys1): a container on each host pings
 //   the other both ways; no tunnel, the uplink's MTU, `weft port ls` lists
 //   the trunk and VLAN port; again after host h2's daemon is killed and
-//   restarted (everything comes back from the store).
+//   restarted (everything comes back from the store); and when its uplink
+//   is missing at start, a warning, then opened once the interface is back.
 // - Gateway: VXLAN network blue with a container on h2, gateway on h1's
 //   uplink VLAN 300: the container pings the machine and the machine the
 //   container; h1 publishes the machine's MAC, which becomes an fdb entry on
 //   h2; `weft net inspect` says the gateway is up, and down once h1's daemon
 //   is killed and its lease has expired (its MAC record goes with it).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/api/client.js';
@@ -148,6 +150,24 @@ describe.skipIf(skipUnless(['etcd', 'python3', 'ping']))('daemon: VLAN networks 
     expect(ports.filter((p) => p.kind === 'uplink' || p.kind === 'vlan').map((p) => p.name).sort()).toEqual(['uplink:phys1', 'vlan:phys1.100']);
   }, 60_000);
 
+  it('an uplink missing when the daemon starts: a warning naming it, no VLAN port, and opened by a later pass once it is back', async () => {
+    const [c1, c2] = [CONTAINERS[0], CONTAINERS[1]];
+    const ns = host('h2').netns;
+    await kill9('h2');
+    await ipIn(ns, 'link', 'set', 'up2', 'down');
+    await ipIn(ns, 'link', 'set', 'up2', 'name', 'up2x');
+    await restartWeftHost(TOPO, lab, 'h2');
+    const ports = JSON.parse(await ok('h2', 'port', 'ls', '--json')) as Array<{ kind: string }>;
+    expect(ports.filter((p) => p.kind === 'uplink' || p.kind === 'vlan')).toEqual([]);
+    expect(readFileSync(host('h2').log, 'utf8')).toMatch(/cannot open uplink up2 of physnet phys1 \(trying again\)/);
+    expect(await pingOnce(netnsOf(c2), c1.ip)).toBe(false);
+    await ipIn(ns, 'link', 'set', 'up2x', 'name', 'up2');
+    await ipIn(ns, 'link', 'set', 'up2', 'up');
+    expect(await pings(netnsOf(c2), c1.ip)).toBe(3);
+    expect(await pings(netnsOf(c1), c2.ip)).toBe(3);
+    expect(readFileSync(host('h2').log, 'utf8')).toMatch(/uplink up2 of physnet phys1 is open now/);
+  }, 60_000);
+
   it('a gateway: a container on h2 (VXLAN) and a machine on VLAN 300 behind h1 ping each other; down when h1 dies', async () => {
     machine = spawn('ip', ['netns', 'exec', MACHINE, 'python3', SCRIPT, 'eth0', '300', MACHINE_MAC, MACHINE_IP], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve, reject) => {
@@ -173,6 +193,10 @@ describe.skipIf(skipUnless(['etcd', 'python3', 'ping']))('daemon: VLAN networks 
       return line && /: up, [2-9]\d* MACs$/.test(line) ? line : undefined;
     }, 10_000, 200);
     expect(up).toMatch(/^vlan gateway\s+vlan 300@phys1 on h1: up, 2 MACs$/);
+    // weft stats on h1 counts them; h2, which has no port on VLAN 300, counted the machine's broadcasts and left them.
+    const s1 = (await stats(api('h1'))).overlay as unknown as Record<string, number>;
+    expect([s1.gateway_macs, s1.gateway_macs_unpublished]).toEqual([2, 0]);
+    expect((await stats(api('h2'))).datapath.drops.vlan_unknown).toBeGreaterThan(0);
     const vteps = JSON.parse(await ok('h2', 'vtep', 'ls', '--json')) as Array<{ net: string; ip: string; flood: boolean }>;
     expect(vteps).toContainEqual(expect.objectContaining({ net: 'blue.acme', ip: h1Vtep, flood: true }));
     // h1 dies: its lease expires (3 s), the gateway is down, its MACs are gone from h2.
