@@ -195,7 +195,7 @@ describe.skipIf(skipUnless(['etcd', 'python3', 'ping']))('daemon: VLAN networks 
     expect(up).toMatch(/^vlan gateway\s+vlan 300@phys1 on h1: up, 2 MACs$/);
     // weft stats on h1 counts them; h2, which has no port on VLAN 300, counted the machine's broadcasts and left them.
     const s1 = (await stats(api('h1'))).overlay as unknown as Record<string, number>;
-    expect([s1.gateway_macs, s1.gateway_macs_unpublished]).toEqual([2, 0]);
+    expect([s1.gateway_macs, s1.gateway_macs_unpublished, s1.gateway_macs_spoofed]).toEqual([2, 0, 0]);
     expect((await stats(api('h2'))).datapath.drops.vlan_unknown).toBeGreaterThan(0);
     const vteps = JSON.parse(await ok('h2', 'vtep', 'ls', '--json')) as Array<{ net: string; ip: string; flood: boolean }>;
     expect(vteps).toContainEqual(expect.objectContaining({ net: 'blue.acme', ip: h1Vtep, flood: true }));
