@@ -23,8 +23,11 @@ interface GatewayView {
 describe.skipIf(skipUnless(['ip', 'etcd', 'python3', 'tcpdump', 'ethtool', 'ovs-vswitchd']))('a VXLAN network bridged to VLAN 300 by a gateway host', () => {
   let v: VlanLab;
   const cb = () => v.c('cb').netns;
+  /** h2's overlay fdb entries for k300's MAC (published by the gateway host). */
+  const k300Fdb = async () =>
+    (JSON.parse(await v.ok('h2', 'fdb', 'show', '--json')) as Array<{ mac: string; vtep: string; ip?: string }>).filter((e) => e.mac === MACHINES.k300.mac);
   const gateway = async (): Promise<GatewayView | undefined> =>
-    (JSON.parse(await v.ok('h2', 'net', 'inspect', 'blue', '--tenant', 't1')) as { gateway?: GatewayView }).gateway;
+    (JSON.parse(await v.ok('h2', 'net', 'inspect', 'blue', '--tenant', 't1', '--json')) as { vlanGateway?: GatewayView }).vlanGateway;
 
   beforeAll(async () => {
     v = await VlanLab.up({ v100: false });
@@ -45,13 +48,15 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3', 'tcpdump', 'ethtool', 'ovs-
     expect(got.filter((f) => f.vlan !== 300).map((f) => f.line)).toEqual([]);
   });
 
-  it('weft net inspect shows the gateway up on h1 with the MAC it learned (k300) published', async () => {
+  it("weft net inspect shows the gateway up on h1 with the MAC it learned (k300) published, and h2's fdb has k300's MAC behind h1's VTEP", async () => {
     expect(await v.reaches(machineNs('k300'), CB.ip)).toBe(true);
     const gw = await eventually(async () => {
       const g = await gateway();
       return g && g.macs >= 1 ? g : undefined;
     }, 20_000);
     expect(gw).toMatchObject({ physnet: 'phys1', vlan: 300, host: 'h1', state: 'up' });
+    const fdb = await eventually(async () => ((await k300Fdb()).length ? await k300Fdb() : undefined), 20_000);
+    expect(fdb).toEqual([expect.objectContaining({ mac: MACHINES.k300.mac, vtep: v.host('h1').underlayIp })]);
   });
 
   it("after h1's daemon is killed and its lease runs out the gateway shows down (host h1 is not alive); a restarted h1 brings it back up and cb reaches k300 again", async () => {
@@ -61,6 +66,9 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3', 'tcpdump', 'ethtool', 'ovs-
       return g?.state === 'down' ? g : undefined;
     }, 30_000, 250);
     expect(down.reason).toMatch(/host h1 is not alive/);
+    // What h1 published went with its lease.
+    expect(down.macs).toBe(0);
+    expect(await eventually(async () => ((await k300Fdb()).length === 0 ? true : undefined), 20_000)).toBe(true);
     expect((await v.ping(cb(), K300, { count: 2 })).code).not.toBe(0);
 
     await v.restart('h1');

@@ -74,17 +74,19 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3', 'tcpdump', 'ethtool', 'ovs-
     expect(events.filter((e) => e.peer?.startsWith(`${K200}:`))).toEqual([]);
   });
 
-  it("a frame from the uplink claiming c2's own address (an endpoint local to h2) never reaches c2 and is counted uplink_spoof; from k100's address it does", async () => {
+  /** UDP frames from k100 to c2 with source address `src`, 10 of them; which of them reached c2's eth0. */
+  const udpFromK100 = async (src: string): Promise<string[]> => {
     const k100 = MACHINES.k100.mac;
-    const from = (src: string) => eth(C2.mac, k100, 0x0800, ipv4(src, DB, 17, udp(40_000, 9_999)));
-    let atC2 = await captureFrames(v, v.c('c2').netns, 'eth0', `ether src ${k100} and udp port 9999`, 'in');
-    expect((await sendFrames(machineNs('k100'), 'eth0', from(K100), 10, 5)).stdout.trim()).toBe('10');
-    expect((await atC2.finish()).length).toBe(10);
+    const frame = eth(C2.mac, k100, 0x0800, ipv4(src, DB, 17, udp(40_000, 9_999)));
+    const atC2 = await captureFrames(v, v.c('c2').netns, 'eth0', `ether src ${k100} and udp port 9999`, 'in');
+    expect((await sendFrames(machineNs('k100'), 'eth0', frame, 10, 5)).stdout.trim()).toBe('10');
+    return (await atC2.finish()).map((f) => f.line);
+  };
 
+  it("a frame from the uplink claiming c2's own address (an endpoint local to h2) never reaches c2 and is counted uplink_spoof, with no policy in play; from k100's address it does", async () => {
+    expect((await udpFromK100(K100)).length).toBe(10);
     const spoof = await v.drop('h2', 'uplink_spoof');
-    atC2 = await captureFrames(v, v.c('c2').netns, 'eth0', `ether src ${k100} and udp port 9999`, 'in');
-    expect((await sendFrames(machineNs('k100'), 'eth0', from(DB), 10, 5)).stdout.trim()).toBe('10');
-    expect((await atC2.finish()).map((f) => f.line)).toEqual([]);
+    expect(await udpFromK100(DB)).toEqual([]);
     expect(await v.drop('h2', 'uplink_spoof')).toBeGreaterThanOrEqual(spoof + 10);
   });
 
@@ -107,6 +109,10 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3', 'tcpdump', 'ethtool', 'ovs-
     const dflt = s.defaults.find((d) => d.group === 'db.v100.t1' && d.direction === 'in');
     expect(dflt?.packets ?? 0).toBeGreaterThanOrEqual(1);
     expect(events.filter((e) => e.peer?.startsWith(`${K200}:`))).toEqual([]);
+    // With the group enforced, c2's own address from the uplink is a spoof too.
+    const spoof = await v.drop('h2', 'uplink_spoof');
+    expect(await udpFromK100(DB)).toEqual([]);
+    expect(await v.drop('h2', 'uplink_spoof')).toBeGreaterThanOrEqual(spoof + 10);
   });
 
   it('V6 with the rule removed, k100 reaches db on nothing: uplink traffic is not exempt', async () => {

@@ -123,7 +123,7 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3', 'tcpdump', 'tshark', 'ethto
     expect(mgmtBefore.code, mgmtBefore.stdout).toBe(0);
     // weft owns up1 now: its VLAN network runs over it.
     const uplinks = await v.ok('h1', 'host', 'uplink', 'ls');
-    expect(uplinks).toMatch(/h1\s+phys1\s+up1\s+1500/);
+    expect(uplinks).toMatch(/h1\s+phys1\s+up1\s+1500\s+open/);
     expect(await v.reaches(c1(), K100)).toBe(true);
     const untagged = await v.counter('h1', 'uplink_untagged');
     const r = await v.ping(h1(), MGMT, { count: 3 });
@@ -152,6 +152,24 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'python3', 'tcpdump', 'tshark', 'ethto
     expect(await v.drop('h1', 'vlan_unknown')).toBeGreaterThanOrEqual(unknown + 20);
     // Still forwarding.
     expect(await v.reaches(c1(), C2.ip)).toBe(true);
+  });
+
+  it('hostile: 1800 frames on h1\'s trunk in VLANs it does not own (1, 2, 99, 101, 200, 300, 1000, 4094) and 802.1ad-tagged with VID 100 outside reach no container, are all counted as drops (vlan_unknown for the unknown VIDs), and h1 keeps forwarding', async () => {
+    const icmpToC1 = ipv4(STRANGER.ip, C1.ip, 1, icmpEcho(0x4c8, 1));
+    const unknownVids = [1, 2, 99, 101, 200, 300, 1000, 4094].map((vid) => taggedPcp(C1.mac, STRANGER.mac, vid, 0, 0x0800, icmpToC1));
+    // An S-tag (0x88a8) of VID 100 around a C-tag of VID 100: not an 802.1Q frame of VLAN 100.
+    const cTag = Buffer.from([0x00, 100, 0x08, 0x00]);
+    const qinq = eth(C1.mac, STRANGER.mac, 0x88a8, Buffer.concat([Buffer.from([0x00, 100, 0x81, 0x00]), cTag, icmpToC1]));
+    const before = await v.stats('h1');
+    const dropsOf = (s: typeof before) => Object.values(s.datapath.drops).reduce((a, b) => a + b, 0);
+    const atC1 = await captureFrames(v, c1(), 'eth0', `ether src ${STRANGER.mac}`);
+    expect((await sendFrames(SWITCH_NS, TRUNK.h1, [...unknownVids, qinq], 200, 1)).stdout.trim()).toBe('1800');
+    expect(show(await atC1.finish())).toEqual([]);
+    const after = await v.stats('h1');
+    expect(after.datapath.drops.vlan_unknown - before.datapath.drops.vlan_unknown).toBeGreaterThanOrEqual(1600);
+    expect(dropsOf(after) - dropsOf(before)).toBeGreaterThanOrEqual(1800);
+    expect(await v.reaches(c1(), C2.ip)).toBe(true);
+    expect(await v.reaches(c1(), K100)).toBe(true);
   });
 
   it('V5 a broadcast flood from k100 leaves the switch toward each trunk exactly as often as it was sent, reaches c1 and c2 once each, and weft never sends a frame of it back out of an uplink', async () => {
