@@ -28,6 +28,9 @@ export class ApiClient {
   post<T = unknown>(path: string, body: unknown): Promise<T> {
     return this.call<T>('POST', path, body);
   }
+  put<T = unknown>(path: string, body: unknown): Promise<T> {
+    return this.call<T>('PUT', path, body);
+  }
   patch<T = unknown>(path: string, body: unknown): Promise<T> {
     return this.call<T>('PATCH', path, body);
   }

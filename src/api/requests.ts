@@ -9,9 +9,10 @@ import type { CreateEndpointRequest } from '../control/endpoints.js';
 import type { UpdateEndpointRequest } from '../control/endpoint-update.js';
 import type { CreateGroupRequest, CreateNetworkRequest, CreateTenantRequest, GroupChange } from '../control/objects.js';
 import type { CreatePolicyRequest, RuleInput } from '../control/policies.js';
+import type { AddGatewayRequest } from '../control/gateways.js';
 import { bodyProblem, type BodyKind } from './schemas.js';
 
-export type { AddFdbRequest, AddVtepRequest, AttachPortRequest, CreateEndpointRequest, CreateGroupRequest, CreateNetworkRequest, CreatePolicyRequest, CreatePortRequest, CreateTenantRequest, GroupChange, RuleInput, UpdateEndpointRequest };
+export type { AddGatewayRequest, AddFdbRequest, AddVtepRequest, AttachPortRequest, CreateEndpointRequest, CreateGroupRequest, CreateNetworkRequest, CreatePolicyRequest, CreatePortRequest, CreateTenantRequest, GroupChange, RuleInput, UpdateEndpointRequest };
 
 /** The body of PATCH /v1/endpoints/NAME (the endpoint is named by the path and query). */
 export type EndpointChange = Pick<UpdateEndpointRequest, 'aliases' | 'group' | 'port'>;
@@ -30,6 +31,8 @@ export interface RequestOf {
   attach: AttachPortRequest;
   vtep: AddVtepRequest;
   fdb: AddFdbRequest;
+  uplink: { iface: string };
+  gateway: AddGatewayRequest;
 }
 
 /** A body (undefined when the request had none) as the typed request of its kind; a 400 with one line when it does not fit. */

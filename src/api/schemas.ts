@@ -68,7 +68,11 @@ const rule = {
 const body = (properties: Record<string, SchemaObject>, required: string[]): SchemaObject => ({ type: 'object', properties, required, additionalProperties: false });
 
 export const BODY_SCHEMAS = {
-  tenant: body({ name, subnetPool: cidr, vniRange: { type: 'string', pattern: '^[0-9]{1,10}-[0-9]{1,10}$', description: 'VNI range' } }, ['name']),
+  // vlanRange, vlan and physnet: JSON types here, values judged by control/vlans.ts (one wording for the API and the CLI).
+  tenant: body(
+    { name, subnetPool: cidr, vniRange: { type: 'string', pattern: '^[0-9]{1,10}-[0-9]{1,10}$', description: 'VNI range' }, vlanRange: { type: 'string', maxLength: 32 } },
+    ['name'],
+  ),
   network: body(
     {
       name,
@@ -77,8 +81,10 @@ export const BODY_SCHEMAS = {
       gateway: ipv4,
       dns: ipv4,
       mtu: { type: 'integer', minimum: 576, maximum: 65000 },
-      encap: { enum: ['vxlan', 'gre'], description: 'encapsulation' },
+      encap: { enum: ['vxlan', 'gre', 'vlan'], description: 'encapsulation' },
       vni: { type: 'integer', minimum: 1, maximum: 0xffffffff },
+      vlan: { type: 'integer' },
+      physnet: name,
     },
     ['name'],
   ),
@@ -95,6 +101,10 @@ export const BODY_SCHEMAS = {
   endpointUpdate: body({ aliases, group: { type: 'string', nullable: true, maxLength: 63 }, port: { type: 'integer', minimum: 0, maximum: 65535 } }, []),
   port: body({ name, net: netRef, tenant: name, netns, ifname, ip: ipv4Prefix, mac, router }, ['name', 'net', 'netns']),
   attach: body({ iface: ifname, net: netRef, tenant: name, router }, ['iface', 'net']),
+  /** PUT /v1/uplinks/PHYSNET: this host's interface on the physnet. */
+  uplink: body({ iface: ifname }, ['iface']),
+  /** POST /v1/networks/NAME/gateway: the host bridging the network to a VLAN of its uplink on the physnet. */
+  gateway: body({ physnet: name, vlan: { type: 'integer' }, host: { type: 'string', minLength: 1, maxLength: 253 } }, ['physnet', 'vlan', 'host']),
   vtep: body({ ip: ipv4, net: netRef, tenant: name, gbp: { type: 'boolean' } }, ['ip', 'net']),
   fdb: body({ mac, net: netRef, vtep: ipv4, ip: ipv4, tenant: name, group: name }, ['mac', 'net', 'vtep']),
 } satisfies Record<string, SchemaObject>;
@@ -117,6 +127,9 @@ const quote = (v: unknown) => {
   const clean = s.replace(/[\u0000-\u001f\u007f]/g, '?');
   return clean.length > 40 ? `${clean.slice(0, 40)}...` : clean;
 };
+
+/** `a or b`, `a, b or c`. */
+const orList = (vs: unknown[]) => (vs.length > 1 ? `${vs.slice(0, -1).join(', ')} or ${String(vs[vs.length - 1])}` : vs.join(''));
 
 function describe(e: ErrorObject, body: unknown, schema: SchemaObject): string {
   if (e.instancePath === '' && e.keyword === 'type') return `request body must be a JSON object, not ${jsonType(body)}`;
@@ -145,7 +158,7 @@ function describe(e: ErrorObject, body: unknown, schema: SchemaObject): string {
     case 'format':
       return `field '${field}': ${FORMAT_TEXT[String(p.format)]?.(quote(value)) ?? `not a valid ${String(p.format)}`}`;
     case 'enum':
-      return `field '${field}': unknown ${String(fieldSchema.description ?? 'value')} '${quote(value)}' (${(p.allowedValues as unknown[]).join(' or ')})`;
+      return `field '${field}': unknown ${String(fieldSchema.description ?? 'value')} '${quote(value)}' (${orList(p.allowedValues as unknown[])})`;
     case 'pattern':
       return `field '${field}': malformed ${String(fieldSchema.description ?? 'value')} '${quote(value)}'`;
     default:

@@ -128,6 +128,8 @@ export class ApiServer {
       'GET /v1/networks': ['tenant'],
       'GET /v1/networks/:name': ['tenant'],
       'DELETE /v1/networks/:name': ['tenant'],
+      'POST /v1/networks/:name/gateway': ['tenant'],
+      'DELETE /v1/networks/:name/gateway': ['tenant'],
       'GET /v1/groups': ['tenant', 'net'],
       'DELETE /v1/groups/:name': ['tenant', 'net'],
       'PATCH /v1/groups/:name': ['tenant', 'net'],
@@ -168,6 +170,13 @@ export class ApiServer {
     rb('POST', '/v1/networks', 'network', ({ body }) => objects.createNetwork(body));
     r('GET', '/v1/networks/:name', ({ params, query }) => objects.network(params.name, opt(query, 'tenant')));
     r('DELETE', '/v1/networks/:name', ({ params, query }) => objects.removeNetwork(params.name, opt(query, 'tenant')).then(() => ({ removed: params.name })));
+    // VLAN uplinks: a host sets and removes only its own; gateways may name any host.
+    const { uplinks, gateways } = objects;
+    r('GET', '/v1/uplinks', () => uplinks.list(info.hostId, ctl.uplinks()));
+    rb('PUT', '/v1/uplinks/:physnet', 'uplink', ({ params, body }) => uplinks.set(info.hostId, params.physnet, body.iface));
+    r('DELETE', '/v1/uplinks/:physnet', ({ params }) => uplinks.remove(info.hostId, params.physnet));
+    rb('POST', '/v1/networks/:name/gateway', 'gateway', ({ params, query, body }) => gateways.add(params.name, opt(query, 'tenant'), body));
+    r('DELETE', '/v1/networks/:name/gateway', ({ params, query }) => gateways.remove(params.name, opt(query, 'tenant')));
     r('GET', '/v1/groups', ({ query }) => objects.groups(opt(query, 'tenant'), opt(query, 'net')));
     rb('POST', '/v1/groups', 'group', ({ body }) => objects.createGroup(body));
     r('DELETE', '/v1/groups/:name', ({ params, query }) =>

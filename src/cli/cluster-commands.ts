@@ -20,11 +20,12 @@ export function registerTenant(program: Command): void {
     .description('create a tenant')
     .option('--subnet-pool <cidr>', 'networks without --subnet are carved from here, and any --subnet must lie inside')
     .option('--vni-range <a-b>', 'VNIs of the tenant\'s networks come from here')
+    .option('--vlan-range <a-b>', 'VLAN ids (1 to 4094) of the tenant\'s VLAN networks and gateways must lie here')
     .option('--json', 'print JSON')
     .action(async (name: string, o, cmd: Command) => {
-      const t = await client(cmd).post<TenantRecord>('/v1/tenants', { name, subnetPool: o.subnetPool, vniRange: o.vniRange });
+      const t = await client(cmd).post<TenantRecord>('/v1/tenants', { name, subnetPool: o.subnetPool, vniRange: o.vniRange, vlanRange: o.vlanRange });
       if (o.json) printJson(t);
-      else console.log(`tenant ${t.name} created${t.subnetPool ? `, pool ${t.subnetPool}` : ''}${t.vniRange ? `, VNIs ${t.vniRange.join('-')}` : ''}`);
+      else console.log(`tenant ${t.name} created${t.subnetPool ? `, pool ${t.subnetPool}` : ''}${t.vniRange ? `, VNIs ${t.vniRange.join('-')}` : ''}${t.vlanRange ? `, VLANs ${t.vlanRange.join('-')}` : ''}`);
     });
   tenant
     .command('ls')
@@ -33,7 +34,7 @@ export function registerTenant(program: Command): void {
     .action(async (o, cmd: Command) => {
       const rows = await client(cmd).get<TenantRecord[]>('/v1/tenants');
       if (o.json) return printJson(rows);
-      printTable(['NAME', 'SUBNET POOL', 'VNI RANGE'], rows.map((t) => [t.name, t.subnetPool, t.vniRange?.join('-')]));
+      printTable(['NAME', 'SUBNET POOL', 'VNI RANGE', 'VLAN RANGE'], rows.map((t) => [t.name, t.subnetPool, t.vniRange?.join('-'), t.vlanRange?.join('-')]));
     });
   tenant
     .command('inspect <name>')

@@ -4,6 +4,8 @@ import { ApiClient, DEFAULT_API } from '../api/client.js';
 import type { PortView } from '../control/controller.js';
 import type { NetworkView } from '../control/objects.js';
 import { printJson, printTable } from './format.js';
+import { checkVlan } from '../control/vlans.js';
+import { segmentOf } from './network-format.js';
 
 export function client(cmd: Command): ApiClient {
   const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
@@ -20,53 +22,58 @@ export function wholeNumber(flag: string) {
   };
 }
 
-export function registerNet(program: Command): void {
-  const net = program.command('net').description('networks: one broadcast domain (one VNI) each, in a tenant');
+export function registerNet(program: Command): Command {
+  const net = program.command('net').description('networks: one broadcast domain (one VNI, or one VLAN of a physnet) each, in a tenant');
   net
     .command('create <name>')
     .description('create a network in a tenant (every host realises it)')
-    .option('--tenant <t>', 'tenant', 'default')
+    .option('-t, --tenant <t>', 'tenant', 'default')
     .option('--subnet <cidr>', 'IPv4 subnet, e.g. 10.1.0.0/24 (default: carved from the tenant\'s pool)')
     .option('--gateway <ip>', 'gateway address containers route through')
     .option('--dns <ip>', 'the network\'s DNS address (default: the first address that is not the gateway)')
-    .option('--mtu <n>', 'MTU of the network\'s ports (default: the underlay\'s less the encapsulation)', wholeNumber('--mtu'))
-    .option('--encap <kind>', 'tunnel encapsulation: vxlan or gre', 'vxlan')
+    .option('--mtu <n>', 'MTU of the network\'s ports (default: the underlay\'s less the encapsulation; a VLAN network\'s: its physnet\'s uplinks\')', wholeNumber('--mtu'))
+    .option('--encap <kind>', 'segment: vxlan or gre (tunnels between hosts), or vlan (a VLAN of the hosts\' uplinks)', 'vxlan')
     .option('--vni <n>', 'VXLAN VNI or GRE key (default: the next free in the tenant\'s range, or from 256)', wholeNumber('--vni'))
+    .option('--vlan <n>', '--encap vlan: VLAN id, 1 to 4094 (default: the next free in the tenant\'s VLAN range, or from 1)')
+    .option('--physnet <p>', '--encap vlan: the physnet (hosts map it to an interface with weft host uplink set)')
     .option('--json', 'print JSON')
     .action(async (name: string, o, cmd: Command) => {
-      const n = await client(cmd).post<NetworkView>('/v1/networks', { name, tenant: o.tenant, subnet: o.subnet, gateway: o.gateway, dns: o.dns, mtu: o.mtu, encap: o.encap, vni: o.vni });
+      const vlan = o.vlan === undefined ? undefined : checkVlan(o.vlan);
+      const n = await client(cmd).post<NetworkView>('/v1/networks', { name, tenant: o.tenant, subnet: o.subnet, gateway: o.gateway, dns: o.dns, mtu: o.mtu, encap: o.encap, vni: o.vni, vlan, physnet: o.physnet });
       if (o.json) printJson(n);
-      else console.log(`network ${n.ref} created (${n.subnet}, ${n.encap} ${n.vni}, mtu ${n.mtu}, dns ${n.dns})`);
+      else console.log(`network ${n.ref} created (${n.subnet}, ${segmentOf(n)}, mtu ${n.mtu}, dns ${n.dns})`);
     });
   net
     .command('ls')
     .description('list networks')
-    .option('--tenant <t>', 'only this tenant')
+    .option('-t, --tenant <t>', 'only this tenant')
     .option('--json', 'print JSON')
     .action(async (o, cmd: Command) => {
       const nets = await client(cmd).get<NetworkView[]>(`/v1/networks${o.tenant ? `?tenant=${enc(o.tenant)}` : ''}`);
       if (o.json) return printJson(nets);
+      const gw = (n: NetworkView) => (n.vlanGateway ? `${n.vlanGateway.host} vlan ${n.vlanGateway.vlan}@${n.vlanGateway.physnet} ${n.vlanGateway.state}` : undefined);
       printTable(
-        ['NAME', 'TENANT', 'SUBNET', 'GATEWAY', 'DNS', 'ENCAP', 'VNI', 'MTU', 'ENDPOINTS'],
-        nets.map((n) => [n.name, n.tenant, n.subnet, n.gateway, n.dns, n.encap, n.vni, n.mtu, n.endpoints]),
+        ['NAME', 'TENANT', 'SUBNET', 'GATEWAY', 'DNS', 'SEGMENT', 'MTU', 'ENDPOINTS', 'VLAN GATEWAY'],
+        nets.map((n) => [n.name, n.tenant, n.subnet, n.gateway, n.dns, segmentOf(n), n.mtu, n.endpoints, gw(n)]),
       );
     });
   net
     .command('inspect <name>')
-    .description('one network (NAME or NAME.TENANT)')
+    .description('one network (NAME or NAME.TENANT), with its VLAN gateway (vlanGateway) and whether it is up')
     .option('--json', 'print JSON (what inspect always prints)')
-    .option('--tenant <t>', 'tenant')
+    .option('-t, --tenant <t>', 'tenant')
     .action(async (name: string, o, cmd: Command) => {
       printJson(await client(cmd).get<NetworkView>(`/v1/networks/${enc(name)}${o.tenant ? `?tenant=${enc(o.tenant)}` : ''}`));
     });
   net
     .command('rm <name>')
-    .description('remove a network that has no endpoints, groups or ports')
-    .option('--tenant <t>', 'tenant')
+    .description('remove a network that has no endpoints, groups or ports (its VLAN gateway goes with it)')
+    .option('-t, --tenant <t>', 'tenant')
     .action(async (name: string, o, cmd: Command) => {
       await client(cmd).delete(`/v1/networks/${enc(name)}${o.tenant ? `?tenant=${enc(o.tenant)}` : ''}`);
       console.log(`network ${name} removed`);
     });
+  return net;
 }
 
 export function registerPort(program: Command): void {

@@ -13,6 +13,7 @@ import { registerCni } from './cni-commands.js';
 import { registerPolicy } from './policy-commands.js';
 import { registerPolicyStats } from './policy-stats-commands.js';
 import { registerCt } from './ct-commands.js';
+import { registerGateway, registerUplink } from './vlan-commands.js';
 import { VALID_IFNAME } from '../switch/netns.js';
 import { parseDnsDomain } from '../dns/zones.js';
 
@@ -105,7 +106,7 @@ program
   });
 
 registerTenant(program);
-registerNet(program);
+registerGateway(registerNet(program));
 registerGroup(program);
 registerPolicyStats(registerPolicy(program));
 registerCt(program);
@@ -116,7 +117,7 @@ registerMac(program);
 registerStats(program);
 registerVtep(program);
 registerFdb(program);
-registerHost(program);
+registerUplink(registerHost(program));
 registerLab(program);
 registerBench(program);
 registerCni(program);

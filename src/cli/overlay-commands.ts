@@ -70,7 +70,7 @@ export function registerFdb(program: Command): void {
     });
 }
 
-export function registerHost(program: Command): void {
+export function registerHost(program: Command): Command {
   const host = program.command('host').description('the hosts of the cluster, as the store knows them (each under its lease)');
   host
     .command('ls')
@@ -81,4 +81,5 @@ export function registerHost(program: Command): void {
       if (o.json) return printJson(rows);
       printTable(['HOST', 'VTEP', 'PID', 'SINCE', 'FEATURES'], rows.map((r) => [r.host, r.underlay, r.pid, r.since, (r.features ?? []).join(',')]));
     });
+  return host;
 }

@@ -1,12 +1,24 @@
 // The cluster as this daemon sees it: tenants, networks, groups, endpoints,
-// policies and hosts, mirrored in memory from one list + watch of the store. Readers
+// policies, hosts, host uplinks, network gateways and the MACs gateways learned, mirrored in memory from one list + watch of the store. Readers
 // (the reconciler, `ls` commands, the DNS resolver) read here, never the
 // store. A watch that stops (compacted history, a cancelled watch) and a
 // timer both re-list from scratch, so a missed event heals instead of
 // leaving the mirror stale.
 import type { Store, WatchEvent, Watcher } from './store/store.js';
 import type { HostRecord } from './hosts.js';
-import { netRef, parseKey, ROOT, type EndpointRecord, type GroupRecord, type NetworkRecord, type PolicyRecord, type TenantRecord } from './records.js';
+import {
+  netRef,
+  parseKey,
+  ROOT,
+  type EndpointRecord,
+  type GatewayMacRecord,
+  type GatewayRecord,
+  type GroupRecord,
+  type NetworkRecord,
+  type PolicyRecord,
+  type TenantRecord,
+  type UplinkRecord,
+} from './records.js';
 
 export interface ViewLog {
   warn(msg: string): void;
@@ -23,6 +35,12 @@ export class ClusterView {
   readonly hosts = new Map<string, HostRecord>();
   /** By `<p>.<t>`. */
   readonly policies = new Map<string, PolicyRecord>();
+  /** By `<host>/<physnet>`. */
+  readonly uplinks = new Map<string, UplinkRecord>();
+  /** By `<n>.<t>`: the one gateway of a tunnel network. */
+  readonly gateways = new Map<string, GatewayRecord>();
+  /** By `<n>.<t>`, then MAC: what the network's gateway host learned on its VLAN port. */
+  readonly gatewayMacs = new Map<string, Map<string, GatewayMacRecord>>();
   /** The store revision the mirror has caught up with. */
   revision = 0;
   /** Bumped on every change of the mirror: readers that cache derived data key on it. */
@@ -64,7 +82,8 @@ export class ClusterView {
     if (this.#closed) return;
     const { items, revision } = await this.store.list(ROOT);
     this.#watcher?.close();
-    for (const m of [this.tenants, this.networks, this.groups, this.endpoints, this.hosts, this.policies]) m.clear();
+    const maps: Array<Map<string, unknown>> = [this.tenants, this.networks, this.groups, this.endpoints, this.hosts, this.policies];
+    for (const m of maps.concat(this.uplinks, this.gateways, this.gatewayMacs)) m.clear();
     for (const kv of items) this.#apply(kv.key, kv.value);
     this.revision = Math.max(this.revision, revision);
     this.#watcher = this.store.watch(ROOT, revision, (evs) => this.#onEvents(evs), (err) => {
@@ -106,6 +125,22 @@ export class ClusterView {
         return void set(this.hosts, k.host);
       case 'policy':
         return void set(this.policies, `${k.name}.${k.tenant}`);
+      case 'uplink':
+        return void set(this.uplinks, `${k.host}/${k.physnet}`);
+      case 'gateway':
+        return void set(this.gateways, netRef(k.tenant, k.net));
+      case 'gatewayMac': {
+        const net = netRef(k.tenant, k.net);
+        let macs = this.gatewayMacs.get(net);
+        if (rec === undefined) {
+          macs?.delete(k.mac);
+          if (macs?.size === 0) this.gatewayMacs.delete(net);
+          return;
+        }
+        if (!macs) this.gatewayMacs.set(net, (macs = new Map()));
+        macs.set(k.mac, rec as GatewayMacRecord);
+        return;
+      }
     }
   }
 

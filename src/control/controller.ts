@@ -3,17 +3,21 @@
 // overlay's static and store-derived entries (static-overlay.ts), with
 // state.json written after each change or the change taken back.
 import type { Switch } from '../switch/switch.js';
+import { parseMac } from '../datapath/mac.js';
+import { parseIPv4 } from './ipv4.js';
 import type { Overlay } from '../overlay/overlay.js';
 import { LocalNetworks, refOf, type LocalNetworkView, type NetworkHooks, type WarnLog } from './local-networks.js';
 import { LocalPorts, type AttachPortRequest, type CreatePortRequest, type PortView } from './ports.js';
 import { StaticOverlay, type AddFdbRequest, type AddVtepRequest, type DynamicOverlay, type GroupLookup, type RemoveEntryRequest, type StaticFdbEntry } from './static-overlay.js';
-import type { NetworkRecord } from './records.js';
+import type { NetworkRecord, UplinkRecord } from './records.js';
+import { UplinkPorts, type UplinkState, type WantVlanPort } from './uplink-ports.js';
 import { SerialQueue } from './serial.js';
 import type { SavedFdb, SavedPort, SavedVtep, StateFile } from './state-file.js';
 
 export type { LocalNetworkView, NetworkHooks } from './local-networks.js';
 export type { AttachPortRequest, CreatePortRequest, PortView } from './ports.js';
 export type { AddFdbRequest, AddVtepRequest, DynamicOverlay, GroupLookup, RemoveEntryRequest, StaticFdbEntry } from './static-overlay.js';
+export type { UplinkState, WantVlanPort } from './uplink-ports.js';
 export type ControllerLog = WarnLog;
 
 /** What state.json is about to hold, where it differs from memory. */
@@ -43,8 +47,10 @@ export class Controller {
   readonly #networks: LocalNetworks;
   readonly #ports: LocalPorts;
   readonly #static: StaticOverlay;
+  readonly #uplinks: UplinkPorts;
   readonly #queue = new SerialQueue();
   #beforePort?: (ep: EndpointPortInfo) => void;
+  #moreOverlayStats?: () => Record<string, number>;
 
   constructor(sw: Switch, overlay: Overlay, state: StateFile | undefined, log: ControllerLog, underlay?: UnderlayInfo) {
     this.#sw = sw;
@@ -56,6 +62,7 @@ export class Controller {
     this.#networks = new LocalNetworks(sw, overlay, log);
     this.#ports = new LocalPorts(sw, this.#networks, persist);
     this.#static = new StaticOverlay(overlay, this.#networks, this.#ports, persist, log, underlay?.ip);
+    this.#uplinks = new UplinkPorts(sw, log);
   }
 
   /** Registers who follows the local networks (set once, before any is realised). */
@@ -137,8 +144,10 @@ export class Controller {
   /** Unmakes a network the store no longer has, with whatever ports were left on it. */
   dropNetwork(ref: string): Promise<void> {
     return this.#serial(() => {
-      if (!this.#networks.get(ref)) return;
+      const n = this.#networks.get(ref);
+      if (!n) return;
       this.#ports.dropOn(ref, (m) => this.#log.warn(m));
+      this.#uplinks.dropOn(n.id);
       this.#networks.drop(ref);
       this.#static.dropNet(ref);
       // The store has dropped it already; a file left behind only lists entries a restart drops again.
@@ -157,8 +166,59 @@ export class Controller {
     return this.#ports.on(ref, plainOnly);
   }
 
+  /** The ports `weft port ls` lists: this host's local ports, then its uplinks and their VLAN ports. */
   ports(): PortView[] {
-    return this.#ports.views();
+    const trunks: PortView[] = this.#uplinks.ports().map(({ rec, net }) => ({
+      name: rec.name,
+      kind: rec.kind as 'uplink' | 'vlan',
+      net: net ?? '-',
+      ifname: rec.ifname,
+      ...(rec.vlan !== undefined ? { vlan: rec.vlan } : {}),
+      mtu: rec.mtu,
+      endpoint: false,
+      guarded: false,
+      router: false,
+      counters: this.#sw.portCounters(rec.id),
+    }));
+    return [...this.#ports.views(), ...trunks];
+  }
+
+  // ---- uplinks (VLAN-SPEC §5) ----
+
+  /** Opens and closes this host's trunks and VLAN ports to match the store. Returns whether an uplink failed to open. */
+  syncUplinks(uplinks: UplinkRecord[], vlans: WantVlanPort[]): Promise<{ failed: boolean }> {
+    return this.#serial(() => this.#uplinks.sync(uplinks, vlans));
+  }
+
+  /** This host's uplinks: open, or why not. */
+  uplinks(): UplinkState[] {
+    return this.#uplinks.states();
+  }
+
+  /** The VLAN ports of the networks this host is the gateway of. */
+  gatewayPorts(): Array<{ network: number; ref: string; port: number }> {
+    return this.#uplinks.gatewayPorts();
+  }
+
+  /**
+   * A VLAN network's endpoints on other hosts (`<n>.<t>`): pinned to this
+   * host's VLAN port of it and answered by proxy ARP (none without one).
+   */
+  setVlanRemotes(ref: string, remotes: Array<{ mac: string; ip?: string }>): Promise<void> {
+    return this.#serial(() => {
+      const n = this.#networks.get(ref);
+      if (!n) return;
+      const port = this.#uplinks.vlanPortOf(n.id)?.id;
+      const want = [];
+      for (const r of remotes) {
+        try {
+          want.push({ mac: parseMac(r.mac), ip: r.ip ? parseIPv4(r.ip) : undefined });
+        } catch {
+          this.#log.warn(`network '${ref}': ignoring a remote endpoint with MAC '${r.mac}' and address '${r.ip}'`);
+        }
+      }
+      this.#overlay.setVlanRemotes(n.id, port, want);
+    });
   }
 
   hasPort(name: string): boolean {
@@ -224,14 +284,20 @@ export class Controller {
   stats(): {
     datapath: ReturnType<Switch['counters']>;
     mac: ReturnType<Switch['macStats']>;
-    overlay: ReturnType<Overlay['stats']>;
+    overlay: ReturnType<Overlay['stats']> & Record<string, number>;
     ports: Record<string, Record<string, number>>;
     /** Whether endpoint ports are checked (off with `weft daemon --no-port-security`). */
     portSecurity: boolean;
   } {
     const ports: Record<string, Record<string, number>> = {};
     for (const p of this.#sw.ports()) ports[p.name] = this.#sw.portCounters(p.id);
-    return { datapath: this.#sw.counters(), mac: this.#sw.macStats(), overlay: this.#overlay.stats(), ports, portSecurity: this.#sw.portSecurity };
+    const overlay = { ...this.#overlay.stats(), ...this.#moreOverlayStats?.() };
+    return { datapath: this.#sw.counters(), mac: this.#sw.macStats(), overlay, ports, portSecurity: this.#sw.portSecurity };
+  }
+
+  /** Counters shown with the overlay's in `weft stats` (the gateway MAC publisher's). */
+  addOverlayStats(fn: () => Record<string, number>): void {
+    this.#moreOverlayStats = fn;
   }
 
   // ---- the overlay: static VTEPs and fdb entries, and the store's ----

@@ -19,6 +19,7 @@ import { contains, formatCidr, formatIPv4, isHostAddress, overlaps, parseCidr, p
 import {
   DEFAULT_TENANT,
   endpointsOf,
+  gatewayKey,
   groupsOf,
   netRef,
   networkKey,
@@ -27,11 +28,16 @@ import {
   vniKey,
   vniPrefix,
   ROOT,
+  type GatewayRecord,
   type GroupRecord,
+  type NetEncap,
   type NetworkRecord,
   type TenantRecord,
 } from './records.js';
 import type { Compare, KV, Op, Store } from './store/store.js';
+import { checkInRange, checkPhysnet, checkVlan, freeVlan, knownPhysnet, parseVlanRange, physnetMtu, vlanTaken } from './vlans.js';
+import { Gateways, type GatewayView } from './gateways.js';
+import { Uplinks, type LinkInfo } from './uplinks.js';
 
 export { checkName, namesOnNetwork, splitNetRef } from './names.js';
 export type { CreateGroupRequest, GroupChange, GroupChangeRequest, GroupView } from './groups.js';
@@ -47,6 +53,11 @@ export interface NetworkView extends NetworkRecord {
   /** `<n>.<t>` */
   ref: string;
   endpoints: number;
+  /**
+   * The host bridging this (tunnel) network to a VLAN of its uplink, and whether it is up. Not
+   * `gateway`: that is the subnet's gateway address (NetworkRecord.gateway).
+   */
+  vlanGateway?: GatewayView;
 }
 
 const parse = <T>(kv: KV | undefined): T | undefined => (kv ? (JSON.parse(kv.value) as T) : undefined);
@@ -57,6 +68,8 @@ export interface ObjectsEnv {
   underlayMtu?: number;
   /** Local ports (not endpoints) on a network: a network with any is not removed. */
   localPorts(ref: string): string[];
+  /** An interface of the daemon's namespace (default: netlink through iproute2); tests stand in. */
+  linkInfo?: LinkInfo;
 }
 
 /** A tenant to create (POST /v1/tenants). */
@@ -65,6 +78,8 @@ export interface CreateTenantRequest {
   subnetPool?: string;
   /** `FIRST-LAST`. */
   vniRange?: string;
+  /** `FIRST-LAST`, within 1..4094: the VLAN ids its VLAN networks and gateways may use. */
+  vlanRange?: string;
 }
 
 /** A network to create (POST /v1/networks, Docker's CreateNetwork). */
@@ -75,13 +90,29 @@ export interface CreateNetworkRequest {
   gateway?: string;
   dns?: string;
   mtu?: number;
-  encap?: 'vxlan' | 'gre';
+  encap?: NetEncap;
   vni?: number;
+  /** encap 'vlan' only: the VLAN id (default: the lowest free one of the tenant's range) and the physnet. */
+  vlan?: number;
+  physnet?: string;
+}
+
+/** Where a network's segment is claimed, and what its record carries of it. */
+interface Segment {
+  fields: Pick<NetworkRecord, 'encap' | 'vni' | 'vlan' | 'physnet'>;
+  claim: string;
+  /** Picked here, not asked for: taken meanwhile, it is picked again. */
+  picked: boolean;
+  taken(holder: string): Error;
 }
 
 export class Objects {
   /** The tenants' policies and their rules. */
   readonly policies: Policies;
+  /** Which interface of each host carries a physnet. */
+  readonly uplinks: Uplinks;
+  /** The hosts bridging tunnel networks to VLANs. */
+  readonly gateways: Gateways;
   readonly #groups: Groups;
 
   constructor(
@@ -91,6 +122,8 @@ export class Objects {
   ) {
     this.policies = new Policies(store, view);
     this.#groups = new Groups(store, view);
+    this.uplinks = new Uplinks(store, view, env.linkInfo);
+    this.gateways = new Gateways(store, view);
   }
 
   /** Waits until this daemon's mirror has seen a write, so a create is visible here when it returns. */
@@ -123,6 +156,7 @@ export class Objects {
       t.subnetPool = formatCidr(pool);
     }
     if (req.vniRange !== undefined) t.vniRange = parseVniRange(req.vniRange);
+    if (req.vlanRange !== undefined) t.vlanRange = parseVlanRange(req.vlanRange);
     const tenants = (await this.store.list(`${ROOT}tenants/`)).items.map((kv) => ({ kind: 'tenant', name: parse<TenantRecord>(kv)!.name }));
     refuseDnsClash('tenant', name, tenants);
     const r = await this.store.txn([{ key: tenantKey(name), absent: true }], [{ put: tenantKey(name), value: JSON.stringify(t) }]);
@@ -156,7 +190,9 @@ export class Objects {
   }
 
   #networkView(n: NetworkRecord): NetworkView {
-    return { ...n, ref: netRef(n.tenant, n.name), endpoints: this.view.endpointsOf(n.tenant, n.name).length };
+    const ref = netRef(n.tenant, n.name);
+    const gw = this.gateways.viewOf(ref);
+    return { ...n, ref, endpoints: this.view.endpointsOf(n.tenant, n.name).length, ...(gw ? { vlanGateway: gw } : {}) };
   }
 
   network(net: unknown, tenant?: unknown): NetworkView {
@@ -170,16 +206,14 @@ export class Objects {
     const name = checkName('network', req.name);
     const tenant = checkName('tenant', req.tenant ?? DEFAULT_TENANT);
     const encap = req.encap === undefined ? 'vxlan' : req.encap;
-    if (encap !== 'vxlan' && encap !== 'gre') throw badRequest(`unknown encapsulation '${String(encap)}' (vxlan or gre)`);
-    const wantVni = req.vni === undefined ? undefined : checkVni(encap, req.vni);
-    // Without --mtu, container ports fit inside the underlay once encapsulated.
-    const defaultMtu = this.env.underlayMtu ? this.env.underlayMtu - ENCAP_OVERHEAD[encap] : DEFAULT_MTU;
-    const mtu = req.mtu === undefined ? defaultMtu : Number(req.mtu);
-    if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65000) throw badRequest(`invalid MTU '${String(req.mtu)}'`);
+    if (encap !== 'vxlan' && encap !== 'gre' && encap !== 'vlan') throw badRequest(`unknown encapsulation '${String(encap)}' (vxlan, gre or vlan)`);
+    const want = checkSegment(encap, req);
+    if (req.mtu !== undefined) checkMtu(req.mtu);
     // What can be checked without the store is checked first: a bad request makes not even the default tenant.
     if (req.subnet !== undefined) parseCidr(String(req.subnet));
     if (req.gateway !== undefined) parseIPv4(String(req.gateway));
     if (req.dns !== undefined) parseIPv4(String(req.dns));
+    const mtu = await this.#mtu(want, req.mtu);
     for (let attempt = 0; ; attempt++) {
       const tkv = await tenantFor(this.store, tenant);
       const t = parse<TenantRecord>(tkv)!;
@@ -191,29 +225,26 @@ export class Objects {
       const gateway = req.gateway === undefined ? undefined : hostIn(subnet, req.gateway, 'gateway');
       const dns = req.dns === undefined ? firstFree(subnet, gateway) : hostIn(subnet, req.dns, 'DNS address');
       if (dns === gateway) throw badRequest(`the DNS address ${dns} cannot be the gateway`);
-      const vni = wantVni ?? (await this.#freeVni(encap, t));
-      if (t.vniRange && (vni < t.vniRange[0] || vni > t.vniRange[1])) {
-        throw badRequest(`VNI ${vni} is outside tenant '${tenant}''s range ${t.vniRange[0]}-${t.vniRange[1]}`);
-      }
-      const holder = await this.store.get(vniKey(encap, vni));
-      // A VNI picked here and taken meanwhile by a create elsewhere: pick again.
-      if (holder && wantVni === undefined && attempt + 1 < TRIES) {
+      const seg = await this.#segment(want, t);
+      const holder = await this.store.get(seg.claim);
+      // A VNI or VLAN picked here and taken meanwhile by a create elsewhere: pick again.
+      if (holder && seg.picked && attempt + 1 < TRIES) {
         await backoff(attempt);
         continue;
       }
-      if (holder) throw conflict(`${encap} VNI ${vni} is in use by network '${holder.value}'`);
-      const n: NetworkRecord = { tenant, name, subnet: formatCidr(subnet), gateway, dns, mtu, encap, vni };
+      if (holder) throw seg.taken(holder.value);
+      const n: NetworkRecord = { tenant, name, subnet: formatCidr(subnet), gateway, dns, mtu, ...seg.fields };
       const compares: Compare[] = [
         { key: tenantKey(tenant), modRevision: tkv.modRevision },
         { key: networkKey(tenant, name), absent: true },
-        { key: vniKey(encap, vni), absent: true },
+        { key: seg.claim, absent: true },
       ];
       // Rewriting the tenant moves its revision: two creates in one tenant
       // at once cannot both pass the subnet-overlap check above.
       const ops: Op[] = [
         { put: tenantKey(tenant), value: tkv.value },
         { put: networkKey(tenant, name), value: JSON.stringify(n) },
-        { put: vniKey(encap, vni), value: netRef(tenant, name) },
+        { put: seg.claim, value: netRef(tenant, name) },
       ];
       const r = await this.store.txn(compares, ops);
       if (r.succeeded) {
@@ -223,6 +254,38 @@ export class Objects {
       if (attempt + 1 >= TRIES) throw conflict(`network '${name}' could not be created: tenant '${tenant}' kept changing; try again`);
       await backoff(attempt);
     }
+  }
+
+  /**
+   * The network's MTU. A tunnel network's default fits the underlay once encapsulated; a VLAN
+   * network's is the smallest of its physnet's uplinks, and one larger is refused.
+   */
+  async #mtu(want: WantedSegment, asked: unknown): Promise<number> {
+    if (want.encap !== 'vlan') {
+      const underlay = this.env.underlayMtu;
+      return asked === undefined ? (underlay ? underlay - ENCAP_OVERHEAD[want.encap] : DEFAULT_MTU) : checkMtu(asked);
+    }
+    const limit = physnetMtu(await knownPhysnet(this.store, want.physnet));
+    if (asked === undefined) return limit;
+    const mtu = checkMtu(asked);
+    if (mtu > limit) throw badRequest(`MTU ${mtu} is larger than the uplinks of physnet '${want.physnet}' allow (${limit})`);
+    return mtu;
+  }
+
+  /** The segment a create claims: the VNI (or VLAN) asked for, or the lowest free one of the tenant's range. */
+  async #segment(want: WantedSegment, t: TenantRecord): Promise<Segment> {
+    if (want.encap === 'vlan') {
+      const { physnet } = want;
+      const vlan = want.vlan ?? (await freeVlan(this.store, physnet, t));
+      checkInRange(t, vlan);
+      return { fields: { encap: 'vlan', vni: 0, vlan, physnet }, claim: vlanKey(physnet, vlan), picked: want.vlan === undefined, taken: (h) => vlanTaken(physnet, vlan, h) };
+    }
+    const { encap } = want;
+    const vni = want.vni ?? (await this.#freeVni(encap, t));
+    if (t.vniRange && (vni < t.vniRange[0] || vni > t.vniRange[1])) {
+      throw badRequest(`VNI ${vni} is outside tenant '${t.name}''s range ${t.vniRange[0]}-${t.vniRange[1]}`);
+    }
+    return { fields: { encap, vni }, claim: vniKey(encap, vni), picked: want.vni === undefined, taken: (h) => conflict(`${encap} VNI ${vni} is in use by network '${h}'`) };
   }
 
   #pickSubnet(t: TenantRecord, siblings: NetworkRecord[], want: unknown): Subnet {
@@ -258,10 +321,15 @@ export class Objects {
     const r = splitNetRef(net, tenant);
     const key = networkKey(r.tenant, r.net);
     const what = `network '${r.net}' in tenant '${r.tenant}'`;
+    // Read once the network is marked removing: a gateway add or rm compares the network's
+    // revision, which the mark moved, so the gateway read here is the one the delete finds.
+    let gw: GatewayRecord | undefined;
     await this.#guardedRemove(
       key,
       what,
       async () => {
+        const gkv = await this.store.get(gatewayKey(r.tenant, r.net));
+        gw = gkv ? (JSON.parse(gkv.value) as GatewayRecord) : undefined;
         const eps = (await this.store.list(endpointsOf(r.tenant, r.net))).items;
         if (eps.length) return `${what} still has endpoints: ${eps.map((kv) => kv.key.slice(kv.key.lastIndexOf('/') + 1)).join(', ')}`;
         const groups = (await this.store.list(groupsOf(r.tenant, r.net))).items;
@@ -270,7 +338,10 @@ export class Objects {
         if (ports.length) return `${what} still has ports on this host: ${ports.join(', ')}`;
         return undefined;
       },
-      (rec: NetworkRecord) => [{ delete: rec.encap === 'vlan' ? vlanKey(rec.physnet!, rec.vlan!) : vniKey(rec.encap, rec.vni) }],
+      (rec: NetworkRecord) => [
+        { delete: rec.encap === 'vlan' ? vlanKey(rec.physnet!, rec.vlan!) : vniKey(rec.encap, rec.vni) },
+        ...(gw ? [{ delete: gatewayKey(r.tenant, r.net) }, { delete: vlanKey(gw.physnet, gw.vlan) }] : []),
+      ],
     );
   }
   // ---- groups (groups.ts) ----
@@ -302,6 +373,25 @@ function parseVniRange(v: unknown): [number, number] {
   const hi = m ? Number(m[2]) : NaN;
   if (!m || lo < 1 || hi > MAX_VNI.vxlan || lo > hi) throw badRequest(`invalid VNI range '${String(v)}' (expected A-B, 1 <= A <= B <= ${MAX_VNI.vxlan})`);
   return [lo, hi];
+}
+
+/** What a create asks of its segment, checked before the store is read. */
+type WantedSegment = { encap: Encap; vni?: number } | { encap: 'vlan'; physnet: string; vlan?: number };
+
+function checkSegment(encap: NetEncap, req: CreateNetworkRequest): WantedSegment {
+  if (encap !== 'vlan') {
+    if (req.vlan !== undefined || req.physnet !== undefined) throw badRequest('--vlan and --physnet are for --encap vlan networks');
+    return { encap, vni: req.vni === undefined ? undefined : checkVni(encap, req.vni) };
+  }
+  if (req.vni !== undefined) throw badRequest('--vni is for vxlan and gre networks');
+  if (req.physnet === undefined) throw badRequest('--encap vlan needs --physnet');
+  return { encap, physnet: checkPhysnet(req.physnet), vlan: req.vlan === undefined ? undefined : checkVlan(req.vlan) };
+}
+
+function checkMtu(v: unknown): number {
+  const mtu = Number(v);
+  if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65000) throw badRequest(`invalid MTU '${String(v)}'`);
+  return mtu;
 }
 
 function checkVni(encap: Encap, v: unknown): number {

@@ -17,13 +17,16 @@ import type { SavedPort } from './state-file.js';
 
 export interface PortView {
   name: string;
-  kind: 'tap' | 'packet';
-  /** The network, as `<n>.<t>`. */
+  /** 'uplink' and 'vlan': this host's trunks and their VLAN ports (VLAN-SPEC §5), listed, not made here. */
+  kind: 'tap' | 'packet' | 'uplink' | 'vlan';
+  /** The network, as `<n>.<t>` ('-' for a trunk). */
   net: string;
   netns?: string;
   ifname: string;
   mac?: string;
   ip?: string;
+  /** A VLAN port's VLAN id. */
+  vlan?: number;
   mtu: number;
   /** Made for an endpoint (removed with it), not by `weft port add`. */
   endpoint: boolean;

@@ -4,19 +4,33 @@
 // and their hosts the network's flood list. It runs after every change of
 // the view (batched), after local ports change, and on the view's periodic
 // re-list; it only ever applies the difference, so running it again is free.
+// VLAN networks (VLAN-SPEC §1, §5) have no tunnels: this host's uplinks and
+// VLAN ports are opened from the store, and the other hosts' endpoints of a
+// VLAN network are pinned to its VLAN port. A tunnel network with a gateway
+// has the gateway host's VTEP in its flood list, the MACs the gateway
+// published as fdb entries, and on the gateway host a VLAN port.
 import type { ClusterView } from './cluster-view.js';
-import type { Controller, DynamicOverlay } from './controller.js';
+import type { Controller, DynamicOverlay, WantVlanPort } from './controller.js';
+import type { GatewayPort } from './gateway-macs.js';
 import { hasFeature } from './hosts.js';
-import { netRef, type NetworkRecord } from './records.js';
+import { netRef, type GatewayRecord, type NetworkRecord } from './records.js';
 
 export interface ReconcilerLog {
   warn(msg: string): void;
+}
+
+export interface ReconcilerHooks {
+  /** This host's gateway VLAN ports after each pass (the gateway MAC publisher follows them). */
+  gateways?(ports: GatewayPort[]): void;
+  /** How long until an uplink that failed to open is tried again (default 5 s). */
+  uplinkRetryMs?: number;
 }
 
 export class Reconciler {
   #scheduled = false;
   #running?: Promise<void>;
   #again = false;
+  #retry?: NodeJS.Timeout;
   /** Passes made, for stats. */
   passes = 0;
 
@@ -25,8 +39,14 @@ export class Reconciler {
     private readonly ctl: Controller,
     private readonly hostId: string,
     private readonly log: ReconcilerLog,
+    private readonly hooks: ReconcilerHooks = {},
   ) {
     view.onChange(() => this.schedule());
+  }
+
+  /** Stops the retry timer. */
+  close(): void {
+    if (this.#retry) clearTimeout(this.#retry);
   }
 
   /** Asks for a pass soon; many asks in one tick make one pass. */
@@ -67,6 +87,8 @@ export class Reconciler {
     const want = this.view.networks;
     for (const rec of want.values()) await this.ctl.ensureNetwork(rec);
     for (const local of this.ctl.localNetworks()) if (!want.has(local.ref)) await this.ctl.dropNetwork(local.ref);
+    const gateways = this.view.gateways;
+    await this.#uplinks(want, gateways);
     // Who is where, per network, for the networks this host has ports on.
     const remote = new Map<string, DynamicOverlay>();
     // Hosts that take VXLAN-GBP get group ids; only when this host sends them (not --no-gbp).
@@ -74,17 +96,79 @@ export class Reconciler {
     if (hasFeature(this.view.hosts.get(this.hostId), 'gbp')) {
       for (const h of this.view.hosts.values()) if (h.host !== this.hostId && h.underlay && hasFeature(h, 'gbp')) gbp.add(h.underlay);
     }
+    const vlanRemotes = new Map<string, Array<{ mac: string; ip?: string }>>();
     for (const local of this.ctl.localNetworks()) {
-      if (local.ports > 0) remote.set(local.ref, { vteps: new Set(), fdb: new Map(), gbp });
+      if (want.get(local.ref)?.encap === 'vlan') vlanRemotes.set(local.ref, []);
+      // The gateway host bridges the network to its VLAN: it has a port on it.
+      else if (local.ports > 0 || gateways.get(local.ref)?.host === this.hostId) remote.set(local.ref, { vteps: new Set(), fdb: new Map(), gbp });
     }
     for (const e of this.view.endpoints.values()) {
-      const d = remote.get(netRef(e.tenant, e.net));
-      if (!d || e.host === this.hostId || !e.vtep) continue;
+      if (e.host === this.hostId) continue;
+      const ref = netRef(e.tenant, e.net);
+      vlanRemotes.get(ref)?.push({ mac: e.mac, ip: e.ip });
+      const d = remote.get(ref);
+      if (!d || !e.vtep) continue;
       d.vteps.add(e.vtep);
       d.fdb.set(e.mac, { vtep: e.vtep, ip: e.ip });
     }
+    for (const [ref, d] of remote) {
+      const gw = gateways.get(ref);
+      if (gw && gw.host !== this.hostId) this.#throughGateway(ref, gw, d);
+    }
     for (const local of this.ctl.localNetworks()) {
+      const vlan = vlanRemotes.get(local.ref);
+      if (vlan) await this.ctl.setVlanRemotes(local.ref, vlan);
       await this.ctl.setDynamic(local.ref, remote.get(local.ref) ?? { vteps: new Set(), fdb: new Map(), gbp });
+    }
+  }
+
+  /**
+   * This host's trunks (its UplinkRecords) and VLAN ports: one per VLAN
+   * network of a physnet, one per network this host is the gateway of.
+   */
+  async #uplinks(nets: Map<string, NetworkRecord>, gateways: Map<string, GatewayRecord>): Promise<void> {
+    const uplinks = [...this.view.uplinks.values()].filter((u) => u.host === this.hostId);
+    const vlans: WantVlanPort[] = [];
+    for (const local of this.ctl.localNetworks()) {
+      const rec = nets.get(local.ref);
+      if (!rec) continue;
+      const gw = gateways.get(local.ref);
+      if (rec.encap === 'vlan') {
+        if (rec.physnet && rec.vlan) vlans.push({ network: local.id, ref: local.ref, physnet: rec.physnet, vlan: rec.vlan, mtu: rec.mtu, gateway: false });
+      } else if (gw?.host === this.hostId) {
+        vlans.push({ network: local.id, ref: local.ref, physnet: gw.physnet, vlan: gw.vlan, mtu: rec.mtu, gateway: true });
+      }
+    }
+    const { failed } = await this.ctl.syncUplinks(uplinks, vlans);
+    if (failed && !this.#retry) {
+      this.#retry = setTimeout(() => {
+        this.#retry = undefined;
+        this.schedule();
+      }, this.hooks.uplinkRetryMs ?? 5000);
+      this.#retry.unref();
+    }
+    if (this.hooks.gateways) {
+      const ports: GatewayPort[] = [];
+      for (const g of this.ctl.gatewayPorts()) {
+        const gw = gateways.get(g.ref);
+        if (gw) ports.push({ network: g.network, tenant: gw.tenant, net: gw.net, port: g.port });
+      }
+      this.hooks.gateways(ports);
+    }
+  }
+
+  /**
+   * A network bridged to a VLAN by another host: that host's VTEP floods
+   * with the others, and the MACs it published live behind it (an
+   * endpoint's MAC is never taken over by one).
+   */
+  #throughGateway(ref: string, gw: GatewayRecord, d: DynamicOverlay): void {
+    const vtep = this.view.hosts.get(gw.host)?.underlay;
+    if (!vtep) return; // not alive (or no underlay): nothing to reach it by
+    d.vteps.add(vtep);
+    for (const m of this.view.gatewayMacs.get(ref)?.values() ?? []) {
+      if (m.host !== gw.host || d.fdb.has(m.mac)) continue;
+      d.fdb.set(m.mac, { vtep: m.vtep });
     }
   }
 }

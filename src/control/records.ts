@@ -195,7 +195,10 @@ export type ParsedKey =
   | { kind: 'group'; tenant: string; net: string; name: string }
   | { kind: 'endpoint'; tenant: string; net: string; name: string }
   | { kind: 'policy'; tenant: string; name: string }
-  | { kind: 'host'; host: string };
+  | { kind: 'host'; host: string }
+  | { kind: 'uplink'; host: string; physnet: string }
+  | { kind: 'gateway'; tenant: string; net: string }
+  | { kind: 'gatewayMac'; tenant: string; net: string; mac: string };
 
 /** What a key under ROOT holds; undefined for keys the object model does not mirror (IPAM, claims). */
 export function parseKey(key: string): ParsedKey | undefined {
@@ -215,6 +218,12 @@ export function parseKey(key: string): ParsedKey | undefined {
       return parts.length === 2 ? { kind: 'policy', tenant: parts[0], name: parts[1] } : undefined;
     case 'hosts':
       return parts.length === 1 ? { kind: 'host', host: parts[0] } : undefined;
+    case 'uplinks':
+      return parts.length === 2 ? { kind: 'uplink', host: parts[0], physnet: parts[1] } : undefined;
+    case 'netgws':
+      return parts.length === 2 ? { kind: 'gateway', tenant: parts[0], net: parts[1] } : undefined;
+    case 'gwmacs':
+      return parts.length === 3 ? { kind: 'gatewayMac', tenant: parts[0], net: parts[1], mac: parts[2] } : undefined;
     default:
       return undefined;
   }

@@ -162,6 +162,11 @@ export class StaticOverlay {
     if (this.#fdb.length !== had) this.#entriesChanged();
   }
 
+  /** A VLAN network's hosts meet on the uplink: static VTEPs and fdb entries are refused on it. */
+  #tunnelsOn(n: LocalNetwork): void {
+    if (n.rec.encap === 'vlan') throw badRequest(`network '${refOf(n)}' is a VLAN network: it has no VTEPs`);
+  }
+
   /** A VTEP address to add: a unicast host on the underlay, not this host. */
   #vtepIp(text: unknown): string {
     if (typeof text !== 'string') throw badRequest('a VTEP address is required');
@@ -243,6 +248,7 @@ export class StaticOverlay {
     this.#needUnderlay();
     const n = this.#networks.find(req.net, req.tenant);
     const ref = refOf(n);
+    this.#tunnelsOn(n);
     const ip = this.#vtepIp(req.ip);
     if (req.gbp !== undefined && typeof req.gbp !== 'boolean') throw badRequest('gbp must be true or false');
     if (req.gbp && n.rec.encap === 'gre') throw badRequest(`network '${ref}' uses GRE, which has no room for a group id (--gbp is for VXLAN)`);
@@ -285,6 +291,7 @@ export class StaticOverlay {
     this.#needUnderlay();
     const n = this.#networks.find(req.net, req.tenant);
     const ref = refOf(n);
+    this.#tunnelsOn(n);
     const m = unicastMac(req.mac);
     const owner = this.#ports.ownerOfMac(ref, formatMac(m));
     if (owner !== undefined) throw conflict(`MAC ${formatMac(m)} belongs to port '${owner}' on this host`);

@@ -1,5 +1,6 @@
 // Building and tearing down labs: namespaces for hosts and containers, a
-// weft daemon per host, networks and ports made through each daemon's API.
+// weft daemon per host, physical switches with VLAN trunks to the hosts
+// (lab-physnets.ts), networks, uplinks and ports made through each daemon's API.
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,11 +17,15 @@ import { underlayAddress, underlayAttach, underlayDown, underlayUp } from './und
 import { etcdNetns, startEtcd, stopEtcd } from './etcd.js';
 import { dead, pidOf, terminatePidFile } from './processes.js';
 import { containerPid, docker, dockerHostPaths, IMAGE, importBusybox, startDockerHost, startWeft, stopDockerHost, type DockerHostPaths } from './docker-host.js';
+import { containerNetns, hostNetns } from './names.js';
+import { physnetsDown, physnetsUp, setUplinks, type LabPhysnet } from './lab-physnets.js';
 
 /** The underlay index of the lab's etcd (its address is .250 of a /24). */
 const ETCD_INDEX = 249;
 
 export { loadTopology } from './topology.js';
+export { containerNetns, hostNetns } from './names.js';
+export type { LabPhysnet } from './lab-physnets.js';
 
 export const LAB_DIR = '/run/weft/lab';
 
@@ -57,10 +62,10 @@ export interface LabState {
   hosts: LabHost[];
   /** The shared store, when the topology asks for etcd. */
   etcd?: string;
+  /** The physical switches, with their trunks and the machines on their access ports. */
+  physnets: LabPhysnet[];
 }
 
-export const hostNetns = (lab: string, host: string) => `${lab}-${host}`;
-export const containerNetns = (lab: string, host: string, c: string) => `${lab}-${host}-${c}`;
 const hostDir = (lab: string, host: string) => join(LAB_DIR, lab, host);
 /** Where a docker host's weft daemon and dockerd keep their things. */
 export const labDockerPaths = (lab: string, host: string): DockerHostPaths => dockerHostPaths(host, hostNetns(lab, host), hostDir(lab, host));
@@ -142,7 +147,7 @@ async function addContainer(lab: string, h: HostSpec, client: ApiClient, c: Cont
 
 type LabVnis = Map<string, { vni: number; encap: 'vxlan' | 'gre' }>;
 
-/** VNIs by network name, the same on every host: explicit, else 256 up. */
+/** VNIs by network name, the same on every host: explicit, else 256 up. VLAN networks have none. */
 function labVnis(topo: Topology): LabVnis {
   const out: LabVnis = new Map();
   const taken = new Set<number>();
@@ -150,13 +155,13 @@ function labVnis(topo: Topology): LabVnis {
   let next = 256;
   for (const h of topo.hosts) {
     for (const n of h.networks ?? []) {
-      if (out.has(n.name)) continue;
+      if (out.has(n.name) || n.encap === 'vlan') continue;
       let vni = n.vni;
       if (vni === undefined) {
         while (taken.has(next)) next++;
         vni = next++;
       }
-      out.set(n.name, { vni, encap: n.encap ?? 'vxlan' });
+      out.set(n.name, { vni, encap: n.encap === 'gre' ? 'gre' : 'vxlan' });
     }
   }
   return out;
@@ -171,7 +176,7 @@ function defaultMac(c: ContainerSpec): string | undefined {
 
 export async function labUp(topo: Topology, opts: { log?: (msg: string) => void } = {}): Promise<LabState> {
   const log = opts.log ?? (() => undefined);
-  const state: LabState = { name: topo.name, hosts: [] };
+  const state: LabState = { name: topo.name, hosts: [], physnets: [] };
   const vnis = labVnis(topo);
   const ulMtu = topo.underlayMtu ?? 1500;
   const ulIp = (i: number) => underlayAddress(topo.underlay!, i);
@@ -186,10 +191,15 @@ export async function labUp(topo: Topology, opts: { log?: (msg: string) => void 
       state.etcd = `etcd://${addr.ip}:2379`;
       log(`etcd: namespace ${ns}, ${state.etcd}`);
     }
+    // Every host's namespace first: a physnet's trunks reach into them.
     for (const [i, h] of topo.hosts.entries()) {
       const netns = hostNetns(topo.name, h.name);
       await addNetns(netns);
       if (topo.underlay) await underlayAttach(topo.name, netns, h.name, ulIp(i).cidr, ulMtu);
+    }
+    state.physnets = await physnetsUp(topo, log);
+    for (const [i, h] of topo.hosts.entries()) {
+      const netns = hostNetns(topo.name, h.name);
       const kind = h.kind ?? 'weft';
       const host: LabHost = { name: h.name, kind, netns, api: '', pid: 0, log: '', containers: [], underlayIp: topo.underlay ? ulIp(i).ip : undefined };
       state.hosts.push(host);
@@ -238,17 +248,19 @@ async function weftHostUp(topo: Topology, h: HostSpec, host: LabHost, vnis: LabV
   const daemon = await startDaemon(topo.name, { ...h, daemonArgs: daemonArgs(topo, h, host.underlayIp, etcd) });
   Object.assign(host, daemon);
   const client = new ApiClient(daemon.api);
+  await setUplinks(topo, h, client);
   await labNetworks(topo, h, client, vnis);
   for (const c of h.containers ?? []) host.containers.push(await addContainer(topo.name, h, client, { ...c, mac: c.attach === 'veth' ? c.mac : defaultMac(c) }));
 }
 
-/** Creates a host's networks (and their tenants) in weft, with the lab's VNIs. */
+/** Creates a host's networks (and their tenants) in weft, with the lab's VNIs; a VLAN network with its VLAN and physnet. */
 async function labNetworks(topo: Topology, h: HostSpec, client: ApiClient, vnis: LabVnis): Promise<void> {
   for (const n of h.networks ?? []) {
-    const v = topo.underlay ? vnis.get(n.name)! : undefined;
+    const v = topo.underlay ? vnis.get(n.name) : undefined;
     if (n.tenant) await client.post('/v1/tenants', { name: n.tenant }).catch(alreadyThere);
     // With a shared store the first host's create made it for every host.
-    await client.post('/v1/networks', { ...n, vni: n.vni ?? v?.vni, encap: n.encap ?? v?.encap }).catch(alreadyThere);
+    const segment = n.encap === 'vlan' ? {} : { vni: n.vni ?? v?.vni, encap: n.encap ?? v?.encap };
+    await client.post('/v1/networks', { ...n, ...segment }).catch(alreadyThere);
   }
 }
 
@@ -264,6 +276,7 @@ async function dockerHostUp(topo: Topology, h: HostSpec, host: LabHost, vnis: La
   Object.assign(host, { api: p.api, pid: pidOf(join(p.dir, 'weft.pid')) ?? 0, log: join(p.dir, 'weft.log'), dockerSock: p.dockerSock });
   await importBusybox(p);
   const client = new ApiClient(p.api);
+  await setUplinks(topo, h, client);
   await labNetworks(topo, h, client, vnis);
   const ok = (what: string, r: { code: number; stderr: string }) => {
     if (r.code !== 0) throw new Error(`host ${h.name}: ${what}: ${r.stderr.trim().split('\n')[0]}`);
@@ -358,6 +371,7 @@ async function peerWeftHosts(topo: Topology, state: LabState): Promise<void> {
     const client = new ApiClient(host.api);
     const spec = topo.hosts.find((h) => h.name === host.name)!;
     for (const n of spec.networks ?? []) {
+      if (n.encap === 'vlan') continue; // no tunnels: the hosts meet on the physnet
       for (const other of state.hosts) {
         if (other === host || !other.underlayIp) continue;
         const otherSpec = topo.hosts.find((h) => h.name === other.name)!;
@@ -377,6 +391,7 @@ async function stopDaemon(dir: string): Promise<void> {
 
 /** Removes everything labUp made for this topology; safe to run twice. */
 export async function labDown(topo: Topology): Promise<void> {
+  await physnetsDown(topo);
   for (const h of topo.hosts) {
     if (h.kind === 'docker') await stopDockerHost(labDockerPaths(topo.name, h.name));
     await stopDaemon(hostDir(topo.name, h.name));

@@ -74,8 +74,8 @@
 // pid files in ovs-process.ts.
 import { existsSync, promises as fs } from 'node:fs';
 import { ipIn, run } from '../switch/netns.js';
-import { killDaemon, isOurs, readPid } from './ovs-process.js';
-import { appctl, ethtoolIn, inNs, linkJson, ovsInstalled, paths, type Paths, SCHEMA, sleep, sysctlIn, vethPeer, vsctl } from './ovs-tools.js';
+import { readPid, startOvsDaemons, stopOvsDaemons, vswitchdErrors } from './ovs-process.js';
+import { appctl, ethtoolIn, linkJson, ovsInstalled, paths, type Paths, sleep, sysctlIn, vethPeer, vsctl } from './ovs-tools.js';
 
 export { ensureOvsInstalled, OVS_ROOT, ovsInstalled } from './ovs-tools.js';
 export { ovsVswitchdPid } from './ovs-process.js';
@@ -153,7 +153,7 @@ export async function ovsHostUp(spec: OvsHostSpec): Promise<{ pids: number[] }> 
   await saveState();
 
   try {
-    await startDaemons(p, ns);
+    await startOvsDaemons(p, ns);
     await addBrPhy(p, spec, ul.mtu as number, state, saveState);
     await addBrInt(p, spec, mtu, state, saveState);
     await waitUntilTunnelsCanSend(p, spec);
@@ -165,37 +165,6 @@ export async function ovsHostUp(spec: OvsHostSpec): Promise<{ pids: number[] }> 
 
   const pids = [await readPid(p.dbPid), await readPid(p.vsPid)].filter((x): x is number => x !== undefined);
   return { pids };
-}
-
-/**
- * The daemons. --detach returns once each is ready (ovsdb-server
- * listening, ovs-vswitchd connected to it); -vconsole:off keeps their
- * chatter out of our pipes, the log files have it.
- */
-async function startDaemons(p: Paths, ns: string): Promise<void> {
-  await run('ovsdb-tool', ['create', p.db, SCHEMA]);
-  await inNs(p, ns, 'ovsdb-server', [
-    p.db,
-    `--remote=punix:${p.sock}`,
-    `--pidfile=${p.dbPid}`,
-    `--unixctl=${p.dbCtl}`,
-    `--log-file=${p.dbLog}`,
-    '--detach',
-    '--no-chdir',
-    '-vconsole:off',
-  ]);
-  await vsctl(p, '--no-wait', 'init');
-  // Small thread pools: several OVS hosts share this machine's cores.
-  await vsctl(p, '--no-wait', 'set', 'Open_vSwitch', '.', 'other_config:n-handler-threads=1', 'other_config:n-revalidator-threads=1');
-  await inNs(p, ns, 'ovs-vswitchd', [
-    `unix:${p.sock}`,
-    `--pidfile=${p.vsPid}`,
-    `--unixctl=${p.vsCtl}`,
-    `--log-file=${p.vsLog}`,
-    '--detach',
-    '--no-chdir',
-    '-vconsole:off',
-  ]);
 }
 
 /** br-phy: the underlay interface, and the underlay address on the bridge. */
@@ -259,16 +228,6 @@ async function waitUntilTunnelsCanSend(p: Paths, spec: OvsHostSpec): Promise<voi
   );
 }
 
-/** The last few warnings and errors in ovs-vswitchd's log, to explain a failed bring-up. */
-async function vswitchdErrors(p: Paths): Promise<string> {
-  const log = await fs.readFile(p.vsLog, 'utf8').catch(() => '');
-  return log
-    .split('\n')
-    .filter((l) => /\|(WARN|ERR|EMER)\|/.test(l) && !/system datapaths|ovs_datapath/.test(l)) // always there without the kernel module
-    .slice(-3)
-    .join('; ');
-}
-
 /**
  * Stops the OVS host `name`: kills its daemons by their pid files (only if the
  * process still is ours), deletes the container veths it made, gives the
@@ -282,17 +241,9 @@ export async function ovsHostDown(name: string, netns: string): Promise<void> {
     .readFile(p.state, 'utf8')
     .then((s) => JSON.parse(s) as HostState)
     .catch(() => undefined);
-  // The userspace datapath's taps (ovs-netdev, br-phy, br-int) are
-  // persistent: killing ovs-vswitchd leaves them behind, with br-phy still
-  // holding the underlay address. `exit --cleanup` has it delete its
-  // datapath and their taps; the pid file is the fallback (and what tells
-  // us there is anything to stop at all).
-  const vsPid = await readPid(p.vsPid);
-  if (vsPid !== undefined && (await isOurs(vsPid, p.dir))) {
-    await run('ovs-appctl', ['-t', p.vsCtl, '--timeout=5', 'exit', '--cleanup'], { timeoutMs: 8_000 }).catch(() => undefined);
-  }
-  await killDaemon(p.vsPid, p.dir);
-  await killDaemon(p.dbPid, p.dir);
+  // `exit --cleanup` also deletes the taps (br-phy still holding the
+  // underlay address would stop the next start, (5) above).
+  await stopOvsDaemons(p);
   const ns = state?.netns ?? netns;
   if (ns && /^[A-Za-z0-9_.-]+$/.test(ns) && existsSync(`/run/netns/${ns}`)) {
     // Left over if ovs-vswitchd died without cleaning up.

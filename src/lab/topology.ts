@@ -1,6 +1,9 @@
 // Lab topology files: hosts (each a namespace running a weft daemon) and the
-// containers (namespaces) on each, attached by TAP or by a veth + AF_PACKET.
+// containers (namespaces) on each, attached by TAP or by a veth + AF_PACKET;
+// physnets (physical switches with VLAN trunks to hosts and machines on
+// access ports), checked in topology-physnets.ts.
 import { readFileSync } from 'node:fs';
+import { validatePhysnets } from './topology-physnets.js';
 
 export interface ContainerSpec {
   name: string;
@@ -25,9 +28,43 @@ export interface NetworkSpec {
   subnet: string;
   gateway?: string;
   mtu?: number;
-  encap?: 'vxlan' | 'gre';
+  /** vlan: a VLAN on a physnet of the topology (needs `vlan` and `physnet`), no tunnels. */
+  encap?: 'vxlan' | 'gre' | 'vlan';
   /** VXLAN VNI or GRE key; in a multi-host lab the same network name gets the same VNI on every host. */
   vni?: number;
+  /** The VLAN id (1 to 4094) of an encap vlan network. */
+  vlan?: number;
+  /** The physnet (a name in the topology's "physnets") of an encap vlan network. */
+  physnet?: string;
+}
+
+/** A trunk of a physnet to a weft host: the host's uplink, `weft host uplink set PHYSNET IFNAME`. */
+export interface PhysnetTrunkTopo {
+  host: string;
+  /** The uplink's name inside the host (default up<N>, N the physnet's place in "physnets" from 1). */
+  ifname?: string;
+  /** VLANs the trunk carries (default: every VLAN). */
+  vlans?: number[];
+  /** A native VLAN, carried untagged (the host's own address on the uplink lives there). */
+  native?: number;
+}
+
+/** A plain (non-weft) machine on an access port: namespace <lab>-<name> with eth0. */
+export interface PhysnetMachineTopo {
+  name: string;
+  vlan: number;
+  /** IPv4 address with prefix. */
+  ip: string;
+  mac?: string;
+}
+
+/** A physical switch (Open vSwitch userspace in namespace <lab>-<name>) that one physnet names. */
+export interface PhysnetTopo {
+  name: string;
+  trunks: PhysnetTrunkTopo[];
+  access?: PhysnetMachineTopo[];
+  /** MTU of its links, the uplinks' too (default 1500). */
+  mtu?: number;
 }
 
 /**
@@ -64,6 +101,8 @@ export interface Topology {
   store?: 'embedded' | 'etcd';
   /** The weft daemons' --lease-ttl (seconds). */
   leaseTtl?: number;
+  /** Physical switches, built before the hosts' networks; VLAN networks live on them. */
+  physnets?: PhysnetTopo[];
 }
 
 const NAME = /^[a-z0-9][a-z0-9-]{0,14}$/;
@@ -102,6 +141,7 @@ export function validateTopology(t: unknown, where = 'topology'): Topology {
       if (typeof n?.name !== 'string' || n.name === '') fail(`host '${h.name}': every network needs a name`);
       if (typeof n.subnet !== 'string') fail(`network '${n.name}' on host '${h.name}' needs a subnet`);
       if (nets.has(n.name)) fail(`network '${n.name}' appears twice on host '${h.name}'`);
+      if (n.encap !== undefined && !['vxlan', 'gre', 'vlan'].includes(n.encap)) fail(`network '${n.name}' on host '${h.name}': encap must be vxlan, gre or vlan`);
       nets.add(n.name);
     }
     const names = new Set<string>();
@@ -120,6 +160,7 @@ export function validateTopology(t: unknown, where = 'topology'): Topology {
       if (c.router !== undefined && typeof c.router !== 'boolean') fail(`container '${c.name}': router must be true or false`);
     }
   }
+  validatePhysnets(topo, fail);
   return topo;
 }
 

@@ -15,6 +15,14 @@ export const ENCAP_OVERHEAD: Record<Encap, number> = {
 
 /** Who claims an fdb entry's address in the switch's ARP table. */
 const arpOwner = (mac: number) => `fdb ${formatMac(mac)}`;
+/** Who claims a VLAN network's remote endpoint's address. */
+const vlanOwner = (mac: number) => `vlan ${formatMac(mac)}`;
+
+/** An endpoint of a VLAN network on another host: reached through this host's VLAN port. */
+export interface VlanRemote {
+  mac: number;
+  ip?: number;
+}
 
 export interface FdbEntry {
   mac: number;
@@ -41,6 +49,9 @@ interface OverlayNet {
   resolved: Map<number, number>;
   /** VTEPs that take VXLAN-GBP (whether or not a tunnel to them exists yet). */
   gbp: Set<string>;
+  /** A VLAN network's remote endpoints, pinned to `vlanPort` (setVlanRemotes). */
+  vlanPort?: number;
+  remotes: Map<number, VlanRemote>;
 }
 
 export interface VtepRow {
@@ -75,7 +86,7 @@ export class Overlay {
 
   addNetwork(id: number, encap: Encap | 'vlan', vni: number, mtu: number): void {
     if (encap !== 'vlan') this.#sw.setEncap(id, encap, vni);
-    this.#nets.set(id, { encap, vni, mtu, vteps: new Map(), fdb: new Map(), resolved: new Map(), gbp: new Set() });
+    this.#nets.set(id, { encap, vni, mtu, vteps: new Map(), fdb: new Map(), resolved: new Map(), gbp: new Set(), remotes: new Map() });
   }
 
   removeNetwork(id: number): void {
@@ -83,6 +94,7 @@ export class Overlay {
     if (!n) return;
     for (const e of n.fdb.values()) this.removeFdb(id, e.mac);
     for (const ip of [...n.vteps.keys()]) this.#dropVtep(id, ip);
+    this.setVlanRemotes(id, undefined, []);
     if (n.encap !== 'vlan') this.#sw.clearEncap(id);
     this.#nets.delete(id);
   }
@@ -96,6 +108,7 @@ export class Overlay {
   /** A tunnel port to `ip` on the network, made (or turned flooding, or remade for GBP) as needed. */
   #ensureVtep(id: number, ip: string, flood: boolean): Vtep {
     const n = this.#net(id);
+    if (n.encap === 'vlan') throw new Error(`network ${id} is a VLAN network: it has no tunnels`);
     const v = n.vteps.get(ip);
     // GRE has no room for a group id: its tunnels never take GBP.
     const gbp = n.encap === 'vxlan' && n.gbp.has(ip);
@@ -169,6 +182,38 @@ export class Overlay {
     const v = n.vteps.get(e.vtep);
     if (v && !v.flood && ![...n.fdb.values()].some((x) => x.vtep === e.vtep)) this.#dropVtep(id, e.vtep);
     return true;
+  }
+
+  /**
+   * A VLAN network's endpoints on other hosts (VLAN-SPEC §1): their MACs are
+   * static entries on this host's VLAN port (`port`; none: no trunk here, so
+   * nothing is pinned) and their addresses answered by proxy ARP. Applies
+   * the difference only.
+   */
+  setVlanRemotes(id: number, port: number | undefined, want: Iterable<VlanRemote>): void {
+    const n = this.#net(id);
+    const next = new Map<number, VlanRemote>();
+    if (port !== undefined) for (const r of want) next.set(r.mac, r);
+    const samePort = n.vlanPort === port;
+    for (const [mac, old] of n.remotes) {
+      const now = next.get(mac);
+      if (samePort && now && now.ip === old.ip) continue;
+      if (n.vlanPort !== undefined) this.#sw.unpinStatic(id, mac, n.vlanPort);
+      if (old.ip !== undefined) this.#sw.releaseArp(vlanOwner(mac), id, old.ip);
+      n.remotes.delete(mac);
+    }
+    n.vlanPort = port;
+    for (const [mac, r] of next) {
+      if (n.remotes.has(mac)) continue;
+      this.#sw.pinStatic(id, mac, port!);
+      if (r.ip !== undefined) this.#sw.claimArp(vlanOwner(mac), id, r.ip, mac);
+      n.remotes.set(mac, r);
+    }
+  }
+
+  /** A VLAN network's remote endpoints as pinned here. */
+  vlanRemotes(id: number): VlanRemote[] {
+    return [...(this.#nets.get(id)?.remotes.values() ?? [])];
   }
 
   /** A miss the switch reported: programmed from the fdb when it knows the MAC. */

@@ -1,8 +1,13 @@
 // The kinds of port the switch has, what each is added from, and the record
-// the switch keeps of it (Switch.addTap, attachPacket, addTunnel, addService).
+// the switch keeps of it (Switch.addTap, attachPacket, addTunnel, addService,
+// addUplink, addVlanPort).
 import type { PortGuard } from '../datapath/datapath.js';
 
-export type PortKind = 'tap' | 'packet' | 'tunnel' | 'service';
+/**
+ * 'uplink': a host interface read as an 802.1Q trunk (network 0: it only
+ * receives, demuxed by VID); 'vlan': one VLAN of a trunk on a network.
+ */
+export type PortKind = 'tap' | 'packet' | 'tunnel' | 'service' | 'uplink' | 'vlan';
 
 export interface PortRecord {
   id: number;
@@ -18,6 +23,11 @@ export interface PortRecord {
   vtep?: string;
   /** For tunnel ports: the VTEP takes VXLAN-GBP (frames leave with their group id). */
   gbp?: boolean;
+  /** Uplink and VLAN ports: the physnet the interface carries. */
+  physnet?: string;
+  /** VLAN ports: the VLAN id, and the id of the trunk port whose socket sends. */
+  vlan?: number;
+  uplink?: number;
   mtu: number;
   /**
    * An endpoint's port (TAP): its MAC is a static entry, and the data path
@@ -72,5 +82,22 @@ export interface TunnelSpec {
 export interface ServiceSpec {
   name: string;
   network: number;
+  mtu: number;
+}
+
+/** A host interface opened as a physnet's trunk (`weft host uplink set`). */
+export interface UplinkSpec {
+  physnet: string;
+  iface: string;
+  mtu: number;
+}
+
+/** One VLAN of an open trunk (`uplink`: its port id) on a network. */
+export interface VlanPortSpec {
+  network: number;
+  uplink: number;
+  physnet: string;
+  iface: string;
+  vlan: number;
   mtu: number;
 }

@@ -9,15 +9,15 @@ import { formatMac, parseMac } from '../datapath/mac.js';
 import { ArpTable, type ArpRow } from './arp-table.js';
 import { MacTable, type MacEntry, type MacRow } from './mac-table.js';
 import { PolicyPath, type PolicyPathDatapath } from './policy-path.js';
-import type { PacketSpec, PortRecord, ServiceSpec, TapSpec, TunnelSpec } from './ports.js';
+import type { PacketSpec, PortRecord, ServiceSpec, TapSpec, TunnelSpec, UplinkSpec, VlanPortSpec } from './ports.js';
 
 export type { MacRow } from './mac-table.js';
-export type { PacketSpec, PortKind, PortRecord, ServiceSpec, TapSpec, TunnelSpec } from './ports.js';
+export type { PacketSpec, PortKind, PortRecord, ServiceSpec, TapSpec, TunnelSpec, UplinkSpec, VlanPortSpec } from './ports.js';
 
 /** What the switch uses of the data path (a fake in unit tests). */
 export type SwitchDatapath = Pick<
   Datapath,
-  | 'addTapPort' | 'addPacketPort' | 'addServicePort' | 'addTunnelPort' | 'removePort'
+  | 'addTapPort' | 'addPacketPort' | 'addServicePort' | 'addTunnelPort' | 'addUplinkPort' | 'addVlanPort' | 'removePort'
   | 'setUnderlay' | 'setNetworkEncap' | 'clearNetworkEncap' | 'applyFib' | 'applyArp' | 'inject'
   | 'now' | 'lastSeen' | 'count' | 'counters' | 'portCounters' | 'portSecurity' | 'close'
 > & PolicyPathDatapath;
@@ -31,6 +31,8 @@ export interface DatapathSink {
 }
 
 export type MissListener = (network: number, mac: number, port: number) => void;
+/** A learned MAC came to, moved from or left `port` on `network` (the gateway's MAC publisher follows them). */
+export type LearnListener = (network: number, port: number) => void;
 export type FramesListener = (frames: ServiceFrame[]) => void;
 
 export interface SwitchOptions {
@@ -67,6 +69,7 @@ export class Switch {
   /** Who resolves misses (the overlay) and who takes service ports' frames (in-band DNS): subscribed by the daemon. */
   #missListener?: MissListener;
   #framesListener?: FramesListener;
+  #learnListener?: LearnListener;
   readonly #sweep: NodeJS.Timeout;
   learned = 0;
   /** The data path's policy stage. */
@@ -96,6 +99,12 @@ export class Switch {
   onServiceFrames(listener: FramesListener): void {
     if (this.#framesListener) throw new Error('service frames already have a listener');
     this.#framesListener = listener;
+  }
+
+  /** Changes of the learned MACs go to `listener`, by network and port (not per MAC: the listener reads learnedOn()). */
+  onLearnChange(listener: LearnListener): void {
+    if (this.#learnListener) throw new Error('learn changes already have a listener');
+    this.#learnListener = listener;
   }
 
   /** Binds the tunnel sockets to this host's VTEP address (and, with `egress`, the VXLAN egress TAP). */
@@ -178,6 +187,32 @@ export class Switch {
     return this.#add(rec, (id) => this.#dp.addServicePort(id, spec.network, spec.mtu));
   }
 
+  /**
+   * A host interface as a physnet's 802.1Q trunk, named `uplink:<physnet>`.
+   * In no network: its tagged frames are switched by the VLAN ports of their VIDs.
+   */
+  addUplink(spec: UplinkSpec): PortRecord {
+    const rec = { name: `uplink:${spec.physnet}`, network: 0, kind: 'uplink' as const, ifname: spec.iface, physnet: spec.physnet, mtu: spec.mtu };
+    return this.#add(rec, (id) => this.#dp.addUplinkPort(id, spec.iface));
+  }
+
+  /** VLAN `spec.vlan` of an open trunk on a network, named `vlan:<physnet>.<vid>`. Removed before its trunk. */
+  addVlanPort(spec: VlanPortSpec): PortRecord {
+    const trunk = this.#ports.get(spec.uplink);
+    if (trunk?.kind !== 'uplink') throw new Error(`port ${spec.uplink} is not an uplink`);
+    const rec = {
+      name: `vlan:${spec.physnet}.${spec.vlan}`,
+      network: spec.network,
+      kind: 'vlan' as const,
+      ifname: spec.iface,
+      physnet: spec.physnet,
+      vlan: spec.vlan,
+      uplink: spec.uplink,
+      mtu: spec.mtu,
+    };
+    return this.#add(rec, (id) => this.#dp.addVlanPort(id, spec.network, spec.uplink, spec.vlan, spec.mtu));
+  }
+
   #add(spec: Omit<PortRecord, 'id'>, open: (id: number) => void): PortRecord {
     const id = this.#freePortId();
     open(id);
@@ -200,6 +235,27 @@ export class Switch {
   staticOwner(network: number, mac: number): PortRecord | undefined {
     const id = this.#static.get(network)?.get(mac);
     return id === undefined ? undefined : this.#ports.get(id);
+  }
+
+  /**
+   * Pins a MAC that lives elsewhere to `port` as a static entry (a VLAN
+   * network's remote endpoint to the VLAN port): never learned on another
+   * port, unicast to it never flooded. No-op when it is a local endpoint's.
+   */
+  pinStatic(network: number, mac: number, port: number): void {
+    const owner = this.staticOwner(network, mac);
+    if (owner && owner.id !== port && owner.guarded) return;
+    if (!this.#ports.has(port)) throw new Error(`no port ${port}`);
+    this.#pinStatic(network, mac, port);
+  }
+
+  /** Takes back pinStatic() of a MAC (only while it still points at `port`). */
+  unpinStatic(network: number, mac: number, port: number): void {
+    const m = this.#static.get(network);
+    if (m?.get(mac) !== port) return;
+    m.delete(mac);
+    this.#pending.push(this.#fallback(network, mac));
+    this.#flush();
   }
 
   #pinStatic(network: number, mac: number, port: number): void {
@@ -258,7 +314,9 @@ export class Switch {
         if (owner !== ev.port) this.#dp.count('learn_refused');
         continue;
       }
-      const limit = port.kind === 'tunnel' ? Infinity : (this.#opts.portMacLimit ?? PORT_MAC_LIMIT);
+      // Behind a tunnel or a VLAN of an uplink sit many machines: only the network's limit holds.
+      const limit = port.kind === 'tunnel' || port.kind === 'vlan' ? Infinity : (this.#opts.portMacLimit ?? PORT_MAC_LIMIT);
+      const before = this.#learnListener && t.get(ev.mac)?.port;
       const { entry, change } = t.learnWithin(ev.mac, ev.port, now, () => this.#allocSlot(), limit);
       if (change === 'refused') {
         // Its frames still go where they are sent; the MAC is just not learned.
@@ -266,6 +324,10 @@ export class Switch {
         continue;
       }
       if (change === 'new') this.learned++;
+      if (change !== 'same' && this.#learnListener) {
+        if (before !== undefined) this.#learnListener(ev.network, before);
+        this.#learnListener(ev.network, ev.port);
+      }
       // 'same' still goes down: the event may predate a lost programming.
       this.#pending.push({ op: 'add', network: ev.network, mac: ev.mac, port: entry.port, slot: entry.slot });
     }
@@ -297,6 +359,15 @@ export class Switch {
       }
     }
     return rows.sort((a, b) => a.network - b.network || a.mac.localeCompare(b.mac));
+  }
+
+  /** The MACs learned behind one port of a network (not static ones). */
+  learnedOn(network: number, port: number): number[] {
+    const t = this.#tables.get(network);
+    if (!t) return [];
+    const out: number[] = [];
+    for (const e of t.entries()) if (e.port === port) out.push(e.mac);
+    return out;
   }
 
   macStats(): { entries: number; learned: number; moves: number; aged: number; evictions: number; static: number; port_limited: number } {
@@ -365,6 +436,7 @@ export class Switch {
 
   #forget(network: number, e: MacEntry): void {
     if (e.slot !== NO_SLOT) this.#freeSlots.push(e.slot);
+    this.#learnListener?.(network, e.port);
     this.#pending.push(this.#fallback(network, e.mac));
   }
 

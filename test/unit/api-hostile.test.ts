@@ -189,8 +189,8 @@ describe('the schema at the edge', () => {
     ['an MTU out of range', '/v1/networks', { name: 'blue', subnet: '10.1.0.0/24', mtu: 70000 }, "field 'mtu' must be at most 65000, not 70000"],
     ['a negative VNI', '/v1/networks', { name: 'blue', subnet: '10.1.0.0/24', vni: -1 }, "field 'vni' must be at least 1, not -1"],
     ['a VNI past 32 bits', '/v1/networks', { name: 'blue', subnet: '10.1.0.0/24', vni: 2 ** 32 }, "field 'vni' must be at most 4294967295, not 4294967296"],
-    ['an unknown encapsulation', '/v1/networks', { name: 'blue', subnet: '10.1.0.0/24', encap: 'ipip' }, "field 'encap': unknown encapsulation 'ipip' (vxlan or gre)"],
-    ['an unknown field', '/v1/networks', { name: 'blue', subnet: '10.1.0.0/24', vlan: 5 }, "unknown field 'vlan'"],
+    ['an unknown encapsulation', '/v1/networks', { name: 'blue', subnet: '10.1.0.0/24', encap: 'ipip' }, "field 'encap': unknown encapsulation 'ipip' (vxlan, gre or vlan)"],
+    ['an unknown field', '/v1/networks', { name: 'blue', subnet: '10.1.0.0/24', vlan_id: 5 }, "unknown field 'vlan_id'"],
     ['a misspelt field', '/v1/tenants', { name: 'acme', subnet_pool: '10.0.0.0/8' }, "unknown field 'subnet_pool'"],
     ['a malformed subnet', '/v1/networks', { name: 'blue', subnet: '10.1.0.0' }, "field 'subnet': malformed CIDR '10.1.0.0' (expected e.g. 10.1.0.0/24)"],
     ['a subnet with a /33', '/v1/networks', { name: 'blue', subnet: '10.1.0.0/33' }, "field 'subnet': malformed CIDR '10.1.0.0/33' (expected e.g. 10.1.0.0/24)"],
@@ -209,6 +209,15 @@ describe('the schema at the edge', () => {
     ['a VTEP as a number', '/v1/vteps', { ip: 167772161, net: 'blue' }, "field 'ip' must be a string, not number"],
     ['an fdb entry without a VTEP', '/v1/fdb', { mac: '02:00:00:00:00:0a', net: 'blue' }, "field 'vtep' is required"],
     ['an array for a name', '/v1/groups', { name: ['web'], net: 'blue' }, "field 'name' must be a string, not an array"],
+    ['a VLAN range as a number', '/v1/tenants', { name: 'acme', vlanRange: 100 }, "field 'vlanRange' must be a string, not number"],
+    ['a VLAN range out of bounds', '/v1/tenants', { name: 'acme', vlanRange: '0-4095' }, "invalid VLAN range '0-4095' (expected A-B, 1 <= A <= B <= 4094)"],
+    ['a VLAN as a string', '/v1/networks', { name: 'v', subnet: '10.1.0.0/24', encap: 'vlan', physnet: 'p', vlan: '100' }, "field 'vlan' must be a whole number, not string ('100')"],
+    ['VLAN 4095', '/v1/networks', { name: 'v', subnet: '10.1.0.0/24', encap: 'vlan', physnet: 'p', vlan: 4095 }, "invalid VLAN '4095' (1 to 4094)"],
+    ['a physnet as a number', '/v1/networks', { name: 'v', subnet: '10.1.0.0/24', encap: 'vlan', physnet: 1 }, "field 'physnet' must be a string, not number"],
+    ['a gateway without a VLAN', '/v1/networks/blue/gateway', { physnet: 'p', host: 'h1' }, "field 'vlan' is required"],
+    ['a gateway with a fractional VLAN', '/v1/networks/blue/gateway', { physnet: 'p', vlan: 1.5, host: 'h1' }, "field 'vlan' must be a whole number, not number"],
+    ['a gateway with VLAN 0', '/v1/networks/blue/gateway', { physnet: 'p', vlan: 0, host: 'h1' }, "invalid VLAN '0' (1 to 4094)"],
+    ['a gateway with an unknown field', '/v1/networks/blue/gateway', { physnet: 'p', vlan: 5, host: 'h1', tag: 5 }, "unknown field 'tag'"],
   ];
   for (const [what, path, body, message] of cases) {
     it(`refuses ${what}: 400, one line naming the field`, async () => {
@@ -230,6 +239,18 @@ describe('the schema at the edge', () => {
     expect(await dump(d.store)).toEqual({});
     // The same names in a URL path are refused the same way.
     for (const name of ['a.b', '%C3%BC', 'x'.repeat(300)]) refused(await call(d.sock, 'DELETE', `/v1/tenants/${name}`), 400);
+  });
+
+  it('PUT /v1/uplinks refuses a bad body or an interface this host does not have, and writes nothing', async () => {
+    const put = (path: string, body: unknown) => call(d.sock, 'PUT', path, JSON.stringify(body));
+    expect(refused(await put('/v1/uplinks/phys1', {}), 400)).toBe("field 'iface' is required");
+    expect(refused(await put('/v1/uplinks/phys1', { iface: 7 }), 400)).toBe("field 'iface' must be a string, not number");
+    expect(refused(await put('/v1/uplinks/phys1', { iface: 'x'.repeat(16) }), 400)).toBe("field 'iface' is longer than 15 characters");
+    expect(refused(await put('/v1/uplinks/phys1', { iface: 'nosuch-if0' }), 400)).toBe("no interface 'nosuch-if0' on this host");
+    expect(refused(await put('/v1/uplinks/a.b', { iface: 'lo' }), 400)).toBe("invalid physnet name 'a.b' (letters, digits, '-' and '_', at most 63)");
+    expect(refused(await call(d.sock, 'DELETE', '/v1/uplinks/phys1'), 404)).toBe("host 'h1' has no uplink on physnet 'phys1'");
+    expect(refused(await call(d.sock, 'DELETE', '/v1/networks/blue/gateway?tenant=acme&x=1'), 400)).toBe("unknown parameter 'x' (this call takes tenant)");
+    expect(await dump(d.store)).toEqual({});
   });
 
   it('query parameters a call does not take are refused', async () => {

@@ -343,7 +343,7 @@ describe('Objects.createNetwork', () => {
   it('rejects an unknown encapsulation with 400', async () => {
     const e = await rejection(objects.createNetwork(raw({ name: 'blue', subnet: '10.1.0.0/24', encap: 'geneve' })));
     expect(e.status).toBe(400);
-    expect(e.message).toBe("unknown encapsulation 'geneve' (vxlan or gre)");
+    expect(e.message).toBe("unknown encapsulation 'geneve' (vxlan, gre or vlan)");
   });
 
   it('the default MTU is the underlay MTU less the encapsulation', async () => {

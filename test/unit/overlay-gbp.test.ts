@@ -147,6 +147,9 @@ describe('Reconciler: which weft hosts get group ids', () => {
         ['y', { tenant: 'acme', net: 'blue', name: 'y', ip: '10.1.0.6', mac: '02:00:00:00:00:06', host: 'h3', vtep: '10.0.0.3' } as EndpointRecord],
       ]),
       hosts: new Map(hosts.map((h) => [h.host, h])),
+      uplinks: new Map(),
+      gateways: new Map(),
+      gatewayMacs: new Map(),
       onChange: () => undefined,
     };
     const told = new Map<string, string[]>();
@@ -154,6 +157,8 @@ describe('Reconciler: which weft hosts get group ids', () => {
       ensureNetwork: async () => undefined,
       dropNetwork: async () => undefined,
       localNetworks: () => [{ id: 1, ref: 'blue.acme', ports: 1 }],
+      syncUplinks: async () => ({ failed: false }),
+      gatewayPorts: () => [],
       setDynamic: async (ref: string, d: DynamicOverlay) => void told.set(ref, [...(d.gbp ?? [])].sort()),
     };
     const r = new Reconciler(view as unknown as ClusterView, ctl as unknown as Controller, 'h1', log);

@@ -5,7 +5,7 @@ import type { ArpOp, DatapathEvent, FibOp, PortGuard, ServiceFrame } from '../..
 import { Switch, type DatapathSink, type SwitchDatapath, type SwitchOptions } from '../../src/switch/switch.js';
 
 export interface OpenedPort {
-  kind: 'tap' | 'packet' | 'service' | 'tunnel';
+  kind: 'tap' | 'packet' | 'service' | 'tunnel' | 'uplink' | 'vlan';
   id: number;
   network: number;
   args: unknown[];
@@ -48,7 +48,17 @@ export class FakeDatapath implements SwitchDatapath {
   addTunnelPort(id: number, network: number, remoteIp: string, flood: boolean, mtu: number, gbp?: boolean): void {
     this.#open('tunnel', id, network, gbp ? [remoteIp, flood, mtu, gbp] : [remoteIp, flood, mtu]);
   }
+  addUplinkPort(id: number, ifname: string): void {
+    this.#open('uplink', id, 0, [ifname]);
+  }
+  addVlanPort(id: number, network: number, uplinkId: number, vlan: number, mtu: number): void {
+    if (this.ports.get(uplinkId)?.kind !== 'uplink') throw new Error(`port ${uplinkId} is not an uplink port`);
+    for (const p of this.ports.values()) if (p.kind === 'vlan' && p.args[0] === uplinkId && p.args[1] === vlan) throw new Error(`VLAN ${vlan} of uplink ${uplinkId} already has a port`);
+    this.#open('vlan', id, network, [uplinkId, vlan, mtu]);
+  }
   removePort(id: number): boolean {
+    const p = this.ports.get(id);
+    if (p?.kind === 'uplink' && [...this.ports.values()].some((v) => v.kind === 'vlan' && v.args[0] === id)) throw new Error(`uplink port ${id} still has VLAN ports`);
     this.removed.push(id);
     return this.ports.delete(id);
   }

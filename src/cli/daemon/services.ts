@@ -7,6 +7,7 @@ import { ApiServer } from '../../api/server.js';
 import { ClusterView } from '../../control/cluster-view.js';
 import { Controller, type UnderlayInfo } from '../../control/controller.js';
 import { Endpoints } from '../../control/endpoints.js';
+import { GatewayMacs } from '../../control/gateway-macs.js';
 import { listHosts } from '../../control/hosts.js';
 import { parseIPv4 } from '../../control/ipv4.js';
 import { Objects } from '../../control/objects.js';
@@ -49,7 +50,26 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: Underlay
   // The cluster: mirrored from the store, realised here by the reconciler.
   const view = new ClusterView(store, warn, opts.resyncSeconds * 1000);
   cleanups.push(() => view.close());
-  const reconciler = new Reconciler(view, ctl, hostId, warn);
+  // The gateway host publishes what its gateway VLAN ports learn, under its lease.
+  const gatewayMacs = new GatewayMacs(store, {
+    hostId,
+    vtep: underlay?.ip,
+    leaseId: () => registration.leaseId,
+    learnedOn: (network, port) => sw.learnedOn(network, port),
+    endpointMacs: (tenant, net) => new Set(view.endpointsOf(tenant, net).map((e) => e.mac)),
+    warn: (m) => log.warn(m),
+  });
+  cleanups.push(() => gatewayMacs.close());
+  sw.onLearnChange((network, port) => gatewayMacs.learnChanged(network, port));
+  registration.onReclaimed(() => gatewayMacs.reclaimed());
+  ctl.addOverlayStats(() => {
+    const g = gatewayMacs.stats();
+    let published = 0, unpublished = 0, spoofed = 0;
+    for (const n of Object.values(g.networks)) (published += n.published), (unpublished += n.unpublished), (spoofed += n.spoofed);
+    return { gateway_macs: published, gateway_macs_unpublished: unpublished, gateway_macs_spoofed: spoofed, gateway_mac_writes: g.published + g.withdrawn, gateway_mac_failures: g.failed };
+  });
+  const reconciler = new Reconciler(view, ctl, hostId, warn, { gateways: (ports) => gatewayMacs.setGateways(ports) });
+  cleanups.push(() => reconciler.close());
   ctl.setGroupLookup((ref, group) => {
     const g = view.groups.get(`${group}.${ref}`);
     return g !== undefined && g.removing !== true;
