@@ -47,10 +47,10 @@ int32_t AuxVid(msghdr& h) {
   return UplinkPort::kUntagged;
 }
 
-// An in-band 802.1Q tag: popped (the rest of the frame moves up 4 bytes;
-// rare, a kernel strips tags before taps), with the vnet header's offsets
-// moved to match.
-int32_t PopInBand(Frame& f) {
+}  // namespace
+
+// Rare: a kernel strips tags before taps (into auxdata).
+int32_t PopVlanTag(Frame& f) {
   uint8_t* eth = f.buf + kVnetHdrLen;
   uint32_t elen = f.len - kVnetHdrLen;
   if (Get16(eth + 12) != kEthVlan) return UplinkPort::kUntagged;
@@ -63,6 +63,8 @@ int32_t PopInBand(Frame& f) {
   if (vh->gso_type != 0 && vh->hdr_len >= kEthHdrLen + kVlanTagLen) vh->hdr_len -= kVlanTagLen;
   return vid;
 }
+
+namespace {
 
 constexpr size_t kAuxLen = CMSG_SPACE(sizeof(tpacket_auxdata));
 
@@ -90,7 +92,7 @@ int UplinkPort::RxTagged(Frame* frames, int max, int32_t* vids) {
     f.gbp = 0;
     vids[i] = AuxVid(msgs[i].msg_hdr);
     // A frame too short for its Ethernet header is the switch's runt.
-    if (vids[i] == kUntagged && !f.truncated && f.len >= kVnetHdrLen + kEthHdrLen) vids[i] = PopInBand(f);
+    if (vids[i] == kUntagged && !f.truncated && f.len >= kVnetHdrLen + kEthHdrLen) vids[i] = PopVlanTag(f);
   }
   return n;
 }

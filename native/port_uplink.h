@@ -24,6 +24,12 @@ namespace weft {
 constexpr uint32_t kVlanTagLen = 4;
 constexpr uint32_t kMaxVid = 4094;
 
+// An in-band 802.1Q tag after the MACs of `f` (vnet header first): popped
+// (the rest of the frame moves up 4 bytes), with the vnet header's
+// csum_start and hdr_len moved to match; returns its VID. kUntagged (0) for
+// a frame with no such tag, kBadTag (-1) for one cut short.
+int32_t PopVlanTag(Frame& f);
+
 class UplinkPort : public Port {
  public:
   // What RxTagged says of a frame instead of a VID (1..4095).

@@ -1,8 +1,8 @@
 // The data path's pure packet functions, exported as `addon.testing` so
 // unit tests can call them with Buffers and check every byte without root,
 // devices or worker threads: segmentation, checksum completion, describing
-// a kernel VTEP's super-frame as GSO, coalescing, tunnel header pop and
-// the flow hash. Each takes copies and returns copies: nothing a test
+// a kernel VTEP's super-frame as GSO, coalescing, tunnel header pop, an
+// uplink's in-band VLAN tag pop and the flow hash. Each takes copies and returns copies: nothing a test
 // passes is written in place, and no result depends on an earlier call.
 //
 // Compiled into the add-on rather than into a second weft_test.node: the
@@ -20,6 +20,7 @@
 #include "gso.h"
 #include "headers.h"
 #include "port.h"
+#include "port_uplink.h"
 #include "tunnel.h"
 
 namespace weft {
@@ -48,6 +49,24 @@ Napi::Buffer<uint8_t> VnetBuffer(Napi::Env env, const VnetHdr& vh) {
 }
 
 Napi::Buffer<uint8_t> Out(Napi::Env env, const std::vector<uint8_t>& v) { return Napi::Buffer<uint8_t>::Copy(env, v.data(), v.size()); }
+
+// popVlanTag(vnetHdr, frame) -> { vid, vnetHdr, frame }: an uplink's
+// in-band tag popped (port_uplink.h; vid 0: none, -1: cut short).
+Napi::Value PopVlanTagJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  VnetHdr vh = VnetArg(info, 0);
+  auto frame = BufferArg(info, 1, "frame");
+  std::vector<uint8_t> buf(reinterpret_cast<const uint8_t*>(&vh), reinterpret_cast<const uint8_t*>(&vh) + kVnetHdrLen);
+  buf.insert(buf.end(), frame.Data(), frame.Data() + frame.Length());
+  Frame f{buf.data(), static_cast<uint32_t>(buf.size()), false};
+  int32_t vid = f.len >= kVnetHdrLen + kEthHdrLen ? PopVlanTag(f) : UplinkPort::kBadTag;
+  std::memcpy(&vh, buf.data(), kVnetHdrLen);
+  auto out = Napi::Object::New(env);
+  out.Set("vid", static_cast<double>(vid));
+  out.Set("vnetHdr", VnetBuffer(env, vh));
+  out.Set("frame", Napi::Buffer<uint8_t>::Copy(env, buf.data() + kVnetHdrLen, f.len - kVnetHdrLen));
+  return out;
+}
 
 // segmentGso(vnetHdr, frame) -> { result: 'ok' | 'unsupported' | 'malformed', segments: Buffer[] }
 Napi::Value SegmentGsoJs(const Napi::CallbackInfo& info) {
@@ -215,6 +234,7 @@ void InitTesting(Napi::Env env, Napi::Object exports) {
   t.Set("popGre", Napi::Function::New(env, PopJs<PopGre, false>, "popGre"));
   t.Set("flowHash", Napi::Function::New(env, FlowHashJs, "flowHash"));
   t.Set("coalesce", Napi::Function::New(env, CoalesceJs, "coalesce"));
+  t.Set("popVlanTag", Napi::Function::New(env, PopVlanTagJs, "popVlanTag"));
   InitTestingCt(env, t);
   exports.Set("testing", t);
 }

@@ -260,6 +260,8 @@ export interface NativeTesting {
   popVxlan(udpPayload: Buffer): (NativePopped & { gbp: number }) | null;
   popGre(ipv4Packet: Buffer): NativePopped | null;
   flowHash(frame: Buffer): number;
+  /** An uplink's in-band 802.1Q tag popped (native/port_uplink.h): vid 0 when untagged, -1 when cut short. */
+  popVlanTag(vnetHdr: Buffer, frame: Buffer): { vid: number; vnetHdr: Buffer; frame: Buffer };
   /** Frames as decapsulated (vnetHdr defaults to DATA_VALID); out: what is switched, vnet header first. */
   coalesce(frames: { frame: Buffer; vnetHdr?: Buffer; port?: number; truncated?: boolean; roomBefore?: boolean; gbp?: number }[]): {
     frames: { port: number; frame: Buffer; gbp: number }[];
