@@ -99,13 +99,15 @@ export interface RatioSpec {
 
 /** One topology's results: what the table, the chart and --json show. */
 export interface PartResult {
-  part: 'local' | 'vxlan' | 'gre';
+  part: 'local' | 'vxlan' | 'gre' | 'vlan';
   title: string;
   seconds: number;
   repeats: number;
   columns: Column[];
   ratios: RatioSpec[];
   notes: string[];
+  /** What the CPU figure counts, when not table.ts's CPU_FOOTNOTE (host A's datapath). */
+  cpuNote?: string;
   /** Every sample, by column id. */
   samples: Record<string, Samples>;
 }

@@ -22,6 +22,8 @@ export interface Pair {
   bothWays: boolean;
   /** Only TCP 1 stream A->B (and its CPU): a variant set beside a full column. */
   tcp1Only?: boolean;
+  /** Only ping and TCP 1 stream, A->B (and its CPU) and B->A: a part about one figure. */
+  tcp1BothWays?: boolean;
 }
 
 const PINGS = 50;
@@ -106,20 +108,21 @@ const UDP_PACED: Step = {
   },
 };
 
-function steps(bothWays: boolean, tcp1Only = false): Step[] {
+function steps(bothWays: boolean, tcp1Only = false, tcp1BothWays = false): Step[] {
   if (tcp1Only) return [TCP1_AB];
+  if (tcp1BothWays) return [PING, TCP1_AB, tcpStep(1, false)];
   return bothWays
     ? [PING, TCP1_AB, tcpStep(1, false), tcpStep(4, true), tcpStep(4, false), UDP, UDP_PACED]
     : [PING, TCP1_AB, tcpStep(4, true), UDP, UDP_PACED];
 }
 
 /** How many progress steps measurePair takes. */
-export const pairSteps = (bothWays: boolean, tcp1Only = false) => steps(bothWays, tcp1Only).length;
+export const pairSteps = (bothWays: boolean, tcp1Only = false, tcp1BothWays = false) => steps(bothWays, tcp1Only, tcp1BothWays).length;
 
 /** Measures every figure once, adding to `s`; `what` prefixes the progress lines. */
 export async function measurePair(p: Pair, s: Samples, o: PairOptions & { progress: Progress; what: string }): Promise<void> {
   const results: string[] = [];
-  for (const step of steps(p.bothWays, p.tcp1Only)) {
+  for (const step of steps(p.bothWays, p.tcp1Only, p.tcp1BothWays)) {
     o.signal?.throwIfAborted();
     o.progress.step(`${o.what}: ${step.label}`);
     results.push(`${step.label.replace(/^iperf3 /, '')} ${await step.run(p, s, o)}`);

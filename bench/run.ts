@@ -1,10 +1,11 @@
 // `npm run bench` (and `weft bench`, which runs this file): one host
 // container to container (weft, the Linux bridge, Open vSwitch), two hosts
 // over VXLAN and over GRE (host A weft, the kernel or Open vSwitch, and
-// weft on both), then control-plane convergence on etcd, DNS, Docker, the CNI
-// plugin's latency, group policy's cost and the micro-benchmarks of the
-// TypeScript tables, printed as tables with ratios. Progress goes to stderr so stdout is just
-// the tables. Ctrl-C stops the run and still cleans up. Each part is
+// weft on both), two hosts on a VLAN trunk (weft next to Open vSwitch),
+// then control-plane convergence on etcd, DNS, Docker, the CNI plugin's
+// latency, group policy's cost and the micro-benchmarks of the TypeScript
+// tables, printed as tables with ratios. Progress goes to stderr so stdout is
+// just the tables. Ctrl-C stops the run and still cleans up. Each part is
 // imported when it runs: the micro-benchmarks need neither root nor the
 // native add-on that the others load.
 import { writeFileSync } from 'node:fs';
@@ -38,10 +39,13 @@ async function main(ac: AbortController): Promise<void> {
   const gretap = want('gre') ? await (await import('../src/lab/kernel-host.js')).kernelHasGretap() : false;
   const two = want('overlay') || want('gre') ? await import('./two-host.js') : undefined;
   const plans = two ? (['vxlan', 'gre'] as const).filter((e) => want(e === 'vxlan' ? 'overlay' : 'gre')).map((e) => two.twoHostPlan(e, { withOvs, gretap })) : [];
-  const total = (want('local') ? (await import('./local-throughput.js')).localSteps(withOvs, repeats) : 0) + plans.reduce((n, p) => n + two!.twoHostSteps(p, repeats), 0);
+  const total =
+    (want('local') ? (await import('./local-throughput.js')).localSteps(withOvs, repeats) : 0) +
+    plans.reduce((n, p) => n + two!.twoHostSteps(p, repeats), 0) +
+    (want('vlan') ? (await import('./vlan-plan.js')).vlanSteps(withOvs, repeats) : 0);
   const progress = new Progress(total);
   const log = (s: string) => progress.note(s);
-  if (withOvs && (want('local') || plans.length > 0)) {
+  if (withOvs && (want('local') || plans.length > 0 || want('vlan'))) {
     const { ensureOvsInstalled } = await import('../src/lab/ovs.js');
     await ensureOvsInstalled();
   }
@@ -70,6 +74,12 @@ async function main(ac: AbortController): Promise<void> {
       const r = await two!.benchTwoHost(plan, { seconds, repeats, progress, signal });
       show(r);
       out[plan.encap === 'vxlan' ? 'overlay' : 'gre'] = r;
+    }
+    if (want('vlan')) {
+      const { benchVlan } = await import('./vlan.js');
+      const r = await benchVlan({ seconds, repeats, withOvs, progress, signal });
+      show(r);
+      out.vlan = r;
     }
     if (want('convergence')) {
       const { benchConvergence, convergenceTable } = await import('./convergence.js');

@@ -32,7 +32,7 @@ export function partTable(r: PartResult): string {
   const notes = [
     ...r.columns.filter((c) => c.missing).map((c) => `${c.label}: '-' because ${c.missing}`),
     ...r.notes,
-    ...(figs.some((f) => f.key === 'cpuPerGbit') ? [CPU_FOOTNOTE] : []),
+    ...(figs.some((f) => f.key === 'cpuPerGbit') ? [r.cpuNote ?? CPU_FOOTNOTE] : []),
     ...(r.ratios.length ? [RATIO_FOOTNOTE] : []),
   ];
   return [

@@ -172,7 +172,7 @@ export class ApiServer {
     r('DELETE', '/v1/networks/:name', ({ params, query }) => objects.removeNetwork(params.name, opt(query, 'tenant')).then(() => ({ removed: params.name })));
     // VLAN uplinks: a host sets and removes only its own; gateways may name any host.
     const { uplinks, gateways } = objects;
-    r('GET', '/v1/uplinks', () => uplinks.list());
+    r('GET', '/v1/uplinks', () => uplinks.list(info.hostId, ctl.uplinks()));
     rb('PUT', '/v1/uplinks/:physnet', 'uplink', ({ params, body }) => uplinks.set(info.hostId, params.physnet, body.iface));
     r('DELETE', '/v1/uplinks/:physnet', ({ params }) => uplinks.remove(info.hostId, params.physnet));
     rb('POST', '/v1/networks/:name/gateway', 'gateway', ({ params, query, body }) => gateways.add(params.name, opt(query, 'tenant'), body));

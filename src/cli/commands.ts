@@ -5,7 +5,7 @@ import type { PortView } from '../control/controller.js';
 import type { NetworkView } from '../control/objects.js';
 import { printJson, printTable } from './format.js';
 import { checkVlan } from '../control/vlans.js';
-import { printNetwork, segmentOf } from './network-format.js';
+import { segmentOf } from './network-format.js';
 
 export function client(cmd: Command): ApiClient {
   const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
@@ -59,13 +59,11 @@ export function registerNet(program: Command): Command {
     });
   net
     .command('inspect <name>')
-    .description('one network (NAME or NAME.TENANT): its segment, and its VLAN gateway with its state')
-    .option('--json', 'print JSON')
+    .description('one network (NAME or NAME.TENANT), with its VLAN gateway (vlanGateway) and whether it is up')
+    .option('--json', 'print JSON (what inspect always prints)')
     .option('-t, --tenant <t>', 'tenant')
     .action(async (name: string, o, cmd: Command) => {
-      const n = await client(cmd).get<NetworkView>(`/v1/networks/${enc(name)}${o.tenant ? `?tenant=${enc(o.tenant)}` : ''}`);
-      if (o.json) printJson(n);
-      else printNetwork(n);
+      printJson(await client(cmd).get<NetworkView>(`/v1/networks/${enc(name)}${o.tenant ? `?tenant=${enc(o.tenant)}` : ''}`));
     });
   net
     .command('rm <name>')

@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import type { GatewayView } from '../control/gateways.js';
 import type { UplinkRecord } from '../control/records.js';
+import type { UplinkView } from '../control/uplinks.js';
 import { checkVlan } from '../control/vlans.js';
 import { client } from './commands.js';
 import { printJson, printTable } from './format.js';
@@ -34,12 +35,13 @@ export function registerUplink(host: Command): void {
     });
   uplink
     .command('ls')
-    .description("every host's uplinks")
+    .description("every host's uplinks (STATE: whether this host's trunk is open)")
     .option('--json', 'print JSON')
     .action(async (o, cmd: Command) => {
-      const rows = await client(cmd).get<UplinkRecord[]>('/v1/uplinks');
+      const rows = await client(cmd).get<UplinkView[]>('/v1/uplinks');
       if (o.json) return printJson(rows);
-      printTable(['HOST', 'PHYSNET', 'IFACE', 'MTU'], rows.map((u) => [u.host, u.physnet, u.iface, u.mtu]));
+      // STATE: this host's trunks only (another host's daemon knows its own).
+      printTable(['HOST', 'PHYSNET', 'IFACE', 'MTU', 'STATE'], rows.map((u) => [u.host, u.physnet, u.iface, u.mtu, u.state]));
     });
 }
 

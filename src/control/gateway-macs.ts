@@ -31,6 +31,8 @@ export interface GatewayMacsEnv {
   leaseId(): string | undefined;
   /** The MACs learned behind a port of a network. */
   learnedOn(network: number, port: number): number[];
+  /** The network's endpoints' MACs (formatted): a frame from the VLAN with one is a spoof, never published. */
+  endpointMacs?(tenant: string, net: string): Set<string>;
   warn(msg: string): void;
 }
 
@@ -45,6 +47,8 @@ interface Published {
   macs: Set<string>;
   /** Learned but not published (over the limit), at the last flush. */
   over: number;
+  /** Endpoints' MACs learned on the VLAN port (spoofs: never published), at the last flush. */
+  spoofed: number;
 }
 
 const keyOf = (g: GatewayPort) => `${g.network}/${g.port}`;
@@ -83,7 +87,7 @@ export class GatewayMacs {
     }
     for (const [k, g] of want) {
       if (this.#gws.has(k)) continue;
-      this.#gws.set(k, { gw: g, macs: new Set(), over: 0 });
+      this.#gws.set(k, { gw: g, macs: new Set(), over: 0, spoofed: 0 });
       this.#dirty.add(k);
     }
     this.#schedule();
@@ -107,10 +111,10 @@ export class GatewayMacs {
     this.#schedule();
   }
 
-  /** Published MACs and those over the limit, per network (`<n>.<t>`), and the counters. */
-  stats(): { networks: Record<string, { published: number; unpublished: number }> } & GatewayMacs['counters'] {
-    const networks: Record<string, { published: number; unpublished: number }> = {};
-    for (const p of this.#gws.values()) networks[`${p.gw.net}.${p.gw.tenant}`] = { published: p.macs.size, unpublished: p.over };
+  /** Published MACs, those over the limit and endpoints' heard on the VLAN, per network (`<n>.<t>`), and the counters. */
+  stats(): { networks: Record<string, { published: number; unpublished: number; spoofed: number }> } & GatewayMacs['counters'] {
+    const networks: Record<string, { published: number; unpublished: number; spoofed: number }> = {};
+    for (const p of this.#gws.values()) networks[`${p.gw.net}.${p.gw.tenant}`] = { published: p.macs.size, unpublished: p.over, spoofed: p.spoofed };
     return { networks, ...this.counters };
   }
 
@@ -153,7 +157,10 @@ export class GatewayMacs {
     for (const k of dirty) {
       const p = this.#gws.get(k);
       if (!p) continue;
-      const learned = this.#env.learnedOn(p.gw.network, p.gw.port).map(formatMac);
+      const endpoints = this.#env.endpointMacs?.(p.gw.tenant, p.gw.net);
+      const heard = this.#env.learnedOn(p.gw.network, p.gw.port).map(formatMac);
+      const learned = endpoints ? heard.filter((m) => !endpoints.has(m)) : heard;
+      p.spoofed = heard.length - learned.length;
       const now = new Set(learned);
       // Published ones stay (they are in use), new ones fill up to the limit.
       const macs = new Set([...p.macs].filter((m) => now.has(m)));

@@ -14,6 +14,20 @@ import { checkPhysnet } from './vlans.js';
 /** An interface of the daemon's namespace and its MTU, or undefined when there is none of that name. */
 export type LinkInfo = (ifname: string) => Promise<{ mtu: number } | undefined>;
 
+/** What the daemon made of one of its own uplinks: the trunk open, or why not. */
+export interface TrunkState {
+  physnet: string;
+  iface: string;
+  open: boolean;
+  error?: string;
+}
+
+/** An uplink as `weft host uplink ls` shows it; `state` only for the answering host's own. */
+export interface UplinkView extends UplinkRecord {
+  /** `open`, `failed: <why>`, or `pending` (not tried yet). */
+  state?: string;
+}
+
 export class Uplinks {
   constructor(
     private readonly store: Store,
@@ -21,9 +35,15 @@ export class Uplinks {
     private readonly link: LinkInfo = linkInfo,
   ) {}
 
-  /** Every host's uplinks, by host then physnet. */
-  list(): UplinkRecord[] {
-    return [...this.view.uplinks.values()].sort((a, b) => a.host.localeCompare(b.host) || a.physnet.localeCompare(b.physnet));
+  /** Every host's uplinks, by host then physnet; `host`'s own with the state of their trunks there. */
+  list(host?: string, trunks: TrunkState[] = []): UplinkView[] {
+    const stateOf = (u: UplinkRecord) => {
+      const t = trunks.find((x) => x.physnet === u.physnet && x.iface === u.iface);
+      return !t ? 'pending' : t.open ? 'open' : `failed: ${t.error ?? 'unknown'}`;
+    };
+    return [...this.view.uplinks.values()]
+      .map((u) => (u.host === host ? { ...u, state: stateOf(u) } : { ...u }))
+      .sort((a, b) => a.host.localeCompare(b.host) || a.physnet.localeCompare(b.physnet));
   }
 
   /** Makes `iface` host's uplink on `physnet` (replacing the interface it had). */

@@ -9,13 +9,15 @@
 // - VLAN network v100 (VLAN 100 on phys1): a container on each host pings
 //   the other both ways; no tunnel, the uplink's MTU, `weft port ls` lists
 //   the trunk and VLAN port; again after host h2's daemon is killed and
-//   restarted (everything comes back from the store).
+//   restarted (everything comes back from the store); and when its uplink
+//   is missing at start, a warning, then opened once the interface is back.
 // - Gateway: VXLAN network blue with a container on h2, gateway on h1's
 //   uplink VLAN 300: the container pings the machine and the machine the
 //   container; h1 publishes the machine's MAC, which becomes an fdb entry on
 //   h2; `weft net inspect` says the gateway is up, and down once h1's daemon
 //   is killed and its lease has expired (its MAC record goes with it).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/api/client.js';
@@ -128,7 +130,7 @@ describe.skipIf(skipUnless(['etcd', 'python3', 'ping']))('daemon: VLAN networks 
       expect(vteps.filter((v) => v.net === 'v100.acme')).toEqual([]);
     }
     // The network's MTU defaults to the uplinks' (1500), not the underlay's less VXLAN (1450); its endpoints get it.
-    const net = JSON.parse(await ok('h1', 'net', 'inspect', 'v100', '--tenant', 'acme')) as { mtu: number };
+    const net = JSON.parse(await ok('h1', 'net', 'inspect', 'v100', '--tenant', 'acme', '--json')) as { mtu: number };
     expect(net.mtu).toBe(1500);
     const link = JSON.parse(await ipIn(netnsOf(c1), '-j', 'link', 'show', 'dev', 'eth0')) as Array<{ mtu: number }>;
     expect(link[0].mtu).toBe(1500);
@@ -146,6 +148,27 @@ describe.skipIf(skipUnless(['etcd', 'python3', 'ping']))('daemon: VLAN networks 
     expect(await pings(netnsOf(c1), c2.ip)).toBe(3);
     const ports = JSON.parse(await ok('h2', 'port', 'ls', '--json')) as Array<{ name: string; kind: string }>;
     expect(ports.filter((p) => p.kind === 'uplink' || p.kind === 'vlan').map((p) => p.name).sort()).toEqual(['uplink:phys1', 'vlan:phys1.100']);
+  }, 60_000);
+
+  it('an uplink missing when the daemon starts: a warning naming it, no VLAN port, and opened by a later pass once it is back', async () => {
+    const [c1, c2] = [CONTAINERS[0], CONTAINERS[1]];
+    const ns = host('h2').netns;
+    await kill9('h2');
+    await ipIn(ns, 'link', 'set', 'up2', 'down');
+    await ipIn(ns, 'link', 'set', 'up2', 'name', 'up2x');
+    await restartWeftHost(TOPO, lab, 'h2');
+    const ports = JSON.parse(await ok('h2', 'port', 'ls', '--json')) as Array<{ kind: string }>;
+    expect(ports.filter((p) => p.kind === 'uplink' || p.kind === 'vlan')).toEqual([]);
+    expect(readFileSync(host('h2').log, 'utf8')).toMatch(/cannot open uplink up2 of physnet phys1 \(trying again\)/);
+    const state = async () => (JSON.parse(await ok('h2', 'host', 'uplink', 'ls', '--json')) as Array<{ host: string; state?: string }>).find((u) => u.host === 'h2')?.state;
+    expect(await state()).toMatch(/^failed: /);
+    expect(await pingOnce(netnsOf(c2), c1.ip)).toBe(false);
+    await ipIn(ns, 'link', 'set', 'up2x', 'name', 'up2');
+    await ipIn(ns, 'link', 'set', 'up2', 'up');
+    expect(await pings(netnsOf(c2), c1.ip)).toBe(3);
+    expect(await pings(netnsOf(c1), c2.ip)).toBe(3);
+    expect(readFileSync(host('h2').log, 'utf8')).toMatch(/uplink up2 of physnet phys1 is open now/);
+    expect(await state()).toBe('open');
   }, 60_000);
 
   it('a gateway: a container on h2 (VXLAN) and a machine on VLAN 300 behind h1 ping each other; down when h1 dies', async () => {
@@ -167,18 +190,28 @@ describe.skipIf(skipUnless(['etcd', 'python3', 'ping']))('daemon: VLAN networks 
       return rows.some((r) => r.mac === MACHINE_MAC) ? rows : undefined;
     }, 10_000, 200);
     expect(fdb.find((r) => r.mac === MACHINE_MAC)).toMatchObject({ net: 'blue.acme', vtep: h1Vtep });
-    const up = JSON.parse(await ok('h2', 'net', 'inspect', 'blue', '--tenant', 'acme')) as { gateway: { host: string; state: string; macs: number } };
-    expect(up.gateway).toMatchObject({ host: 'h1', physnet: 'phys1', vlan: 300, state: 'up' });
-    expect(up.gateway.macs).toBeGreaterThanOrEqual(2);
+    // Both machines' MACs (the answering one and the pinging one) are published.
+    type Inspected = { vlanGateway: { host: string; physnet: string; vlan: number; state: string; reason?: string; macs: number } };
+    const inspect = async () => JSON.parse(await ok('h2', 'net', 'inspect', 'blue', '--tenant', 'acme', '--json')) as Inspected;
+    const up = await eventually(async () => {
+      const n = await inspect();
+      return n.vlanGateway.macs >= 2 ? n : undefined;
+    }, 10_000, 200);
+    expect(up.vlanGateway).toMatchObject({ host: 'h1', physnet: 'phys1', vlan: 300, state: 'up', macs: 2 });
+    expect(up.vlanGateway.reason).toBeUndefined();
+    // weft stats on h1 counts them; h2, which has no port on VLAN 300, counted the machine's broadcasts and left them.
+    const s1 = (await stats(api('h1'))).overlay as unknown as Record<string, number>;
+    expect([s1.gateway_macs, s1.gateway_macs_unpublished, s1.gateway_macs_spoofed]).toEqual([2, 0, 0]);
+    expect((await stats(api('h2'))).datapath.drops.vlan_unknown).toBeGreaterThan(0);
     const vteps = JSON.parse(await ok('h2', 'vtep', 'ls', '--json')) as Array<{ net: string; ip: string; flood: boolean }>;
     expect(vteps).toContainEqual(expect.objectContaining({ net: 'blue.acme', ip: h1Vtep, flood: true }));
     // h1 dies: its lease expires (3 s), the gateway is down, its MACs are gone from h2.
     await kill9('h1');
     const down = await eventually(async () => {
-      const n = JSON.parse(await ok('h2', 'net', 'inspect', 'blue', '--tenant', 'acme')) as { gateway: { state: string; reason?: string } };
-      return n.gateway.state === 'down' ? n : undefined;
+      const n = await inspect();
+      return n.vlanGateway.state === 'down' ? n : undefined;
     }, 20_000, 250);
-    expect(down.gateway).toMatchObject({ state: 'down', reason: 'host h1 is not alive' });
+    expect(down.vlanGateway).toMatchObject({ host: 'h1', state: 'down', reason: 'host h1 is not alive', macs: 0 });
     await eventually(async () => {
       const rows = JSON.parse(await ok('h2', 'fdb', 'show', '--json')) as Array<{ mac: string }>;
       return rows.some((r) => r.mac === MACHINE_MAC) ? undefined : true;

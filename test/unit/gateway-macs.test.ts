@@ -34,7 +34,7 @@ class FakeStore {
 describe('GatewayMacs', () => {
   let pub: GatewayMacs | undefined;
   afterEach(() => pub?.close());
-  function make(opts: { limit?: number } = {}) {
+  function make(opts: { limit?: number; endpoints?: string[] } = {}) {
     const store = new FakeStore();
     const learned = new Map<string, number[]>();
     const warnings: string[] = [];
@@ -46,6 +46,7 @@ describe('GatewayMacs', () => {
         vtep: '10.0.0.1',
         leaseId: () => lease,
         learnedOn: (network, port) => learned.get(`${network}/${port}`) ?? [],
+        endpointMacs: (tenant, net) => new Set(tenant === 'acme' && net === 'blue' ? (opts.endpoints ?? []) : []),
         warn: (m) => warnings.push(m),
       },
       { delayMs: 60_000, ...opts },
@@ -74,7 +75,7 @@ describe('GatewayMacs', () => {
     // Nothing changed: nothing written.
     await pub.flush();
     expect(store.txns).toHaveLength(2);
-    expect(pub.stats()).toEqual({ networks: { 'blue.acme': { published: 2, unpublished: 0 } }, published: 3, withdrawn: 1, txns: 2, failed: 0 });
+    expect(pub.stats()).toEqual({ networks: { 'blue.acme': { published: 2, unpublished: 0, spoofed: 0 } }, published: 3, withdrawn: 1, txns: 2, failed: 0 });
   });
 
   it('at most `limit` per network: the published ones stay, the rest are counted and published when room frees', async () => {
@@ -84,12 +85,12 @@ describe('GatewayMacs', () => {
     pub.learnChanged(4, 9);
     await pub.flush();
     expect(store.data.size).toBe(3);
-    expect(pub.stats().networks['blue.acme']).toEqual({ published: 3, unpublished: 2 });
+    expect(pub.stats().networks['blue.acme']).toEqual({ published: 3, unpublished: 2, spoofed: 0 });
     learned.set('4/9', [2, 3, 4, 5].map(mac));
     pub.learnChanged(4, 9);
     await pub.flush();
     expect([...store.data.keys()].sort()).toEqual([key(2), key(3), key(4)]);
-    expect(pub.stats().networks['blue.acme']).toEqual({ published: 3, unpublished: 1 });
+    expect(pub.stats().networks['blue.acme']).toEqual({ published: 3, unpublished: 1, spoofed: 0 });
   });
 
   it('thousands of MACs go in transactions of at most 100 operations', async () => {
@@ -102,6 +103,16 @@ describe('GatewayMacs', () => {
     expect(store.txns).toHaveLength(41);
     expect(Math.max(...store.txns.map((t) => t.length))).toBe(100);
     expect(pub.stats().networks['blue.acme'].unpublished).toBe(404);
+  });
+
+  it('an endpoint\'s MAC heard on the VLAN (a spoof) is never published, and counted', async () => {
+    const { pub, store, learned } = make({ endpoints: [formatMac(mac(7))] });
+    pub.setGateways([GW]);
+    learned.set('4/9', [mac(1), mac(7)]);
+    pub.learnChanged(4, 9);
+    await pub.flush();
+    expect([...store.data.keys()]).toEqual([key(1)]);
+    expect(pub.stats().networks['blue.acme']).toEqual({ published: 1, unpublished: 0, spoofed: 1 });
   });
 
   it('the gateway goes (or moves to another network): its records are deleted', async () => {

@@ -158,6 +158,29 @@ describe('VLAN networks, uplinks and gateways in the store', () => {
       expect((await objects.createNetwork(vlanNet('dddd', { tenant: 'other', physnet: 'phys1' }))).vlan).toBe(2);
     });
 
+    it('creates racing in several tenants pick distinct VLANs of one physnet (a taken pick is picked again)', async () => {
+      for (const t of ['t1', 't2', 't3']) await objects.createTenant({ name: t });
+      const made = await Promise.all(
+        ['t1', 't2', 't3'].flatMap((t) => [0, 1].map((i) => objects.createNetwork({ name: `n${i}`, tenant: t, subnet: `10.${i}.0.0/24`, encap: 'vlan', physnet: 'phys1' }))),
+      );
+      const vlans = made.map((n) => n.vlan!).sort((a, b) => a - b);
+      expect(vlans).toEqual([1, 2, 3, 4, 5, 6]);
+      for (const n of made) expect((await store.get(vlanKey('phys1', n.vlan!)))?.value).toBe(n.ref);
+    });
+
+    it('a network and a gateway racing for one VLAN of a physnet: exactly one gets it', async () => {
+      await objects.createNetwork({ name: 'blue', tenant: 'acme', subnet: '10.9.0.0/24' });
+      const results = await Promise.allSettled([
+        objects.createNetwork(vlanNet('v120', { vlan: 120 })),
+        objects.gateways.add('blue', 'acme', { physnet: 'phys1', vlan: 120, host: 'h1' }),
+      ]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      expect(String(lost.reason.message)).toMatch(/^physnet phys1 VLAN 120 is in use by network '(v120|blue)\.acme'$/);
+      const holder = (await store.get(vlanKey('phys1', 120)))?.value;
+      expect(holder === 'v120.acme' ? await store.get(gatewayKey('acme', 'blue')) : await store.get(networkKey('acme', 'v120'))).toBeUndefined();
+    });
+
     it('refuses with one line when the tenant range is full', async () => {
       await objects.createTenant({ name: 'tiny', vlanRange: '5-5' });
       await objects.createNetwork(vlanNet('a', { tenant: 'tiny' }));
@@ -222,6 +245,21 @@ describe('VLAN networks, uplinks and gateways in the store', () => {
       expect(u).toEqual({ host: 'h1', physnet: 'jumbo', iface: 'jumbo0', mtu: 9000 });
       expect(await record(uplinkKey('h1', 'jumbo'))).toEqual(u);
       expect(objects.uplinks.list().map((x) => `${x.host}/${x.physnet}`)).toEqual(['h0/phys1', 'h1/jumbo', 'h1/phys1', 'h1/phys2']);
+    });
+
+    it("ls shows the answering host's own trunks open, failed (and why) or pending; other hosts' without a state", async () => {
+      await put(uplinkKey('h2', 'phys1'), { host: 'h2', physnet: 'phys1', iface: 'x', mtu: 1400 });
+      await objects.uplinks.set('h1', 'jumbo', 'jumbo0');
+      const rows = objects.uplinks.list('h1', [
+        { physnet: 'phys1', iface: 'eth1', open: true },
+        { physnet: 'phys2', iface: 'eth2', open: false, error: "no interface 'eth2'" },
+      ]);
+      expect(rows.map((u) => `${u.host}/${u.physnet} ${u.state ?? '-'}`)).toEqual([
+        'h1/jumbo pending',
+        'h1/phys1 open',
+        "h1/phys2 failed: no interface 'eth2'",
+        'h2/phys1 -',
+      ]);
     });
 
     it('set again replaces the interface', async () => {

@@ -56,6 +56,7 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: Underlay
     vtep: underlay?.ip,
     leaseId: () => registration.leaseId,
     learnedOn: (network, port) => sw.learnedOn(network, port),
+    endpointMacs: (tenant, net) => new Set(view.endpointsOf(tenant, net).map((e) => e.mac)),
     warn: (m) => log.warn(m),
   });
   cleanups.push(() => gatewayMacs.close());
@@ -63,9 +64,9 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: Underlay
   registration.onReclaimed(() => gatewayMacs.reclaimed());
   ctl.addOverlayStats(() => {
     const g = gatewayMacs.stats();
-    let published = 0, unpublished = 0;
-    for (const n of Object.values(g.networks)) (published += n.published), (unpublished += n.unpublished);
-    return { gateway_macs: published, gateway_macs_unpublished: unpublished, gateway_mac_writes: g.published + g.withdrawn, gateway_mac_failures: g.failed };
+    let published = 0, unpublished = 0, spoofed = 0;
+    for (const n of Object.values(g.networks)) (published += n.published), (unpublished += n.unpublished), (spoofed += n.spoofed);
+    return { gateway_macs: published, gateway_macs_unpublished: unpublished, gateway_macs_spoofed: spoofed, gateway_mac_writes: g.published + g.withdrawn, gateway_mac_failures: g.failed };
   });
   const reconciler = new Reconciler(view, ctl, hostId, warn, { gateways: (ports) => gatewayMacs.setGateways(ports) });
   cleanups.push(() => reconciler.close());
