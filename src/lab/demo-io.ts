@@ -12,8 +12,8 @@ export interface Pingable {
   ip?: string;
 }
 
-function pingIn(from: Pingable, to: Pingable, count: number): Promise<{ code: number; out: string }> {
-  const args = ['netns', 'exec', from.netns, 'ping', '-c', String(count), '-i', '0.2', '-W', count === 1 ? '1' : '2', to.ip!];
+function pingIn(from: Pingable, to: Pingable, count: number, waitS: number): Promise<{ code: number; out: string }> {
+  const args = ['netns', 'exec', from.netns, 'ping', '-c', String(count), '-i', '0.2', '-W', String(waitS), to.ip!];
   return new Promise((resolve) => {
     execFile('ip', args, { timeout: 15_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
@@ -26,7 +26,7 @@ const summary = (out: string) => out.split('\n').find((l) => l.includes('packets
 
 /** A ping that must be answered: true when every one was. */
 export async function ping(say: Say, from: Pingable, to: Pingable, count: number): Promise<boolean> {
-  const r = await pingIn(from, to, count);
+  const r = await pingIn(from, to, count, 2);
   if (r.code !== 0 && !/packets transmitted/.test(r.out)) {
     say(`${from.name} -> ${to.name} (${to.ip}): FAILED ${r.out.trim().split('\n')[0]}`);
     return false;
@@ -37,7 +37,8 @@ export async function ping(say: Say, from: Pingable, to: Pingable, count: number
 
 /** One ping that must get no answer (`why` says why not): true when none came. */
 export async function pingUnanswered(say: Say, from: Pingable, to: Pingable, why: string): Promise<boolean> {
-  const r = await pingIn(from, to, 1);
+  // Half a second: on one machine an answer takes well under a millisecond.
+  const r = await pingIn(from, to, 1, 0.5);
   const none = /\b0 received/.test(r.out);
   say(`${from.name} -> ${to.name} (${to.ip}): ${none ? `not reached, ${why}` : 'ANSWERED, but should not be'} (${summary(r.out)})`);
   return none;

@@ -1,26 +1,31 @@
 // `weft lab demo`: the main job in one command.
 //   --hosts 1 (default): one host on the embedded store, two containers on
 //     one network switched by weft; a ping between them, the MAC table, then
-//     group policy at work between them (policy-demo.ts).
+//     group policy at work between them (policy-demo.ts), then a third
+//     container on a VLAN network reaching a plain machine on a physical
+//     switch's access port through the host's uplink (vlan-demo.ts).
 //   --hosts N (2 to 8): N hosts on an underlay sharing a real etcd, a tenant
 //     and a network, one container (endpoint) per host, addresses from IPAM,
 //     no peering by hand; all-pairs pings and what host 1 learned.
 import { ApiClient } from '../api/client.js';
-import { labDown, labUp, type LabHost } from './lab.js';
+import { labDown, labUp, type LabHost, type LabState } from './lab.js';
 import type { Topology } from './topology.js';
 import { dockerDemoTopology, showDocker } from './docker-demo.js';
 import { ping, table, type Say } from './demo-io.js';
 import { showPolicy } from './policy-demo.js';
+import { showVlan, VLAN_DEMO_NET, VLAN_DEMO_PHYSNET } from './vlan-demo.js';
 
 export const DEMO_TOPOLOGY: Topology = {
   name: 'weft-demo',
+  physnets: [VLAN_DEMO_PHYSNET],
   hosts: [
     {
       name: 'h1',
-      networks: [{ name: 'blue', subnet: '10.240.1.0/24' }],
+      networks: [{ name: 'blue', subnet: '10.240.1.0/24' }, VLAN_DEMO_NET],
       containers: [
         { name: 'c1', net: 'blue', ip: '10.240.1.11' },
         { name: 'c2', net: 'blue', ip: '10.240.1.12' },
+        { name: 'c3', net: VLAN_DEMO_NET.name, ip: '10.240.100.11' },
       ],
     },
   ],
@@ -44,7 +49,8 @@ export function clusterDemoTopology(hosts: number): Topology {
   };
 }
 
-async function showOneHost(say: Say, h1: LabHost): Promise<boolean> {
+async function showOneHost(say: Say, lab: LabState): Promise<boolean> {
+  const h1 = lab.hosts[0];
   const [c1, c2] = h1.containers;
   say(`\n== ping ${c2.name} (${c2.ip}) from ${c1.name} through weft`);
   const ok = await ping(say, c1, c2, 3);
@@ -52,7 +58,8 @@ async function showOneHost(say: Say, h1: LabHost): Promise<boolean> {
   const macs = await client.get<Array<{ net: string; mac: string; port: string; age: number }>>('/v1/macs');
   say('\n== learned MAC table (weft mac show)');
   table(say, ['NET', 'MAC', 'PORT', 'AGE(s)'], macs.map((m) => [m.net, m.mac, m.port, m.age.toFixed(1)]));
-  return (await showPolicy(say, h1)) && ok;
+  const policy = await showPolicy(say, h1);
+  return (await showVlan(say, lab)) && policy && ok;
 }
 
 async function showCluster(say: Say, hosts: LabHost[]): Promise<boolean> {
@@ -80,12 +87,12 @@ export async function runDemo(opts: { keep: boolean; hosts: number; docker?: boo
   say(opts.docker
     ? '== building the lab: 2 hosts on an underlay, a real etcd, a dockerd beside each weft daemon; tenant demo, network blue made a Docker network on both (docker network create -d weft), one docker run container per host'
     : opts.hosts === 1
-      ? '== building the lab: one host, two containers on network blue'
+      ? '== building the lab: one host, two containers on network blue; a physical switch (phys1) trunked to its uplink with plain machines on VLANs 100 and 200, a third container on VLAN network v100'
       : `== building the lab: ${opts.hosts} hosts on an underlay, a real etcd, tenant demo, network blue, one container per host`);
   const lab = await labUp(topo, { log: say });
   let code = 0;
   try {
-    const ok = opts.docker ? await showDocker(say, lab) : opts.hosts === 1 ? await showOneHost(say, lab.hosts[0]) : await showCluster(say, lab.hosts);
+    const ok = opts.docker ? await showDocker(say, lab) : opts.hosts === 1 ? await showOneHost(say, lab) : await showCluster(say, lab.hosts);
     if (!ok) code = 1;
     const stats = await new ApiClient(lab.hosts[0].api).get<{ datapath: { global: Record<string, number> } }>('/v1/stats');
     const g = stats.datapath.global;

@@ -59,10 +59,15 @@ export const sysctlIn = (netns: string, key: string, value: string) =>
   run('ip', ['netns', 'exec', netns, 'sysctl', '-qw', `${key}=${value}`]).catch(() => undefined);
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Once found, OVS stays installed for this process: the check runs five tools. */
+let installed = false;
+
 export async function ovsInstalled(): Promise<boolean> {
+  if (installed) return true;
   try {
     await fs.access(SCHEMA, fsc.R_OK);
-    for (const tool of ['ovsdb-tool', 'ovsdb-server', 'ovs-vswitchd', 'ovs-vsctl', 'ovs-appctl']) await run(tool, ['--version']);
+    await Promise.all(['ovsdb-tool', 'ovsdb-server', 'ovs-vswitchd', 'ovs-vsctl', 'ovs-appctl'].map((tool) => run(tool, ['--version'])));
+    installed = true;
     return true;
   } catch {
     return false;

@@ -7,8 +7,8 @@ import { weft } from '../helpers/lab.js';
 import { sh } from '../helpers/sh.js';
 import type { DenyLogLine } from '../../src/policy/deny-log.js';
 
-describe.skipIf(skipUnless(['ip', 'ping', 'etcd', 'python3']))('weft lab demo', () => {
-  it('one host: a ping through weft, both containers in the MAC table, then group policy between them', async () => {
+describe.skipIf(skipUnless(['ip', 'ping', 'etcd', 'python3', 'ethtool']))('weft lab demo', () => {
+  it('one host: a ping through weft, both containers in the MAC table, group policy between them, then a VLAN network through a physical switch', async () => {
     const r = await weft(undefined, 'lab', 'demo');
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/c1 -> c2 \(10\.240\.1\.12\): 3 packets transmitted, 3 received, 0% packet loss/);
@@ -26,9 +26,23 @@ describe.skipIf(skipUnless(['ip', 'ping', 'etcd', 'python3']))('weft lab demo', 
     const log = JSON.parse(out[out.indexOf('== the last deny-log line (weft policy log --tail 1)') + 1]) as DenyLogLine;
     expect(log).toMatchObject({ rule: 'default', action: 'deny', dir: 'in', proto: 'tcp', src: '10.240.1.11', dst: '10.240.1.12', dport: 22, srcGroup: 'web.blue.default', dstGroup: 'db.blue.default' });
     expect(r.stdout).toMatch(/^blue\.default\ttcp\t10\.240\.1\.11:\d+\t10\.240\.1\.12:5432\t\w+\tallow\t-\tdbpol\/1\t/m);
+    // The VLAN network: c3 (v100, VLAN 100 on phys1) reaches k100 on the switch's VLAN 100 access port both
+    // ways, not k200 on VLAN 200 in the same subnet; weft learned k100 behind the uplink's VLAN port, and the
+    // switch saw c3 on the trunk tagged 100.
+    expect(r.stdout).toMatch(/^h1\tphys1\tup1\t1500$/m);
+    expect(r.stdout).toMatch(/^c3 -> k100 \(10\.240\.100\.9\): 3 packets transmitted, 3 received, 0% packet loss/m);
+    expect(r.stdout).toMatch(/^k100 -> c3 \(10\.240\.100\.11\): 2 packets transmitted, 2 received, 0% packet loss/m);
+    expect(r.stdout).toMatch(/^c3 -> k200 \(10\.240\.100\.19\): not reached, it is on VLAN 200 \(1 packets transmitted, 0 received, 100% packet loss/m);
+    expect(r.stdout).toMatch(/^v100\.default\t02:4b:0a:f0:64:09\tvlan:phys1\.100\t/m);
+    expect(r.stdout).toMatch(/^t-h1\t100\t02:57:0a:f0:64:0b\t\d+$/m);
+    expect(r.stdout).toMatch(/^a-k100\t100\t02:4b:0a:f0:64:09\t\d+$/m);
+    expect(r.stdout).not.toMatch(/^\S+\t200\t02:57:0a:f0:64:0b\t/m);
+    expect(r.stdout).toMatch(/^h1 uplink: uplink_tx [1-9]\d*, uplink_rx [1-9]\d*/m);
     expect(r.stdout).toContain('== lab removed');
-    // The listener in c2 went with the lab.
+    // The listener in c2 went with the lab, and so did the switch's OVS and every namespace.
     expect((await sh('pgrep', ['-f', 'hello from port'])).code).not.toBe(0);
+    expect((await sh('pgrep', ['-f', '/run/weft/ovs/weft-demo-phys1/'])).code).not.toBe(0);
+    expect((await sh('ip', ['netns', 'list'])).stdout).not.toMatch(/weft-demo/);
   });
 
   it('three hosts on etcd: three endpoints, six answered pings, h1\'s fdb holds the other two', async () => {

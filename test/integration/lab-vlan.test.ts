@@ -33,6 +33,9 @@ const SPEC: PhysnetSpec = {
   ],
 };
 
+/** A switch whose build must fail: its trunk's name is taken in the host. */
+const FAILING: PhysnetSpec = { name: 'swx', prefix: 'vl', trunks: [{ netns: HOST, ifname: 'taken0', vlans: [100] }], access: [{ name: 'kx', vlan: 100, ip: '10.100.0.99/24' }] };
+
 const ping = (ns: string, to: string, count = 2) => inNs(ns, 'ping', ['-c', String(count), '-i', '0.2', '-W', '1', to]);
 
 describe.skipIf(skipUnless(['ip', 'ping', 'ethtool', 'tshark']))('lab physical switch (OVS userspace, trunks and access ports)', () => {
@@ -48,6 +51,7 @@ describe.skipIf(skipUnless(['ip', 'ping', 'ethtool', 'tshark']))('lab physical s
 
   afterAll(async () => {
     await physnetDown(SPEC);
+    await physnetDown(FAILING);
     await sh('ip', ['netns', 'del', HOST]);
   });
 
@@ -74,6 +78,18 @@ describe.skipIf(skipUnless(['ip', 'ping', 'ethtool', 'tshark']))('lab physical s
     // The host on the trunk is a machine of the native VLAN.
     await sh('ip', ['-n', HOST, 'addr', 'add', '192.168.50.1/24', 'dev', 'up1']);
     expect((await ping(HOST, '192.168.50.9')).stdout).toContain('2 received');
+  });
+
+  it('a failed build (the trunk\'s name is taken in the host) says why in one line and leaves nothing', async () => {
+    expect((await sh('ip', ['-n', HOST, 'link', 'add', 'taken0', 'type', 'veth', 'peer', 'name', 'taken1'])).code).toBe(0);
+    const err = await buildPhysnet(FAILING).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/^physnet 'swx': .*taken0.*File exists/);
+    expect(err?.message).not.toContain('\n');
+    for (const ns of ['vlswx', 'vlkx']) expect(existsSync(`/run/netns/${ns}`)).toBe(false);
+    expect(existsSync('/run/weft/ovs/vlswx')).toBe(false);
+    expect((await sh('pgrep', ['-f', '/run/weft/ovs/vlswx/'])).code).not.toBe(0);
+    // Not ours: left alone.
+    expect((await sh('ip', ['-n', HOST, 'link', 'show', 'taken0'])).code).toBe(0);
   });
 
   it('teardown leaves no namespace, interface or OVS process', async () => {
@@ -125,6 +141,15 @@ describe.skipIf(skipUnless(['ip', 'ping', 'ethtool']))('a lab topology with a ph
     await labDown(LAB);
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
+
+  it('a topology whose VLAN network the trunk does not carry is refused in one line, nothing built', async () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ ...LAB, physnets: [{ ...LAB.physnets![0], trunks: [{ host: 'h1', vlans: [200] }, { host: 'h2' }] }] }));
+    const up = await weft(undefined, 'lab', 'up', bad);
+    expect(up.code).not.toBe(0);
+    expect(up.stderr.trim()).toBe(`weft: ${bad}: network 'v100' on host 'h1': the trunk of physnet 'phys1' to 'h1' does not carry VLAN 100`);
+    expect((await sh('ip', ['netns', 'list'])).stdout).not.toMatch(/^vl-/m);
+  });
 
   it('builds: the switch, both hosts with their uplink on phys1, the VLAN network on each', async () => {
     const up = await weft(undefined, 'lab', 'up', file);
