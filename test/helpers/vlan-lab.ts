@@ -238,7 +238,6 @@ export class VlanLab {
   async restart(h: HostName): Promise<void> {
     await restartWeftHost(TOPO, this.lab, h);
   }
-
 }
 
 /** A frame as tcpdump -e printed it. */
