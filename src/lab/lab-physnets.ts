@@ -2,7 +2,9 @@
 // (physnet.ts) once the hosts' namespaces exist and before their networks,
 // each weft host's trunk end made its uplink through the daemon's API
 // (`weft host uplink set PHYSNET IFACE`), and all of it torn down by name.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiClient } from '../api/client.js';
+import type { UplinkView } from '../control/uplinks.js';
 import { buildPhysnet, physnetDown, type PhysnetMachine, type PhysnetSpec, type PhysnetTrunk } from './physnet.js';
 import { hostNetns, physnetPrefix } from './names.js';
 import type { HostSpec, PhysnetTopo, Topology } from './topology.js';
@@ -53,12 +55,31 @@ export async function physnetsUp(topo: Topology, log: (msg: string) => void): Pr
   return out;
 }
 
-/** A weft host's uplinks: one per physnet with a trunk to it, set before its networks are made. */
+/** How long a daemon gets to open a new uplink (it opens them on its next pass over the store). */
+const UPLINK_OPEN_MS = 5_000;
+
+/**
+ * A weft host's uplinks: one per physnet with a trunk to it, set before its
+ * networks are made, and waited for until the daemon has them open, so a
+ * lab that is up switches its VLANs.
+ */
 export async function setUplinks(topo: Topology, h: HostSpec, client: ApiClient): Promise<void> {
+  const mine = new Set<string>();
   for (const p of topo.physnets ?? []) {
     const t = p.trunks.find((x) => x.host === h.name);
-    if (t) await client.call('PUT', `/v1/uplinks/${encodeURIComponent(p.name)}`, { iface: trunkIfname(topo, p, t) });
+    if (!t) continue;
+    await client.call('PUT', `/v1/uplinks/${encodeURIComponent(p.name)}`, { iface: trunkIfname(topo, p, t) });
+    mine.add(p.name);
   }
+  if (mine.size === 0) return;
+  let notOpen: UplinkView[] = [];
+  for (const end = Date.now() + UPLINK_OPEN_MS; Date.now() < end; await sleep(50)) {
+    const all = await client.get<UplinkView[]>('/v1/uplinks');
+    notOpen = all.filter((u) => u.host === h.name && mine.has(u.physnet) && u.state !== 'open');
+    if (notOpen.length === 0) return;
+  }
+  const u = notOpen[0];
+  throw new Error(`host ${h.name}: uplink ${u.physnet} (${u.iface}) is not open after ${UPLINK_OPEN_MS / 1000} s: ${u.state ?? 'no state'}`);
 }
 
 /** Tears down every physnet of the topology (OVS by pid, its namespaces and veths); safe when none is up. */

@@ -180,6 +180,7 @@ export async function labUp(topo: Topology, opts: { log?: (msg: string) => void 
   const vnis = labVnis(topo);
   const ulMtu = topo.underlayMtu ?? 1500;
   const ulIp = (i: number) => underlayAddress(topo.underlay!, i);
+  let physnets: Promise<LabPhysnet[]> | undefined;
   try {
     if (topo.underlay) await underlayUp(topo.name);
     if (topo.store === 'etcd') {
@@ -197,14 +198,16 @@ export async function labUp(topo: Topology, opts: { log?: (msg: string) => void 
       await addNetns(netns);
       if (topo.underlay) await underlayAttach(topo.name, netns, h.name, ulIp(i).cidr, ulMtu);
     }
-    state.physnets = await physnetsUp(topo, log);
+    // The switches come up while the daemons start; each host waits for them before setting its uplinks.
+    physnets = physnetsUp(topo, log);
+    physnets.catch(() => undefined); // awaited by the hosts and below
     for (const [i, h] of topo.hosts.entries()) {
       const netns = hostNetns(topo.name, h.name);
       const kind = h.kind ?? 'weft';
       const host: LabHost = { name: h.name, kind, netns, api: '', pid: 0, log: '', containers: [], underlayIp: topo.underlay ? ulIp(i).ip : undefined };
       state.hosts.push(host);
-      if (kind === 'weft') await weftHostUp(topo, h, host, vnis, state.etcd);
-      else if (kind === 'docker') await dockerHostUp(topo, h, host, vnis, state.etcd);
+      if (kind === 'weft') await weftHostUp(topo, h, host, vnis, physnets, state.etcd);
+      else if (kind === 'docker') await dockerHostUp(topo, h, host, vnis, physnets, state.etcd);
       else await otherHostUp(topo, h, host, i, vnis, ulMtu);
       log(`host ${h.name} (${kind}): namespace ${netns}${host.underlayIp ? `, underlay ${host.underlayIp}` : ''}${host.pid ? `, weft daemon pid ${host.pid}` : ''}`);
       for (const c of host.containers) log(`  container ${c.name}: ${c.docker ? `docker container, endpoint ${c.endpoint}` : `namespace ${c.netns}`}, ${c.ip ?? 'no address'} (${c.mac}) on ${c.net}`);
@@ -212,7 +215,9 @@ export async function labUp(topo: Topology, opts: { log?: (msg: string) => void 
     // With a shared store the daemons find each other's endpoints themselves.
     const peering = topo.peering ?? (topo.store === 'etcd' ? 'none' : 'static');
     if (topo.underlay && peering === 'static') await peerWeftHosts(topo, state);
+    state.physnets = await physnets;
   } catch (err) {
+    await physnets?.catch(() => undefined); // nothing may still be building while the lab is torn down
     await labDown(topo);
     throw err;
   }
@@ -244,10 +249,11 @@ export async function restartWeftHost(topo: Topology, state: LabState, name: str
   return host;
 }
 
-async function weftHostUp(topo: Topology, h: HostSpec, host: LabHost, vnis: LabVnis, etcd?: string): Promise<void> {
+async function weftHostUp(topo: Topology, h: HostSpec, host: LabHost, vnis: LabVnis, physnets: Promise<unknown>, etcd?: string): Promise<void> {
   const daemon = await startDaemon(topo.name, { ...h, daemonArgs: daemonArgs(topo, h, host.underlayIp, etcd) });
   Object.assign(host, daemon);
   const client = new ApiClient(daemon.api);
+  await physnets;
   await setUplinks(topo, h, client);
   await labNetworks(topo, h, client, vnis);
   for (const c of h.containers ?? []) host.containers.push(await addContainer(topo.name, h, client, { ...c, mac: c.attach === 'veth' ? c.mac : defaultMac(c) }));
@@ -270,12 +276,13 @@ async function labNetworks(topo: Topology, h: HostSpec, client: ApiClient, vnis:
  * Docker network of the same name onto it; each container is a `docker run`
  * on it, resolving through weft's DNS address (`--dns`).
  */
-async function dockerHostUp(topo: Topology, h: HostSpec, host: LabHost, vnis: LabVnis, etcd?: string): Promise<void> {
+async function dockerHostUp(topo: Topology, h: HostSpec, host: LabHost, vnis: LabVnis, physnets: Promise<unknown>, etcd?: string): Promise<void> {
   const p = labDockerPaths(topo.name, h.name);
   await startDockerHost(p, daemonArgs(topo, h, host.underlayIp, etcd));
   Object.assign(host, { api: p.api, pid: pidOf(join(p.dir, 'weft.pid')) ?? 0, log: join(p.dir, 'weft.log'), dockerSock: p.dockerSock });
   await importBusybox(p);
   const client = new ApiClient(p.api);
+  await physnets;
   await setUplinks(topo, h, client);
   await labNetworks(topo, h, client, vnis);
   const ok = (what: string, r: { code: number; stderr: string }) => {

@@ -207,20 +207,21 @@ export async function buildPhysnet(input: PhysnetSpec): Promise<Physnet> {
     await sysctlIn(sw, 'net.ipv6.conf.all.disable_ipv6', '1');
     await sysctlIn(sw, 'net.ipv6.conf.default.disable_ipv6', '1');
     await fs.mkdir(p.dir, { recursive: true, mode: 0o700 });
-    await startOvsDaemons(p, sw);
-    await vsctl(p, 'add-br', PHYSNET_BRIDGE, '--', 'set', 'bridge', PHYSNET_BRIDGE, 'datapath_type=netdev');
-    for (const t of spec.trunks) {
-      await ip('link', 'add', t.port, 'mtu', mtu, 'netns', sw, 'type', 'veth', 'peer', 'name', t.ifname, 'mtu', mtu, 'netns', t.netns);
-      await sysctlIn(t.netns, `net.ipv6.conf.${t.ifname}.disable_ipv6`, '1');
-      await run('ip', ['netns', 'exec', t.netns, 'ethtool', '-K', t.ifname, 'tx', 'off']);
-      await ipIn(t.netns, 'link', 'set', t.ifname, 'up');
-      await ipIn(sw, 'link', 'set', t.port, 'up');
-      const opts = t.vlans.length > 0 ? [`trunks=${t.vlans.join(',')}`] : [];
-      if (t.native !== undefined) opts.push('vlan_mode=native-untagged', `tag=${t.native}`);
-      await vsctl(p, 'add-port', PHYSNET_BRIDGE, t.port, ...opts);
-    }
-    const machines: PhysnetMachine[] = [];
-    for (const a of spec.access ?? []) machines.push(await addMachine(spec, p, a, mtu));
+    // OVS starts while the links are made (each part one after another
+    // inside, the parts side by side); then the bridge and every port in one
+    // ovs-vsctl transaction, one wait for ovs-vswitchd to apply it.
+    const access = spec.access ?? [];
+    const made = await settled<PhysnetMachine | void>([
+      ...access.map((a) => addMachine(spec, a, mtu)),
+      startOvsDaemons(p, sw),
+      ...spec.trunks.map((t) => addTrunk(sw, t, mtu)),
+    ]);
+    const machines = made.slice(0, access.length) as PhysnetMachine[];
+    const ports = [
+      ...spec.trunks.map((t) => [t.port, ...(t.vlans.length > 0 ? [`trunks=${t.vlans.join(',')}`] : []), ...(t.native !== undefined ? ['vlan_mode=native-untagged', `tag=${t.native}`] : [])]),
+      ...access.map((a) => [`a-${a.name}`, `tag=${a.vlan}`]),
+    ];
+    await vsctl(p, 'add-br', PHYSNET_BRIDGE, '--', 'set', 'bridge', PHYSNET_BRIDGE, 'datapath_type=netdev', ...ports.flatMap((port) => ['--', 'add-port', PHYSNET_BRIDGE, ...port]));
     const pids = [await readPid(p.dbPid), await readPid(p.vsPid)].filter((x): x is number => x !== undefined);
     return {
       name: spec.name,
@@ -247,7 +248,25 @@ export async function buildPhysnet(input: PhysnetSpec): Promise<Physnet> {
   }
 }
 
-async function addMachine(spec: PhysnetSpec, p: ReturnType<typeof paths>, a: PhysnetAccessSpec, mtu: string): Promise<PhysnetMachine> {
+/** Waits for every promise (so nothing still runs when a failure tears down), then throws the first failure. */
+async function settled<T>(all: Array<Promise<T>>): Promise<T[]> {
+  const results = await Promise.allSettled(all);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+/** A trunk's veth: the switch end in sw (a bridge port once added), the other end its uplink in the host, up. */
+async function addTrunk(sw: string, t: PhysnetTrunkSpec & { port: string }, mtu: string): Promise<void> {
+  await ip('link', 'add', t.port, 'mtu', mtu, 'netns', sw, 'type', 'veth', 'peer', 'name', t.ifname, 'mtu', mtu, 'netns', t.netns);
+  await sysctlIn(t.netns, `net.ipv6.conf.${t.ifname}.disable_ipv6`, '1');
+  await run('ip', ['netns', 'exec', t.netns, 'ethtool', '-K', t.ifname, 'tx', 'off']);
+  await ipIn(t.netns, 'link', 'set', t.ifname, 'up');
+  await ipIn(sw, 'link', 'set', t.port, 'up');
+}
+
+/** A machine: its namespace, and a veth from the switch (a-<name>) to its eth0 with the address, up. */
+async function addMachine(spec: PhysnetSpec, a: PhysnetAccessSpec, mtu: string): Promise<PhysnetMachine> {
   const sw = physnetNetns(spec);
   const ns = machineNetns(spec, a);
   const port = `a-${a.name}`;
@@ -261,7 +280,6 @@ async function addMachine(spec: PhysnetSpec, p: ReturnType<typeof paths>, a: Phy
   await run('ip', ['netns', 'exec', ns, 'ethtool', '-K', 'eth0', 'tx', 'off']);
   await ipIn(ns, 'link', 'set', 'eth0', 'up');
   await ipIn(sw, 'link', 'set', port, 'up');
-  await vsctl(p, 'add-port', PHYSNET_BRIDGE, port, `tag=${a.vlan}`);
   const [link] = await linkJson(ns, 'link', 'show', 'dev', 'eth0');
   return { name: a.name, netns: ns, ifname: 'eth0', vlan: a.vlan, ip: a.ip.split('/')[0], cidr: a.ip, mac: link.address as string, port };
 }

@@ -5,7 +5,7 @@
 // machine on VLAN 100 through the trunk, and not the one on VLAN 200; the
 // switch's MAC table shows c3's frames arrived on the trunk tagged 100.
 import { ApiClient } from '../api/client.js';
-import type { UplinkRecord } from '../control/records.js';
+import type { UplinkView } from '../control/uplinks.js';
 import { ping, pingUnanswered, table, type Say } from './demo-io.js';
 import type { LabState } from './lab.js';
 import { physnetMacs } from './physnet.js';
@@ -34,9 +34,9 @@ export async function showVlan(say: Say, lab: LabState): Promise<boolean> {
   const trunk = phys.trunks[0];
   const client = new ApiClient(h1.api);
   say(`\n== a VLAN network: ${c3.name} on ${VLAN_DEMO_NET.name} (VLAN ${VLAN_DEMO_NET.vlan} on physnet ${phys.name}); ${h1.name}'s uplink ${trunk.ifname} is a trunk (VLANs ${trunk.vlans.join(',')}) of a physical switch, Open vSwitch userspace in ${phys.netns}, with plain machines ${k100.name} (VLAN ${k100.vlan}) and ${k200.name} (VLAN ${k200.vlan}) in one subnet`);
-  const uplinks = await client.get<UplinkRecord[]>('/v1/uplinks');
+  const uplinks = await client.get<UplinkView[]>('/v1/uplinks');
   say('weft host uplink ls');
-  table(say, ['HOST', 'PHYSNET', 'IFACE', 'MTU'], uplinks.map((u) => [u.host, u.physnet, u.iface, u.mtu]));
+  table(say, ['HOST', 'PHYSNET', 'IFACE', 'MTU', 'STATE'], uplinks.map((u) => [u.host, u.physnet, u.iface, u.mtu, u.state]));
   let ok = await ping(say, c3, k100, 3);
   ok = (await ping(say, k100, c3, 2)) && ok;
   ok = (await pingUnanswered(say, c3, k200, `it is on VLAN ${k200.vlan}`)) && ok;

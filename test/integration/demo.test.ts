@@ -29,7 +29,7 @@ describe.skipIf(skipUnless(['ip', 'ping', 'etcd', 'python3', 'ethtool']))('weft 
     // The VLAN network: c3 (v100, VLAN 100 on phys1) reaches k100 on the switch's VLAN 100 access port both
     // ways, not k200 on VLAN 200 in the same subnet; weft learned k100 behind the uplink's VLAN port, and the
     // switch saw c3 on the trunk tagged 100.
-    expect(r.stdout).toMatch(/^h1\tphys1\tup1\t1500$/m);
+    expect(r.stdout).toMatch(/^h1\tphys1\tup1\t1500\topen$/m);
     expect(r.stdout).toMatch(/^c3 -> k100 \(10\.240\.100\.9\): 3 packets transmitted, 3 received, 0% packet loss/m);
     expect(r.stdout).toMatch(/^k100 -> c3 \(10\.240\.100\.11\): 2 packets transmitted, 2 received, 0% packet loss/m);
     expect(r.stdout).toMatch(/^c3 -> k200 \(10\.240\.100\.19\): not reached, it is on VLAN 200 \(1 packets transmitted, 0 received, 100% packet loss/m);

@@ -161,7 +161,7 @@ describe.skipIf(skipUnless(['ip', 'ping', 'ethtool']))('a lab topology with a ph
     for (const h of lab.hosts) {
       const ls = await weft(h.api, 'host', 'uplink', 'ls');
       expect(ls.code, ls.stderr).toBe(0);
-      expect(ls.stdout).toMatch(new RegExp(`^${h.name}\\s+phys1\\s+up1\\s+1500\\s*$`, 'm'));
+      expect(ls.stdout).toMatch(new RegExp(`^${h.name}\\s+phys1\\s+up1\\s+1500\\s+open$`, 'm'));
       const nets = await weft(h.api, 'net', 'ls');
       expect(nets.stdout).toMatch(/^v100\b.*vlan 100@phys1/m);
     }
