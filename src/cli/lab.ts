@@ -26,7 +26,7 @@ export function registerLab(program: Command): void {
     });
   lab
     .command('demo')
-    .description('one host, two containers: ping through weft; or --hosts N on etcd: endpoints on every host, all-pairs ping')
+    .description('one host: containers ping through weft, a policy, and a VLAN network reaching a machine on a physical switch; or --hosts N on etcd: endpoints on every host, all-pairs ping')
     .option('--hosts <n>', 'hosts (more than one runs a real etcd)', '1')
     .option('--docker', 'two hosts on etcd, each a weft daemon beside a real dockerd: docker run containers ping and resolve each other')
     .option('--keep', 'leave the lab running afterwards')
