@@ -8,16 +8,16 @@
 // policy drop).
 import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiClient } from '../../src/api/client.js';
 import { containerNetns, restartWeftHost, type LabState } from '../../src/lab/lab.js';
 import type { Topology } from '../../src/lab/topology.js';
 import type { DenyLogLine } from '../../src/policy/deny-log.js';
 import type { PolicyStats } from '../../src/policy/stats.js';
 import { ip as ipCmd, netnsExists } from '../../src/switch/netns.js';
 import { alive } from '../../src/sys/exec.js';
-import { buildLab, labDown, weft } from './lab.js';
+import { buildLab, labDown } from './lab.js';
+import { LabHosts } from './lab-hosts.js';
 import { Prober, startKnock, startServer, startSession, stopChild, synLoop, type Knock, type ServerEvent, type Session, type Verdict } from './policy-conns.js';
-import { eventually, type RunResult } from './sh.js';
+import { eventually } from './sh.js';
 
 export type { Knock, ServerEvent, Session, Verdict };
 
@@ -89,8 +89,7 @@ export interface ProbeResult extends Probe {
 
 export const PROBE_TIMEOUT_S = 2;
 
-export class PolicyLab {
-  readonly containers = new Map<string, Container>();
+export class PolicyLab extends LabHosts<HostName, Container> {
   readonly #children = new Set<ChildProcess>();
   readonly #track = (child: ChildProcess) => {
     this.#children.add(child);
@@ -98,10 +97,12 @@ export class PolicyLab {
   readonly #prober = new Prober(this.#track);
 
   private constructor(
-    public lab: LabState,
+    lab: LabState,
     readonly topo: Topology,
     readonly tenants: Tenant[],
-  ) {}
+  ) {
+    super(lab, 'the policy lab');
+  }
 
   /**
    * Brings the lab up (after clearing leftovers), makes tenants (t1, and t2
@@ -168,28 +169,6 @@ export class PolicyLab {
     await removeContainerNetns();
   }
 
-  host(h: HostName) {
-    return this.lab.hosts.find((x) => x.name === h)!;
-  }
-  client(h: HostName): ApiClient {
-    return new ApiClient(this.host(h).api);
-  }
-  c(name: string): Container {
-    const c = this.containers.get(name);
-    if (!c) throw new Error(`no container ${name} in the policy lab`);
-    return c;
-  }
-
-  /** `weft ARGS` against host h's daemon. */
-  weft(h: HostName, ...args: string[]): Promise<RunResult> {
-    return weft(this.host(h).api, ...args);
-  }
-  /** `weft ARGS` that must succeed; its stdout. */
-  async ok(h: HostName, ...args: string[]): Promise<string> {
-    const r = await this.weft(h, ...args);
-    if (r.code !== 0) throw new Error(`weft ${args.join(' ')} (on ${h}) failed: ${r.stderr.trim() || r.stdout.trim()}`);
-    return r.stdout;
-  }
 
   async stats(h: HostName, tenant?: string): Promise<PolicyStats> {
     return JSON.parse(await this.ok(h, 'policy', 'stats', ...(tenant ? ['--tenant', tenant] : []), '--json')) as PolicyStats;

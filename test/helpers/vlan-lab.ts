@@ -17,13 +17,13 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiClient } from '../../src/api/client.js';
 import { containerNetns, hostNetns, restartWeftHost, type LabState } from '../../src/lab/lab.js';
 import { buildPhysnet, physnetDown, physnetNetns, type Physnet, type PhysnetSpec } from '../../src/lab/physnet.js';
 import type { Topology } from '../../src/lab/topology.js';
 import { ip as ipCmd, netnsExists } from '../../src/switch/netns.js';
 import { alive } from '../../src/sys/exec.js';
-import { buildLab, labDown, stats, weft, type Stats } from './lab.js';
+import { buildLab, labDown, stats, type Stats } from './lab.js';
+import { LabHosts } from './lab-hosts.js';
 import { Prober, startServer, stopChild, type ServerEvent, type Verdict } from './policy-conns.js';
 import { eventually, inNs, startInNs, stop, type RunResult } from './sh.js';
 
@@ -106,8 +106,7 @@ export interface UpOptions {
   groups?: Partial<Record<'c1' | 'c2', string>>;
 }
 
-export class VlanLab {
-  readonly containers = new Map<string, Container>();
+export class VlanLab extends LabHosts<HostName, Container> {
   readonly #children = new Set<ChildProcess>();
   readonly #track = (child: ChildProcess) => {
     this.#children.add(child);
@@ -116,7 +115,9 @@ export class VlanLab {
 
   physnet?: Physnet;
 
-  private constructor(readonly lab: LabState) {}
+  private constructor(lab: LabState) {
+    super(lab, 'the VLAN lab');
+  }
 
   /** The whole lab, after clearing whatever an interrupted run left. */
   static async up(o: UpOptions = {}): Promise<VlanLab> {
@@ -159,28 +160,6 @@ export class VlanLab {
     await vlanLabDown();
   }
 
-  host(h: HostName) {
-    return this.lab.hosts.find((x) => x.name === h)!;
-  }
-  client(h: HostName): ApiClient {
-    return new ApiClient(this.host(h).api);
-  }
-  c(name: string): Container {
-    const c = this.containers.get(name);
-    if (!c) throw new Error(`no container ${name} in the VLAN lab`);
-    return c;
-  }
-
-  /** `weft ARGS` against host h's daemon. */
-  weft(h: HostName, ...args: string[]): Promise<RunResult> {
-    return weft(this.host(h).api, ...args);
-  }
-  /** `weft ARGS` that must succeed; its stdout. */
-  async ok(h: HostName, ...args: string[]): Promise<string> {
-    const r = await this.weft(h, ...args);
-    if (r.code !== 0) throw new Error(`weft ${args.join(' ')} (on ${h}) failed: ${r.stderr.trim() || r.stdout.trim()}`);
-    return r.stdout;
-  }
   stats(h: HostName): Promise<Stats> {
     return stats(this.host(h).api);
   }
