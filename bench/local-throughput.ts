@@ -147,13 +147,7 @@ export async function benchLocalThroughput(opts: LocalThroughputOptions): Promis
       samples,
     };
   } finally {
-    try {
-      await cleanup();
-    } catch (err) {
-      // Do not hide the error that got us here behind a cleanup error.
-      if (!failed) throw err;
-      progress.note(`cleanup: ${(err as Error).message}`);
-    }
+    await progress.cleanup('cleanup', failed, cleanup);
   }
 }
 

@@ -39,6 +39,20 @@ export class Progress {
     if (this.line) this.out.write(this.fit(this.line));
   }
 
+  /**
+   * Runs a part's cleanup from its `finally`: a cleanup error is thrown when
+   * the part succeeded, and only noted when it failed, so that it does not
+   * hide the error that got us there.
+   */
+  async cleanup(what: string, failed: boolean, cleanup: () => Promise<void>): Promise<void> {
+    try {
+      await cleanup();
+    } catch (err) {
+      if (!failed) throw err;
+      this.note(`${what}: ${(err as Error).message}`);
+    }
+  }
+
   /** Clears the in-place line (call once at the end). */
   end(): void {
     if (this.out.isTTY && this.line) this.out.write('\r\x1b[K');

@@ -106,13 +106,7 @@ export async function benchVlan(opts: VlanBenchOptions): Promise<PartResult> {
       samples,
     };
   } finally {
-    try {
-      await cleanup();
-    } catch (err) {
-      // Do not hide the error that got us here behind a cleanup error.
-      if (!failed) throw err;
-      progress.note(`vlan cleanup: ${(err as Error).message}`);
-    }
+    await progress.cleanup('vlan cleanup', failed, cleanup);
   }
 }
 
