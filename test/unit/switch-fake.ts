@@ -1,6 +1,7 @@
 // A data path that records what the switch asks of it, for the switch's unit
 // tests: ports opened and removed, fast-path and ARP ops, injected frames,
 // counters. `fail` makes the next port open throw, as the add-on does.
+import { afterEach } from 'vitest';
 import type { ArpOp, DatapathEvent, FibOp, PortGuard, ServiceFrame } from '../../src/datapath/datapath.js';
 import { Switch, type DatapathSink, type SwitchDatapath, type SwitchOptions } from '../../src/switch/switch.js';
 
@@ -124,4 +125,19 @@ export function fakeSwitch(opts: Partial<Omit<SwitchOptions, 'datapath'>> = {}):
     ...opts,
   });
   return { sw, dp };
+}
+
+/**
+ * For a describe block: makes a fake switch with `network` on it, closed
+ * after each test.
+ */
+export function switchPerTest(network: number): (opts?: Parameters<typeof fakeSwitch>[0]) => { sw: Switch; dp: FakeDatapath } {
+  let sw: Switch | undefined;
+  afterEach(() => sw?.close());
+  return (opts = {}) => {
+    const made = fakeSwitch(opts);
+    sw = made.sw;
+    sw.addNetwork(network);
+    return made;
+  };
 }

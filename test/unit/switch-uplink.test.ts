@@ -2,24 +2,16 @@
 // and names, a VLAN port only on an uplink, learning behind a VLAN port not
 // held to the per-port limit, the learn-change hook the gateway's MAC
 // publisher follows, and static pins of remote endpoints to a VLAN port.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseMac } from '../../src/datapath/mac.js';
-import type { Switch } from '../../src/switch/switch.js';
-import { type FakeDatapath, fakeSwitch } from './switch-fake.js';
+import { switchPerTest } from './switch-fake.js';
 
 const NET = 3;
 const NO_SLOT = 0xffffffff;
 const MAC = parseMac('02:00:0a:03:00:09');
 
 describe('Switch: uplinks and VLAN ports', () => {
-  let sw: Switch | undefined;
-  afterEach(() => sw?.close());
-  function make(opts: Parameters<typeof fakeSwitch>[0] = {}): { sw: Switch; dp: FakeDatapath } {
-    const made = fakeSwitch(opts);
-    sw = made.sw;
-    sw.addNetwork(NET);
-    return made;
-  }
+  const make = switchPerTest(NET);
 
   it('a trunk is in no network and named by its physnet; a VLAN port names physnet and VID and sends through the trunk', () => {
     const { sw, dp } = make();

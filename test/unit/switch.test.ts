@@ -5,21 +5,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseMac } from '../../src/datapath/mac.js';
 import type { Switch } from '../../src/switch/switch.js';
-import { type FakeDatapath, fakeSwitch } from './switch-fake.js';
+import { fakeSwitch, switchPerTest } from './switch-fake.js';
 
 const NET = 7;
 const NO_SLOT = 0xffffffff;
 const MAC = parseMac('02:00:0a:07:00:05');
 
 describe('Switch: ports', () => {
-  let sw: Switch | undefined;
-  afterEach(() => sw?.close());
-  function make(opts: Parameters<typeof fakeSwitch>[0] = {}): { sw: Switch; dp: FakeDatapath } {
-    const made = fakeSwitch(opts);
-    sw = made.sw;
-    sw.addNetwork(NET);
-    return made;
-  }
+  const make = switchPerTest(NET);
 
   it('an endpoint\'s TAP: made in its namespace with its guard, listed, its MAC static; removed with its entry', () => {
     const { sw, dp } = make();
