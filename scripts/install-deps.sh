@@ -12,6 +12,8 @@ declare -A need=(
   [dockerd]=docker.io [busybox]=busybox-static
   # CNI tests: podman (forced onto its CNI backend), its runtime and monitor, and nsenter.
   [podman]=podman [crun]=crun [conmon]=conmon [nsenter]=util-linux
+  # The web view's tests and its README screenshot: a real headless browser.
+  [chromium]=chromium
 )
 missing=()
 for cmd in "${!need[@]}"; do
@@ -19,6 +21,8 @@ for cmd in "${!need[@]}"; do
 done
 # CNI plugins are not on PATH: Debian puts them in /usr/lib/cni (the weft CNI tests chain with them).
 [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+# The add-on compiles capture filters with libpcap (tcpdump's syntax): npm ci needs its headers.
+[ -f /usr/include/pcap/pcap.h ] || missing+=(libpcap-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-deps: need root to install: ${missing[*]}" >&2

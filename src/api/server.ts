@@ -36,12 +36,23 @@ export interface ApiParts {
 
 type TypedHandler<B> = (req: { params: Record<string, string>; query: URLSearchParams; body: B }) => Promise<unknown> | unknown;
 type Handler = TypedHandler<Record<string, unknown>>;
+/**
+ * A route that answers by itself (a pcap stream, a request forwarded to
+ * another host): it gets the request and the response, with the path's
+ * parameters and the checked query; its body is not read.
+ */
+export type RawHandler = (req: IncomingMessage, res: ServerResponse, at: { params: Record<string, string>; query: URLSearchParams }) => Promise<void> | void;
+/** Which calls a listener serves: `METHOD /path/:pattern` as registered. */
+export type RouteFilter = (route: string) => boolean;
 
 interface Route {
   method: string;
+  /** `METHOD /path/:param`, as registered (what a RouteFilter sees). */
+  name: string;
   pattern: RegExp;
   keys: string[];
   handler: Handler;
+  raw?: RawHandler;
   /** The schema a POST or PATCH body must meet (schemas.ts). */
   body?: BodyKind;
   /** The query parameters a call takes (others are refused). */
@@ -78,11 +89,13 @@ export class ApiServer {
   readonly #server: Server;
   readonly #resolver: Resolver;
   readonly #policy?: PolicyApi;
+  readonly #ctl: Controller;
 
   readonly #limits: ApiLimits;
 
   constructor(parts: ApiParts, info: DaemonInfo, cluster: { hosts: () => Promise<unknown> }, limits: Partial<ApiLimits> = {}) {
     const { ctl, resolver } = parts;
+    this.#ctl = ctl;
     this.#limits = { ...DEFAULT_LIMITS, ...limits };
     this.#register(parts, info, cluster);
     this.#resolver = resolver;
@@ -150,11 +163,7 @@ export class ApiServer {
       'DELETE /v1/fdb': ['mac', 'net', 'tenant'],
       ...POLICY_QUERY,
     };
-    const add = (method: string, path: string, handler: Handler, body?: BodyKind) => {
-      const keys: string[] = [];
-      const pattern = new RegExp(`^${path.replace(/:(\w+)/g, (_m, k: string) => (keys.push(k), '([^/]+)'))}$`);
-      this.#routes.push({ method, pattern, keys, handler, body, query: QUERY[`${method} ${path}`] ?? [] });
-    };
+    const add = (method: string, path: string, handler: Handler, body?: BodyKind) => this.#add(method, path, handler, QUERY[`${method} ${path}`] ?? [], body);
     const r = (method: string, path: string, handler: Handler) => add(method, path, handler);
     /** A route whose body is parsed into the typed request of its kind (requests.ts) before the handler runs. */
     const rb = <K extends BodyKind>(method: string, path: string, kind: K, handler: TypedHandler<RequestOf[K]>) => add(method, path, handler as Handler, kind);
@@ -216,20 +225,50 @@ export class ApiServer {
     parts.extra?.register(r);
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse, ctl: Controller): Promise<void> {
+  #add(method: string, path: string, handler: Handler, query: readonly string[], body?: BodyKind, raw?: RawHandler): void {
+    const keys: string[] = [];
+    const pattern = new RegExp(`^${path.replace(/:(\w+)/g, (_m, k: string) => (keys.push(k), '([^/]+)'))}$`);
+    this.#routes.push({ method, name: `${method} ${path}`, pattern, keys, handler, raw, body, query });
+  }
+
+  /** A route that writes its own response (RawHandler), taking the query parameters `query`. */
+  addRaw(method: string, path: string, query: readonly string[], handler: RawHandler): void {
+    this.#add(method, path, () => undefined, query, undefined, handler);
+  }
+
+  /** A JSON route added by another room after construction (the handler's result is the body). */
+  addRoute(method: string, path: string, query: readonly string[], handler: Handler): void {
+    this.#add(method, path, handler, query);
+  }
+
+  /**
+   * Answers one request as the unix socket does, for another listener (the
+   * peer API, the web view): only the calls `allow` lets through; others
+   * get 404 as if they did not exist. /metrics passes when `allow('GET /metrics')`.
+   */
+  dispatch(req: IncomingMessage, res: ServerResponse, allow: RouteFilter): Promise<void> {
+    return this.#handle(req, res, this.#ctl, allow);
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse, ctl: Controller, allow: RouteFilter = () => true): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://weft');
     try {
-      if (req.method === 'GET' && url.pathname === '/metrics') {
+      if (req.method === 'GET' && url.pathname === '/metrics' && allow('GET /metrics')) {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
         res.end(renderMetrics({ ...ctl.stats(), dns: this.#resolver.counters }, this.#policy?.metricLines()));
         return;
       }
+      const found = this.#route(req.method ?? 'GET', url.pathname, allow);
+      if (found?.route.raw) {
+        const problem = queryProblem(found.route.query, url.searchParams);
+        if (problem) throw badRequest(problem);
+        await found.route.raw(req, res, { params: found.params(), query: url.searchParams });
+        return;
+      }
       const body = await readBody(req, this.#limits.maxBody);
-      for (const route of this.#routes) {
-        const m = route.pattern.exec(url.pathname);
-        if (!m || route.method !== req.method) continue;
-        const params: Record<string, string> = {};
-        route.keys.forEach((k, i) => (params[k] = decodePart(m[i + 1])));
+      if (found) {
+        const { route } = found;
+        const params = found.params();
         // The body first, then the query: a refusal names the first problem.
         const parsed = route.body ? parseBody(route.body, body) : body ?? {};
         const problem = queryProblem(route.query, url.searchParams);
@@ -249,6 +288,23 @@ export class ApiServer {
       if (err instanceof WeftError) send(res, err.status, { error: oneLine(err.message), code: err.code });
       else send(res, 500, { error: `internal error: ${oneLine((err as Error).message)}` });
     }
+  }
+
+  /** The route for a call and its path parameters (decoded when asked for), if one is registered and allowed. */
+  #route(method: string, path: string, allow: RouteFilter): { route: Route; params: () => Record<string, string> } | undefined {
+    for (const route of this.#routes) {
+      const m = route.pattern.exec(path);
+      if (!m || route.method !== method || !allow(route.name)) continue;
+      return {
+        route,
+        params: () => {
+          const params: Record<string, string> = {};
+          route.keys.forEach((k, i) => (params[k] = decodePart(m[i + 1])));
+          return params;
+        },
+      };
+    }
+    return undefined;
   }
 
   /** Listens on `unix:PATH`; refuses a socket another live daemon serves. */

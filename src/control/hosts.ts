@@ -15,6 +15,13 @@ export interface HostRecord {
    * Other hosts send group ids only to hosts that list it.
    */
   features?: string[];
+  /**
+   * IPv4:PORT of its peer API (src/api/peer-server.ts): other hosts forward
+   * capture, trace and read-only calls about its ports there, with the
+   * cluster's peer token. Absent when it serves none (embedded store, or
+   * --no-peer-api).
+   */
+  peer?: string;
 }
 
 /** The features a weft daemon advertises (HostRecord.features). */
