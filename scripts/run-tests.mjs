@@ -18,10 +18,19 @@ try {
   skipped = res.numPendingTests + res.numTodoTests;
   // A file that failed to load has no tests but still failed.
   failed += res.testResults.filter((f) => f.status === 'failed' && f.assertionResults.length === 0).length;
+  slowest(res.testResults);
 } catch {
   failed = Math.max(failed, 1);
 }
 rmSync(dir, { recursive: true, force: true });
+
+/** The files that took longest, so a CI log shows where the suite's time goes. */
+function slowest(files) {
+  const rows = files.map((f) => [(f.endTime - f.startTime) / 1000, f.name.replace(/^.*?\btest\//, 'test/')]).sort((a, b) => b[0] - a[0]);
+  if (rows.length < 2) return;
+  console.log('slowest test files (s):');
+  for (const [s, name] of rows.slice(0, 10)) console.log(`  ${s.toFixed(1).padStart(6)}  ${name}`);
+}
 console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 let code = r.status ?? 1;
 if (process.env.CI === 'true' && skipped > 0) {
