@@ -11,6 +11,7 @@ import type { Zones } from '../dns/zones.js';
 import type { Resolver } from '../dns/resolver.js';
 import { badRequest, WeftError } from '../control/errors.js';
 import { renderMetrics } from './metrics.js';
+import { fdbView } from './fdb-view.js';
 import { queryProblem, type BodyKind } from './schemas.js';
 import { parseBody, type RequestOf } from './requests.js';
 import { POLICY_QUERY, registerPolicyRoutes, type PolicyApi } from './policy-routes.js';
@@ -90,6 +91,8 @@ export class ApiServer {
   readonly #resolver: Resolver;
   readonly #policy?: PolicyApi;
   readonly #ctl: Controller;
+  /** More /metrics families another room adds (per-port and per-VTEP counters). */
+  readonly #metrics: Array<() => string[]> = [];
 
   readonly #limits: ApiLimits;
 
@@ -159,7 +162,7 @@ export class ApiServer {
       'GET /v1/dns': ['tenant'],
       'GET /v1/vteps': ['net'],
       'DELETE /v1/vteps': ['ip', 'net', 'tenant'],
-      'GET /v1/fdb': ['net'],
+      'GET /v1/fdb': ['net', 'view'],
       'DELETE /v1/fdb': ['mac', 'net', 'tenant'],
       ...POLICY_QUERY,
     };
@@ -217,7 +220,12 @@ export class ApiServer {
     rb('POST', '/v1/vteps', 'vtep', ({ body }) => ctl.addVtep(body));
     r('DELETE', '/v1/vteps', ({ query }) =>
       ctl.removeVtep({ ip: opt(query, 'ip'), net: opt(query, 'net'), tenant: opt(query, 'tenant') }).then(() => ({ removed: query.get('ip') })));
-    r('GET', '/v1/fdb', ({ query }) => ctl.fdb(opt(query, 'net')));
+    // view=all: local and remote entries with source and age (fdb-view.ts); else the overlay's list as before.
+    r('GET', '/v1/fdb', ({ query }) => {
+      const view = opt(query, 'view');
+      if (view !== undefined && view !== 'all') throw badRequest(`view must be 'all', not '${view}'`);
+      return view === 'all' ? fdbView(ctl, endpoints, opt(query, 'net')) : ctl.fdb(opt(query, 'net'));
+    });
     rb('POST', '/v1/fdb', 'fdb', ({ body }) => ctl.addFdb(body));
     r('DELETE', '/v1/fdb', ({ query }) =>
       ctl.removeFdb({ mac: opt(query, 'mac'), net: opt(query, 'net'), tenant: opt(query, 'tenant') }).then(() => ({ removed: query.get('mac') })));
@@ -241,6 +249,11 @@ export class ApiServer {
     this.#add(method, path, handler, query);
   }
 
+  /** More /metrics lines (HELP and TYPE included), rendered after the daemon's own at each scrape. */
+  addMetrics(lines: () => string[]): void {
+    this.#metrics.push(lines);
+  }
+
   /**
    * Answers one request as the unix socket does, for another listener (the
    * peer API, the web view): only the calls `allow` lets through; others
@@ -255,7 +268,7 @@ export class ApiServer {
     try {
       if (req.method === 'GET' && url.pathname === '/metrics' && allow('GET /metrics')) {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-        res.end(renderMetrics({ ...ctl.stats(), dns: this.#resolver.counters }, this.#policy?.metricLines()));
+        res.end(renderMetrics({ ...ctl.stats(), dns: this.#resolver.counters }, [...(this.#policy?.metricLines() ?? []), ...this.#metrics.flatMap((f) => f())]));
         return;
       }
       const found = this.#route(req.method ?? 'GET', url.pathname, allow);

@@ -14,6 +14,7 @@ import { registerPolicy } from './policy-commands.js';
 import { registerPolicyStats } from './policy-stats-commands.js';
 import { registerCt } from './ct-commands.js';
 import { registerGateway, registerUplink } from './vlan-commands.js';
+import { registerObserve } from './observe-commands.js';
 import { VALID_IFNAME } from '../switch/netns.js';
 import { parseDnsDomain } from '../dns/zones.js';
 
@@ -115,6 +116,7 @@ registerDns(program);
 registerPort(program);
 registerMac(program);
 registerStats(program);
+registerObserve(program);
 registerVtep(program);
 registerFdb(program);
 registerUplink(registerHost(program));

@@ -3,6 +3,9 @@
 import type { Command } from 'commander';
 import { client } from './commands.js';
 import { printJson, printTable } from './format.js';
+import type { LocalFdbRow, RemoteFdbRow } from '../api/fdb-view.js';
+
+type FdbView = { local: LocalFdbRow[]; remote: RemoteFdbRow[] };
 
 const q = (params: Record<string, string>) => new URLSearchParams(params).toString();
 
@@ -52,13 +55,22 @@ export function registerFdb(program: Command): void {
     });
   fdb
     .command('show')
-    .description('list entries; RESOLVED: programmed into the fast path after an L2 miss')
+    .description('local entries (endpoints, learned with age) and remote ones (VTEP, host, source static|store; RESOLVED: programmed into the fast path after an L2 miss)')
     .option('--net <net>', 'only this network')
+    .option('--all', 'with --json: local and remote entries ({local, remote}); without it --json prints the remote list as before')
     .option('--json', 'print JSON')
     .action(async (o, cmd: Command) => {
-      const rows = await client(cmd).get<Array<{ net: string; mac: string; vtep: string; ip?: string; group?: string; resolved: boolean }>>(`/v1/fdb${o.net ? `?${q({ net: o.net })}` : ''}`);
-      if (o.json) return printJson(rows);
-      printTable(['NET', 'MAC', 'VTEP', 'IP', 'GROUP', 'RESOLVED'], rows.map((r) => [r.net, r.mac, r.vtep, r.ip, r.group, r.resolved ? 'yes' : 'no']));
+      const net: Record<string, string> = o.net ? { net: o.net } : {};
+      if (o.json && !o.all) return printJson(await client(cmd).get<unknown[]>(`/v1/fdb${o.net ? `?${q(net)}` : ''}`));
+      const all = await client(cmd).get<FdbView>(`/v1/fdb?${q({ ...net, view: 'all' })}`);
+      if (o.json) return printJson(all);
+      console.log('local');
+      printTable(['  NET', 'MAC', 'PORT', 'SOURCE', 'AGE(s)'], all.local.map((r) => ['  ' + r.net, r.mac, r.port, r.source, r.age === null ? 'static' : r.age.toFixed(1)]));
+      console.log('remote');
+      printTable(
+        ['  NET', 'MAC', 'VTEP', 'HOST', 'IP', 'GROUP', 'SOURCE', 'RESOLVED'],
+        all.remote.map((r) => ['  ' + r.net, r.mac, r.vtep, r.host, r.ip, r.group, r.source, r.resolved ? 'yes' : 'no']),
+      );
     });
   fdb
     .command('rm <mac>')

@@ -10,6 +10,7 @@ import { ArpTable, type ArpRow } from './arp-table.js';
 import { MacTable, type MacEntry, type MacRow } from './mac-table.js';
 import { PolicyPath, type PolicyPathDatapath } from './policy-path.js';
 import type { PacketSpec, PortRecord, ServiceSpec, TapSpec, TunnelSpec, UplinkSpec, VlanPortSpec } from './ports.js';
+import type { ObserveDatapath } from './observe-datapath.js';
 
 export type { MacRow } from './mac-table.js';
 export type { PacketSpec, PortKind, PortRecord, ServiceSpec, TapSpec, TunnelSpec, UplinkSpec, VlanPortSpec } from './ports.js';
@@ -20,7 +21,7 @@ export type SwitchDatapath = Pick<
   | 'addTapPort' | 'addPacketPort' | 'addServicePort' | 'addTunnelPort' | 'addUplinkPort' | 'addVlanPort' | 'removePort'
   | 'setUnderlay' | 'setNetworkEncap' | 'clearNetworkEncap' | 'applyFib' | 'applyArp' | 'inject'
   | 'now' | 'lastSeen' | 'count' | 'counters' | 'portCounters' | 'portSecurity' | 'close'
-> & PolicyPathDatapath;
+> & PolicyPathDatapath & Partial<Omit<ObserveDatapath, 'now'>>;
 
 /** Where the data path delivers to the switch: its batched events and the frames of service ports. */
 export interface DatapathSink {
@@ -420,6 +421,13 @@ export class Switch {
 
   arpEntries(): ArpRow[] {
     return this.#arp.rows();
+  }
+
+  /** The data path's read-only views for the observe tools (trace.ts, the dp and drops routes); never on the forwarding path. */
+  get observe(): ObserveDatapath {
+    const dp = this.#dp;
+    if (!dp.trace || !dp.dropsRecent || !dp.fibDump || !dp.tablesDump) throw new Error('this data path cannot trace or dump its tables');
+    return { trace: (p, f) => dp.trace!(p, f), dropsRecent: () => dp.dropsRecent!(), fibDump: () => dp.fibDump!(), tablesDump: () => dp.tablesDump!(), now: () => dp.now() };
   }
 
   /** Stops aging and closes the data path: every TAP fd closes, and the devices go with it. */

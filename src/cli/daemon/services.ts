@@ -4,6 +4,7 @@
 // in-band), CNI and the API. Nothing starts here (serve() does); each part
 // that holds something open goes on the cleanup list as it is made.
 import { ApiServer } from '../../api/server.js';
+import { registerObserveRoutes } from '../../api/observe-routes.js';
 import { ClusterView } from '../../control/cluster-view.js';
 import { Controller, type UnderlayInfo } from '../../control/controller.js';
 import { Endpoints } from '../../control/endpoints.js';
@@ -101,6 +102,7 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: Underlay
   });
   const cni = new CniService({ endpoints, objects, ctl, ready: () => registration.leaseId !== undefined, log: warn }, stateDir);
   const api = new ApiServer({ ctl, objects, endpoints, zones, resolver, extra: cni, policy }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) });
+  registerObserveRoutes(api, { ctl, endpoints, objects, sw, hostId });
   return { ctl, view, reconciler, objects, endpoints, zones, dnsListener, api, policy };
 }
 
