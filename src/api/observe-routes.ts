@@ -76,9 +76,9 @@ async function trace(p: ObserveParts, req: IncomingMessage, res: ServerResponse)
 }
 
 function dpDump(p: ObserveParts, net?: string) {
-  const dp = p.sw.observe;
   const names = new Namer(p);
   const only = net === undefined ? undefined : names.networkId(net);
+  const dp = p.sw.observe;
   const keep = (n: number) => only === undefined || n === only;
   const now = dp.now();
   const t = dp.tablesDump();
