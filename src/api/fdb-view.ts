@@ -27,6 +27,8 @@ export interface RemoteFdbRow {
   /** 'static': `weft fdb add`; 'store': another host's endpoint (or a gateway's published MAC). */
   source: 'static' | 'store';
   resolved: boolean;
+  /** Seconds since an L2 miss programmed it into the fast path; null while it is not. */
+  age: number | null;
 }
 
 export function fdbView(ctl: Controller, endpoints: Endpoints, net?: string): { local: LocalFdbRow[]; remote: RemoteFdbRow[] } {
@@ -41,7 +43,7 @@ export function fdbView(ctl: Controller, endpoints: Endpoints, net?: string): { 
   const statics = new Set(ctl.staticEntries().map((e) => `${e.net}.${e.tenant} ${e.mac}`));
   const hosts = new Map<string, string>();
   for (const e of endpoints.list()) if (e.vtep) hosts.set(e.vtep, e.host);
-  const remote: RemoteFdbRow[] = ctl.fdb(net).map((f) => ({
+  const remote: RemoteFdbRow[] = ctl.fdb(net, true).map((f) => ({
     net: f.net,
     mac: f.mac,
     vtep: f.vtep,
@@ -50,6 +52,7 @@ export function fdbView(ctl: Controller, endpoints: Endpoints, net?: string): { 
     ...(f.group ? { group: f.group } : {}),
     source: statics.has(`${f.net} ${f.mac}`) ? 'static' : 'store',
     resolved: f.resolved,
+    age: f.age ?? null,
   }));
   return { local, remote };
 }

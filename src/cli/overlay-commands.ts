@@ -68,8 +68,8 @@ export function registerFdb(program: Command): void {
       printTable(['  NET', 'MAC', 'PORT', 'SOURCE', 'AGE(s)'], all.local.map((r) => ['  ' + r.net, r.mac, r.port, r.source, r.age === null ? 'static' : r.age.toFixed(1)]));
       console.log('remote');
       printTable(
-        ['  NET', 'MAC', 'VTEP', 'HOST', 'IP', 'GROUP', 'SOURCE', 'RESOLVED'],
-        all.remote.map((r) => ['  ' + r.net, r.mac, r.vtep, r.host, r.ip, r.group, r.source, r.resolved ? 'yes' : 'no']),
+        ['  NET', 'MAC', 'VTEP', 'HOST', 'IP', 'GROUP', 'SOURCE', 'RESOLVED', 'AGE(s)'],
+        all.remote.map((r) => ['  ' + r.net, r.mac, r.vtep, r.host, r.ip, r.group, r.source, r.resolved ? 'yes' : 'no', r.age === null ? undefined : r.age.toFixed(1)]),
       );
     });
   fdb

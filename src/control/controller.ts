@@ -322,8 +322,8 @@ export class Controller {
     return this.#serial(() => this.#static.removeFdb(req));
   }
 
-  fdb(net?: unknown): ReturnType<StaticOverlay['fdb']> {
-    return this.#static.fdb(net);
+  fdb(net?: unknown, ages = false): ReturnType<StaticOverlay['fdb']> {
+    return this.#static.fdb(net, ages);
   }
 
   /** The static fdb entries with their groups (the policy compiler's foreign endpoints). */

@@ -326,7 +326,8 @@ export class StaticOverlay {
     this.#entriesChanged();
   }
 
-  fdb(net?: unknown): Array<{ net: string; mac: string; vtep: string; ip?: string; group?: string; resolved: boolean }> {
+  /** `ages`: with each resolved entry's age in seconds (`weft fdb show`); without, the rows as the API always answered. */
+  fdb(net?: unknown, ages = false): Array<{ net: string; mac: string; vtep: string; ip?: string; group?: string; resolved: boolean; age?: number }> {
     const n = net === undefined ? undefined : this.#networks.find(net);
     return this.#overlay.fdb(n?.id).map((r) => {
       const ref = this.#networks.nameOf(r.network);
@@ -338,6 +339,7 @@ export class StaticOverlay {
         ip: r.ip === undefined ? undefined : formatIPv4(r.ip),
         ...(group ? { group } : {}),
         resolved: r.resolved,
+        ...(ages && r.resolvedAt !== undefined ? { age: Math.max(0, Math.round((Date.now() - r.resolvedAt) / 100) / 10) } : {}),
       };
     });
   }

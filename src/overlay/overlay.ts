@@ -70,6 +70,8 @@ export interface FdbRow {
   ip?: number;
   /** Programmed into the fast path after a miss. */
   resolved: boolean;
+  /** When it was (Date.now() ms), for `weft fdb show`'s age. */
+  resolvedAt?: number;
 }
 
 export class Overlay {
@@ -244,7 +246,8 @@ export class Overlay {
     for (const [nid, n] of this.#nets) {
       if (id !== undefined && nid !== id) continue;
       for (const e of n.fdb.values()) {
-        rows.push({ network: nid, mac: formatMac(e.mac), vtep: e.vtep, ip: e.ip, resolved: n.resolved.has(e.mac) });
+        const at = n.resolved.get(e.mac);
+        rows.push({ network: nid, mac: formatMac(e.mac), vtep: e.vtep, ip: e.ip, resolved: at !== undefined, ...(at !== undefined ? { resolvedAt: at } : {}) });
       }
     }
     return rows;

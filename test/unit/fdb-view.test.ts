@@ -15,7 +15,7 @@ const ctl = {
     { net: 'blue.default', mac: '02:00:00:00:00:08', port: 'vlan:phys.10', age: 0, static: true },
   ],
   fdb: () => [
-    { net: 'blue.default', mac: '02:00:00:00:00:02', vtep: '10.250.0.2', ip: '10.1.0.3', resolved: true },
+    { net: 'blue.default', mac: '02:00:00:00:00:02', vtep: '10.250.0.2', ip: '10.1.0.3', resolved: true, age: 4.2 },
     { net: 'blue.default', mac: '02:00:00:00:00:0a', vtep: '10.250.0.9', group: 'web', resolved: false },
   ],
   staticEntries: () => [{ tenant: 'default', net: 'blue', mac: '02:00:00:00:00:0a', vtep: '10.250.0.9', group: 'web' }],
@@ -35,8 +35,8 @@ describe('fdb show --all', () => {
 
   it('remote: the store\'s entry with the host behind its VTEP, and an operator\'s static one', () => {
     expect(v.remote).toEqual([
-      { net: 'blue.default', mac: '02:00:00:00:00:02', vtep: '10.250.0.2', host: 'h2', ip: '10.1.0.3', source: 'store', resolved: true },
-      { net: 'blue.default', mac: '02:00:00:00:00:0a', vtep: '10.250.0.9', group: 'web', source: 'static', resolved: false },
+      { net: 'blue.default', mac: '02:00:00:00:00:02', vtep: '10.250.0.2', host: 'h2', ip: '10.1.0.3', source: 'store', resolved: true, age: 4.2 },
+      { net: 'blue.default', mac: '02:00:00:00:00:0a', vtep: '10.250.0.9', group: 'web', source: 'static', resolved: false, age: null },
     ]);
   });
 });
