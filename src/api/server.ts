@@ -11,10 +11,10 @@ import type { Zones } from '../dns/zones.js';
 import type { Resolver } from '../dns/resolver.js';
 import { badRequest, WeftError } from '../control/errors.js';
 import { renderMetrics } from './metrics.js';
-import { fdbView } from './fdb-view.js';
 import { queryProblem, type BodyKind } from './schemas.js';
 import { parseBody, type RequestOf } from './requests.js';
 import { POLICY_QUERY, registerPolicyRoutes, type PolicyApi } from './policy-routes.js';
+import { fdbView } from './fdb-view.js';
 
 export interface DaemonInfo {
   hostId: string;
