@@ -1,13 +1,13 @@
 // `weft vtep|fdb`: the static overlay, for peers that are not weft (kernel
 // vxlan, Open vSwitch, hardware VTEPs) and what the control plane writes.
 import type { Command } from 'commander';
+import type { LocalFdbRow, RemoteFdbRow } from '../api/fdb-view.js';
 import { client } from './commands.js';
 import { printJson, printTable } from './format.js';
-import type { LocalFdbRow, RemoteFdbRow } from '../api/fdb-view.js';
-
-type FdbView = { local: LocalFdbRow[]; remote: RemoteFdbRow[] };
 
 const q = (params: Record<string, string>) => new URLSearchParams(params).toString();
+
+type FdbView = { local: LocalFdbRow[]; remote: RemoteFdbRow[] };
 
 export function registerVtep(program: Command): void {
   const vtep = program.command('vtep').description('remote VTEPs: the flood list of a network');

@@ -4,7 +4,6 @@
 // in-band), CNI and the API. Nothing starts here (serve() does); each part
 // that holds something open goes on the cleanup list as it is made.
 import { ApiServer } from '../../api/server.js';
-import { registerObserveRoutes } from '../../api/observe-routes.js';
 import { ClusterView } from '../../control/cluster-view.js';
 import { Controller, type UnderlayInfo } from '../../control/controller.js';
 import { Endpoints } from '../../control/endpoints.js';
@@ -21,6 +20,7 @@ import { Resolver } from '../../dns/resolver.js';
 import { parseServers, resolvConfServers, Upstream } from '../../dns/upstream.js';
 import { Zones } from '../../dns/zones.js';
 import { Overlay } from '../../overlay/overlay.js';
+import { registerObserveRoutes } from '../../api/observe-routes.js';
 import { layout } from '../../datapath/datapath.js';
 import { PolicyEngine } from '../../policy/engine.js';
 import { join } from 'node:path';
