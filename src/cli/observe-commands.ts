@@ -109,6 +109,7 @@ export function registerDp(program: Command): void {
 
 interface Drops {
   byReason: Record<string, number>;
+  note?: string;
   recent: Array<{ ago: number; reason: string; port: string; net: string; len: number; srcMac: string; dstMac: string; ethertype: number; src?: string; dst?: string; proto?: number; sport?: number; dport?: number }>;
 }
 
@@ -138,6 +139,7 @@ export function registerStatsDrops(program: Command): void {
       for (const [k, v] of Object.entries(d.byReason)) console.log(`  ${k.padEnd(22)} ${v}`);
       if (Object.keys(d.byReason).length === 0) console.log('  (none)');
       console.log('recent');
+      if (d.note) console.log(`  (${d.note})`);
       const l4 = (r: Drops['recent'][number]) =>
         r.src === undefined ? `ethertype 0x${r.ethertype.toString(16).padStart(4, '0')}` : `${r.src}${r.sport ? `:${r.sport}` : ''} -> ${r.dst}${r.dport ? `:${r.dport}` : ''} proto ${r.proto}`;
       printTable(['  AGO(s)', 'REASON', 'PORT', 'NET', 'LEN', 'SRC MAC', 'DST MAC', 'PACKET'], d.recent.map((r) => ['  ' + r.ago, r.reason, r.port, r.net, r.len, r.srcMac, r.dstMac, l4(r)]));
