@@ -14,6 +14,7 @@ import { renderMetrics } from './metrics.js';
 import { DEFAULT_LIMITS, hardenedServer, sendJson as send, type ApiLimits } from './http-server.js';
 import { queryProblem, type BodyKind } from './schemas.js';
 import { parseBody, type RequestOf } from './requests.js';
+import type { Peers } from './peers.js';
 import { POLICY_QUERY, registerPolicyRoutes, type PolicyApi } from './policy-routes.js';
 
 export interface DaemonInfo {
@@ -33,6 +34,8 @@ export interface ApiParts {
   extra?: { register(r: (method: string, path: string, handler: Handler) => void): void };
   /** Policy counters, the deny log and their /metrics lines (the daemon's policy engine). */
   policy?: PolicyApi;
+  /** Other hosts' peer APIs: calls about their ports are forwarded there (none on one host). */
+  peers?: Peers;
 }
 
 type TypedHandler<B> = (req: { params: Record<string, string>; query: URLSearchParams; body: B }) => Promise<unknown> | unknown;
