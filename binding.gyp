@@ -9,6 +9,8 @@
         "native/addon_tables.cc",
         "native/addon_tunnels.cc",
         "native/addon_policy.cc",
+        "native/addon_observe.cc",
+        "native/trace.cc",
         "native/policy_tables.cc",
         "native/policy_stage.cc",
         "native/tables.cc",

@@ -13,6 +13,10 @@ namespace weft {
 Napi::Object Datapath::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function cls = DefineClass(env, "Datapath", {
       InstanceMethod<&Datapath::AddTapPort>("addTapPort"),
+      InstanceMethod<&Datapath::Trace>("trace"),
+      InstanceMethod<&Datapath::DropsRecent>("dropsRecent"),
+      InstanceMethod<&Datapath::FibDump>("fibDump"),
+      InstanceMethod<&Datapath::TablesDump>("tablesDump"),
       InstanceMethod<&Datapath::AddPacketPort>("addPacketPort"),
       InstanceMethod<&Datapath::AddServicePort>("addServicePort"),
       InstanceMethod<&Datapath::AddUplinkPort>("addUplinkPort"),
@@ -98,10 +102,13 @@ Datapath::Datapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Datapath>(
   }
   const size_t slot_words = static_cast<size_t>(kPolicySlots) * kPolCountStride;
   policy_slots_.assign(nworkers * slot_words, 0);
+  fib_hits_ = std::make_unique<FibHits>(nworkers, kHitSlots);
   fp_ = std::make_unique<FastPath>(nworkers);
+  fp_->Update([&](Tables& t) { t.fib_hits = fib_hits_.get(); });
   for (uint32_t i = 0; i < nworkers; i++) {
     PolicyContext pc{ct_.get(), policy_log_.get(), policy_slots_.data() + i * slot_words};
     workers_.push_back(std::make_unique<Worker>(i, *fp_, *events_, counter_mem_ + i * kBlockLen, hit_mem_, busy_poll_us, port_security_, pc));
+    workers_.back()->SetFibHits(fib_hits_->row(i));
   }
   for (auto& w : workers_) w->Start();
 }

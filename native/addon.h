@@ -36,6 +36,8 @@ uint32_t ArgU32(const Napi::CallbackInfo& info, size_t i, const char* what);
 std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what);
 // A Float64Array first argument (records of numbers).
 Napi::Float64Array RecordsArg(const Napi::CallbackInfo& info, const char* fn);
+// An IPv4 (ipver 4) or IPv6 address as text.
+std::string Address(const uint8_t* a, uint8_t ipver);
 // An endpoint port's guard: { mac, ip (IPv4, host order; 0: none), router }.
 PortGuard GuardArg(Napi::Env env, Napi::Value v);
 
@@ -105,6 +107,12 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
   Napi::Value CtDump(const Napi::CallbackInfo& info);
   uint64_t SumGlobal(GlobalCounter c) const;
 
+  // addon_observe.cc: weft trace, dp dump and stats drops (read-only)
+  Napi::Value Trace(const Napi::CallbackInfo& info);
+  Napi::Value DropsRecent(const Napi::CallbackInfo& info);
+  Napi::Value FibDump(const Napi::CallbackInfo& info);
+  Napi::Value TablesDump(const Napi::CallbackInfo& info);
+
   bool closed_ = false;
   bool port_security_ = true;
   uint64_t* counter_mem_ = nullptr;
@@ -125,6 +133,8 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
   std::unique_ptr<PolicyLog> policy_log_;
   std::vector<uint64_t> policy_slots_;
   uint32_t policy_epoch_ = 0;
+  // Hits per fast-path entry (fib_hits.h); outlives the tables and workers.
+  std::unique_ptr<FibHits> fib_hits_;
   std::unique_ptr<FastPath> fp_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::shared_ptr<Underlay> underlay_;

@@ -13,15 +13,11 @@
 
 namespace weft {
 
-namespace {
-
 std::string Address(const uint8_t* a, uint8_t ipver) {
   char buf[INET6_ADDRSTRLEN] = {0};
   inet_ntop(ipver == 4 ? AF_INET : AF_INET6, a, buf, sizeof(buf));
   return buf;
 }
-
-}  // namespace
 
 // policyLoad(Uint32Array) -> epoch: validates the whole snapshot, then
 // publishes it with the tables in one swap. A malformed one throws a

@@ -135,6 +135,14 @@ enum DropReason { WEFT_DROP_REASONS(WEFT_ENUM) kDropReasonCount };
 enum PortCounter { WEFT_PORT_COUNTERS(WEFT_ENUM) kPortCounterCount };
 #undef WEFT_ENUM
 
+// A drop reason's name, as the layout exports it (weft trace, weft stats drops).
+inline const char* DropReasonName(DropReason r) {
+#define WEFT_STR(name) #name,
+  static const char* const names[] = {WEFT_DROP_REASONS(WEFT_STR)};
+#undef WEFT_STR
+  return r < kDropReasonCount ? names[r] : "none";
+}
+
 constexpr size_t kGlobalBase = 0;
 constexpr size_t kDropBase = 32;
 constexpr size_t kPortBase = 64;

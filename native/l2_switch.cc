@@ -8,8 +8,8 @@
 // worker loop (worker.cc) sends the queues.
 #include "worker.h"
 
+#include "frame_checks.h"
 #include "headers.h"
-#include "port_guard.h"
 
 namespace weft {
 
@@ -21,28 +21,6 @@ constexpr double kReportAgainMs = 1000;
 // running flow does not write the shared cache line on every frame.
 constexpr double kTouchEveryMs = 100;
 
-// virtio_net_hdr sanity: a header the kernel would reject on the way out must
-// not reach an output port.
-bool ValidVnetHdr(const VnetHdr& h, uint32_t frame_len) {
-  uint8_t gso = h.gso_type & ~kGsoEcn;
-  // The ECN bit alone (no GSO type) is refused by the kernel's virtio_net_hdr_to_skb too.
-  if (h.gso_type != 0 && gso == 0) return false;
-  if (gso != 0 && gso != kGsoTcpV4 && gso != kGsoUdp && gso != kGsoTcpV6 && gso != kGsoUdpL4) return false;
-  if (gso != 0 && h.gso_size == 0) return false;
-  if ((h.flags & kVnetNeedsCsum) && static_cast<uint32_t>(h.csum_start) + h.csum_offset + 2 > frame_len) return false;
-  return true;
-}
-
-// From an uplink, an IPv4 source that is one of this host's endpoints'
-// addresses is a lie (a machine on the VLAN taking a container's address):
-// that endpoint sits behind a port of this host.
-bool ClaimsLocalIp(const Tables& t, uint32_t net, const uint8_t* eth, uint32_t elen) {
-  if (t.local_ip.empty() || elen < kEthHdrLen + 20 || Get16(eth + 12) != kEthIPv4) return false;
-  uint32_t src;
-  std::memcpy(&src, eth + kEthHdrLen + 12, 4);
-  return t.local_ip.count(static_cast<uint64_t>(net) << 32 | src) != 0;
-}
-
 }  // namespace
 
 void Worker::Switch(const Tables& t, const Port& in, Frame* frames, int n, double now) {
@@ -51,8 +29,6 @@ void Worker::Switch(const Tables& t, const Port& in, Frame* frames, int n, doubl
   // An endpoint port's MAC is pinned from the store: it is checked instead
   // of learned (no table lookup for the source).
   const PortGuard* guard = port_security_ ? in.guard() : nullptr;
-  const uint32_t max_frame = guard != nullptr ? in.max_rx_frame() : in.max_frame();
-  const bool from_uplink = in.is_uplink();
   // Group policy: decided once per batch (one network per port), so a
   // network without it costs nothing per frame.
   const PolicyTables* policy = t.policy.get();
@@ -62,23 +38,12 @@ void Worker::Switch(const Tables& t, const Port& in, Frame* frames, int n, doubl
     uint32_t elen = f.len > kVnetHdrLen ? f.len - kVnetHdrLen : 0;
     counters_.Port(in_id, rx_packets);
     counters_.Port(in_id, rx_bytes, elen);
-    DropReason why = kDropReasonCount;
-    const auto* vh = reinterpret_cast<const VnetHdr*>(f.buf);
-    if (f.truncated) why = oversized;
-    else if (elen < kEthHdrLen) why = runt;
-    else if (!ValidVnetHdr(*vh, elen)) why = bad_vnet_hdr;
-    else if ((vh->gso_type & ~kGsoEcn) == 0 && elen > max_frame) why = oversized;
     const uint8_t* eth = f.buf + kVnetHdrLen;
     const uint8_t* dst = eth;
     const uint8_t* src = eth + 6;
-    if (why == kDropReasonCount) {
-      if (IsMulticast(src) || IsZero(src)) why = bad_src_mac;
-      else if (IsMulticast(dst) && IsLinkLocal(dst)) why = link_local;  // from any port, a bridge never forwards these
-      else if (guard != nullptr) why = CheckGuard(*guard, eth, elen);
-      else if (from_uplink && ClaimsLocalIp(t, net, eth, elen)) why = uplink_spoof;
-    }
+    DropReason why = IngressCheck(t, in, guard, f);
     if (why != kDropReasonCount) {
-      counters_.Drop(why);
+      DropFrame(why, in_id, net, f);
       counters_.Port(in_id, rx_dropped);
       continue;
     }
@@ -110,21 +75,10 @@ void Worker::Switch(const Tables& t, const Port& in, Frame* frames, int n, doubl
       continue;
     }
     counters_.Global(fastpath_hits);
-    if (e->port == in_id) {
-      counters_.Drop(same_port);  // the destination sits behind the port it came from
-      continue;
-    }
-    const Port* out = t.port(e->port);
-    if (out == nullptr || out->network() != net) {
-      counters_.Drop(no_port);
-      continue;
-    }
-    if (in.is_tunnel() && out->is_tunnel()) {
-      counters_.Drop(split_horizon);  // never from one tunnel into another
-      continue;
-    }
-    if (in.is_uplink() && out->is_uplink()) {
-      counters_.Drop(uplink_loop);  // never from one uplink into another: no STP, no loops
+    CountHit(fib_hits_, e->counter);
+    why = ForwardCheck(t, in, *e);
+    if (why != kDropReasonCount) {
+      DropFrame(why, in_id, net, f);
       continue;
     }
     Enqueue(e->port, &f);
@@ -171,21 +125,11 @@ void Worker::Learn(const Tables& t, uint32_t net, const uint8_t* src, uint32_t i
 void Worker::Flood(const Tables& t, const Port& in, Frame* f) {
   auto it = t.flood.find(in.network());
   if (it == t.flood.end()) return;
-  bool from_tunnel = in.is_tunnel(), from_uplink = in.is_uplink();
   for (uint32_t p : it->second) {
-    if (p == in.id()) continue;
     const Port* out = t.port(p);
-    if (out == nullptr) continue;
-    // Split horizon: a frame from a tunnel goes to local ports only, so a
-    // full mesh of VTEPs has no loops and no storms.
-    if (out->is_tunnel() && (from_tunnel || !out->floods())) continue;
-    // Nor from an uplink into another: the physical networks have their own
-    // paths between them, and weft runs no STP.
-    if (from_uplink && out->is_uplink()) {
-      counters_.Drop(uplink_loop);
-      continue;
-    }
-    Enqueue(p, f);
+    bool loop = false;
+    if (out != nullptr && FloodsTo(in, *out, &loop)) Enqueue(p, f);
+    else if (loop) counters_.Drop(uplink_loop);
   }
 }
 

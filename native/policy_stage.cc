@@ -49,6 +49,7 @@
 
 #include <cstring>
 
+#include "trace.h"
 #include "worker.h"
 
 namespace weft {
@@ -388,7 +389,7 @@ bool Worker::PolicyStep(const Tables& t, const PolicyTables& pt, const Port& in,
   Step s(t, pt, in, f, now, counters_, policy_.slots);
   auto verdict = [&](DropReason why) {
     if (why == kDropReasonCount) return true;
-    counters_.Drop(why);
+    DropFrame(why, in.id(), in.network(), f);
     return false;
   };
   if (!s.p.ip()) return verdict(NonIp(s));
@@ -439,6 +440,40 @@ void Worker::PolicyWakeup(double now) {
     if (refused > 0) counters_.Global(policy_log_suppressed, refused);
     pending_log_.clear();
   }
+}
+
+// weft trace (trace.h): the decision for a new connection of this frame,
+// with scratch counters, no conntrack and no slot counts.
+PolicyTrace TracePolicy(const Tables& t, const PolicyTables& pt, const Port& in, Frame& f) {
+  std::vector<uint64_t> scratch(kPortBase, 0);
+  Counters c(scratch.data());
+  Step s(t, pt, in, f, NowMs(), c, nullptr);
+  PolicyTrace r;
+  r.slot_out = r.slot_in = kPolNoSlot;
+  auto decided = [&](DropReason why, const char* note) {
+    r.allow = why == kDropReasonCount;
+    r.reason = r.allow ? nullptr : DropReasonName(why);
+    r.note = note;
+    return r;
+  };
+  if (!s.p.ip()) return decided(NonIp(s), s.p.ethertype == kEthArp ? "ARP passes" : "not IP: refused only by isolation");
+  if (s.p.v6 && NeighbourDiscovery(s.eth, s.elen, s.p)) return decided(kDropReasonCount, "IPv6 neighbour discovery passes");
+  if (IsMulticast(s.eth) && pt.HasIsolatedIn(s.net)) return decided(policy_default_deny, "multicast into a network with an ingress-isolated endpoint");
+  CtTuple tup;
+  bool related = false;
+  uint8_t proto = s.p.proto;
+  uint16_t dport = 0;
+  if (CtTupleOf(s.eth, s.elen, s.p, s.net, &tup, &related)) {
+    proto = tup.key.proto;
+    if (Ported(proto)) dport = tup.a_to_b ? tup.key.b_port : tup.key.a_port;
+  }
+  if (!s.Evaluate(proto, dport)) return decided(s.why, "a VXLAN-GBP group that contradicts the source address");
+  r.src_group = s.ends.gs;
+  r.dst_group = s.ends.gd;
+  r.slot_out = s.dec.slot_out;
+  r.slot_in = s.dec.slot_in;
+  const bool service = ToOrFromService(t, in, s.net, s.eth);
+  return decided(s.dec.allow ? kDropReasonCount : s.dec.why, service ? "weft's own service: exempt from rules" : nullptr);
 }
 
 }  // namespace weft

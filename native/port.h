@@ -19,6 +19,7 @@ struct PortGuard {
 };
 
 class MemoryPort;
+class TunnelPort;
 class UplinkPort;
 
 struct Frame {
@@ -51,6 +52,8 @@ class Port {
   // into another (split horizon). Only flooding tunnels get broadcasts.
   virtual bool is_tunnel() const { return false; }
   virtual bool floods() const { return true; }
+  // A tunnel port's VTEP, VNI and encapsulation (weft trace reads them).
+  virtual const TunnelPort* as_tunnel() const { return nullptr; }
   // weft's own service (in-band DNS, port_service.h): exempt from group policy.
   virtual bool is_service() const { return false; }
   // A memory port's wire is JavaScript (port_memory.h, for tests).

@@ -62,7 +62,10 @@ void Tables::RemovePort(uint32_t id) {
   }
   ports[id].reset();
   for (auto it = fib.begin(); it != fib.end();) {
-    if (it->second.port == id) it = fib.erase(it);
+    if (it->second.port == id) {
+      if (fib_hits != nullptr) fib_hits->Give(it->second.counter);
+      it = fib.erase(it);
+    }
     else ++it;
   }
 }
@@ -87,10 +90,16 @@ void Tables::ApplyFib(const double* r, std::atomic<double>* hits, double now) {
   double op = r[kFibAtOp];
   if (op == kFibAdd || op == kFibStatic) {
     uint32_t slot = static_cast<uint32_t>(r[kFibAtSlot]);
-    fib[key] = FibEntry{static_cast<uint32_t>(r[kFibAtPort]), slot, op == kFibStatic};
+    auto was = fib.find(key);
+    // A moved or re-pinned entry keeps its hit count; a new one starts at 0.
+    uint32_t counter = was != fib.end() ? was->second.counter : fib_hits != nullptr ? fib_hits->Take() : FibHits::kNone;
+    fib[key] = FibEntry{static_cast<uint32_t>(r[kFibAtPort]), slot, op == kFibStatic, counter};
     if (slot < kHitSlots) hits[slot].store(now, std::memory_order_relaxed);
   } else if (op == kFibDel) {
-    fib.erase(key);
+    auto was = fib.find(key);
+    if (was == fib.end()) return;
+    if (fib_hits != nullptr) fib_hits->Give(was->second.counter);
+    fib.erase(was);
   }
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common.h"
+#include "fib_hits.h"
 #include "policy_tables.h"
 #include "port.h"
 
@@ -25,6 +26,8 @@ struct FibEntry {
   // A static entry (an endpoint's MAC, from the store): never learned
   // elsewhere; the same MAC heard from another port is refused, not moved.
   bool pinned = false;
+  // Its hit counters' index (fib_hits.h), kept while the entry lives.
+  uint32_t counter = FibHits::kNone;
 };
 
 struct Tables {
@@ -53,6 +56,10 @@ struct Tables {
   // Group policy (policyLoad): which networks are enforced and their
   // decision tables; null until the first load. Shared between snapshots.
   std::shared_ptr<const PolicyTables> policy;
+  // Hit counters of fib entries: owned by the Datapath, which outlives
+  // every snapshot; edited on the JavaScript thread only (null in tests of
+  // the tables alone).
+  FibHits* fib_hits = nullptr;
 
   Port* port(uint32_t id) const { return id < kMaxPorts ? ports[id].get() : nullptr; }
   const FibEntry* Lookup(uint64_t key) const {

@@ -131,6 +131,7 @@ TunnelPort::TunnelPort(uint32_t id, uint32_t network, uint32_t mtu, std::shared_
     : Port(id, network, mtu, -1),
       ul_(std::move(ul)),
       encap_(encap),
+      vni_(vni),
       remote_ip_(remote_ip),
       flood_(flood),
       gbp_(gbp && encap == Encap::kVxlan) {  // GRE has no place for a group id

@@ -78,9 +78,12 @@ class TunnelPort : public Port {
   // (gso_unsupported, tx_error) into `c`.
   int TxBatch(Frame* const* frames, int n, Counters& c) override;
   bool is_tunnel() const override { return true; }
+  const TunnelPort* as_tunnel() const override { return this; }
   bool floods() const override { return flood_; }
   uint32_t remote_ip() const { return remote_ip_; }
   bool gbp() const { return gbp_; }
+  Encap encap() const { return encap_; }
+  uint32_t vni() const { return vni_; }  // or GRE key
 
  private:
   // Per-thread scratch of one TxBatch (tunnel.cc): a flood from one worker
@@ -105,6 +108,7 @@ class TunnelPort : public Port {
 
   std::shared_ptr<Underlay> ul_;
   Encap encap_;
+  uint32_t vni_;
   uint32_t remote_ip_;
   bool flood_;
   bool gbp_;

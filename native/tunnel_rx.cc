@@ -82,19 +82,19 @@ void Worker::Decap(const Tables& t, Encap encap, uint8_t* base, uint32_t len, ui
   uint8_t* inner = base + off;
   auto net = t.vni_net.find(static_cast<uint64_t>(encap) << 32 | vni);
   if (net == t.vni_net.end()) {
-    counters_.Drop(unknown_vni);
+    NoteTunnelDrop(unknown_vni, 0, inner, len);
     return;
   }
   // Only VTEPs the control plane knows for this network may inject into it.
   auto vp = t.vtep_port.find(static_cast<uint64_t>(net->second) << 32 | from);
   const Port* tp = vp == t.vtep_port.end() ? nullptr : t.port(vp->second);
   if (tp == nullptr) {
-    counters_.Drop(unknown_vtep);
+    NoteTunnelDrop(unknown_vtep, net->second, inner, len);
     return;
   }
   // Who may send is settled first; then what they sent.
   if (pop.bad_flags) {
-    counters_.Drop(vxlan_bad_flags);
+    NoteTunnelDrop(vxlan_bad_flags, net->second, inner, len);
     return;
   }
   if (len < kEthHdrLen) {

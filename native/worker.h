@@ -21,6 +21,7 @@
 #include "fastpath.h"
 #include "coalesce.h"
 #include "conntrack.h"
+#include "drop_ring.h"
 #include "policy_log.h"
 #include "policy_tables.h"
 #include "tunnel.h"
@@ -81,6 +82,12 @@ class Worker {
   // one wake for the lot.
   void InjectMany(uint32_t port_id, std::vector<std::vector<uint8_t>> frames);
 
+  // Observation (weft dp dump, weft stats drops): this worker's row of
+  // fast-path hit counters (fib_hits.h), set before Start; and its last
+  // drops, which any thread may read.
+  void SetFibHits(uint64_t* row) { fib_hits_ = row; }
+  const DropRing& drops() const { return drops_; }
+
  private:
   // What an epoll event is about: a port (its id, below kMaxPorts) or one of these.
   enum Source : uint32_t { kWake = UINT32_MAX, kVxlan = UINT32_MAX - 1, kGre = UINT32_MAX - 2 };
@@ -118,6 +125,16 @@ class Worker {
   void Decap(const Tables& t, Encap encap, uint8_t* base, uint32_t len, uint32_t from, bool room_before, bool truncated);
   // Queued here during a batch, pushed to JavaScript at its end.
   void QueueEvent(EventType type, const uint8_t* mac, uint32_t net, uint32_t port);
+  // A tunnel packet refused after its header was read: the inner frame is noted.
+  void NoteTunnelDrop(DropReason why, uint32_t net, const uint8_t* inner, uint32_t len) {
+    counters_.Drop(why);
+    drops_.Push(SummarizeDrop(NowMs(), why, 0, net, inner, len));
+  }
+  // Counts a drop by reason and notes the frame in the drop ring.
+  void DropFrame(DropReason why, uint32_t port, uint32_t net, const Frame& f) {
+    counters_.Drop(why);
+    drops_.Push(SummarizeDrop(NowMs(), why, port, net, f.buf + kVnetHdrLen, f.len > kVnetHdrLen ? f.len - kVnetHdrLen : 0));
+  }
   void PushEvents();
 
   size_t index_;
@@ -152,6 +169,10 @@ class Worker {
   // Non-first IPv4 fragments of packets whose first fragment passed:
   // (network, src, dst, id, proto) -> until when (ms).
   std::unordered_map<FragKey, double, FragKeyHash> frag_ok_;
+
+  // Observation: hits per fast-path entry, the last drops.
+  uint64_t* fib_hits_ = nullptr;
+  DropRing drops_;
 
   std::mutex inject_mu_;
   std::vector<std::pair<uint32_t, std::vector<uint8_t>>> injected_;

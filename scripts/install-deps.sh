@@ -4,7 +4,7 @@
 set -euo pipefail
 # command -> Debian package
 declare -A need=(
-  [ip]=iproute2 [ping]=iputils-ping [arping]=iputils-arping [iperf3]=iperf3
+  [ip]=iproute2 [curl]=curl [ping]=iputils-ping [arping]=iputils-arping [iperf3]=iperf3
   [tcpdump]=tcpdump [tshark]=tshark [ovs-vswitchd]=openvswitch-switch [etcd]=etcd-server [ethtool]=ethtool
   [dig]=bind9-dnsutils [dnsperf]=dnsperf [nsd]=nsd [unbound]=unbound [python3]=python3 [g++]=g++ [make]=make
   # Docker tests: dockerd itself (a bare 'docker' client may exist without it), and a static

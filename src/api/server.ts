@@ -1,6 +1,6 @@
 // The daemon's REST API, served on a unix socket. The CLI is a thin client
 // of it; nothing here decides anything the controller does not.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -11,8 +11,10 @@ import type { Zones } from '../dns/zones.js';
 import type { Resolver } from '../dns/resolver.js';
 import { badRequest, WeftError } from '../control/errors.js';
 import { renderMetrics } from './metrics.js';
+import { DEFAULT_LIMITS, hardenedServer, sendJson as send, type ApiLimits } from './http-server.js';
 import { queryProblem, type BodyKind } from './schemas.js';
 import { parseBody, type RequestOf } from './requests.js';
+import type { Peers } from './peers.js';
 import { POLICY_QUERY, registerPolicyRoutes, type PolicyApi } from './policy-routes.js';
 import { fdbView } from './fdb-view.js';
 
@@ -33,6 +35,8 @@ export interface ApiParts {
   extra?: { register(r: (method: string, path: string, handler: Handler) => void): void };
   /** Policy counters, the deny log and their /metrics lines (the daemon's policy engine). */
   policy?: PolicyApi;
+  /** Other hosts' peer APIs: calls about their ports are forwarded there (none on one host). */
+  peers?: Peers;
 }
 
 type TypedHandler<B> = (req: { params: Record<string, string>; query: URLSearchParams; body: B }) => Promise<unknown> | unknown;
@@ -60,31 +64,6 @@ interface Route {
   query: readonly string[];
 }
 
-/** How long and how much one client may hold the API: a slow or silent client cannot pin the daemon. */
-export interface ApiLimits {
-  /** Largest request body, in bytes (413 beyond). */
-  maxBody: number;
-  /** From connecting to the end of the request headers (a client that never sends is cut off). */
-  headersTimeoutMs: number;
-  /** From connecting to the end of the request body. */
-  requestTimeoutMs: number;
-  /** How often the server looks for connections past those deadlines. */
-  checkIntervalMs: number;
-  /** An idle keep-alive connection is closed after this. */
-  keepAliveTimeoutMs: number;
-  /** Connections at once; more are refused until some close. */
-  maxConnections: number;
-}
-
-export const DEFAULT_LIMITS: ApiLimits = {
-  maxBody: 64 << 10,
-  headersTimeoutMs: 10_000,
-  requestTimeoutMs: 30_000,
-  checkIntervalMs: 1_000,
-  keepAliveTimeoutMs: 5_000,
-  maxConnections: 1024,
-};
-
 export class ApiServer {
   readonly #routes: Route[] = [];
   readonly #server: Server;
@@ -103,37 +82,7 @@ export class ApiServer {
     this.#register(parts, info, cluster);
     this.#resolver = resolver;
     this.#policy = parts.policy;
-    this.#server = createServer(
-      {
-        headersTimeout: this.#limits.headersTimeoutMs,
-        requestTimeout: this.#limits.requestTimeoutMs,
-        connectionsCheckingInterval: this.#limits.checkIntervalMs,
-        keepAliveTimeout: this.#limits.keepAliveTimeoutMs,
-      },
-      (req, res) => void this.#handle(req, res, ctl),
-    );
-    this.#server.maxConnections = this.#limits.maxConnections;
-    // Node's headersTimeout does not cover a connection that never sends (or
-    // stops within its headers): a connection silent that long with no
-    // request being answered is closed. One being answered may be quiet.
-    const answering = new Set<unknown>();
-    this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      answering.add(req.socket);
-      res.once('close', () => answering.delete(req.socket));
-    });
-    this.#server.setTimeout(this.#limits.headersTimeoutMs, (socket) => {
-      if (!answering.has(socket) || socket.writableEnded) socket.destroy();
-    });
-    // A request too slow (requestTimeout) or not HTTP: one line, then the connection goes.
-    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
-      const [status, text] =
-        err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout']
-        : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
-        : [400, 'Bad Request'];
-      const body = JSON.stringify({ error: status === 408 ? 'request not received in time' : status === 431 ? 'request headers too large' : 'malformed HTTP request' });
-      socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`, () => socket.destroy());
-    });
+    this.#server = hardenedServer(this.#limits, (req, res) => void this.#handle(req, res, ctl));
   }
 
   /** The API's calls: each route with the query parameters it takes and, for a POST or PATCH, its body kind. */
@@ -351,12 +300,6 @@ function socketAlive(path: string): Promise<boolean> {
     s.once('connect', () => (s.destroy(), resolve(true)));
     s.once('error', () => resolve(false));
   });
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
 }
 
 class TooLarge extends WeftError {}

@@ -58,6 +58,10 @@ export interface DaemonOptions {
   /** Docker's remote network + IPAM plugin on this socket; `required`: failing to serve it stops the daemon. */
   /** `api`: dockerd's API socket, whose events name Docker containers in DNS (no watcher without it). */
   dockerPlugin?: { socket: string; required: boolean; api?: string };
+  /** TCP port of the peer API on the underlay address (etcd store only; default 4790). */
+  peerPort?: number;
+  /** Serve the peer API (default true; false: `--no-peer-api`). */
+  peerApi?: boolean;
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
@@ -78,7 +82,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       const docker = await startDockerPlugin({ objects: s.objects, endpoints: s.endpoints, ctl: s.ctl, realise: (rec) => s.reconciler.realise(rec) }, stateDir, opts.dockerPlugin, log);
       if (docker) ctx.cleanups.push(() => docker.close());
     }
-    log.info({ api: opts.api, stateDir: opts.stateDir, workers: opts.workers, underlay: underlay?.ip, store: opts.store, portSecurity: sw.portSecurity }, 'weft daemon ready');
+    log.info({ api: opts.api, stateDir: opts.stateDir, workers: opts.workers, underlay: underlay?.ip, store: opts.store, portSecurity: sw.portSecurity, peer: store.peer?.address }, 'weft daemon ready');
     if (!sw.portSecurity) log.warn('port security is off (--no-port-security): containers can send as any MAC or address');
   } catch (err) {
     await ctx.cleanups.run();

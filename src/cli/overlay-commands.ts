@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { LocalFdbRow, RemoteFdbRow } from '../api/fdb-view.js';
 import { client } from './commands.js';
 import { printJson, printTable } from './format.js';
+import type { HostRecord } from '../control/hosts.js';
 
 const q = (params: Record<string, string>) => new URLSearchParams(params).toString();
 
@@ -89,9 +90,9 @@ export function registerHost(program: Command): Command {
     .description('list hosts: a host that died disappears within its lease TTL')
     .option('--json', 'print JSON')
     .action(async (o, cmd: Command) => {
-      const rows = await client(cmd).get<Array<{ host: string; underlay?: string; pid: number; since: string; features?: string[] }>>('/v1/hosts');
+      const rows = await client(cmd).get<HostRecord[]>('/v1/hosts');
       if (o.json) return printJson(rows);
-      printTable(['HOST', 'VTEP', 'PID', 'SINCE', 'FEATURES'], rows.map((r) => [r.host, r.underlay, r.pid, r.since, (r.features ?? []).join(',')]));
+      printTable(['HOST', 'VTEP', 'PEER API', 'PID', 'SINCE', 'FEATURES'], rows.map((r) => [r.host, r.underlay, r.peer ?? '-', r.pid, r.since, (r.features ?? []).join(',')]));
     });
   return host;
 }

@@ -6,6 +6,10 @@ import {
   type NativeCtDumpEntry,
   type NativeCtStats,
   type NativeDatapath,
+  type NativeDropRecord,
+  type NativeFibRecord,
+  type NativeTablesDump,
+  type NativeTraceStep,
   type NativePortGuard,
 } from './native.js';
 import {
@@ -26,6 +30,10 @@ import {
 export type { ArpOp, DatapathEvent, Encap, FibOp, LearnEvent, MissEvent, PolicyLogRecord, ServiceFrame } from './wire.js';
 export type CtStats = NativeCtStats;
 export type CtEntry = NativeCtDumpEntry;
+export type TraceStep = NativeTraceStep;
+export type DropRecord = NativeDropRecord;
+export type FibRecord = NativeFibRecord;
+export type TablesDump = NativeTablesDump;
 
 export const layout = addon.layout;
 const wire = layout.wire;
@@ -250,6 +258,28 @@ export class Datapath {
   /** Up to `max` tracked connections. */
   ctDump(max: number): CtEntry[] {
     return this.#native.ctDump(max);
+  }
+
+  // ---- observation (weft trace, dp dump, stats drops): read-only, never per packet ----
+
+  /** What the pipeline would do with `frame` arriving on `port`, step by step; nothing is sent or counted. Throws for a port that does not exist. */
+  trace(port: number, frame: Buffer): TraceStep[] {
+    return this.#native.trace(port, frame);
+  }
+
+  /** The last frames each worker dropped (64 each), newest first. */
+  dropsRecent(): DropRecord[] {
+    return this.#native.dropsRecent();
+  }
+
+  /** The fast path's (network, MAC) -> port entries with their hit counts. */
+  fibDump(): FibRecord[] {
+    return this.#native.fibDump();
+  }
+
+  /** The VTEPs, VNIs, proxy-ARP answers and flood lists the fast path holds. */
+  tablesDump(): TablesDump {
+    return this.#native.tablesDump();
   }
 
   /** Milliseconds on the clock the fast path stamps last-seen times with. */

@@ -137,6 +137,51 @@ export interface MemoryPortOptions {
   guard?: NativePortGuard;
 }
 
+/** One step of a trace (native/trace.h), its name first: port, checks, learn, policy, proxy_arp, fib, flood, tunnel, mtu, output, drop. */
+export interface NativeTraceStep {
+  step: string;
+  [field: string]: unknown;
+}
+
+/** A dropped frame's summary (native/drop_ring.h). */
+export interface NativeDropRecord {
+  /** When (ms on the clock of now()). */
+  at: number;
+  reason: string;
+  /** The port it came from (0: the underlay, for a tunnel packet refused before it had a port). */
+  port: number;
+  network: number;
+  len: number;
+  srcMac: string;
+  dstMac: string;
+  ethertype: number;
+  src?: string;
+  dst?: string;
+  proto?: number;
+  sport?: number;
+  dport?: number;
+}
+
+/** One (network, MAC) -> port entry of the fast path. */
+export interface NativeFibRecord {
+  network: number;
+  mac: string;
+  port: number;
+  pinned: boolean;
+  slot: number;
+  /** Frames sent to it by the fast path since it was added. */
+  hits: number;
+  /** ms on the clock of now(); 0 for an entry without a last-seen slot (pinned and static ones). */
+  lastSeen: number;
+}
+
+export interface NativeTablesDump {
+  vteps: Array<{ network: number; remote: string; port: number }>;
+  vni: Array<{ encap: 'vxlan' | 'gre'; vni: number; network: number }>;
+  arp: Array<{ network: number; ip: string; mac: string }>;
+  flood: Array<{ network: number; ports: number[] }>;
+}
+
 export interface NativeDatapath {
   addTapPort(id: number, network: number, ifname: string, mtu: number, netns?: string, guard?: NativePortGuard): void;
   addPacketPort(id: number, network: number, ifname: string, mtu: number): void;
@@ -161,6 +206,10 @@ export interface NativeDatapath {
   ctStats(): NativeCtStats;
   ctFlush(): void;
   ctDump(max: number): NativeCtDumpEntry[];
+  trace(port: number, frame: Buffer): NativeTraceStep[];
+  dropsRecent(): NativeDropRecord[];
+  fibDump(): NativeFibRecord[];
+  tablesDump(): NativeTablesDump;
   inject(port: number, frame: Buffer | Buffer[]): void;
   maintain(): number;
   now(): number;
@@ -198,6 +247,10 @@ export const NATIVE_DATAPATH_MEMBERS = [
   'ctStats',
   'ctFlush',
   'ctDump',
+  'trace',
+  'dropsRecent',
+  'fibDump',
+  'tablesDump',
   'inject',
   'maintain',
   'now',

@@ -16,7 +16,7 @@ const TOPO: Topology = {
   hosts: [{ name: 'h1' }, { name: 'h2' }, { name: 'h3' }],
 };
 
-type HostRow = { host: string; underlay?: string; pid: number };
+type HostRow = { host: string; underlay?: string; pid: number; peer?: string };
 
 describe.skipIf(skipUnless(['ip', 'etcd']))('hosts in a cluster on etcd', () => {
   let lab: LabState;
@@ -33,6 +33,15 @@ describe.skipIf(skipUnless(['ip', 'etcd']))('hosts in a cluster on etcd', () => 
   it('every host sees every host, with its VTEP address', async () => {
     const all = ['h1 10.250.12.1', 'h2 10.250.12.2', 'h3 10.250.12.3'];
     for (const h of ['h1', 'h2', 'h3']) expect(await hostsSeenBy(h)).toEqual(all);
+  });
+
+  it('each host serves its peer API on its VTEP address, to holders of the cluster token only', async () => {
+    const rows = await weftJson<HostRow[]>(api('h1'), 'host', 'ls');
+    expect(rows.map((r) => r.peer)).toEqual(['10.250.12.1:4790', '10.250.12.2:4790', '10.250.12.3:4790']);
+    const h2ns = lab.hosts.find((x) => x.name === 'h2')!.netns;
+    const status = async (...auth: string[]) => (await inNs(h2ns, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', ...auth, 'http://10.250.12.1:4790/v1/info'])).stdout;
+    expect(await status()).toBe('401');
+    expect(await status('-H', `authorization: Bearer ${'0'.repeat(64)}`)).toBe('401');
   });
 
   it('a host killed with -9 vanishes from the others when its lease expires, and returns when it restarts', async () => {

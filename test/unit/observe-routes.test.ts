@@ -45,6 +45,7 @@ describe('POST /v1/trace from an endpoint of another host', () => {
     const seen: Array<{ host: string; method?: string; url?: string; type?: string; body: string }> = [];
     const peers = {
       forward: async (host: string, req: IncomingMessage) => void seen.push({ host, method: req.method, url: req.url, type: req.headers['content-type'], body: await bodyOf(req) }),
+      call: () => Promise.reject(new Error('not called')),
     };
     const trace = routes({ peers }).get('POST /v1/trace')!;
     const body = { from: 'c2', to: '10.1.0.2', proto: 'tcp', dport: 22 };

@@ -26,6 +26,12 @@ export async function serve(ctx: DaemonContext, s: Services): Promise<void> {
   writeManifest(ctx.stateDir, { embeddedStore: opts.store === 'embedded' });
   await s.api.listen(opts.api);
   ctx.cleanups.push(() => s.api.close());
+  if (s.peerServer) {
+    const { server, address } = s.peerServer;
+    const [host, port] = address.split(':');
+    await server.listen(host, Number(port));
+    ctx.cleanups.push(() => server.close());
+  }
 }
 
 /** On SIGTERM or SIGINT: everything closes (newest first), and the process exits. */

@@ -4,6 +4,8 @@
 // in-band), CNI and the API. Nothing starts here (serve() does); each part
 // that holds something open goes on the cleanup list as it is made.
 import { ApiServer } from '../../api/server.js';
+import { PeerServer } from '../../api/peer-server.js';
+import { PeerClient } from '../../api/peers.js';
 import { ClusterView } from '../../control/cluster-view.js';
 import { Controller, type UnderlayInfo } from '../../control/controller.js';
 import { Endpoints } from '../../control/endpoints.js';
@@ -40,9 +42,11 @@ export interface Services {
   dnsListener: DnsListener;
   api: ApiServer;
   policy: PolicyEngine;
+  /** What other hosts ask this one (serve() starts it); none on one host. */
+  peerServer?: { server: PeerServer; address: string };
 }
 
-export function buildServices(ctx: DaemonContext, sw: Switch, underlay: UnderlayInfo | undefined, { store, registration }: OpenedStore): Services {
+export function buildServices(ctx: DaemonContext, sw: Switch, underlay: UnderlayInfo | undefined, { store, registration, peer }: OpenedStore): Services {
   const { opts, log, stateDir, hostId, cleanups } = ctx;
   const warn = { warn: (m: string) => log.warn(m) };
   const overlay = new Overlay(sw, underlay?.ip);
@@ -101,9 +105,12 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: Underlay
     down: (id) => (inband.stop(id), policy.schedule()),
   });
   const cni = new CniService({ endpoints, objects, ctl, ready: () => registration.leaseId !== undefined, log: warn }, stateDir);
-  const api = new ApiServer({ ctl, objects, endpoints, zones, resolver, extra: cni, policy }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) });
-  registerObserveRoutes(api, { ctl, endpoints, objects, sw, hostId });
-  return { ctl, view, reconciler, objects, endpoints, zones, dnsListener, api, policy };
+  // Calls about another host's ports go to its peer API with the cluster's token.
+  const peers = peer === undefined ? undefined : new PeerClient({ self: hostId, token: peer.token, hosts: () => listHosts(store) });
+  const api = new ApiServer({ ctl, objects, endpoints, zones, resolver, extra: cni, policy, peers }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) });
+  registerObserveRoutes(api, { ctl, endpoints, objects, sw, hostId, peers });
+  const peerServer = peer === undefined ? undefined : { server: new PeerServer(api, peer.token), address: peer.address };
+  return { ctl, view, reconciler, objects, endpoints, zones, dnsListener, api, policy, peerServer };
 }
 
 /**

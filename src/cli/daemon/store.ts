@@ -1,6 +1,8 @@
 // The cluster store, and this host's record in it under the host's lease.
 import { join } from 'node:path';
+import { DEFAULT_PEER_PORT } from '../../api/peer-server.js';
 import { HostRegistration, hostFeatures } from '../../control/hosts.js';
+import { peerToken } from '../../control/peers.js';
 import { STORE_DIR } from '../../control/state-dir.js';
 import { openStore as openBackend, type Store } from '../../control/store/store.js';
 import type { UnderlayInfo } from '../../control/controller.js';
@@ -9,6 +11,18 @@ import type { DaemonContext } from './context.js';
 export interface OpenedStore {
   store: Store;
   registration: HostRegistration;
+  /** The peer API this host serves (IPv4:PORT) and the cluster's token; none on one host. */
+  peer?: { address: string; token: string };
+}
+
+/**
+ * The peer API is served where other hosts can reach it and have a way to
+ * learn the token: on the underlay address, when the store is shared.
+ */
+function peerAddress(ctx: DaemonContext, store: Store, underlay: UnderlayInfo | undefined): string | undefined {
+  const { opts } = ctx;
+  if (opts.peerApi === false || store.kind !== 'etcd' || underlay === undefined) return undefined;
+  return `${underlay.ip}:${opts.peerPort ?? DEFAULT_PEER_PORT}`;
 }
 
 /** Opens `--store` and registers this host in it. Throws one line. */
@@ -22,7 +36,17 @@ export async function openStore(ctx: DaemonContext, underlay: UnderlayInfo | und
     throw new Error(`cannot open the store ${opts.store}: ${(err as Error).message}`);
   }
   ctx.cleanups.push(() => store.close());
-  const registration = new HostRegistration(store, { host: ctx.hostId, underlay: underlay?.ip, pid: process.pid, since: new Date().toISOString(), features: hostFeatures(opts) }, opts.leaseTtl, {
+  const address = peerAddress(ctx, store, underlay);
+  let peer: OpenedStore['peer'];
+  if (address !== undefined) {
+    try {
+      peer = { address, token: await peerToken(store) };
+    } catch (err) {
+      throw new Error(`cannot read the cluster's peer token from the store: ${(err as Error).message}`);
+    }
+  }
+  const record = { host: ctx.hostId, underlay: underlay?.ip, pid: process.pid, since: new Date().toISOString(), features: hostFeatures(opts), peer: peer?.address };
+  const registration = new HostRegistration(store, record, opts.leaseTtl, {
     warn: (m) => log.warn(m),
     info: (m) => log.info(m),
   });
@@ -33,5 +57,5 @@ export async function openStore(ctx: DaemonContext, underlay: UnderlayInfo | und
   }
   // The host record goes at once on the way out (its lease is revoked).
   ctx.cleanups.push(() => registration.stop());
-  return { store, registration };
+  return { store, registration, peer };
 }

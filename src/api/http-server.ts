@@ -1,0 +1,70 @@
+// An HTTP server that a slow, silent or malformed client cannot pin: the
+// API's unix socket, the peer API and the web view all listen through it.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+
+/** How long and how much one client may hold a listener. */
+export interface ApiLimits {
+  /** Largest request body, in bytes (413 beyond). */
+  maxBody: number;
+  /** From connecting to the end of the request headers (a client that never sends is cut off). */
+  headersTimeoutMs: number;
+  /** From connecting to the end of the request body. */
+  requestTimeoutMs: number;
+  /** How often the server looks for connections past those deadlines. */
+  checkIntervalMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** Connections at once; more are refused until some close. */
+  maxConnections: number;
+}
+
+export const DEFAULT_LIMITS: ApiLimits = {
+  maxBody: 64 << 10,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  checkIntervalMs: 1_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 1024,
+};
+
+export function hardenedServer(limits: ApiLimits, handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: limits.checkIntervalMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+    },
+    handler,
+  );
+  server.maxConnections = limits.maxConnections;
+  // Node's headersTimeout does not cover a connection that never sends (or
+  // stops within its headers): a connection silent that long with no
+  // request being answered is closed. One being answered (a pcap stream) may be quiet.
+  const answering = new Set<unknown>();
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    answering.add(req.socket);
+    res.once('close', () => answering.delete(req.socket));
+  });
+  server.setTimeout(limits.headersTimeoutMs, (socket) => {
+    if (!answering.has(socket) || socket.writableEnded) socket.destroy();
+  });
+  // A request too slow (requestTimeout) or not HTTP: one line, then the connection goes.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
+    const [status, text] =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout']
+      : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
+      : [400, 'Bad Request'];
+    const body = JSON.stringify({ error: status === 408 ? 'request not received in time' : status === 431 ? 'request headers too large' : 'malformed HTTP request' });
+    socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`, () => socket.destroy());
+  });
+  return server;
+}
+
+/** Sends a JSON body with its length. */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
