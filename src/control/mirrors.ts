@@ -175,7 +175,12 @@ export class Mirrors {
     r.error = undefined;
     // A network with no ports yet: nothing to copy until one comes.
     if (target.ports.length === 0) return;
-    r.session = this.engine.startCapture({ ports: target.ports, dir: spec.dir }, { tap: spec.to.slice(4) });
+    try {
+      r.session = this.engine.startCapture({ ports: target.ports, dir: spec.dir }, { tap: spec.to.slice(4) });
+    } catch (err) {
+      // The data path's reason (a device of that name exists, too many sessions), in one line.
+      throw conflict(`cannot mirror to ${spec.to}: ${(err as Error).message.split('\n')[0]}`);
+    }
   }
 
   #stop(r: Running): void {
