@@ -34,6 +34,10 @@ Napi::Object Datapath::Init(Napi::Env env, Napi::Object exports) {
       InstanceMethod<&Datapath::CtFlush>("ctFlush"),
       InstanceMethod<&Datapath::CtDump>("ctDump"),
       InstanceMethod<&Datapath::Inject>("inject"),
+      InstanceMethod<&Datapath::CaptureStart>("captureStart"),
+      InstanceMethod<&Datapath::CaptureStop>("captureStop"),
+      InstanceMethod<&Datapath::CaptureStats>("captureStats"),
+      InstanceMethod<&Datapath::CaptureFilterCheck>("captureFilterCheck"),
       InstanceMethod<&Datapath::Maintain>("maintain"),
       InstanceMethod<&Datapath::Now>("now"),
       InstanceMethod<&Datapath::Count>("count"),
@@ -99,11 +103,15 @@ Datapath::Datapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Datapath>(
   const size_t slot_words = static_cast<size_t>(kPolicySlots) * kPolCountStride;
   policy_slots_.assign(nworkers * slot_words, 0);
   fp_ = std::make_unique<FastPath>(nworkers);
+  capture_ = std::make_unique<Capture>(nworkers, fp_->epochs());
   for (uint32_t i = 0; i < nworkers; i++) {
     PolicyContext pc{ct_.get(), policy_log_.get(), policy_slots_.data() + i * slot_words};
     workers_.push_back(std::make_unique<Worker>(i, *fp_, *events_, counter_mem_ + i * kBlockLen, hit_mem_, busy_poll_us, port_security_, pc));
   }
-  for (auto& w : workers_) w->Start();
+  for (auto& w : workers_) {
+    w->SetCapture(capture_.get());
+    w->Start();
+  }
 }
 
 // Runs on the JavaScript thread: drain everything queued so far and hand
@@ -174,6 +182,7 @@ void Datapath::Shutdown() {
   if (closed_) return;
   closed_ = true;
   for (auto& w : workers_) w->Stop();
+  capture_->Shutdown();  // no worker copies any more: the writer and the sinks go
   // Workers are gone: every snapshot (and with it every port fd) can go.
   fp_->Update([](Tables& t) { t = Tables(); });
   fp_->epochs().Reclaim();

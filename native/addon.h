@@ -105,6 +105,13 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
   Napi::Value CtDump(const Napi::CallbackInfo& info);
   uint64_t SumGlobal(GlobalCounter c) const;
 
+  // addon_capture.cc: packet capture and mirrors (capture.h)
+  Napi::Value CaptureStart(const Napi::CallbackInfo& info);
+  Napi::Value CaptureStop(const Napi::CallbackInfo& info);
+  Napi::Value CaptureStats(const Napi::CallbackInfo& info);
+  Napi::Value CaptureFilterCheck(const Napi::CallbackInfo& info);
+  std::unique_ptr<Capture> capture_;
+
   bool closed_ = false;
   bool port_security_ = true;
   uint64_t* counter_mem_ = nullptr;

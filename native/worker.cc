@@ -191,6 +191,8 @@ void Worker::Flush(const Tables& t) {
     if (out == nullptr) {
       counters_.Drop(no_port, n);
     } else {
+      // Capture sees what is handed to the port (a tunnel's inner frames, before encapsulation).
+      if (capture_ != nullptr && capture_->active()) capture_->CopyTx(index_, p, q.data(), n, counters_);
       // The port counted what it did not send, by reason.
       int sent = out->TxBatch(q.data(), n, counters_);
       uint64_t bytes = 0;

@@ -25,6 +25,8 @@
 #include "policy_tables.h"
 #include "tunnel.h"
 
+#include "capture.h"
+
 namespace weft {
 
 class UplinkPort;
@@ -80,6 +82,9 @@ class Worker {
   // (diagnostics, parser tests, and a service port's answers): one lock and
   // one wake for the lot.
   void InjectMany(uint32_t port_id, std::vector<std::vector<uint8_t>> frames);
+
+  // Packet capture (capture.h): set once, before Start.
+  void SetCapture(Capture* capture) { capture_ = capture; }
 
  private:
   // What an epoll event is about: a port (its id, below kMaxPorts) or one of these.
@@ -152,6 +157,9 @@ class Worker {
   // Non-first IPv4 fragments of packets whose first fragment passed:
   // (network, src, dst, id, proto) -> until when (ms).
   std::unordered_map<FragKey, double, FragKeyHash> frag_ok_;
+
+  // Packet capture (capture.h): checked once per batch, per direction.
+  Capture* capture_ = nullptr;
 
   std::mutex inject_mu_;
   std::vector<std::pair<uint32_t, std::vector<uint8_t>>> injected_;
