@@ -30,6 +30,7 @@ import type { Switch } from '../../switch/switch.js';
 import { VERSION } from '../version.js';
 import type { DaemonContext } from './context.js';
 import type { OpenedStore } from './store.js';
+import { buildCapture } from './capture.js';
 
 export interface Services {
   ctl: Controller;
@@ -107,6 +108,8 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: Underlay
   // Calls about another host's ports go to its peer API with the cluster's token.
   const peers = peer === undefined ? undefined : new PeerClient({ self: hostId, token: peer.token, hosts: () => listHosts(store) });
   const api = new ApiServer({ ctl, objects, endpoints, zones, resolver, extra: cni, policy, peers }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) });
+  // Captures (GET /v1/capture) and mirrors (/v1/mirrors, made again from <state-dir>/mirrors.json).
+  buildCapture(ctx, sw, ctl, view, api, peers);
   const peerServer = peer === undefined ? undefined : { server: new PeerServer(api, peer.token), address: peer.address };
   return { ctl, view, reconciler, objects, endpoints, zones, dnsListener, api, policy, peerServer };
 }
