@@ -60,6 +60,13 @@ int OpenMirrorTap(const std::string& name) {
     close(fd);
     throw err;
   }
+  // A mirror port only receives copies: no IPv6 of its own (no link-local
+  // address, no router solicitations of the host's on it). Best effort.
+  int v6 = open(("/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6").c_str(), O_WRONLY | O_CLOEXEC);
+  if (v6 >= 0) {
+    (void)!write(v6, "1", 1);
+    close(v6);
+  }
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   bool up = s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0 && ((ifr.ifr_flags |= IFF_UP), ioctl(s, SIOCSIFFLAGS, &ifr) == 0);
   auto err = up ? std::runtime_error("") : SysError("bring up tap " + name);
