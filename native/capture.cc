@@ -13,6 +13,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "checksum.h"
+#include "headers.h"
 #include "pcapng.h"
 
 namespace weft {
@@ -178,6 +180,43 @@ void Capture::CopyUnderlay(size_t worker, uint8_t dir, const uint8_t* pkt, uint3
     *d = pkt;
     *l = len;
   }, c);
+}
+
+thread_local CaptureThread capture_thread;
+
+void Capture::CopyUnderlayIov(size_t worker, uint8_t dir, const iovec* iov, size_t n, Counters& c) {
+  thread_local std::vector<uint8_t> pkt;
+  pkt.clear();
+  for (size_t i = 0; i < n; i++) pkt.insert(pkt.end(), static_cast<const uint8_t*>(iov[i].iov_base), static_cast<const uint8_t*>(iov[i].iov_base) + iov[i].iov_len);
+  if (pkt.size() >= sizeof(Ipv4Hdr) && pkt.size() <= 65535) {
+    auto* ip = reinterpret_cast<Ipv4Hdr*>(pkt.data());
+    ip->tot_len.set(static_cast<uint16_t>(pkt.size()));
+    ip->csum.set(0);
+    ip->csum.set(CsumFold(CsumAdd(pkt.data(), ip->ihl())));
+  }
+  CopyUnderlay(worker, dir, pkt.data(), static_cast<uint32_t>(pkt.size()), c);
+}
+
+void Capture::CopyUnderlayUdp(size_t worker, uint8_t dir, uint32_t src_ip, uint16_t sport, uint32_t dst_ip, uint16_t dport,
+                              const iovec* iov, size_t n, Counters& c) {
+  uint8_t hdr[sizeof(Ipv4Hdr) + sizeof(UdpHdr)] = {};
+  auto* ip = reinterpret_cast<Ipv4Hdr*>(hdr);
+  auto* udp = reinterpret_cast<UdpHdr*>(hdr + sizeof(Ipv4Hdr));
+  size_t payload = 0;
+  for (size_t i = 0; i < n; i++) payload += iov[i].iov_len;
+  ip->ver_ihl = kIpv4NoOptions;
+  ip->ttl = 64;
+  ip->proto = kIpProtoUdp;
+  std::memcpy(ip->saddr, &src_ip, 4);
+  std::memcpy(ip->daddr, &dst_ip, 4);
+  std::memcpy(&udp->sport, &sport, 2);
+  std::memcpy(&udp->dport, &dport, 2);
+  udp->len.set(static_cast<uint16_t>(sizeof(UdpHdr) + payload));  // checksum 0, as VXLAN sends it
+  iovec all[8];
+  all[0] = {hdr, sizeof(hdr)};
+  size_t k = 1;
+  for (size_t i = 0; i < n && k < 8; i++) all[k++] = iov[i];
+  CopyUnderlayIov(worker, dir, all, k, c);
 }
 
 // ---- the JavaScript thread's side ----
