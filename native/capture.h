@@ -11,6 +11,7 @@
 #pragma once
 
 #include <pcap/pcap.h>
+#include <sys/uio.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -121,6 +122,14 @@ class Capture {
   void CopyTx(size_t worker, uint32_t port, Frame* const* frames, int n, Counters& c);
   // The underlay's outer packets (IPv4, from the IP header on): LINKTYPE_RAW.
   void CopyUnderlay(size_t worker, uint8_t dir, const uint8_t* pkt, uint32_t len, Counters& c);
+  // An outer packet gathered from pieces; the IPv4 header's length and
+  // checksum (the kernel fills them in for a raw socket) are filled in.
+  void CopyUnderlayIov(size_t worker, uint8_t dir, const iovec* iov, size_t n, Counters& c);
+  // A VXLAN datagram whose IPv4 and UDP headers the socket hides: they are
+  // made up from the addresses and ports (network order), the UDP payload
+  // gathered from `iov`.
+  void CopyUnderlayUdp(size_t worker, uint8_t dir, uint32_t src_ip, uint16_t sport, uint32_t dst_ip, uint16_t dport,
+                       const iovec* iov, size_t n, Counters& c);
 
   // JavaScript thread. Start throws std::runtime_error (libpcap's text for
   // a bad filter); *read_fd gets the pipe's read end for a pcapng sink.
@@ -155,5 +164,16 @@ class Capture {
   bool writer_stop_ = false;
   std::thread writer_;
 };
+
+// The worker on this thread, for capture points with no worker at hand (a
+// tunnel port's sends run on the worker that flushes them). Set once by
+// each worker thread.
+struct CaptureThread {
+  Capture* capture = nullptr;
+  size_t worker = 0;
+  Counters* counters = nullptr;
+  bool active() const { return capture != nullptr && capture->active(); }
+};
+extern thread_local CaptureThread capture_thread;
 
 }  // namespace weft

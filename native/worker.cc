@@ -81,6 +81,7 @@ void Worker::InjectMany(uint32_t port_id, std::vector<std::vector<uint8_t>> fram
 }
 
 void Worker::Run() {
+  capture_thread = {capture_, index_, &counters_};  // for capture points without the worker at hand
   struct epoll_event evs[64];
   double busy_until = 0;
   while (!stop_.load()) {

@@ -158,8 +158,10 @@ class Worker {
   // (network, src, dst, id, proto) -> until when (ms).
   std::unordered_map<FragKey, double, FragKeyHash> frag_ok_;
 
-  // Packet capture (capture.h): checked once per batch, per direction.
+  // Packet capture (capture.h): checked once per batch, per direction;
+  // tunnel_rx.cc: the underlay's received packets, for an underlay capture.
   Capture* capture_ = nullptr;
+  void CaptureUnderlayRx(Encap encap, const uint8_t* p, uint32_t total, uint32_t gso, const sockaddr_in& from);
 
   std::mutex inject_mu_;
   std::vector<std::pair<uint32_t, std::vector<uint8_t>>> injected_;
