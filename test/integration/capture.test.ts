@@ -11,7 +11,7 @@ import { LAB_DIR, restartWeftHost, type LabState } from '../../src/lab/lab.js';
 import type { Topology } from '../../src/lab/topology.js';
 import { tcpdump } from '../helpers/capture.js';
 import { skipUnless } from '../helpers/env.js';
-import { buildLab, labDown, weft, weftJson } from '../helpers/lab.js';
+import { buildLab, labDown, stats, weft, weftJson } from '../helpers/lab.js';
 import { eventually, inNs, sh, startInNs, stop, terminate, type RunResult } from '../helpers/sh.js';
 
 const WEFT = join(import.meta.dirname, '..', '..', 'bin', 'weft.js');
@@ -97,6 +97,18 @@ describe.skipIf(skipUnless(['ip', 'ping', 'tcpdump', 'tshark']))('capture and mi
     }
   });
 
+  it('--dir in keeps what the switch received from the port: a\'s requests, not the replies sent to it', async () => {
+    const file = join(dir, 'in.pcapng');
+    const ping = pinging('a', 'b');
+    try {
+      const r = await weft(api, 'capture', 'a', '--net', 'blue', '--dir', 'in', '--filter', 'icmp', '--count', '4', '-w', file);
+      expect(r.code).toBe(0);
+      expect(await readBack(file, 'frame', ['icmp.type', 'ip.src', 'frame.interface_name'])).toEqual(Array(4).fill(`8\t${c('a').ip}\t${c('a').port}`));
+    } finally {
+      await stop(ping);
+    }
+  });
+
   it('streams to a pipe: weft capture | tshark -r -', async () => {
     const ping = pinging('b', 'a');
     try {
@@ -126,6 +138,44 @@ describe.skipIf(skipUnless(['ip', 'ping', 'tcpdump', 'tshark']))('capture and mi
       await stop(ping);
     }
   });
+
+  it('captures the underlay: the outer VXLAN packets, decoded by tshark with VNI and inner ICMP', async () => {
+    const file = join(dir, 'underlay.pcapng');
+    const ping = pinging('a', 'kc');
+    try {
+      const r = await weft(api, 'capture', '--underlay', '--filter', 'udp port 4789', '--count', '6', '-w', file);
+      expect(r.code).toBe(0);
+      const outer = await readBack(file, 'vxlan', ['vxlan.vni', 'icmp.type']);
+      expect(outer).toHaveLength(6);
+      expect(new Set(outer)).toEqual(new Set(['4242\t8', '4242\t0']));
+    } finally {
+      await stop(ping);
+    }
+  });
+
+  it('a network mirror follows an endpoint made after it', async () => {
+    const hostNs = lab.hosts[0].netns;
+    const ns = 'wcap-late';
+    await sh('ip', ['netns', 'del', ns]);
+    expect((await sh('ip', ['netns', 'add', ns])).code).toBe(0);
+    try {
+      expect((await weft(api, 'mirror', 'add', 'mn', '--net', 'blue', '--dir', 'in', '--to', 'tap:wcapm1')).code).toBe(0);
+      const late = await weftJson<{ ip: string }>(api, 'endpoint', 'create', 'late', '--net', 'blue', '--netns', ns);
+      await inNs(ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1']);
+      // The mirror is re-started on the network's new set of ports within a second or so.
+      const seen = await eventually(async () => {
+        const cap = await tcpdump(hostNs, 'wcapm1', `icmp and src host ${late.ip}`);
+        await inNs(ns, 'ping', ['-c', '2', '-i', '0.2', '-W', '1', c('b').ip!]);
+        const lines = await cap.finish();
+        return lines.length >= 2 ? lines.length : undefined;
+      }, 20_000, 500);
+      expect(seen).toBeGreaterThanOrEqual(2);
+    } finally {
+      await weft(api, 'mirror', 'rm', 'mn');
+      await weft(api, 'endpoint', 'rm', 'late', '--net', 'blue');
+      await sh('ip', ['netns', 'del', ns]);
+    }
+  }, 60_000);
 
   it('mirrors a port to a TAP: tcpdump there sees both directions; kept across a restart; a flood passes with nobody reading', async () => {
     const hostNs = lab.hosts[0].netns;
@@ -188,6 +238,13 @@ describe.skipIf(skipUnless(['ip', 'ping', 'tcpdump', 'tshark']))('capture and mi
     await eventually(() => (existsSync(file) && statSync(file).size > 0 ? true : undefined));
     cap.child.kill('SIGKILL');
     await cap.done;
+    // Stopped: traffic on a's port makes no more copies.
+    await eventually(async () => {
+      const before = (await stats(api)).datapath.global.capture_copies;
+      expect(before).toBeGreaterThan(0);
+      await inNs(c('a').netns, 'ping', ['-c', '2', '-i', '0.2', '-W', '1', c('b').ip!]);
+      return (await stats(api)).datapath.global.capture_copies === before ? true : undefined;
+    }, 10_000, 200);
     // A new capture starts and ends normally after it.
     const r = await weft(api, 'capture', 'a', '--net', 'blue', '--seconds', '1', '-w', join(dir, 'after.pcapng'));
     expect(r.code).toBe(0);
