@@ -34,8 +34,10 @@
         "native/addon_memory.cc",
         "native/test_exports.cc",
         "native/conntrack.cc",
-        "native/test_exports_ct.cc"
+        "native/test_exports_ct.cc",
+        "native/capture.cc", "native/addon_capture.cc"
       ],
+      "libraries": ["-lpcap"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],

@@ -9,6 +9,7 @@ import { containerNetns, datapathPids, labDown, labUp, type LabContainer } from 
 import type { Topology } from '../src/lab/topology.js';
 import { run } from '../src/switch/netns.js';
 import { noSamples, summarise, type Column, type PartResult, type RatioSpec, type Samples } from './figures.js';
+import { CaptureBench, type CaptureMode } from './capture-cost.js';
 import { bridgeDown, bridgeUp } from './linux-bridge.js';
 import { killProcessesIn } from './namespaces.js';
 import { measurePair, pairSteps, type Pair } from './pair.js';
@@ -75,6 +76,8 @@ interface Path {
   id: string;
   label: string;
   pair: Pair;
+  /** A capture to run while this path is measured (capture-cost.ts). */
+  capture?: CaptureMode;
 }
 
 const RATIOS: RatioSpec[] = [
@@ -82,14 +85,17 @@ const RATIOS: RatioSpec[] = [
   { label: 'weft veth/kernel', num: 'weftVeth', den: 'bridge' },
   { label: 'weft TAP/OVS', num: 'weftTap', den: 'ovs' },
   { label: 'port security on/off', num: 'weftTap', den: 'weftOpen' },
+  { label: 'capture matching nothing/none', num: 'capMiss', den: 'capNone' },
+  { label: 'capture of everything/none', num: 'capAll', den: 'capNone' },
 ];
 
-export const localSteps = (withOvs: boolean, repeats: number) => repeats * ((withOvs ? 4 : 3) * pairSteps(false) + pairSteps(false, true));
+export const localSteps = (withOvs: boolean, repeats: number) => repeats * ((withOvs ? 4 : 3) * pairSteps(false) + 4 * pairSteps(false, true));
 
 export async function benchLocalThroughput(opts: LocalThroughputOptions): Promise<PartResult> {
   const { seconds, repeats, progress, signal } = opts;
   await cleanup(); // an interrupted earlier run may have left namespaces behind
   let failed = true;
+  let capture: CaptureBench | undefined;
   try {
     progress.step('one host: setting up weft (3 containers), a Linux bridge (2)' + (opts.withOvs ? ' and Open vSwitch (2)' : ''));
     const lab = await labUp(WEFT);
@@ -110,6 +116,11 @@ export async function benchLocalThroughput(opts: LocalThroughputOptions): Promis
     ];
     const [na, nb] = ['a', 'b'].map((n) => container(open.hosts[0].containers, n));
     paths.push({ id: 'weftOpen', label: 'weft, no port security', pair: { a: end(na), b: end(nb), datapathPids: await datapathPids(open, open.hosts[0]), bothWays: false, tcp1Only: true } });
+    capture = await CaptureBench.up();
+    signal?.throwIfAborted();
+    paths.push({ id: 'capNone', label: 'weft in-process, no capture', pair: capture.pair, capture: 'none' });
+    paths.push({ id: 'capMiss', label: 'capture, filter matching nothing', pair: capture.pair, capture: 'miss' });
+    paths.push({ id: 'capAll', label: 'capture of everything', pair: capture.pair, capture: 'all' });
     if (ovs) {
       const [oa, ob] = ['a', 'b'].map((n) => container(ovs.hosts[0].containers, n));
       paths.push({ id: 'ovs', label: 'OVS', pair: { a: end(oa), b: end(ob), datapathPids: await datapathPids(ovs, ovs.hosts[0]), bothWays: false } });
@@ -126,7 +137,12 @@ export async function benchLocalThroughput(opts: LocalThroughputOptions): Promis
       for (const p of order) {
         const what = `one host, ${p.label}${repeats > 1 ? ` (round ${round}/${repeats})` : ''}`;
         udpRate.baseline = p.id === 'bridge';
-        await measurePair(p.pair, samples[p.id], { seconds, signal, progress, what, udpRate });
+        if (p.capture) capture!.start(p.capture);
+        try {
+          await measurePair(p.pair, samples[p.id], { seconds, signal, progress, what, udpRate });
+        } finally {
+          if (p.capture) capture!.stop();
+        }
       }
     }
     const columns: Column[] = paths.map((p) => ({ id: p.id, label: p.label, figures: summarise(samples[p.id]) }));
@@ -143,10 +159,13 @@ export async function benchLocalThroughput(opts: LocalThroughputOptions): Promis
         'kernel bridge: a Linux bridge and veths; weft veth->TAP: a veth weft reads with AF_PACKET, to a TAP; OVS: two veths on one userspace bridge.',
         'weft, no port security: TAP<->TAP through a daemon started with --no-port-security (TCP 1 stream only), for what the endpoint checks cost.',
         'One direction per path (A = the first container, B = the second).',
+        'capture: two namespaces on a weft data path in the bench process (TAP<->TAP, TCP 1 stream only), with no capture, a capture of A both ways whose filter matches nothing (tcp port 1), and one taking everything as pcapng read and thrown away' +
+          ` (last run: ${capture.last.copies} copies, ${capture.last.dropped} dropped by the full ring, forwarding unaffected).`,
       ],
       samples,
     };
   } finally {
+    await capture?.close().catch(() => {});
     await progress.cleanup('cleanup', failed, cleanup);
   }
 }
@@ -160,6 +179,7 @@ async function cleanup(): Promise<void> {
     await labDown(topo);
   }
   await bridgeDown();
+  await CaptureBench.down();
 }
 
 function container(cs: LabContainer[], name: string): LabContainer {

@@ -38,6 +38,10 @@ Napi::Object Datapath::Init(Napi::Env env, Napi::Object exports) {
       InstanceMethod<&Datapath::CtFlush>("ctFlush"),
       InstanceMethod<&Datapath::CtDump>("ctDump"),
       InstanceMethod<&Datapath::Inject>("inject"),
+      InstanceMethod<&Datapath::CaptureStart>("captureStart"),
+      InstanceMethod<&Datapath::CaptureStop>("captureStop"),
+      InstanceMethod<&Datapath::CaptureStats>("captureStats"),
+      InstanceMethod<&Datapath::CaptureFilterCheck>("captureFilterCheck"),
       InstanceMethod<&Datapath::Maintain>("maintain"),
       InstanceMethod<&Datapath::Now>("now"),
       InstanceMethod<&Datapath::Count>("count"),
@@ -105,12 +109,16 @@ Datapath::Datapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Datapath>(
   fib_hits_ = std::make_unique<FibHits>(nworkers, kHitSlots);
   fp_ = std::make_unique<FastPath>(nworkers);
   fp_->Update([&](Tables& t) { t.fib_hits = fib_hits_.get(); });
+  capture_ = std::make_unique<Capture>(nworkers, fp_->epochs());
   for (uint32_t i = 0; i < nworkers; i++) {
     PolicyContext pc{ct_.get(), policy_log_.get(), policy_slots_.data() + i * slot_words};
     workers_.push_back(std::make_unique<Worker>(i, *fp_, *events_, counter_mem_ + i * kBlockLen, hit_mem_, busy_poll_us, port_security_, pc));
     workers_.back()->SetFibHits(fib_hits_->row(i));
   }
-  for (auto& w : workers_) w->Start();
+  for (auto& w : workers_) {
+    w->SetCapture(capture_.get());
+    w->Start();
+  }
 }
 
 // Runs on the JavaScript thread: drain everything queued so far and hand
@@ -181,6 +189,7 @@ void Datapath::Shutdown() {
   if (closed_) return;
   closed_ = true;
   for (auto& w : workers_) w->Stop();
+  capture_->Shutdown();  // no worker copies any more: the writer and the sinks go
   // Workers are gone: every snapshot (and with it every port fd) can go.
   fp_->Update([](Tables& t) { t = Tables(); });
   fp_->epochs().Reclaim();

@@ -112,6 +112,12 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
   Napi::Value DropsRecent(const Napi::CallbackInfo& info);
   Napi::Value FibDump(const Napi::CallbackInfo& info);
   Napi::Value TablesDump(const Napi::CallbackInfo& info);
+  // addon_capture.cc: packet capture and mirrors (capture.h)
+  Napi::Value CaptureStart(const Napi::CallbackInfo& info);
+  Napi::Value CaptureStop(const Napi::CallbackInfo& info);
+  Napi::Value CaptureStats(const Napi::CallbackInfo& info);
+  Napi::Value CaptureFilterCheck(const Napi::CallbackInfo& info);
+  std::unique_ptr<Capture> capture_;
 
   bool closed_ = false;
   bool port_security_ = true;

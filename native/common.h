@@ -88,7 +88,9 @@ inline void Put32(uint8_t* p, uint32_t v) {
   X(gbp_rx)                     \
   X(uplink_rx)                  \
   X(uplink_tx)                  \
-  X(uplink_untagged)
+  X(uplink_untagged)           \
+  X(capture_copies)            \
+  X(capture_dropped)
 
 #define WEFT_DROP_REASONS(X) \
   X(runt)                    \
@@ -144,8 +146,8 @@ inline const char* DropReasonName(DropReason r) {
 }
 
 constexpr size_t kGlobalBase = 0;
-constexpr size_t kDropBase = 32;
-constexpr size_t kPortBase = 64;
+constexpr size_t kDropBase = 48;
+constexpr size_t kPortBase = 96;
 constexpr size_t kPortStride = 8;
 constexpr size_t kBlockLen = kPortBase + kMaxPorts * kPortStride;  // uint64 words
 static_assert(kGlobalCounterCount <= kDropBase - kGlobalBase && kDropReasonCount <= kPortBase - kDropBase, "counter block layout");

@@ -1,5 +1,7 @@
 #include "tunnel.h"
 
+#include "capture.h"
+
 #include <arpa/inet.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
@@ -159,6 +161,21 @@ struct TunnelPort::Scratch {
   std::vector<uint8_t> bad, lost;  // per frame
 };
 
+// An underlay capture of a UDP_SEGMENT burst: each datagram the kernel
+// will cut from it (a VXLAN header, then one segment's pieces), with the
+// IPv4 and UDP headers made up.
+void TunnelPort::CaptureBurst(const std::vector<iovec>& iov, uint16_t sport) const {
+  const uint32_t local = ul_->local_ip();
+  const uint16_t sp = htons(sport), dp = htons(ul_->vxlan_port());
+  for (size_t i = 0; i < iov.size();) {
+    size_t j = i + 1;
+    while (j < iov.size() && iov[j].iov_base != iov[i].iov_base) j++;  // up to the next VXLAN header
+    capture_thread.capture->CopyUnderlayUdp(capture_thread.worker, kCapOut, local, sp, remote_ip_, dp, &iov[i], j - i,
+                                            *capture_thread.counters);
+    i = j;
+  }
+}
+
 bool TunnelPort::SendVxlanGso(const std::vector<Segment>& segs, size_t first, size_t count, uint32_t hash, uint16_t gbp,
                               std::vector<uint32_t>& refused, Counters& c) {
   if (encap_ != Encap::kVxlan || count < 2 || ul_->gso_sockets() == 0) return false;
@@ -195,6 +212,7 @@ bool TunnelPort::SendVxlanGso(const std::vector<Segment>& segs, size_t first, si
     m.msg_iov = iov.data();
     m.msg_iovlen = iov.size();
     if (n > 1) SetGsoSize(m, ctrl, static_cast<uint16_t>(chunk));
+    if (capture_thread.active()) CaptureBurst(iov, ul_->SourcePort(hash));
     if (sendmsg(fd, &m, 0) < 0) {
       if (errno == EINTR) continue;
       // Refused (no UDP GSO on this route or device, a path MTU below the
@@ -292,6 +310,13 @@ void TunnelPort::SendPieces(Scratch& s) {
     s.msgs[p].msg_hdr.msg_namelen = sizeof(dst_);
     s.msgs[p].msg_hdr.msg_iov = iov;
     s.msgs[p].msg_hdr.msg_iovlen = cnt;
+  }
+  // An underlay capture sees each packet as it is handed to the socket.
+  if (capture_thread.active()) {
+    for (size_t p = 0; p < np; p++) {
+      const msghdr& m = s.msgs[p].msg_hdr;
+      capture_thread.capture->CopyUnderlayIov(capture_thread.worker, kCapOut, m.msg_iov, m.msg_iovlen, *capture_thread.counters);
+    }
   }
   // Blocking sends: a full socket buffer pushes back on the sender (as a
   // NIC queue would) instead of dropping segments of a TCP burst.

@@ -102,6 +102,8 @@ class TunnelPort : public Port {
   // send one by one. Nothing is remembered: the next frame tries again.
   bool SendVxlanGso(const std::vector<Segment>& segs, size_t first, size_t count, uint32_t hash, uint16_t gbp,
                     std::vector<uint32_t>& refused, Counters& c);
+  // An underlay capture's copy of a UDP_SEGMENT burst (tunnel.cc).
+  void CaptureBurst(const std::vector<iovec>& iov, uint16_t sport) const;
   // The group id a frame leaves with: its own toward a VTEP that takes
   // GBP, 0 (no G flag) otherwise.
   uint16_t TagOf(const Frame& f) const { return gbp_ ? f.gbp : 0; }

@@ -51,6 +51,7 @@ void Worker::RxTunnel(const Tables& t, Encap encap, double now) {
         continue;
       }
       if (gso == 0 || encap != Encap::kVxlan) gso = total;
+      if (capture_ != nullptr && capture_->active()) CaptureUnderlayRx(encap, frames_[i].buf + at, total, gso, from[i]);
       // Cut short by the buffer (it holds the largest datagram, so this
       // does not happen): only the last datagram of a train lost its end.
       bool truncated = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
@@ -67,6 +68,21 @@ void Worker::RxTunnel(const Tables& t, Encap encap, double now) {
     Flush(t);
     outgoing_.clear();
     if (n < kBatch) break;
+  }
+}
+
+// What the underlay socket gave, as the outer packets that arrived: GRE
+// comes with its IPv4 header; a VXLAN message (each datagram of a GRO
+// train) gets its IPv4 and UDP headers made up.
+void Worker::CaptureUnderlayRx(Encap encap, const uint8_t* p, uint32_t total, uint32_t gso, const sockaddr_in& from) {
+  if (encap != Encap::kVxlan) {
+    capture_->CopyUnderlay(index_, kCapIn, p, total, counters_);
+    return;
+  }
+  const uint16_t dport = htons(underlay_->vxlan_port());
+  for (uint32_t off = 0; off < total; off += gso) {
+    iovec iov = {const_cast<uint8_t*>(p + off), total - off < gso ? total - off : gso};
+    capture_->CopyUnderlayUdp(index_, kCapIn, from.sin_addr.s_addr, from.sin_port, underlay_->local_ip(), dport, &iov, 1, counters_);
   }
 }
 

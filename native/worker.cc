@@ -81,6 +81,7 @@ void Worker::InjectMany(uint32_t port_id, std::vector<std::vector<uint8_t>> fram
 }
 
 void Worker::Run() {
+  capture_thread = {capture_, index_, &counters_};  // for capture points without the worker at hand
   struct epoll_event evs[64];
   double busy_until = 0;
   while (!stop_.load()) {
@@ -191,6 +192,8 @@ void Worker::Flush(const Tables& t) {
     if (out == nullptr) {
       counters_.Drop(no_port, n);
     } else {
+      // Capture sees what is handed to the port (a tunnel's inner frames, before encapsulation).
+      if (capture_ != nullptr && capture_->active()) capture_->CopyTx(index_, p, q.data(), n, counters_);
       // The port counted what it did not send, by reason.
       int sent = out->TxBatch(q.data(), n, counters_);
       uint64_t bytes = 0;

@@ -26,6 +26,8 @@
 #include "policy_tables.h"
 #include "tunnel.h"
 
+#include "capture.h"
+
 namespace weft {
 
 class UplinkPort;
@@ -87,6 +89,8 @@ class Worker {
   // drops, which any thread may read.
   void SetFibHits(uint64_t* row) { fib_hits_ = row; }
   const DropRing& drops() const { return drops_; }
+  // Packet capture (capture.h): set once, before Start.
+  void SetCapture(Capture* capture) { capture_ = capture; }
 
  private:
   // What an epoll event is about: a port (its id, below kMaxPorts) or one of these.
@@ -173,6 +177,10 @@ class Worker {
   // Observation: hits per fast-path entry, the last drops.
   uint64_t* fib_hits_ = nullptr;
   DropRing drops_;
+  // Packet capture (capture.h): checked once per batch, per direction;
+  // tunnel_rx.cc: the underlay's received packets, for an underlay capture.
+  Capture* capture_ = nullptr;
+  void CaptureUnderlayRx(Encap encap, const uint8_t* p, uint32_t total, uint32_t gso, const sockaddr_in& from);
 
   std::mutex inject_mu_;
   std::vector<std::pair<uint32_t, std::vector<uint8_t>>> injected_;

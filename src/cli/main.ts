@@ -17,6 +17,7 @@ import { registerGateway, registerUplink } from './vlan-commands.js';
 import { registerObserve } from './observe-commands.js';
 import { VALID_IFNAME } from '../switch/netns.js';
 import { parseDnsDomain } from '../dns/zones.js';
+import { registerCapture, registerMirror } from './capture-commands.js';
 
 // The daemon, and with it the native add-on, loads only when `weft daemon` runs: the API commands and --version need no build.
 const runDaemon = async (opts: DaemonOptions) => (await import('./daemon.js').catch(cannotLoad)).runDaemon(opts);
@@ -125,6 +126,7 @@ registerUplink(registerHost(program));
 registerLab(program);
 registerBench(program);
 registerCni(program);
+registerCapture(program), registerMirror(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -3,6 +3,8 @@
 import {
   addon,
   type MemoryPortOptions,
+  type NativeCaptureOptions,
+  type NativeCaptureStats,
   type NativeCtDumpEntry,
   type NativeCtStats,
   type NativeDatapath,
@@ -34,6 +36,9 @@ export type TraceStep = NativeTraceStep;
 export type DropRecord = NativeDropRecord;
 export type FibRecord = NativeFibRecord;
 export type TablesDump = NativeTablesDump;
+export type CaptureStartOptions = NativeCaptureOptions;
+export type CaptureStats = NativeCaptureStats;
+export type CaptureDir = 'in' | 'out' | 'both';
 
 export const layout = addon.layout;
 const wire = layout.wire;
@@ -280,6 +285,35 @@ export class Datapath {
   /** The VTEPs, VNIs, proxy-ARP answers and flood lists the fast path holds. */
   tablesDump(): TablesDump {
     return this.#native.tablesDump();
+  }
+
+  // ---- Packet capture and mirrors (native/capture.h) ----
+
+  /**
+   * Starts copying what `ports` receive (dir 'in'), are sent ('out') or
+   * both, filtered by a tcpdump expression, into a pcapng pipe (its read
+   * end is returned in fd: the caller owns it) or a mirror TAP made in this
+   * namespace (fd null). A bad filter throws libpcap's one-line text.
+   * Workers never wait for the reader: copies it cannot take in time are
+   * dropped and counted (stats().dropped, capture_dropped).
+   */
+  captureStart(opts: CaptureStartOptions): { id: number; fd: number | null } {
+    return this.#native.captureStart(opts);
+  }
+
+  /** Ends a session: its pipe reaches EOF, its TAP goes away. False when it was not running. */
+  captureStop(id: number): boolean {
+    return this.#native.captureStop(id);
+  }
+
+  /** Copies taken, dropped (ring or TAP full), bytes, and whether it is done (count reached, reader gone, stopped). */
+  captureStats(id: number): CaptureStats {
+    return this.#native.captureStats(id);
+  }
+
+  /** libpcap's error text for a bad filter, or null when it compiles. */
+  captureFilterCheck(expr: string): string | null {
+    return this.#native.captureFilterCheck(expr);
   }
 
   /** Milliseconds on the clock the fast path stamps last-seen times with. */

@@ -182,6 +182,24 @@ export interface NativeTablesDump {
   flood: Array<{ network: number; ports: number[] }>;
 }
 
+/** A capture session's selection and sink (native/capture.h). */
+export interface NativeCaptureOptions {
+  ports: number[] | 'underlay';
+  dir?: 'in' | 'out' | 'both';
+  snaplen?: number;
+  filter?: string;
+  count?: number;
+  ringBytes?: number;
+  sink: { pipe: true; names?: Record<number, string> } | { tap: string };
+}
+
+export interface NativeCaptureStats {
+  copies: number;
+  dropped: number;
+  bytes: number;
+  done: boolean;
+}
+
 export interface NativeDatapath {
   addTapPort(id: number, network: number, ifname: string, mtu: number, netns?: string, guard?: NativePortGuard): void;
   addPacketPort(id: number, network: number, ifname: string, mtu: number): void;
@@ -211,6 +229,11 @@ export interface NativeDatapath {
   fibDump(): NativeFibRecord[];
   tablesDump(): NativeTablesDump;
   inject(port: number, frame: Buffer | Buffer[]): void;
+  /** Packet capture (native/capture.h): a pcapng pipe (its read end in fd) or a mirror TAP (fd null). Throws libpcap's text on a bad filter. */
+  captureStart(opts: NativeCaptureOptions): { id: number; fd: number | null };
+  captureStop(id: number): boolean;
+  captureStats(id: number): NativeCaptureStats;
+  captureFilterCheck(expr: string): string | null;
   maintain(): number;
   now(): number;
   count(globalIndex: number, n: number): void;
@@ -252,6 +275,10 @@ export const NATIVE_DATAPATH_MEMBERS = [
   'fibDump',
   'tablesDump',
   'inject',
+  'captureStart',
+  'captureStop',
+  'captureStats',
+  'captureFilterCheck',
   'maintain',
   'now',
   'count',

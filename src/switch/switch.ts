@@ -7,6 +7,7 @@
 import { NO_SLOT, type Datapath, type DatapathEvent, type Encap, type FibOp, type PolicyLogRecord, type PortGuard, type ServiceFrame } from '../datapath/datapath.js';
 import { formatMac, parseMac } from '../datapath/mac.js';
 import { ArpTable, type ArpRow } from './arp-table.js';
+import { checkFilter, startCapture, type CaptureDatapath, type CaptureHandle, type CaptureSelection, type CaptureSink } from './capture.js';
 import { MacTable, type MacEntry, type MacRow } from './mac-table.js';
 import { PolicyPath, type PolicyPathDatapath } from './policy-path.js';
 import type { PacketSpec, PortRecord, ServiceSpec, TapSpec, TunnelSpec, UplinkSpec, VlanPortSpec } from './ports.js';
@@ -21,7 +22,7 @@ export type SwitchDatapath = Pick<
   | 'addTapPort' | 'addPacketPort' | 'addServicePort' | 'addTunnelPort' | 'addUplinkPort' | 'addVlanPort' | 'removePort'
   | 'setUnderlay' | 'setNetworkEncap' | 'clearNetworkEncap' | 'applyFib' | 'applyArp' | 'inject'
   | 'now' | 'lastSeen' | 'count' | 'counters' | 'portCounters' | 'portSecurity' | 'close'
-> & PolicyPathDatapath & Partial<Omit<ObserveDatapath, 'now'>>;
+> & PolicyPathDatapath & Partial<Omit<ObserveDatapath, 'now'>> & Partial<CaptureDatapath>;
 
 /** Where the data path delivers to the switch: its batched events and the frames of service ports. */
 export interface DatapathSink {
@@ -88,6 +89,25 @@ export class Switch {
     // memory, read in bulk here; no per-packet event refreshes a MAC.
     const every = Math.max(100, Math.min(1000, opts.agingMs / 4));
     this.#sweep = setInterval(() => this.sweep(), every).unref();
+  }
+
+  // ---- Packet capture and mirrors (capture.ts) ----
+
+  /** Starts a capture of ports (pcapng interfaces named after them) or the underlay; throws a one-line Error (bad filter, no port). */
+  startCapture(sel: CaptureSelection, sink: CaptureSink): CaptureHandle {
+    for (const p of sel.underlay ? [] : sel.ports) if (!this.#ports.has(p)) throw new Error(`no port ${p}`);
+    return startCapture(this.#captureDp(), sel, sink, (p) => this.#ports.get(p)?.name || `port${p}`);
+  }
+
+  /** libpcap's error text for a bad capture filter, or null. */
+  checkFilter(expr: string): string | null {
+    return checkFilter(this.#captureDp(), expr);
+  }
+
+  #captureDp(): CaptureDatapath {
+    const dp = this.#dp;
+    if (!dp.captureStart || !dp.captureStop || !dp.captureStats || !dp.captureFilterCheck) throw new Error('this data path cannot capture');
+    return dp as CaptureDatapath;
   }
 
   /** Misses (a unicast destination the fast path does not know, on a network with tunnels) go to `listener`. */

@@ -31,6 +31,7 @@ import type { Switch } from '../../switch/switch.js';
 import { VERSION } from '../version.js';
 import type { DaemonContext } from './context.js';
 import type { OpenedStore } from './store.js';
+import { buildCapture } from './capture.js';
 
 export interface Services {
   ctl: Controller;
@@ -109,6 +110,8 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: Underlay
   const peers = peer === undefined ? undefined : new PeerClient({ self: hostId, token: peer.token, hosts: () => listHosts(store) });
   const api = new ApiServer({ ctl, objects, endpoints, zones, resolver, extra: cni, policy, peers }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) });
   registerObserveRoutes(api, { ctl, endpoints, objects, sw, hostId, peers });
+  // Captures (GET /v1/capture) and mirrors (/v1/mirrors, made again from <state-dir>/mirrors.json).
+  buildCapture(ctx, sw, ctl, view, api, peers);
   const peerServer = peer === undefined ? undefined : { server: new PeerServer(api, peer.token), address: peer.address };
   return { ctl, view, reconciler, objects, endpoints, zones, dnsListener, api, policy, peerServer };
 }
