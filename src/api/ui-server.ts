@@ -102,11 +102,12 @@ export class UiServer {
     return got.length === this.#token.length && timingSafeEqual(got, this.#token);
   }
 
-  /** Listens on IPv4:PORT. Throws one line. */
-  async listen(host: string, port: number): Promise<void> {
+  /** Listens on IPv4:PORT, or on a socket already bound there (`fd`). Throws one line. */
+  async listen(host: string, port: number, fd?: number): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', (err: Error) => reject(new Error(`cannot serve the web view on ${host}:${port}: ${err.message}`)));
-      this.#server.listen(port, host, () => resolve());
+      if (fd !== undefined) this.#server.listen({ fd }, () => resolve());
+      else this.#server.listen(port, host, () => resolve());
     });
     const bound = this.address().port;
     this.#hosts = new Set([`${host}:${bound}`, `localhost:${bound}`]);

@@ -66,6 +66,8 @@ export interface DaemonOptions {
   /** Serve the web view on IPv4:PORT (`--ui`), with this token for its API calls (`--ui-token`, $WEFT_UI_TOKEN). */
   ui?: string;
   uiToken?: string;
+  /** The web view's socket is already open, bound to `ui`, on this descriptor ($WEFT_UI_FD: the lab opens it outside the host's namespace). */
+  uiFd?: number;
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {

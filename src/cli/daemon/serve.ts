@@ -33,7 +33,7 @@ export async function serve(ctx: DaemonContext, s: Services): Promise<void> {
     ctx.cleanups.push(() => server.close());
   }
   if (s.ui) {
-    await s.ui.server.listen(s.ui.host, s.ui.port);
+    await s.ui.server.listen(s.ui.host, s.ui.port, s.ui.fd);
     ctx.cleanups.push(() => s.ui!.server.close());
   }
 }

@@ -45,7 +45,7 @@ export interface Services {
   /** What other hosts ask this one (serve() starts it); none on one host. */
   peerServer?: { server: PeerServer; address: string };
   /** The web view (`--ui`; serve() starts it). */
-  ui?: { server: UiServer; host: string; port: number };
+  ui?: { server: UiServer; host: string; port: number; fd?: number };
 }
 
 export function buildServices(ctx: DaemonContext, sw: Switch, underlay: UnderlayInfo | undefined, { store, registration, peer }: OpenedStore): Services {
@@ -112,7 +112,7 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: Underlay
   const api = new ApiServer({ ctl, objects, endpoints, zones, resolver, extra: cni, policy, peers }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) });
   const peerServer = peer === undefined ? undefined : { server: new PeerServer(api, peer.token), address: peer.address };
   const uiAddr = opts.ui === undefined ? undefined : parseUiAddress(opts.ui, opts.uiToken);
-  const ui = uiAddr && { server: new UiServer(api, uiAddr.token), host: uiAddr.host, port: uiAddr.port };
+  const ui = uiAddr && { server: new UiServer(api, uiAddr.token), host: uiAddr.host, port: uiAddr.port, fd: opts.uiFd };
   return { ctl, view, reconciler, objects, endpoints, zones, dnsListener, api, policy, peerServer, ui };
 }
 
