@@ -55,6 +55,8 @@ function setStatus(text, ok) {
 
 const graph = cytoscape({
   container: $('graph'),
+  maxZoom: 3,
+  minZoom: 0.2,
   wheelSensitivity: 0.3,
   style: [
     { selector: 'node', style: { label: 'data(label)', 'font-size': 11, color: '#1f2933', 'text-valign': 'bottom', 'text-margin-y': 4, 'font-family': 'system-ui, sans-serif' } },
@@ -115,18 +117,23 @@ function elements({ info, hosts, networks, endpoints, vteps, ports }) {
       for (let j = i + 1; j < hs.length; j++) {
         const id = `tunnel:${hs[i]}~${hs[j]}`;
         const known = out.find((x) => x.data.id === id);
-        if (known) known.data.label += `, ${key.split('/')[1]}`;
+        if (known) known.data.label.split(', ').includes(key.split('/')[1]) || (known.data.label += `, ${key.split('/')[1]}`);
         else add('edges', { id, source: `host:${hs[i]}`, target: `host:${hs[j]}`, kind: 'tunnel', label: key.split('/')[1] });
       }
     }
   }
   for (const v of vteps) {
     const owner = hosts.find((h) => h.underlay === v.ip);
+    if (owner?.host === info.hostId) continue;
     const target = owner ? `host:${owner.host}` : `vtep:${v.ip}`;
     if (!owner) add('nodes', { id: target, kind: 'vtep', label: `VTEP ${v.ip}`, name: v.ip });
-    if (target === `host:${info.hostId}`) continue;
-    const id = `tunnel:${info.hostId}~${target}:${v.net}`;
-    add('edges', { id, source: `host:${info.hostId}`, target, kind: 'tunnel', label: splitRef(v.net)[0] });
+    // One tunnel edge per pair of ends, naming the networks it carries.
+    const pair = [info.hostId, owner ? owner.host : v.ip].sort();
+    const id = `tunnel:${pair[0]}~${pair[1]}`;
+    const net = splitRef(v.net)[0];
+    const known = out.find((x) => x.data.id === id);
+    if (!known) add('edges', { id, source: `host:${info.hostId}`, target, kind: 'tunnel', label: net });
+    else if (!known.data.label.split(', ').includes(net)) known.data.label += `, ${net}`;
   }
   return out;
 }
@@ -152,7 +159,38 @@ function updateGraph(els) {
       } else if (have.data('label') !== e.data.label) have.data('label', e.data.label);
     }
   });
-  if (changed) graph.layout({ name: 'cose', animate: false, padding: 24, nodeRepulsion: () => 9000, idealEdgeLength: () => 70, componentSpacing: 60 }).run();
+  if (changed) layout();
+}
+
+/**
+ * A fixed arrangement that reads at a glance: hosts side by side with their
+ * endpoints and ports stacked inside, tenants (with their networks) in a
+ * row below, VTEPs configured by hand at the right.
+ */
+function layout() {
+  const HOST_W = 170, ROW = 46, GAP = 60;
+  const hosts = graph.nodes('[kind="host"]').sort((a, b) => a.data('name').localeCompare(b.data('name')));
+  let deepest = 0;
+  hosts.forEach((h, i) => {
+    const kids = h.children().sort((a, b) => a.data('kind').localeCompare(b.data('kind')) || a.data('name').localeCompare(b.data('name')));
+    kids.forEach((k, j) => k.position({ x: i * (HOST_W + GAP), y: j * ROW }));
+    if (kids.empty()) h.position({ x: i * (HOST_W + GAP), y: 0 });
+    deepest = Math.max(deepest, kids.length);
+  });
+  const width = Math.max(1, hosts.length) * (HOST_W + GAP) - GAP;
+  graph.nodes('[kind="vtep"]').forEach((v, i) => v.position({ x: width + GAP, y: i * ROW * 1.5 }));
+  const nets = graph.nodes('[kind="net"]').sort((a, b) => a.data('tenant').localeCompare(b.data('tenant')) || a.data('name').localeCompare(b.data('name')));
+  const step = nets.length > 1 ? Math.max(110, width / (nets.length - 1)) : 0;
+  const left = nets.length > 1 ? (width - step * (nets.length - 1)) / 2 : width / 2 - (HOST_W + GAP) / 2;
+  let tenant, extra = 0;
+  nets.forEach((n, i) => {
+    if (tenant !== undefined && n.data('tenant') !== tenant) extra += 30; // room between tenants' boxes
+    tenant = n.data('tenant');
+    n.position({ x: left + i * step + extra, y: Math.max(1, deepest) * ROW + 110 });
+  });
+  graph.fit(undefined, 30);
+  if (graph.zoom() > 1.6) graph.zoom(1.6); // a small cluster is not blown up
+  graph.center();
 }
 
 // ---- rates ----
@@ -183,7 +221,7 @@ function renderRates(rows, portInfo) {
     const p = portInfo.get(r.name) ?? {};
     const cell = (testid, v, text = fmt(v)) => el('td', { class: 'n', dataTestid: testid, dataValue: String(v) }, text);
     return el('tr', { dataTestid: 'port-row', dataPort: r.name },
-      el('td', {}, r.name), el('td', {}, p.kind ?? 'tunnel'), el('td', {}, p.net ?? ''),
+      el('td', {}, r.name), el('td', {}, p.kind ?? kindOf(r.name)), el('td', {}, p.net ?? ''),
       cell('rx-pps', r.rxPps), cell('tx-pps', r.txPps), cell('rx-bps', r.rxBps), cell('tx-bps', r.txBps), cell('dropped', r.dropped, String(r.dropped)));
   }));
   // Busy endpoints stand out in the graph.
@@ -192,6 +230,9 @@ function renderRates(rows, portInfo) {
     n.toggleClass('busy', r !== undefined && r.rxPps + r.txPps > 0);
   });
 }
+
+/** The kind of a switch port /v1/ports does not list (a tunnel to a VTEP, a DNS service port). */
+const kindOf = (name) => (name.startsWith('vtep:') ? 'tunnel' : name.startsWith('dns:') ? 'dns' : name.split(':')[0]);
 
 const COLORS = ['#3182ce', '#dd6b20', '#38a169', '#805ad5', '#e53e3e', '#d69e2e', '#319795', '#b83280'];
 
@@ -209,6 +250,7 @@ function renderChart(rows, now) {
   // The busiest ports (at most 8) are drawn; the chart is made again when that set changes.
   const top = [...series.rows.entries()]
     .map(([name, vals]) => [name, vals.reduce((a, b) => a + (b ?? 0), 0)])
+    .filter(([, sum]) => sum > 0)
     .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
     .slice(0, COLORS.length)
     .map(([name]) => name)
