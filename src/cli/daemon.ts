@@ -10,6 +10,7 @@ import { parseAllow } from '../dns/access.js';
 import { parseListen } from '../dns/listener.js';
 import { parseServers } from '../dns/upstream.js';
 import { parseDnsDomain } from '../dns/zones.js';
+import { parseUiAddress } from '../api/ui-server.js';
 import { startDockerPlugin } from '../runtime/docker/plugin.js';
 import { Cleanups } from './daemon/cleanups.js';
 import type { DaemonContext } from './daemon/context.js';
@@ -62,6 +63,11 @@ export interface DaemonOptions {
   peerPort?: number;
   /** Serve the peer API (default true; false: `--no-peer-api`). */
   peerApi?: boolean;
+  /** Serve the web view on IPv4:PORT (`--ui`), with this token for its API calls (`--ui-token`, $WEFT_UI_TOKEN). */
+  ui?: string;
+  uiToken?: string;
+  /** The web view's socket is already open, bound to `ui`, on this descriptor ($WEFT_UI_FD: the lab opens it outside the host's namespace). */
+  uiFd?: number;
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
@@ -82,7 +88,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       const docker = await startDockerPlugin({ objects: s.objects, endpoints: s.endpoints, ctl: s.ctl, realise: (rec) => s.reconciler.realise(rec) }, stateDir, opts.dockerPlugin, log);
       if (docker) ctx.cleanups.push(() => docker.close());
     }
-    log.info({ api: opts.api, stateDir: opts.stateDir, workers: opts.workers, underlay: underlay?.ip, store: opts.store, portSecurity: sw.portSecurity, peer: store.peer?.address }, 'weft daemon ready');
+    log.info({ api: opts.api, stateDir: opts.stateDir, workers: opts.workers, underlay: underlay?.ip, store: opts.store, portSecurity: sw.portSecurity, peer: store.peer?.address, ui: s.ui ? opts.ui : undefined }, 'weft daemon ready');
     if (!sw.portSecurity) log.warn('port security is off (--no-port-security): containers can send as any MAC or address');
   } catch (err) {
     await ctx.cleanups.run();
@@ -97,4 +103,5 @@ function checkOptions(opts: DaemonOptions): void {
   if (opts.dnsUpstream) parseServers(opts.dnsUpstream);
   if (opts.dnsDomain) parseDnsDomain(opts.dnsDomain);
   if (opts.dnsAllow !== undefined) parseAllow(opts.dnsAllow);
+  if (opts.ui !== undefined) parseUiAddress(opts.ui, opts.uiToken);
 }

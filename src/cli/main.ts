@@ -66,6 +66,12 @@ function ifname(name: string) {
   };
 }
 
+/** $WEFT_UI_FD: a descriptor the web view's socket is already open on (set by `weft lab`). */
+function uiFd(): number | undefined {
+  const v = process.env.WEFT_UI_FD;
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
+}
+
 const program = new Command('weft')
   .description('a userspace overlay virtual switch for containers')
   .version(VERSION)
@@ -104,9 +110,11 @@ program
   .option('--no-docker-plugin', 'do not serve the Docker plugin (nor watch dockerd)')
   .option('--peer-port <port>', 'TCP port of the peer API on the underlay address, where other hosts ask for captures and traces of this host\'s ports (etcd store)', between('--peer-port', 1, 65535), 4790)
   .option('--no-peer-api', 'serve no peer API: other hosts cannot capture or trace this host\'s ports')
+  .option('--ui <addr:port>', 'serve the web view (graph, port rates, drops, DNS, capture) on this IPv4:PORT, e.g. 127.0.0.1:8480')
+  .option('--ui-token <token>', 'token the web view\'s API calls need (default: $WEFT_UI_TOKEN; required off loopback); open the page as http://ADDR/?token=TOKEN')
   .action(async (o, cmd: Command) => {
     const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
-    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, macPortLimit: o.macPortLimit, portSecurity: o.portSecurity, gbp: o.gbp, ctMax: o.ctMax, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl, dnsDomain: o.dnsDomain, recoverState: o.recoverState === true, dnsAllow: o.dnsAllow, dnsRrl: o.dnsRrl, peerPort: o.peerPort, peerApi: o.peerApi !== false, dockerPlugin: o.dockerPlugin === false ? undefined : { socket: o.dockerPluginSocket ?? DOCKER_SOCKET, required: o.dockerPluginSocket !== undefined, api: o.dockerApi } });
+    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, macPortLimit: o.macPortLimit, portSecurity: o.portSecurity, gbp: o.gbp, ctMax: o.ctMax, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl, dnsDomain: o.dnsDomain, recoverState: o.recoverState === true, dnsAllow: o.dnsAllow, dnsRrl: o.dnsRrl, peerPort: o.peerPort, peerApi: o.peerApi !== false, ui: o.ui, uiToken: o.uiToken ?? (process.env.WEFT_UI_TOKEN || undefined), uiFd: uiFd(), dockerPlugin: o.dockerPlugin === false ? undefined : { socket: o.dockerPluginSocket ?? DOCKER_SOCKET, required: o.dockerPluginSocket !== undefined, api: o.dockerApi } });
   });
 
 registerTenant(program);

@@ -15,12 +15,16 @@ import { ping, table, type Say } from './demo-io.js';
 import { showPolicy } from './policy-demo.js';
 import { showVlan, VLAN_DEMO_NET, VLAN_DEMO_PHYSNET } from './vlan-demo.js';
 
+/** Where the demo's first host serves the web view, on this machine. */
+export const DEMO_UI = '127.0.0.1:8480';
+
 export const DEMO_TOPOLOGY: Topology = {
   name: 'weft-demo',
   physnets: [VLAN_DEMO_PHYSNET],
   hosts: [
     {
       name: 'h1',
+      ui: DEMO_UI,
       networks: [{ name: 'blue', subnet: '10.240.1.0/24' }, VLAN_DEMO_NET],
       containers: [
         { name: 'c1', net: 'blue', ip: '10.240.1.11' },
@@ -43,6 +47,7 @@ export function clusterDemoTopology(hosts: number): Topology {
     leaseTtl: 5,
     hosts: Array.from({ length: hosts }, (_, i) => ({
       name: `h${i + 1}`,
+      ...(i === 0 ? { ui: DEMO_UI } : {}),
       networks: [blue],
       containers: [{ name: `c${i + 1}`, net: 'blue', tenant: 'demo' }],
     })),
@@ -90,6 +95,8 @@ export async function runDemo(opts: { keep: boolean; hosts: number; docker?: boo
       ? '== building the lab: one host, two containers on network blue; a physical switch (phys1) trunked to its uplink with plain machines on VLANs 100 and 200, a third container on VLAN network v100'
       : `== building the lab: ${opts.hosts} hosts on an underlay, a real etcd, tenant demo, network blue, one container per host`);
   const lab = await labUp(topo, { log: say });
+  const ui = lab.hosts[0].ui;
+  if (ui) say(`\n== web view of h1: ${ui} (graph, port rates, drops, DNS, capture)`);
   let code = 0;
   try {
     const ok = opts.docker ? await showDocker(say, lab) : opts.hosts === 1 ? await showOneHost(say, lab) : await showCluster(say, lab.hosts);
@@ -98,7 +105,7 @@ export async function runDemo(opts: { keep: boolean; hosts: number; docker?: boo
     const g = stats.datapath.global;
     say(`\nh1 fast path: ${g.fastpath_hits} hits, ${g.fastpath_misses} misses, ${g.flooded} flooded, ${g.events_sent} events sent to TypeScript`);
   } finally {
-    if (opts.keep) say(`\nlab left running; WEFT_API=${lab.hosts[0].api}; remove it by running the demo again`);
+    if (opts.keep) say(`\nlab left running; WEFT_API=${lab.hosts[0].api}${ui ? `; web view ${ui}` : ''}; remove it by running the demo again`);
     else {
       await labDown(topo);
       say('\n== lab removed');

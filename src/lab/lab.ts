@@ -19,6 +19,7 @@ import { dead, pidOf, terminatePidFile } from './processes.js';
 import { containerPid, docker, dockerHostPaths, IMAGE, importBusybox, startDockerHost, startWeft, stopDockerHost, type DockerHostPaths } from './docker-host.js';
 import { containerNetns, hostNetns } from './names.js';
 import { physnetsDown, physnetsUp, setUplinks, type LabPhysnet } from './lab-physnets.js';
+import { openUiSocket, UI_FD } from './lab-ui.js';
 
 /** The underlay index of the lab's etcd (its address is .250 of a /24). */
 const ETCD_INDEX = 249;
@@ -55,6 +56,8 @@ export interface LabHost {
   containers: LabContainer[];
   /** A docker host's dockerd API socket (`docker -H unix://...`). */
   dockerSock?: string;
+  /** The web view's URL on this machine (topology field `ui`). */
+  ui?: string;
 }
 
 export interface LabState {
@@ -79,7 +82,7 @@ async function addNetns(name: string): Promise<void> {
 }
 
 /** Starts `weft daemon` inside the host's namespace and waits for its API. */
-async function startDaemon(lab: string, h: HostSpec): Promise<{ netns: string; api: string; pid: number; log: string }> {
+async function startDaemon(lab: string, h: HostSpec): Promise<{ netns: string; api: string; pid: number; log: string; ui?: string }> {
   const netns = hostNetns(lab, h.name);
   const dir = hostDir(lab, h.name);
   mkdirSync(dir, { recursive: true });
@@ -90,11 +93,14 @@ async function startDaemon(lab: string, h: HostSpec): Promise<{ netns: string; a
   // plugin unless its daemonArgs name a socket of its own.
   const extra = h.daemonArgs ?? [];
   const docker = extra.includes('--docker-plugin-socket') ? [] : ['--no-docker-plugin'];
+  const ui = h.ui === undefined ? undefined : await openUiSocket(h.ui);
   const args = ['netns', 'exec', netns, process.execPath, join(packageRoot(), 'bin', 'weft.js'), '--api', api, 'daemon',
-    '--state-dir', join(dir, 'state'), '--host-id', h.name, ...docker, ...extra];
+    '--state-dir', join(dir, 'state'), '--host-id', h.name, ...docker, ...(ui ? ['--ui', ui.address] : []), ...extra];
   // `ip netns exec` execs the daemon, so this pid is the daemon's own.
-  const child = spawn('ip', args, { detached: true, stdio: ['ignore', out, out] });
+  const stdio: Array<'ignore' | number> = ui ? ['ignore', out, out, ui.fd] : ['ignore', out, out];
+  const child = spawn('ip', args, { detached: true, stdio, env: ui ? { ...process.env, WEFT_UI_FD: String(UI_FD) } : process.env });
   closeSync(out);
+  await ui?.close();
   child.unref();
   const pid = child.pid!;
   writeFileSync(join(dir, 'daemon.pid'), String(pid));
@@ -105,7 +111,7 @@ async function startDaemon(lab: string, h: HostSpec): Promise<{ netns: string; a
     }
     try {
       await client.get('/v1/info');
-      return { netns, api, pid, log };
+      return { netns, api, pid, log, ...(ui ? { ui: ui.url } : {}) };
     } catch {
       await sleep(50);
     }

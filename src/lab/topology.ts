@@ -81,6 +81,12 @@ export interface HostSpec {
   containers?: ContainerSpec[];
   /** Extra `weft daemon` flags, e.g. ["--mac-aging", "2"]. */
   daemonArgs?: string[];
+  /**
+   * Serve the web view on 127.0.0.1:PORT of THIS machine (0: any free
+   * port): the lab opens the socket outside the lab's namespaces and hands
+   * it to the host's daemon, so a browser here reaches it (a weft host only).
+   */
+  ui?: string;
 }
 
 export interface Topology {
@@ -133,6 +139,8 @@ export function validateTopology(t: unknown, where = 'topology'): Topology {
     if (h.kind === 'docker' && topo.hosts.length > 1 && topo.store !== 'etcd') fail(`host '${h.name}' of kind docker in a lab of several hosts needs "store": "etcd"`);
     // The lab's OVS host is one br-int bridging everything: one network each.
     if (h.kind === 'ovs' && (h.networks ?? []).length > 1) fail(`host '${h.name}': an ovs host carries one network`);
+    if (h.ui !== undefined && !/^127\.\d+\.\d+\.\d+:\d{1,5}$/.test(String(h.ui))) fail(`host '${h.name}': ui must be 127.x.y.z:PORT (the web view on this machine's loopback), not '${String(h.ui)}'`);
+    if (h.ui !== undefined && (h.kind ?? 'weft') !== 'weft') fail(`host '${h.name}': only a weft host serves the web view ("ui")`);
     hostNames.add(h.name);
     if (h.networks !== undefined && !Array.isArray(h.networks)) fail(`host '${h.name}': "networks" must be a list`);
     if (h.containers !== undefined && !Array.isArray(h.containers)) fail(`host '${h.name}': "containers" must be a list`);

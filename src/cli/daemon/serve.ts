@@ -32,6 +32,10 @@ export async function serve(ctx: DaemonContext, s: Services): Promise<void> {
     await server.listen(host, Number(port));
     ctx.cleanups.push(() => server.close());
   }
+  if (s.ui) {
+    await s.ui.server.listen(s.ui.host, s.ui.port, s.ui.fd);
+    ctx.cleanups.push(() => s.ui!.server.close());
+  }
 }
 
 /** On SIGTERM or SIGINT: everything closes (newest first), and the process exits. */

@@ -6,6 +6,7 @@
 import { ApiServer } from '../../api/server.js';
 import { PeerServer } from '../../api/peer-server.js';
 import { PeerClient } from '../../api/peers.js';
+import { parseUiAddress, UiServer } from '../../api/ui-server.js';
 import { ClusterView } from '../../control/cluster-view.js';
 import { Controller, type UnderlayInfo } from '../../control/controller.js';
 import { Endpoints } from '../../control/endpoints.js';
@@ -45,6 +46,8 @@ export interface Services {
   policy: PolicyEngine;
   /** What other hosts ask this one (serve() starts it); none on one host. */
   peerServer?: { server: PeerServer; address: string };
+  /** The web view (`--ui`; serve() starts it). */
+  ui?: { server: UiServer; host: string; port: number; fd?: number };
 }
 
 export function buildServices(ctx: DaemonContext, sw: Switch, underlay: UnderlayInfo | undefined, { store, registration, peer }: OpenedStore): Services {
@@ -113,7 +116,9 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: Underlay
   // Captures (GET /v1/capture) and mirrors (/v1/mirrors, made again from <state-dir>/mirrors.json).
   buildCapture(ctx, sw, ctl, view, api, peers);
   const peerServer = peer === undefined ? undefined : { server: new PeerServer(api, peer.token), address: peer.address };
-  return { ctl, view, reconciler, objects, endpoints, zones, dnsListener, api, policy, peerServer };
+  const uiAddr = opts.ui === undefined ? undefined : parseUiAddress(opts.ui, opts.uiToken);
+  const ui = uiAddr && { server: new UiServer(api, uiAddr.token), host: uiAddr.host, port: uiAddr.port, fd: opts.uiFd };
+  return { ctl, view, reconciler, objects, endpoints, zones, dnsListener, api, policy, peerServer, ui };
 }
 
 /**
