@@ -78,6 +78,12 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'ping', 'python3']))('observe: trace, 
     expect(text.stdout).toMatch(new RegExp(`tunnel .*remote=${h2Vtep.replace(/\./g, '\\.')}.*vni=${vni}`));
   });
 
+  it('traces from an endpoint of the other host through this host\'s CLI: the call goes to h2 (peer API) and comes back', async () => {
+    const t = await weftJson<Trace>(h1(), 'trace', '--from', 'c2', '--to', c('c1').ip!);
+    expect(t.from).toMatchObject({ endpoint: 'c2.blue.default', host: 'h2' });
+    expect(t.steps.find((s) => s.step === 'tunnel')).toMatchObject({ remote: host('h1').underlayIp, host: 'h1' });
+  });
+
   it('dp dump: the fast path\'s entry for c2 counts hits, more after pings', async () => {
     type Dp = { fib: Array<{ mac: string; port: string; hits: number }>; vteps: Array<{ remote: string; host?: string }>; vni: Array<{ vni: number }> };
     const hits = async () => (await weftJson<Dp>(h1(), 'dp', 'dump')).fib.find((f) => f.mac === c('c2').mac);
