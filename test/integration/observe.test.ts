@@ -68,6 +68,7 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'ping', 'python3']))('observe: trace, 
     expect(trace!.from).toMatchObject({ endpoint: 'c1.blue.default', host: 'h1' });
     expect(trace!.frame).toMatchObject({ kind: 'ipv4', dstMac: c('c2').mac });
     expect(trace!.steps[0]).toMatchObject({ step: 'port', portName: 'c1.blue.default' });
+    expect(trace!.steps.find((s) => s.step === 'fib')).toMatchObject({ result: 'hit', mac: c('c2').mac, macEndpoint: 'c2.blue.default' });
     const tunnel = trace!.steps.find((s) => s.step === 'tunnel');
     expect(tunnel).toMatchObject({ remote: h2Vtep, vni, encap: 'vxlan', host: 'h2' });
     expect(trace!.verdict).toBe('forward');
