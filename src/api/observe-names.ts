@@ -23,6 +23,7 @@ export class Namer {
   readonly #endpointPorts: Set<string>;
   readonly #p: NamerParts;
   #vtepHosts?: Map<string, string>;
+  #macOwners?: Map<string, string>;
 
   constructor(p: NamerParts) {
     this.#p = p;
@@ -61,12 +62,25 @@ export class Namer {
     return this.#vtepHosts.get(ip);
   }
 
-  /** A trace step with names beside the ids it carries (port, ports, network, remote VTEP). */
+  /** The endpoint (`<e>.<n>.<t>`, any host) whose MAC this is, if any. */
+  endpointOfMac(mac: string): string | undefined {
+    if (!this.#macOwners) {
+      this.#macOwners = new Map();
+      for (const e of this.#p.endpoints.list()) this.#macOwners.set(e.mac, e.ref);
+    }
+    return this.#macOwners.get(mac);
+  }
+
+  /** A trace step with names beside the ids it carries (port, ports, network, remote VTEP, an endpoint's MAC). */
   step(s: TraceStep): TraceStep {
     const out: TraceStep = { ...s };
     if (typeof s.port === 'number') Object.assign(out, { portName: this.port(s.port), ...this.endpointOf(s.port) });
     if (Array.isArray(s.ports)) out.portNames = (s.ports as number[]).map((x) => this.port(x));
     if (typeof s.network === 'number') out.net = this.net(s.network);
+    for (const k of ['mac', 'answer']) {
+      const owner = typeof s[k] === 'string' ? this.endpointOfMac(s[k] as string) : undefined;
+      if (owner) out[`${k}Endpoint`] = owner;
+    }
     if (typeof s.remote === 'string') {
       const host = this.hostOfVtep(s.remote);
       if (host) out.host = host;

@@ -134,7 +134,8 @@ export function registerStatsDrops(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o, cmd: Command) => {
       const d = await client(cmd).get<Drops>(`/v1/stats/drops${o.limit !== undefined ? `?limit=${o.limit}` : ''}`);
-      if (o.json) return printJson(d);
+      // `weft stats` has its own --json, which commander gives the parent wherever it stands.
+      if (o.json || cmd.optsWithGlobals().json) return printJson(d);
       console.log('drops by reason');
       for (const [k, v] of Object.entries(d.byReason)) console.log(`  ${k.padEnd(22)} ${v}`);
       if (Object.keys(d.byReason).length === 0) console.log('  (none)');

@@ -68,6 +68,7 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'ping', 'python3']))('observe: trace, 
     expect(trace!.from).toMatchObject({ endpoint: 'c1.blue.default', host: 'h1' });
     expect(trace!.frame).toMatchObject({ kind: 'ipv4', dstMac: c('c2').mac });
     expect(trace!.steps[0]).toMatchObject({ step: 'port', portName: 'c1.blue.default' });
+    expect(trace!.steps.find((s) => s.step === 'fib')).toMatchObject({ result: 'hit', mac: c('c2').mac, macEndpoint: 'c2.blue.default' });
     const tunnel = trace!.steps.find((s) => s.step === 'tunnel');
     expect(tunnel).toMatchObject({ remote: h2Vtep, vni, encap: 'vxlan', host: 'h2' });
     expect(trace!.verdict).toBe('forward');
@@ -76,6 +77,12 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'ping', 'python3']))('observe: trace, 
     const text = await weft(h1(), 'trace', '--from', 'c1', '--to', c('c2').ip!);
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(new RegExp(`tunnel .*remote=${h2Vtep.replace(/\./g, '\\.')}.*vni=${vni}`));
+  });
+
+  it('traces from an endpoint of the other host through this host\'s CLI: the call goes to h2 (peer API) and comes back', async () => {
+    const t = await weftJson<Trace>(h1(), 'trace', '--from', 'c2', '--to', c('c1').ip!);
+    expect(t.from).toMatchObject({ endpoint: 'c2.blue.default', host: 'h2' });
+    expect(t.steps.find((s) => s.step === 'tunnel')).toMatchObject({ remote: host('h1').underlayIp, host: 'h1' });
   });
 
   it('dp dump: the fast path\'s entry for c2 counts hits, more after pings', async () => {

@@ -17,7 +17,7 @@ function parts() {
     localNetworks: () => [{ id: NET, ref: 'blue.acme', ports: 1 }],
     ports: () => [{ name: 'c1.blue.acme', endpoint: true }],
   } as unknown as Controller;
-  const endpoints = { list: () => [{ host: 'h2', vtep: '10.250.0.3' }] } as unknown as Endpoints;
+  const endpoints = { list: () => [{ host: 'h2', vtep: '10.250.0.3', mac: '02:00:00:00:00:02', ref: 'c2.blue.acme' }] } as unknown as Endpoints;
   const objects = { networks: () => [{ ref: 'blue.acme', encap: 'vxlan' }] } as unknown as Objects;
   return { sw, ctl, endpoints, objects, c1, tun };
 }
@@ -29,6 +29,8 @@ describe('observe names', () => {
     expect(n.step({ step: 'port', port: p.c1.id, network: NET, kind: 'tap' })).toEqual({ step: 'port', port: p.c1.id, portName: 'c1.blue.acme', endpoint: 'c1.blue.acme', network: NET, net: 'blue.acme', kind: 'tap' });
     expect(n.step({ step: 'tunnel', port: p.tun.id, remote: '10.250.0.3', encap: 'vxlan', vni: 9 })).toMatchObject({ portName: 'vtep:10.250.0.3', host: 'h2' });
     expect(n.step({ step: 'flood', ports: [p.c1.id, p.tun.id, 7] })).toMatchObject({ portNames: ['c1.blue.acme', 'vtep:10.250.0.3', '#7'] });
+    expect(n.step({ step: 'fib', mac: '02:00:00:00:00:02', result: 'hit' })).toMatchObject({ macEndpoint: 'c2.blue.acme' });
+    expect(n.step({ step: 'proxy_arp', answer: '02:00:00:00:00:09' })).not.toHaveProperty('answerEndpoint');
     expect(() => n.networkId('red')).toThrow("network 'red' is not on this host");
     expect(n.networkId('blue.acme')).toBe(NET);
   });
