@@ -92,13 +92,13 @@ describe.skipIf(skipUnless(['ip', 'ping', 'curl']) || missingBrowser)('web view'
     }
   });
 
-  it('the capture form ends in a pcapng download or shows the server\'s error', async () => {
+  it('the capture form ends in a pcapng download of the endpoint\'s frames', async () => {
     const pinger = startInNs('wui-h1-c1', 'ping', ['-q', '-i', '0.2', '-w', '20', '10.97.1.12']);
     try {
-      await page.$eval('[data-testid=capture-endpoint]', (e) => ((e as HTMLInputElement).value = 'c1'));
-      await page.$eval('[data-testid=capture-filter]', (e) => ((e as HTMLInputElement).value = 'icmp'));
-      await page.$eval('[data-testid=capture-count]', (e) => ((e as HTMLInputElement).value = '4'));
-      await page.$eval('[data-testid=capture-seconds]', (e) => ((e as HTMLInputElement).value = '10'));
+      await page.$eval('[data-testid=capture-endpoint]', (e: Element) => ((e as HTMLInputElement).value = 'c1'));
+      await page.$eval('[data-testid=capture-filter]', (e: Element) => ((e as HTMLInputElement).value = 'icmp'));
+      await page.$eval('[data-testid=capture-count]', (e: Element) => ((e as HTMLInputElement).value = '4'));
+      await page.$eval('[data-testid=capture-seconds]', (e: Element) => ((e as HTMLInputElement).value = '10'));
       await page.click('[data-testid=capture-start]');
       await page.waitForSelector('[data-testid=capture-download], [data-testid=capture-error]', { timeout: 30_000 });
       const outcome = await page.evaluate(async () => {
@@ -107,16 +107,8 @@ describe.skipIf(skipUnless(['ip', 'ping', 'curl']) || missingBrowser)('web view'
         const bytes = new Uint8Array(await (await fetch(link.href)).arrayBuffer());
         return { head: [...bytes.slice(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(''), size: bytes.length, name: link.download };
       });
-      if ('error' in outcome) {
-        // The page shows what the server said, word for word.
-        const r = await fetch(`${lab.hosts[0].ui}v1/capture?endpoint=c1&filter=icmp&count=4&seconds=10`);
-        expect(r.status).toBeGreaterThanOrEqual(400);
-        expect(outcome.error).toBe(((await r.json()) as { error: string }).error);
-      } else {
-        expect(outcome.head).toBe('0a0d0d0a');
-        expect(outcome.size).toBeGreaterThan(100);
-        expect(outcome.name).toMatch(/^weft-c1-.*\.pcapng$/);
-      }
+      expect(outcome).toMatchObject({ head: '0a0d0d0a', name: expect.stringMatching(/^weft-c1-.*\.pcapng$/) });
+      expect((outcome as { size: number }).size).toBeGreaterThan(100);
     } finally {
       await stop(pinger);
     }
