@@ -165,6 +165,30 @@ describe('native trace against conntrack, tx drops', () => {
     expect(JSON.stringify(s.dp.ctDump(10))).toBe(dump);
   });
 
+  it('an entry removed and made again counts from 0, and a moved one keeps counting', async () => {
+    own?.close();
+    const s = (own = new MemorySwitch());
+    s.addPort(A, NET);
+    s.addPort(B, NET);
+    s.addPort(C, NET);
+    const pin = (port: number) => s.dp.applyFib([{ op: 'static', network: NET, mac: parseMac(MAC_B), port, slot: NO_SLOT }]);
+    const hits = () => s.dp.fibDump().find((e) => e.network === NET && e.mac === MAC_B)?.hits;
+    const toB = () => ether(MAC_B, MAC_A, 0x88b5, Buffer.alloc(46));
+    pin(B);
+    s.send(A, [toB(), toB()]);
+    await s.settle();
+    expect(hits()).toBe(2);
+    pin(C);
+    expect(hits()).toBe(2);
+    s.dp.applyFib([{ op: 'del', network: NET, mac: parseMac(MAC_B) }]);
+    expect(hits()).toBeUndefined();
+    pin(B);
+    expect(hits()).toBe(0);
+    s.send(A, toB());
+    await s.settle();
+    expect(hits()).toBe(1);
+  });
+
   it('notes frames an output port refused (a full queue) as tx drops', async () => {
     own?.close();
     const s = (own = new MemorySwitch());
