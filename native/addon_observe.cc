@@ -55,7 +55,7 @@ Napi::Value Datapath::Trace(const Napi::CallbackInfo& info) {
   const Tables* t = fp_->Current();  // this thread is the snapshots' only writer
   Port* in = t->port(id);
   if (in == nullptr || in->as_trunk() != nullptr) throw Napi::Error::New(env, "trace: no port " + std::to_string(id));
-  std::vector<TraceStep> steps = TraceFrame(*t, *in, port_security_, frame.Data(), static_cast<uint32_t>(frame.Length()));
+  std::vector<TraceStep> steps = TraceFrame(*t, *in, port_security_, frame.Data(), static_cast<uint32_t>(frame.Length()), ct_.get());
   auto out = Napi::Array::New(env, steps.size());
   for (uint32_t i = 0; i < steps.size(); i++) {
     auto o = Napi::Object::New(env);
@@ -81,7 +81,9 @@ Napi::Value Datapath::DropsRecent(const Napi::CallbackInfo& info) {
     const DropNote& n = all[i];
     auto o = Napi::Object::New(env);
     o.Set("at", n.at);
-    o.Set("reason", DropReasonName(static_cast<DropReason>(n.reason)));
+    o.Set("reason", n.tx ? "tx_dropped" : DropReasonName(static_cast<DropReason>(n.reason)));
+    o.Set("dir", n.tx ? "tx" : "rx");
+    if (n.vtep != 0) o.Set("vtep", Ipv4(n.vtep));
     o.Set("port", static_cast<double>(n.port));
     o.Set("network", static_cast<double>(n.network));
     o.Set("len", static_cast<double>(n.len));

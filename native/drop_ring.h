@@ -24,7 +24,13 @@ struct DropNote {
   uint8_t proto;
   uint8_t src[16], dst[16];
   uint16_t sport, dport;
+  uint32_t vtep;  // tunnel receive: the outer source IPv4 (network order); 0 otherwise
+  uint8_t tx;     // 1: an output port refused it (reason kDropTxRefused)
 };
+
+// A note's reason beyond DropReason: the output port did not take the frame
+// (it counted why itself; the worker learns only how many).
+constexpr uint32_t kDropTxRefused = kDropReasonCount;
 
 // What a dropped frame was: its addresses and, for IP, its ends.
 inline DropNote SummarizeDrop(double at, DropReason why, uint32_t port, uint32_t net, const uint8_t* eth, uint32_t len) {

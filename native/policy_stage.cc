@@ -444,7 +444,7 @@ void Worker::PolicyWakeup(double now) {
 
 // weft trace (trace.h): the decision for a new connection of this frame,
 // with scratch counters, no conntrack and no slot counts.
-PolicyTrace TracePolicy(const Tables& t, const PolicyTables& pt, const Port& in, Frame& f) {
+PolicyTrace TracePolicy(const Tables& t, const PolicyTables& pt, const Port& in, Frame& f, Conntrack* ct) {
   std::vector<uint64_t> scratch(kPortBase, 0);
   Counters c(scratch.data());
   Step s(t, pt, in, f, NowMs(), c, nullptr);
@@ -466,6 +466,25 @@ PolicyTrace TracePolicy(const Tables& t, const PolicyTables& pt, const Port& in,
   if (CtTupleOf(s.eth, s.elen, s.p, s.net, &tup, &related)) {
     proto = tup.key.proto;
     if (Ported(proto)) dport = tup.a_to_b ? tup.key.b_port : tup.key.a_port;
+    // A live connection's packet takes its entry's verdict (Live), unless
+    // it is the opener's direction under newer rules: then it is decided
+    // again, as below. Only looked at.
+    bool cached = false;
+    if (ct != nullptr) {
+      ct->With(tup.key, [&](CtEntry* e) {
+        if (e == nullptr || e->Expired(s.now)) return;
+        r.established = true;
+        if (!related && e->Orig(tup.a_to_b) && e->epoch != pt.epoch()) return;
+        cached = true;
+        r.src_group = e->gs;
+        r.dst_group = e->gd;
+        r.slot_out = e->slot_out;
+        r.slot_in = e->slot_in;
+        r.allow = !e->denied;
+        r.reason = e->denied ? DropReasonName(static_cast<DropReason>(e->deny_reason)) : nullptr;
+      });
+    }
+    if (cached) return r;
   }
   if (!s.Evaluate(proto, dport)) return decided(s.why, "a VXLAN-GBP group that contradicts the source address");
   r.src_group = s.ends.gs;

@@ -65,7 +65,8 @@ TraceStep Dropped(DropReason why) { return TraceStep{"drop", {}}.Add("reason", T
 
 }  // namespace
 
-std::vector<TraceStep> TraceFrame(const Tables& t, const Port& cin, bool port_security, const uint8_t* frame, uint32_t len) {
+std::vector<TraceStep> TraceFrame(const Tables& t, const Port& cin, bool port_security, const uint8_t* frame, uint32_t len,
+                                  Conntrack* ct) {
   Port& in = const_cast<Port&>(cin);  // only its const accessors are used (KindOf asks the virtual casts)
   std::vector<TraceStep> steps;
   const uint32_t net = in.network();
@@ -94,7 +95,7 @@ std::vector<TraceStep> TraceFrame(const Tables& t, const Port& cin, bool port_se
   }
   const PolicyTables* policy = t.policy.get();
   if (policy != nullptr && policy->Enforced(net)) {
-    PolicyTrace pt = TracePolicy(t, *policy, in, f);
+    PolicyTrace pt = TracePolicy(t, *policy, in, f, ct);
     TraceStep s{"policy", {}};
     s.Add("verdict", TraceValue::Str(pt.allow ? "allow" : "deny"));
     if (pt.reason != nullptr) s.Add("reason", TraceValue::Str(pt.reason));
@@ -102,7 +103,7 @@ std::vector<TraceStep> TraceFrame(const Tables& t, const Port& cin, bool port_se
     if (pt.slot_out != kPolNoSlot) s.Add("slotOut", TraceValue::Num(pt.slot_out));
     if (pt.slot_in != kPolNoSlot) s.Add("slotIn", TraceValue::Num(pt.slot_in));
     s.Add("srcGroup", TraceValue::Num(pt.src_group)).Add("dstGroup", TraceValue::Num(pt.dst_group));
-    s.Add("ct", TraceValue::Str("new"));  // the verdict a new connection gets; conntrack is not consulted
+    s.Add("ct", TraceValue::Str(pt.established ? "established" : "new"));
     steps.push_back(std::move(s));
     if (!pt.allow) {
       steps.push_back(TraceStep{"drop", {}}.Add("reason", TraceValue::Str(pt.reason)));

@@ -15,6 +15,8 @@
 
 namespace weft {
 
+class Conntrack;
+
 // One field of a step: a number, a string, a flag or a list of port ids.
 struct TraceValue {
   enum Kind { kNum, kStr, kBool, kList } kind = kNum;
@@ -45,10 +47,15 @@ struct PolicyTrace {
   const char* note = nullptr;    // why no rule was asked (ARP, ND, weft's own service)
   uint32_t slot_out, slot_in;    // kPolNoSlot when none decided
   uint32_t src_group = 0, dst_group = 0;
+  // A live conntrack entry decided it (its cached verdict), or would be
+  // re-checked under new rules; false: a new connection's verdict.
+  bool established = false;
 };
-PolicyTrace TracePolicy(const Tables& t, const PolicyTables& pt, const Port& in, Frame& f);
+// `ct`: asked (under its shard's lock), never changed; null: not consulted.
+PolicyTrace TracePolicy(const Tables& t, const PolicyTables& pt, const Port& in, Frame& f, Conntrack* ct = nullptr);
 
 // The steps for `frame` (an Ethernet frame) arriving on port `in`.
-std::vector<TraceStep> TraceFrame(const Tables& t, const Port& in, bool port_security, const uint8_t* frame, uint32_t len);
+std::vector<TraceStep> TraceFrame(const Tables& t, const Port& in, bool port_security, const uint8_t* frame, uint32_t len,
+                                  Conntrack* ct = nullptr);
 
 }  // namespace weft

@@ -90,7 +90,7 @@ void Worker::Decap(const Tables& t, Encap encap, uint8_t* base, uint32_t len, ui
                    bool truncated) {
   Popped pop;
   if (!(encap == Encap::kVxlan ? PopVxlan(base, len, &pop) : PopGre(base, len, &pop)) && !pop.bad_flags) {
-    counters_.Drop(bad_tunnel_hdr);
+    NoteTunnelDrop(bad_tunnel_hdr, 0, nullptr, len, from);
     return;
   }
   len = pop.inner_len;
@@ -98,23 +98,23 @@ void Worker::Decap(const Tables& t, Encap encap, uint8_t* base, uint32_t len, ui
   uint8_t* inner = base + off;
   auto net = t.vni_net.find(static_cast<uint64_t>(encap) << 32 | vni);
   if (net == t.vni_net.end()) {
-    NoteTunnelDrop(unknown_vni, 0, inner, len);
+    NoteTunnelDrop(unknown_vni, 0, inner, len, from);
     return;
   }
   // Only VTEPs the control plane knows for this network may inject into it.
   auto vp = t.vtep_port.find(static_cast<uint64_t>(net->second) << 32 | from);
   const Port* tp = vp == t.vtep_port.end() ? nullptr : t.port(vp->second);
   if (tp == nullptr) {
-    NoteTunnelDrop(unknown_vtep, net->second, inner, len);
+    NoteTunnelDrop(unknown_vtep, net->second, inner, len, from);
     return;
   }
   // Who may send is settled first; then what they sent.
   if (pop.bad_flags) {
-    NoteTunnelDrop(vxlan_bad_flags, net->second, inner, len);
+    NoteTunnelDrop(vxlan_bad_flags, net->second, inner, len, from);
     return;
   }
   if (len < kEthHdrLen) {
-    counters_.Drop(runt);
+    NoteTunnelDrop(runt, net->second, inner, len, from);
     return;
   }
   counters_.Global(tunnel_rx);

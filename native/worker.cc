@@ -200,7 +200,17 @@ void Worker::Flush(const Tables& t) {
       for (int i = 0; i < sent; i++) bytes += q[i]->len - kVnetHdrLen;
       counters_.Port(p, tx_packets, sent);
       counters_.Port(p, tx_bytes, bytes);
-      if (n > sent) counters_.Port(p, tx_dropped, n - sent);
+      if (n > sent) {
+        counters_.Port(p, tx_dropped, n - sent);
+        // The port says how many, not which: a full queue refuses the
+        // batch's tail, so the last ones are noted.
+        for (int i = sent; i < n; i++) {
+          DropNote d = SummarizeDrop(NowMs(), static_cast<DropReason>(kDropTxRefused), p, out->network(),
+                                     q[i]->buf + kVnetHdrLen, q[i]->len - kVnetHdrLen);
+          d.tx = 1;
+          drops_.Push(d);
+        }
+      }
     }
     q.clear();
   }

@@ -130,9 +130,11 @@ class Worker {
   // Queued here during a batch, pushed to JavaScript at its end.
   void QueueEvent(EventType type, const uint8_t* mac, uint32_t net, uint32_t port);
   // A tunnel packet refused after its header was read: the inner frame is noted.
-  void NoteTunnelDrop(DropReason why, uint32_t net, const uint8_t* inner, uint32_t len) {
+  void NoteTunnelDrop(DropReason why, uint32_t net, const uint8_t* inner, uint32_t len, uint32_t vtep) {
     counters_.Drop(why);
-    drops_.Push(SummarizeDrop(NowMs(), why, 0, net, inner, len));
+    DropNote n = SummarizeDrop(NowMs(), why, 0, net, inner, len);
+    n.vtep = vtep;
+    drops_.Push(n);
   }
   // Counts a drop by reason and notes the frame in the drop ring.
   void DropFrame(DropReason why, uint32_t port, uint32_t net, const Frame& f) {

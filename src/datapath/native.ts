@@ -147,7 +147,12 @@ export interface NativeTraceStep {
 export interface NativeDropRecord {
   /** When (ms on the clock of now()). */
   at: number;
+  /** A layout.drops name, or 'tx_dropped': the output port did not take it (its counters say why). */
   reason: string;
+  /** rx: dropped on the way in (port: where from); tx: refused by the output port (port: that one). */
+  dir: 'rx' | 'tx';
+  /** Tunnel receive: the sending VTEP (outer source IPv4). */
+  vtep?: string;
   /** The port it came from (0: the underlay, for a tunnel packet refused before it had a port). */
   port: number;
   network: number;

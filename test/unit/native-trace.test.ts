@@ -3,11 +3,15 @@
 // takes the worker's decisions without being sent or counted; the fast
 // path's entries count their hits; the last drops are kept with what the
 // frames were.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_SLOT } from '../../src/datapath/datapath.js';
 import { parseMac } from '../../src/datapath/mac.js';
+import { packageRoot } from '../../src/sys/package-root.js';
 import { MemorySwitch } from './native-memory-switch.js';
-import { ETH_ARP, ETH_IPV4, ether, ip4Bytes, ipv4, macBytes, udp } from './packet-builders.js';
+import { buildSnapshot, groupKey, ip4 } from './policy-snapshot.js';
+import { ETH_ARP, ETH_IPV4, ether, ip4Bytes, ipv4, macBytes, TCP_SYN, tcpFrame, udp } from './packet-builders.js';
 
 const A = 1, B = 2, C = 3, G = 4, NET = 21, GNET = 22;
 const MAC_A = '02:00:00:00:21:0a', MAC_B = '02:00:00:00:21:0b', MAC_C = '02:00:00:00:21:0c', MAC_G = '02:00:00:00:22:01';
@@ -112,5 +116,156 @@ describe('native trace, hits and drops', () => {
     sw.dp.applyFib([{ op: 'del', network: NET, mac: parseMac(MAC_B) }]);
     sw.dp.applyFib([{ op: 'static', network: NET, mac: parseMac(MAC_B), port: B, slot: NO_SLOT }]);
     expect(hitsOf(MAC_B)).toBe(0);
+  });
+});
+
+describe('native trace against conntrack, tx drops', () => {
+  let own: MemorySwitch | undefined;
+  afterAll(() => own?.close());
+
+  it('the policy step takes a live connection\'s verdict (ct established) and leaves conntrack as it was', async () => {
+    own?.close();
+    const s = (own = new MemorySwitch());
+    const WEB = groupKey(1, 10), DB = groupKey(1, 20);
+    s.addPort(A, NET, { guard: { mac: parseMac(MAC_A), ip: ip4('10.21.0.1'), router: false } });
+    s.addPort(B, NET, { guard: { mac: parseMac(MAC_B), ip: ip4('10.21.0.2'), router: false } });
+    s.dp.applyFib([
+      { op: 'static', network: NET, mac: parseMac(MAC_A), port: A, slot: NO_SLOT },
+      { op: 'static', network: NET, mac: parseMac(MAC_B), port: B, slot: NO_SLOT },
+    ]);
+    s.dp.policyLoad(
+      buildSnapshot({
+        nets: [{ network: NET, tenant: 1 }],
+        ips: [
+          { network: NET, ip: '10.21.0.1', group: WEB, local: true },
+          { network: NET, ip: '10.21.0.2', group: DB, local: true },
+        ],
+        groups: [
+          { key: WEB, slotIn: 101, slotOut: 102 },
+          { key: DB, slotIn: 201, slotOut: 202, isolate: 'in' },
+        ],
+        rules: [{ local: DB, dir: 'in', remote: WEB, proto: 6, port: 5432, slot: 5 }],
+      }),
+    );
+    const syn = (dport: number) =>
+      tcpFrame(Buffer.alloc(0), { sport: 40000, dport, flags: TCP_SYN, srcMac: MAC_A, dstMac: MAC_B, ip4: { src: '10.21.0.1', dst: '10.21.0.2' } });
+    const policy = (f: Buffer) => s.dp.trace(A, f).find((st) => st.step === 'policy');
+    expect(policy(syn(22))).toMatchObject({ verdict: 'deny', reason: 'policy_default_deny', ct: 'new' });
+    expect(policy(syn(5432))).toMatchObject({ verdict: 'allow', slotIn: 5, ct: 'new' });
+    expect(s.dp.ctStats().entries).toBe(0);
+    expect(s.dp.counters().global.policy_checks).toBe(0);
+    s.send(A, syn(5432));
+    await s.settle();
+    expect(s.dp.ctStats().entries).toBe(1);
+    const dump = JSON.stringify(s.dp.ctDump(10));
+    expect(policy(syn(5432))).toMatchObject({ verdict: 'allow', slotIn: 5, ct: 'established' });
+    // The reply direction too, and nothing in the entry moved.
+    const reply = tcpFrame(Buffer.alloc(0), { sport: 5432, dport: 40000, flags: TCP_SYN | 0x10, srcMac: MAC_B, dstMac: MAC_A, ip4: { src: '10.21.0.2', dst: '10.21.0.1' } });
+    expect(s.dp.trace(B, reply).find((st) => st.step === 'policy')).toMatchObject({ verdict: 'allow', ct: 'established' });
+    expect(JSON.stringify(s.dp.ctDump(10))).toBe(dump);
+  });
+
+  it('an entry removed and made again counts from 0, and a moved one keeps counting', async () => {
+    own?.close();
+    const s = (own = new MemorySwitch());
+    s.addPort(A, NET);
+    s.addPort(B, NET);
+    s.addPort(C, NET);
+    const pin = (port: number) => s.dp.applyFib([{ op: 'static', network: NET, mac: parseMac(MAC_B), port, slot: NO_SLOT }]);
+    const hits = () => s.dp.fibDump().find((e) => e.network === NET && e.mac === MAC_B)?.hits;
+    const toB = () => ether(MAC_B, MAC_A, 0x88b5, Buffer.alloc(46));
+    pin(B);
+    s.send(A, [toB(), toB()]);
+    await s.settle();
+    expect(hits()).toBe(2);
+    pin(C);
+    expect(hits()).toBe(2);
+    s.dp.applyFib([{ op: 'del', network: NET, mac: parseMac(MAC_B) }]);
+    expect(hits()).toBeUndefined();
+    pin(B);
+    expect(hits()).toBe(0);
+    s.send(A, toB());
+    await s.settle();
+    expect(hits()).toBe(1);
+  });
+
+  it('notes frames an output port refused (a full queue) as tx drops', async () => {
+    own?.close();
+    const s = (own = new MemorySwitch());
+    s.addPort(A, NET);
+    s.addPort(B, NET, { capacity: 2 });
+    s.dp.applyFib([{ op: 'static', network: NET, mac: parseMac(MAC_B), port: B, slot: NO_SLOT }]);
+    s.send(A, [0, 1, 2, 3].map((i) => ether(MAC_B, MAC_A, 0x88b5, Buffer.alloc(46 + i))));
+    await s.settle();
+    const tx = s.dp.dropsRecent().filter((r) => r.dir === 'tx');
+    expect(tx.map((r) => [r.reason, r.port, r.dstMac, r.len])).toEqual([
+      ['tx_dropped', B, MAC_B, 14 + 49],
+      ['tx_dropped', B, MAC_B, 14 + 48],
+    ]);
+    expect(s.dp.dropsRecent().every((r) => r.dir === 'tx')).toBe(true);
+  });
+});
+
+// Tunnel ports need the underlay's raw sockets: this part runs in a child
+// in a user and network namespace of its own (root inside, nobody outside
+// is fine, and nothing clashes with the host's VXLAN port). It prints what
+// trace and tablesDump say of a tunnel port, whether any counter moved, and
+// the drop ring after a VXLAN packet of an unknown VNI.
+const CHILD = `
+const addon = require(${JSON.stringify(join(packageRoot(), 'build', 'Release', 'weft.node'))});
+const w = addon.layout.wire;
+const dp = new addon.Datapath({ workers: 1, busyPollUs: 0, onEvents() {} });
+dp.addMemoryPort(1, 10);
+dp.setUnderlay('127.0.0.1', 4789);
+dp.setNetworkEncap(10, w.encap.vxlan, 4242);
+dp.addTunnelPort(2, 10, '127.0.0.2', true, 1450);
+const fib = new Float64Array(w.fib.stride);
+fib[w.fib.fields.op] = w.fib.ops.static; fib[w.fib.fields.network] = 10; fib[w.fib.fields.mac] = 0x02000000000b;
+fib[w.fib.fields.port] = 2; fib[w.fib.fields.slot] = w.fib.noSlot;
+dp.fibApply(fib);
+const eth = (dst) => Buffer.concat([Buffer.from(dst + '02000000000a' + '88b5', 'hex'), Buffer.alloc(100)]);
+const before = Array.from(dp.counters).join();
+const out = { unicast: dp.trace(1, eth('02000000000b')), flood: dp.trace(1, eth('02000000000c')), tables: dp.tablesDump() };
+out.unchanged = Array.from(dp.counters).join() === before;
+const vxlan = Buffer.concat([Buffer.from([0x08, 0, 0, 0, 0, 0, 7, 0]), eth('02000000000b')]);
+const sock = require('node:dgram').createSocket('udp4');
+sock.send(vxlan, 4789, '127.0.0.1', () => {
+  const t0 = Date.now();
+  const poll = () => {
+    out.drops = dp.dropsRecent();
+    if (out.drops.length === 0 && Date.now() - t0 < 10000) return setTimeout(poll, 5);
+    sock.close();
+    dp.close();
+    process.stdout.write(JSON.stringify(out));
+  };
+  poll();
+});
+`;
+
+describe('native trace through a tunnel port', () => {
+  it('names the VTEP, the encapsulation and the VNI and moves no counter; an unknown VNI is noted with its VTEP', () => {
+    const json = execFileSync('unshare', ['-rn', 'sh', '-c', 'ip link set lo up && exec "$0" -e "$1"', process.execPath, CHILD], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    const out = JSON.parse(json) as {
+      unicast: { step: string; [k: string]: unknown }[];
+      flood: { step: string; [k: string]: unknown }[];
+      tables: { vteps: unknown[]; vni: unknown[] };
+      unchanged: boolean;
+      drops: Record<string, unknown>[];
+    };
+    const tunnel = { step: 'tunnel', port: 2, remote: '127.0.0.2', encap: 'vxlan', vni: 4242, gbp: false };
+    expect(out.unicast.map((st) => st.step)).toEqual(['port', 'checks', 'learn', 'fib', 'tunnel', 'mtu', 'output']);
+    expect(out.unicast.find((st) => st.step === 'tunnel')).toEqual(tunnel);
+    expect(out.unicast.find((st) => st.step === 'mtu')).toMatchObject({ port: 2, mtu: 1450, fits: true });
+    expect(out.flood.find((st) => st.step === 'flood')).toMatchObject({ ports: [2] });
+    expect(out.flood.find((st) => st.step === 'tunnel')).toEqual(tunnel);
+    expect(out.tables.vteps).toEqual([{ network: 10, remote: '127.0.0.2', port: 2 }]);
+    expect(out.tables.vni).toEqual([{ encap: 'vxlan', vni: 4242, network: 10 }]);
+    expect(out.unchanged).toBe(true);
+    expect(out.drops).toEqual([
+      expect.objectContaining({ reason: 'unknown_vni', dir: 'rx', port: 0, network: 0, vtep: '127.0.0.1', dstMac: '02:00:00:00:00:0b', len: 114 }),
+    ]);
   });
 });
