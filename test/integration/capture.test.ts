@@ -45,7 +45,7 @@ async function readBack(file: string, display: string, fields: string[]): Promis
   return r.stdout.split('\n').filter((l) => l.trim() !== '');
 }
 
-describe.skipIf(skipUnless(['ip', 'ping', 'tcpdump', 'tshark']))('capture and mirrors', () => {
+describe.skipIf(skipUnless(['ip', 'ping', 'tcpdump', 'tshark', 'script']))('capture and mirrors', () => {
   let lab: LabState;
   let api: string;
   let dir: string;
@@ -230,6 +230,10 @@ describe.skipIf(skipUnless(['ip', 'ping', 'tcpdump', 'tshark']))('capture and mi
     oneLine(await weft(api, 'mirror', 'add', 'mx', '--port', 'nope', '--to', 'tap:wcapmx'), /^weft: no port 'nope'/);
     oneLine(await weft(api, 'mirror', 'add', 'mx', '--port', c('a').port, '--to', 'eth0'), /^weft: mirror target must be tap:DEV/);
     oneLine(await weft(api, 'mirror', 'rm', 'nope'), /^weft: no mirror 'nope'$/);
+    // A terminal gets no pcapng (script(1) gives the CLI one as stdout).
+    const tty = await sh('script', ['-qec', `WEFT_API='${api}' '${process.execPath}' '${WEFT}' capture a --net blue`, '/dev/null']);
+    expect(tty.code).not.toBe(0);
+    expect(tty.stdout.trim()).toBe('weft: will not write pcapng to a terminal: use -w FILE, or pipe it (| tshark -r -)');
   });
 
   it('a capture whose client goes away stops its session (the daemon keeps no session running)', async () => {
