@@ -102,6 +102,8 @@ export class Mirrors {
       }
     }
     this.refresh();
+    // Said once here; the refresh keeps trying quietly (a port may come back a moment later).
+    for (const r of this.#running.values()) if (r.error !== undefined) this.log.warn(`mirror '${r.spec.name}' waits: ${r.error}`);
   }
 
   /** Follows port changes (every `ms`): a mirror whose ports are now different is re-started. */

@@ -45,7 +45,7 @@ async function readBack(file: string, display: string, fields: string[]): Promis
   return r.stdout.split('\n').filter((l) => l.trim() !== '');
 }
 
-describe.skipIf(skipUnless(['ip', 'ping', 'tcpdump', 'tshark']))('capture and mirrors', () => {
+describe.skipIf(skipUnless(['ip', 'ping', 'tcpdump', 'tshark', 'script']))('capture and mirrors', () => {
   let lab: LabState;
   let api: string;
   let dir: string;
@@ -230,6 +230,10 @@ describe.skipIf(skipUnless(['ip', 'ping', 'tcpdump', 'tshark']))('capture and mi
     oneLine(await weft(api, 'mirror', 'add', 'mx', '--port', 'nope', '--to', 'tap:wcapmx'), /^weft: no port 'nope'/);
     oneLine(await weft(api, 'mirror', 'add', 'mx', '--port', c('a').port, '--to', 'eth0'), /^weft: mirror target must be tap:DEV/);
     oneLine(await weft(api, 'mirror', 'rm', 'nope'), /^weft: no mirror 'nope'$/);
+    // A terminal gets no pcapng (script(1) gives the CLI one as stdout).
+    const tty = await sh('script', ['-qec', `WEFT_API='${api}' '${process.execPath}' '${WEFT}' capture a --net blue`, '/dev/null']);
+    expect(tty.code).not.toBe(0);
+    expect(tty.stdout.trim()).toBe('weft: will not write pcapng to a terminal: use -w FILE, or pipe it (| tshark -r -)');
   });
 
   it('a capture whose client goes away stops its session (the daemon keeps no session running)', async () => {
@@ -248,5 +252,50 @@ describe.skipIf(skipUnless(['ip', 'ping', 'tcpdump', 'tshark']))('capture and mi
     // A new capture starts and ends normally after it.
     const r = await weft(api, 'capture', 'a', '--net', 'blue', '--seconds', '1', '-w', join(dir, 'after.pcapng'));
     expect(r.code).toBe(0);
+  });
+});
+
+// Two weft hosts on one etcd: a capture of an endpoint asked of the host it
+// does not live on is forwarded to its host's peer API and streamed back.
+const PEERS: Topology = {
+  name: 'wcap-pr',
+  underlay: '10.250.29.0/24',
+  store: 'etcd',
+  hosts: [
+    { name: 'h1', networks: [{ name: 'blue', subnet: '10.245.19.0/24' }], containers: [{ name: 'a', net: 'blue', ip: '10.245.19.11' }] },
+    { name: 'h2', networks: [{ name: 'blue', subnet: '10.245.19.0/24' }], containers: [{ name: 'b', net: 'blue', ip: '10.245.19.12' }] },
+  ],
+};
+
+describe.skipIf(skipUnless(['ip', 'ping', 'tshark', 'etcd']))('capture of another host\'s endpoint', () => {
+  let lab: LabState;
+  let dir: string;
+  const c = (name: string) => lab.hosts.flatMap((h) => h.containers).find((x) => x.name === name)!;
+
+  beforeAll(async () => {
+    lab = await buildLab(PEERS);
+    dir = mkdtempSync(join(tmpdir(), 'wcap-'));
+    await eventually(async () => ((await inNs(c('a').netns, 'ping', ['-c', '1', '-W', '1', c('b').ip!])).code === 0 ? true : undefined), 20_000, 200);
+  });
+  afterAll(async () => {
+    await labDown(PEERS);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is forwarded to the endpoint\'s host and streamed back', async () => {
+    const file = join(dir, 'remote.pcapng');
+    const ping = startInNs(c('a').netns, 'ping', ['-i', '0.2', '-W', '1', '-c', '100', c('b').ip!]);
+    try {
+      // Asked of h1; b lives on h2.
+      const r = await weft(lab.hosts[0].api, 'capture', 'b', '--net', 'blue', '--filter', 'icmp', '--count', '4', '-w', file);
+      expect(r.code).toBe(0);
+      expect(r.stderr.trim()).toBe('4 packets captured');
+      const rows = await readBack(file, 'icmp', ['icmp.type', 'frame.interface_name']);
+      expect(rows).toHaveLength(4);
+      expect(new Set(rows.map((l) => l.split('\t')[1]))).toEqual(new Set([c('b').port]));
+      expect(new Set(rows.map((l) => l.split('\t')[0]))).toEqual(new Set(['8', '0']));
+    } finally {
+      await stop(ping);
+    }
   });
 });

@@ -49,8 +49,10 @@ describe('Mirrors', () => {
   it('makes saved mirrors again at start, waiting for a port that is not back yet', () => {
     const engine = new FakeEngine();
     const scope = fakeScope();
-    const m = new Mirrors(engine, scope, memoryFile([{ name: 'a', port: 'late', dir: 'both', to: 'tap:wa' }, { name: 'b', net: 'blue', dir: 'in', to: 'tap:wb' }, { name: 'bad' }]), quiet);
+    const warnings: string[] = [];
+    const m = new Mirrors(engine, scope, memoryFile([{ name: 'a', port: 'late', dir: 'both', to: 'tap:wa' }, { name: 'b', net: 'blue', dir: 'in', to: 'tap:wb' }, { name: 'bad' }]), { warn: (w) => warnings.push(w) });
     m.restore();
+    expect(warnings).toEqual(['saved mirror skipped: a mirror needs --port or --net', "mirror 'a' waits: no port 'late' on this host"]);
     expect(engine.started.map((s) => s.sink)).toEqual([{ tap: 'wb' }]);
     expect(m.list().find((x) => x.name === 'a')?.error).toBe("no port 'late' on this host");
     expect(m.list().map((x) => x.name)).toEqual(['a', 'b']);
