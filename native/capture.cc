@@ -254,8 +254,11 @@ uint32_t Capture::Start(const CaptureOptions& o, int* read_fd) {
     s->ifindex[p] = static_cast<uint32_t>(s->ifnames.size());
     s->ifnames.push_back(i < o.names.size() && !o.names[i].empty() ? o.names[i] : "port" + std::to_string(p));
   }
+  // Split among the workers, each ring holding at least two whole 64 KiB
+  // GSO frames: a smaller one would drop every super-frame.
+  constexpr size_t kMinRing = 192 * 1024;
   size_t per_worker = o.ring_bytes / workers_;
-  per_worker = per_worker < 16384 ? 16384 : per_worker & ~size_t{7};
+  per_worker = per_worker < kMinRing ? kMinRing : per_worker & ~size_t{7};
   for (size_t w = 0; w < workers_; w++) s->rings.push_back(std::make_unique<CaptureRing>(per_worker));
   if (!o.tap.empty()) {
     s->fd = OpenMirrorTap(o.tap);

@@ -25,7 +25,7 @@ export interface CaptureSelection {
   filter?: string;
   /** Stop after this many copies: the stream then ends. */
   count?: number;
-  /** The session's ring (default 8 MiB): what a slow reader may lag behind before copies are dropped. */
+  /** The session's rings (default 8 MiB, split among workers, at least 192 KiB each): what a slow reader may lag behind before copies are dropped. */
   ringBytes?: number;
 }
 
