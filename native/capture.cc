@@ -188,9 +188,10 @@ void Capture::CopyUnderlayIov(size_t worker, uint8_t dir, const iovec* iov, size
   thread_local std::vector<uint8_t> pkt;
   pkt.clear();
   for (size_t i = 0; i < n; i++) pkt.insert(pkt.end(), static_cast<const uint8_t*>(iov[i].iov_base), static_cast<const uint8_t*>(iov[i].iov_base) + iov[i].iov_len);
-  if (pkt.size() >= sizeof(Ipv4Hdr) && pkt.size() <= 65535) {
+  if (pkt.size() >= sizeof(Ipv4Hdr)) {
     auto* ip = reinterpret_cast<Ipv4Hdr*>(pkt.data());
-    ip->tot_len.set(static_cast<uint16_t>(pkt.size()));
+    // A super-frame sent whole may be longer than IPv4 can say: capped.
+    ip->tot_len.set(static_cast<uint16_t>(pkt.size() > 65535 ? 65535 : pkt.size()));
     ip->csum.set(0);
     ip->csum.set(CsumFold(CsumAdd(pkt.data(), ip->ihl())));
   }
