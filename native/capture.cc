@@ -429,13 +429,24 @@ bool Capture::Drain(CaptureSession& s) {
     close_sink();  // EPIPE: the reader went away
     return true;
   }
+  const bool counted_out = s.count != 0 && s.written >= s.count;
+  bool drained = true;
+  for (auto& ring : s.rings) drained = drained && ring->Peek() == nullptr;
   if (s.out_off == s.out.size()) {
     s.out.clear();
     s.out_off = 0;
-    // Everything asked for is out: the reader sees EOF.
-    if (s.done.load() && (stopped || s.count != 0)) close_sink();
-  } else if (stopped) {
-    close_sink();  // stopped with a reader that does not read: give up the rest
+    // Everything asked for (count), or everything copied before the stop,
+    // is out: the reader sees EOF.
+    if (counted_out || (stopped && drained)) {
+      close_sink();
+      return true;
+    }
+  }
+  if (stopped) {
+    // Stopped with a reader that does not keep up: it gets a second more,
+    // then EOF without the rest.
+    if (s.stopped_at == 0) s.stopped_at = NowMs();
+    else if (NowMs() - s.stopped_at > 1000) close_sink();
   }
   return worked;
 }

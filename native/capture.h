@@ -94,6 +94,7 @@ struct CaptureSession {
   uint64_t written = 0;
   std::vector<uint8_t> out;  // pcapng bytes not yet taken by the pipe
   size_t out_off = 0;
+  double stopped_at = 0;  // when the writer first saw the stop (NowMs)
 
   bool Has(uint32_t port) const { return port < kMaxPorts && (ports[port >> 6] >> (port & 63) & 1); }
   bool HasNet(uint32_t net) const { return !nets.empty() && net <= kMaxNetworks && (nets[net >> 6] >> (net & 63) & 1); }

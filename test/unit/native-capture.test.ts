@@ -147,6 +147,20 @@ describe('native capture on memory ports', () => {
     }
   });
 
+  it('delivers everything copied before a stop, more than the pipe and the writer\'s buffer hold, then ends', async () => {
+    const cap = start({ ports: [A], dir: 'in' });
+    cap.stream!.pause();
+    const frames = Array.from({ length: 2500 }, (_, i) => udpFrame(pattern(1000, i)));
+    for (let i = 0; i < frames.length; i += 500) await sw.exchange(A, frames.slice(i, i + 500), [B]);
+    expect(cap.stats()).toMatchObject({ copies: 2500, dropped: 0 });
+    cap.stop();
+    const bytes = readAll(cap.stream!);
+    cap.stream!.resume();
+    const { packets } = readPcapng(await bytes);
+    expect(packets).toHaveLength(2500);
+    expect(packets[2499].data.equals(frames[2499])).toBe(true);
+  });
+
   it('captures every port of a network, one added after the start too, each on its own interface', async () => {
     const cap = startCapture(sw.dp, { ports: [], networks: [NET], dir: 'in' }, { pipe: true }, (p) => names[p] ?? `port${p}`, () => [A, B, C]);
     const bytes = readAll(cap.stream!);
