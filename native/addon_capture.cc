@@ -1,4 +1,5 @@
 // The Datapath's capture methods (capture.h): N-API argument handling only.
+#include <cstdlib>
 #include <string>
 
 #include "addon.h"
@@ -19,7 +20,7 @@ uint32_t U32Opt(Napi::Env env, Napi::Object o, const char* key, double lo, doubl
 
 }  // namespace
 
-// captureStart({ ports: number[] | 'underlay', dir?, snaplen?, filter?, count?, ringBytes?,
+// captureStart({ ports?: number[] | 'underlay', networks?: number[], dir?, snaplen?, filter?, count?, ringBytes?,
 //                sink: { pipe: true, names?: {[port]: name} } | { tap: ifname } }) -> { id, fd | null }
 Napi::Value Datapath::CaptureStart(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -27,21 +28,22 @@ Napi::Value Datapath::CaptureStart(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "captureStart: options object required");
   auto o = info[0].As<Napi::Object>();
   CaptureOptions opts;
-  Napi::Value ports = o.Get("ports");
-  if (ports.IsString() && ports.As<Napi::String>().Utf8Value() == "underlay") {
-    opts.underlay = true;
-  } else if (ports.IsArray()) {
-    auto a = ports.As<Napi::Array>();
+  auto ids = [&](const char* key, uint32_t max, std::vector<uint32_t>& out) {
+    auto a = o.Get(key).As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length(); i++) {
       Napi::Value v = a.Get(i);
       double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-      if (!(d >= 1 && d < kMaxPorts) || d != static_cast<uint32_t>(d)) throw Napi::RangeError::New(env, "bad port id in ports");
-      opts.ports.push_back(static_cast<uint32_t>(d));
+      if (!(d >= 1 && d <= max) || d != static_cast<uint32_t>(d)) throw Napi::RangeError::New(env, std::string("bad id in ") + key);
+      out.push_back(static_cast<uint32_t>(d));
     }
-    if (opts.ports.empty()) throw Napi::RangeError::New(env, "no port to capture");
-  } else {
-    throw Napi::TypeError::New(env, "ports must be an array of port ids or 'underlay'");
-  }
+  };
+  Napi::Value ports = o.Get("ports");
+  if (ports.IsString() && ports.As<Napi::String>().Utf8Value() == "underlay") opts.underlay = true;
+  else if (ports.IsArray()) ids("ports", kMaxPorts - 1, opts.ports);
+  else if (!ports.IsUndefined()) throw Napi::TypeError::New(env, "ports must be an array of port ids or 'underlay'");
+  if (o.Get("networks").IsArray()) ids("networks", kMaxNetworks, opts.networks);
+  else if (!o.Get("networks").IsUndefined()) throw Napi::TypeError::New(env, "networks must be an array of network ids");
+  if (!opts.underlay && opts.ports.empty() && opts.networks.empty()) throw Napi::RangeError::New(env, "nothing to capture: no port or network");
   Napi::Value dir = o.Get("dir");
   std::string d = dir.IsString() ? dir.As<Napi::String>().Utf8Value() : "both";
   if (d == "in") opts.dirs = kCapIn;
@@ -64,9 +66,13 @@ Napi::Value Datapath::CaptureStart(const Napi::CallbackInfo& info) {
     Napi::Value names = sink.Get("names");
     if (names.IsObject()) {
       auto n = names.As<Napi::Object>();
-      for (uint32_t p : opts.ports) {
-        Napi::Value v = n.Get(std::to_string(p));
-        opts.names.push_back(v.IsString() ? v.As<Napi::String>().Utf8Value() : "");
+      auto keys = n.GetPropertyNames();
+      for (uint32_t i = 0; i < keys.Length(); i++) {
+        std::string k = keys.Get(i).ToString().Utf8Value();
+        Napi::Value v = n.Get(k);
+        char* end = nullptr;
+        unsigned long id = std::strtoul(k.c_str(), &end, 10);
+        if (end != k.c_str() && *end == 0 && id < kMaxPorts && v.IsString()) opts.names[static_cast<uint32_t>(id)] = v.As<Napi::String>().Utf8Value();
       }
     }
   } else {

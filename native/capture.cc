@@ -132,12 +132,12 @@ CaptureSession::~CaptureSession() {
 // ---- the workers' side ----
 
 template <typename Get>
-void Capture::Copy(size_t worker, uint32_t port, uint8_t dir, int n, Get get, Counters& c) {
+void Capture::Copy(size_t worker, uint32_t port, uint32_t net, uint8_t dir, int n, Get get, Counters& c) {
   const CaptureSet* set = set_.load(std::memory_order_acquire);
   uint64_t ts = 0;
   for (const auto& sp : set->sessions) {
     CaptureSession& s = *sp;
-    if (!(s.dirs & dir) || !s.Has(port) || s.done.load(std::memory_order_relaxed)) continue;
+    if (!(s.dirs & dir) || !(s.Has(port) || s.HasNet(net)) || s.done.load(std::memory_order_relaxed)) continue;
     if (ts == 0) ts = RealtimeNs();  // once per batch: frames of one read share a time
     CaptureRing& ring = *s.rings[worker];
     for (int i = 0; i < n; i++) {
@@ -159,16 +159,16 @@ void Capture::Copy(size_t worker, uint32_t port, uint8_t dir, int n, Get get, Co
   }
 }
 
-void Capture::CopyRx(size_t worker, uint32_t port, const Frame* frames, int n, Counters& c) {
-  Copy(worker, port, kCapIn, n, [frames](int i, const uint8_t** d, uint32_t* l) {
+void Capture::CopyRx(size_t worker, uint32_t port, uint32_t net, const Frame* frames, int n, Counters& c) {
+  Copy(worker, port, net, kCapIn, n, [frames](int i, const uint8_t** d, uint32_t* l) {
     const Frame& f = frames[i];
     *d = f.buf + kVnetHdrLen;
     *l = f.len > kVnetHdrLen ? f.len - kVnetHdrLen : 0;
   }, c);
 }
 
-void Capture::CopyTx(size_t worker, uint32_t port, Frame* const* frames, int n, Counters& c) {
-  Copy(worker, port, kCapOut, n, [frames](int i, const uint8_t** d, uint32_t* l) {
+void Capture::CopyTx(size_t worker, uint32_t port, uint32_t net, Frame* const* frames, int n, Counters& c) {
+  Copy(worker, port, net, kCapOut, n, [frames](int i, const uint8_t** d, uint32_t* l) {
     const Frame& f = *frames[i];
     *d = f.buf + kVnetHdrLen;
     *l = f.len > kVnetHdrLen ? f.len - kVnetHdrLen : 0;
@@ -176,7 +176,7 @@ void Capture::CopyTx(size_t worker, uint32_t port, Frame* const* frames, int n, 
 }
 
 void Capture::CopyUnderlay(size_t worker, uint8_t dir, const uint8_t* pkt, uint32_t len, Counters& c) {
-  Copy(worker, 0, dir, 1, [pkt, len](int, const uint8_t** d, uint32_t* l) {
+  Copy(worker, 0, 0, dir, 1, [pkt, len](int, const uint8_t** d, uint32_t* l) {
     *d = pkt;
     *l = len;
   }, c);
@@ -188,9 +188,10 @@ void Capture::CopyUnderlayIov(size_t worker, uint8_t dir, const iovec* iov, size
   thread_local std::vector<uint8_t> pkt;
   pkt.clear();
   for (size_t i = 0; i < n; i++) pkt.insert(pkt.end(), static_cast<const uint8_t*>(iov[i].iov_base), static_cast<const uint8_t*>(iov[i].iov_base) + iov[i].iov_len);
-  if (pkt.size() >= sizeof(Ipv4Hdr) && pkt.size() <= 65535) {
+  if (pkt.size() >= sizeof(Ipv4Hdr)) {
     auto* ip = reinterpret_cast<Ipv4Hdr*>(pkt.data());
-    ip->tot_len.set(static_cast<uint16_t>(pkt.size()));
+    // A super-frame sent whole may be longer than IPv4 can say: capped.
+    ip->tot_len.set(static_cast<uint16_t>(pkt.size() > 65535 ? 65535 : pkt.size()));
     ip->csum.set(0);
     ip->csum.set(CsumFold(CsumAdd(pkt.data(), ip->ihl())));
   }
@@ -236,26 +237,31 @@ uint32_t Capture::Start(const CaptureOptions& o, int* read_fd) {
   s->count = o.count;
   s->underlay = o.underlay;
   const int linktype = o.underlay ? DLT_RAW : DLT_EN10MB;
+  s->linktype = o.underlay ? kLinktypeRaw : kLinktypeEthernet;
   if (!o.filter.empty()) {
     std::string err = Compile(o.filter, linktype, o.snaplen, &s->prog);
     if (!err.empty()) throw std::runtime_error(err);
     s->has_filter = true;
   }
+  s->names = o.names;
   if (o.underlay) {
     s->ports[0] |= 1;  // the underlay captures as "port" 0
-    s->ifindex[0] = 0;
-    s->ifnames.push_back("underlay");
+    s->names[0] = "underlay";
   }
-  for (size_t i = 0; i < o.ports.size(); i++) {
-    uint32_t p = o.ports[i];
+  for (uint32_t p : o.ports) {
     if (p == 0 || p >= kMaxPorts) throw std::runtime_error("bad port id " + std::to_string(p));
-    if (s->Has(p)) continue;
     s->ports[p >> 6] |= uint64_t{1} << (p & 63);
-    s->ifindex[p] = static_cast<uint32_t>(s->ifnames.size());
-    s->ifnames.push_back(i < o.names.size() && !o.names[i].empty() ? o.names[i] : "port" + std::to_string(p));
   }
+  if (!o.networks.empty()) s->nets.assign(kMaxNetworks / 64 + 1, 0);
+  for (uint32_t n : o.networks) {
+    if (n == 0 || n > kMaxNetworks) throw std::runtime_error("bad network id " + std::to_string(n));
+    s->nets[n >> 6] |= uint64_t{1} << (n & 63);
+  }
+  // Split among the workers, each ring holding at least two whole 64 KiB
+  // GSO frames: a smaller one would drop every super-frame.
+  constexpr size_t kMinRing = 192 * 1024;
   size_t per_worker = o.ring_bytes / workers_;
-  per_worker = per_worker < 16384 ? 16384 : per_worker & ~size_t{7};
+  per_worker = per_worker < kMinRing ? kMinRing : per_worker & ~size_t{7};
   for (size_t w = 0; w < workers_; w++) s->rings.push_back(std::make_unique<CaptureRing>(per_worker));
   if (!o.tap.empty()) {
     s->fd = OpenMirrorTap(o.tap);
@@ -270,7 +276,17 @@ uint32_t Capture::Start(const CaptureOptions& o, int* read_fd) {
     fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);  // best effort: the default 64 KiB still works
     s->fd = fds[1];
     *read_fd = fds[0];
-    PcapngHeader(s->out, s->ifnames, o.underlay ? kLinktypeRaw : kLinktypeEthernet, s->snaplen);
+    PcapngSection(s->out);
+    // The ports asked for by id are described up front, in that order
+    // (interface 0, 1, ...); a network's ports when they first have a packet.
+    std::vector<uint32_t> listed = o.ports;
+    if (o.underlay) listed.insert(listed.begin(), 0);
+    for (uint32_t p : listed) {
+      if (!s->ifindex.try_emplace(p, static_cast<uint32_t>(s->ifindex.size())).second) continue;
+      auto name = s->names.find(p);
+      PcapngInterface(s->out, name != s->names.end() && !name->second.empty() ? name->second : "port" + std::to_string(p), s->linktype,
+                      s->snaplen);
+    }
   }
   s->id = next_id_++;
   sessions_[s->id] = s;
@@ -385,7 +401,15 @@ bool Capture::Drain(CaptureSession& s) {
     while (s.out.size() - s.out_off < kOutMax && (s.count == 0 || s.written < s.count)) {
       const CaptureRing::Hdr* h = ring->Peek();
       if (h == nullptr) break;
-      PcapngPacket(s.out, s.ifindex[h->port], h->ts_ns, reinterpret_cast<const uint8_t*>(h + 1), h->caplen, h->origlen,
+      // A port's interface is described the first time it has a packet
+      // (a network capture's ports may come later than its start).
+      auto [it, fresh] = s.ifindex.try_emplace(h->port, static_cast<uint32_t>(s.ifindex.size()));
+      if (fresh) {
+        auto name = s.names.find(h->port);
+        PcapngInterface(s.out, name != s.names.end() && !name->second.empty() ? name->second : "port" + std::to_string(h->port), s.linktype,
+                        s.snaplen);
+      }
+      PcapngPacket(s.out, it->second, h->ts_ns, reinterpret_cast<const uint8_t*>(h + 1), h->caplen, h->origlen,
                    h->dir == kCapIn);
       ring->Pop(h);
       s.written++;
@@ -405,13 +429,24 @@ bool Capture::Drain(CaptureSession& s) {
     close_sink();  // EPIPE: the reader went away
     return true;
   }
+  const bool counted_out = s.count != 0 && s.written >= s.count;
+  bool drained = true;
+  for (auto& ring : s.rings) drained = drained && ring->Peek() == nullptr;
   if (s.out_off == s.out.size()) {
     s.out.clear();
     s.out_off = 0;
-    // Everything asked for is out: the reader sees EOF.
-    if (s.done.load() && (stopped || s.count != 0)) close_sink();
-  } else if (stopped) {
-    close_sink();  // stopped with a reader that does not read: give up the rest
+    // Everything asked for (count), or everything copied before the stop,
+    // is out: the reader sees EOF.
+    if (counted_out || (stopped && drained)) {
+      close_sink();
+      return true;
+    }
+  }
+  if (stopped) {
+    // Stopped with a reader that does not keep up: it gets a second more,
+    // then EOF without the rest.
+    if (s.stopped_at == 0) s.stopped_at = NowMs();
+    else if (NowMs() - s.stopped_at > 1000) close_sink();
   }
   return worked;
 }

@@ -70,10 +70,14 @@ struct CaptureSession {
   bool underlay = false;
   bool has_filter = false;
   bpf_program prog{};
-  // Captured ports (a bit per port id) and their pcapng interface ids.
+  // Captured ports (a bit per port id), and networks (every port of them,
+  // those added later too; empty when none).
   std::vector<uint64_t> ports = std::vector<uint64_t>(kMaxPorts / 64);
+  std::vector<uint64_t> nets;
+  // pcapng: interface names by port, and (writer) the interface ids given so far.
+  std::map<uint32_t, std::string> names;
   std::map<uint32_t, uint32_t> ifindex;
-  std::vector<std::string> ifnames;
+  uint16_t linktype = 1;
   std::vector<std::unique_ptr<CaptureRing>> rings;  // one per worker
   // Sink: a pipe's write end (pcapng) or a TAP fd (raw frames).
   int fd = -1;
@@ -90,8 +94,10 @@ struct CaptureSession {
   uint64_t written = 0;
   std::vector<uint8_t> out;  // pcapng bytes not yet taken by the pipe
   size_t out_off = 0;
+  double stopped_at = 0;  // when the writer first saw the stop (NowMs)
 
   bool Has(uint32_t port) const { return port < kMaxPorts && (ports[port >> 6] >> (port & 63) & 1); }
+  bool HasNet(uint32_t net) const { return !nets.empty() && net <= kMaxNetworks && (nets[net >> 6] >> (net & 63) & 1); }
 };
 
 // What workers see: the sessions running now.
@@ -101,7 +107,8 @@ struct CaptureSet {
 
 struct CaptureOptions {
   std::vector<uint32_t> ports;
-  std::vector<std::string> names;  // interface names, by position in ports
+  std::vector<uint32_t> networks;         // every port of these, now and later
+  std::map<uint32_t, std::string> names;  // pcapng interface names by port id
   bool underlay = false;
   uint8_t dirs = kCapIn | kCapOut;
   uint32_t snaplen = 262144;
@@ -118,8 +125,8 @@ class Capture {
 
   // Worker side. One relaxed load per batch when nothing is captured.
   bool active() const { return active_.load(std::memory_order_relaxed) != 0; }
-  void CopyRx(size_t worker, uint32_t port, const Frame* frames, int n, Counters& c);
-  void CopyTx(size_t worker, uint32_t port, Frame* const* frames, int n, Counters& c);
+  void CopyRx(size_t worker, uint32_t port, uint32_t net, const Frame* frames, int n, Counters& c);
+  void CopyTx(size_t worker, uint32_t port, uint32_t net, Frame* const* frames, int n, Counters& c);
   // The underlay's outer packets (IPv4, from the IP header on): LINKTYPE_RAW.
   void CopyUnderlay(size_t worker, uint8_t dir, const uint8_t* pkt, uint32_t len, Counters& c);
   // An outer packet gathered from pieces; the IPv4 header's length and
@@ -148,7 +155,7 @@ class Capture {
   // Moves what one session's rings hold to its sink; whether it did anything.
   bool Drain(CaptureSession& s);
   template <typename Get>
-  void Copy(size_t worker, uint32_t port, uint8_t dir, int n, Get get, Counters& c);
+  void Copy(size_t worker, uint32_t port, uint32_t net, uint8_t dir, int n, Get get, Counters& c);
 
   size_t workers_;
   Epochs& epochs_;

@@ -34,7 +34,7 @@ void Worker::Switch(const Tables& t, const Port& in, Frame* frames, int n, doubl
   const PolicyTables* policy = t.policy.get();
   if (policy != nullptr && !policy->Enforced(net)) policy = nullptr;
   // Capture sees every frame the port gave, before any check (a tunnel port's decapsulated ones).
-  if (capture_ != nullptr && capture_->active()) capture_->CopyRx(index_, in_id, frames, n, counters_);
+  if (capture_ != nullptr && capture_->active()) capture_->CopyRx(index_, in_id, net, frames, n, counters_);
   for (int i = 0; i < n; i++) {
     Frame& f = frames[i];
     uint32_t elen = f.len > kVnetHdrLen ? f.len - kVnetHdrLen : 0;

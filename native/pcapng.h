@@ -39,7 +39,8 @@ inline void End(std::vector<uint8_t>& o, size_t at) {
 
 }  // namespace pcapng
 
-inline void PcapngHeader(std::vector<uint8_t>& o, const std::vector<std::string>& ifnames, uint16_t linktype, uint32_t snaplen) {
+// The Section Header: once, first.
+inline void PcapngSection(std::vector<uint8_t>& o) {
   using namespace pcapng;
   size_t b = Begin(o, 0x0A0D0D0A);
   U32(o, 0x1A2B3C4D);
@@ -51,17 +52,21 @@ inline void PcapngHeader(std::vector<uint8_t>& o, const std::vector<std::string>
   Option(o, 4, app, sizeof(app) - 1);  // shb_userappl
   U32(o, 0);                           // opt_endofopt
   End(o, b);
-  for (const auto& name : ifnames) {
-    b = Begin(o, 1);
-    U16(o, linktype);
-    U16(o, 0);
-    U32(o, snaplen);
-    Option(o, 2, name.data(), static_cast<uint16_t>(name.size()));  // if_name
-    uint8_t tsresol = 9;                                              // nanoseconds
-    Option(o, 9, &tsresol, 1);
-    U32(o, 0);
-    End(o, b);
-  }
+}
+
+// An Interface Description: its id is how many came before it; it may come
+// at any point before the first packet that names it.
+inline void PcapngInterface(std::vector<uint8_t>& o, const std::string& name, uint16_t linktype, uint32_t snaplen) {
+  using namespace pcapng;
+  size_t b = Begin(o, 1);
+  U16(o, linktype);
+  U16(o, 0);
+  U32(o, snaplen);
+  Option(o, 2, name.data(), static_cast<uint16_t>(name.size()));  // if_name
+  uint8_t tsresol = 9;                                              // nanoseconds
+  Option(o, 9, &tsresol, 1);
+  U32(o, 0);
+  End(o, b);
 }
 
 inline void PcapngPacket(std::vector<uint8_t>& o, uint32_t ifid, uint64_t ts_ns, const uint8_t* data, uint32_t caplen,

@@ -176,6 +176,18 @@ void TunnelPort::CaptureBurst(const std::vector<iovec>& iov, uint16_t sport) con
   }
 }
 
+// An underlay capture of a super-frame that left whole through the egress
+// TAP: one outer packet, as the host's stack got it (before it cut it).
+void TunnelPort::CaptureWhole(const uint8_t* outer, uint16_t sport, const uint8_t* eth, uint32_t len) const {
+  uint8_t o[kVxlanOuterLen];
+  std::memcpy(o, outer, kVxlanOuterLen);
+  auto* udp = reinterpret_cast<UdpHdr*>(o + kOuterUdpAt);
+  udp->sport.set(sport);
+  udp->len.set(static_cast<uint16_t>(std::min<size_t>(65535 - sizeof(Ipv4Hdr), sizeof(UdpHdr) + sizeof(VxlanHdr) + len)));
+  iovec iov[2] = {{o, kVxlanOuterLen}, {const_cast<uint8_t*>(eth), len}};
+  capture_thread.capture->CopyUnderlayIov(capture_thread.worker, kCapOut, iov, 2, *capture_thread.counters);
+}
+
 bool TunnelPort::SendVxlanGso(const std::vector<Segment>& segs, size_t first, size_t count, uint32_t hash, uint16_t gbp,
                               std::vector<uint32_t>& refused, Counters& c) {
   if (encap_ != Encap::kVxlan || count < 2 || ul_->gso_sockets() == 0) return false;
@@ -257,6 +269,7 @@ void TunnelPort::Plan(Frame* const* frames, int n, Scratch& s, Counters& c) {
     if (encap_ == Encap::kVxlan && ul_->egress() != nullptr &&
         ul_->egress()->Send(outer, ul_->SourcePort(hash), *vh, eth, len)) {
       c.Global(tunnel_gso_whole);
+      if (capture_thread.active()) CaptureWhole(outer, ul_->SourcePort(hash), eth, len);
       continue;
     }
     size_t first = s.segs.size();

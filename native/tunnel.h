@@ -104,6 +104,8 @@ class TunnelPort : public Port {
                     std::vector<uint32_t>& refused, Counters& c);
   // An underlay capture's copy of a UDP_SEGMENT burst (tunnel.cc).
   void CaptureBurst(const std::vector<iovec>& iov, uint16_t sport) const;
+  // ... and of a super-frame sent whole through the egress TAP.
+  void CaptureWhole(const uint8_t* outer, uint16_t sport, const uint8_t* eth, uint32_t len) const;
   // The group id a frame leaves with: its own toward a VTEP that takes
   // GBP, 0 (no G flag) otherwise.
   uint16_t TagOf(const Frame& f) const { return gbp_ ? f.gbp : 0; }

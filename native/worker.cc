@@ -193,7 +193,7 @@ void Worker::Flush(const Tables& t) {
       counters_.Drop(no_port, n);
     } else {
       // Capture sees what is handed to the port (a tunnel's inner frames, before encapsulation).
-      if (capture_ != nullptr && capture_->active()) capture_->CopyTx(index_, p, q.data(), n, counters_);
+      if (capture_ != nullptr && capture_->active()) capture_->CopyTx(index_, p, out->network(), q.data(), n, counters_);
       // The port counted what it did not send, by reason.
       int sent = out->TxBatch(q.data(), n, counters_);
       uint64_t bytes = 0;

@@ -189,7 +189,10 @@ export interface NativeTablesDump {
 
 /** A capture session's selection and sink (native/capture.h). */
 export interface NativeCaptureOptions {
-  ports: number[] | 'underlay';
+  /** Port ids, or the underlay's outer packets; with networks, either may be left out. */
+  ports?: number[] | 'underlay';
+  /** Every port of these networks, those added after the start too. */
+  networks?: number[];
   dir?: 'in' | 'out' | 'both';
   snaplen?: number;
   filter?: string;

@@ -16,6 +16,8 @@ export type CaptureDatapath = Pick<Datapath, 'captureStart' | 'captureStop' | 'c
 export interface CaptureSelection {
   /** Port ids: endpoint, attached, VLAN and tunnel ports (a tunnel port's inner frames: in = decapsulated, out = before encapsulation). */
   ports: number[];
+  /** Every port of these networks, those added while the capture runs too (a network mirror). */
+  networks?: number[];
   /** The underlay's outer packets instead of ports (raw IPv4). */
   underlay?: boolean;
   /** in: what the switch received from the port; out: what it sent to it (default both). */
@@ -25,7 +27,7 @@ export interface CaptureSelection {
   filter?: string;
   /** Stop after this many copies: the stream then ends. */
   count?: number;
-  /** The session's ring (default 8 MiB): what a slow reader may lag behind before copies are dropped. */
+  /** The session's rings (default 8 MiB, split among workers, at least 192 KiB each): what a slow reader may lag behind before copies are dropped. */
   ringBytes?: number;
 }
 
@@ -42,16 +44,26 @@ export interface CaptureHandle {
 }
 
 /**
- * Starts a session. `name(port)` names each port's pcapng interface.
- * Throws a one-line Error: libpcap's text for a bad filter, or why the
- * sink could not be made.
+ * Starts a session. `name(port)` names each port's pcapng interface
+ * (`networkPorts()`: the ports of sel.networks now, to name them too; a
+ * port added later is named portN). Throws a one-line Error: libpcap's
+ * text for a bad filter, or why the sink could not be made.
  */
-export function startCapture(dp: CaptureDatapath, sel: CaptureSelection, sink: CaptureSink, name: (port: number) => string): CaptureHandle {
-  if (!sel.underlay && sel.ports.length === 0) throw new Error('nothing to capture: no port selected');
+export function startCapture(
+  dp: CaptureDatapath,
+  sel: CaptureSelection,
+  sink: CaptureSink,
+  name: (port: number) => string,
+  networkPorts?: () => number[],
+): CaptureHandle {
+  const networks = sel.networks ?? [];
+  if (!sel.underlay && sel.ports.length === 0 && networks.length === 0) throw new Error('nothing to capture: no port selected');
   const names: Record<number, string> = {};
   if (!sel.underlay) for (const p of sel.ports) names[p] = name(p);
+  for (const p of networkPorts?.() ?? []) names[p] = name(p);
   const { id, fd } = dp.captureStart({
     ports: sel.underlay ? 'underlay' : sel.ports,
+    networks: networks.length > 0 ? networks : undefined,
     dir: sel.dir ?? 'both',
     snaplen: sel.snaplen,
     filter: sel.filter,

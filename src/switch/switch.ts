@@ -93,10 +93,12 @@ export class Switch {
 
   // ---- Packet capture and mirrors (capture.ts) ----
 
-  /** Starts a capture of ports (pcapng interfaces named after them) or the underlay; throws a one-line Error (bad filter, no port). */
+  /** Starts a capture of ports and/or whole networks (pcapng interfaces named after the ports) or the underlay; throws a one-line Error (bad filter, no port). */
   startCapture(sel: CaptureSelection, sink: CaptureSink): CaptureHandle {
     for (const p of sel.underlay ? [] : sel.ports) if (!this.#ports.has(p)) throw new Error(`no port ${p}`);
-    return startCapture(this.#captureDp(), sel, sink, (p) => this.#ports.get(p)?.name || `port${p}`);
+    const nets = new Set(sel.networks ?? []);
+    const inNets = () => [...this.#ports.values()].filter((r) => nets.has(r.network)).map((r) => r.id);
+    return startCapture(this.#captureDp(), sel, sink, (p) => this.#ports.get(p)?.name || `port${p}`, inNets);
   }
 
   /** libpcap's error text for a bad capture filter, or null. */

@@ -12,7 +12,7 @@ import { MemorySwitch } from './native-memory-switch.js';
 import { MAC_A, MAC_B, pattern, udpFrame } from './packet-builders.js';
 import { readPcapng } from './pcapng-reader.js';
 
-const A = 1, B = 2, C = 3, NET = 7;
+const A = 1, B = 2, C = 3, D = 4, OTHER = 5, NET = 7, OTHER_NET = 8;
 const names: Record<number, string> = { [A]: 'ep-a', [B]: 'ep-b', [C]: 'ep-c' };
 
 function readAll(stream: Readable): Promise<Buffer> {
@@ -34,6 +34,7 @@ describe('native capture on memory ports', () => {
     sw.addPort(A, NET);
     sw.addPort(B, NET);
     sw.addPort(C, NET);
+    sw.addPort(OTHER, OTHER_NET);
     // Both MACs pinned: A -> B and B -> A are unicast, never flooded to C.
     sw.dp.applyFib([
       { op: 'static', network: NET, mac: parseMac(MAC_A), port: A, slot: NO_SLOT },
@@ -144,6 +145,33 @@ describe('native capture on memory ports', () => {
       expect(i).toBeGreaterThanOrEqual(next);
       next = i + 1;
     }
+  });
+
+  it('delivers everything copied before a stop, more than the pipe and the writer\'s buffer hold, then ends', async () => {
+    const cap = start({ ports: [A], dir: 'in' });
+    cap.stream!.pause();
+    const frames = Array.from({ length: 2500 }, (_, i) => udpFrame(pattern(1000, i)));
+    for (let i = 0; i < frames.length; i += 500) await sw.exchange(A, frames.slice(i, i + 500), [B]);
+    expect(cap.stats()).toMatchObject({ copies: 2500, dropped: 0 });
+    cap.stop();
+    const bytes = readAll(cap.stream!);
+    cap.stream!.resume();
+    const { packets } = readPcapng(await bytes);
+    expect(packets).toHaveLength(2500);
+    expect(packets[2499].data.equals(frames[2499])).toBe(true);
+  });
+
+  it('captures every port of a network, one added after the start too, each on its own interface', async () => {
+    const cap = startCapture(sw.dp, { ports: [], networks: [NET], dir: 'in' }, { pipe: true }, (p) => names[p] ?? `port${p}`, () => [A, B, C]);
+    const bytes = readAll(cap.stream!);
+    await sw.exchange(A, udpFrame(pattern(64, 10)), [B]);
+    sw.addPort(D, NET);
+    await sw.exchange(D, udpFrame(pattern(64, 11), { srcMac: '02:00:00:00:00:0d' }), [B]);
+    await sw.exchange(OTHER, udpFrame(pattern(64, 12)), []);
+    cap.stop();
+    const { interfaces, packets } = readPcapng(await bytes);
+    expect(packets.map((p) => interfaces[p.ifid].name)).toEqual(['ep-a', `port${D}`]);
+    sw.removePort(D);
   });
 
   it('costs nothing once stopped: no copies without a session', async () => {
