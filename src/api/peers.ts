@@ -25,7 +25,9 @@ export interface PeerClientOptions {
   answerTimeoutMs?: number;
 }
 
-const PASSED_HEADERS = ['content-type', 'content-length', 'content-disposition', 'cache-control'];
+// What an answer's head and end may carry back to the caller: a capture's
+// counters come last, as a trailer it declares in its head.
+const PASSED_HEADERS = ['content-type', 'content-length', 'content-disposition', 'cache-control', 'trailer'];
 
 export class PeerClient implements Peers {
   constructor(private readonly opts: PeerClientOptions) {}
@@ -40,7 +42,12 @@ export class PeerClient implements Peers {
     const headers: Record<string, string> = {};
     for (const h of PASSED_HEADERS) if (answer.headers[h] !== undefined) headers[h] = String(answer.headers[h]);
     res.writeHead(answer.statusCode ?? 502, headers);
-    answer.pipe(res);
+    answer.pipe(res, { end: false });
+    answer.once('end', () => {
+      if (headers.trailer !== undefined && Object.keys(answer.trailers).length > 0) res.addTrailers(answer.trailers);
+      res.end();
+    });
+    answer.once('error', () => res.destroy());
     await new Promise<void>((resolve) => res.once('close', resolve));
   }
 
