@@ -53,9 +53,11 @@ try {
   await page.setViewport({ width: 1440, height: 1100, deviceScaleFactor: 1 });
   await page.goto(h1.ui);
   await page.waitForFunction(() => window.weftUi?.graph.nodes('[kind="endpoint"]').length >= 5, { timeout: 30_000 });
-  // The capture form, filled in (a capture is the test's job, not the picture's).
+  // A capture of c1's pings from the form (its download link, or the server's refusal, shows).
   await page.$eval('[data-testid=capture-endpoint]', (e) => (e.value = 'c1'));
   await page.$eval('[data-testid=capture-filter]', (e) => (e.value = 'icmp'));
+  await page.click('[data-testid=capture-start]');
+  await page.waitForSelector('[data-testid=capture-download], [data-testid=capture-error]', { timeout: 20_000 });
   // Some seconds of rates in the chart.
   await sleep(12_000);
   mkdirSync(dirname(out), { recursive: true });

@@ -215,7 +215,7 @@ export async function labUp(topo: Topology, opts: { log?: (msg: string) => void 
       if (kind === 'weft') await weftHostUp(topo, h, host, vnis, physnets, state.etcd);
       else if (kind === 'docker') await dockerHostUp(topo, h, host, vnis, physnets, state.etcd);
       else await otherHostUp(topo, h, host, i, vnis, ulMtu);
-      log(`host ${h.name} (${kind}): namespace ${netns}${host.underlayIp ? `, underlay ${host.underlayIp}` : ''}${host.pid ? `, weft daemon pid ${host.pid}` : ''}`);
+      log(`host ${h.name} (${kind}): namespace ${netns}${host.underlayIp ? `, underlay ${host.underlayIp}` : ''}${host.pid ? `, weft daemon pid ${host.pid}` : ''}${host.ui ? `, web view ${host.ui}` : ''}`);
       for (const c of host.containers) log(`  container ${c.name}: ${c.docker ? `docker container, endpoint ${c.endpoint}` : `namespace ${c.netns}`}, ${c.ip ?? 'no address'} (${c.mac}) on ${c.net}`);
     }
     // With a shared store the daemons find each other's endpoints themselves.

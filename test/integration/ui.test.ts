@@ -48,6 +48,8 @@ describe.skipIf(skipUnless(['ip', 'ping', 'curl']) || missingBrowser)('web view'
     browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--headless=new', '--no-sandbox'] });
     page = await browser.newPage();
     await page.setViewport({ width: 1400, height: 1000 });
+    // Each test may run alone (-t): the page is open before any of them.
+    await page.goto(lab.hosts[0].ui!);
   });
 
   afterAll(async () => {
