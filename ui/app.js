@@ -358,7 +358,6 @@ $('capture').addEventListener('submit', async (ev) => {
     const name = `weft-${q.get('endpoint') ?? 'capture'}-${new Date().toISOString().replace(/[:.]/g, '-')}.pcapng`;
     const link = el('a', { href: URL.createObjectURL(new Blob([blob], { type: 'application/x-pcapng' })), download: name, dataTestid: 'capture-download' }, `download ${name}`);
     out.replaceChildren(link, ` (${blob.size} bytes)`);
-    window.weftUi.lastCapture = blob; // what the link downloads, for the page's test
   } catch (err) {
     out.className = 'capture-result error';
     out.replaceChildren(el('span', { dataTestid: 'capture-error' }, err.message));
