@@ -1,6 +1,8 @@
 // Ethernet/IPv4/UDP/TCP as far as in-band DNS needs them: read a frame the
 // data path handed up (checksums already complete), and build the reply
 // frames it injects. Not a general stack: one address per network, port 53.
+import { fold, sum16 } from '../sys/checksum.js';
+
 export interface Ip4Frame {
   srcMac: Buffer;
   dstMac: Buffer;
@@ -59,18 +61,6 @@ export function readTcp(l4: Buffer): TcpSegment | undefined {
     flags: l4[13],
     payload: l4.subarray(off),
   };
-}
-
-function sum16(buf: Buffer, start: number, end: number, acc = 0): number {
-  let s = acc;
-  for (let i = start; i + 1 < end; i += 2) s += buf.readUInt16BE(i);
-  if ((end - start) & 1) s += buf[end - 1] << 8;
-  return s;
-}
-
-function fold(s: number): number {
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return ~s & 0xffff;
 }
 
 /** Ethernet + IPv4 around an L4 segment whose checksum field (at csumAt) is still zero. */

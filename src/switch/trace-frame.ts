@@ -3,6 +3,7 @@
 // it would send first when nobody here knows the address's MAC. Built, never
 // sent: the data path's trace reads it and changes nothing.
 import { macToBytes } from '../datapath/mac.js';
+import { fold, sum16 } from '../sys/checksum.js';
 
 export type TraceProto = 'icmp' | 'tcp' | 'udp';
 
@@ -20,19 +21,6 @@ export interface FrameSpec {
 const IP_PROTO: Record<TraceProto, number> = { icmp: 1, tcp: 6, udp: 17 };
 /** The source port of a traced TCP or UDP packet: any ephemeral one does (the trace keeps no state). */
 export const TRACE_SPORT = 40000;
-
-/** One's-complement sum of 16-bit words (an odd last byte padded with zero). */
-function sum16(buf: Buffer, start: number, end: number, acc = 0): number {
-  let s = acc;
-  for (let i = start; i + 1 < end; i += 2) s += buf.readUInt16BE(i);
-  if ((end - start) & 1) s += buf[end - 1] << 8;
-  return s;
-}
-
-function fold(s: number): number {
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return ~s & 0xffff;
-}
 
 function l4Segment(spec: FrameSpec): { seg: Buffer; csumAt: number } {
   if (spec.proto === 'icmp') {

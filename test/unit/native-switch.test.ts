@@ -9,6 +9,7 @@ import { formatMac, parseMac } from '../../src/datapath/mac.js';
 import { eventually } from '../helpers/sh.js';
 import { MemorySwitch } from './native-memory-switch.js';
 import {
+  arpRequest,
   ETH_ARP,
   ETH_IPV4,
   ether,
@@ -145,18 +146,7 @@ describe('native switch on memory ports', () => {
     const asker = '02:00:00:00:00:0a', answer = '02:00:00:00:00:42';
     const ip = (s: string) => ip4Bytes(s).readUInt32BE(0);
     sw.dp.applyArp([{ op: 'add', network: NET, ip: ip('10.7.0.42'), mac: parseMac(answer) }]);
-    const request = (tpa: string) => {
-      const a = Buffer.alloc(28);
-      a.writeUInt16BE(1, 0);
-      a.writeUInt16BE(ETH_IPV4, 2);
-      a[4] = 6;
-      a[5] = 4;
-      a.writeUInt16BE(1, 6);
-      macBytes(asker).copy(a, 8);
-      ip4Bytes('10.7.0.10').copy(a, 14);
-      ip4Bytes(tpa).copy(a, 24);
-      return ether(BCAST, asker, ETH_ARP, a);
-    };
+    const request = (tpa: string) => arpRequest(asker, '10.7.0.10', tpa);
     const proxied = g().proxy_arp;
     const [a, b] = await sw.exchange(A, [request('10.7.0.42'), request('10.7.0.99')], [A, B]);
     expect(g().proxy_arp).toBe(proxied + 1);

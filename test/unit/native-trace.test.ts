@@ -11,26 +11,13 @@ import { parseMac } from '../../src/datapath/mac.js';
 import { packageRoot } from '../../src/sys/package-root.js';
 import { MemorySwitch } from './native-memory-switch.js';
 import { buildSnapshot, groupKey, ip4 } from './policy-snapshot.js';
-import { ETH_ARP, ETH_IPV4, ether, ip4Bytes, ipv4, macBytes, TCP_SYN, tcpFrame, udp } from './packet-builders.js';
+import { arpRequest, ETH_IPV4, ether, ip4Bytes, ipv4, TCP_SYN, tcpFrame, udp } from './packet-builders.js';
 
 const A = 1, B = 2, C = 3, G = 4, NET = 21, GNET = 22;
 const MAC_A = '02:00:00:00:21:0a', MAC_B = '02:00:00:00:21:0b', MAC_C = '02:00:00:00:21:0c', MAC_G = '02:00:00:00:22:01';
 const BCAST = 'ff:ff:ff:ff:ff:ff';
 
 const udpTo = (dst: string, src: string, sip: string, dip: string) => ether(dst, src, ETH_IPV4, ipv4(17, udp(Buffer.alloc(8), 40000, 53), { src: sip, dst: dip }));
-
-function arpRequest(src: string, sip: string, tip: string): Buffer {
-  const a = Buffer.alloc(28);
-  a.writeUInt16BE(1, 0);
-  a.writeUInt16BE(ETH_IPV4, 2);
-  a[4] = 6;
-  a[5] = 4;
-  a.writeUInt16BE(1, 6);
-  macBytes(src).copy(a, 8);
-  ip4Bytes(sip).copy(a, 14);
-  ip4Bytes(tip).copy(a, 24);
-  return ether(BCAST, src, ETH_ARP, a);
-}
 
 describe('native trace, hits and drops', () => {
   let sw: MemorySwitch;

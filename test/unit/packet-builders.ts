@@ -412,3 +412,17 @@ export function referenceSegments(f: Buffer, mss: number): Buffer[] {
   }
   return out;
 }
+
+/** A broadcast ARP request from `src` (IPv4 `sip`) asking who has `tip`. */
+export function arpRequest(src: string, sip: string, tip: string): Buffer {
+  const a = Buffer.alloc(28);
+  a.writeUInt16BE(1, 0); // Ethernet
+  a.writeUInt16BE(ETH_IPV4, 2);
+  a[4] = 6;
+  a[5] = 4;
+  a.writeUInt16BE(1, 6); // request
+  macBytes(src).copy(a, 8);
+  ip4Bytes(sip).copy(a, 14);
+  ip4Bytes(tip).copy(a, 24);
+  return ether('ff:ff:ff:ff:ff:ff', src, ETH_ARP, a);
+}
