@@ -210,3 +210,20 @@ describe('loadTopology', () => {
     expect(load(file).message).toBe(`${file}: host 'h1' appears twice`);
   });
 });
+
+describe('a host\'s web view (ui)', () => {
+  it('takes this machine\'s loopback on a weft host, and nothing else', () => {
+    const t = good();
+    t.hosts[0].ui = '127.0.0.1:8480';
+    expect(validateTopology(t).hosts[0].ui).toBe('127.0.0.1:8480');
+    for (const bad of ['10.0.0.1:8480', '127.0.0.1', 'localhost:8480']) {
+      const b = good();
+      b.hosts[0].ui = bad;
+      expect(() => validateTopology(b), bad).toThrow(/host 'h1': ui must be 127\.x\.y\.z:PORT/);
+    }
+    const k = good();
+    k.underlay = '10.9.0.0/24';
+    k.hosts[1] = { ...k.hosts[1], kind: 'kernel', ui: '127.0.0.1:8480' };
+    expect(() => validateTopology(k)).toThrow(/host 'h2': only a weft host serves the web view/);
+  });
+});
