@@ -19,10 +19,7 @@ export function renderMetrics(s: Stats, policy: string[] = []): string {
   out.push(`weft_mac_entries ${s.mac.entries}`);
   family('weft_mac_total', 'counter', 'MAC table changes by kind.');
   for (const k of ['learned', 'moves', 'aged', 'evictions'] as const) out.push(`weft_mac_total{kind="${k}"} ${s.mac[k]}`);
-  family('weft_port_total', 'counter', 'Per-port packet and byte counters.');
-  for (const [port, c] of Object.entries(s.ports)) {
-    for (const [k, v] of Object.entries(c)) out.push(`weft_port_total{port="${esc(port)}",counter="${k}"} ${v}`);
-  }
+  // Per-port counters are the weft_port_* and weft_vtep_* families (portFamilies), labelled with the endpoint, network and tenant.
   if (s.dns) {
     family('weft_dns_total', 'counter', 'DNS queries by outcome.');
     for (const [k, v] of Object.entries(s.dns as Record<string, number>)) out.push(`weft_dns_total{kind="${k}"} ${v}`);

@@ -53,7 +53,6 @@ describe('renderMetrics', () => {
       ['weft_drops_total', 'counter'],
       ['weft_mac_entries', 'gauge'],
       ['weft_mac_total', 'counter'],
-      ['weft_port_total', 'counter'],
       ['weft_dns_total', 'counter'],
     ];
     for (const [name, type] of families) {
@@ -64,7 +63,7 @@ describe('renderMetrics', () => {
       const first = lines.findIndex((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
       expect(first, name).toBeGreaterThan(typ);
     }
-    expect(lines.filter((l) => l.startsWith('# TYPE '))).toHaveLength(6);
+    expect(lines.filter((l) => l.startsWith('# TYPE '))).toHaveLength(5);
   });
 
   it('renders the datapath and drop counters as labelled samples', () => {
@@ -91,17 +90,8 @@ describe('renderMetrics', () => {
     ]);
   });
 
-  it('renders one sample per port and counter', () => {
-    expect(samples(text, 'weft_port_total').filter((l) => l.includes('port="c1"'))).toEqual([
-      'weft_port_total{port="c1",counter="rx_packets"} 10',
-      'weft_port_total{port="c1",counter="rx_bytes"} 1000',
-      'weft_port_total{port="c1",counter="tx_packets"} 11',
-      'weft_port_total{port="c1",counter="tx_bytes"} 1100',
-    ]);
-  });
-
-  it('escapes quote, backslash and newline in a port name', () => {
-    expect(lines).toContain('weft_port_total{port="we\\"ird\\\\port\\nname",counter="rx_packets"} 1');
+  it('leaves per-port counters to the labelled weft_port_* families (metrics-ports.test.ts)', () => {
+    expect(lines.some((l) => l.startsWith('weft_port_'))).toBe(false);
   });
 
   it('every line is a comment or a well-formed sample', () => {
@@ -122,8 +112,6 @@ describe('renderMetrics', () => {
       ports: {},
     });
     expect(samples(empty, 'weft_dns_total')).toEqual([]);
-    expect(empty).toContain('# TYPE weft_port_total counter\n');
-    expect(samples(empty, 'weft_port_total')).toEqual([]);
     expect(samples(empty, 'weft_drops_total')).toEqual([]);
     expect(samples(empty, 'weft_mac_entries')).toEqual(['weft_mac_entries 0']);
   });
