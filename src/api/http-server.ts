@@ -68,3 +68,16 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
+
+/** Where a TCP listener listens (the port chosen when asked for 0); `what` names it in the error. */
+export function tcpAddress(server: Server, what: string): { host: string; port: number } {
+  const a = server.address();
+  if (a === null || typeof a === 'string') throw new Error(`${what} is not listening`);
+  return { host: a.address, port: a.port };
+}
+
+/** Closes a listener and every connection it holds (a pcap stream included). */
+export function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
+}

@@ -4,7 +4,7 @@
 // here, and only to callers holding the cluster's peer token.
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { DEFAULT_LIMITS, hardenedServer, sendJson } from './http-server.js';
+import { closeServer, DEFAULT_LIMITS, hardenedServer, sendJson, tcpAddress } from './http-server.js';
 import type { ApiServer } from './server.js';
 
 /** The default TCP port of the peer API (next to VXLAN's 4789). */
@@ -51,13 +51,10 @@ export class PeerServer {
 
   /** Where it listens (the port chosen when asked for 0). */
   address(): { host: string; port: number } {
-    const a = this.#server.address();
-    if (a === null || typeof a === 'string') throw new Error('the peer API is not listening');
-    return { host: a.address, port: a.port };
+    return tcpAddress(this.#server, 'the peer API');
   }
 
   close(): Promise<void> {
-    this.#server.closeAllConnections();
-    return new Promise((resolve) => this.#server.close(() => resolve()));
+    return closeServer(this.#server);
   }
 }

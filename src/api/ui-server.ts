@@ -10,7 +10,7 @@ import { isIPv4 } from 'node:net';
 import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_LIMITS, hardenedServer, sendJson } from './http-server.js';
+import { closeServer, DEFAULT_LIMITS, hardenedServer, sendJson, tcpAddress } from './http-server.js';
 import type { ApiServer } from './server.js';
 
 /** Where the view listens and who may call its API. */
@@ -115,14 +115,11 @@ export class UiServer {
 
   /** Where it listens (the port chosen when asked for 0). */
   address(): { host: string; port: number } {
-    const a = this.#server.address();
-    if (a === null || typeof a === 'string') throw new Error('the web view is not listening');
-    return { host: a.address, port: a.port };
+    return tcpAddress(this.#server, 'the web view');
   }
 
   close(): Promise<void> {
-    this.#server.closeAllConnections();
-    return new Promise((resolve) => this.#server.close(() => resolve()));
+    return closeServer(this.#server);
   }
 }
 
