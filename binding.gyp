@@ -35,7 +35,8 @@
         "native/test_exports.cc",
         "native/conntrack.cc",
         "native/test_exports_ct.cc",
-        "native/capture.cc", "native/addon_capture.cc"
+        "native/capture.cc", "native/addon_capture.cc",
+        "native/netns_socket.cc"
       ],
       "libraries": ["-lpcap"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

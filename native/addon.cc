@@ -208,10 +208,12 @@ Napi::Value Datapath::Close(const Napi::CallbackInfo& info) {
 }
 
 void InitTesting(Napi::Env env, Napi::Object exports);  // test_exports.cc: `testing`, for unit tests
+void InitNetnsSocket(Napi::Env env, Napi::Object exports);  // netns_socket.cc: `socketIn`, for health checks
 
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   InitUdpBatch(env, exports);
   InitTesting(env, exports);
+  InitNetnsSocket(env, exports);
   return Datapath::Init(env, exports);
 }
 

@@ -14,6 +14,8 @@ declare -A need=(
   [podman]=podman [crun]=crun [conmon]=conmon [nsenter]=util-linux
   # The web view's tests and its README screenshot: a real headless browser.
   [chromium]=chromium
+  # The service catalog's demo: nginx as the load balancer whose upstreams weft renders.
+  [nginx]=nginx
 )
 missing=()
 for cmd in "${!need[@]}"; do

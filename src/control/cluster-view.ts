@@ -1,6 +1,7 @@
 // The cluster as this daemon sees it: tenants, networks, groups, endpoints,
-// policies, hosts, host uplinks, network gateways and the MACs gateways learned, mirrored in memory from one list + watch of the store. Readers
-// (the reconciler, `ls` commands, the DNS resolver) read here, never the
+// policies, hosts, host uplinks, network gateways, the MACs gateways learned and
+// endpoints' health, mirrored in memory from one list + watch of the store. Readers
+// (the reconciler, `ls` commands, the DNS resolver, the catalog) read here, never the
 // store. A watch that stops (compacted history, a cancelled watch) and a
 // timer both re-list from scratch, so a missed event heals instead of
 // leaving the mirror stale.
@@ -14,6 +15,7 @@ import {
   type GatewayMacRecord,
   type GatewayRecord,
   type GroupRecord,
+  type HealthRecord,
   type NetworkRecord,
   type PolicyRecord,
   type TenantRecord,
@@ -41,6 +43,8 @@ export class ClusterView {
   readonly gateways = new Map<string, GatewayRecord>();
   /** By `<n>.<t>`, then MAC: what the network's gateway host learned on its VLAN port. */
   readonly gatewayMacs = new Map<string, Map<string, GatewayMacRecord>>();
+  /** By `<e>.<n>.<t>`: the last result of each checked endpoint's health check. */
+  readonly health = new Map<string, HealthRecord>();
   /** The store revision the mirror has caught up with. */
   revision = 0;
   /** Bumped on every change of the mirror: readers that cache derived data key on it. */
@@ -83,7 +87,7 @@ export class ClusterView {
     const { items, revision } = await this.store.list(ROOT);
     this.#watcher?.close();
     const maps: Array<Map<string, unknown>> = [this.tenants, this.networks, this.groups, this.endpoints, this.hosts, this.policies];
-    for (const m of maps.concat(this.uplinks, this.gateways, this.gatewayMacs)) m.clear();
+    for (const m of maps.concat(this.uplinks, this.gateways, this.gatewayMacs, this.health)) m.clear();
     for (const kv of items) this.#apply(kv.key, kv.value);
     this.revision = Math.max(this.revision, revision);
     this.#watcher = this.store.watch(ROOT, revision, (evs) => this.#onEvents(evs), (err) => {
@@ -129,6 +133,8 @@ export class ClusterView {
         return void set(this.uplinks, `${k.host}/${k.physnet}`);
       case 'gateway':
         return void set(this.gateways, netRef(k.tenant, k.net));
+      case 'health':
+        return void set(this.health, `${k.name}.${netRef(k.tenant, k.net)}`);
       case 'gatewayMac': {
         const net = netRef(k.tenant, k.net);
         let macs = this.gatewayMacs.get(net);

@@ -14,6 +14,7 @@
 //   /weft/uplinks/<h>/<physnet>       UplinkRecord: which interface of host h is the physnet (not leased)
 //   /weft/netgws/<t>/<n>              GatewayRecord: the one host bridging a tunnel network to a VLAN
 //   /weft/gwmacs/<t>/<n>/<mac>        GatewayMacRecord, under the gateway host's lease
+//   /weft/health/<t>/<n>/<e>          HealthRecord: the last result of the endpoint's check, under its host's lease
 //
 // Names are the seeds': a network is addressed as `<n>.<t>`, a group as
 // `<g>.<n>.<t>`, an endpoint as `<e>.<n>.<t>` (its DNS name). Tenants,
@@ -99,6 +100,43 @@ export interface GroupRecord extends Removable {
   policies?: string[];
   /** Per direction: what no rule allows is dropped (absent or false: allowed, as in Contiv). */
   isolate?: { in: boolean; out: boolean };
+  /** The health check of every member that has none of its own. */
+  check?: CheckSpec;
+}
+
+/**
+ * A health check (`--check tcp:PORT|http:PORT/PATH|exec:CMD`), run every
+ * interval by the endpoint's own host from inside the endpoint's network
+ * namespace. Parsed and printed by catalog/check-spec.ts.
+ */
+export interface CheckSpec {
+  kind: 'tcp' | 'http' | 'exec';
+  /** tcp/http: the port probed on the endpoint's address (absent: its service port). */
+  port?: number;
+  /** http: the path asked for, starting with '/'. A 2xx or 3xx answer passes. */
+  path?: string;
+  /** exec: run by /bin/sh -c inside the namespace; exit status 0 passes. */
+  cmd?: string;
+  intervalMs: number;
+  timeoutMs: number;
+}
+
+/**
+ * The last result of an endpoint's health check, written on every change
+ * (never per check) by the host that runs it, under that host's lease. No
+ * record: not checked (yet), which counts as passing.
+ */
+export interface HealthRecord {
+  tenant: string;
+  net: string;
+  /** The endpoint's name. */
+  name: string;
+  host: string;
+  status: 'passing' | 'critical';
+  /** Why, in one line: 'connection refused', 'HTTP 503', 'exit status 1', 'timed out after 1000 ms'. */
+  output: string;
+  /** When the status became what it is (ms since the epoch, the checking host's clock). */
+  since: number;
 }
 
 /** Who a rule is about: the source of an `in` connection, the destination of an `out` one. */
@@ -157,6 +195,8 @@ export interface EndpointRecord {
   ifname?: string;
   /** The service port it listens on, for SRV records (0 when not given). */
   port?: number;
+  /** Its own health check (else its group's, if any). */
+  check?: CheckSpec;
   /** A router: port security lets its router advertisements, DHCP server messages and routed packets through. */
   router?: boolean;
 }
@@ -181,6 +221,8 @@ export const policyKey = (t: string, p: string) => `${ROOT}policies/${t}/${p}`;
 export const policiesOf = (t: string) => `${ROOT}policies/${t}/`;
 export const endpointKey = (t: string, n: string, e: string) => `${ROOT}endpoints/${t}/${n}/${e}`;
 export const endpointsOf = (t: string, n: string) => `${ROOT}endpoints/${t}/${n}/`;
+export const healthKey = (t: string, n: string, e: string) => `${ROOT}health/${t}/${n}/${e}`;
+export const HEALTH_PREFIX = `${ROOT}health/`;
 export const macKey = (t: string, n: string, mac: string) => `${ROOT}macs/${t}/${n}/${mac}`;
 /** The IPAM scope of a network (ipam.ts keys addresses under it). */
 export const ipamScope = (t: string, n: string) => `${t}/${n}`;
@@ -198,7 +240,8 @@ export type ParsedKey =
   | { kind: 'host'; host: string }
   | { kind: 'uplink'; host: string; physnet: string }
   | { kind: 'gateway'; tenant: string; net: string }
-  | { kind: 'gatewayMac'; tenant: string; net: string; mac: string };
+  | { kind: 'gatewayMac'; tenant: string; net: string; mac: string }
+  | { kind: 'health'; tenant: string; net: string; name: string };
 
 /** What a key under ROOT holds; undefined for keys the object model does not mirror (IPAM, claims). */
 export function parseKey(key: string): ParsedKey | undefined {
@@ -224,6 +267,8 @@ export function parseKey(key: string): ParsedKey | undefined {
       return parts.length === 2 ? { kind: 'gateway', tenant: parts[0], net: parts[1] } : undefined;
     case 'gwmacs':
       return parts.length === 3 ? { kind: 'gatewayMac', tenant: parts[0], net: parts[1], mac: parts[2] } : undefined;
+    case 'health':
+      return parts.length === 3 ? { kind: 'health', tenant: parts[0], net: parts[1], name: parts[2] } : undefined;
     default:
       return undefined;
   }

@@ -435,6 +435,8 @@ interface Addon {
   layout: NativeLayout;
   UdpBatchSocket: new (opts: { address: string; port: number; onBatch: (records: Buffer) => void; reuseAddr?: boolean }) => NativeUdpBatchSocket;
   udpRecordHdrLen: number;
+  /** A TCP socket (non-blocking, unconnected) made inside the network namespace at a path: its fd. */
+  socketIn: (netnsPath: string) => number;
   testing: NativeTesting;
 }
 
