@@ -4,6 +4,16 @@ import { unixPath } from './server.js';
 
 export const DEFAULT_API = 'unix:/run/weft/weft.sock';
 
+/** The header every catalog answer carries: the index a blocking query passes back as `?index=`. */
+export const INDEX_HEADER = 'x-weft-index';
+
+/** A catalog answer: its status, its index (X-Weft-Index) and its JSON body. */
+export interface Indexed<T> {
+  status: number;
+  index: number;
+  body: T;
+}
+
 export class ApiError extends Error {
   constructor(
     message: string,
@@ -62,6 +72,47 @@ export class ApiClient {
   /** DELETE /v1/policies/NAME/rules/ID. */
   removePolicyRule<T = unknown>(policy: string, id: string, tenant?: string): Promise<T> {
     return this.delete<T>(`/v1/policies/${encodeURIComponent(policy)}/rules/${encodeURIComponent(id)}${q(tenantQuery(tenant))}`);
+  }
+
+  /**
+   * GET of a catalog call, blocking when `index` is given: the daemon holds
+   * the request until the answer's index passes it or `waitMs` ends. `signal`
+   * abandons the request (a watch that stops). Rejects with ApiError on >= 400.
+   */
+  getIndexed<T = unknown>(path: string, opts: { index?: number; waitMs?: number; signal?: AbortSignal } = {}): Promise<Indexed<T>> {
+    const params = new URLSearchParams();
+    if (opts.index !== undefined) params.set('index', String(opts.index));
+    if (opts.waitMs !== undefined) params.set('wait', `${Math.round(opts.waitMs)}ms`);
+    const sep = path.includes('?') ? '&' : '?';
+    const full = params.size > 0 ? `${path}${sep}${params}` : path;
+    return new Promise((resolve, reject) => {
+      const req = request({ socketPath: this.#socket, method: 'GET', path: full, signal: opts.signal }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const status = res.statusCode ?? 500;
+          let body: unknown;
+          try {
+            body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          } catch {
+            body = undefined;
+          }
+          if (status >= 400) {
+            const e = body as { error?: string; code?: string } | undefined;
+            return reject(new ApiError(e?.error ?? `HTTP ${status}`, status, typeof e?.code === 'string' ? e.code : undefined));
+          }
+          const index = Number(res.headers[INDEX_HEADER] ?? 0);
+          resolve({ status, index: Number.isSafeInteger(index) && index >= 0 ? index : 0, body: body as T });
+        });
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.name === 'AbortError') reject(err);
+        else if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new ApiError(`no weft daemon at ${this.api} (start one with 'weft daemon', or set --api / WEFT_API)`, 503));
+        else reject(new ApiError(`cannot reach the daemon at ${this.api}: ${err.message}`, 503));
+      });
+      req.end();
+    });
   }
 
   call<T>(method: string, path: string, body?: unknown): Promise<T> {

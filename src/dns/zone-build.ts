@@ -3,10 +3,14 @@
 // the reverse (PTR) names of its endpoints, and its subnets' reverse zones.
 // Own names first, then groups, then aliases: an alias never adds to a name
 // that is already an endpoint's or a group's. See zones.ts for the layout.
+// Health: a group's A and SRV sets and an alias's A set hold the members
+// that serve (control/health.ts: passing, or all when none passes); an
+// endpoint's own name, and its name under its group, always answer.
 import type { ClusterView } from '../control/cluster-view.js';
 import { parseCidr, type Subnet } from '../control/ipv4.js';
 import { reservedDnsName } from '../control/names.js';
 import type { EndpointRecord } from '../control/records.js';
+import { serving } from '../control/health.js';
 import { lower, reverseApex, reverseName } from './dns-names.js';
 
 /** One DNS label as weft names objects (checkName), whatever its case. */
@@ -118,12 +122,14 @@ function addEndpointsAndGroups(view: ClusterView, zoneOf: (tenant: string) => Te
   }
   for (const [g, { zone, members }] of byGroup) {
     const node = zone.node(g);
+    const serves = new Set(serving(view, members));
     for (const e of members.sort((a, b) => a.name.localeCompare(b.name))) {
-      node.a.push(e.ip);
       const target = `${e.name.toLowerCase()}.${g}`;
+      zone.node(target).a.push(e.ip);
+      if (!serves.has(e)) continue;
+      node.a.push(e.ip);
       // A member without a port is in the group's A set, but no SRV target: port 0 means "no service here" (RFC 2782).
       if (e.port) node.srv.push({ target, port: e.port });
-      zone.node(target).a.push(e.ip);
     }
   }
 }
@@ -146,6 +152,6 @@ function addAliases(view: ClusterView, zoneOf: (tenant: string) => TenantZone | 
   for (const [fqdn, { zone, holders }] of byAlias) {
     if (zone.nodes.has(fqdn)) continue;
     const node = zone.node(fqdn);
-    for (const e of [...holders.values()].sort((a, b) => a.name.localeCompare(b.name))) node.a.push(e.ip);
+    for (const e of serving(view, [...holders.values()]).sort((a, b) => a.name.localeCompare(b.name))) node.a.push(e.ip);
   }
 }
