@@ -3,7 +3,8 @@
 // over VXLAN and over GRE (host A weft, the kernel or Open vSwitch, and
 // weft on both), two hosts on a VLAN trunk (weft next to Open vSwitch),
 // then control-plane convergence on etcd, DNS, Docker, the CNI plugin's
-// latency, group policy's cost and the micro-benchmarks of the TypeScript
+// latency, group policy's cost, the service catalog (health change to
+// nginx reload, waiting clients per MB) and the micro-benchmarks of the TypeScript
 // tables, printed as tables with ratios. Progress goes to stderr so stdout is
 // just the tables. Ctrl-C stops the run and still cleans up. Each part is
 // imported when it runs: the micro-benchmarks need neither root nor the
@@ -17,6 +18,8 @@ import { partTable } from './table.js';
 
 /** ADDs and DELs timed one after another, and ADDs at once. */
 const CNI_RUNS = 50;
+/** Blocking catalog queries the catalog part holds on one daemon at once. */
+const CATALOG_WAITERS = 2000;
 /** Milliseconds tinybench times each micro-benchmark for. */
 const MICRO_MS = 1000;
 
@@ -100,6 +103,10 @@ async function main(ac: AbortController): Promise<void> {
     if (want('policy')) {
       const { benchPolicy, policyTable } = await import('./policy.js');
       report('policy', await benchPolicy({ seconds, repeats, tries: args.tries, log, signal }), policyTable);
+    }
+    if (want('catalog')) {
+      const { benchCatalog, catalogTable } = await import('./catalog.js');
+      report('catalog', await benchCatalog({ tries: args.tries, waiters: CATALOG_WAITERS, log, signal }), catalogTable);
     }
     if (want('docker')) {
       const { benchDocker, dockerTable } = await import('./docker.js');
