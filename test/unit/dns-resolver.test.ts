@@ -24,7 +24,7 @@ function view(): ClusterView {
     ...Array.from({ length: 120 }, (_, i) => ep('acme', 'blue', `b${i}`, `10.60.1.${i + 10}`, 'big', 8000 + i)),
   ];
   const endpoints = new Map(eps.map((e) => [`${e.name}.${e.net}.${e.tenant}`, e]));
-  return { generation: 1, revision: 7, tenants, networks, groups, endpoints } as unknown as ClusterView;
+  return { generation: 1, revision: 7, tenants, networks, groups, endpoints, health: new Map() } as unknown as ClusterView;
 }
 
 class StubUpstream {

@@ -16,7 +16,7 @@ function view(withUpper = true): ClusterView {
     networks.delete('blue.ACME');
     endpoints.delete('evil');
   }
-  return { generation: 1, revision: 7, tenants, networks, groups: new Map(), endpoints } as unknown as ClusterView;
+  return { generation: 1, revision: 7, tenants, networks, groups: new Map(), endpoints, health: new Map() } as unknown as ClusterView;
 }
 
 const as = (tenant: string | undefined) => (tenant === undefined ? undefined : { tenant });
@@ -95,6 +95,7 @@ describe('Zones: aliases', () => {
       networks: new Map([['blue.acme', { tenant: 'acme', name: 'blue', subnet: '10.1.0.0/24', dns: '10.1.0.2', mtu: 1450, encap: 'vxlan', vni: 1 }]]),
       groups: new Map(groups.map((g) => [`${g}.blue.acme`, { tenant: 'acme', net: 'blue', name: g }])),
       endpoints,
+      health: new Map(),
     };
     return { view: v as unknown as ClusterView, v };
   }
@@ -166,5 +167,38 @@ describe('Zones: aliases', () => {
     expect(aSet(z, 'ok.blue.acme')).toEqual(['A 10.1.0.19']);
     expect(z.lookup(as('acme'), 'a.b.blue.acme', 'A').rcode).toBe('NXDOMAIN');
     expect(z.lookup(as('acme'), 'b.blue.acme', 'A').rcode).toBe('NXDOMAIN');
+  });
+});
+
+describe('Zones and health (issue 19)', () => {
+  // Group web: web1 and web2 with SRV port 80, alias 'www' on both; health results as their host wrote them.
+  const healthView = (status: Record<string, 'passing' | 'critical'>): ClusterView => {
+    const v = view(false) as unknown as { endpoints: Map<string, EndpointRecord>; groups: Map<string, unknown>; health: Map<string, unknown>; generation: number };
+    const member = (name: string, ip: string): EndpointRecord => ({ tenant: 'acme', net: 'blue', name, ip, mac: '02:00:00:00:00:02', host: 'h1', group: 'web', port: 80, aliases: ['www'] });
+    v.endpoints = new Map([['web1', member('web1', '10.1.0.5')], ['web2', member('web2', '10.1.0.6')]]);
+    v.groups = new Map([['web.blue.acme', { tenant: 'acme', net: 'blue', name: 'web' }]]);
+    v.health = new Map(Object.entries(status).map(([name, s]) => [`${name}.blue.acme`, { tenant: 'acme', net: 'blue', name, host: 'h1', status: s, output: '', since: 1 }]));
+    return v as unknown as ClusterView;
+  };
+
+  it('leaves a failing member out of the group\'s A and SRV sets and the alias, but keeps its own names', () => {
+    const z = new Zones(healthView({ web1: 'passing', web2: 'critical' }), 10);
+    expect(answers(z, 'acme', 'web.blue.acme')).toEqual(['A 10.1.0.5']);
+    expect(z.lookup(as('acme'), 'web.blue.acme', 'SRV').answers.map((a) => rec(a).data)).toEqual([expect.objectContaining({ port: 80, target: 'web1.web.blue.acme' })]);
+    expect(answers(z, 'acme', 'www.blue.acme')).toEqual(['A 10.1.0.5']);
+    expect(answers(z, 'acme', 'web2.blue.acme')).toEqual(['A 10.1.0.6']);
+    expect(answers(z, 'acme', 'web2.web.blue.acme')).toEqual(['A 10.1.0.6']);
+  });
+
+  it('answers with every member when every member fails (fail open)', () => {
+    const z = new Zones(healthView({ web1: 'critical', web2: 'critical' }), 10);
+    expect(answers(z, 'acme', 'web.blue.acme').sort()).toEqual(['A 10.1.0.5', 'A 10.1.0.6']);
+    expect(answers(z, 'acme', 'www.blue.acme').sort()).toEqual(['A 10.1.0.5', 'A 10.1.0.6']);
+  });
+
+  it('ignores a result another host wrote about the endpoint', () => {
+    const v = healthView({ web1: 'passing' });
+    (v.health as Map<string, unknown>).set('web2.blue.acme', { tenant: 'acme', net: 'blue', name: 'web2', host: 'h9', status: 'critical', output: '', since: 1 });
+    expect(answers(new Zones(v, 10), 'acme', 'web.blue.acme').sort()).toEqual(['A 10.1.0.5', 'A 10.1.0.6']);
   });
 });
