@@ -89,6 +89,21 @@ describe.skipIf(skipUnless(['podman', 'crun', 'conmon', 'busybox', 'unshare', 'i
     expect((await podman('rm', '-f', '-t', '0', 'c3')).code).toBe(0);
     expect(await endpoints()).toEqual([]);
   }, 120_000);
+
+  it('a --network-alias that names a group of the network puts the container in that group instead', async () => {
+    const g = await weft(api, 'group', 'create', 'api', '--net', 'green.acme');
+    expect(g.code, g.stderr).toBe(0);
+    const run = await podman('run', '-d', '--name', 'c4', ...LIMITS, '--network', 'weftnet', '--network-alias', 'API', '--network-alias', 'other', IMAGE, 'sleep', '600');
+    expect(run.code, run.stderr).toBe(0);
+    const e = (await endpoints()).find((x) => x.name === 'c4');
+    expect(e).toMatchObject({ group: 'api', aliases: expect.arrayContaining(['other']) });
+    expect(e!.aliases).not.toContain('api');
+    // The group's name answers with its member.
+    const ns = await podman('exec', 'c4', 'nslookup', 'api');
+    expect(ns.stdout).toMatch(new RegExp(`Name:\\s+api\\.green\\.acme\\nAddress: ${e!.ip.replace(/\./g, '\\.')}`));
+    expect((await podman('rm', '-f', '-t', '0', 'c4')).code).toBe(0);
+    expect(await endpoints()).toEqual([]);
+  }, 120_000);
 });
 
 // Two hosts on one etcd: podman's containers on host 1 and host 2 reach each
