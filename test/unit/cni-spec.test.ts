@@ -52,6 +52,8 @@ describe('CNI results', () => {
   });
   it('the conflist declares ips, mac and aliases, at 1.0.0', () => {
     expect(conflist('n', 'blue.acme', '/run/weft/weft.sock')).toEqual({ cniVersion: '1.0.0', name: 'n', plugins: [{ type: 'weft', network: 'blue.acme', socket: '/run/weft/weft.sock', capabilities: { ips: true, mac: true, aliases: true } }] });
+    const withGroup = conflist('n', 'blue.acme', '/s', { group: 'web', port: 80, check: 'tcp', checkInterval: undefined });
+    expect(JSON.parse(JSON.stringify(withGroup)).plugins[0]).toEqual({ type: 'weft', network: 'blue.acme', socket: '/s', group: 'web', port: 80, check: 'tcp', capabilities: { ips: true, mac: true, aliases: true } });
   });
 });
 
