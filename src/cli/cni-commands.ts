@@ -8,6 +8,7 @@ import { DEFAULT_API } from '../api/client.js';
 import { unixPath } from '../api/server.js';
 import { checkFields, checkOptions } from './check-options.js';
 import { wholeNumber } from './commands.js';
+import { checkName } from '../control/names.js';
 
 /** Where podman 4.3.1 on Debian looks first among its plugin dirs, and where Debian's own plugins are. */
 export const DEFAULT_CNI_DIR = '/usr/lib/cni';
@@ -78,6 +79,9 @@ export function registerCni(program: Command): void {
   checkOptions(list, false).action((name: string, o, cmd: Command) => {
     if (!CONF_NAME.test(name)) throw new Error(`invalid CNI network name '${name}' (letters, digits, '_', '.', '-')`);
     const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
+    // Judged now, not at the first container's ADD.
+    if (o.group !== undefined) checkName('group', o.group);
+    if (o.port === 0 || o.port > 65535) throw new Error('--port must be 1 to 65535');
     const member = { group: o.group, port: o.port, ...checkFields(o, false) };
     process.stdout.write(JSON.stringify(conflist(name, o.net, unixPath(api), member), null, 2) + '\n');
   });

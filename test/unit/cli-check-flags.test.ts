@@ -96,6 +96,10 @@ describe('check flags of the CLI', () => {
     seen.length = 0;
     await weft('group', 'update', 'web', '--net', 'blue.acme', '--check', 'http', '--check-timeout', '2s');
     expect(seen[0].body).toEqual({ check: 'http', checkTimeout: '2s' });
+    // --interval and --timeout: the same, shorter.
+    seen.length = 0;
+    await weft('group', 'update', 'web', '--net', 'blue.acme', '--check', 'tcp', '--interval', '3s', '--timeout', '2s');
+    expect(seen[0].body).toEqual({ check: 'tcp', checkInterval: '3s', checkTimeout: '2s' });
   });
 
   it('a bad spec or duration is one line, and nothing is sent', async () => {
@@ -107,6 +111,8 @@ describe('check flags of the CLI', () => {
       [['group', 'update', 'g', '--net', 'blue', '--check', 'tcp', '--check-interval', '1s', '--check-timeout', '2s'], /must not be longer than its interval/],
       [['endpoint', 'set', 'w', '--net', 'blue', '--check-interval', '2s'], /^--check-interval and --check-timeout go with --check SPEC$/],
       [['endpoint', 'set', 'w', '--net', 'blue', '--check', 'none', '--check-timeout', '2s'], /^--check none takes no/],
+      [['endpoint', 'set', 'w', '--net', 'blue', '--check', 'tcp', '--interval', '2s', '--check-interval', '3s'], /^give --check-interval or --interval, not both$/],
+      [['endpoint', 'create', 'w', '--net', 'blue', '--check', 'tcp', '--timeout', 'x'], /^check timeout 'x' is not a duration/],
     ];
     for (const [args, msg] of bad) {
       const err = await weft(...args).then(() => undefined, (e: Error) => e);
