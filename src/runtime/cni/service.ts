@@ -122,14 +122,12 @@ export class CniService {
       const candidates = [typeof req.podName === 'string' ? dnsLabel(req.podName) : undefined, dnsLabel(`c${short}`)].filter((c): c is string => !!c);
       const name = candidates.find((c) => !taken.has(c.toLowerCase()));
       if (!name) throw conflict(`no free endpoint name for container ${short} on '${net}' (tried ${candidates.join(', ')})`);
-      let aliases = this.#aliases(req, name, warnings);
-      // A group given outright is made on first use (as a Docker label's is); else an alias may name one.
-      let group = member.group;
-      if (group !== undefined && !groups.includes(group)) await this.#makeGroup(group, net);
-      if (group === undefined) {
-        group = groupFromAliases(req.aliases, groups);
-        if (group) aliases = aliases.filter((a) => a !== group!.toLowerCase());
-      }
+      // A group given outright is made on first use (as a Docker label's is); else an alias may name one,
+      // and is then the group's name rather than an alias of its own.
+      if (member.group !== undefined && !groups.includes(member.group)) await this.#makeGroup(member.group, net);
+      const viaAlias = member.group === undefined ? groupFromAliases(req.aliases, groups) : undefined;
+      const group = member.group ?? viaAlias;
+      const aliases = this.#aliases(req, name, warnings).filter((a) => a !== viaAlias?.toLowerCase());
       const e = await this.parts.endpoints.create({ name, net, aliases, group, port: member.port, ip: optText(req.ip), mac: optText(req.mac), netns, ifname, ...member.check });
       const rec: CniRecord = { containerId, ifname, config, net, endpoint: e.name, netns };
       this.#records.set(key(containerId, ifname), rec);
