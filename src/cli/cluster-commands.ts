@@ -5,6 +5,7 @@ import type { GroupView } from '../control/objects.js';
 import type { EndpointView } from '../control/endpoints.js';
 import { client, wholeNumber } from './commands.js';
 import { printJson, printTable } from './format.js';
+import { checkFields, checkOptions, checkText } from './check-options.js';
 
 const enc = encodeURIComponent;
 /** `?k=v&...` of the options that were given. */
@@ -57,33 +58,40 @@ const collect = (v: string, prev?: string[]) => [...(prev ?? []), v];
 const isolation = (g: GroupView) => (g.isolate?.in && g.isolate.out ? 'both' : g.isolate?.in ? 'in' : g.isolate?.out ? 'out' : undefined);
 
 /** `policies a,b, isolated in` of a group, for a line of output ('' when neither). */
-const policyFields = (g: GroupView) => [g.policies?.length ? `policies ${g.policies.join(',')}` : '', isolation(g) ? `isolated ${isolation(g)}` : ''].filter(Boolean).join(', ');
+const policyFields = (g: GroupView) => [g.policies?.length ? `policies ${g.policies.join(',')}` : '', isolation(g) ? `isolated ${isolation(g)}` : '', checkText(g) ? `check ${checkText(g)}` : ''].filter(Boolean).join(', ');
 
 export function registerGroup(program: Command): void {
   const group = program.command('group').description('endpoint groups: <group>.<net>.<tenant>');
-  group
-    .command('create <name>')
-    .description('create a group on a network')
-    .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
-    .option('-t, --tenant <t>', 'tenant', 'default')
-    .option('-p, --policy <p>', "a policy of the tenant whose rules apply to the group's endpoints (repeatable)", collect)
-    .option('--isolate <dir>', 'drop what no rule allows: in, out, both (default none: allow)')
+  checkOptions(
+    group
+      .command('create <name>')
+      .description('create a group on a network (its --check is every member\'s that has none of its own)')
+      .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
+      .option('-t, --tenant <t>', 'tenant', 'default')
+      .option('-p, --policy <p>', "a policy of the tenant whose rules apply to the group's endpoints (repeatable)", collect)
+      .option('--isolate <dir>', 'drop what no rule allows: in, out, both (default none: allow)'),
+    false,
+  )
     .option('--json', 'print JSON')
     .action(async (name: string, o, cmd: Command) => {
-      const g = await client(cmd).post<GroupView>('/v1/groups', { name, net: o.net, tenant: o.tenant, policies: o.policy, isolate: o.isolate });
+      const check = checkFields(o, false);
+      const g = await client(cmd).post<GroupView>('/v1/groups', { name, net: o.net, tenant: o.tenant, policies: o.policy, isolate: o.isolate, ...check });
       if (o.json) printJson(g);
       else console.log(`group ${g.name}.${g.net}.${g.tenant} created${policyFields(g) && `, ${policyFields(g)}`}`);
     });
-  group
-    .command('update <name>')
-    .description("change a group's policies and isolation (one change, applied at once)")
-    .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
-    .option('-t, --tenant <t>', 'tenant', 'default')
-    .option('-p, --policy <p>', 'its policies become exactly these (repeatable)', collect)
-    .option('--no-policies', 'drop every policy')
-    .option('--add-policy <p>', 'list one more policy (repeatable)', collect)
-    .option('--remove-policy <p>', 'stop listing a policy (repeatable)', collect)
-    .option('--isolate <dir>', 'drop what no rule allows: in, out, both, or none')
+  checkOptions(
+    group
+      .command('update <name>')
+      .description("change a group's policies, isolation and health check (one change, applied at once)")
+      .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
+      .option('-t, --tenant <t>', 'tenant', 'default')
+      .option('-p, --policy <p>', 'its policies become exactly these (repeatable)', collect)
+      .option('--no-policies', 'drop every policy')
+      .option('--add-policy <p>', 'list one more policy (repeatable)', collect)
+      .option('--remove-policy <p>', 'stop listing a policy (repeatable)', collect)
+      .option('--isolate <dir>', 'drop what no rule allows: in, out, both, or none'),
+    true,
+  )
     .option('--json', 'print JSON')
     .action(async (name: string, o, cmd: Command) => {
       if (o.policy && o.policies === false) throw new Error('--policy and --no-policies cannot go together');
@@ -92,8 +100,9 @@ export function registerGroup(program: Command): void {
         addPolicies: o.addPolicy as string[] | undefined,
         removePolicies: o.removePolicy as string[] | undefined,
         isolate: o.isolate as 'in' | 'out' | 'both' | 'none' | undefined,
+        ...checkFields(o, true),
       };
-      if (Object.values(change).every((v) => v === undefined)) throw new Error('nothing to change: give --policy, --no-policies, --add-policy, --remove-policy or --isolate');
+      if (Object.values(change).every((v) => v === undefined)) throw new Error('nothing to change: give --policy, --no-policies, --add-policy, --remove-policy, --isolate or --check');
       const g = await client(cmd).updateGroup<GroupView>(name, o.net, change, o.tenant);
       if (o.json) printJson(g);
       else console.log(`group ${g.name}.${g.net}.${g.tenant}: ${policyFields(g) || 'no policies, not isolated'}`);
@@ -108,8 +117,8 @@ export function registerGroup(program: Command): void {
       const rows = await client(cmd).get<GroupView[]>(`/v1/groups${query({ tenant: o.tenant, net: o.net })}`);
       if (o.json) return printJson(rows);
       printTable(
-        ['NAME', 'NET', 'TENANT', 'GBP ID', 'POLICIES', 'ISOLATE', 'MEMBERS'],
-        rows.map((g) => [g.name, g.net, g.tenant, g.gbpId, g.policies?.join(','), isolation(g), g.members.join(',')]),
+        ['NAME', 'NET', 'TENANT', 'GBP ID', 'POLICIES', 'ISOLATE', 'CHECK', 'MEMBERS'],
+        rows.map((g) => [g.name, g.net, g.tenant, g.gbpId, g.policies?.join(','), isolation(g), checkText(g), g.members.join(',')]),
       );
     });
   group
@@ -124,12 +133,12 @@ export function registerGroup(program: Command): void {
 }
 
 
-/** `aliases a,b; group g; port 80` of an endpoint, for a line of output. */
-const names = (e: EndpointView) => `aliases ${e.aliases?.join(',') || '-'}; group ${e.group ?? '-'}; port ${e.port ?? '-'}`;
+/** `aliases a,b; group g; port 80; check tcp every 5s, timeout 1s` of an endpoint, for a line of output. */
+const names = (e: EndpointView) => `aliases ${e.aliases?.join(',') || '-'}; group ${e.group ?? '-'}; port ${e.port ?? '-'}; check ${checkText(e) ?? '-'}`;
 
 export function registerEndpoint(program: Command): void {
   const ep = program.command('endpoint').description('endpoints: a container on a network, with its address and MAC');
-  ep
+  const create = ep
     .command('create <name>')
     .description('allocate an address and MAC, and with --netns make its TAP port on this host')
     .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
@@ -141,27 +150,32 @@ export function registerEndpoint(program: Command): void {
     .option('--netns <ns>', 'namespace the endpoint\'s interface goes into')
     .option('--ifname <name>', 'interface name inside the namespace', 'eth0')
     .option('--port <n>', 'the port its service listens on (SRV records of its group)', wholeNumber('--port'))
-    .option('--router', 'a router: may send router advertisements, DHCP server messages and routed packets')
+    .option('--router', 'a router: may send router advertisements, DHCP server messages and routed packets');
+  checkOptions(create, false)
     .option('--json', 'print JSON')
     .action(async (name: string, o, cmd: Command) => {
+      const check = checkFields(o, false);
       const e = await client(cmd).post<EndpointView>('/v1/endpoints', {
         name, net: o.net, tenant: o.tenant, group: o.group, aliases: o.alias, ip: o.ip, mac: o.mac, netns: o.netns, ifname: o.netns ? o.ifname : undefined,
         port: o.port,
         router: o.router ? true : undefined,
+        ...check,
       });
       if (o.json) printJson(e);
       else console.log(`endpoint ${e.ref} created: ${e.ip} ${e.mac} on host ${e.host}${e.netns ? ` (${e.netns}/${e.ifname})` : ''}${e.router ? ' (router)' : ''}${e.aliases ? `, aliases ${e.aliases.join(',')}` : ''}`);
     });
-  ep
+  const set = ep
     .command('set <name>')
-    .description('change an endpoint\'s DNS names in place (on the host it lives on): aliases, group, SRV port')
+    .alias('update')
+    .description('change an endpoint\'s DNS names and health check in place (on the host it lives on): aliases, group, SRV port, check')
     .requiredOption('--net <net>', 'network (NAME, or NAME.TENANT)')
     .option('--tenant <t>', 'tenant', 'default')
     .option('--alias <name>', 'its aliases become exactly these (repeatable)', collect)
     .option('--no-aliases', 'drop every alias')
     .option('--group <g>', 'put it in this group (made when missing)')
     .option('--no-group', 'take it out of its group')
-    .option('--port <n>', 'the port its service listens on, for its group\'s SRV records (0: none)', wholeNumber('--port'))
+    .option('--port <n>', 'the port its service listens on, for its group\'s SRV records (0: none)', wholeNumber('--port'));
+  checkOptions(set, true)
     .option('--json', 'print JSON')
     .action(async (name: string, o, cmd: Command) => {
       if (o.alias && o.aliases === false) throw new Error('--alias and --no-aliases cannot go together');
@@ -169,8 +183,9 @@ export function registerEndpoint(program: Command): void {
         aliases: o.aliases === false ? [] : (o.alias as string[] | undefined),
         group: o.group === false ? null : (o.group as string | undefined),
         port: o.port as number | undefined,
+        ...checkFields(o, true),
       };
-      if (Object.values(change).every((v) => v === undefined)) throw new Error('nothing to change: give --alias, --no-aliases, --group, --no-group or --port');
+      if (Object.values(change).every((v) => v === undefined)) throw new Error('nothing to change: give --alias, --no-aliases, --group, --no-group, --port or --check');
       const e = await client(cmd).updateEndpoint<EndpointView>(name, o.net, change, o.tenant);
       if (o.json) printJson(e);
       else console.log(`endpoint ${e.ref}: ${names(e)}`);
@@ -184,7 +199,7 @@ export function registerEndpoint(program: Command): void {
     .action(async (o, cmd: Command) => {
       const rows = await client(cmd).get<EndpointView[]>(`/v1/endpoints${query({ tenant: o.tenant, net: o.net })}`);
       if (o.json) return printJson(rows);
-      printTable(['NAME', 'NET', 'TENANT', 'GROUP', 'ALIASES', 'IP', 'MAC', 'HOST'], rows.map((e) => [e.name, e.net, e.tenant, e.group, e.aliases?.join(','), e.ip, e.mac, e.host]));
+      printTable(['NAME', 'NET', 'TENANT', 'GROUP', 'ALIASES', 'IP', 'MAC', 'HOST', 'CHECK'], rows.map((e) => [e.name, e.net, e.tenant, e.group, e.aliases?.join(','), e.ip, e.mac, e.host, checkText(e)]));
     });
   ep
     .command('inspect <name>')

@@ -6,6 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, type Command } from 'commander';
 import { DEFAULT_API } from '../api/client.js';
 import { unixPath } from '../api/server.js';
+import { checkFields, checkOptions } from './check-options.js';
+import { wholeNumber } from './commands.js';
+import { checkName } from '../control/names.js';
 
 /** Where podman 4.3.1 on Debian looks first among its plugin dirs, and where Debian's own plugins are. */
 export const DEFAULT_CNI_DIR = '/usr/lib/cni';
@@ -39,11 +42,12 @@ function makeDirs(dir: string): void {
   mkdirSync(dir);
 }
 
-export function conflist(name: string, net: string, socket: string): Record<string, unknown> {
+/** `member`: the plugin's group, port and check keys, the same for every container of the network. */
+export function conflist(name: string, net: string, socket: string, member: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     cniVersion: '1.0.0',
     name,
-    plugins: [{ type: 'weft', network: net, socket, capabilities: { ips: true, mac: true, aliases: true } }],
+    plugins: [{ type: 'weft', network: net, socket, ...member, capabilities: { ips: true, mac: true, aliases: true } }],
   };
 }
 
@@ -63,16 +67,22 @@ export function registerCni(program: Command): void {
         throw new Error(`cannot install into ${o.dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }
     });
-  cni
+  const list = cni
     .command('conflist <name>')
     .description('print a network configuration list (for /etc/cni/net.d/NAME.conflist) that attaches to a weft network')
     .requiredOption('--net <net.tenant>', 'the weft network, e.g. blue.acme', (v: string) => {
       if (!NET_REF.test(v)) throw new InvalidArgumentError('must be <net>.<tenant>, e.g. blue.acme');
       return v;
     })
-    .action((name: string, o, cmd: Command) => {
-      if (!CONF_NAME.test(name)) throw new Error(`invalid CNI network name '${name}' (letters, digits, '_', '.', '-')`);
-      const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
-      process.stdout.write(JSON.stringify(conflist(name, o.net, unixPath(api)), null, 2) + '\n');
-    });
+    .option('--group <g>', 'every container of this CNI network joins this group (made on first use)')
+    .option('--port <n>', 'their service port, for the group\'s SRV records', wholeNumber('--port'));
+  checkOptions(list, false).action((name: string, o, cmd: Command) => {
+    if (!CONF_NAME.test(name)) throw new Error(`invalid CNI network name '${name}' (letters, digits, '_', '.', '-')`);
+    const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
+    // Judged now, not at the first container's ADD.
+    if (o.group !== undefined) checkName('group', o.group);
+    if (o.port === 0 || o.port > 65535) throw new Error('--port must be 1 to 65535');
+    const member = { group: o.group, port: o.port, ...checkFields(o, false) };
+    process.stdout.write(JSON.stringify(conflist(name, o.net, unixPath(api), member), null, 2) + '\n');
+  });
 }

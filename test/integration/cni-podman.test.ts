@@ -35,7 +35,10 @@ describe.skipIf(skipUnless(['podman', 'crun', 'conmon', 'busybox', 'unshare', 'i
     }
     const conf = await weft(api, 'cni', 'conflist', 'weftnet', '--net', 'green.acme');
     expect(conf.code, conf.stderr).toBe(0);
-    ({ dir, podman } = await podmanWith('wt-cn-pm', { weftnet: conf.stdout }));
+    // A second CNI network on the same weft network whose containers join group db.
+    const db = await weft(api, 'cni', 'conflist', 'weftdb', '--net', 'green.acme', '--group', 'db', '--port', '5432');
+    expect(db.code, db.stderr).toBe(0);
+    ({ dir, podman } = await podmanWith('wt-cn-pm', { weftnet: conf.stdout, weftdb: db.stdout }));
   }, 180_000);
 
   afterAll(async () => {
@@ -87,6 +90,31 @@ describe.skipIf(skipUnless(['podman', 'crun', 'conmon', 'busybox', 'unshare', 'i
     expect(run.code, run.stderr).toBe(0);
     expect((await endpoints()).find((e) => e.ip === '10.231.2.20')?.name).toBe('c3');
     expect((await podman('rm', '-f', '-t', '0', 'c3')).code).toBe(0);
+    expect(await endpoints()).toEqual([]);
+  }, 120_000);
+
+  it('a --network-alias that names a group of the network puts the container in that group instead', async () => {
+    const g = await weft(api, 'group', 'create', 'api', '--net', 'green.acme');
+    expect(g.code, g.stderr).toBe(0);
+    const run = await podman('run', '-d', '--name', 'c4', ...LIMITS, '--network', 'weftnet', '--network-alias', 'API', '--network-alias', 'other', IMAGE, 'sleep', '600');
+    expect(run.code, run.stderr).toBe(0);
+    const e = (await endpoints()).find((x) => x.name === 'c4');
+    expect(e).toMatchObject({ group: 'api', aliases: expect.arrayContaining(['other']) });
+    expect(e!.aliases).not.toContain('api');
+    // The group's name answers with its member.
+    const ns = await podman('exec', 'c4', 'nslookup', 'api');
+    expect(ns.stdout).toMatch(new RegExp(`Name:\\s+api\\.green\\.acme\\nAddress: ${e!.ip.replace(/\./g, '\\.')}`));
+    expect((await podman('rm', '-f', '-t', '0', 'c4')).code).toBe(0);
+    expect(await endpoints()).toEqual([]);
+  }, 120_000);
+
+  it('a CNI network whose configuration names a group (made on first use) and a port puts its containers there', async () => {
+    const run = await podman('run', '-d', '--name', 'c5', ...LIMITS, '--network', 'weftdb', IMAGE, 'sleep', '600');
+    expect(run.code, run.stderr).toBe(0);
+    expect((await endpoints()).find((x) => x.name === 'c5')).toMatchObject({ group: 'db', port: 5432 });
+    const groups = await weftJson<Array<{ name: string; members: string[] }>>(api, 'group', 'ls', '--net', 'green.acme');
+    expect(groups.find((g) => g.name === 'db')?.members).toEqual(['c5']);
+    expect((await podman('rm', '-f', '-t', '0', 'c5')).code).toBe(0);
     expect(await endpoints()).toEqual([]);
   }, 120_000);
 });

@@ -10,6 +10,7 @@ import { runPlugin } from '../../src/runtime/cni/plugin.js';
 import { buildResult, convertResult, parseCniArgs, type Attachment } from '../../src/runtime/cni/spec.js';
 import { dnsLabel, nsName } from '../../src/runtime/cni/service.js';
 import { conflist } from '../../src/cli/cni-commands.js';
+import { groupFromAliases, readMember } from '../../src/runtime/cni/membership.js';
 
 const A: Attachment = { ifname: 'eth0', mac: '02:57:0a:e7:01:03', sandbox: '/run/netns/x', mtu: 1450, address: '10.231.1.3/24', gateway: '10.231.1.1', nameservers: ['10.231.1.2'], search: ['blue.acme', 'acme'] };
 
@@ -51,6 +52,8 @@ describe('CNI results', () => {
   });
   it('the conflist declares ips, mac and aliases, at 1.0.0', () => {
     expect(conflist('n', 'blue.acme', '/run/weft/weft.sock')).toEqual({ cniVersion: '1.0.0', name: 'n', plugins: [{ type: 'weft', network: 'blue.acme', socket: '/run/weft/weft.sock', capabilities: { ips: true, mac: true, aliases: true } }] });
+    const withGroup = conflist('n', 'blue.acme', '/s', { group: 'web', port: 80, check: 'tcp', checkInterval: undefined });
+    expect(JSON.parse(JSON.stringify(withGroup)).plugins[0]).toEqual({ type: 'weft', network: 'blue.acme', socket: '/s', group: 'web', port: 80, check: 'tcp', capabilities: { ips: true, mac: true, aliases: true } });
   });
 });
 
@@ -104,6 +107,32 @@ describe('the plugin process', () => {
     expect(seen[0].body.ip).toBe('10.231.1.11');
   });
 
+  it('ADD sends the configuration\'s group, port and check; CNI_ARGS WEFT_* win over them; unknown args are ignored', async () => {
+    reply = () => [200, A];
+    seen.length = 0;
+    const keys = { group: 'web', port: 80, check: 'http:80/health', checkInterval: '2s', checkTimeout: 500 };
+    expect((await runPlugin(env, conf(keys))).exitCode).toBe(0);
+    expect(seen[0].body).toMatchObject(keys);
+    seen.length = 0;
+    const r = await runPlugin({ ...env, CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=x;WEFT_GROUP=api;WEFT_PORT=8080;WEFT_CHECK=tcp;WEFT_CHECK_TIMEOUT=1s;PODMAN_THING=1' }, conf(keys));
+    expect(r.exitCode).toBe(0);
+    expect(seen[0].body).toMatchObject({ group: 'api', port: '8080', check: 'tcp', checkInterval: '2s', checkTimeout: '1s' });
+    // Neither: none of the fields.
+    seen.length = 0;
+    await runPlugin(env, conf());
+    for (const k of Object.keys(keys)) expect(seen[0].body).not.toHaveProperty(k);
+  });
+
+  it('a group, port or check of the wrong type in the configuration is its error (7), sent nowhere', async () => {
+    seen.length = 0;
+    for (const bad of [{ group: 7 }, { port: 1.5 }, { check: ['tcp'] }, { checkInterval: {} }, { group: '' }]) {
+      const r = await runPlugin(env, conf(bad));
+      expect(r.exitCode).toBe(1);
+      expect(JSON.parse(r.stdout)).toMatchObject({ code: 7, msg: expect.stringMatching(/^"(group|port|check|checkInterval)" must be /) });
+    }
+    expect(seen).toEqual([]);
+  });
+
   it('maps the daemon\'s answers to codes: 503 is 11, an unknown network 7, an unknown container 3, a refusal 100', async () => {
     const cases: Array<[number, string, number]> = [
       [503, 'this host has no lease in the store right now', 11],
@@ -137,5 +166,36 @@ describe('the plugin process', () => {
     silent.closeAllConnections();
     silent.close();
     expect(JSON.parse(r.stdout)).toMatchObject({ code: 11, msg: `weft daemon unavailable at ${p}` });
+  });
+});
+
+describe('CNI group, port and check on the daemon side', () => {
+  it('takes a group name, a port as a number or digits, a check with its durations', () => {
+    expect(readMember({})).toEqual({});
+    expect(readMember({ group: 'web', port: '8080', check: 'http:80/health', checkInterval: '2s', checkTimeout: 500 })).toEqual({
+      group: 'web',
+      port: 8080,
+      check: { check: 'http:80/health', checkInterval: '2s', checkTimeout: 500 },
+    });
+    expect(readMember({ port: 53, check: 'exec:true' })).toEqual({ port: 53, check: { check: 'exec:true' } });
+  });
+  it('refuses in one line what the endpoint would refuse later, before anything is made', () => {
+    const bad: Array<[Record<string, unknown>, RegExp]> = [
+      [{ group: 'we b' }, /^invalid group name 'we b'/],
+      [{ port: '0' }, /^invalid port '0' \(1 to 65535; "port" or WEFT_PORT\)$/],
+      [{ port: 70000 }, /^invalid port '70000'/],
+      [{ check: 'udp:53' }, /^check 'udp:53' is not tcp/],
+      [{ check: 'tcp', checkInterval: 'soon' }, /^check interval 'soon' is not a duration/],
+      [{ checkTimeout: '1s' }, /need a check$/],
+      [{ check: 5 }, /^check must be a string/],
+    ];
+    for (const [req, msg] of bad) expect(() => readMember(req), JSON.stringify(req)).toThrow(msg);
+  });
+  it('the first alias that names a group of the network is the group (case folded); none, none', () => {
+    expect(groupFromAliases(['c1', 'WEB', 'api'], ['api', 'web'])).toBe('web');
+    expect(groupFromAliases(['c1', 'db'], ['Db'])).toBe('Db');
+    expect(groupFromAliases(['c1', 'x'], ['web'])).toBeUndefined();
+    expect(groupFromAliases(undefined, ['web'])).toBeUndefined();
+    expect(groupFromAliases([7, null, 'web'], ['web'])).toBe('web');
   });
 });

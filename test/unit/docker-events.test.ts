@@ -16,6 +16,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DockerApi } from '../../src/runtime/docker/docker-api.js';
 import { DockerWatcher, type NamesTarget } from '../../src/runtime/docker/events.js';
 import { readInspect, type EndpointNames } from '../../src/runtime/docker/names.js';
+import { weftEnv } from '../../src/runtime/docker/env.js';
+import type { Controller } from '../../src/control/controller.js';
+import type { Endpoints } from '../../src/control/endpoints.js';
+import type { Objects } from '../../src/control/objects.js';
 import { eventually } from '../helpers/sh.js';
 
 type Doc = Record<string, unknown> & { Id: string };
@@ -208,6 +212,43 @@ describe('names from inspect', () => {
     expect(v.skipped.join('\n')).toMatch(/label weft.port="80x" is not a port/);
     expect(readInspect({ Id: 42 })).toBeUndefined();
     expect(readInspect(null)).toBeUndefined();
+  });
+
+  it('weft.check and its interval and timeout labels: sent as given when they parse, else left out with the reason', () => {
+    const names = (labels: Record<string, string>) => {
+      const v = readInspect(container({ id: 'd'.repeat(64), name: 'web2', endpoint: 'f'.repeat(64), labels }))!;
+      return { names: v.attachments[0].names, skipped: v.skipped };
+    };
+    expect(names({ 'weft.group': 'web', 'weft.check': 'http:80/health', 'weft.check.interval': '2s', 'weft.check.timeout': '500ms' })).toEqual({
+      names: { aliases: ['web2'], group: 'web', check: 'http:80/health', checkInterval: '2s', checkTimeout: '500ms' },
+      skipped: [],
+    });
+    expect(names({ 'weft.check': 'exec:pg_isready -q' }).names).toEqual({ aliases: ['web2'], check: 'exec:pg_isready -q' });
+    const bad: Array<[Record<string, string>, RegExp]> = [
+      [{ 'weft.check': 'udp:53' }, /^label weft.check="udp:53" not used: check 'udp:53' is not tcp/],
+      [{ 'weft.check': 'tcp:80', 'weft.check.interval': 'often' }, /^label weft.check="tcp:80" not used: check interval 'often' is not a duration/],
+      [{ 'weft.check': 'tcp', 'weft.check.interval': '1s', 'weft.check.timeout': '5s' }, /must not be longer than its interval/],
+      [{ 'weft.check.timeout': '2s' }, /^label weft.check.interval or weft.check.timeout without weft.check: no check$/],
+    ];
+    for (const [labels, why] of bad) {
+      const r = names({ 'weft.port': '80', ...labels });
+      // The rest of the labels still count, as with a bad weft.port.
+      expect(r.names).toEqual({ aliases: ['web2'], port: 80 });
+      expect(r.skipped).toHaveLength(1);
+      expect(r.skipped[0]).toMatch(why);
+    }
+  });
+
+  it("setNames sends the check with the names, and check: null when the container has none (its labels are the whole truth)", async () => {
+    const sent: unknown[] = [];
+    const endpoints = { update: async (r: unknown) => void sent.push(r) } as unknown as Endpoints;
+    const env = weftEnv({ objects: {} as Objects, endpoints, ctl: {} as Controller, realise: async () => undefined });
+    await env.setNames({ name: 'dk1', net: 'blue.acme' }, { aliases: ['web2'], group: 'web', check: 'tcp:80', checkInterval: '2s' });
+    await env.setNames({ name: 'dk1', net: 'blue.acme' }, { aliases: [] });
+    expect(JSON.parse(JSON.stringify(sent))).toEqual([
+      { name: 'dk1', net: 'blue.acme', aliases: ['web2'], group: 'web', port: 0, check: 'tcp:80', checkInterval: '2s' },
+      { name: 'dk1', net: 'blue.acme', aliases: [], group: null, port: 0, check: null },
+    ]);
   });
 });
 

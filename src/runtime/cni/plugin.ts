@@ -18,6 +18,7 @@ import {
   type Attachment,
   type CniResult,
 } from './spec.js';
+import { weftArgs } from './weft-args.js';
 
 export const DEFAULT_SOCKET = '/run/weft/weft.sock';
 const COMMANDS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'GC', 'STATUS'];
@@ -88,6 +89,7 @@ export async function runPlugin(env: NodeJS.ProcessEnv, stdin: string, opts: { t
     const ip = firstIPv4(argsIps) ?? firstIPv4(rc.ips) ?? (args.get('IP') ? args.get('IP')!.split('/')[0] : undefined);
     const mac = typeof rc.mac === 'string' ? rc.mac : args.get('MAC');
     const aliases = (rc.aliases as Record<string, unknown> | undefined)?.[conf.name];
+    const member = weftArgs(conf.raw, args);
     const prev = input.prevResult as CniResult | undefined;
     if (prev !== undefined && (typeof prev !== 'object' || prev === null || Array.isArray(prev))) throw new CniError(Code.invalidConfig, 'prevResult must be an object');
     const a = (await daemon.call('POST', '/v1/cni/add', {
@@ -100,6 +102,7 @@ export async function runPlugin(env: NodeJS.ProcessEnv, stdin: string, opts: { t
       mac,
       podName: args.get('K8S_POD_NAME'),
       aliases: Array.isArray(aliases) ? aliases : [],
+      ...member,
     })) as Attachment & { warnings?: string[] };
     warnings.push(...(a.warnings ?? []));
     const prevIn = prev ? convertResult(prev, version) : undefined;

@@ -14,6 +14,7 @@ import { netnsExists, VALID_IFNAME } from '../../switch/netns.js';
 import { ipIn } from '../../sys/exec.js';
 import { CONTAINER_ID, type Attachment } from './spec.js';
 import { MAX_ALIASES } from '../../control/endpoint-update.js';
+import { groupFromAliases, readMember, type MemberRequest } from './membership.js';
 
 /** One DNS label as weft names objects (what checkName takes). */
 const LABEL = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -41,7 +42,8 @@ export class CniFile extends JsonFile<CniState> {
   }
 }
 
-export interface CniAddRequest {
+/** Besides the attachment: `group`, `port`, `check`, `checkInterval`, `checkTimeout` (the configuration's keys or CNI_ARGS). */
+export interface CniAddRequest extends MemberRequest {
   containerId?: unknown;
   ifname?: unknown;
   netns?: unknown;
@@ -105,20 +107,28 @@ export class CniService {
     if (typeof req.net !== 'string' || !req.net.includes('.')) throw badRequest('the network must be named as <net>.<tenant>');
     const n = this.parts.objects.network(req.net);
     const net = n.ref;
+    const member = readMember(req);
     return this.#locked(key(containerId, ifname), async () => {
       const had = this.#records.get(key(containerId, ifname));
       if (had) throw conflict(`container ${containerId.slice(0, 12)} already has interface '${ifname}' on weft (endpoint '${had.endpoint}.${had.net}'): DEL it first`);
       const warnings: string[] = [];
+      const groups = this.parts.objects.groups(undefined, net).map((g) => g.name);
       const taken = new Set([
         ...this.parts.endpoints.list({ net }).map((e) => e.name.toLowerCase()),
-        ...this.parts.objects.groups(undefined, net).map((g) => g.name.toLowerCase()),
+        ...groups.map((g) => g.toLowerCase()),
+        ...(member.group ? [member.group.toLowerCase()] : []),
       ]);
       const short = containerId.slice(0, 12).toLowerCase();
       const candidates = [typeof req.podName === 'string' ? dnsLabel(req.podName) : undefined, dnsLabel(`c${short}`)].filter((c): c is string => !!c);
       const name = candidates.find((c) => !taken.has(c.toLowerCase()));
       if (!name) throw conflict(`no free endpoint name for container ${short} on '${net}' (tried ${candidates.join(', ')})`);
-      const aliases = this.#aliases(req, name, warnings);
-      const e = await this.parts.endpoints.create({ name, net, aliases, ip: optText(req.ip), mac: optText(req.mac), netns, ifname });
+      // A group given outright is made on first use (as a Docker label's is); else an alias may name one,
+      // and is then the group's name rather than an alias of its own.
+      if (member.group !== undefined && !groups.includes(member.group)) await this.#makeGroup(member.group, net);
+      const viaAlias = member.group === undefined ? groupFromAliases(req.aliases, groups) : undefined;
+      const group = member.group ?? viaAlias;
+      const aliases = this.#aliases(req, name, warnings).filter((a) => a !== viaAlias?.toLowerCase());
+      const e = await this.parts.endpoints.create({ name, net, aliases, group, port: member.port, ip: optText(req.ip), mac: optText(req.mac), netns, ifname, ...member.check });
       const rec: CniRecord = { containerId, ifname, config, net, endpoint: e.name, netns };
       this.#records.set(key(containerId, ifname), rec);
       try {
@@ -142,6 +152,15 @@ export class CniService {
         warnings,
       };
     });
+  }
+
+  /** Creates a group; one made meanwhile (another ADD of the same configuration) is as good. */
+  async #makeGroup(name: string, net: string): Promise<void> {
+    try {
+      await this.parts.objects.createGroup({ name, net });
+    } catch (err) {
+      if (!(err instanceof WeftError && err.code === 'conflict' && /already exists/.test(err.message))) throw err;
+    }
   }
 
   /**

@@ -35,8 +35,9 @@ export interface DockerEnv {
   removePort(name: string, ifname: string): Promise<void>;
   hasPort(name: string): boolean;
   /**
-   * Sets a Docker endpoint's DNS aliases, group (made when missing) and SRV
-   * port, from its container (the name watcher); an empty list clears them.
+   * Sets a Docker endpoint's DNS aliases, group (made when missing), SRV
+   * port and health check, from its container (the name watcher); an empty
+   * list clears them.
    */
   setNames(endpoint: { name: string; net: string }, names: EndpointNames): Promise<void>;
 }
@@ -82,8 +83,10 @@ export function weftEnv(deps: { objects: Objects; endpoints: Endpoints; ctl: Con
     },
     hasPort: (name) => ctl.hasPort(name),
     // A group named by a label is made on first use (and stays, like any group).
+    // The labels are the container's whole truth: no weft.check clears a check.
     setNames: async (ep, names) => {
-      await endpoints.update({ name: ep.name, net: ep.net, aliases: names.aliases, group: names.group ?? null, port: names.port ?? 0 });
+      const check = { check: names.check ?? null, checkInterval: names.checkInterval, checkTimeout: names.checkTimeout };
+      await endpoints.update({ name: ep.name, net: ep.net, aliases: names.aliases, group: names.group ?? null, port: names.port ?? 0, ...check });
     },
   };
 }

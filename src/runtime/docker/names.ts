@@ -1,13 +1,19 @@
 // What a Docker container is called in weft's DNS, read from its inspect
 // document: the container's name and its network aliases become DNS aliases
-// of its weft endpoint on each weft network it is on, and two labels put it
+// of its weft endpoint on each weft network it is on, two labels put it
 // in a group with an SRV port (registrator's SERVICE_NAME/SERVICE_PORT, as
-// labels). Everything here is read defensively: the document is dockerd's,
-// but a name in it is whatever a user typed.
+// labels), and three give it a health check (SERVICE_CHECK_*). Everything
+// here is read defensively: the document is dockerd's, but a name in it is
+// whatever a user typed.
+import { WeftError } from '../../control/errors.js';
+import { parseCheck } from '../../control/check-spec.js';
 
 /** The labels weft reads. */
 export const LABEL_GROUP = 'weft.group';
 export const LABEL_PORT = 'weft.port';
+export const LABEL_CHECK = 'weft.check';
+export const LABEL_CHECK_INTERVAL = 'weft.check.interval';
+export const LABEL_CHECK_TIMEOUT = 'weft.check.timeout';
 /** Most aliases one endpoint gets from Docker (each is a record in every host's DNS). */
 export const MAX_ALIASES = 32;
 
@@ -15,6 +21,27 @@ export interface EndpointNames {
   aliases: string[];
   group?: string;
   port?: number;
+  /** A check spec as the API takes it (`tcp:80`, `http:80/health`, `exec:CMD`), already known to parse. */
+  check?: string;
+  checkInterval?: string;
+  checkTimeout?: string;
+}
+
+/** The check labels as the API's body fields; a check that does not parse is left out, with the reason in `skipped`. */
+function checkLabels(labels: Record<string, unknown>, skipped: string[]): Pick<EndpointNames, 'check' | 'checkInterval' | 'checkTimeout'> {
+  const [c, i, t] = [labels[LABEL_CHECK], labels[LABEL_CHECK_INTERVAL], labels[LABEL_CHECK_TIMEOUT]];
+  if (c === undefined) {
+    if (i !== undefined || t !== undefined) skipped.push(`label ${LABEL_CHECK_INTERVAL} or ${LABEL_CHECK_TIMEOUT} without ${LABEL_CHECK}: no check`);
+    return {};
+  }
+  const text = (v: unknown) => (v === undefined ? undefined : String(v));
+  try {
+    parseCheck(c as string, text(i), text(t));
+  } catch (err) {
+    skipped.push(`label ${LABEL_CHECK}=${show(String(c))} not used: ${err instanceof WeftError ? err.message : String(err)}`);
+    return {};
+  }
+  return { check: c as string, ...(i === undefined ? {} : { checkInterval: text(i) }), ...(t === undefined ? {} : { checkTimeout: text(t) }) };
 }
 
 export interface ContainerAttachment {
@@ -70,6 +97,7 @@ export function readInspect(doc: unknown): ContainerView | undefined {
     if (n >= 1 && n <= 65535) port = n;
     else skipped.push(`label ${LABEL_PORT}=${show(String(p))} is not a port (1 to 65535)`);
   }
+  const check = checkLabels(labels, skipped);
   const base: string[] = [];
   const lname = name.toLowerCase();
   if (LABEL_RE.test(lname)) base.push(lname);
@@ -98,7 +126,7 @@ export function readInspect(doc: unknown): ContainerView | undefined {
       }
       aliases.push(la);
     }
-    attachments.push({ network, endpoint, names: { aliases, ...(group ? { group } : {}), ...(port ? { port } : {}) } });
+    attachments.push({ network, endpoint, names: { aliases, ...(group ? { group } : {}), ...(port ? { port } : {}), ...check } });
   }
   return { id, name, running, attachments, skipped };
 }
