@@ -22,7 +22,7 @@ function view(n: number): ClusterView & { generation: number } {
     const inGroup = i % 10 === 0;
     endpoints.set(`e${i}.blue.acme`, { tenant: 'acme', net: 'blue', name: `e${i}`, ip, mac: '02:00:00:00:00:01', host: 'h1', ...(inGroup ? { group: `g${(i / 10) % 100}`, port: 80 } : {}) });
   }
-  return { generation: 1, revision: 7, tenants, networks, groups, endpoints } as unknown as ClusterView & { generation: number };
+  return { generation: 1, revision: 7, tenants, networks, groups, endpoints, health: new Map() } as unknown as ClusterView & { generation: number };
 }
 
 const query = (name: string, type: 'A' | 'SRV') => dnsPacket.encode({ type: 'query', id: 4242, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, class: 'IN', name }] });
