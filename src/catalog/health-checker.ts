@@ -21,6 +21,11 @@ import { netnsPath } from '../switch/netns.js';
 import { runProbe, type Probe, type ProbeResult } from './probes.js';
 
 export const DEFAULT_CONCURRENCY = 64;
+/** How often endpoints with a check but no namespace known yet are looked at again (a runtime may tell it later). */
+export const NO_NETNS_RETRY_MS = 2000;
+
+/** Where an endpoint's namespace is when its record names none (a runtime's: Docker's sandbox). */
+export type NamespaceSource = (e: EndpointRecord) => string | undefined;
 /** The first probe of a check waits 0..min(interval, this) ms. */
 export const FIRST_JITTER_MS = 250;
 
@@ -53,6 +58,8 @@ interface Entry {
   ref: string;
   e: EndpointRecord;
   check: CheckSpec;
+  /** The path of the namespace its probes run in. */
+  netns: string;
   /** What the entry was made from; when it changes, the entry is made again. */
   shape: string;
   timer?: NodeJS.Timeout;
@@ -65,7 +72,7 @@ interface Entry {
   closed: boolean;
 }
 
-const shapeOf = (e: EndpointRecord, c: CheckSpec) => JSON.stringify([e.netns, e.ip, e.port, c]);
+const shapeOf = (e: EndpointRecord, c: CheckSpec, netns: string) => JSON.stringify([netns, e.ip, e.port, c]);
 
 export class HealthChecker {
   readonly #env: HealthCheckerEnv;
@@ -82,6 +89,8 @@ export class HealthChecker {
   readonly #queue: Entry[] = [];
   #running = 0;
   #syncSoon?: NodeJS.Immediate;
+  #retry?: NodeJS.Timeout;
+  readonly #sources: NamespaceSource[] = [];
   #started = false;
   #closed = false;
   readonly #stats = { checks: 0, failures: 0, writes: 0 };
@@ -102,6 +111,24 @@ export class HealthChecker {
     this.sync();
   }
 
+  /**
+   * Another place to find an endpoint's namespace when its record names none
+   * (weft made no port for it: a runtime did). Asked at each re-read.
+   */
+  addNamespaceSource(source: NamespaceSource): void {
+    this.#sources.push(source);
+    this.#soon();
+  }
+
+  #netnsOf(e: EndpointRecord): string | undefined {
+    if (e.netns) return netnsPath(e.netns);
+    for (const source of this.#sources) {
+      const ns = source(e);
+      if (ns) return ns;
+    }
+    return undefined;
+  }
+
   /** Changes come in bursts (one per store revision): the checks are re-read once per burst. */
   #soon(): void {
     if (this.#closed || this.#syncSoon) return;
@@ -115,41 +142,47 @@ export class HealthChecker {
   sync(): void {
     if (this.#closed) return;
     const { view, hostId, log } = this.#env;
-    const want = new Map<string, { e: EndpointRecord; check: CheckSpec }>();
+    const want = new Map<string, { e: EndpointRecord; check: CheckSpec; netns: string }>();
     const noNetns = new Set<string>();
     for (const e of view.endpoints.values()) {
       if (e.host !== hostId) continue;
       const check = effectiveCheck(view, e);
       if (!check) continue;
       const ref = endpointRef(e);
-      if (!e.netns) {
-        // A record-only endpoint (its runtime made the device): there is no namespace to probe from.
-        if (!this.#noNetns.has(ref)) log.warn(`endpoint '${ref}' has a check but no namespace weft knows: not checked`);
+      const netns = this.#netnsOf(e);
+      if (!netns) {
+        // A record-only endpoint whose runtime has not said where it is: there is no namespace to probe from.
+        if (!this.#noNetns.has(ref)) log.warn(`endpoint '${ref}' has a check but no network namespace weft knows (yet): not checked`);
         noNetns.add(ref);
         continue;
       }
-      want.set(ref, { e, check });
+      want.set(ref, { e, check, netns });
     }
     this.#noNetns.clear();
     for (const ref of noNetns) this.#noNetns.add(ref);
+    clearTimeout(this.#retry);
+    if (noNetns.size > 0 && this.#sources.length > 0) {
+      this.#retry = setTimeout(() => this.sync(), NO_NETNS_RETRY_MS);
+      this.#retry.unref();
+    }
     for (const [ref, en] of this.#entries) {
       const w = want.get(ref);
-      if (w && shapeOf(w.e, w.check) === en.shape) {
+      if (w && shapeOf(w.e, w.check, w.netns) === en.shape) {
         en.e = w.e;
         continue;
       }
       this.#stop(en);
       this.#entries.delete(ref);
     }
-    for (const [ref, w] of want) if (!this.#entries.has(ref)) this.#add(ref, w.e, w.check);
+    for (const [ref, w] of want) if (!this.#entries.has(ref)) this.#add(ref, w.e, w.check, w.netns);
     // Results of this host that no check stands behind any more (the endpoint or its check went, or it has no namespace): deleted.
     for (const [ref, h] of view.health) {
       if (h.host === hostId && !this.#entries.has(ref)) this.#delete(ref, h);
     }
   }
 
-  #add(ref: string, e: EndpointRecord, check: CheckSpec): void {
-    const en: Entry = { ref, e, check, shape: shapeOf(e, check), busy: false, closed: false };
+  #add(ref: string, e: EndpointRecord, check: CheckSpec, netns: string): void {
+    const en: Entry = { ref, e, check, netns, shape: shapeOf(e, check, netns), busy: false, closed: false };
     this.#entries.set(ref, en);
     this.#schedule(en, Math.floor(this.#random() * Math.min(check.intervalMs, FIRST_JITTER_MS)));
   }
@@ -186,7 +219,7 @@ export class HealthChecker {
   }
 
   async #run(en: Entry): Promise<void> {
-    const { check, e } = en;
+    const { check, e, netns } = en;
     const started = this.#now();
     const abort = new AbortController();
     en.abort = abort;
@@ -194,7 +227,7 @@ export class HealthChecker {
     const timer = setTimeout(() => ((timedOut = true), abort.abort()), check.timeoutMs);
     let r: ProbeResult;
     try {
-      r = await this.#probe(check, { netnsPath: netnsPath(e.netns!), ip: e.ip, port: check.port ?? (e.port || undefined) }, abort.signal);
+      r = await this.#probe(check, { netnsPath: netns, ip: e.ip, port: check.port ?? (e.port || undefined) }, abort.signal);
     } catch (err) {
       r = { status: 'critical', output: (err as Error).message };
     } finally {
@@ -286,6 +319,7 @@ export class HealthChecker {
   close(): void {
     this.#closed = true;
     if (this.#syncSoon) clearImmediate(this.#syncSoon);
+    clearTimeout(this.#retry);
     for (const en of this.#entries.values()) this.#stop(en);
     this.#entries.clear();
     this.#queue.length = 0;

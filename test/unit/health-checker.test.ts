@@ -155,10 +155,25 @@ describe('HealthChecker', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(new Set(calls.map((c) => c.ip))).toEqual(new Set([mine.ip]));
     expect(calls[0]).toMatchObject({ port: 8080, kind: 'http' });
-    expect(warnings).toEqual(["endpoint 'bare.blue.acme' has a check but no namespace weft knows: not checked"]);
+    expect(warnings).toEqual(["endpoint 'bare.blue.acme' has a check but no network namespace weft knows (yet): not checked"]);
     // Told once, not at every change.
     await putEp({ ...none, port: 1 });
     await new Promise((r) => setTimeout(r, 50));
+    expect(warnings).toHaveLength(1);
+  });
+
+  it('asks a runtime for the namespace of an endpoint whose record names none, until it knows', async () => {
+    const d = ep('d', { check: fast('tcp:80'), netns: undefined });
+    await putEp(d);
+    const c = start();
+    let sandbox: string | undefined;
+    c.addNamespaceSource((e) => (e.name === 'd' ? sandbox : undefined));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(calls).toHaveLength(0);
+    // The runtime learns it later (Docker's Join) with no change in the store: the checker looks again by itself.
+    sandbox = '/var/run/docker/netns/abc';
+    await until('checked in the sandbox', () => calls.length > 0, 5000);
+    expect(calls[0]).toMatchObject({ ip: d.ip, netnsPath: '/var/run/docker/netns/abc' });
     expect(warnings).toHaveLength(1);
   });
 
