@@ -65,6 +65,8 @@ interface Entry {
   timer?: NodeJS.Timeout;
   /** Waiting for a slot or running: no second probe starts. */
   busy: boolean;
+  /** The probe in flight (or, before the first, the aborted one of the check this entry replaced). */
+  running?: Promise<void>;
   abort?: AbortController;
   result?: HealthRecord;
   /** The status in the store under the current lease (undefined: none written yet). */
@@ -165,6 +167,8 @@ export class HealthChecker {
       this.#retry = setTimeout(() => this.sync(), NO_NETNS_RETRY_MS);
       this.#retry.unref();
     }
+    /** Probes (aborted) of checks made again: the new check's first probe waits for them, one in flight per endpoint. */
+    const replaced = new Map<string, Promise<void>>();
     for (const [ref, en] of this.#entries) {
       const w = want.get(ref);
       if (w && shapeOf(w.e, w.check, w.netns) === en.shape) {
@@ -173,16 +177,17 @@ export class HealthChecker {
       }
       this.#stop(en);
       this.#entries.delete(ref);
+      if (w && en.running) replaced.set(ref, en.running);
     }
-    for (const [ref, w] of want) if (!this.#entries.has(ref)) this.#add(ref, w.e, w.check, w.netns);
+    for (const [ref, w] of want) if (!this.#entries.has(ref)) this.#add(ref, w.e, w.check, w.netns, replaced.get(ref));
     // Results of this host that no check stands behind any more (the endpoint or its check went, or it has no namespace): deleted.
     for (const [ref, h] of view.health) {
       if (h.host === hostId && !this.#entries.has(ref)) this.#delete(ref, h);
     }
   }
 
-  #add(ref: string, e: EndpointRecord, check: CheckSpec, netns: string): void {
-    const en: Entry = { ref, e, check, netns, shape: shapeOf(e, check, netns), busy: false, closed: false };
+  #add(ref: string, e: EndpointRecord, check: CheckSpec, netns: string, after?: Promise<void>): void {
+    const en: Entry = { ref, e, check, netns, shape: shapeOf(e, check, netns), busy: false, closed: false, running: after };
     this.#entries.set(ref, en);
     this.#schedule(en, Math.floor(this.#random() * Math.min(check.intervalMs, FIRST_JITTER_MS)));
   }
@@ -211,14 +216,20 @@ export class HealthChecker {
       const en = this.#queue.shift()!;
       if (en.closed) continue;
       this.#running++;
-      void this.#run(en).finally(() => {
+      const run = this.#run(en, en.running);
+      en.running = run;
+      void run.finally(() => {
         this.#running--;
+        if (en.running === run) en.running = undefined;
         this.#pump();
       });
     }
   }
 
-  async #run(en: Entry): Promise<void> {
+  async #run(en: Entry, after?: Promise<void>): Promise<void> {
+    // The probe of the check this one replaced was aborted: it lets go first.
+    if (after) await after;
+    if (en.closed) return void (en.busy = false);
     const { check, e, netns } = en;
     const started = this.#now();
     const abort = new AbortController();

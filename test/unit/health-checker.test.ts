@@ -189,6 +189,18 @@ describe('HealthChecker', () => {
     expect(maxTotal).toBe(2);
   });
 
+  it('a changed check waits for the probe of the old one to let go: still one in flight', async () => {
+    const a = ep('a', { check: parseCheck('tcp:80', '1s', '1s') });
+    answers.set(a.ip, 300); // deaf to the abort: settles 300 ms after it started
+    await putEp(a);
+    start();
+    await until('first probe running', () => calls.length === 1);
+    await putEp({ ...a, check: fast('tcp:81') });
+    await until('the new check probed', () => calls.some((c) => c.port === 81), 3000);
+    expect(maxInFlightPerIp).toBe(1);
+    expect(aborted).toBeGreaterThanOrEqual(1);
+  });
+
   it('times a probe out: critical, its signal aborted', async () => {
     const h = ep('h', { check: fast('exec:sleep 10') });
     answers.set(h.ip, 'hang');
