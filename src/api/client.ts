@@ -14,6 +14,14 @@ export interface Indexed<T> {
   body: T;
 }
 
+/** A health check on a create or update: a spec (`tcp:80`, `http:80/health`, `exec:CMD`), or null on an update to remove it. */
+export interface CheckFields {
+  check?: string | null;
+  /** A duration (`5s`, `500ms`) or a number of ms. */
+  checkInterval?: string | number;
+  checkTimeout?: string | number;
+}
+
 export class ApiError extends Error {
   constructor(
     message: string,
@@ -49,7 +57,7 @@ export class ApiClient {
   }
 
   /** PATCH /v1/endpoints/NAME: changes an endpoint's aliases, group or SRV port (fields not given stay). */
-  updateEndpoint<T = unknown>(name: string, net: string, change: { aliases?: string[]; group?: string | null; port?: number }, tenant?: string): Promise<T> {
+  updateEndpoint<T = unknown>(name: string, net: string, change: { aliases?: string[]; group?: string | null; port?: number } & CheckFields, tenant?: string): Promise<T> {
     const q = new URLSearchParams({ net, ...(tenant === undefined ? {} : { tenant }) });
     return this.patch<T>(`/v1/endpoints/${encodeURIComponent(name)}?${q}`, change);
   }
@@ -58,7 +66,7 @@ export class ApiClient {
   updateGroup<T = unknown>(
     name: string,
     net: string,
-    change: { policies?: string[]; addPolicies?: string[]; removePolicies?: string[]; isolate?: 'in' | 'out' | 'both' | 'none' },
+    change: { policies?: string[]; addPolicies?: string[]; removePolicies?: string[]; isolate?: 'in' | 'out' | 'both' | 'none' } & CheckFields,
     tenant?: string,
   ): Promise<T> {
     return this.patch<T>(`/v1/groups/${encodeURIComponent(name)}?${tenantQuery(tenant, { net })}`, change);

@@ -15,7 +15,7 @@ import { bodyProblem, type BodyKind } from './schemas.js';
 export type { AddGatewayRequest, AddFdbRequest, AddVtepRequest, AttachPortRequest, CreateEndpointRequest, CreateGroupRequest, CreateNetworkRequest, CreatePolicyRequest, CreatePortRequest, CreateTenantRequest, GroupChange, RuleInput, UpdateEndpointRequest };
 
 /** The body of PATCH /v1/endpoints/NAME (the endpoint is named by the path and query). */
-export type EndpointChange = Pick<UpdateEndpointRequest, 'aliases' | 'group' | 'port'>;
+export type EndpointChange = Pick<UpdateEndpointRequest, 'aliases' | 'group' | 'port' | 'check' | 'checkInterval' | 'checkTimeout'>;
 
 /** The typed request each body kind parses into. */
 export interface RequestOf {

@@ -44,6 +44,14 @@ const aliases = { type: 'array', maxItems: 32, items: name };
 const policies = { type: 'array', maxItems: 64, items: name };
 /** in, out, both or none: judged by group-fields.ts, as the control plane says it. */
 const isolate = { type: 'string', maxLength: 16 };
+/** A health check spec (tcp:80, http:80/health, exec:CMD): judged by control/check-spec.ts. */
+const check = { type: 'string', minLength: 1, maxLength: 1100 };
+/** A check's interval or timeout: a duration string or a number of ms, judged by control/check-input.ts (hence no type). */
+const duration = {};
+const checkFields = { check, checkInterval: duration, checkTimeout: duration };
+/** On a PATCH, null removes the check. */
+const checkChange = { ...checkFields, check: { ...check, nullable: true } };
+
 /**
  * A policy rule: JSON types here; ranges, enums and peers are judged by
  * policy-rules.ts, so the API and the control plane refuse with the same line.
@@ -88,17 +96,17 @@ export const BODY_SCHEMAS = {
     },
     ['name'],
   ),
-  group: body({ name, net: netRef, tenant: name, policies, isolate }, ['name', 'net']),
+  group: body({ name, net: netRef, tenant: name, policies, isolate, ...checkFields }, ['name', 'net']),
   /** PATCH of a group (named by the path and query): `policies` replaces the list, then `addPolicies` and `removePolicies` apply. */
-  groupUpdate: body({ policies, addPolicies: policies, removePolicies: policies, isolate }, []),
+  groupUpdate: body({ policies, addPolicies: policies, removePolicies: policies, isolate, ...checkChange }, []),
   policy: body({ name, tenant: name }, ['name']),
   policyRule: body(rule, ['id']),
   endpoint: body(
-    { name, net: netRef, tenant: name, group: name, aliases, ip: ipv4Prefix, mac, netns, ifname, port: { type: 'integer', minimum: 1, maximum: 65535 }, router },
+    { name, net: netRef, tenant: name, group: name, aliases, ip: ipv4Prefix, mac, netns, ifname, port: { type: 'integer', minimum: 1, maximum: 65535 }, router, ...checkFields },
     ['name', 'net'],
   ),
-  /** PATCH of an endpoint: a field not given is left as it is; '' or null leaves the group, port 0 clears it, [] clears the aliases. */
-  endpointUpdate: body({ aliases, group: { type: 'string', nullable: true, maxLength: 63 }, port: { type: 'integer', minimum: 0, maximum: 65535 } }, []),
+  /** PATCH of an endpoint: a field not given is left as it is; '' or null leaves the group, port 0 clears it, [] clears the aliases, check null removes the check. */
+  endpointUpdate: body({ aliases, group: { type: 'string', nullable: true, maxLength: 63 }, port: { type: 'integer', minimum: 0, maximum: 65535 }, ...checkChange }, []),
   port: body({ name, net: netRef, tenant: name, netns, ifname, ip: ipv4Prefix, mac, router }, ['name', 'net', 'netns']),
   attach: body({ iface: ifname, net: netRef, tenant: name, router }, ['iface', 'net']),
   /** PUT /v1/uplinks/PHYSNET: this host's interface on the physnet. */

@@ -155,7 +155,8 @@ export class ApiServer {
     rb('POST', '/v1/endpoints', 'endpoint', ({ body }) => endpoints.create(body));
     r('GET', '/v1/endpoints/:name', ({ params, query }) => endpoints.inspect({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net') }));
     rb('PATCH', '/v1/endpoints/:name', 'endpointUpdate', ({ params, query, body }) =>
-      endpoints.update({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net'), aliases: body.aliases, group: body.group, port: body.port }));
+      endpoints.update({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net'), aliases: body.aliases, group: body.group, port: body.port,
+        check: body.check, checkInterval: body.checkInterval, checkTimeout: body.checkTimeout }));
     r('DELETE', '/v1/endpoints/:name', ({ params, query }) =>
       endpoints.remove({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net') }).then(() => ({ removed: params.name })));
     r('GET', '/v1/ports', () => ctl.ports());

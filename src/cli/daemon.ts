@@ -5,6 +5,7 @@
 // one cleanup list, run in reverse on a failed start or on a signal.
 import { hostname } from 'node:os';
 import { pino } from 'pino';
+import { endpointRef } from '../control/health.js';
 import { prepareStateDir } from '../control/state-dir.js';
 import { parseAllow } from '../dns/access.js';
 import { parseListen } from '../dns/listener.js';
@@ -87,6 +88,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     if (opts.dockerPlugin) {
       const docker = await startDockerPlugin({ objects: s.objects, endpoints: s.endpoints, ctl: s.ctl, realise: (rec) => s.reconciler.realise(rec) }, stateDir, opts.dockerPlugin, log);
       if (docker) ctx.cleanups.push(() => docker.close());
+      // Docker makes its containers' devices: their namespaces, for health checks, are the plugin's to tell.
+      if (docker) s.health.addNamespaceSource((e) => docker.sandboxOf(endpointRef(e)));
     }
     log.info({ api: opts.api, stateDir: opts.stateDir, workers: opts.workers, underlay: underlay?.ip, store: opts.store, portSecurity: sw.portSecurity, peer: store.peer?.address, ui: s.ui ? opts.ui : undefined }, 'weft daemon ready');
     if (!sw.portSecurity) log.warn('port security is off (--no-port-security): containers can send as any MAC or address');

@@ -9,6 +9,7 @@ import { VALID_IFNAME } from '../switch/netns.js';
 import type { ClusterView } from './cluster-view.js';
 import type { Controller } from './controller.js';
 import type { EndpointView } from './endpoints.js';
+import { checkOnCreate, type CheckInput } from './check-input.js';
 import { checkAliases } from './endpoint-update.js';
 import { badRequest, conflict, notFound } from './errors.js';
 import type { Ipam } from './ipam.js';
@@ -16,12 +17,12 @@ import { parseCidr, parseIPv4 } from './ipv4.js';
 import { unicastMac } from './mac-input.js';
 import { refuseDnsClash } from './names.js';
 import { checkName, namesOnNetwork, splitNetRef } from './objects.js';
-import { endpointKey, groupKey, ipamScope, macKey, netRef, networkKey, tenantKey, type EndpointRecord, type GroupRecord, type NetworkRecord } from './records.js';
+import { endpointKey, groupKey, ipamScope, macKey, netRef, networkKey, tenantKey, type CheckSpec, type EndpointRecord, type GroupRecord, type NetworkRecord } from './records.js';
 import type { SavedEndpoint } from './state-file.js';
 import type { Compare, KV, Store } from './store/store.js';
 
 /** A request to create an endpoint (POST /v1/endpoints, `weft endpoint create`, the CNI and Docker doors). */
-export interface CreateEndpointRequest {
+export interface CreateEndpointRequest extends CheckInput {
   name: string;
   /** `n` (with `tenant`) or `n.t`. */
   net: string;
@@ -77,6 +78,7 @@ interface Parsed {
   ifname: string;
   port?: number;
   router?: true;
+  check?: CheckSpec;
 }
 
 /** What the store holds for the endpoint before its record is written. */
@@ -116,7 +118,8 @@ function parseCreate(req: CreateEndpointRequest): Parsed {
   if (req.router !== undefined && typeof req.router !== 'boolean') throw badRequest('router must be true or false');
   const router = req.router === true ? true : undefined;
   const aliases = req.aliases === undefined ? undefined : checkAliases(req.aliases, name);
-  return { name, tenant: r.tenant, net: r.net, group: req.group, aliases, ip: req.ip, mac, netns, ifname, port, router };
+  const check = checkOnCreate(req);
+  return { name, tenant: r.tenant, net: r.net, group: req.group, aliases, ip: req.ip, mac, netns, ifname, port, router, check };
 }
 
 /** Reads the network and group, refuses a taken name, and takes an address (released again if the write fails). */
@@ -149,7 +152,7 @@ async function reserve(p: Parsed, cx: CreateContext): Promise<Reserved> {
   const ip = await cx.ipam.allocate(scope, parseCidr(n.subnet), reserved, name, { want, lease });
   const mac = formatMac(p.mac ?? localMac(parseIPv4(ip)));
   const aliases = p.aliases?.length ? p.aliases : undefined;
-  const rec: EndpointRecord = { tenant, net, name, group, aliases, ip, mac, host: cx.hostId, vtep: cx.vtep, netns: p.netns, ifname: p.netns ? p.ifname : undefined, port: p.port, router: p.router };
+  const rec: EndpointRecord = { tenant, net, name, group, aliases, ip, mac, host: cx.hostId, vtep: cx.vtep, netns: p.netns, ifname: p.netns ? p.ifname : undefined, port: p.port, router: p.router, check: p.check };
   return { n, compares, lease, scope, rec };
 }
 
@@ -197,8 +200,8 @@ async function realise(p: Parsed, res: Reserved, cx: CreateContext): Promise<voi
       throw err;
     }
   }
-  const { tenant, net, name, group, aliases, ip, mac, netns, ifname, port, router } = rec;
-  cx.mine.set(ref, { tenant, net, name, group, aliases, ip, mac, netns, ifname, port, router });
+  const { tenant, net, name, group, aliases, ip, mac, netns, ifname, port, router, check } = rec;
+  cx.mine.set(ref, { tenant, net, name, group, aliases, ip, mac, netns, ifname, port, router, check });
   try {
     cx.save();
   } catch (err) {

@@ -6,6 +6,8 @@
 // that owns an endpoint changes it (as only it removes it): its record is
 // under that host's lease, and that host's endpoints.json is what a restart
 // re-claims from.
+import { applyCheckChange, checkChange, type CheckInput } from './check-input.js';
+import { readCheck } from './check-spec.js';
 import type { ClusterView } from './cluster-view.js';
 import type { EndpointView } from './endpoints.js';
 import { badRequest, conflict, notFound } from './errors.js';
@@ -19,8 +21,8 @@ import type { Compare, KV, Op, Store } from './store/store.js';
 /** Most aliases one endpoint has (Docker gives a handful; this bounds a record). */
 export const MAX_ALIASES = 32;
 
-/** A change of an endpoint in place (PATCH /v1/endpoints/NAME, `weft endpoint set`, Docker's events). */
-export interface UpdateEndpointRequest {
+/** A change of an endpoint in place (PATCH /v1/endpoints/NAME, `weft endpoint set`, Docker's events); `check: null` removes its check. */
+export interface UpdateEndpointRequest extends CheckInput {
   name: string;
   tenant?: string;
   /** `n` (with `tenant`) or `n.t`. */
@@ -81,6 +83,7 @@ export async function updateEndpoint(req: EndpointUpdate, cx: UpdateContext): Pr
   const aliases = req.aliases === undefined ? undefined : checkAliases(req.aliases, name);
   const group = req.group === undefined ? undefined : req.group === null || req.group === '' ? null : checkName('group', req.group);
   const port = req.port === undefined ? undefined : checkPort(req.port);
+  const check = checkChange(req);
   const where = ` on network '${r.net}' in tenant '${r.tenant}'`;
   const key = endpointKey(r.tenant, r.net, name);
   const ref = `${name}.${netRef(r.tenant, r.net)}`;
@@ -93,6 +96,7 @@ export async function updateEndpoint(req: EndpointUpdate, cx: UpdateContext): Pr
     if (aliases !== undefined) set(next, 'aliases', aliases.length ? aliases : undefined);
     if (group !== undefined) set(next, 'group', group ?? undefined);
     if (port !== undefined) set(next, 'port', port ?? undefined);
+    if (check.kind !== 'keep') set(next, 'check', applyCheckChange(check, readCheck(cur.check)));
     if (JSON.stringify(next) === JSON.stringify(cur)) return cx.show(cur);
     const lease = cx.lease();
     const compares: Compare[] = [{ key, modRevision: kv.modRevision }];

@@ -2,6 +2,8 @@
 // a group id per tenant, the policies it lists, its isolation. Each change is
 // one transaction on the group's record; the group id's claim and the
 // revisions of the policies it starts listing are in the same transaction.
+import { applyCheckChange, checkChange, checkOnCreate, type CheckInput } from './check-input.js';
+import { readCheck } from './check-spec.js';
 import type { ClusterView } from './cluster-view.js';
 import { badRequest, conflict, notFound } from './errors.js';
 import { claimGbpId, MAX_GROUP_POLICIES, parseIsolate, policiesExist, policyList, type IsolateInput } from './group-fields.js';
@@ -14,8 +16,8 @@ export interface GroupView extends GroupRecord {
   members: string[];
 }
 
-/** A group to create (POST /v1/groups). */
-export interface CreateGroupRequest {
+/** A group to create (POST /v1/groups); its check is run for every member without one of its own. */
+export interface CreateGroupRequest extends CheckInput {
   name: string;
   /** `n` (with `tenant`) or `n.t`. */
   net: string;
@@ -26,8 +28,12 @@ export interface CreateGroupRequest {
   isolate?: IsolateInput;
 }
 
-/** A change of a group's policy fields (PATCH /v1/groups/NAME): `policies` replaces the list, then `addPolicies` and `removePolicies` apply. */
-export interface GroupChange {
+/**
+ * A change of a group's policy fields and check (PATCH /v1/groups/NAME):
+ * `policies` replaces the list, then `addPolicies` and `removePolicies`
+ * apply; `check: null` removes the check.
+ */
+export interface GroupChange extends CheckInput {
   policies?: string[];
   addPolicies?: string[];
   removePolicies?: string[];
@@ -78,6 +84,7 @@ export class Groups {
     const where = ` on network '${r.net}' in tenant '${r.tenant}'`;
     const policies = req.policies === undefined ? [] : policyList(req.policies, r.tenant);
     const isolate = req.isolate === undefined ? undefined : parseIsolate(req.isolate);
+    const check = checkOnCreate(req);
     const gk = groupKey(r.tenant, r.net, name);
     for (let attempt = 0; ; attempt++) {
       const nkv = await this.store.get(networkKey(r.tenant, r.net));
@@ -90,6 +97,7 @@ export class Groups {
       const g: GroupRecord = { tenant: r.tenant, net: r.net, name, gbpId: claim.id };
       if (policies.length) g.policies = policies;
       if (isolate) g.isolate = isolate;
+      if (check) g.check = check;
       const res = await this.store.txn(
         [{ key: networkKey(r.tenant, r.net), modRevision: nkv.modRevision }, { key: gk, absent: true }, claim.compare, ...policyCompares],
         [{ put: gk, value: JSON.stringify(g) }, claim.op],
@@ -110,7 +118,7 @@ export class Groups {
   }
 
   /**
-   * Changes a group's policies and isolation in one write. A group written
+   * Changes a group's policies, isolation and check in one write. A group written
    * before group policy (no gbpId) gets its group id here.
    */
   async update(req: GroupChangeRequest): Promise<GroupView> {
@@ -121,7 +129,10 @@ export class Groups {
     const add = req.addPolicies === undefined ? [] : policyList(req.addPolicies, r.tenant, 'addPolicies');
     const remove = req.removePolicies === undefined ? [] : policyList(req.removePolicies, r.tenant, 'removePolicies');
     const isolate = req.isolate === undefined ? undefined : { to: parseIsolate(req.isolate) };
-    if (set === undefined && !add.length && !remove.length && !isolate) throw badRequest('nothing to change: give policies, addPolicies, removePolicies or isolate');
+    const check = checkChange(req);
+    if (set === undefined && !add.length && !remove.length && !isolate && check.kind === 'keep') {
+      throw badRequest('nothing to change: give policies, addPolicies, removePolicies, isolate or check');
+    }
     const both = add.find((p) => remove.includes(p));
     if (both) throw badRequest(`policy '${both}' is both added and removed`);
     const gk = groupKey(r.tenant, r.net, name);
@@ -146,6 +157,11 @@ export class Groups {
       if (isolate) {
         delete next.isolate;
         if (isolate.to) next.isolate = isolate.to;
+      }
+      if (check.kind !== 'keep') {
+        const c = applyCheckChange(check, readCheck(cur.check));
+        delete next.check;
+        if (c) next.check = c;
       }
       // Only a policy the group did not list yet must be checked: a listed one cannot be removed.
       const compares: Compare[] = [{ key: gk, modRevision: gkv.modRevision }, ...(await policiesExist(this.store, r.tenant, list.filter((p) => !cur.policies?.includes(p))))];

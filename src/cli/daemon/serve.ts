@@ -14,6 +14,8 @@ export async function serve(ctx: DaemonContext, s: Services): Promise<void> {
   await s.ctl.restore();
   await s.endpoints.restore();
   await s.reconciler.run();
+  // Checks start once this host's endpoints (and their ports) are back.
+  s.health.start();
   const shadowing = s.zones.shadowing();
   if (shadowing.length > 0) {
     log.warn(`tenant(s) ${shadowing.join(', ')} named like a real top-level or special-use domain: their names are not served (they would shadow the real ones); serve them with --dns-domain SUFFIX`);

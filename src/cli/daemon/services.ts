@@ -33,6 +33,8 @@ import { VERSION } from '../version.js';
 import type { DaemonContext } from './context.js';
 import type { OpenedStore } from './store.js';
 import { buildCapture } from './capture.js';
+import { buildHealth } from './health.js';
+import type { HealthChecker } from '../../catalog/health-checker.js';
 
 export interface Services {
   ctl: Controller;
@@ -44,6 +46,8 @@ export interface Services {
   dnsListener: DnsListener;
   api: ApiServer;
   policy: PolicyEngine;
+  /** This host's endpoints' health checks (serve() starts them). */
+  health: HealthChecker;
   /** What other hosts ask this one (serve() starts it); none on one host. */
   peerServer?: { server: PeerServer; address: string };
   /** The web view (`--ui`; serve() starts it). */
@@ -115,10 +119,11 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: Underlay
   registerObserveRoutes(api, { ctl, endpoints, objects, sw, hostId, peers });
   // Captures (GET /v1/capture) and mirrors (/v1/mirrors, made again from <state-dir>/mirrors.json).
   buildCapture(ctx, sw, ctl, view, api, peers);
+  const health = buildHealth(ctx, view, store, registration, api);
   const peerServer = peer === undefined ? undefined : { server: new PeerServer(api, peer.token), address: peer.address };
   const uiAddr = opts.ui === undefined ? undefined : parseUiAddress(opts.ui, opts.uiToken);
   const ui = uiAddr && { server: new UiServer(api, uiAddr.token), host: uiAddr.host, port: uiAddr.port, fd: opts.uiFd };
-  return { ctl, view, reconciler, objects, endpoints, zones, dnsListener, api, policy, peerServer, ui };
+  return { ctl, view, reconciler, objects, endpoints, zones, dnsListener, api, policy, health, peerServer, ui };
 }
 
 /**

@@ -19,6 +19,8 @@ interface Log {
 export interface DockerPlugin {
   server: PluginServer;
   watcher?: DockerWatcher;
+  /** A container's namespace (its Join's SandboxKey), by its endpoint's `<e>.<n>.<t>`: where its health check runs. */
+  sandboxOf(ref: string): string | undefined;
   close(): Promise<void>;
 }
 
@@ -66,9 +68,11 @@ export async function startDockerPlugin(
     watcher.start();
   }
   const w = watcher;
+  const drv = driver;
   return {
     server,
     watcher,
+    sandboxOf: (ref) => Object.values(drv.state.endpoints).find((e) => e.port === ref)?.sandbox,
     close: async () => {
       await w?.stop();
       await server.close();
