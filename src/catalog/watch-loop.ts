@@ -213,3 +213,19 @@ export async function watch<T>(o: WatchOptions<T>): Promise<void> {
   await watchIndex({ ...o, initial: first, onChange: (body) => runs.push(body) });
   await runs.stop();
 }
+
+/**
+ * `fetch`, but an answer that says the thing is gone (`isGone`: an unknown
+ * service, 404) becomes `empty` with no index (polled until it is back):
+ * once a watch runs, a service that goes away is an empty one.
+ */
+export function emptyWhenGone<T>(fetch: IndexedFetch<T>, isGone: (err: Error) => boolean, empty: T): IndexedFetch<T> {
+  return async (index, signal) => {
+    try {
+      return await fetch(index, signal);
+    } catch (err) {
+      if (!signal.aborted && isGone(err as Error)) return { index: 0, body: empty };
+      throw err;
+    }
+  };
+}
