@@ -205,7 +205,8 @@ function registerTemplate(program: Command): void {
           signal: stop.signal,
           fetchOf: (name) => indexedFetch<CatalogInstance[]>(api, servicePath(name, o.tenant)),
           isUnknown,
-          isFatal,
+          // --once is for scripts: a daemon that does not answer fails it at once rather than being waited for.
+          isFatal: o.once ? () => true : isFatal,
         });
         if (!o.once) return await run.run();
         const r = await run.once();

@@ -158,6 +158,14 @@ describe('weft template render', () => {
     expect(r.stderr).toBe(`weft: template ${tpl}: unknown service nope.blue.acme\n`);
   });
 
+  it('--once with no daemon: one line, exit 1 (not a wait)', async () => {
+    const tpl = join(dir, 'web.tpl');
+    writeFileSync(tpl, UPSTREAM);
+    const r = await sh(process.execPath, [CLI, '--api', `unix:${join(dir, 'none.sock')}`, 'template', 'render', tpl, join(dir, 'o'), '--service', 'web.blue.acme', '--once']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^weft: template .*web\.tpl: service web\.blue\.acme: no weft daemon at unix:.*none\.sock .*\n$/);
+  });
+
   it('keeps OUT current: a change re-renders and runs --exec; a service that goes away renders empty; SIGTERM stops it', async () => {
     const tpl = join(dir, 'live.tpl');
     const out = join(dir, 'live.conf');
