@@ -73,8 +73,9 @@ export class TemplateRun {
     try {
       first = await firstAnswer({ ...this.o, fetch: this.o.fetchOf(name), isFatal: (e) => this.o.isUnknown(e) || this.o.isFatal(e) });
     } catch (err) {
+      // The daemon's own line names the service it does not know (and says so when it has no catalog at all).
+      if (strict && this.o.isUnknown(err as Error)) throw new Error(`template ${this.o.template.label}: ${(err as Error).message}`);
       if (!this.o.isUnknown(err as Error)) throw new Error(`template ${this.o.template.label}: service ${name}: ${(err as Error).message}`);
-      if (strict) throw new Error(`template ${this.o.template.label}: unknown service ${name}`);
       first = { index: 0, body: [] };
     }
     if (!first || this.#data.has(name)) return;

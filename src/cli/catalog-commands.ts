@@ -131,11 +131,11 @@ function registerCatalogLs(program: Command): void {
 
 function registerWatch(program: Command): void {
   const w = program.command('watch').description('run a command on every change of the catalog (and once at start), with the JSON on its stdin');
-  const loop = async <T>(cmd: Command, path: string, o: { exec: string; debounce?: number }, what: string, empty: T) => {
+  const loop = async <T>(cmd: Command, path: string, o: { exec: string; debounce?: number }, empty: T) => {
     const api = client(cmd);
     const report = reporter('watch', api);
     const stop = stopOnSignals();
-    // The first answer says whether the service exists (exit 1 when not); one that goes away later is an empty one.
+    // The first answer says whether the service exists (the daemon's one line and exit 1 when not); one that goes away later is an empty one.
     const first = indexedFetch<T>(api, path);
     const later = emptyWhenGone(first, isUnknown, empty);
     let answered = false;
@@ -156,8 +156,6 @@ function registerWatch(program: Command): void {
           if (!stop.signal.aborted) report.log(`${o.exec} exited ${code}`);
         },
         onRunError: (err) => report.log(err.message),
-      }).catch((err: Error) => {
-        throw isUnknown(err) ? new Error(`unknown ${what}`) : err;
       });
     } finally {
       stop.done();
@@ -168,14 +166,14 @@ function registerWatch(program: Command): void {
     .option('--tenant <t>', 'only this tenant')
     .requiredOption('--exec <cmd>', 'command run by /bin/sh -c, with the services\' JSON on stdin')
     .option('--debounce <d>', `quiet time after a change before CMD runs (default ${formatDurationMs(DEBOUNCE_MS)})`, duration('--debounce'))
-    .action(async (o, cmd: Command) => loop<ServiceSummary[]>(cmd, servicesPath(o.tenant), o, 'services', []));
+    .action(async (o, cmd: Command) => loop<ServiceSummary[]>(cmd, servicesPath(o.tenant), o, []));
   w.command('service <name>')
     .description("run CMD when a service's instances or their health change")
     .option('--tenant <t>', 'tenant of a group.net NAME (default: default)')
     .option('--passing', 'only the instances that serve (passing, or all when none passes)')
     .requiredOption('--exec <cmd>', 'command run by /bin/sh -c, with the instances\' JSON on stdin')
     .option('--debounce <d>', `quiet time after a change before CMD runs (default ${formatDurationMs(DEBOUNCE_MS)})`, duration('--debounce'))
-    .action(async (name: string, o, cmd: Command) => loop<CatalogInstance[]>(cmd, servicePath(name, o.tenant, o.passing === true), o, `service ${name}`, []));
+    .action(async (name: string, o, cmd: Command) => loop<CatalogInstance[]>(cmd, servicePath(name, o.tenant, o.passing === true), o, []));
 }
 
 function registerTemplate(program: Command): void {
