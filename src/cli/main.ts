@@ -18,6 +18,7 @@ import { registerObserve } from './observe-commands.js';
 import { VALID_IFNAME } from '../switch/netns.js';
 import { parseDnsDomain } from '../dns/zones.js';
 import { registerCapture, registerMirror } from './capture-commands.js';
+import { registerCatalog } from './catalog-commands.js';
 
 // The daemon, and with it the native add-on, loads only when `weft daemon` runs: the API commands and --version need no build.
 const runDaemon = async (opts: DaemonOptions) => (await import('./daemon.js').catch(cannotLoad)).runDaemon(opts);
@@ -135,6 +136,7 @@ registerLab(program);
 registerBench(program);
 registerCni(program);
 registerCapture(program), registerMirror(program);
+registerCatalog(program);
 
 try {
   await program.parseAsync(process.argv);
