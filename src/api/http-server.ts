@@ -27,6 +27,15 @@ export const DEFAULT_LIMITS: ApiLimits = {
   maxConnections: 1024,
 };
 
+/**
+ * The unix API: blocking catalog queries hold a connection each, and a
+ * load balancer's templates, watches and registrators may hold thousands.
+ * Each costs a socket and a few kB, bounded here and by the fd limit.
+ */
+export const UNIX_API_LIMITS: Partial<ApiLimits> = { maxConnections: 16_384 };
+/** Connections the kernel queues for accept on the unix API (a thousand watchers reconnecting at once). */
+export const UNIX_API_BACKLOG = 4096;
+
 export function hardenedServer(limits: ApiLimits, handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
   const server = createServer(
     {

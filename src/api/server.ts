@@ -11,7 +11,7 @@ import type { Zones } from '../dns/zones.js';
 import type { Resolver } from '../dns/resolver.js';
 import { badRequest, WeftError } from '../control/errors.js';
 import { renderMetrics } from './metrics.js';
-import { DEFAULT_LIMITS, hardenedServer, sendJson as send, type ApiLimits } from './http-server.js';
+import { DEFAULT_LIMITS, hardenedServer, sendJson as send, UNIX_API_BACKLOG, type ApiLimits } from './http-server.js';
 import { queryProblem, type BodyKind } from './schemas.js';
 import { parseBody, type RequestOf } from './requests.js';
 import type { Peers } from './peers.js';
@@ -280,7 +280,7 @@ export class ApiServer {
     }
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
-      this.#server.listen(path, () => resolve());
+      this.#server.listen({ path, backlog: UNIX_API_BACKLOG }, () => resolve());
     });
     chmodSync(path, 0o660);
   }

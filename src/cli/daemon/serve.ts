@@ -28,6 +28,8 @@ export async function serve(ctx: DaemonContext, s: Services): Promise<void> {
   writeManifest(ctx.stateDir, { embeddedStore: opts.store === 'embedded' });
   await s.api.listen(opts.api);
   ctx.cleanups.push(() => s.api.close());
+  // Cleanups run newest first: held catalog queries are answered before the API closes.
+  ctx.cleanups.push(() => s.catalog.wakeAll());
   if (s.peerServer) {
     const { server, address } = s.peerServer;
     const [host, port] = address.split(':');

@@ -35,6 +35,9 @@ import type { OpenedStore } from './store.js';
 import { buildCapture } from './capture.js';
 import { buildHealth } from './health.js';
 import type { HealthChecker } from '../../catalog/health-checker.js';
+import { Catalog } from '../../catalog/catalog.js';
+import { registerCatalogRoutes } from '../../api/catalog-routes.js';
+import { UNIX_API_LIMITS } from '../../api/http-server.js';
 
 export interface Services {
   ctl: Controller;
@@ -48,6 +51,8 @@ export interface Services {
   policy: PolicyEngine;
   /** This host's endpoints' health checks (serve() starts them). */
   health: HealthChecker;
+  /** The service catalog and its blocking queries (held ones are answered at shutdown). */
+  catalog: Catalog;
   /** What other hosts ask this one (serve() starts it); none on one host. */
   peerServer?: { server: PeerServer; address: string };
   /** The web view (`--ui`; serve() starts it). */
@@ -115,7 +120,9 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: Underlay
   const cni = new CniService({ endpoints, objects, ctl, ready: () => registration.leaseId !== undefined, log: warn }, stateDir);
   // Calls about another host's ports go to its peer API with the cluster's token.
   const peers = peer === undefined ? undefined : new PeerClient({ self: hostId, token: peer.token, hosts: () => listHosts(store) });
-  const api = new ApiServer({ ctl, objects, endpoints, zones, resolver, extra: cni, policy, peers }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) });
+  const api = new ApiServer({ ctl, objects, endpoints, zones, resolver, extra: cni, policy, peers }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) }, UNIX_API_LIMITS);
+  const catalog = new Catalog(view);
+  registerCatalogRoutes(api, catalog);
   registerObserveRoutes(api, { ctl, endpoints, objects, sw, hostId, peers });
   // Captures (GET /v1/capture) and mirrors (/v1/mirrors, made again from <state-dir>/mirrors.json).
   buildCapture(ctx, sw, ctl, view, api, peers);
@@ -123,7 +130,7 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: Underlay
   const peerServer = peer === undefined ? undefined : { server: new PeerServer(api, peer.token), address: peer.address };
   const uiAddr = opts.ui === undefined ? undefined : parseUiAddress(opts.ui, opts.uiToken);
   const ui = uiAddr && { server: new UiServer(api, uiAddr.token), host: uiAddr.host, port: uiAddr.port, fd: opts.uiFd };
-  return { ctl, view, reconciler, objects, endpoints, zones, dnsListener, api, policy, health, peerServer, ui };
+  return { ctl, view, reconciler, objects, endpoints, zones, dnsListener, api, policy, health, catalog, peerServer, ui };
 }
 
 /**
