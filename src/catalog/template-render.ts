@@ -104,6 +104,11 @@ export class CatalogTemplate {
     hb.registerHelper('service', function (this: unknown, ...args: unknown[]) {
       const options = args.pop() as Handlebars.HelperOptions;
       const name = args[0];
+      // `{{service}}` alone (no name, no block) is the context's own service name, which the helper's name would otherwise hide.
+      if (args.length === 0 && typeof options.fn !== 'function') {
+        const own = (this as { service?: unknown } | undefined)?.service;
+        return typeof own === 'string' ? own : '';
+      }
       if (typeof name !== 'string' || name === '') throw new Error('{{#service}} needs a service name, e.g. {{#service "web.blue.acme"}}');
       const all = self.#data.get(name);
       if (all === undefined) self.#missing.add(name);

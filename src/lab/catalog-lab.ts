@@ -56,7 +56,8 @@ export const UPSTREAM_TEMPLATE = `# {{service}}: rendered by weft template rende
 upstream web {
 {{#service "${SERVICE}"}}    server {{address}}:{{port}} max_fails=0;
 {{else}}    server 127.0.0.1:9 down;
-{{/service}}}
+{{/service}}
+}
 `;
 
 /** One request through nginx: its HTTP status and body (status 0: no answer). */

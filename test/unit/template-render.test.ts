@@ -34,6 +34,11 @@ describe('template contexts', () => {
     expect(t.render(['web.blue.acme'], data).text).toBe('upstream web { server 10.1.0.5:80;server 10.1.0.7:8080; }');
   });
 
+  it('{{service}} alone is the context\'s service name (the block helper of that name does not hide it)', () => {
+    const t = new CatalogTemplate('# {{service}}: {{instances.length}}', 'in.tpl');
+    expect(t.render(['web.blue.acme'], data).text).toBe('# web.blue.acme: 3');
+  });
+
   it('the several-services context is reachable by name', () => {
     const t = new CatalogTemplate('{{#each services}}{{@key}}={{#each this}}{{name}} {{/each}};{{/each}}', 'in.tpl');
     expect(t.render(['web.blue.acme', 'db.blue.acme'], data).text).toBe('web.blue.acme=web1 web2 web3 ;db.blue.acme=db1 ;');
