@@ -1,7 +1,8 @@
 // Docker containers by name in weft's DNS, learnt from dockerd's events: the
 // container name and its --network-alias answer under <net>.<tenant>, an alias
 // two containers share answers with both, the weft.group/weft.port labels make
-// a group with A and SRV records, and `docker stop` takes the names away.
+// a group with A and SRV records, `docker stop` takes the names away, and
+// weft.check labels put the container's health into the catalog and DNS.
 // Asked from a container with --dns <the network's DNS address> (busybox
 // nslookup through Docker's embedded resolver, as a user would), and with dig
 // from inside a container's namespace for exact record sets.
@@ -110,5 +111,30 @@ describe.skipIf(skipUnless(['dockerd', 'docker', 'busybox', 'nsenter', 'unshare'
     expect((await host.docker('rm', '-f', 'web1', 'web2')).code).toBe(0);
     await eventually(async () => ((await rcode('www.blue.wden')) === 'NXDOMAIN' ? true : undefined), 10_000, 100);
     expect(await rcode('web2.blue.wden')).toBe('NXDOMAIN');
+  }, 90_000);
+
+  it('weft.check labels: the container is in the catalog with its health, checked in its own namespace, and a failing one leaves the group\'s DNS', async () => {
+    // Two servers in group svc (busybox httpd forks into the background; the container lives on in sleep).
+    const labels = ['--label', 'weft.group=svc', '--label', 'weft.port=8080', '--label', 'weft.check=http:8080/', '--label', 'weft.check.interval=1s'];
+    for (const c of ['hc1', 'hc2']) {
+      const r = await host.docker('run', '-d', '--name', c, '--net', 'blue', ...labels, IMAGE, 'sh', '-c', 'mkdir -p /www && echo ok > /www/index.html && httpd -p 8080 -h /www; exec sleep 3600');
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const [ip1, ip2] = [await ipOf('hc1'), await ipOf('hc2')];
+    type Inst = { name: string; address: string; port: number; health: string };
+    const catalog = async () => JSON.parse((await host.weft('catalog', 'service', 'svc.blue.wden', '--json')).stdout || '[]') as Inst[];
+    const health = async () => (await catalog()).map((i) => `${i.address}:${i.port} ${i.health}`).sort().join(', ');
+    const want = [`${ip1}:8080 passing`, `${ip2}:8080 passing`].sort().join(', ');
+    await eventually(async () => ((await health()) === want ? true : undefined), 20_000, 200).catch(async () => {
+      throw new Error(`catalog: ${JSON.stringify(await catalog())}; log: ${readFileSync(`${host.dir}/weft.log`, 'utf8').split('\n').filter((l) => /check|health|namespace/i.test(l)).slice(-5).join(' | ')}`);
+    });
+    expect(await short('svc.blue.wden')).toEqual([ip1, ip2].sort());
+    // hc1's server stops: critical, and the group answers hc2 only; its own name still answers.
+    expect((await host.docker('exec', 'hc1', 'killall', 'httpd')).code).toBe(0);
+    await eventually(async () => ((await health()).includes(`${ip1}:8080 critical`) ? true : undefined), 10_000, 200);
+    await eventually(async () => ((await short('svc.blue.wden')).join() === ip2 ? true : undefined), 10_000, 100);
+    expect(await short('SRV', 'svc.blue.wden')).toHaveLength(1);
+    expect((await short('hc1.blue.wden')).join()).toBe(ip1);
+    expect((await host.docker('rm', '-f', 'hc1', 'hc2')).code).toBe(0);
   }, 90_000);
 });
