@@ -114,6 +114,10 @@ describe.skipIf(skipUnless(['podman', 'crun', 'conmon', 'busybox', 'unshare', 'i
     expect((await endpoints()).find((x) => x.name === 'c5')).toMatchObject({ group: 'db', port: 5432 });
     const groups = await weftJson<Array<{ name: string; members: string[] }>>(api, 'group', 'ls', '--net', 'green.acme');
     expect(groups.find((g) => g.name === 'db')?.members).toEqual(['c5']);
+    // In the service catalog with no further step: its address and port, as templates see it.
+    const ip = (await endpoints()).find((x) => x.name === 'c5')!.ip;
+    const inst = await weftJson<Array<{ name: string; address: string; port: number; passing: boolean }>>(api, 'catalog', 'service', 'db.green.acme', '--json');
+    expect(inst.map(({ name, address, port, passing }) => ({ name, address, port, passing }))).toEqual([{ name: 'c5', address: ip, port: 5432, passing: true }]);
     expect((await podman('rm', '-f', '-t', '0', 'c5')).code).toBe(0);
     expect(await endpoints()).toEqual([]);
   }, 120_000);
