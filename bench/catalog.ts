@@ -153,7 +153,7 @@ export function catalogTable(r: CatalogBenchResult): string {
   return [
     `Service catalog: nginx's upstream from weft template, two hosts on etcd, http check every ${r.intervalMs} ms (${r.tries} health changes)`,
     row('server killed -> health record (detection)', r.detect),
-    row('health record -> nginx reloaded', r.reload),
+    row('health record -> nginx reloaded (debounce 250ms)', r.reload),
     `  ${w.held} blocking queries held on one daemon: RSS ${w.rssBeforeMb.toFixed(1)} -> ${w.rssWithMb.toFixed(1)} MB, ${w.perMb.toFixed(0)} waiting clients per MB; one change answered ${w.woken}/${w.held} in ${w.wakeAllMs} ms`,
     `  checking daemon CPU: ${r.cpu.withChecks.toFixed(2)}% of a core with ${r.cpu.checks} http checks every ${r.intervalMs} ms, ${r.cpu.withoutChecks.toFixed(2)}% without`,
     '  * Nothing here to compare with: Consul, registrator and consul-template are not packages of this machine. Detection waits up to one interval by design; the reload row is what weft adds.',
