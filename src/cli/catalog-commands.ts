@@ -8,20 +8,12 @@ import { ApiError, type ApiClient } from '../api/client.js';
 import { formatDurationMs, parseDurationMs } from '../control/duration.js';
 import { CatalogTemplate, type CatalogInstance } from '../catalog/template-render.js';
 import { TemplateRun } from '../catalog/template-runner.js';
+import type { ServiceSummary } from '../catalog/catalog.js';
 import { emptyWhenGone, watch, type IndexedFetch } from '../catalog/watch-loop.js';
 import { runCommand } from '../catalog/exec-on-change.js';
 import { client } from './commands.js';
 import { printJson, printTable } from './format.js';
 
-/** One row of GET /v1/catalog/services. */
-interface ServiceSummary {
-  service: string;
-  tenant: string;
-  net: string;
-  group: string;
-  instances: number;
-  passing: number;
-}
 
 /** How long the daemon may hold a blocking query (its default). */
 const WAIT_MS = 5 * 60_000;
