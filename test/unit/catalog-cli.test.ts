@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { eventually, sh } from '../helpers/sh.js';
-import { FakeCatalogServer, instance } from './catalog-fake-server.js';
+import { FakeCatalogServer, instance } from '../helpers/catalog-fake-server.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
