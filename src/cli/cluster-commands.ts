@@ -133,8 +133,8 @@ export function registerGroup(program: Command): void {
 }
 
 
-/** `aliases a,b; group g; port 80; check tcp every 5s, timeout 1s` of an endpoint, for a line of output. */
-const names = (e: EndpointView) => `aliases ${e.aliases?.join(',') || '-'}; group ${e.group ?? '-'}; port ${e.port ?? '-'}; check ${checkText(e) ?? '-'}`;
+/** `aliases a,b; group g; port 80[; check tcp every 5s, timeout 1s]` of an endpoint, for a line of output (the check only when it has one). */
+const names = (e: EndpointView) => `aliases ${e.aliases?.join(',') || '-'}; group ${e.group ?? '-'}; port ${e.port ?? '-'}${checkText(e) ? `; check ${checkText(e)}` : ''}`;
 
 export function registerEndpoint(program: Command): void {
   const ep = program.command('endpoint').description('endpoints: a container on a network, with its address and MAC');

@@ -151,6 +151,11 @@ export class CatalogLab {
     const reload = `nginx -c ${join(this.dir, 'nginx.conf')} -s reload && date +%s%3N >> ${join(this.dir, 'reloads')}`;
     this.#spawn('template', process.execPath, this.#templateArgs(['--exec', reload]));
     await this.until(async () => (await this.get()).status === 200, 20_000, 'nginx answers through the rendered upstream');
+    // A server that was not listening yet at its first probe is critical until the next: ready when all pass and nginx names them all.
+    await this.until(async () => {
+      const inst = await h1.get<Array<{ passing: boolean }>>(`/v1/catalog/service/${SERVICE}`);
+      return inst.length === this.web.size && inst.every((i) => i.passing) && this.upstream().length === this.web.size;
+    }, 20_000, 'every server passes its check and is in the upstream');
   }
 
   #templateArgs(extra: string[]): string[] {

@@ -174,7 +174,7 @@ describe.skipIf(skipUnless(['ip', 'etcd', 'dig']))('DNS for containers', () => {
     const bad = await set('h1', 'web1', '--alias', 'a.b');
     expect([bad.code, bad.stderr.trim()]).toEqual([1, "weft: invalid alias name 'a.b' (letters, digits, '-' and '_', at most 63)"]);
     const none = await set('h1', 'web1');
-    expect([none.code, none.stderr.trim()]).toEqual([1, 'weft: nothing to change: give --alias, --no-aliases, --group, --no-group or --port']);
+    expect([none.code, none.stderr.trim()]).toEqual([1, 'weft: nothing to change: give --alias, --no-aliases, --group, --no-group, --port or --check']);
     expect(status(await dig(client, 'x.blue.acme'))).toBe('NXDOMAIN');
     // Cleared on h1: the client's own daemon answers without it at once.
     expect((await set('h1', 'web1', '--no-aliases')).code).toBe(0);
