@@ -26,6 +26,17 @@ export interface ViewLog {
   warn(msg: string): void;
 }
 
+/**
+ * What one change touched: the networks (`<n>.<t>`) whose records changed
+ * (endpoints, health, gateways, their MACs, the network itself), or `all`
+ * when something cluster-wide did (a host, a tenant, an uplink, a re-list).
+ * A reader that derives per-network state redoes only those networks.
+ */
+export interface ViewChange {
+  all: boolean;
+  nets: ReadonlySet<string>;
+}
+
 export class ClusterView {
   readonly tenants = new Map<string, TenantRecord>();
   /** By `<n>.<t>`. */
@@ -53,7 +64,9 @@ export class ClusterView {
   #timer?: NodeJS.Timeout;
   #closed = false;
   #relisting?: Promise<void>;
-  readonly #listeners: Array<() => void> = [];
+  readonly #listeners: Array<(change: ViewChange) => void> = [];
+  /** Endpoints by network (`<n>.<t>`), then by `<e>.<n>.<t>`: what a network's readers need without a walk of all. */
+  readonly #byNet = new Map<string, Map<string, EndpointRecord>>();
   #waiters: Array<{ revision: number; resolve: () => void }> = [];
 
   constructor(
@@ -69,8 +82,8 @@ export class ClusterView {
     this.#timer.unref();
   }
 
-  /** Called after every change to the mirror (batched: once per store change). */
-  onChange(cb: () => void): void {
+  /** Called after every change to the mirror (batched: once per store change), with what it touched. */
+  onChange(cb: (change: ViewChange) => void): void {
     this.#listeners.push(cb);
   }
 
@@ -87,34 +100,47 @@ export class ClusterView {
     const { items, revision } = await this.store.list(ROOT);
     this.#watcher?.close();
     const maps: Array<Map<string, unknown>> = [this.tenants, this.networks, this.groups, this.endpoints, this.hosts, this.policies];
-    for (const m of maps.concat(this.uplinks, this.gateways, this.gatewayMacs, this.health)) m.clear();
+    for (const m of maps.concat(this.uplinks, this.gateways, this.gatewayMacs, this.health, this.#byNet)) m.clear();
     for (const kv of items) this.#apply(kv.key, kv.value);
     this.revision = Math.max(this.revision, revision);
     this.#watcher = this.store.watch(ROOT, revision, (evs) => this.#onEvents(evs), (err) => {
       this.log.warn(`cluster watch stopped (${err.message}); re-reading the store`);
       setTimeout(() => void this.relist(), 500).unref();
     });
-    this.#changed();
+    this.#changed({ all: true, nets: new Set() });
   }
 
   #onEvents(events: WatchEvent[]): void {
-    for (const ev of events) this.#apply(ev.key, ev.type === 'put' ? ev.value : undefined);
+    const change = { all: false, nets: new Set<string>() };
+    for (const ev of events) {
+      const k = this.#apply(ev.key, ev.type === 'put' ? ev.value : undefined);
+      // Keys the view does not hold (IPAM's, the peer token) touch nothing here.
+      if (!k) continue;
+      if ('net' in k) change.nets.add(netRef(k.tenant, k.net));
+      else change.all = true;
+    }
     this.revision = Math.max(this.revision, events[events.length - 1].modRevision);
-    this.#changed();
+    this.#changed(change);
   }
 
-  #apply(key: string, value: string | undefined): void {
+  /** Applies one record; returns its parsed key (undefined: not one of ours, or unreadable). */
+  #apply(key: string, value: string | undefined): ReturnType<typeof parseKey> {
     const k = parseKey(key);
-    if (!k) return;
+    if (!k) return undefined;
     let rec: unknown;
     if (value !== undefined) {
       try {
         rec = JSON.parse(value);
       } catch {
         this.log.warn(`ignoring a malformed record at ${key}`);
-        return;
+        return undefined;
       }
     }
+    this.#store(k, rec);
+    return k;
+  }
+
+  #store(k: NonNullable<ReturnType<typeof parseKey>>, rec: unknown): void {
     const set = <T>(m: Map<string, T>, id: string) => (rec === undefined ? m.delete(id) : m.set(id, rec as T));
     switch (k.kind) {
       case 'tenant':
@@ -123,8 +149,20 @@ export class ClusterView {
         return void set(this.networks, netRef(k.tenant, k.net));
       case 'group':
         return void set(this.groups, `${k.name}.${netRef(k.tenant, k.net)}`);
-      case 'endpoint':
-        return void set(this.endpoints, `${k.name}.${netRef(k.tenant, k.net)}`);
+      case 'endpoint': {
+        const net = netRef(k.tenant, k.net);
+        const id = `${k.name}.${net}`;
+        set(this.endpoints, id);
+        let inNet = this.#byNet.get(net);
+        if (rec === undefined) {
+          inNet?.delete(id);
+          if (inNet?.size === 0) this.#byNet.delete(net);
+        } else {
+          if (!inNet) this.#byNet.set(net, (inNet = new Map()));
+          inNet.set(id, rec as EndpointRecord);
+        }
+        return;
+      }
       case 'host':
         return void set(this.hosts, k.host);
       case 'policy':
@@ -150,12 +188,12 @@ export class ClusterView {
     }
   }
 
-  #changed(): void {
+  #changed(change: ViewChange): void {
     this.generation++;
     this.#waiters = this.#waiters.filter((w) => (w.revision <= this.revision ? (w.resolve(), false) : true));
     for (const cb of this.#listeners) {
       try {
-        cb();
+        cb(change);
       } catch (err) {
         this.log.warn(`cluster change handler failed: ${(err as Error).message}`);
       }
@@ -176,7 +214,13 @@ export class ClusterView {
   }
 
   endpointsOf(tenant: string, net: string): EndpointRecord[] {
-    return [...this.endpoints.values()].filter((e) => e.tenant === tenant && e.net === net);
+    return this.endpointsIn(netRef(tenant, net));
+  }
+
+  /** The endpoints of network `<n>.<t>`, from the per-network index (no walk of the cluster's). */
+  endpointsIn(ref: string): EndpointRecord[] {
+    const m = this.#byNet.get(ref);
+    return m ? [...m.values()] : [];
   }
 
   close(): void {

@@ -50,6 +50,8 @@ export class Controller {
   readonly #uplinks: UplinkPorts;
   readonly #queue = new SerialQueue();
   #beforePort?: (ep: EndpointPortInfo) => void;
+  /** Told after a port was made or removed: which networks have local ports decides what the reconciler redoes. */
+  readonly #portsChanged: Array<() => void> = [];
   #moreOverlayStats?: () => Record<string, number>;
 
   constructor(sw: Switch, overlay: Overlay, state: StateFile | undefined, log: ControllerLog, underlay?: UnderlayInfo) {
@@ -226,7 +228,18 @@ export class Controller {
   }
 
   addPort(req: CreatePortRequest): Promise<PortView> {
-    return this.#serial(() => this.#ports.add(req));
+    return this.#portChange(this.#serial(() => this.#ports.add(req)));
+  }
+
+  /** Calls `cb` after every port made or removed here (plain, attached, endpoint or host ports). */
+  onPortsChanged(cb: () => void): void {
+    this.#portsChanged.push(cb);
+  }
+
+  #portChange<T>(p: Promise<T>): Promise<T> {
+    return p.finally(() => {
+      for (const cb of this.#portsChanged) cb();
+    });
   }
 
   /**
@@ -234,10 +247,12 @@ export class Controller {
    * store already. Not saved here: the endpoints' own file re-claims it.
    */
   addEndpointPort(spec: Parameters<LocalPorts['addEndpoint']>[0] & { group?: string }): Promise<PortView> {
-    return this.#serial(() => {
-      this.#announce(spec.name, spec.net, spec.ip, spec.group);
-      return this.#ports.addEndpoint(spec);
-    });
+    return this.#portChange(
+      this.#serial(() => {
+        this.#announce(spec.name, spec.net, spec.ip, spec.group);
+        return this.#ports.addEndpoint(spec);
+      }),
+    );
   }
 
   /** Called synchronously before every endpoint port is made: a port of an isolated group never passes unchecked traffic. */
@@ -261,19 +276,21 @@ export class Controller {
    * (a path) and is named `ifname` there; it is taken back, not made.
    */
   addHostPort(spec: Parameters<LocalPorts['addHost']>[0]): Promise<PortView> {
-    return this.#serial(() => {
-      this.#announce(spec.name, spec.net);
-      return this.#ports.addHost(spec);
-    });
+    return this.#portChange(
+      this.#serial(() => {
+        this.#announce(spec.name, spec.net);
+        return this.#ports.addHost(spec);
+      }),
+    );
   }
 
   attachPort(req: AttachPortRequest): Promise<PortView> {
-    return this.#serial(() => this.#ports.attach(req));
+    return this.#portChange(this.#serial(() => this.#ports.attach(req)));
   }
 
   /** Removes a port; an endpoint's port only when `endpoint` says so (endpoints go with `endpoint rm`). */
   removePort(name: unknown, opts: { endpoint?: boolean } = {}): Promise<void> {
-    return this.#serial(() => this.#ports.remove(name, opts));
+    return this.#portChange(this.#serial(() => this.#ports.remove(name, opts)));
   }
 
   macs(net?: unknown): Array<{ net: string; mac: string; port: string; age: number; static?: boolean }> {

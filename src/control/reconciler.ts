@@ -4,16 +4,20 @@
 // and their hosts the network's flood list. It runs after every change of
 // the view (batched), after local ports change, and on the view's periodic
 // re-list; it only ever applies the difference, so running it again is free.
+// A change of the view redoes only the local networks it touched (each
+// from the view's per-network index), so an event costs a host work in
+// proportion to what it serves there, not to the size of the cluster;
+// local port changes, cluster-wide records and re-lists redo every local one.
 // VLAN networks (VLAN-SPEC §1, §5) have no tunnels: this host's uplinks and
 // VLAN ports are opened from the store, and the other hosts' endpoints of a
 // VLAN network are pinned to its VLAN port. A tunnel network with a gateway
 // has the gateway host's VTEP in its flood list, the MACs the gateway
 // published as fdb entries, and on the gateway host a VLAN port.
-import type { ClusterView } from './cluster-view.js';
+import type { ClusterView, ViewChange } from './cluster-view.js';
 import type { Controller, DynamicOverlay, WantVlanPort } from './controller.js';
 import type { GatewayPort } from './gateway-macs.js';
 import { hasFeature } from './hosts.js';
-import { netRef, type GatewayRecord, type NetworkRecord } from './records.js';
+import type { GatewayRecord, NetworkRecord } from './records.js';
 
 export interface ReconcilerLog {
   warn(msg: string): void;
@@ -31,6 +35,8 @@ export class Reconciler {
   #running?: Promise<void>;
   #again = false;
   #retry?: NodeJS.Timeout;
+  /** The local networks the next pass redoes: 'all', or those changes touched since the last pass. */
+  #dirty: 'all' | Set<string> = 'all';
   /** Passes made, for stats. */
   passes = 0;
 
@@ -41,7 +47,13 @@ export class Reconciler {
     private readonly log: ReconcilerLog,
     private readonly hooks: ReconcilerHooks = {},
   ) {
-    view.onChange(() => this.schedule());
+    view.onChange((c) => this.#touched(c));
+  }
+
+  #touched(c: ViewChange): void {
+    if (c.all) this.#dirty = 'all';
+    else if (this.#dirty !== 'all') for (const n of c.nets) this.#dirty.add(n);
+    this.#soon();
   }
 
   /** Stops the retry timer. */
@@ -49,29 +61,41 @@ export class Reconciler {
     if (this.#retry) clearTimeout(this.#retry);
   }
 
-  /** Asks for a pass soon; many asks in one tick make one pass. */
+  /** Asks for a pass over every local network soon; many asks in one tick make one pass. */
   schedule(): void {
+    this.#dirty = 'all';
+    this.#soon();
+  }
+
+  #soon(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
     setImmediate(() => {
       this.#scheduled = false;
-      void this.run();
+      void this.#run();
     });
   }
 
-  /** One pass now (or right after the one running). */
+  /** One pass now (or right after the one running); `run()` itself redoes every local network. */
   run(): Promise<void> {
+    this.#dirty = 'all';
+    return this.#run();
+  }
+
+  #run(): Promise<void> {
     if (this.#running) {
       this.#again = true;
       return this.#running;
     }
-    this.#running = this.#pass()
+    const scope = this.#dirty;
+    this.#dirty = new Set();
+    this.#running = this.#pass(scope)
       .catch((err: Error) => this.log.warn(`reconcile failed: ${err.message}`))
       .finally(() => {
         this.#running = undefined;
         if (this.#again) {
           this.#again = false;
-          this.schedule();
+          this.#soon();
         }
       });
     return this.#running;
@@ -82,7 +106,7 @@ export class Reconciler {
     return this.ctl.ensureNetwork(rec);
   }
 
-  async #pass(): Promise<void> {
+  async #pass(scope: 'all' | Set<string>): Promise<void> {
     this.passes++;
     const want = this.view.networks;
     for (const rec of want.values()) await this.ctl.ensureNetwork(rec);
@@ -97,25 +121,28 @@ export class Reconciler {
       for (const h of this.view.hosts.values()) if (h.host !== this.hostId && h.underlay && hasFeature(h, 'gbp')) gbp.add(h.underlay);
     }
     const vlanRemotes = new Map<string, Array<{ mac: string; ip?: string }>>();
-    for (const local of this.ctl.localNetworks()) {
+    // Only the networks this pass redoes: every local one, or those the changes since the last touched.
+    const locals = this.ctl.localNetworks().filter((l) => scope === 'all' || scope.has(l.ref));
+    for (const local of locals) {
       if (want.get(local.ref)?.encap === 'vlan') vlanRemotes.set(local.ref, []);
       // The gateway host bridges the network to its VLAN: it has a port on it.
       else if (local.ports > 0 || gateways.get(local.ref)?.host === this.hostId) remote.set(local.ref, { vteps: new Set(), fdb: new Map(), gbp });
     }
-    for (const e of this.view.endpoints.values()) {
-      if (e.host === this.hostId) continue;
-      const ref = netRef(e.tenant, e.net);
-      vlanRemotes.get(ref)?.push({ mac: e.mac, ip: e.ip });
-      const d = remote.get(ref);
-      if (!d || !e.vtep) continue;
-      d.vteps.add(e.vtep);
-      d.fdb.set(e.mac, { vtep: e.vtep, ip: e.ip });
+    for (const local of locals) {
+      for (const e of this.view.endpointsIn(local.ref)) {
+        if (e.host === this.hostId) continue;
+        vlanRemotes.get(local.ref)?.push({ mac: e.mac, ip: e.ip });
+        const d = remote.get(local.ref);
+        if (!d || !e.vtep) continue;
+        d.vteps.add(e.vtep);
+        d.fdb.set(e.mac, { vtep: e.vtep, ip: e.ip });
+      }
     }
     for (const [ref, d] of remote) {
       const gw = gateways.get(ref);
       if (gw && gw.host !== this.hostId) this.#throughGateway(ref, gw, d);
     }
-    for (const local of this.ctl.localNetworks()) {
+    for (const local of locals) {
       const vlan = vlanRemotes.get(local.ref);
       if (vlan) await this.ctl.setVlanRemotes(local.ref, vlan);
       await this.ctl.setDynamic(local.ref, remote.get(local.ref) ?? { vteps: new Set(), fdb: new Map(), gbp });

@@ -151,6 +151,10 @@ describe('Reconciler: which weft hosts get group ids', () => {
       gateways: new Map(),
       gatewayMacs: new Map(),
       onChange: () => undefined,
+      /** The view's per-network index, walked here: `<n>.<t>`. */
+      endpointsIn(ref: string): EndpointRecord[] {
+        return [...this.endpoints.values()].filter((e) => `${e.net}.${e.tenant}` === ref);
+      },
     };
     const told = new Map<string, string[]>();
     const ctl = {

@@ -29,6 +29,10 @@ function fakeView() {
     gateways: new Map<string, GatewayRecord>(),
     gatewayMacs: new Map<string, Map<string, GatewayMacRecord>>(),
     onChange: () => undefined,
+    /** The view's per-network index, walked here: `<n>.<t>`. */
+    endpointsIn(ref: string): EndpointRecord[] {
+      return [...this.endpoints.values()].filter((e) => `${e.net}.${e.tenant}` === ref);
+    },
   };
 }
 

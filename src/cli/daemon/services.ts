@@ -88,6 +88,8 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: Underlay
   });
   const reconciler = new Reconciler(view, ctl, hostId, warn, { gateways: (ports) => gatewayMacs.setGateways(ports) });
   cleanups.push(() => reconciler.close());
+  // A network whose local ports came or went is redone in full (a pass per change of the view redoes only what it touched).
+  ctl.onPortsChanged(() => reconciler.schedule());
   ctl.setGroupLookup((ref, group) => {
     const g = view.groups.get(`${group}.${ref}`);
     return g !== undefined && g.removing !== true;
