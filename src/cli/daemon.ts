@@ -41,6 +41,8 @@ export interface DaemonOptions {
   underlay?: string;
   vxlanPort: number;
   store: string;
+  /** TLS to etcd (etcds://): the CA, and a client certificate with its key. */
+  etcdTls?: { cacert?: string; cert?: string; key?: string };
   leaseTtl: number;
   /** How often the cluster is re-read from the store in full (a missed event heals within this). */
   resyncSeconds: number;

@@ -96,7 +96,10 @@ program
   .option('--underlay <ip>', 'this host\'s VTEP address (an address of one of its interfaces)')
   .option('--vxlan-port <port>', 'UDP port of VXLAN', positiveInt('--vxlan-port'), 4789)
   .option('--vxlan-egress <device>', 'send VXLAN TCP super-frames whole through a TAP device of this name that the host forwards (Linux 6.17+)', ifname('--vxlan-egress'))
-  .option('--store <spec>', 'cluster store: embedded, or etcd://HOST:PORT[,HOST:PORT]', 'embedded')
+  .option('--store <spec>', 'cluster store: embedded, etcd://HOST:PORT[,HOST:PORT], or etcds://... (TLS)', 'embedded')
+  .option('--etcd-cacert <file>', 'etcds://: the CA that signed the etcd members\' certificates (PEM; default the system\'s)')
+  .option('--etcd-cert <file>', 'etcds://: this host\'s client certificate (PEM), with --etcd-key')
+  .option('--etcd-key <file>', 'etcds://: the key of --etcd-cert (PEM, unencrypted)')
   .option('--lease-ttl <seconds>', 'this host\'s lease: its records vanish this long after it dies', positiveInt('--lease-ttl'), 15)
   .option('--resync <seconds>', 'how often the whole cluster is re-read from the store', positiveInt('--resync'), 30)
   .option('--dns-listen <addr:port>', 'also answer DNS on this host socket (the tenant is the name\'s last label)')
@@ -115,7 +118,7 @@ program
   .option('--ui-token <token>', 'token the web view\'s API calls need (default: $WEFT_UI_TOKEN; required off loopback); open the page as http://ADDR/?token=TOKEN')
   .action(async (o, cmd: Command) => {
     const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
-    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, macPortLimit: o.macPortLimit, portSecurity: o.portSecurity, gbp: o.gbp, ctMax: o.ctMax, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl, dnsDomain: o.dnsDomain, recoverState: o.recoverState === true, dnsAllow: o.dnsAllow, dnsRrl: o.dnsRrl, peerPort: o.peerPort, peerApi: o.peerApi !== false, ui: o.ui, uiToken: o.uiToken ?? (process.env.WEFT_UI_TOKEN || undefined), uiFd: uiFd(), dockerPlugin: o.dockerPlugin === false ? undefined : { socket: o.dockerPluginSocket ?? DOCKER_SOCKET, required: o.dockerPluginSocket !== undefined, api: o.dockerApi } });
+    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, macPortLimit: o.macPortLimit, portSecurity: o.portSecurity, gbp: o.gbp, ctMax: o.ctMax, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, etcdTls: { cacert: o.etcdCacert, cert: o.etcdCert, key: o.etcdKey }, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl, dnsDomain: o.dnsDomain, recoverState: o.recoverState === true, dnsAllow: o.dnsAllow, dnsRrl: o.dnsRrl, peerPort: o.peerPort, peerApi: o.peerApi !== false, ui: o.ui, uiToken: o.uiToken ?? (process.env.WEFT_UI_TOKEN || undefined), uiFd: uiFd(), dockerPlugin: o.dockerPlugin === false ? undefined : { socket: o.dockerPluginSocket ?? DOCKER_SOCKET, required: o.dockerPluginSocket !== undefined, api: o.dockerApi } });
   });
 
 registerTenant(program);

@@ -50,10 +50,11 @@ export class EtcdServer {
     return `127.0.0.1:${this.clientPort}`;
   }
 
-  static async start(): Promise<EtcdServer> {
+  /** Starts a member on free ports, or on `clientPort` when given (a daemon may be waiting for it there). */
+  static async start(clientPort?: number): Promise<EtcdServer> {
     const dir = mkdtempSync(join(tmpdir(), 'weft-etcd-'));
-    const [clientPort, peerPort] = await freePorts(2);
-    const s = new EtcdServer(dir, clientPort, peerPort);
+    const [free, peerPort] = await freePorts(2);
+    const s = new EtcdServer(dir, clientPort ?? free, peerPort);
     await s.launch();
     return s;
   }

@@ -1,6 +1,10 @@
 // The CLI against a real daemon: bad input gets one line on stderr, a
 // non-zero exit, and changes nothing; a restarted daemon rebuilds its ports.
+import { spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../../src/sys/package-root.js';
+import { EtcdServer, freePorts } from '../helpers/etcd.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/api/client.js';
 import { restartWeftHost, type LabState } from '../../src/lab/lab.js';
@@ -125,17 +129,46 @@ describe.skipIf(skipUnless(['ip', 'ping']))('weft CLI', () => {
     expect(r.stderr.trim()).toMatch(/^weft: no weft daemon at unix:\/run\/weft\/no-such-daemon.sock/);
   });
 
-  it('a daemon refuses a bad or unreachable store in one line', async () => {
-    const bad = await weft(undefined, '--api', 'unix:/run/weft/wt-cli-bad.sock', 'daemon', '--state-dir', `/tmp/wt-cli-bad-${process.pid}`, '--store', 'mysql://x');
-    expect(bad.code).not.toBe(0);
-    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
-    expect(bad.stderr).toMatch(/^weft: cannot open the store mysql:\/\/x: invalid store "mysql:\/\/x"/);
-    const gone = await weft(undefined, '--api', 'unix:/run/weft/wt-cli-bad.sock', 'daemon', '--state-dir', `/tmp/wt-cli-bad-${process.pid}`, '--store', 'etcd://127.0.0.1:1');
-    expect(gone.code).not.toBe(0);
-    expect(gone.stderr.trim().split('\n')).toHaveLength(1);
-    expect(gone.stderr).toMatch(/^weft: cannot open the store etcd:\/\/127.0.0.1:1/);
+  it('a daemon refuses a bad store or TLS file in one line', async () => {
+    const daemon = (...args: string[]) => weft(undefined, '--api', 'unix:/run/weft/wt-cli-bad.sock', 'daemon', '--state-dir', `/tmp/wt-cli-bad-${process.pid}`, ...args);
+    const cases: Array<[string[], RegExp]> = [
+      [['--store', 'mysql://x'], /^weft: cannot open the store mysql:\/\/x: invalid store "mysql:\/\/x"/],
+      [['--store', 'etcd://127.0.0.1:2379', '--etcd-cacert', '/etc/hostname'], /^weft: cannot open the store etcd:\/\/127.0.0.1:2379: --etcd-cacert, --etcd-cert and --etcd-key need an etcds:\/\/ store/],
+      [['--store', 'etcds://127.0.0.1:2379', '--etcd-cacert', '/nonexistent/ca.pem'], /: cannot read --etcd-cacert \/nonexistent\/ca.pem: no such file$/],
+      [['--store', 'etcds://127.0.0.1:2379', '--etcd-cacert', '/etc/hostname'], /: --etcd-cacert \/etc\/hostname is not a PEM certificate$/],
+      [['--store', 'etcds://127.0.0.1:2379', '--etcd-cert', '/etc/hostname'], /: --etcd-cert and --etcd-key go together/],
+    ];
+    for (const [args, msg] of cases) {
+      const r = await daemon(...args);
+      expect(r.code, args.join(' ')).not.toBe(0);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr.trim(), args.join(' ')).toMatch(msg);
+    }
     rmSync(`/tmp/wt-cli-bad-${process.pid}`, { recursive: true, force: true });
   });
+
+  it('a daemon whose etcd does not answer yet says so and retries, and starts when it comes', async () => {
+    const [port] = await freePorts(1);
+    const dir = `/tmp/wt-cli-wait-${process.pid}`;
+    const sock = `/run/weft/wt-cli-wait-${process.pid}.sock`;
+    const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'weft.js'), '--api', `unix:${sock}`, 'daemon', '--state-dir', dir, '--host-id', 'waiter', '--no-docker-plugin', '--dns-upstream', '127.0.0.1:9', '--store', `etcd://127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    let etcd: EtcdServer | undefined;
+    try {
+      await eventually(() => (/cannot reach the store etcd:\/\/127\.0\.0\.1:\d+: .*; trying again in \d+ s/.test(stderr) ? true : undefined), 30_000, 100);
+      expect(child.exitCode).toBeNull();
+      etcd = await EtcdServer.start(port);
+      await eventually(async () => ((await new ApiClient(`unix:${sock}`).get('/v1/info').catch(() => undefined)) ? true : undefined), 30_000, 200);
+      // Every try was one line of the log, never a stack.
+      for (const line of stderr.trim().split('\n')) expect(() => JSON.parse(line), line).not.toThrow();
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+      await etcd?.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 
   it('frees a removed network\'s VNI for a new network', async () => {
     const ok = async (...args: string[]) => {

@@ -1,5 +1,6 @@
 // The cluster store, and this host's record in it under the host's lease.
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_PEER_PORT } from '../../api/peer-server.js';
 import { HostRegistration, hostFeatures } from '../../control/hosts.js';
 import { peerToken } from '../../control/peers.js';
@@ -25,17 +26,38 @@ function peerAddress(ctx: DaemonContext, store: Store, underlay: UnderlayInfo | 
   return `${underlay.ip}:${opts.peerPort ?? DEFAULT_PEER_PORT}`;
 }
 
+/** First and longest wait between tries to reach an etcd that does not answer at start. */
+const FIRST_RETRY_MS = 1000;
+const MAX_RETRY_MS = 10_000;
+
+/**
+ * Waits until the store answers. An etcd that is not up yet (a cluster
+ * starting, a member rebooting) is not a reason to exit: the daemon says so
+ * once per try, in one line, and tries again, backing off to 10 s.
+ */
+async function untilReachable(ctx: DaemonContext, store: Store): Promise<void> {
+  if (store.kind !== 'etcd') return store.ready(10_000);
+  for (let wait = FIRST_RETRY_MS; ; wait = Math.min(wait * 2, MAX_RETRY_MS)) {
+    try {
+      return await store.ready(5_000);
+    } catch (err) {
+      ctx.log.warn(`cannot reach the store ${ctx.opts.store}: ${(err as Error).message.split('\n')[0]}; trying again in ${wait / 1000} s`);
+      await sleep(wait);
+    }
+  }
+}
+
 /** Opens `--store` and registers this host in it. Throws one line. */
 export async function openStore(ctx: DaemonContext, underlay: UnderlayInfo | undefined): Promise<OpenedStore> {
   const { opts, log } = ctx;
   let store: Store;
   try {
-    store = await openBackend(opts.store, { stateDir: join(ctx.stateDir, STORE_DIR) });
-    await store.ready(10_000);
+    store = await openBackend(opts.store, { stateDir: join(ctx.stateDir, STORE_DIR), tls: opts.etcdTls });
   } catch (err) {
     throw new Error(`cannot open the store ${opts.store}: ${(err as Error).message}`);
   }
   ctx.cleanups.push(() => store.close());
+  await untilReachable(ctx, store);
   const address = peerAddress(ctx, store, underlay);
   let peer: OpenedStore['peer'];
   if (address !== undefined) {

@@ -58,6 +58,7 @@ import {
 } from './store.js';
 import { prefixRange, toCompare, toKV, toRequestOp } from './etcd-mapping.js';
 import { LeaseHandle } from './lease-handle.js';
+import type { EtcdTls } from './tls.js';
 
 const DEFAULT_CALL_TIMEOUT_MS = 3000;
 
@@ -70,11 +71,13 @@ export class EtcdStore implements Store {
   readonly #leases = new Set<EtcdLeaseHandle>();
   #closed = false;
 
-  constructor(endpoints: string[], opts: { callTimeoutMs?: number } = {}) {
+  constructor(endpoints: string[], opts: { callTimeoutMs?: number; tls?: EtcdTls } = {}) {
     this.endpoints = endpoints;
     this.#callTimeoutMs = opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.#client = new Etcd3({
-      hosts: endpoints,
+      // With TLS the client dials https:// and checks the members' certificates against the CA given (else the system's).
+      hosts: opts.tls ? endpoints.map((h) => `https://${h}`) : endpoints,
+      ...(opts.tls ? { credentials: { rootCertificate: opts.tls.rootCertificate as Buffer, certChain: opts.tls.certChain, privateKey: opts.tls.privateKey } } : {}),
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + this.#callTimeoutMs }),
       grpcOptions: {
         'grpc.keepalive_time_ms': 10_000,

@@ -25,6 +25,7 @@
 // - A write that rejects with an 'unavailable' error (etcd unreachable or too
 //   slow) may or may not have been applied: re-read before retrying. Writes are
 //   never retried inside the store, so a transaction is applied at most once.
+import { anyTls, readEtcdTls, type EtcdTlsFiles } from './tls.js';
 import { WeftError } from '../errors.js';
 
 export type LeaseId = string;
@@ -127,13 +128,15 @@ export interface StoreOptions {
   stateDir: string;
   /** etcd: deadline of one call in ms (default 3000). */
   callTimeoutMs?: number;
+  /** etcd: the TLS files (--etcd-cacert, --etcd-cert, --etcd-key); only with etcds://. */
+  tls?: EtcdTlsFiles;
 }
 
-const SPEC_HELP = 'expected "embedded" or "etcd://HOST:PORT[,HOST:PORT]"';
+const SPEC_HELP = 'expected "embedded", "etcd://HOST:PORT[,HOST:PORT]" or (TLS) "etcds://HOST:PORT[,HOST:PORT]"';
 
-/** Parses `etcd://HOST:PORT[,HOST:PORT]` into HOST:PORT strings; throws a one-line Error. */
+/** Parses `etcd[s]://HOST:PORT[,HOST:PORT]` into HOST:PORT strings; throws a one-line Error. */
 export function parseEtcdSpec(spec: string): string[] {
-  const rest = spec.slice('etcd://'.length);
+  const rest = spec.slice(spec.indexOf('://') + 3);
   if (rest === '') throw new Error(`invalid store "${spec}": no etcd endpoint, ${SPEC_HELP}`);
   return rest.split(',').map((ep) => {
     const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(ep);
@@ -143,16 +146,22 @@ export function parseEtcdSpec(spec: string): string[] {
   });
 }
 
-/** Opens the store named by `spec`: 'embedded' or 'etcd://HOST:PORT[,HOST:PORT]'. A bad spec throws a one-line Error. */
+/**
+ * Opens the store named by `spec`: 'embedded', 'etcd://HOST:PORT[,...]' or
+ * 'etcds://...' (TLS, with opts.tls's files). A bad spec or TLS file throws a one-line Error.
+ */
 export async function openStore(spec: string, opts: StoreOptions): Promise<Store> {
+  const tlsGiven = opts.tls !== undefined && anyTls(opts.tls);
+  if (tlsGiven && !spec.startsWith('etcds://')) throw new Error(`--etcd-cacert, --etcd-cert and --etcd-key need an etcds:// store, not "${spec}"`);
   if (spec === 'embedded') {
     const { EmbeddedStore } = await import('./embedded.js');
     return EmbeddedStore.open(opts.stateDir);
   }
-  if (spec.startsWith('etcd://')) {
+  if (spec.startsWith('etcd://') || spec.startsWith('etcds://')) {
     const hosts = parseEtcdSpec(spec);
+    const tls = spec.startsWith('etcds://') ? readEtcdTls(opts.tls ?? {}) : undefined;
     const { EtcdStore } = await import('./etcd.js');
-    return new EtcdStore(hosts, { callTimeoutMs: opts.callTimeoutMs });
+    return new EtcdStore(hosts, { callTimeoutMs: opts.callTimeoutMs, tls });
   }
   throw new Error(`invalid store "${spec}": ${SPEC_HELP}`);
 }
