@@ -5,6 +5,8 @@ import { DEFAULT_PEER_PORT } from '../../api/peer-server.js';
 import { HostRegistration, hostFeatures } from '../../control/hosts.js';
 import { peerToken } from '../../control/peers.js';
 import { STORE_DIR } from '../../control/state-dir.js';
+import { checkStoreVersion } from '../../control/store-version.js';
+import { VERSION } from '../version.js';
 import { openStore as openBackend, type Store } from '../../control/store/store.js';
 import type { UnderlayInfo } from '../../control/controller.js';
 import type { DaemonContext } from './context.js';
@@ -58,6 +60,11 @@ export async function openStore(ctx: DaemonContext, underlay: UnderlayInfo | und
   }
   ctx.cleanups.push(() => store.close());
   await untilReachable(ctx, store);
+  try {
+    await checkStoreVersion(store, VERSION);
+  } catch (err) {
+    throw new Error(`cannot use the store ${opts.store}: ${(err as Error).message}`);
+  }
   const address = peerAddress(ctx, store, underlay);
   let peer: OpenedStore['peer'];
   if (address !== undefined) {
