@@ -62,6 +62,21 @@ import type { EtcdTls } from './tls.js';
 
 const DEFAULT_CALL_TIMEOUT_MS = 3000;
 
+/** What a TLS handshake error means for the user, or undefined when it is none. */
+function tlsProblem(msg: string): string | undefined {
+  if (/alert bad certificate|alert unknown ca|certificate required|alert certificate unknown/i.test(msg)) {
+    return 'the etcd members refused this host\'s client certificate (--etcd-cert: not signed by a CA they trust)';
+  }
+  if (/unable to verify|self[- ]signed certificate|certificate verify failed|unable to get (local )?issuer/i.test(msg)) {
+    return 'the etcd members\' certificate is not signed by --etcd-cacert';
+  }
+  if (/Hostname\/IP does not match|does not match certificate|ERR_TLS_CERT_ALTNAME_INVALID/i.test(msg)) {
+    return 'the etcd members\' certificate does not name the address dialled (its subjectAltName)';
+  }
+  if (/wrong version number|packet length too long/i.test(msg)) return 'the member does not speak TLS (use etcd:// for a plain one)';
+  return undefined;
+}
+
 export class EtcdStore implements Store {
   readonly kind = 'etcd' as const;
   readonly endpoints: string[];
@@ -101,6 +116,9 @@ export class EtcdStore implements Store {
       .replace(/ Please report this error at .*$/, '')
       .replace(/\s*Resolution note:\s*$/, '')
       .trim();
+    // TLS failures in words, instead of OpenSSL's: which side refused the other.
+    const tls = tlsProblem(msg);
+    if (tls) return new StoreError(`etcd ${this.endpoints.join(',')}: ${what}: ${tls}`, 'unavailable', { cause: e });
     let code: StoreError['code'] = 'internal';
     if (this.#closed || e instanceof ClientClosedError) code = 'closed';
     else if (e instanceof EtcdLeaseInvalidError) code = 'lease-not-found';
