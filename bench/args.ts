@@ -3,13 +3,13 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-export const PARTS = ['local', 'overlay', 'gre', 'vlan', 'convergence', 'dns', 'docker', 'cni', 'policy', 'catalog', 'micro'] as const;
+export const PARTS = ['local', 'overlay', 'gre', 'vlan', 'convergence', 'dns', 'docker', 'cni', 'policy', 'catalog', 'scale', 'micro'] as const;
 export type Part = (typeof PARTS)[number];
 /** Parts that need no root (no namespaces); the others refuse to start without it. */
 export const UNPRIVILEGED: readonly Part[] = ['micro'];
 
 export const USAGE =
-  'usage: npm run bench -- (or weft bench) [--seconds N (5)] [--repeats N (3)] [--only PART[,PART...] (local, overlay, gre, vlan, convergence, dns, docker, cni, policy, catalog, micro)] [--tries N (20)] [--without-ovs] [--json FILE] [--chart FILE.svg]';
+  'usage: npm run bench -- (or weft bench) [--seconds N (5)] [--repeats N (3)] [--only PART[,PART...] (local, overlay, gre, vlan, convergence, dns, docker, cni, policy, catalog, scale, micro)] [--tries N (20)] [--hosts N[,N...] (scale: 10,100,1000)] [--endpoints-per-host M (20)] [--without-ovs] [--json FILE] [--chart FILE.svg]';
 
 export interface BenchArgs {
   seconds: number;
@@ -19,6 +19,10 @@ export interface BenchArgs {
   /** The parts to run (all when absent). */
   only?: Part[];
   tries: number;
+  /** scale: the simulated host counts, one run each. */
+  hosts: number[];
+  /** scale: endpoints each simulated host creates. */
+  endpointsPerHost: number;
   withoutOvs: boolean;
   help: boolean;
 }
@@ -36,6 +40,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     seconds: count('--seconds', values.seconds, 5),
     repeats: count('--repeats', values.repeats, 3),
     tries: count('--tries', values.tries, 20),
+    hosts: values.hosts === undefined ? [10, 100, 1000] : values.hosts.split(',').map((h) => count('--hosts', h, 10)),
+    endpointsPerHost: count('--endpoints-per-host', values['endpoints-per-host'], 20),
     json: values.json,
     chart: values.chart,
     only: only as Part[] | undefined,
@@ -55,6 +61,8 @@ function parseFlags(argv: string[]) {
         chart: { type: 'string' },
         only: { type: 'string' },
         tries: { type: 'string' },
+        hosts: { type: 'string' },
+        'endpoints-per-host': { type: 'string' },
         'without-ovs': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },

@@ -108,6 +108,10 @@ async function main(ac: AbortController): Promise<void> {
       const { benchCatalog, catalogTable } = await import('./catalog.js');
       report('catalog', await benchCatalog({ tries: args.tries, waiters: CATALOG_WAITERS, log, signal }), catalogTable);
     }
+    if (want('scale')) {
+      const { benchScale, scaleTable } = await import('./scale.js');
+      report('scale', await benchScale({ hosts: args.hosts, perHost: args.endpointsPerHost, log, signal }), scaleTable);
+    }
     if (want('docker')) {
       const { benchDocker, dockerTable } = await import('./docker.js');
       report('docker', await benchDocker({ runs: 10, seconds, repeats, log, signal }), dockerTable);

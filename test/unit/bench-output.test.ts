@@ -99,7 +99,7 @@ describe('parseBenchArgs', () => {
     for (const argv of [['--only', 'bogus'], ['--only', 'gre,,local'], ['--seconds', '0'], ['--frobnicate'], ['--chart', '']]) {
       expect(() => parseBenchArgs(argv)).toThrow();
     }
-    expect(() => parseBenchArgs(['--only', 'bogus'])).toThrow(/^--only wants local, overlay, gre, vlan, convergence, dns, docker, cni, policy, catalog or micro, or several with commas \(got 'bogus'\)$/);
+    expect(() => parseBenchArgs(['--only', 'bogus'])).toThrow(/^--only wants local, overlay, gre, vlan, convergence, dns, docker, cni, policy, catalog, scale or micro, or several with commas \(got 'bogus'\)$/);
   });
 
   it('says how to give a value that starts with a dash, in one line', () => {
