@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CatalogLab, SERVICE, GROUP, NET, TENANT } from '../src/lab/catalog-lab.js';
 import { unixPath } from '../src/api/server.js';
-import { percentile } from './ping.js';
+import { latencyOf, type Latency } from './ping.js';
 
 export interface CatalogBenchOptions {
   tries: number;
@@ -26,11 +26,6 @@ export interface CatalogBenchOptions {
   signal?: AbortSignal;
 }
 
-interface Latency {
-  p50: number;
-  p95: number;
-  max: number;
-}
 
 export interface CatalogBenchResult {
   tries: number;
@@ -51,7 +46,7 @@ interface Instance {
   since?: number;
 }
 
-const summary = (xs: number[]): Latency => ({ p50: percentile(xs, 50), p95: percentile(xs, 95), max: Math.max(...xs) });
+const summary = latencyOf;
 const INTERVAL_MS = 1000;
 
 export async function benchCatalog(opts: CatalogBenchOptions): Promise<CatalogBenchResult> {

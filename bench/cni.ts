@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiClient } from '../src/api/client.js';
 import { packageRoot } from '../src/sys/package-root.js';
 import { createNetns, deleteNetns } from './namespaces.js';
-import { percentile } from './ping.js';
+import { latencyOf, type Latency } from './ping.js';
 
 export interface CniBenchOptions {
   /** ADDs and DELs timed one after another, and how many go at once. */
@@ -26,12 +26,6 @@ export interface CniBenchOptions {
   signal?: AbortSignal;
 }
 
-/** Milliseconds. */
-interface Latency {
-  p50: number;
-  p95: number;
-  max: number;
-}
 
 export interface CniBenchResult {
   runs: number;
@@ -110,7 +104,7 @@ async function cleanup(pid: number | undefined, runs: number): Promise<void> {
   rmSync(DIR, { recursive: true, force: true });
 }
 
-const summary = (xs: number[]): Latency => ({ p50: percentile(xs, 50), p95: percentile(xs, 95), max: Math.max(...xs) });
+const summary = latencyOf;
 
 export async function benchCni(opts: CniBenchOptions): Promise<CniBenchResult> {
   const n = opts.runs;
