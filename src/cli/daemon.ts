@@ -74,6 +74,10 @@ export interface DaemonOptions {
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
+  // Deprecation notices are for weft's developers, not its users' logs: the
+  // etcd client sets an IP address as the TLS server name (DEP0123) whenever
+  // etcds:// names members by address, which is how clusters are named.
+  process.noDeprecation = true;
   checkOptions(opts);
   const log = pino({ name: 'weft', base: { host: opts.hostId ?? hostname() } }, pino.destination(2));
   const stateDir = opts.stateDir ?? '/var/lib/weft';

@@ -70,6 +70,19 @@ describe.skipIf(skipUnless(['etcd', 'openssl']))('a three-member etcd cluster wi
     }
   }, 30_000);
 
+  it('a daemon whose client certificate the cluster refuses stops at start with one line saying so', async () => {
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'weft.js'), '--api', `unix:${join(dir, 'refused.sock')}`, 'daemon', '--state-dir', join(dir, 'refused'), '--host-id', 'refused', '--no-docker-plugin', '--store', cluster.spec,
+        '--etcd-cacert', cluster.certs.ca, '--etcd-cert', cluster.certs.otherCert, '--etcd-key', cluster.certs.otherKey], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.once('exit', (code) => resolve({ code, stderr }));
+    });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+    expect(r.stderr).toMatch(/^weft: cannot open the store etcds:\/\/.*the etcd members refused this host's client certificate/);
+  }, 30_000);
+
   /** A daemon in this namespace (no underlay: its endpoints are records, which is what this is about). */
   async function daemon(host: string): Promise<ApiClient> {
     const sock = join(dir, `${host}.sock`);

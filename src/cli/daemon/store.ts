@@ -7,7 +7,7 @@ import { peerToken } from '../../control/peers.js';
 import { STORE_DIR } from '../../control/state-dir.js';
 import { checkStoreVersion } from '../../control/store-version.js';
 import { VERSION } from '../version.js';
-import { openStore as openBackend, type Store } from '../../control/store/store.js';
+import { openStore as openBackend, StoreError, type Store } from '../../control/store/store.js';
 import type { UnderlayInfo } from '../../control/controller.js';
 import type { DaemonContext } from './context.js';
 
@@ -43,6 +43,8 @@ async function untilReachable(ctx: DaemonContext, store: Store): Promise<void> {
     try {
       return await store.ready(5_000);
     } catch (err) {
+      // A certificate either side refuses will not get better by waiting: said once, and the start stops.
+      if (err instanceof StoreError && err.code === 'invalid') throw new Error(`cannot open the store ${ctx.opts.store}: ${err.message}`);
       ctx.log.warn(`cannot reach the store ${ctx.opts.store}: ${(err as Error).message.split('\n')[0]}; trying again in ${wait / 1000} s`);
       await sleep(wait);
     }

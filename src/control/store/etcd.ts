@@ -118,7 +118,8 @@ export class EtcdStore implements Store {
       .trim();
     // TLS failures in words, instead of OpenSSL's: which side refused the other.
     const tls = tlsProblem(msg);
-    if (tls) return new StoreError(`etcd ${this.endpoints.join(',')}: ${what}: ${tls}`, 'unavailable', { cause: e });
+    // Not a passing outage: asking again will not help ('invalid').
+    if (tls) return new StoreError(`etcd ${this.endpoints.join(',')}: ${what}: ${tls}`, 'invalid', { cause: e });
     let code: StoreError['code'] = 'internal';
     if (this.#closed || e instanceof ClientClosedError) code = 'closed';
     else if (e instanceof EtcdLeaseInvalidError) code = 'lease-not-found';
@@ -240,11 +241,15 @@ export class EtcdStore implements Store {
         return;
       } catch (err) {
         last = err;
+        // A refused certificate will not change by waiting: said at once.
+        const f = this.#fail('not ready', err);
+        if (f.code === 'invalid') throw f;
       }
       await sleep(Math.min(200, Math.max(0, end - Date.now())));
     }
-    const why = last ? this.#fail('not ready', last).message : `etcd ${this.endpoints.join(',')}: not ready`;
-    throw new StoreError(`${why} (waited ${timeoutMs} ms)`, 'unavailable', { cause: last });
+    const failed = last ? this.#fail('not ready', last) : undefined;
+    const why = failed ? failed.message : `etcd ${this.endpoints.join(',')}: not ready`;
+    throw new StoreError(`${why} (waited ${timeoutMs} ms)`, failed?.code === 'invalid' ? 'invalid' : 'unavailable', { cause: last });
   }
 
   async close(): Promise<void> {
