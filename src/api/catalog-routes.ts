@@ -5,12 +5,13 @@
 // until the answer's index passes N or D ends (default 5m, at most 10m).
 // A held request costs an entry in its service's waiter set and its
 // socket; a client that goes away takes its entry with it.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { Catalog } from '../catalog/catalog.js';
 import { parseDurationMs } from '../control/duration.js';
 import { badRequest, notFound } from '../control/errors.js';
 import { DEFAULT_TENANT } from '../control/records.js';
 import { INDEX_HEADER } from './client.js';
+import { family } from './metrics.js';
 import type { ApiServer } from './server.js';
 
 export const DEFAULT_WAIT_MS = 5 * 60_000;
@@ -56,7 +57,7 @@ export function registerCatalogRoutes(api: ApiServer, catalog: Catalog): void {
    * list) passes `index`. `get` runs again after the wait: the answer is
    * the one current when the request is answered.
    */
-  const answer = async (req: IncomingMessage, res: ServerResponse, query: URLSearchParams, ref: string | undefined, get: () => { index: number; body: unknown } | undefined) => {
+  const answer = async (res: ServerResponse, query: URLSearchParams, ref: string | undefined, get: () => { index: number; body: unknown } | undefined) => {
     const { index, waitMs } = blocking(query);
     const now = get();
     if (!now) throw notFound(`no service '${ref}' in the catalog`);
@@ -76,27 +77,21 @@ export function registerCatalogRoutes(api: ApiServer, catalog: Catalog): void {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), [INDEX_HEADER]: String(a.index) });
     res.end(text);
   };
-  api.addRaw('GET', '/v1/catalog/services', ['tenant', 'index', 'wait'], (req, res, { query }) => {
+  api.addRaw('GET', '/v1/catalog/services', ['tenant', 'index', 'wait'], (_req, res, { query }) => {
     const tenant = query.get('tenant') ?? undefined;
-    return answer(req, res, query, undefined, () => catalog.services(tenant));
+    return answer(res, query, undefined, () => catalog.services(tenant));
   });
-  api.addRaw('GET', '/v1/catalog/service/:name', ['tenant', 'passing', 'index', 'wait'], (req, res, { params, query }) => {
+  api.addRaw('GET', '/v1/catalog/service/:name', ['tenant', 'passing', 'index', 'wait'], (_req, res, { params, query }) => {
     const ref = serviceRef(params.name, query.get('tenant') ?? undefined);
     const passing = flag(query.get('passing'));
-    return answer(req, res, query, ref, () => catalog.service(ref, passing));
+    return answer(res, query, ref, () => catalog.service(ref, passing));
   });
   api.addMetrics(() => {
     const s = catalog.stats();
     return [
-      '# HELP weft_catalog_waiters Blocking catalog queries held now.',
-      '# TYPE weft_catalog_waiters gauge',
-      `weft_catalog_waiters ${s.waiters}`,
-      '# HELP weft_catalog_services Services (groups) in the catalog.',
-      '# TYPE weft_catalog_services gauge',
-      `weft_catalog_services ${s.services}`,
-      '# HELP weft_catalog_wakeups_total Held queries answered because their service changed.',
-      '# TYPE weft_catalog_wakeups_total counter',
-      `weft_catalog_wakeups_total ${s.wakeups}`,
+      ...family('weft_catalog_waiters', 'gauge', 'Blocking catalog queries held now.', s.waiters),
+      ...family('weft_catalog_services', 'gauge', 'Services (groups) in the catalog.', s.services),
+      ...family('weft_catalog_wakeups_total', 'counter', 'Held queries answered because their service changed.', s.wakeups),
     ];
   });
 }

@@ -8,6 +8,9 @@ function esc(v: string): string {
 }
 
 /** `policy`: the policy engine's lines (HELP and TYPE included), appended as they are. */
+/** One unlabelled family in the exposition format: its HELP, its TYPE and its value. */
+export const family = (name: string, type: 'counter' | 'gauge', help: string, value: number): string[] => [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`];
+
 export function renderMetrics(s: Stats, policy: string[] = []): string {
   const out: string[] = [];
   const family = (name: string, type: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);

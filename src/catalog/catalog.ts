@@ -92,12 +92,6 @@ export class Catalog {
     return { index: e.index, body: passing ? e.instances.filter((i) => e.serving.has(i.name)) : e.instances };
   }
 
-  /** The index a service's answer is at (undefined: no such service). */
-  indexOf(ref: string | undefined): number | undefined {
-    this.#refresh();
-    return ref === undefined ? this.#list.index : this.#services.get(ref)?.index;
-  }
-
   /**
    * Resolves when the answer of `ref` (undefined: the services list) passes
    * index `after`, when the service goes away, or after `waitMs`.
