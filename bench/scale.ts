@@ -133,6 +133,7 @@ class Agent {
       ensureNetwork: async () => undefined,
       dropNetwork: async () => undefined,
       localNetworks: () => [{ id: 1, ref, ports: 1 }],
+      setNetworkSource: () => undefined,
       syncUplinks: async () => ({ failed: false }),
       gatewayPorts: () => [],
       setVlanRemotes: async () => undefined,

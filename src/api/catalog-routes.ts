@@ -57,8 +57,17 @@ export function registerCatalogRoutes(api: ApiServer, catalog: Catalog): void {
    * list) passes `index`. `get` runs again after the wait: the answer is
    * the one current when the request is answered.
    */
-  const answer = async (res: ServerResponse, query: URLSearchParams, ref: string | undefined, get: () => { index: number; body: unknown } | undefined) => {
+  const answer = async (res: ServerResponse, query: URLSearchParams, ref: string | undefined, tenant: string | undefined, get: () => { index: number; body: unknown } | undefined) => {
     const { index, waitMs } = blocking(query);
+    const held = catalog.hold(tenant);
+    try {
+      await held.ready;
+      await answerHeld(res, index, waitMs, ref, get);
+    } finally {
+      held.release();
+    }
+  };
+  const answerHeld = async (res: ServerResponse, index: number | undefined, waitMs: number, ref: string | undefined, get: () => { index: number; body: unknown } | undefined) => {
     const now = get();
     if (!now) throw notFound(`no service '${ref}' in the catalog`);
     // Held only while the index has not passed the client's; one ahead of
@@ -79,12 +88,12 @@ export function registerCatalogRoutes(api: ApiServer, catalog: Catalog): void {
   };
   api.addRaw('GET', '/v1/catalog/services', ['tenant', 'index', 'wait'], (_req, res, { query }) => {
     const tenant = query.get('tenant') ?? undefined;
-    return answer(res, query, undefined, () => catalog.services(tenant));
+    return answer(res, query, undefined, tenant, () => catalog.services(tenant));
   });
   api.addRaw('GET', '/v1/catalog/service/:name', ['tenant', 'passing', 'index', 'wait'], (_req, res, { params, query }) => {
     const ref = serviceRef(params.name, query.get('tenant') ?? undefined);
     const passing = flag(query.get('passing'));
-    return answer(res, query, ref, () => catalog.service(ref, passing));
+    return answer(res, query, ref, ref.slice(ref.lastIndexOf('.') + 1), () => catalog.service(ref, passing));
   });
   api.addMetrics(() => {
     const s = catalog.stats();

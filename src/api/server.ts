@@ -10,6 +10,7 @@ import type { Endpoints } from '../control/endpoints.js';
 import type { Zones } from '../dns/zones.js';
 import type { Resolver } from '../dns/resolver.js';
 import { badRequest, WeftError } from '../control/errors.js';
+import { splitNetRef } from '../control/names.js';
 import { renderMetrics } from './metrics.js';
 import { DEFAULT_LIMITS, hardenedServer, sendJson as send, UNIX_API_BACKLOG, type ApiLimits } from './http-server.js';
 import { queryProblem, type BodyKind } from './schemas.js';
@@ -37,6 +38,14 @@ export interface ApiParts {
   policy?: PolicyApi;
   /** Other hosts' peer APIs: calls about their ports are forwarded there (none on one host). */
   peers?: Peers;
+  /**
+   * Resolves once a tenant's endpoints (undefined: every tenant's) are in
+   * the cluster view: a host mirrors only the tenants it serves (issue 20),
+   * so a call about another's follows it first (ClusterView.want).
+   */
+  want?: (tenant?: string) => Promise<void>;
+  /** What this host mirrors and realises (`weft stats --json`'s `mirror`): its tenants followed, prefixes watched, networks realised. */
+  mirror?: () => { scope: string; tenants: string[]; watching: string[]; realised: string[] };
 }
 
 type TypedHandler<B> = (req: { params: Record<string, string>; query: URLSearchParams; body: B }) => Promise<unknown> | unknown;
@@ -121,15 +130,30 @@ export class ApiServer {
     const rb = <K extends BodyKind>(method: string, path: string, kind: K, handler: TypedHandler<RequestOf[K]>) => add(method, path, handler as Handler, kind);
     // Query parameters that narrow a list or name a network's tenant.
     const opt = (q: URLSearchParams, k: string) => q.get(k) ?? undefined;
+    // Reads of endpoints (lists, counts, members, DNS records) follow their tenant first.
+    const want = (tenant: string | undefined) => parts.want?.(tenant);
+    /** A list's tenant: `?net=n.t`'s, `?tenant=`, or undefined (every tenant). */
+    const listTenant = (q: URLSearchParams) => {
+      const net = opt(q, 'net');
+      return net?.includes('.') ? net.slice(net.indexOf('.') + 1) : opt(q, 'tenant');
+    };
+    /** One object's tenant (`n.t`, or `n` with `?tenant=`); a malformed name is the handler's to refuse. */
+    const oneTenant = (net: string | undefined, q: URLSearchParams) => {
+      try {
+        return splitNetRef(net, opt(q, 'tenant')).tenant;
+      } catch {
+        return undefined;
+      }
+    };
     r('GET', '/v1/info', () => info);
     r('GET', '/v1/hosts', () => cluster.hosts());
     r('GET', '/v1/tenants', () => objects.tenants());
     rb('POST', '/v1/tenants', 'tenant', ({ body }) => objects.createTenant(body));
     r('GET', '/v1/tenants/:name', ({ params }) => objects.tenant(params.name));
     r('DELETE', '/v1/tenants/:name', ({ params }) => objects.removeTenant(params.name).then(() => ({ removed: params.name })));
-    r('GET', '/v1/networks', ({ query }) => objects.networks(opt(query, 'tenant')));
+    r('GET', '/v1/networks', async ({ query }) => (await want(opt(query, 'tenant')), objects.networks(opt(query, 'tenant'))));
     rb('POST', '/v1/networks', 'network', ({ body }) => objects.createNetwork(body));
-    r('GET', '/v1/networks/:name', ({ params, query }) => objects.network(params.name, opt(query, 'tenant')));
+    r('GET', '/v1/networks/:name', async ({ params, query }) => (await want(oneTenant(params.name, query)), objects.network(params.name, opt(query, 'tenant'))));
     r('DELETE', '/v1/networks/:name', ({ params, query }) => objects.removeNetwork(params.name, opt(query, 'tenant')).then(() => ({ removed: params.name })));
     // VLAN uplinks: a host sets and removes only its own; gateways may name any host.
     const { uplinks, gateways } = objects;
@@ -138,7 +162,7 @@ export class ApiServer {
     r('DELETE', '/v1/uplinks/:physnet', ({ params }) => uplinks.remove(info.hostId, params.physnet));
     rb('POST', '/v1/networks/:name/gateway', 'gateway', ({ params, query, body }) => gateways.add(params.name, opt(query, 'tenant'), body));
     r('DELETE', '/v1/networks/:name/gateway', ({ params, query }) => gateways.remove(params.name, opt(query, 'tenant')));
-    r('GET', '/v1/groups', ({ query }) => objects.groups(opt(query, 'tenant'), opt(query, 'net')));
+    r('GET', '/v1/groups', async ({ query }) => (await want(listTenant(query)), objects.groups(opt(query, 'tenant'), opt(query, 'net'))));
     rb('POST', '/v1/groups', 'group', ({ body }) => objects.createGroup(body));
     r('DELETE', '/v1/groups/:name', ({ params, query }) =>
       objects.removeGroup({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net') }).then(() => ({ removed: params.name })));
@@ -151,12 +175,12 @@ export class ApiServer {
     r('DELETE', '/v1/policies/:name', ({ params, query }) => policies.remove(params.name, opt(query, 'tenant')).then(() => ({ removed: params.name })));
     rb('POST', '/v1/policies/:name/rules', 'policyRule', ({ params, query, body }) => policies.addRule(params.name, opt(query, 'tenant'), body));
     r('DELETE', '/v1/policies/:name/rules/:id', ({ params, query }) => policies.removeRule(params.name, opt(query, 'tenant'), params.id));
-    r('GET', '/v1/endpoints', ({ query }) => endpoints.list({ tenant: opt(query, 'tenant'), net: opt(query, 'net') }));
+    r('GET', '/v1/endpoints', async ({ query }) => (await want(listTenant(query)), endpoints.list({ tenant: opt(query, 'tenant'), net: opt(query, 'net') })));
     rb('POST', '/v1/endpoints', 'endpoint', ({ body }) => endpoints.create(body));
-    r('GET', '/v1/endpoints/:name', ({ params, query }) => endpoints.inspect({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net') }));
-    rb('PATCH', '/v1/endpoints/:name', 'endpointUpdate', ({ params, query, body }) =>
-      endpoints.update({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net'), aliases: body.aliases, group: body.group, port: body.port,
-        check: body.check, checkInterval: body.checkInterval, checkTimeout: body.checkTimeout }));
+    r('GET', '/v1/endpoints/:name', async ({ params, query }) => (await want(oneTenant(opt(query, 'net'), query)), endpoints.inspect({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net') })));
+    rb('PATCH', '/v1/endpoints/:name', 'endpointUpdate', async ({ params, query, body }) =>
+      (await want(oneTenant(opt(query, 'net'), query)), endpoints.update({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net'), aliases: body.aliases, group: body.group, port: body.port,
+        check: body.check, checkInterval: body.checkInterval, checkTimeout: body.checkTimeout })));
     r('DELETE', '/v1/endpoints/:name', ({ params, query }) =>
       endpoints.remove({ name: params.name, tenant: opt(query, 'tenant'), net: opt(query, 'net') }).then(() => ({ removed: params.name })));
     r('GET', '/v1/ports', () => ctl.ports());
@@ -164,8 +188,8 @@ export class ApiServer {
     rb('POST', '/v1/ports/attach', 'attach', ({ body }) => ctl.attachPort(body));
     r('DELETE', '/v1/ports/:name', ({ params }) => ctl.removePort(params.name).then(() => ({ removed: params.name })));
     r('GET', '/v1/macs', ({ query }) => ctl.macs(opt(query, 'net')));
-    r('GET', '/v1/stats', () => ({ ...ctl.stats(), dns: resolver.counters }));
-    r('GET', '/v1/dns', ({ query }) => zones.records(opt(query, 'tenant')));
+    r('GET', '/v1/stats', () => ({ ...ctl.stats(), dns: resolver.counters, ...(parts.mirror ? { mirror: parts.mirror() } : {}) }));
+    r('GET', '/v1/dns', async ({ query }) => (await want(opt(query, 'tenant')), zones.records(opt(query, 'tenant'))));
     r('GET', '/v1/vteps', ({ query }) => ctl.vteps(opt(query, 'net')));
     rb('POST', '/v1/vteps', 'vtep', ({ body }) => ctl.addVtep(body));
     r('DELETE', '/v1/vteps', ({ query }) =>

@@ -77,6 +77,15 @@ export class Catalog {
     view.onChange(() => this.#schedule());
   }
 
+  /**
+   * Keeps a tenant's endpoints (undefined: every tenant's) in the view
+   * while a query reads or waits on them: a host mirrors only the tenants
+   * it serves (ClusterView.hold).
+   */
+  hold(tenant?: string): { ready: Promise<void>; release: () => void } {
+    return this.view.hold(tenant);
+  }
+
   /** The services, optionally of one tenant, sorted by name. */
   services(tenant?: string): Answer<ServiceSummary[]> {
     this.#refresh();

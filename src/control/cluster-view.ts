@@ -1,10 +1,19 @@
 // The cluster as this daemon sees it: tenants, networks, groups, endpoints,
 // policies, hosts, host uplinks, network gateways, the MACs gateways learned and
-// endpoints' health, mirrored in memory from one list + watch of the store. Readers
+// endpoints' health, mirrored in memory from lists + watches of the store. Readers
 // (the reconciler, `ls` commands, the DNS resolver, the catalog) read here, never the
 // store. A watch that stops (compacted history, a cancelled watch) and a
 // timer both re-list from scratch, so a missed event heals instead of
 // leaving the mirror stale.
+//
+// What is mirrored (issue 20): every host follows the few cluster-wide records
+// (tenants, networks, groups, policies, hosts, uplinks, gateways). A tenant's
+// endpoints, their health and its gateways' MACs, which are what grows with
+// the cluster, are followed per tenant: in scope 'served' only for the tenants
+// this host serves (a network realised here: the reconciler says which) and
+// for a while after a reader asked for one (`want`). A tenant is the unit
+// because its DNS zone spans its networks: every host that serves it answers
+// all its names. Scope 'all' (one host, tests, tools) follows every tenant.
 import type { Store, WatchEvent, Watcher } from './store/store.js';
 import type { HostRecord } from './hosts.js';
 import {
@@ -37,13 +46,42 @@ export interface ViewChange {
   nets: ReadonlySet<string>;
 }
 
+/** 'all': every tenant's endpoints are mirrored; 'served': only those of the tenants followed (see the header). */
+export type ViewScope = 'all' | 'served';
+
+export interface ViewOptions {
+  /** How often everything is re-read (ms). */
+  resyncMs?: number;
+  scope?: ViewScope;
+  /** How long a tenant a reader asked for stays followed after the last ask (ms). */
+  readHoldMs?: number;
+}
+
+/** The records every host mirrors: few, and cluster-wide. */
+const CLUSTER_PREFIXES = ['tenants', 'networks', 'groups', 'policies', 'hosts', 'uplinks', 'netgws'].map((k) => `${ROOT}${k}/`);
+/** What grows with a tenant's endpoints: followed per tenant in scope 'served'. */
+const TENANT_KINDS = ['endpoints', 'health', 'gwmacs'];
+const tenantPrefixes = (t: string) => TENANT_KINDS.map((k) => `${ROOT}${k}/${t}/`);
+
+/** A tenant followed in scope 'served': why, and since when it is complete in the mirror. */
+interface Followed {
+  /** A network of it is realised here (the reconciler's say). */
+  serve: boolean;
+  /** A reader asked for it: followed until then at least (ms since the epoch). */
+  readUntil: number;
+  /** Readers holding it now (held queries of the catalog). */
+  holds: number;
+  /** Resolves once its records are listed and watched. */
+  ready: Promise<void>;
+}
+
 export class ClusterView {
   readonly tenants = new Map<string, TenantRecord>();
   /** By `<n>.<t>`. */
   readonly networks = new Map<string, NetworkRecord>();
   /** By `<g>.<n>.<t>`. */
   readonly groups = new Map<string, GroupRecord>();
-  /** By `<e>.<n>.<t>`. */
+  /** By `<e>.<n>.<t>`: of the tenants followed (every tenant in scope 'all'). */
   readonly endpoints = new Map<string, EndpointRecord>();
   readonly hosts = new Map<string, HostRecord>();
   /** By `<p>.<t>`. */
@@ -60,25 +98,43 @@ export class ClusterView {
   revision = 0;
   /** Bumped on every change of the mirror: readers that cache derived data key on it. */
   generation = 0;
-  #watcher?: Watcher;
+  readonly scope: ViewScope;
+  readonly #resyncMs: number;
+  readonly #readHoldMs: number;
+  /** One watch per prefix followed. */
+  readonly #watchers = new Map<string, Watcher>();
+  /** Scope 'served': the tenants whose endpoints are mirrored, and why. */
+  readonly #followed = new Map<string, Followed>();
   #timer?: NodeJS.Timeout;
   #closed = false;
   #relisting?: Promise<void>;
+  /** Lists and watches start one after another: a re-list never races a tenant being followed. */
+  #chain: Promise<void> = Promise.resolve();
   readonly #listeners: Array<(change: ViewChange) => void> = [];
   /** Endpoints by network (`<n>.<t>`), then by `<e>.<n>.<t>`: what a network's readers need without a walk of all. */
   readonly #byNet = new Map<string, Map<string, EndpointRecord>>();
-  #waiters: Array<{ revision: number; resolve: () => void }> = [];
+  #waiters: Array<{ revision: number; keys?: readonly string[]; resolve: () => void }> = [];
+  /** The revision each watched prefix has delivered (its list's, then its events'). */
+  readonly #seen = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
     private readonly log: ViewLog,
-    private readonly resyncMs = 30_000,
-  ) {}
+    opts: ViewOptions | number = {},
+  ) {
+    const o = typeof opts === 'number' ? { resyncMs: opts } : opts;
+    this.#resyncMs = o.resyncMs ?? 30_000;
+    this.scope = o.scope ?? 'all';
+    this.#readHoldMs = o.readHoldMs ?? 60_000;
+  }
 
   /** Lists and starts watching; resolves once the mirror holds the store's current state. */
   async start(): Promise<void> {
-    await this.#relist();
-    this.#timer = setInterval(() => void this.relist(), this.resyncMs);
+    await this.#serialised(() => this.#relist());
+    this.#timer = setInterval(() => {
+      this.#sweep();
+      void this.relist();
+    }, this.#resyncMs);
     this.#timer.unref();
   }
 
@@ -89,37 +145,181 @@ export class ClusterView {
 
   /** Re-reads everything (deduplicated while one is running). */
   relist(): Promise<void> {
-    this.#relisting ??= this.#relist()
+    this.#relisting ??= this.#serialised(() => this.#relist())
       .catch((err: Error) => this.log.warn(`cannot re-read the cluster from the store: ${err.message}`))
       .finally(() => (this.#relisting = undefined));
     return this.#relisting;
   }
 
+  #serialised(fn: () => Promise<void>): Promise<void> {
+    const run = this.#chain.then(fn);
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Every prefix mirrored now: the cluster's, then each tenant's followed (all of them in scope 'all'). */
+  #prefixes(): string[] {
+    if (this.scope === 'all') return [...CLUSTER_PREFIXES, ...TENANT_KINDS.map((k) => `${ROOT}${k}/`)];
+    return [...CLUSTER_PREFIXES, ...[...this.#followed.keys()].flatMap(tenantPrefixes)];
+  }
+
   async #relist(): Promise<void> {
     if (this.#closed) return;
-    const { items, revision } = await this.store.list(ROOT);
-    this.#watcher?.close();
+    const prefixes = this.#prefixes();
+    const lists = await Promise.all(prefixes.map((p) => this.store.list(p)));
+    if (this.#closed) return;
+    for (const w of this.#watchers.values()) w.close();
+    this.#watchers.clear();
+    this.#seen.clear();
     const maps: Array<Map<string, unknown>> = [this.tenants, this.networks, this.groups, this.endpoints, this.hosts, this.policies];
     for (const m of maps.concat(this.uplinks, this.gateways, this.gatewayMacs, this.health, this.#byNet)) m.clear();
-    for (const kv of items) this.#apply(kv.key, kv.value);
-    this.revision = Math.max(this.revision, revision);
-    this.#watcher = this.store.watch(ROOT, revision, (evs) => this.#onEvents(evs), (err) => {
-      this.log.warn(`cluster watch stopped (${err.message}); re-reading the store`);
-      setTimeout(() => void this.relist(), 500).unref();
+    prefixes.forEach((p, i) => {
+      for (const kv of lists[i].items) this.#apply(kv.key, kv.value);
+      this.#watch(p, lists[i].revision);
+      this.revision = Math.max(this.revision, lists[i].revision);
     });
     this.#changed({ all: true, nets: new Set() });
   }
 
-  #onEvents(events: WatchEvent[]): void {
+  #watch(prefix: string, after: number): void {
+    this.#seen.set(prefix, after);
+    this.#watchers.set(
+      prefix,
+      this.store.watch(prefix, after, (evs) => this.#onEvents(prefix, evs), (err) => {
+        this.log.warn(`cluster watch stopped (${err.message}); re-reading the store`);
+        setTimeout(() => void this.relist(), 500).unref();
+      }),
+    );
+  }
+
+  #onEvents(prefix: string, events: WatchEvent[]): void {
     const change = { all: false, nets: new Set<string>() };
-    for (const ev of events) {
-      const k = this.#apply(ev.key, ev.type === 'put' ? ev.value : undefined);
-      // Keys the view does not hold (IPAM's, the peer token) touch nothing here.
-      if (!k) continue;
-      if ('net' in k) change.nets.add(netRef(k.tenant, k.net));
-      else change.all = true;
+    for (const ev of events) this.#note(change, this.#apply(ev.key, ev.type === 'put' ? ev.value : undefined));
+    const at = events[events.length - 1].modRevision;
+    this.#seen.set(prefix, at);
+    this.revision = Math.max(this.revision, at);
+    this.#changed(change);
+  }
+
+  /** Adds what one applied key touched to a change. */
+  #note(change: { all: boolean; nets: Set<string> }, k: ReturnType<typeof parseKey>): void {
+    // Keys the view does not hold (IPAM's, the peer token) touch nothing here.
+    if (!k) return;
+    if ('net' in k) change.nets.add(netRef(k.tenant, k.net));
+    else change.all = true;
+  }
+
+  // ---- which tenants are followed (scope 'served') ----
+
+  /**
+   * The tenants this host serves, as the reconciler derived them: each new
+   * one is listed and watched, each one no longer served (and not held by a
+   * reader) is let go with its records. Scope 'all' follows every tenant anyway.
+   */
+  serveOnly(tenants: ReadonlySet<string>): void {
+    if (this.scope === 'all') return;
+    for (const t of tenants) this.#follow(t).serve = true;
+    for (const [t, f] of this.#followed) if (!tenants.has(t)) f.serve = false;
+    this.#sweep();
+  }
+
+  /** Follows a tenant because a network of it is being realised here; resolves once its records are in the mirror. */
+  serve(tenant: string): Promise<void> {
+    if (this.scope === 'all') return Promise.resolve();
+    const f = this.#follow(tenant);
+    f.serve = true;
+    return f.ready;
+  }
+
+  /**
+   * A reader is about to read a tenant's endpoints (`ls`, the catalog):
+   * resolves once they are in the mirror; the tenant stays followed for a
+   * while after the last ask. Without a tenant: every tenant.
+   */
+  want(tenant?: string): Promise<void> {
+    const h = this.hold(tenant);
+    h.release();
+    return h.ready;
+  }
+
+  /**
+   * Like want(), for a reader that waits on a tenant (a held catalog query):
+   * it stays followed until `release()`, and for a while after.
+   */
+  hold(tenant?: string): { ready: Promise<void>; release: () => void } {
+    if (this.scope === 'all') return { ready: Promise.resolve(), release: () => undefined };
+    const held = (tenant === undefined ? [...this.tenants.keys()] : [tenant]).map((t) => this.#follow(t));
+    for (const f of held) f.holds++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      const until = Date.now() + this.#readHoldMs;
+      for (const f of held) (f.holds--, (f.readUntil = Math.max(f.readUntil, until)));
+    };
+    return { ready: Promise.all(held.map((f) => f.ready)).then(() => undefined), release };
+  }
+
+  /** The tenants whose endpoints are mirrored (every one the store has, in scope 'all'), sorted. */
+  followedTenants(): string[] {
+    return this.scope === 'all' ? [...this.tenants.keys()].sort() : [...this.#followed.keys()].sort();
+  }
+
+  /** The prefixes watched now, sorted. */
+  watching(): string[] {
+    return [...this.#watchers.keys()].sort();
+  }
+
+  #follow(tenant: string): Followed {
+    let f = this.#followed.get(tenant);
+    if (f) return f;
+    const entry: Followed = { serve: false, readUntil: 0, holds: 0, ready: Promise.resolve() };
+    this.#followed.set(tenant, entry);
+    entry.ready = this.#serialised(async () => {
+      if (this.#closed || this.#followed.get(tenant) !== entry) return;
+      const prefixes = tenantPrefixes(tenant);
+      const lists = await Promise.all(prefixes.map((p) => this.store.list(p)));
+      // Let go (or re-listed with everything) while it was being listed.
+      if (this.#closed || this.#followed.get(tenant) !== entry || this.#watchers.has(prefixes[0])) return;
+      const change = { all: false, nets: new Set<string>() };
+      prefixes.forEach((p, i) => {
+        for (const kv of lists[i].items) this.#note(change, this.#apply(kv.key, kv.value));
+        this.#watch(p, lists[i].revision);
+        this.revision = Math.max(this.revision, lists[i].revision);
+      });
+      this.#changed(change);
+    }).catch((err: Error) => {
+      // Not followed after all: the next ask (or pass of the reconciler) tries again.
+      if (this.#followed.get(tenant) === entry) this.#followed.delete(tenant);
+      this.log.warn(`cannot follow tenant '${tenant}': ${err.message}`);
+      throw err;
+    });
+    entry.ready.catch(() => undefined);
+    return entry;
+  }
+
+  /** Lets go of the tenants neither served nor held by a reader any more. */
+  #sweep(): void {
+    const now = Date.now();
+    for (const [t, f] of this.#followed) if (!f.serve && f.holds === 0 && f.readUntil <= now) this.#unfollow(t);
+  }
+
+  #unfollow(tenant: string): void {
+    this.#followed.delete(tenant);
+    const change = { all: false, nets: new Set<string>() };
+    for (const p of tenantPrefixes(tenant)) {
+      this.#watchers.get(p)?.close();
+      this.#watchers.delete(p);
+      this.#seen.delete(p);
     }
-    this.revision = Math.max(this.revision, events[events.length - 1].modRevision);
+    const mine = (id: string) => id.endsWith(`.${tenant}`);
+    for (const [ref] of this.#byNet) if (mine(ref)) change.nets.add(ref);
+    for (const [ref] of this.gatewayMacs) if (mine(ref)) change.nets.add(ref);
+    for (const m of [this.endpoints, this.health] as Array<Map<string, unknown>>) for (const id of m.keys()) if (mine(id)) m.delete(id);
+    for (const ref of change.nets) {
+      this.#byNet.delete(ref);
+      this.gatewayMacs.delete(ref);
+    }
     this.#changed(change);
   }
 
@@ -190,7 +390,7 @@ export class ClusterView {
 
   #changed(change: ViewChange): void {
     this.generation++;
-    this.#waiters = this.#waiters.filter((w) => (w.revision <= this.revision ? (w.resolve(), false) : true));
+    this.#waiters = this.#waiters.filter((w) => (this.#reached(w.revision, w.keys) ? (w.resolve(), false) : true));
     for (const cb of this.#listeners) {
       try {
         cb(change);
@@ -200,16 +400,31 @@ export class ClusterView {
     }
   }
 
-  /** Resolves once the mirror has seen `revision` (or after timeoutMs, whichever is first). */
-  waitFor(revision: number, timeoutMs = 3000): Promise<boolean> {
-    if (this.revision >= revision) return Promise.resolve(true);
+  /**
+   * Resolves once the mirror has seen `revision` (or after timeoutMs,
+   * whichever is first). A writer names the `keys` it wrote: one change
+   * reaches each watched prefix on its own watch, so the mirror has it
+   * once every prefix holding one of those keys has delivered `revision`
+   * (keys the mirror does not follow are not waited for). Without keys:
+   * once any watch has delivered it.
+   */
+  waitFor(revision: number, keys?: readonly string[], timeoutMs = 3000): Promise<boolean> {
+    if (this.#reached(revision, keys)) return Promise.resolve(true);
     return new Promise((resolve) => {
       const t = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
         resolve(false);
       }, timeoutMs);
-      const waiter = { revision, resolve: () => (clearTimeout(t), resolve(true)) };
+      const waiter = { revision, keys, resolve: () => (clearTimeout(t), resolve(true)) };
       this.#waiters.push(waiter);
+    });
+  }
+
+  #reached(revision: number, keys?: readonly string[]): boolean {
+    if (!keys) return this.revision >= revision;
+    return keys.every((k) => {
+      for (const [p, at] of this.#seen) if (k.startsWith(p)) return at >= revision;
+      return true;
     });
   }
 
@@ -225,7 +440,8 @@ export class ClusterView {
 
   close(): void {
     this.#closed = true;
-    this.#watcher?.close();
+    for (const w of this.#watchers.values()) w.close();
+    this.#watchers.clear();
     if (this.#timer) clearInterval(this.#timer);
   }
 }

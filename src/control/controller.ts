@@ -129,7 +129,15 @@ export class Controller {
   }
 
   localNetworks(): LocalNetworkView[] {
-    return [...this.#networks.entries()].map(([ref, n]) => ({ id: n.id, ref, ports: this.portsOn(ref).length }));
+    return [...this.#networks.entries()].map(([ref, n]) => ({ id: n.id, ref, ports: this.portsOn(ref).length, ...(this.#static.hasEntriesOn(ref) ? { statics: true } : {}) }));
+  }
+
+  /**
+   * Where a network this host has not realised is found (the cluster view),
+   * and who is told when a command realises one on demand (the reconciler).
+   */
+  setNetworkSource(source: (ref: string) => NetworkRecord | undefined, onDemand: (ref: string) => void): void {
+    this.#networks.setSource(source, onDemand);
   }
 
   /**
@@ -294,7 +302,8 @@ export class Controller {
   }
 
   macs(net?: unknown): Array<{ net: string; mac: string; port: string; age: number; static?: boolean }> {
-    const n = net === undefined ? undefined : this.#networks.find(net);
+    const n = net === undefined ? undefined : this.#networks.lookup(net);
+    if (net !== undefined && !n) return [];
     return this.#sw.macs(n?.id).map((r) => ({ net: this.#networks.nameOf(r.network), mac: r.mac, port: r.port, age: r.ageSeconds, ...(r.static ? { static: true } : {}) }));
   }
 

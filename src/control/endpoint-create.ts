@@ -100,7 +100,7 @@ export async function createEndpoint(req: CreateEndpointRequest, cx: CreateConte
   const res = await reserve(p, cx);
   const revision = await write(res, cx);
   await realise(p, res, cx);
-  await cx.view.waitFor(revision);
+  await cx.view.waitFor(revision, [endpointKey(res.rec.tenant, res.rec.net, res.rec.name)]);
   cx.changed();
   return cx.show(res.rec);
 }

@@ -16,7 +16,7 @@ import { checkName, namesOnNetwork, splitNetRef } from './objects.js';
 import { claimGbpId } from './group-fields.js';
 import { endpointKey, groupKey, netRef, networkKey, type EndpointRecord, type GroupRecord, type NetworkRecord } from './records.js';
 import type { SavedEndpoint } from './state-file.js';
-import type { Compare, KV, Op, Store } from './store/store.js';
+import { keysOf, type Compare, type KV, type Op, type Store } from './store/store.js';
 
 /** Most aliases one endpoint has (Docker gives a handful; this bounds a record). */
 export const MAX_ALIASES = 32;
@@ -151,7 +151,7 @@ export async function updateEndpoint(req: EndpointUpdate, cx: UpdateContext): Pr
       throw err;
     }
     if (res.succeeded) {
-      await cx.view.waitFor(res.revision);
+      await cx.view.waitFor(res.revision, keysOf(ops));
       cx.changed();
       return cx.show(next);
     }

@@ -10,7 +10,7 @@ import { badRequest, conflict, notFound } from './errors.js';
 import { checkName, splitNetRef } from './names.js';
 import { gatewayKey, netRef, networkKey, tenantKey, uplinkKey, vlanKey, type GatewayRecord, type NetworkRecord, type TenantRecord } from './records.js';
 import { backoff, TRIES } from './store-guards.js';
-import type { Compare, Op, Store } from './store/store.js';
+import { keysOf, type Compare, type Op, type Store } from './store/store.js';
 import { checkInRange, checkPhysnet, checkVlan, vlanTaken } from './vlans.js';
 
 /** A gateway as `weft net inspect` shows it. */
@@ -88,7 +88,7 @@ export class Gateways {
       ];
       const r = await this.store.txn(compares, ops);
       if (r.succeeded) {
-        await this.view.waitFor(r.revision);
+        await this.view.waitFor(r.revision, keysOf(ops));
         return this.viewOf(ref) ?? { ...gw, ref, state: 'down', reason: 'not seen yet', macs: 0 };
       }
       // Something read above changed: read again, and refuse with what it now says.
@@ -119,7 +119,7 @@ export class Gateways {
       }
       const r = await this.store.txn(compares, ops);
       if (r.succeeded) {
-        await this.view.waitFor(r.revision);
+        await this.view.waitFor(r.revision, keysOf(ops));
         return gw;
       }
       if (attempt + 1 >= TRIES) throw conflict(`the gateway of network '${ref}' could not be removed: it kept changing; try again`);

@@ -52,8 +52,8 @@ export class Groups {
   ) {}
 
   /** Waits until this daemon's mirror has seen a write, so a change is visible here when it returns. */
-  async #seen(revision: number): Promise<void> {
-    await this.view.waitFor(revision);
+  async #seen(revision: number, keys: readonly string[]): Promise<void> {
+    await this.view.waitFor(revision, keys);
   }
 
   /** Groups with their members, narrowed to a tenant and a network (`n` with the tenant, or `n.t`). */
@@ -103,7 +103,7 @@ export class Groups {
         [{ put: gk, value: JSON.stringify(g) }, claim.op],
       );
       if (res.succeeded) {
-        await this.#seen(res.revision);
+        await this.#seen(res.revision, [gk]);
         return g;
       }
       // The network changed (being removed): refused, as before group ids. The name taken: refused by the
@@ -175,7 +175,7 @@ export class Groups {
       if (JSON.stringify(next) === JSON.stringify(cur)) return this.get(name, r.net, r.tenant);
       const res = await this.store.txn(compares, [{ put: gk, value: JSON.stringify(next) }, ...ops]);
       if (res.succeeded) {
-        await this.#seen(res.revision);
+        await this.#seen(res.revision, [gk]);
         return this.get(name, r.net, r.tenant);
       }
       if (attempt + 1 >= TRIES) throw conflict(`${what} kept changing while being updated; try again`);
@@ -199,7 +199,7 @@ export class Groups {
         return members.length ? `${what} still has endpoints: ${members.map((e) => e.name).join(', ')}` : undefined;
       },
       (rec: GroupRecord) => (rec.gbpId === undefined ? [] : [{ delete: gbpIdKey(r.tenant, rec.gbpId) }]),
-      (rev) => this.#seen(rev),
+      (rev, keys) => this.#seen(rev, keys),
     );
   }
 }

@@ -1,6 +1,10 @@
 // The store's networks as this host realises them: the id each has on the
 // switch and in the overlay, its subnet parsed, and who is told when one
 // comes or goes (in-band DNS). Lookups by `n`, `n.t` or `n` with a tenant.
+// A host realises only the networks it serves (issue 20): a command that
+// puts something on a network the store has but this host has not realised
+// (a port, a static VTEP or fdb entry, a port restored at start) realises
+// it on the spot from `source`; a read of such a network finds it empty.
 import type { Switch } from '../switch/switch.js';
 import type { Overlay } from '../overlay/overlay.js';
 import { notFound } from './errors.js';
@@ -18,6 +22,8 @@ export interface LocalNetworkView {
   id: number;
   ref: string;
   ports: number;
+  /** Whether an operator's static VTEP or fdb entry is on it. */
+  statics?: boolean;
 }
 
 /** Told when a network is realised here or goes (the in-band DNS service follows them). */
@@ -39,6 +45,10 @@ export class LocalNetworks {
   readonly #log: WarnLog;
   readonly #networks = new Map<string, LocalNetwork>();
   #hooks?: NetworkHooks;
+  /** The store's record of a network (`<n>.<t>`) this host may realise on demand. */
+  #source?: (ref: string) => NetworkRecord | undefined;
+  /** Told after a network was realised on demand (the reconciler fills it and follows its tenant). */
+  #onDemand?: (ref: string) => void;
 
   constructor(sw: Switch, overlay: Overlay, log: WarnLog) {
     this.#sw = sw;
@@ -48,6 +58,12 @@ export class LocalNetworks {
 
   onNetwork(hooks: NetworkHooks): void {
     this.#hooks = hooks;
+  }
+
+  /** Where networks not realised here are looked up, and who is told when one is realised on demand. */
+  setSource(source: (ref: string) => NetworkRecord | undefined, onDemand: (ref: string) => void): void {
+    this.#source = source;
+    this.#onDemand = onDemand;
   }
 
   #up(id: number, rec: NetworkRecord): void {
@@ -67,17 +83,39 @@ export class LocalNetworks {
     return this.#networks.entries();
   }
 
-  /** A local network by `n`, `n.t` or `n` with a tenant; 404 when this host has none such. */
+  /**
+   * A network by `n`, `n.t` or `n` with a tenant, to put something on: one
+   * the store has but this host has not realised is realised now; 404 when
+   * the store has none such.
+   */
   find(ref: unknown, tenant?: unknown): LocalNetwork {
-    let n: LocalNetwork | undefined;
+    const n = this.lookup(ref, tenant);
+    if (n) return n;
+    const key = this.#refOf(ref, tenant)!;
+    this.ensure(this.#source!(key)!);
+    this.#onDemand?.(key);
+    return this.#networks.get(key)!;
+  }
+
+  /**
+   * A network to read: undefined when the store has it but this host has
+   * not realised it (nothing of it is here); 404 when the store has none such.
+   */
+  lookup(ref: unknown, tenant?: unknown): LocalNetwork | undefined {
+    const key = this.#refOf(ref, tenant);
+    const n = key === undefined ? undefined : this.#networks.get(key);
+    if (n) return n;
+    if (key === undefined || !this.#source?.(key)) throw notFound(`no network '${String(ref)}'${tenant === undefined ? '' : ` in tenant '${String(tenant)}'`}`);
+    return undefined;
+  }
+
+  #refOf(ref: unknown, tenant?: unknown): string | undefined {
     try {
       const r = splitNetRef(ref, tenant);
-      n = this.#networks.get(netRef(r.tenant, r.net));
+      return netRef(r.tenant, r.net);
     } catch {
-      n = undefined;
+      return undefined;
     }
-    if (!n) throw notFound(`no network '${String(ref)}'${tenant === undefined ? '' : ` in tenant '${String(tenant)}'`}`);
-    return n;
   }
 
   /** The `<n>.<t>` of a switch network id (the id itself when unknown). */

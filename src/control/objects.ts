@@ -34,7 +34,7 @@ import {
   type NetworkRecord,
   type TenantRecord,
 } from './records.js';
-import type { Compare, KV, Op, Store } from './store/store.js';
+import { keysOf, type Compare, type KV, type Op, type Store } from './store/store.js';
 import { checkInRange, checkPhysnet, checkVlan, freeVlan, knownPhysnet, parseVlanRange, physnetMtu, vlanTaken } from './vlans.js';
 import { Gateways, type GatewayView } from './gateways.js';
 import { Uplinks, type LinkInfo } from './uplinks.js';
@@ -127,8 +127,8 @@ export class Objects {
   }
 
   /** Waits until this daemon's mirror has seen a write, so a create is visible here when it returns. */
-  async #seen(revision: number): Promise<void> {
-    await this.view.waitFor(revision);
+  async #seen(revision: number, keys: readonly string[]): Promise<void> {
+    await this.view.waitFor(revision, keys);
   }
 
   // ---- tenants ----
@@ -161,7 +161,7 @@ export class Objects {
     refuseDnsClash('tenant', name, tenants);
     const r = await this.store.txn([{ key: tenantKey(name), absent: true }], [{ put: tenantKey(name), value: JSON.stringify(t) }]);
     if (!r.succeeded) throw conflict(`tenant '${name}' already exists`);
-    await this.#seen(r.revision);
+    await this.#seen(r.revision, [tenantKey(name)]);
     return t;
   }
 
@@ -177,7 +177,7 @@ export class Objects {
 
   /** store-guards.ts's guardedRemove, then this daemon's mirror has seen the delete. */
   async #guardedRemove(key: string, what: string, blocker: () => Promise<string | undefined>, alsoDelete?: (rec: never) => Op[]): Promise<void> {
-    await guardedRemove(this.store, key, what, blocker, alsoDelete, (rev) => this.#seen(rev));
+    await guardedRemove(this.store, key, what, blocker, alsoDelete, (rev, keys) => this.#seen(rev, keys));
   }
 
   // ---- networks ----
@@ -248,7 +248,7 @@ export class Objects {
       ];
       const r = await this.store.txn(compares, ops);
       if (r.succeeded) {
-        await this.#seen(r.revision);
+        await this.#seen(r.revision, keysOf(ops));
         return this.#networkView(n);
       }
       if (attempt + 1 >= TRIES) throw conflict(`network '${name}' could not be created: tenant '${tenant}' kept changing; try again`);

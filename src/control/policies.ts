@@ -91,7 +91,7 @@ export class Policies {
       if (await this.store.get(policyKey(tenant, name))) throw conflict(`policy '${name}' already exists in tenant '${tenant}'`);
       throw conflict(`tenant '${tenant}' changed while the policy was created; try again`);
     }
-    await this.view.waitFor(r.revision);
+    await this.view.waitFor(r.revision, [policyKey(tenant, name)]);
     return this.#view(p);
   }
 
@@ -106,7 +106,7 @@ export class Policies {
         .map((g) => `${g.name}.${g.net}.${g.tenant}`);
       return users.length ? `policy '${p}' is used by group${users.length > 1 ? 's' : ''} ${users.join(', ')}` : undefined;
     };
-    await guardedRemove(this.store, policyKey(t, p), `policy '${p}' in tenant '${t}'`, blocker, undefined, (rev) => this.view.waitFor(rev));
+    await guardedRemove(this.store, policyKey(t, p), `policy '${p}' in tenant '${t}'`, blocker, undefined, (rev, keys) => this.view.waitFor(rev, keys));
   }
 
   /** Adds a rule, or replaces the rule with its id in place. */
@@ -153,7 +153,7 @@ export class Policies {
       const next = await edit(cur);
       const r = await this.store.txn([{ key, modRevision: kv.modRevision }], [{ put: key, value: JSON.stringify(next) }]);
       if (r.succeeded) {
-        await this.view.waitFor(r.revision);
+        await this.view.waitFor(r.revision, [key]);
         return next;
       }
       if (attempt + 1 >= TRIES) throw conflict(`policy '${p}' in tenant '${t}' kept changing; try again`);

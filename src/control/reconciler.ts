@@ -1,5 +1,10 @@
-// Derives this host's data path from the cluster view: every network of the
-// store is realised here, and on each network this host has ports on, the
+// Derives this host's data path from the cluster view: a network of the
+// store is realised here only while this host serves it (issue 20): it has
+// a port on it (plain, attached, an endpoint's), an operator's static VTEP
+// or fdb entry, or the gateway's VLAN port; a network realised for a port
+// about to come, or whose last port went, stays for `idleMs` before it is
+// let go. The view follows the tenants of the networks realised here (their
+// endpoints, health, gateway MACs) and no others. On each network this host has ports on, the
 // endpoints of other hosts become fdb entries (MAC, IP for proxy ARP, VTEP)
 // and their hosts the network's flood list. It runs after every change of
 // the view (batched), after local ports change, and on the view's periodic
@@ -17,7 +22,7 @@ import type { ClusterView, ViewChange } from './cluster-view.js';
 import type { Controller, DynamicOverlay, WantVlanPort } from './controller.js';
 import type { GatewayPort } from './gateway-macs.js';
 import { hasFeature } from './hosts.js';
-import type { GatewayRecord, NetworkRecord } from './records.js';
+import { netRef, type GatewayRecord, type NetworkRecord } from './records.js';
 
 export interface ReconcilerLog {
   warn(msg: string): void;
@@ -28,6 +33,8 @@ export interface ReconcilerHooks {
   gateways?(ports: GatewayPort[]): void;
   /** How long until an uplink that failed to open is tried again (default 5 s). */
   uplinkRetryMs?: number;
+  /** How long a realised network with nothing of this host's on it stays (default 30 s). */
+  idleMs?: number;
 }
 
 export class Reconciler {
@@ -39,6 +46,10 @@ export class Reconciler {
   #dirty: 'all' | Set<string> = 'all';
   /** Passes made, for stats. */
   passes = 0;
+  /** Realised networks with no duty here, and since when (ms): let go after idleMs. */
+  readonly #idleSince = new Map<string, number>();
+  #idleTimer?: NodeJS.Timeout;
+  #idleAt = Infinity;
 
   constructor(
     private readonly view: ClusterView,
@@ -48,6 +59,11 @@ export class Reconciler {
     private readonly hooks: ReconcilerHooks = {},
   ) {
     view.onChange((c) => this.#touched(c));
+    // A command that puts something on a network not realised here realises it from the view.
+    ctl.setNetworkSource((ref) => view.networks.get(ref), (ref) => {
+      this.#idleSince.set(ref, Date.now());
+      this.schedule();
+    });
   }
 
   #touched(c: ViewChange): void {
@@ -59,6 +75,7 @@ export class Reconciler {
   /** Stops the retry timer. */
   close(): void {
     if (this.#retry) clearTimeout(this.#retry);
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
   }
 
   /** Asks for a pass over every local network soon; many asks in one tick make one pass. */
@@ -101,16 +118,70 @@ export class Reconciler {
     return this.#running;
   }
 
-  /** Makes one network real here at once (an endpoint is being made on it). */
-  realise(rec: NetworkRecord): Promise<void> {
-    return this.ctl.ensureNetwork(rec);
+  /**
+   * Makes one network real here at once, its tenant followed (an endpoint
+   * is being made on it): it stays for idleMs even before its port comes.
+   */
+  async realise(rec: NetworkRecord): Promise<void> {
+    this.#idleSince.set(netRef(rec.tenant, rec.name), Date.now());
+    await this.ctl.ensureNetwork(rec);
+    await this.view.serve(rec.tenant);
+  }
+
+  /** The networks realised here, updated from the store; those the store dropped, or idle past idleMs, let go. */
+  async #realised(): Promise<void> {
+    const want = this.view.networks;
+    const gateways = this.view.gateways;
+    for (const [ref, gw] of gateways) {
+      const rec = want.get(ref);
+      if (gw.host === this.hostId && rec) await this.ctl.ensureNetwork(rec);
+    }
+    const now = Date.now();
+    const idleMs = this.hooks.idleMs ?? 30_000;
+    for (const local of this.ctl.localNetworks()) {
+      const rec = want.get(local.ref);
+      if (!rec) {
+        this.#idleSince.delete(local.ref);
+        await this.ctl.dropNetwork(local.ref);
+        continue;
+      }
+      await this.ctl.ensureNetwork(rec);
+      if (local.ports > 0 || local.statics || gateways.get(local.ref)?.host === this.hostId) {
+        this.#idleSince.delete(local.ref);
+        continue;
+      }
+      const since = this.#idleSince.get(local.ref) ?? now;
+      this.#idleSince.set(local.ref, since);
+      if (now - since >= idleMs) {
+        this.#idleSince.delete(local.ref);
+        await this.ctl.dropNetwork(local.ref);
+      } else this.#wakeAt(since + idleMs);
+    }
+    const tenants = new Set<string>();
+    for (const local of this.ctl.localNetworks()) {
+      const rec = want.get(local.ref);
+      if (rec) tenants.add(rec.tenant);
+    }
+    this.view.serveOnly(tenants);
+  }
+
+  /** A pass over every network at `at` (ms), when an idle network's time is up. */
+  #wakeAt(at: number): void {
+    if (at >= this.#idleAt) return;
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleAt = at;
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      this.#idleAt = Infinity;
+      this.schedule();
+    }, Math.max(0, at - Date.now()) + 10);
+    this.#idleTimer.unref();
   }
 
   async #pass(scope: 'all' | Set<string>): Promise<void> {
     this.passes++;
     const want = this.view.networks;
-    for (const rec of want.values()) await this.ctl.ensureNetwork(rec);
-    for (const local of this.ctl.localNetworks()) if (!want.has(local.ref)) await this.ctl.dropNetwork(local.ref);
+    await this.#realised();
     const gateways = this.view.gateways;
     await this.#uplinks(want, gateways);
     // Who is where, per network, for the networks this host has ports on.

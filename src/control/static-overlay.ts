@@ -152,6 +152,11 @@ export class StaticOverlay {
     for (const f of this.#fdb) if (f.net === ref) this.#try(() => this.#applyFdb(f));
   }
 
+  /** Whether an operator put a static VTEP or fdb entry on a network (it stays realised while one is there). */
+  hasEntriesOn(ref: string): boolean {
+    return this.#vteps.some((v) => v.net === ref) || this.#fdb.some((f) => f.net === ref);
+  }
+
   /** Forgets a network's entries (the network is gone). */
   dropNet(ref: string): void {
     this.#dynamic.delete(ref);
@@ -271,9 +276,11 @@ export class StaticOverlay {
   }
 
   removeVtep(req: RemoveEntryRequest): void {
-    const n = this.#networks.find(req.net, req.tenant);
-    const ref = refOf(n);
+    const n = this.#networks.lookup(req.net, req.tenant);
     const ip = this.#anyVtepIp(req.ip);
+    // Not realised here: it has no entries here either.
+    if (!n) throw notFound(`no VTEP ${ip} on network '${String(req.net)}'`);
+    const ref = refOf(n);
     if (!this.#vteps.some((v) => v.net === ref && v.ip === ip)) throw notFound(`no VTEP ${ip} on network '${ref}'`);
     const rest = this.#vteps.filter((v) => !(v.net === ref && v.ip === ip));
     this.#persist.save({ vteps: rest });
@@ -283,7 +290,8 @@ export class StaticOverlay {
   }
 
   vteps(net?: unknown): Array<{ net: string; ip: string; flood: boolean; gbp: boolean; fdbEntries: number }> {
-    const n = net === undefined ? undefined : this.#networks.find(net);
+    const n = net === undefined ? undefined : this.#networks.lookup(net);
+    if (net !== undefined && !n) return [];
     return this.#overlay.vteps(n?.id).map((r) => ({ net: this.#networks.nameOf(r.network), ip: r.ip, flood: r.flood, gbp: r.gbp, fdbEntries: r.fdbEntries }));
   }
 
@@ -314,9 +322,10 @@ export class StaticOverlay {
   }
 
   removeFdb(req: RemoveEntryRequest): void {
-    const n = this.#networks.find(req.net, req.tenant);
-    const ref = refOf(n);
+    const n = this.#networks.lookup(req.net, req.tenant);
     const mac = formatMac(parseMacOrThrow(String(req.mac)));
+    if (!n) throw notFound(`no fdb entry for ${mac} on network '${String(req.net)}'`);
+    const ref = refOf(n);
     if (!this.#fdb.some((x) => x.net === ref && x.mac === mac)) throw notFound(`no fdb entry for ${mac} on network '${ref}'`);
     const rest = this.#fdb.filter((x) => !(x.net === ref && x.mac === mac));
     this.#persist.save({ fdb: rest });
@@ -328,7 +337,8 @@ export class StaticOverlay {
 
   /** `ages`: with each resolved entry's age in seconds (`weft fdb show`); without, the rows as the API always answered. */
   fdb(net?: unknown, ages = false): Array<{ net: string; mac: string; vtep: string; ip?: string; group?: string; resolved: boolean; age?: number }> {
-    const n = net === undefined ? undefined : this.#networks.find(net);
+    const n = net === undefined ? undefined : this.#networks.lookup(net);
+    if (net !== undefined && !n) return [];
     return this.#overlay.fdb(n?.id).map((r) => {
       const ref = this.#networks.nameOf(r.network);
       const group = this.#fdb.find((f) => f.net === ref && f.mac === r.mac)?.group;

@@ -3,7 +3,7 @@
 // remove that cannot race a create under the record it removes.
 import { conflict, notFound } from './errors.js';
 import { DEFAULT_TENANT, tenantKey, type TenantRecord } from './records.js';
-import type { KV, Op, Store } from './store/store.js';
+import { keysOf, type KV, type Op, type Store } from './store/store.js';
 
 /** How often a change re-reads and tries again when another host changed what it read. */
 export const TRIES = 30;
@@ -35,7 +35,7 @@ export async function guardedRemove(
   what: string,
   blocker: () => Promise<string | undefined>,
   alsoDelete: (rec: never) => Op[] = () => [],
-  seen: (revision: number) => Promise<unknown> = async () => undefined,
+  seen: (revision: number, keys: readonly string[]) => Promise<unknown> = async () => undefined,
 ): Promise<void> {
   const cur = await store.get(key);
   if (!cur) throw notFound(`no ${what}`);
@@ -46,10 +46,11 @@ export async function guardedRemove(
   if (reason) {
     const { removing: _r, ...clean } = rec;
     const unmarked = await store.txn([{ key, modRevision: marked.revision }], [{ put: key, value: JSON.stringify(clean) }]);
-    if (unmarked.succeeded) await seen(unmarked.revision);
+    if (unmarked.succeeded) await seen(unmarked.revision, [key]);
     throw conflict(reason);
   }
-  const r = await store.txn([{ key, modRevision: marked.revision }], [{ delete: key }, ...alsoDelete(rec as never)]);
+  const ops: Op[] = [{ delete: key }, ...alsoDelete(rec as never)];
+  const r = await store.txn([{ key, modRevision: marked.revision }], ops);
   if (!r.succeeded) throw conflict(`${what} changed while being removed; try again`);
-  await seen(r.revision);
+  await seen(r.revision, keysOf(ops));
 }

@@ -65,7 +65,7 @@ export class Uplinks {
         [{ put: key, value: JSON.stringify(rec) }],
       );
       if (r.succeeded) {
-        await this.view.waitFor(r.revision);
+        await this.view.waitFor(r.revision, [key]);
         return rec;
       }
     }
@@ -87,7 +87,7 @@ export class Uplinks {
     }
     const r = await this.store.txn([{ key, modRevision: cur.modRevision }], [{ delete: key }]);
     if (!r.succeeded) throw conflict(`host '${host}''s uplink on physnet '${p}' changed while being removed; try again`);
-    await this.view.waitFor(r.revision);
+    await this.view.waitFor(r.revision, [key]);
     return JSON.parse(cur.value) as UplinkRecord;
   }
 }

@@ -151,6 +151,8 @@ describe('Reconciler: which weft hosts get group ids', () => {
       gateways: new Map(),
       gatewayMacs: new Map(),
       onChange: () => undefined,
+      serve: async () => undefined,
+      serveOnly: () => undefined,
       /** The view's per-network index, walked here: `<n>.<t>`. */
       endpointsIn(ref: string): EndpointRecord[] {
         return [...this.endpoints.values()].filter((e) => `${e.net}.${e.tenant}` === ref);
@@ -161,6 +163,7 @@ describe('Reconciler: which weft hosts get group ids', () => {
       ensureNetwork: async () => undefined,
       dropNetwork: async () => undefined,
       localNetworks: () => [{ id: 1, ref: 'blue.acme', ports: 1 }],
+      setNetworkSource: () => undefined,
       syncUplinks: async () => ({ failed: false }),
       gatewayPorts: () => [],
       setDynamic: async (ref: string, d: DynamicOverlay) => void told.set(ref, [...(d.gbp ?? [])].sort()),

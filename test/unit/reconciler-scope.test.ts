@@ -87,6 +87,7 @@ describe('the reconciler redoes only what a change touched', () => {
       ensureNetwork: async () => undefined,
       dropNetwork: async () => undefined,
       localNetworks: () => ['blue.acme', 'red.acme', 'green.acme'].map((ref, id) => ({ id, ref, ports: portsOn.has(ref) ? 1 : 0 })),
+      setNetworkSource: () => undefined,
       syncUplinks: async () => ({ failed: false }),
       gatewayPorts: () => [],
       setVlanRemotes: async () => undefined,

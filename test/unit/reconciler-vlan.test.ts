@@ -29,6 +29,8 @@ function fakeView() {
     gateways: new Map<string, GatewayRecord>(),
     gatewayMacs: new Map<string, Map<string, GatewayMacRecord>>(),
     onChange: () => undefined,
+    serve: async () => undefined,
+    serveOnly: () => undefined,
     /** The view's per-network index, walked here: `<n>.<t>`. */
     endpointsIn(ref: string): EndpointRecord[] {
       return [...this.endpoints.values()].filter((e) => `${e.net}.${e.tenant}` === ref);
@@ -61,6 +63,13 @@ describe('Reconciler: VLAN networks and gateways', () => {
     const view = fakeView();
     const gateways: GatewayPort[][] = [];
     rec = new Reconciler(view as unknown as ClusterView, ctl, me, { warn: (m) => warnings.push(m) }, { gateways: (p) => gateways.push(p), uplinkRetryMs: 60_000 });
+    // A host realises only the networks it serves: here every network of the view is served, as
+    // if a port were about to be made on each (what a realised network gets is this test's matter).
+    const pass = rec.run.bind(rec);
+    rec.run = async () => {
+      for (const n of view.networks.values()) await rec!.realise(n);
+      return pass();
+    };
     return { dp: made.dp, sw: made.sw, ctl, overlay, view, warnings, gateways, rec };
   }
   const portsOf = (dp: FakeDatapath, kind: string) => [...dp.ports.values()].filter((p) => p.kind === kind);

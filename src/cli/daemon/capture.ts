@@ -27,6 +27,6 @@ export function buildCapture(ctx: DaemonContext, engine: CaptureEngine & { ports
   cleanups.push(() => mirrors.close());
   mirrors.restore();
   mirrors.watch();
-  registerCaptureRoutes(api, { engine, scope, mirrors, peers });
+  registerCaptureRoutes(api, { engine, scope, mirrors, peers, want: (t) => view.want(t) });
   return mirrors;
 }

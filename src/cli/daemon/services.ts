@@ -66,7 +66,10 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: Underlay
   sw.onMiss((network, mac) => overlay.resolveMiss(network, mac));
   const ctl = new Controller(sw, overlay, new StateFile(stateDir), warn, underlay);
   // The cluster: mirrored from the store, realised here by the reconciler.
-  const view = new ClusterView(store, warn, opts.resyncSeconds * 1000);
+  // A host mirrors the endpoints of the tenants it serves only (issue 20); one
+  // whose DNS answers on a host socket (--dns-listen) answers every tenant's
+  // names there, so it mirrors every tenant.
+  const view = new ClusterView(store, warn, { resyncMs: opts.resyncSeconds * 1000, scope: opts.dnsListen ? 'all' : 'served' });
   cleanups.push(() => view.close());
   // The gateway host publishes what its gateway VLAN ports learn, under its lease.
   const gatewayMacs = new GatewayMacs(store, {
@@ -122,7 +125,8 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: Underlay
   const cni = new CniService({ endpoints, objects, ctl, ready: () => registration.leaseId !== undefined, log: warn }, stateDir);
   // Calls about another host's ports go to its peer API with the cluster's token.
   const peers = peer === undefined ? undefined : new PeerClient({ self: hostId, token: peer.token, hosts: () => listHosts(store) });
-  const api = new ApiServer({ ctl, objects, endpoints, zones, resolver, extra: cni, policy, peers }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) }, UNIX_API_LIMITS);
+  const api = new ApiServer({ ctl, objects, endpoints, zones, resolver, extra: cni, policy, peers, want: (t) => view.want(t),
+    mirror: () => ({ scope: view.scope, tenants: view.followedTenants(), watching: view.watching(), realised: ctl.localNetworks().map((n) => n.ref).sort() }) }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) }, UNIX_API_LIMITS);
   const catalog = new Catalog(view);
   registerCatalogRoutes(api, catalog);
   registerObserveRoutes(api, { ctl, endpoints, objects, sw, hostId, peers });

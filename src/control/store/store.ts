@@ -44,6 +44,8 @@ export type Compare =
   | { key: string; value: string }; // key exists with exactly this value
 
 export type Op = { put: string; value: string; lease?: LeaseId } | { delete: string };
+/** The keys a transaction's operations write. */
+export const keysOf = (ops: readonly Op[]): string[] => ops.map((o) => ('put' in o ? o.put : o.delete));
 
 export interface WatchEvent {
   type: 'put' | 'delete';
