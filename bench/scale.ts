@@ -1,37 +1,36 @@
 // The control plane at scale (issue 20), simulated: N hosts, each a real
-// control-plane agent (its own ClusterView mirror and Reconciler, under its
-// own lease and host record) with a fake data path that notes when each
-// remote endpoint reached its fdb, against one real etcd. Host i serves
-// network floor(i/10); every host creates M endpoints on its network at a
-// steady rate. Measured per N: the time from a create's write to the moment
-// every other host of its network has it in its fdb (p50/p99), the agents'
-// memory per host, their CPU per create, and etcd's requests per second;
-// then how each grows from one N to the next.
-//
-// The agents share one etcd client per process (each still has its own
-// watch), so the figures are the control plane's, not gRPC's. Today every
-// host mirrors the whole cluster, so N agents in one process hold N x N x M
-// records: past MAX_HOSTS the run is refused rather than swapping.
-import { spawn, type ChildProcess } from 'node:child_process';
+// control-plane agent (its own ClusterView mirror in scope 'served' and
+// Reconciler, under its own lease and host record) with a fake data path
+// that notes when each remote endpoint reached its fdb, against one real
+// etcd. The agents run in forked workers (scale-agent.ts), at most
+// AGENTS_PER_WORKER each. Host i serves network floor(i/10), each network
+// its own tenant (a tenant is what a host follows: its DNS zone spans its
+// networks); every host creates M endpoints on its network at a steady
+// rate. Measured per N: the time from a create's write to the moment every
+// other host of its network has it in its fdb (p50/p99), the agents' memory
+// per host, their CPU per create, etcd's requests per second, and the
+// watches and records the agents hold; then how each grows from one N to
+// the next, as a table and a chart.
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ClusterView } from '../src/control/cluster-view.js';
-import type { Controller, DynamicOverlay } from '../src/control/controller.js';
-import { HOSTS_PREFIX } from '../src/control/hosts.js';
-import { Reconciler } from '../src/control/reconciler.js';
 import { endpointKey, networkKey, tenantKey, type EndpointRecord, type NetworkRecord } from '../src/control/records.js';
 import { EtcdStore } from '../src/control/store/etcd.js';
-import type { Lease } from '../src/control/store/store.js';
 import { percentile } from './ping.js';
+import type { FromWorker, SimHost, ToWorker } from './scale-agent.js';
+
+/** Epoch milliseconds, comparable with the workers' (scale-agent.ts). */
+const now = () => performance.timeOrigin + performance.now();
 
 /** Hosts per network: a create interests the others of its ten. */
 export const HOSTS_PER_NET = 10;
-/** Past this, N mirrors of the whole cluster in one process do not fit (see the header). */
-export const MAX_HOSTS = 300;
-const TENANT = 'scale';
+/** Agents one worker process runs. */
+export const AGENTS_PER_WORKER = 250;
+/** Past this the bench refuses (memory of the workers on a small machine). */
+export const MAX_HOSTS = 2000;
 /** Creates per second, all hosts together. */
 const RATE = 200;
 
@@ -55,6 +54,9 @@ export interface ScaleRow {
   /** Agent CPU ms per create, all hosts together. */
   cpuMsPerCreate: number;
   etcdRps: number;
+  /** Watches and mirrored records per host at the end. */
+  watchesPerHost: number;
+  recordsPerHost: number;
 }
 
 export interface ScaleResult {
@@ -109,80 +111,79 @@ async function etcdRequests(metrics: string): Promise<number> {
   return n;
 }
 
-const rssMb = () => process.memoryUsage().rss / 1048576;
-const cpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
+/** A forked worker and what it said last. */
+class Worker {
+  readonly proc: ChildProcess;
+  #waiting: Array<{ type: string; resolve: (m: FromWorker) => void; reject: (e: Error) => void }> = [];
 
-/** One simulated host: its mirror, its reconciler, and the fdb its fake data path was told. */
-class Agent {
-  readonly view: ClusterView;
-  readonly rec: Reconciler;
-  lease?: Lease;
-
-  constructor(
-    readonly id: string,
-    readonly net: string,
-    store: EtcdStore,
-    seen: (host: string, mac: string) => void,
-  ) {
-    this.view = new ClusterView(store, { warn: () => undefined }, 3_600_000);
-    const ref = `${net}.${TENANT}`;
-    const ctl = {
-      ensureNetwork: async () => undefined,
-      dropNetwork: async () => undefined,
-      localNetworks: () => [{ id: 1, ref, ports: 1 }],
-      setNetworkSource: () => undefined,
-      syncUplinks: async () => ({ failed: false }),
-      gatewayPorts: () => [],
-      setVlanRemotes: async () => undefined,
-      setDynamic: async (_ref: string, d: DynamicOverlay) => {
-        for (const mac of d.fdb.keys()) seen(this.id, mac);
-      },
-    };
-    this.rec = new Reconciler(this.view, ctl as unknown as Controller, id, { warn: () => undefined });
+  constructor(onSeen: (items: Array<[string, string, number]>) => void) {
+    this.proc = fork(new URL('./scale-agent.js', import.meta.url), [], { execArgv: ['--expose-gc'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    this.proc.on('message', (m: FromWorker) => {
+      if (m.type === 'seen') return onSeen(m.items);
+      if (m.type === 'failed') return this.#fail(new Error(`a scale worker failed: ${m.message}`));
+      const i = this.#waiting.findIndex((w) => w.type === m.type);
+      if (i >= 0) this.#waiting.splice(i, 1)[0].resolve(m);
+    });
+    this.proc.once('exit', (code) => this.#fail(new Error(`a scale worker exited (${code})`)));
   }
 
-  close(): void {
-    this.rec.close();
-    this.view.close();
-    this.lease?.close();
+  #fail(err: Error): void {
+    for (const w of this.#waiting.splice(0)) w.reject(err);
+  }
+
+  ask<T extends FromWorker['type']>(m: ToWorker, answer: T): Promise<Extract<FromWorker, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ type: answer, resolve: resolve as (m: FromWorker) => void, reject });
+      this.proc.send(m);
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.proc.exitCode !== null) return;
+    const gone = new Promise((r) => this.proc.once('exit', r));
+    this.proc.send({ type: 'stop' } satisfies ToWorker);
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 10_000);
+    await gone;
+    clearTimeout(t);
   }
 }
+
+type Mark = Extract<FromWorker, { type: 'mark' }>;
+const sum = (ms: Mark[], f: (m: Mark) => number) => ms.reduce((n, m) => n + f(m), 0);
 
 async function runOne(n: number, perHost: number, o: ScaleOptions): Promise<ScaleRow> {
   const etcd = await startEtcd();
   const store = new EtcdStore([etcd.endpoint], { callTimeoutMs: 10_000 });
-  const agents: Agent[] = [];
+  const workers: Worker[] = [];
   try {
     await store.ready(10_000);
     const nets = Math.ceil(n / HOSTS_PER_NET);
-    await store.put(tenantKey(TENANT), JSON.stringify({ name: TENANT }));
     for (let k = 0; k < nets; k++) {
-      const rec: NetworkRecord = { tenant: TENANT, name: `n${k}`, subnet: `10.${100 + (k >> 8)}.${k & 255}.0/24`, dns: '', mtu: 1450, encap: 'vxlan', vni: 1000 + k };
-      await store.put(networkKey(TENANT, `n${k}`), JSON.stringify(rec));
+      const tenant = `t${k}`;
+      await store.put(tenantKey(tenant), JSON.stringify({ name: tenant }));
+      const rec: NetworkRecord = { tenant, name: `n${k}`, subnet: `10.${100 + (k >> 8)}.${k & 255}.0/24`, dns: '', mtu: 1450, encap: 'vxlan', vni: 1000 + k };
+      await store.put(networkKey(tenant, `n${k}`), JSON.stringify(rec));
     }
+    const hosts: SimHost[] = Array.from({ length: n }, (_, i) => ({ id: `h${i}`, tenant: `t${Math.floor(i / HOSTS_PER_NET)}`, net: `n${Math.floor(i / HOSTS_PER_NET)}`, index: i }));
     // When each MAC reached each host's fdb.
     const reached = new Map<string, Map<string, number>>();
-    const seen = (host: string, mac: string) => {
-      let m = reached.get(mac);
-      if (!m) reached.set(mac, (m = new Map()));
-      if (!m.has(host)) m.set(host, performance.now());
+    const onSeen = (items: Array<[string, string, number]>) => {
+      for (const [host, mac, at] of items) {
+        let m = reached.get(mac);
+        if (!m) reached.set(mac, (m = new Map()));
+        if (!m.has(host)) m.set(host, at);
+      }
     };
-    global.gc?.();
-    const rss0 = rssMb();
-    for (let i = 0; i < n; i++) {
-      const a = new Agent(`h${i}`, `n${Math.floor(i / HOSTS_PER_NET)}`, store, seen);
-      a.lease = await store.grantLease(60);
-      await store.put(`${HOSTS_PREFIX}${a.id}`, JSON.stringify({ host: a.id, underlay: `10.200.${i >> 8}.${i & 255}`, pid: 1, since: '' }), { lease: a.lease.id });
-      await a.view.start();
-      await a.rec.run();
-      agents.push(a);
-    }
-    o.log(`scale: ${n} hosts up, creating ${n * perHost} endpoints`);
+    const shares = Math.ceil(n / AGENTS_PER_WORKER);
+    for (let w = 0; w < shares; w++) workers.push(new Worker(onSeen));
+    const base = await Promise.all(workers.map((w) => w.ask({ type: 'mark' }, 'mark')));
+    const leases: Record<string, string> = {};
+    const per = Math.ceil(n / shares);
+    const ups = await Promise.all(workers.map((w, j) => w.ask({ type: 'start', endpoint: etcd.endpoint, hosts: hosts.slice(j * per, (j + 1) * per) }, 'up')));
+    for (const u of ups) Object.assign(leases, u.leases);
+    o.log(`scale: ${n} hosts up in ${workers.length} worker(s), creating ${n * perHost} endpoints at ${RATE}/s`);
+    const before = await Promise.all(workers.map((w) => w.ask({ type: 'mark' }, 'mark')));
     const req0 = await etcdRequests(etcd.metrics);
-    const cpu0 = cpuMs();
     const t0 = performance.now();
     const written = new Map<string, { at: number; net: number; host: number }>();
     const total = n * perHost;
@@ -191,11 +192,12 @@ async function runOne(n: number, perHost: number, o: ScaleOptions): Promise<Scal
       o.signal?.throwIfAborted();
       const host = c % n;
       const k = Math.floor(c / n);
-      const a = agents[host];
+      const h = hosts[host];
       const idx = host * perHost + k;
       const mac = `02:5c:${[idx >> 16, (idx >> 8) & 255, idx & 255, 1].map((x) => x.toString(16).padStart(2, '0')).join(':')}`;
-      const rec: EndpointRecord = { tenant: TENANT, net: a.net, name: `e${idx}`, ip: `10.250.${(idx >> 8) & 255}.${idx & 255}`, mac, host: a.id, vtep: `10.200.${host >> 8}.${host & 255}` };
-      puts.push(store.put(endpointKey(TENANT, a.net, rec.name), JSON.stringify(rec), { lease: a.lease!.id }).then(() => void written.set(mac, { at: performance.now(), net: Math.floor(host / HOSTS_PER_NET), host })));
+      const rec: EndpointRecord = { tenant: h.tenant, net: h.net, name: `e${idx}`, ip: `10.250.${(idx >> 8) & 255}.${idx & 255}`, mac, host: h.id, vtep: `10.200.${host >> 8}.${host & 255}` };
+      const at = now();
+      puts.push(store.put(endpointKey(h.tenant, h.net, rec.name), JSON.stringify(rec), { lease: leases[h.id] }).then(() => void written.set(mac, { at, net: Math.floor(host / HOSTS_PER_NET), host })));
       // A steady rate: the next create when its time has come.
       const due = t0 + ((c + 1) * 1000) / RATE;
       const wait = due - performance.now();
@@ -203,34 +205,36 @@ async function runOne(n: number, perHost: number, o: ScaleOptions): Promise<Scal
     }
     await Promise.all(puts);
     // Every interested host has every create, or 30 s passed.
-    const interested = (w: { net: number; host: number }) => agents.filter((a, i) => i !== w.host && Math.floor(i / HOSTS_PER_NET) === w.net).map((a) => a.id);
+    const byNet = Array.from({ length: nets }, (_, k) => hosts.slice(k * HOSTS_PER_NET, (k + 1) * HOSTS_PER_NET));
+    const interested = (w: { net: number; host: number }) => byNet[w.net].filter((x) => x.index !== w.host).map((x) => x.id);
     const done = () => [...written].every(([mac, w]) => interested(w).every((h) => reached.get(mac)?.has(h)));
     const end = Date.now() + 30_000;
     while (!done() && Date.now() < end) await sleep(50);
     const elapsed = (performance.now() - t0) / 1000;
-    const cpu = cpuMs() - cpu0;
+    const after = await Promise.all(workers.map((w) => w.ask({ type: 'mark' }, 'mark')));
     const req = (await etcdRequests(etcd.metrics)) - req0;
     const lat: number[] = [];
     let missed = 0;
     for (const [mac, w] of written) {
-      const hosts = interested(w);
-      const at = hosts.map((h) => reached.get(mac)?.get(h));
+      const hs = interested(w);
+      const at = hs.map((h) => reached.get(mac)?.get(h));
       if (at.some((x) => x === undefined)) missed++;
       else if (at.length > 0) lat.push(Math.max(0, Math.max(...(at as number[])) - w.at));
     }
-    const rss1 = rssMb();
     return {
       hosts: n,
       endpoints: total,
       p50: percentile(lat, 50),
       p99: percentile(lat, 99),
       missed,
-      mbPerHost: Math.max(0, rss1 - rss0) / n,
-      cpuMsPerCreate: cpu / total,
+      mbPerHost: Math.max(0, sum(after, (m) => m.rssMb) - sum(base, (m) => m.rssMb)) / n,
+      cpuMsPerCreate: (sum(after, (m) => m.cpuMs) - sum(before, (m) => m.cpuMs)) / total,
       etcdRps: req / elapsed,
+      watchesPerHost: sum(after, (m) => m.watches) / n,
+      recordsPerHost: sum(after, (m) => m.records) / n,
     };
   } finally {
-    for (const a of agents) a.close();
+    await Promise.all(workers.map((w) => w.stop()));
     await store.close();
     await etcd.stop();
   }
@@ -257,7 +261,7 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleResult> {
   const skipped: ScaleResult['skipped'] = [];
   for (const n of o.hosts) {
     if (n > MAX_HOSTS) {
-      skipped.push({ hosts: n, why: `every host still mirrors the whole cluster: ${n} agents in one process would hold ${n} x ${n * o.perHost} records` });
+      skipped.push({ hosts: n, why: `more than ${MAX_HOSTS} simulated hosts do not fit this bench's workers on one machine` });
       continue;
     }
     o.log(`scale: ${n} simulated hosts x ${o.perHost} endpoints`);
@@ -268,13 +272,33 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleResult> {
 
 export function scaleTable(r: ScaleResult): string {
   const lines = [
-    `Control plane at scale: simulated hosts (real ClusterView + Reconciler, fake data path) on one etcd, ${HOSTS_PER_NET} hosts per network, creates at ${RATE}/s`,
-    '  hosts  endpoints  create->fdb p50  p99       missed  MB/host  CPU ms/create  etcd req/s',
+    `Control plane at scale: simulated hosts (real ClusterView in scope 'served' + Reconciler, fake data path) on one etcd, ${HOSTS_PER_NET} hosts per network (a tenant each), creates at ${RATE}/s`,
+    '  hosts  endpoints  create->fdb p50  p99       missed  MB/host  CPU ms/create  etcd req/s  watches/host  records/host',
     ...r.rows.map((x) =>
-      `  ${String(x.hosts).padStart(5)}  ${String(x.endpoints).padStart(9)}  ${x.p50.toFixed(0).padStart(12)} ms  ${x.p99.toFixed(0).padStart(5)} ms  ${String(x.missed).padStart(6)}  ${x.mbPerHost.toFixed(2).padStart(7)}  ${x.cpuMsPerCreate.toFixed(2).padStart(13)}  ${x.etcdRps.toFixed(0).padStart(10)}`,
+      `  ${String(x.hosts).padStart(5)}  ${String(x.endpoints).padStart(9)}  ${x.p50.toFixed(0).padStart(12)} ms  ${x.p99.toFixed(0).padStart(5)} ms  ${String(x.missed).padStart(6)}  ${x.mbPerHost.toFixed(2).padStart(7)}  ${x.cpuMsPerCreate.toFixed(2).padStart(13)}  ${x.etcdRps.toFixed(0).padStart(10)}  ${x.watchesPerHost.toFixed(1).padStart(12)}  ${x.recordsPerHost.toFixed(0).padStart(12)}`,
     ),
     ...r.skipped.map((s) => `  ${String(s.hosts).padStart(5)}  skipped: ${s.why}`),
     ...r.law.map((l) => `  ${l}`),
+    ...scaleChart(r.rows),
   ];
   return lines.join('\n');
+}
+
+/** The growth as a chart: per figure, a bar per host count (each figure on its own scale). */
+export function scaleChart(rows: ScaleRow[]): string[] {
+  if (rows.length < 2) return [];
+  const WIDTH = 40;
+  const figures: Array<[string, (x: ScaleRow) => number, number]> = [
+    ['create->fdb p99 (ms)', (x) => x.p99, 0],
+    ['memory per host (MB)', (x) => x.mbPerHost, 2],
+    ['CPU per create (ms)', (x) => x.cpuMsPerCreate, 2],
+    ['records per host', (x) => x.recordsPerHost, 0],
+  ];
+  const out = ['  growth with the number of hosts:'];
+  for (const [label, f, digits] of figures) {
+    const max = Math.max(...rows.map(f), 1e-9);
+    out.push(`  ${label}`);
+    for (const x of rows) out.push(`    ${String(x.hosts).padStart(5)} hosts |${'#'.repeat(Math.max(1, Math.round((f(x) / max) * WIDTH))).padEnd(WIDTH)}| ${f(x).toFixed(digits)}`);
+  }
+  return out;
 }

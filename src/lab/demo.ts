@@ -4,7 +4,8 @@
 //     group policy at work between them (policy-demo.ts), then a third
 //     container on a VLAN network reaching a plain machine on a physical
 //     switch's access port through the host's uplink (vlan-demo.ts).
-//   --hosts N (2 to 8): N hosts on an underlay sharing a real etcd, a tenant
+//   --hosts N (2 to 8): N hosts on an underlay sharing a real etcd cluster
+//     (three members, TLS with certificates the lab makes), a tenant
 //     and a network, one container (endpoint) per host, addresses from IPAM,
 //     no peering by hand; all-pairs pings and what host 1 learned.
 import { ApiClient } from '../api/client.js';
@@ -37,13 +38,14 @@ export const DEMO_TOPOLOGY: Topology = {
 
 export const MAX_DEMO_HOSTS = 8;
 
-/** N hosts on etcd, tenant 'demo', network 'blue', one container each. */
+/** N hosts on a three-member etcd with TLS, tenant 'demo', network 'blue', one container each. */
 export function clusterDemoTopology(hosts: number): Topology {
   const blue = { name: 'blue', tenant: 'demo', subnet: '10.240.2.0/24', gateway: '10.240.2.1' };
   return {
     name: 'weft-demo',
     underlay: '10.240.0.0/24',
     store: 'etcd',
+    etcd: 'cluster-tls',
     leaseTtl: 5,
     hosts: Array.from({ length: hosts }, (_, i) => ({
       name: `h${i + 1}`,
@@ -93,7 +95,7 @@ export async function runDemo(opts: { keep: boolean; hosts: number; docker?: boo
     ? '== building the lab: 2 hosts on an underlay, a real etcd, a dockerd beside each weft daemon; tenant demo, network blue made a Docker network on both (docker network create -d weft), one docker run container per host'
     : opts.hosts === 1
       ? '== building the lab: one host, two containers on network blue; a physical switch (phys1) trunked to its uplink with plain machines on VLANs 100 and 200, a third container on VLAN network v100'
-      : `== building the lab: ${opts.hosts} hosts on an underlay, a real etcd, tenant demo, network blue, one container per host`);
+      : `== building the lab: ${opts.hosts} hosts on an underlay, a real etcd cluster (three members, TLS), tenant demo, network blue, one container per host`);
   const lab = await labUp(topo, { log: say });
   const ui = lab.hosts[0].ui;
   if (ui) say(`\n== web view of h1: ${ui} (graph, port rates, drops, DNS, capture)`);

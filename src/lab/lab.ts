@@ -14,7 +14,7 @@ import { ip, ipIn, netnsExists, run } from '../switch/netns.js';
 import type { ContainerSpec, HostKind, HostSpec, Topology } from './topology.js';
 import { kernelHostUp } from './kernel-host.js';
 import { underlayAddress, underlayAttach, underlayDown, underlayUp } from './underlay.js';
-import { etcdNetns, startEtcd, stopEtcd } from './etcd.js';
+import { etcdNetns, startEtcd, startEtcdCluster, stopEtcd } from './etcd.js';
 import { dead, pidOf, terminatePidFile } from './processes.js';
 import { containerPid, docker, dockerHostPaths, IMAGE, importBusybox, startDockerHost, startWeft, stopDockerHost, type DockerHostPaths } from './docker-host.js';
 import { containerNetns, hostNetns } from './names.js';
@@ -63,8 +63,10 @@ export interface LabHost {
 export interface LabState {
   name: string;
   hosts: LabHost[];
-  /** The shared store, when the topology asks for etcd. */
+  /** The shared store, when the topology asks for etcd (etcds://, three members, with cluster-tls). */
   etcd?: string;
+  /** With cluster-tls: the CA and weft's client certificate (`--etcd-cacert`, `--etcd-cert`, `--etcd-key`). */
+  etcdTls?: { ca: string; cert: string; key: string };
   /** The physical switches, with their trunks and the machines on their access ports. */
   physnets: LabPhysnet[];
 }
@@ -194,8 +196,17 @@ export async function labUp(topo: Topology, opts: { log?: (msg: string) => void 
       await addNetns(ns);
       const addr = ulIp(ETCD_INDEX);
       await underlayAttach(topo.name, ns, 'etcd', addr.cidr, ulMtu);
-      await startEtcd(ns, addr.ip, join(LAB_DIR, topo.name, 'etcd'));
-      state.etcd = `etcd://${addr.ip}:2379`;
+      if (topo.etcd === 'cluster-tls') {
+        // Three members in the one namespace, each on an address of its own.
+        const members = [addr, ulIp(ETCD_INDEX + 1), ulIp(ETCD_INDEX + 2)];
+        for (const m of members.slice(1)) await run('ip', ['-n', ns, 'addr', 'add', m.cidr, 'dev', 'ul0']);
+        const certs = await startEtcdCluster(ns, members.map((m) => m.ip), join(LAB_DIR, topo.name, 'etcd'));
+        state.etcd = `etcds://${members.map((m) => `${m.ip}:2379`).join(',')}`;
+        state.etcdTls = { ca: certs.ca, cert: certs.cert, key: certs.key };
+      } else {
+        await startEtcd(ns, addr.ip, join(LAB_DIR, topo.name, 'etcd'));
+        state.etcd = `etcd://${addr.ip}:2379`;
+      }
       log(`etcd: namespace ${ns}, ${state.etcd}`);
     }
     // Every host's namespace first: a physnet's trunks reach into them.
@@ -212,8 +223,8 @@ export async function labUp(topo: Topology, opts: { log?: (msg: string) => void 
       const kind = h.kind ?? 'weft';
       const host: LabHost = { name: h.name, kind, netns, api: '', pid: 0, log: '', containers: [], underlayIp: topo.underlay ? ulIp(i).ip : undefined };
       state.hosts.push(host);
-      if (kind === 'weft') await weftHostUp(topo, h, host, vnis, physnets, state.etcd);
-      else if (kind === 'docker') await dockerHostUp(topo, h, host, vnis, physnets, state.etcd);
+      if (kind === 'weft') await weftHostUp(topo, h, host, vnis, physnets, state);
+      else if (kind === 'docker') await dockerHostUp(topo, h, host, vnis, physnets, state);
       else await otherHostUp(topo, h, host, i, vnis, ulMtu);
       log(`host ${h.name} (${kind}): namespace ${netns}${host.underlayIp ? `, underlay ${host.underlayIp}` : ''}${host.pid ? `, weft daemon pid ${host.pid}` : ''}${host.ui ? `, web view ${host.ui}` : ''}`);
       for (const c of host.containers) log(`  container ${c.name}: ${c.docker ? `docker container, endpoint ${c.endpoint}` : `namespace ${c.netns}`}, ${c.ip ?? 'no address'} (${c.mac}) on ${c.net}`);
@@ -233,9 +244,10 @@ export async function labUp(topo: Topology, opts: { log?: (msg: string) => void 
 }
 
 /** `weft daemon` flags a lab host gets: its underlay, the shared store, the lease TTL, then its own. */
-function daemonArgs(topo: Topology, h: HostSpec, underlayIp: string | undefined, etcd: string | undefined): string[] {
+function daemonArgs(topo: Topology, h: HostSpec, underlayIp: string | undefined, store: Pick<LabState, 'etcd' | 'etcdTls'>): string[] {
   const args = underlayIp ? ['--underlay', underlayIp] : [];
-  if (etcd) args.push('--store', etcd);
+  if (store.etcd) args.push('--store', store.etcd);
+  if (store.etcdTls) args.push('--etcd-cacert', store.etcdTls.ca, '--etcd-cert', store.etcdTls.cert, '--etcd-key', store.etcdTls.key);
   if (topo.leaseTtl) args.push('--lease-ttl', String(topo.leaseTtl));
   return [...args, ...(h.daemonArgs ?? [])];
 }
@@ -247,16 +259,16 @@ export async function restartWeftHost(topo: Topology, state: LabState, name: str
   if (!h || !host || (host.kind !== 'weft' && host.kind !== 'docker')) throw new Error(`no weft host '${name}' in lab ${topo.name}`);
   if (host.kind === 'docker') {
     const p = labDockerPaths(topo.name, name);
-    await startWeft(p, daemonArgs(topo, h, host.underlayIp, state.etcd));
+    await startWeft(p, daemonArgs(topo, h, host.underlayIp, state));
     host.pid = pidOf(join(p.dir, 'weft.pid')) ?? 0;
     return host;
   }
-  Object.assign(host, await startDaemon(topo.name, { ...h, daemonArgs: daemonArgs(topo, h, host.underlayIp, state.etcd) }));
+  Object.assign(host, await startDaemon(topo.name, { ...h, daemonArgs: daemonArgs(topo, h, host.underlayIp, state) }));
   return host;
 }
 
-async function weftHostUp(topo: Topology, h: HostSpec, host: LabHost, vnis: LabVnis, physnets: Promise<unknown>, etcd?: string): Promise<void> {
-  const daemon = await startDaemon(topo.name, { ...h, daemonArgs: daemonArgs(topo, h, host.underlayIp, etcd) });
+async function weftHostUp(topo: Topology, h: HostSpec, host: LabHost, vnis: LabVnis, physnets: Promise<unknown>, store: Pick<LabState, 'etcd' | 'etcdTls'>): Promise<void> {
+  const daemon = await startDaemon(topo.name, { ...h, daemonArgs: daemonArgs(topo, h, host.underlayIp, store) });
   Object.assign(host, daemon);
   const client = new ApiClient(daemon.api);
   await physnets;
@@ -282,9 +294,9 @@ async function labNetworks(topo: Topology, h: HostSpec, client: ApiClient, vnis:
  * Docker network of the same name onto it; each container is a `docker run`
  * on it, resolving through weft's DNS address (`--dns`).
  */
-async function dockerHostUp(topo: Topology, h: HostSpec, host: LabHost, vnis: LabVnis, physnets: Promise<unknown>, etcd?: string): Promise<void> {
+async function dockerHostUp(topo: Topology, h: HostSpec, host: LabHost, vnis: LabVnis, physnets: Promise<unknown>, store: Pick<LabState, 'etcd' | 'etcdTls'>): Promise<void> {
   const p = labDockerPaths(topo.name, h.name);
-  await startDockerHost(p, daemonArgs(topo, h, host.underlayIp, etcd));
+  await startDockerHost(p, daemonArgs(topo, h, host.underlayIp, store));
   Object.assign(host, { api: p.api, pid: pidOf(join(p.dir, 'weft.pid')) ?? 0, log: join(p.dir, 'weft.log'), dockerSock: p.dockerSock });
   await importBusybox(p);
   const client = new ApiClient(p.api);

@@ -105,6 +105,8 @@ export interface Topology {
   peering?: 'static' | 'none';
   /** embedded (default): each weft daemon its own store; etcd: a real etcd on the underlay, shared. */
   store?: 'embedded' | 'etcd';
+  /** With an etcd store: one plain member (single, the default), or three members with TLS whose certificates the lab makes (cluster-tls). */
+  etcd?: 'single' | 'cluster-tls';
   /** The weft daemons' --lease-ttl (seconds). */
   leaseTtl?: number;
   /** Physical switches, built before the hosts' networks; VLAN networks live on them. */
@@ -127,6 +129,8 @@ export function validateTopology(t: unknown, where = 'topology'): Topology {
   if (topo.peering !== undefined && topo.peering !== 'static' && topo.peering !== 'none') fail('peering must be static or none');
   if (topo.store !== undefined && topo.store !== 'embedded' && topo.store !== 'etcd') fail('store must be embedded or etcd');
   if (topo.store === 'etcd' && topo.underlay === undefined) fail('an etcd store needs an "underlay" to sit on');
+  if (topo.etcd !== undefined && topo.etcd !== 'single' && topo.etcd !== 'cluster-tls') fail('etcd must be single or cluster-tls');
+  if (topo.etcd !== undefined && topo.store !== 'etcd') fail('"etcd" needs "store": "etcd"');
   const hostNames = new Set<string>();
   // One store, one namespace of endpoint names per network.
   const sharedNames = new Set<string>();

@@ -4,12 +4,13 @@
 // IP:127.0.0.1, server and client use), a client certificate, and a second
 // CA with its own client certificate that the cluster must refuse. Members
 // are stopped by pid; the leader is asked of the members' own status API.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { memberTlsFlags, makeEtcdCerts } from '../../src/lab/etcd-certs.js';
 import { freePorts } from './etcd.js';
 
 export interface ClusterCerts {
@@ -23,22 +24,10 @@ export interface ClusterCerts {
   otherKey: string;
 }
 
-/** Makes the certificates in `dir` with openssl. */
+/** Makes the certificates in `dir` with openssl (src/lab/etcd-certs.ts), an untrusted CA's too. */
 export function makeCerts(dir: string): ClusterCerts {
-  const f = (n: string) => join(dir, n);
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore', cwd: dir });
-  const ca = (name: string) => ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.pem`), '-days', '2', '-subj', `/CN=${name}`);
-  const signed = (name: string, by: string, ext: string) => {
-    writeFileSync(f(`${name}.ext`), ext);
-    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${name}`);
-    ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${by}.pem`), '-CAkey', f(`${by}.key`), '-CAcreateserial', '-out', f(`${name}.pem`), '-days', '2', '-extfile', f(`${name}.ext`));
-  };
-  ca('ca');
-  ca('other-ca');
-  signed('member', 'ca', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
-  signed('client', 'ca', 'extendedKeyUsage=clientAuth\n');
-  signed('other-client', 'other-ca', 'extendedKeyUsage=clientAuth\n');
-  return { dir, ca: f('ca.pem'), cert: f('client.pem'), key: f('client.key'), otherCa: f('other-ca.pem'), otherCert: f('other-client.pem'), otherKey: f('other-client.key') };
+  const c = makeEtcdCerts(dir, ['127.0.0.1'], { untrusted: true });
+  return { dir, ca: c.ca, cert: c.cert, key: c.key, otherCa: c.otherCa!, otherCert: c.otherCert!, otherKey: c.otherKey! };
 }
 
 interface Member {
@@ -104,14 +93,7 @@ export class EtcdCluster {
         `--initial-cluster=${peers}`,
         '--initial-cluster-state=new',
         '--initial-cluster-token=weft-test',
-        `--cert-file=${member}.pem`,
-        `--key-file=${member}.key`,
-        `--trusted-ca-file=${this.certs.ca}`,
-        '--client-cert-auth',
-        `--peer-cert-file=${member}.pem`,
-        `--peer-key-file=${member}.key`,
-        `--peer-trusted-ca-file=${this.certs.ca}`,
-        '--peer-client-cert-auth',
+        ...memberTlsFlags({ ...this.certs, member: `${member}.pem`, memberKey: `${member}.key` }),
         '--logger=zap',
         '--log-level=warn',
       ],

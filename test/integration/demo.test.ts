@@ -45,9 +45,11 @@ describe.skipIf(skipUnless(['ip', 'ping', 'etcd', 'python3', 'ethtool']))('weft 
     expect((await sh('ip', ['netns', 'list'])).stdout).not.toMatch(/weft-demo/);
   });
 
-  it('three hosts on etcd: three endpoints, six answered pings, h1\'s fdb holds the other two', async () => {
+  it('three hosts on a three-member etcd with TLS: three endpoints, six answered pings, h1\'s fdb holds the other two', async () => {
+    if (skipUnless(['openssl'])) return;
     const r = await weft(undefined, 'lab', 'demo', '--hosts', '3');
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('etcd: namespace weft-demo-etcd, etcds://10.240.0.250:2379,10.240.0.251:2379,10.240.0.252:2379');
     for (const host of ['h1', 'h2', 'h3']) expect(r.stdout).toMatch(new RegExp(`\\tblue\\tdemo\\t10\\.240\\.2\\.\\d+\\t02:57:0a:f0:02:[0-9a-f]{2}\\t${host}\\n`));
     expect(r.stdout.match(/2 packets transmitted, 2 received, 0% packet loss/g)).toHaveLength(6);
     expect(r.stdout.match(/^blue\.demo\t02:57:0a:f0:02:[0-9a-f]{2}\t10\.240\.2\.\d+\t10\.240\.0\.[23]\t/gm)).toHaveLength(2);

@@ -2,9 +2,9 @@
 // (issue 20): computed from the rows, never written in.
 import { describe, expect, it } from 'vitest';
 import { parseBenchArgs } from '../../bench/args.js';
-import { growthLaw, type ScaleRow } from '../../bench/scale.js';
+import { growthLaw, scaleChart, type ScaleRow } from '../../bench/scale.js';
 
-const row = (hosts: number, cpuMsPerCreate: number, p99 = 100, mbPerHost = 1, etcdRps = 1000): ScaleRow => ({ hosts, endpoints: hosts * 20, p50: p99 / 2, p99, missed: 0, mbPerHost, cpuMsPerCreate, etcdRps });
+const row = (hosts: number, cpuMsPerCreate: number, p99 = 100, mbPerHost = 1, etcdRps = 1000): ScaleRow => ({ hosts, endpoints: hosts * 20, p50: p99 / 2, p99, missed: 0, mbPerHost, cpuMsPerCreate, etcdRps, watchesPerHost: 10, recordsPerHost: hosts + 200 });
 
 describe('bench --only scale', () => {
   it('takes --hosts as one count or several, and --endpoints-per-host; refuses others in one line', () => {
@@ -21,5 +21,13 @@ describe('bench --only scale', () => {
     expect(growthLaw([row(10, 2), row(100, 19)])[0]).toMatch(/grows with all hosts \(x9\.5 for x10\)/);
     expect(growthLaw([row(10, 2), row(100, 6)])[0]).toMatch(/grows sub-linearly \(x3\.0 for x10\)/);
     expect(growthLaw([row(10, 2)])).toEqual([]);
+  });
+
+  it('draws each figure as bars scaled to its largest row', () => {
+    const chart = scaleChart([row(10, 2, 10), row(100, 2, 40)]);
+    expect(chart[0]).toBe('  growth with the number of hosts:');
+    const p99 = chart.slice(chart.indexOf('  create->fdb p99 (ms)') + 1, chart.indexOf('  create->fdb p99 (ms)') + 3);
+    expect(p99).toEqual([`       10 hosts |${'#'.repeat(10).padEnd(40)}| 10`, `      100 hosts |${'#'.repeat(40)}| 40`]);
+    expect(scaleChart([row(10, 2)])).toEqual([]);
   });
 });
