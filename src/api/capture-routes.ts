@@ -6,7 +6,7 @@
 // response as they come: nothing here looks at a packet.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { badRequest, conflict } from '../control/errors.js';
-import { DEFAULT_TENANT } from '../control/records.js';
+import { tenantOfLookup } from '../control/names.js';
 import { CAPTURE_DIRS, resolveTarget, type CaptureDir, type CaptureEngine, type CaptureScope, type CaptureSession } from '../control/capture-target.js';
 import { parseMirror, type Mirrors } from '../control/mirrors.js';
 import type { Peers } from './peers.js';
@@ -89,7 +89,7 @@ export function parseCaptureQuery(q: URLSearchParams): CaptureQuery {
 
 async function capture(parts: CaptureParts, req: IncomingMessage, res: ServerResponse, q: URLSearchParams): Promise<void> {
   const c = parseCaptureQuery(q);
-  if (c.endpoint !== undefined) await parts.want?.(c.net?.includes('.') ? c.net.slice(c.net.indexOf('.') + 1) : (c.tenant ?? (c.net === undefined ? undefined : DEFAULT_TENANT)));
+  if (c.endpoint !== undefined) await parts.want?.(tenantOfLookup(c.net, c.tenant));
   const target = resolveTarget(parts.scope, c);
   if (target.where === 'remote') {
     if (parts.peers === undefined) throw conflict(`endpoint '${c.endpoint}' lives on host '${target.host}': this daemon has no peer API to reach it (run the capture on ${target.host})`);

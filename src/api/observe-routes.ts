@@ -11,6 +11,7 @@ import { badRequest, conflict, WeftError } from '../control/errors.js';
 import type { Objects } from '../control/objects.js';
 import type { Switch } from '../switch/switch.js';
 import { traceFrom } from '../switch/trace.js';
+import { tenantOfLookup } from '../control/names.js';
 import { portFamilies } from './metrics.js';
 import { Namer, portRows } from './observe-names.js';
 import type { Peers } from './peers.js';
@@ -26,6 +27,8 @@ export interface ObserveParts {
   hostId: string;
   /** Other hosts' peer APIs: a trace from an endpoint there is forwarded (none on one host). */
   peers?: Peers;
+  /** Follows a tenant's endpoints (undefined: every tenant's) before one is looked up (ClusterView.want). */
+  want?: (tenant?: string) => Promise<void>;
 }
 
 /** Largest trace request body: a few names and an address. */
@@ -47,6 +50,7 @@ async function trace(p: ObserveParts, req: IncomingMessage, res: ServerResponse)
     throw badRequest('request body is not valid JSON');
   }
   const t = parseTraceRequest(body);
+  await p.want?.(tenantOfLookup(t.net, t.tenant));
   const ep = findEndpoint(p.endpoints, t);
   if (ep.host !== p.hostId) {
     if (!p.peers) throw conflict(`endpoint '${ep.ref}' lives on host '${ep.host}': run the trace there (this daemon has no peer API to forward it to)`);

@@ -10,7 +10,7 @@ import type { Endpoints } from '../control/endpoints.js';
 import type { Zones } from '../dns/zones.js';
 import type { Resolver } from '../dns/resolver.js';
 import { badRequest, WeftError } from '../control/errors.js';
-import { splitNetRef } from '../control/names.js';
+import { tenantOfLookup } from '../control/names.js';
 import { renderMetrics } from './metrics.js';
 import { DEFAULT_LIMITS, hardenedServer, sendJson as send, UNIX_API_BACKLOG, type ApiLimits } from './http-server.js';
 import { queryProblem, type BodyKind } from './schemas.js';
@@ -137,14 +137,8 @@ export class ApiServer {
       const net = opt(q, 'net');
       return net?.includes('.') ? net.slice(net.indexOf('.') + 1) : opt(q, 'tenant');
     };
-    /** One object's tenant (`n.t`, or `n` with `?tenant=`); a malformed name is the handler's to refuse. */
-    const oneTenant = (net: string | undefined, q: URLSearchParams) => {
-      try {
-        return splitNetRef(net, opt(q, 'tenant')).tenant;
-      } catch {
-        return undefined;
-      }
-    };
+    /** One object's tenant (`n.t`, or `n` with `?tenant=`). */
+    const oneTenant = (net: string | undefined, q: URLSearchParams) => tenantOfLookup(net, opt(q, 'tenant'));
     r('GET', '/v1/info', () => info);
     r('GET', '/v1/hosts', () => cluster.hosts());
     r('GET', '/v1/tenants', () => objects.tenants());

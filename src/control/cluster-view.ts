@@ -165,9 +165,13 @@ export class ClusterView {
 
   async #relist(): Promise<void> {
     if (this.#closed) return;
-    const prefixes = this.#prefixes();
-    const lists = await Promise.all(prefixes.map((p) => this.store.list(p)));
+    const asked = this.#prefixes();
+    const listed = await Promise.all(asked.map((p) => this.store.list(p)));
     if (this.#closed) return;
+    // A tenant let go meanwhile is not watched again (one followed meanwhile lists itself next).
+    const still = new Set(this.#prefixes());
+    const prefixes = asked.filter((p) => still.has(p));
+    const lists = listed.filter((_, i) => still.has(asked[i]));
     for (const w of this.#watchers.values()) w.close();
     this.#watchers.clear();
     this.#seen.clear();

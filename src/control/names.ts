@@ -61,6 +61,20 @@ export function splitNetRef(net: unknown, tenant?: unknown): { tenant: string; n
   return { net, tenant: tenant === undefined ? DEFAULT_TENANT : String(tenant) };
 }
 
+/**
+ * The one tenant a lookup by network names (`n.t`'s, or `n` with `tenant`,
+ * or the default one); without a network, `tenant` (undefined: any tenant).
+ * A malformed network is the lookup's to refuse: then `tenant`.
+ */
+export function tenantOfLookup(net: string | undefined, tenant: string | undefined): string | undefined {
+  if (net === undefined) return tenant;
+  try {
+    return splitNetRef(net, tenant).tenant;
+  } catch {
+    return tenant;
+  }
+}
+
 /** The groups and endpoints of a network, from the store: the names one DNS level holds. */
 export async function namesOnNetwork(store: Store, tenant: string, net: string): Promise<Named[]> {
   const [groups, endpoints] = await Promise.all([store.list(groupsOf(tenant, net)), store.list(endpointsOf(tenant, net))]);

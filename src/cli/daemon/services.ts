@@ -122,14 +122,14 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: Underlay
     up: (id, rec) => (inband.serve(id, rec.tenant, parseIPv4(rec.dns), rec.mtu), policy.schedule()),
     down: (id) => (inband.stop(id), policy.schedule()),
   });
-  const cni = new CniService({ endpoints, objects, ctl, ready: () => registration.leaseId !== undefined, log: warn }, stateDir);
+  const cni = new CniService({ endpoints, objects, ctl, ready: () => registration.leaseId !== undefined, log: warn, want: (t) => view.want(t) }, stateDir);
   // Calls about another host's ports go to its peer API with the cluster's token.
   const peers = peer === undefined ? undefined : new PeerClient({ self: hostId, token: peer.token, hosts: () => listHosts(store) });
   const api = new ApiServer({ ctl, objects, endpoints, zones, resolver, extra: cni, policy, peers, want: (t) => view.want(t),
     mirror: () => ({ scope: view.scope, tenants: view.followedTenants(), watching: view.watching(), realised: ctl.localNetworks().map((n) => n.ref).sort() }) }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) }, UNIX_API_LIMITS);
   const catalog = new Catalog(view);
   registerCatalogRoutes(api, catalog);
-  registerObserveRoutes(api, { ctl, endpoints, objects, sw, hostId, peers });
+  registerObserveRoutes(api, { ctl, endpoints, objects, sw, hostId, peers, want: (t) => view.want(t) });
   // Captures (GET /v1/capture) and mirrors (/v1/mirrors, made again from <state-dir>/mirrors.json).
   buildCapture(ctx, sw, ctl, view, api, peers);
   const health = buildHealth(ctx, view, store, registration, api);

@@ -67,7 +67,15 @@ export class CniService {
   readonly #locks = new Map<string, Promise<unknown>>();
 
   constructor(
-    private readonly parts: { endpoints: Endpoints; objects: Objects; ctl: Controller; ready: () => boolean; log?: { warn(msg: string): void } },
+    private readonly parts: {
+      endpoints: Endpoints;
+      objects: Objects;
+      ctl: Controller;
+      ready: () => boolean;
+      log?: { warn(msg: string): void };
+      /** Follows a tenant's endpoints before the names taken on its network are read (ClusterView.want). */
+      want?: (tenant: string) => Promise<void>;
+    },
     stateDir: string,
   ) {
     this.#file = new CniFile(stateDir);
@@ -112,6 +120,7 @@ export class CniService {
       const had = this.#records.get(key(containerId, ifname));
       if (had) throw conflict(`container ${containerId.slice(0, 12)} already has interface '${ifname}' on weft (endpoint '${had.endpoint}.${had.net}'): DEL it first`);
       const warnings: string[] = [];
+      await this.parts.want?.(n.tenant);
       const groups = this.parts.objects.groups(undefined, net).map((g) => g.name);
       const taken = new Set([
         ...this.parts.endpoints.list({ net }).map((e) => e.name.toLowerCase()),
