@@ -88,13 +88,10 @@ export function twoHostPlan(encap: Encap, o: TwoHostPlanOptions): TwoHostPlan {
 export const twoHostSteps = (plan: TwoHostPlan, repeats: number) =>
   repeats * plan.cells.filter((c) => !c.missing).reduce((n, c) => n + pairSteps(true, c.tcp1Only), 0);
 
-// weft at its fastest on this kernel: VXLAN super-frames leave whole through
-// the egress device where the kernel can take them (--vxlan-egress).
+// weft with its default flags: VXLAN super-frames leave whole through the
+// egress device where the kernel can take them (picked at start).
 const EGRESS = kernelHasTunnelEgress();
-const weftArgs = (encap: Encap, kind: HostKind, extra: string[] = []) => {
-  const args = [...(kind === 'weft' && encap === 'vxlan' && EGRESS ? ['--vxlan-egress', 'weft-tx0'] : []), ...extra];
-  return args.length ? { daemonArgs: args } : {};
-};
+const weftArgs = (extra: string[] = []) => (extra.length ? { daemonArgs: extra } : {});
 
 const topology = (encap: Encap, a: HostKind, b: HostKind, aArgs?: string[], tag = ''): Topology => {
   const net = { name: 'blue', subnet: '10.253.1.0/24', vni: 42, encap };
@@ -102,8 +99,8 @@ const topology = (encap: Encap, a: HostKind, b: HostKind, aArgs?: string[], tag 
     name: `wb${encap === 'vxlan' ? 'vx' : 'gr'}-${a[0]}${b[0]}${tag}`,
     underlay: '10.252.1.0/24',
     hosts: [
-      { name: 'a', kind: a, networks: [net], containers: [{ name: 'ca', net: 'blue', ip: '10.253.1.11' }], ...weftArgs(encap, a, aArgs) },
-      { name: 'b', kind: b, networks: [net], containers: [{ name: 'cb', net: 'blue', ip: '10.253.1.12' }], ...weftArgs(encap, b) },
+      { name: 'a', kind: a, networks: [net], containers: [{ name: 'ca', net: 'blue', ip: '10.253.1.11' }], ...weftArgs(aArgs) },
+      { name: 'b', kind: b, networks: [net], containers: [{ name: 'cb', net: 'blue', ip: '10.253.1.12' }], ...weftArgs() },
     ],
   };
 };
@@ -155,7 +152,7 @@ export async function benchTwoHost(plan: TwoHostPlan, opts: TwoHostOptions): Pro
       `Columns: the switch of host A${plan.b ? ` (so ${KIND_LABEL[plan.b]} is ${KIND_LABEL[plan.b]} on both hosts)` : ''}; weft<->weft: weft on both hosts.`,
       'B->A figures are TCP only; UDP, ping and CPU are measured A->B (from host A\'s container).',
       ...(plan.encap === 'vxlan'
-        ? [EGRESS ? 'weft runs with --vxlan-egress (TCP super-frames leave whole through a TAP with UDP tunnel GSO, Linux 6.17+).' : 'weft sends on its sockets: this kernel has no UDP tunnel GSO on TAP devices (--vxlan-egress needs Linux 6.17+).']
+        ? [EGRESS ? 'weft runs with its default flags: TCP super-frames leave whole through its egress TAP with UDP tunnel GSO (picked at start, Linux 6.17+).' : 'weft sends on its sockets: this kernel has no UDP tunnel GSO on TAP devices (the egress path needs Linux 6.17+).']
         : []),
     ],
     samples,

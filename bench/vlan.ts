@@ -93,7 +93,7 @@ export async function benchVlan(opts: VlanBenchOptions): Promise<PartResult> {
       notes: [
         'The two hosts\' uplinks are the ends of one veth pair (a trunk cable, no switch in the middle); a container on each host. The order of the columns rotates each round.',
         `weft VLAN: network vl, encap vlan, VLAN ${VLAN} on physnet ${PHYSNET} (weft host uplink set ${PHYSNET} up1|up2), TAP containers, MTU 1500 (the tag is not counted).`,
-        `weft VXLAN: the same two weft daemons, a VXLAN network over the lab's underlay (a veth per host into a Linux bridge), MTU 1450: the path without VLAN.${VXLAN_EGRESS ? ' weft runs with --vxlan-egress.' : ''}`,
+        `weft VXLAN: the same two weft daemons, a VXLAN network over the lab's underlay (a veth per host into a Linux bridge), MTU 1450: the path without VLAN.${VXLAN_EGRESS ? ' weft picks its VXLAN egress device by default here.' : ''}`,
         `OVS VLAN: Open vSwitch userspace (datapath_type=netdev) per host, the uplink a trunk (trunks=${VLAN}), the container's veth an access port (tag=${VLAN}); the containers' tx checksumming off, which OVS needs to carry TCP.`,
         'kernel, untagged: this kernel has no 8021q and no VLAN-filtering bridge, so it cannot tag; a Linux bridge per host holds the uplink and the container\'s veth: untagged frames on the same kind of cable, the ceiling of the cable, not a VLAN switch.',
         ...(tagged.length ? [`Tags on the wire, before the rounds: ${PINGS} pings A->B, ICMP frames tagged VLAN ${VLAN} arriving at the other host's uplink (tcpdump -Q in): ${tagged.join('; ')}.`] : []),

@@ -44,6 +44,8 @@ export interface ApiParts {
    * so a call about another's follows it first (ClusterView.want).
    */
   want?: (tenant?: string) => Promise<void>;
+  /** The tunnels' underlay and the VXLAN path picked at start (`weft stats`). */
+  underlay?: { ip: string; vxlan: { path: 'egress' | 'sockets'; device?: string; why: string } };
   /** What this host mirrors and realises (`weft stats --json`'s `mirror`): its tenants followed, prefixes watched, networks realised. */
   mirror?: () => { scope: string; tenants: string[]; watching: string[]; realised: string[] };
 }
@@ -182,7 +184,7 @@ export class ApiServer {
     rb('POST', '/v1/ports/attach', 'attach', ({ body }) => ctl.attachPort(body));
     r('DELETE', '/v1/ports/:name', ({ params }) => ctl.removePort(params.name).then(() => ({ removed: params.name })));
     r('GET', '/v1/macs', ({ query }) => ctl.macs(opt(query, 'net')));
-    r('GET', '/v1/stats', () => ({ ...ctl.stats(), dns: resolver.counters, ...(parts.mirror ? { mirror: parts.mirror() } : {}) }));
+    r('GET', '/v1/stats', () => ({ ...ctl.stats(), dns: resolver.counters, ...(parts.underlay ? { underlay: parts.underlay } : {}), ...(parts.mirror ? { mirror: parts.mirror() } : {}) }));
     r('GET', '/v1/dns', async ({ query }) => (await want(opt(query, 'tenant')), zones.records(opt(query, 'tenant'))));
     r('GET', '/v1/vteps', ({ query }) => ctl.vteps(opt(query, 'net')));
     rb('POST', '/v1/vteps', 'vtep', ({ body }) => ctl.addVtep(body));

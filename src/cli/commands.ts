@@ -146,6 +146,8 @@ interface Stats {
   overlay: Record<string, number>;
   ports: Record<string, Record<string, number>>;
   portSecurity?: boolean;
+  /** The tunnels' underlay and how VXLAN leaves (with --underlay). */
+  underlay?: { ip: string; vxlan: { path: string; device?: string; why: string } };
 }
 
 export function registerStats(program: Command): void {
@@ -157,6 +159,10 @@ export function registerStats(program: Command): void {
       const s = await client(cmd).get<Stats>('/v1/stats');
       if (o.json) return printJson(s);
       if (s.portSecurity !== undefined) console.log(`port security ${s.portSecurity ? 'on' : 'off (weft daemon --no-port-security)'}`);
+      if (s.underlay) {
+        const v = s.underlay.vxlan;
+        console.log(`underlay ${s.underlay.ip}: VXLAN leaves by ${v.path === 'egress' ? `the egress device ${v.device}` : 'the sockets'} (${v.why})`);
+      }
       const kv = (title: string, rec: Record<string, number>) => {
         console.log(title);
         for (const [k, v] of Object.entries(rec)) console.log(`  ${k.padEnd(22)} ${v}`);

@@ -37,7 +37,8 @@ export interface DaemonOptions {
   workers: number;
   busyPollUs: number;
   /** A TAP device name: VXLAN TCP super-frames leave whole through it. */
-  vxlanEgress?: string;
+  /** A device name forces the VXLAN egress path, false forbids it, undefined: picked when this host can take it. */
+  vxlanEgress?: string | false;
   underlay?: string;
   vxlanPort: number;
   store: string;
@@ -98,6 +99,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       if (docker) s.health.addNamespaceSource((e) => docker.sandboxOf(endpointRef(e)));
     }
     log.info({ api: opts.api, stateDir: opts.stateDir, workers: opts.workers, underlay: underlay?.ip, store: opts.store, portSecurity: sw.portSecurity, peer: store.peer?.address, ui: s.ui ? opts.ui : undefined }, 'weft daemon ready');
+    if (underlay) log.info(`VXLAN leaves by ${underlay.vxlan.path === 'egress' ? `the egress device ${underlay.vxlan.device}` : 'the sockets'} (${underlay.vxlan.why})`);
     if (!sw.portSecurity) log.warn('port security is off (--no-port-security): containers can send as any MAC or address');
   } catch (err) {
     await ctx.cleanups.run();

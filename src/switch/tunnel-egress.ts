@@ -3,7 +3,7 @@
 // device of this namespace, and the host routes them to the remote VTEPs.
 // For that the device must be up and forward, and the host must take in
 // packets whose source is one of its own addresses (the VTEP's).
-import { readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { ip } from './netns.js';
 
@@ -20,6 +20,30 @@ export async function configureTunnelEgress(dev: string, mtu: number): Promise<v
   if (readFileSync(conf('all', 'rp_filter'), 'utf8').trim() === '1') {
     throw new Error(`net.ipv4.conf.all.rp_filter is 1 (strict), which drops what ${dev} sends; set it to 0 or 2`);
   }
+}
+
+/** The egress device weft makes when nobody names one. */
+export const DEFAULT_EGRESS = 'weft-tx0';
+
+/**
+ * Why this host cannot take the egress path, or undefined when it can: the
+ * kernel (UDP tunnel GSO on TAP), the sysctls the device needs (writable),
+ * strict reverse-path filtering. Asked before the device is made, so a
+ * default that does not fit falls back to the sockets with nothing made.
+ */
+export function tunnelEgressProblem(kernelRelease = release()): string | undefined {
+  if (!kernelHasTunnelEgress(kernelRelease)) return `kernel ${kernelRelease} has no UDP tunnel GSO on TAP devices (Linux 6.17+)`;
+  try {
+    accessSync(conf('default', 'forwarding'), constants.W_OK);
+  } catch {
+    return 'the IPv4 sysctls of this namespace are read-only';
+  }
+  try {
+    if (readFileSync(conf('all', 'rp_filter'), 'utf8').trim() === '1') return 'net.ipv4.conf.all.rp_filter is 1 (strict): the host would drop what the egress device sends';
+  } catch {
+    return 'net.ipv4.conf.all.rp_filter cannot be read';
+  }
+  return undefined;
 }
 
 /** Whether this kernel takes UDP tunnel GSO frames on a TAP (Linux 6.17 and later). */

@@ -20,12 +20,13 @@ const BLUE = { name: 'blue', subnet: '10.248.1.0/24', vni: 48, encap: 'vxlan' as
 const GREEN = { name: 'green', subnet: '10.248.2.0/24', vni: 49, encap: 'gre' as const };
 // The containers use IPv6 addresses weft did not assign them (and one
 // forwards frames it did not make): port security lets them as routers.
+// h1 and h2 cut VXLAN frames themselves (--no-vxlan-egress): the socket path is what most of this file checks.
 const TOPO: Topology = {
   name: 'wt-of',
   underlay: '10.250.8.0/24',
   hosts: [
-    { name: 'h1', networks: [BLUE, GREEN], containers: [{ name: 'a', net: 'blue', ip: '10.248.1.11', router: true }, { name: 'g1', net: 'green', ip: '10.248.2.11' }] },
-    { name: 'h2', networks: [BLUE, GREEN], containers: [{ name: 'b', net: 'blue', ip: '10.248.1.12', router: true }, { name: 'g2', net: 'green', ip: '10.248.2.12' }] },
+    { name: 'h1', networks: [BLUE, GREEN], containers: [{ name: 'a', net: 'blue', ip: '10.248.1.11', router: true }, { name: 'g1', net: 'green', ip: '10.248.2.11' }], daemonArgs: ['--no-vxlan-egress'] },
+    { name: 'h2', networks: [BLUE, GREEN], containers: [{ name: 'b', net: 'blue', ip: '10.248.1.12', router: true }, { name: 'g2', net: 'green', ip: '10.248.2.12' }], daemonArgs: ['--no-vxlan-egress'] },
     { name: 'k', kind: 'kernel', networks: [BLUE], containers: [{ name: 'kc', net: 'blue', ip: '10.248.1.14' }] },
     // VXLAN super-frames leave h3 whole, through the host (--vxlan-egress).
     { name: 'h3', networks: [BLUE], containers: [{ name: 'e', net: 'blue', ip: '10.248.1.13', router: true }], daemonArgs: ['--vxlan-egress', 'wof-egress'] },

@@ -18,12 +18,14 @@ const BLUE = net('blue', '10.246.1.0/24', 42);
 const GREEN = net('green', '10.246.2.0/24', 77, 'gre');
 
 // Three weft hosts and a kernel host on one underlay. blue (VXLAN 42) spans
-// all four; green (GRE key 77) spans the weft hosts.
+// all four; green (GRE key 77) spans the weft hosts. h1 sends VXLAN on its
+// sockets (--no-vxlan-egress), the others by their egress device where the
+// kernel has one (the default): both paths meet here.
 const TOPO: Topology = {
   name: 'wt-ov',
   underlay: '10.250.5.0/24',
   hosts: [
-    { name: 'h1', networks: [BLUE, GREEN], containers: [{ name: 'a', net: 'blue', ip: '10.246.1.11' }, { name: 'g1', net: 'green', ip: '10.246.2.11' }] },
+    { name: 'h1', networks: [BLUE, GREEN], containers: [{ name: 'a', net: 'blue', ip: '10.246.1.11' }, { name: 'g1', net: 'green', ip: '10.246.2.11' }], daemonArgs: ['--no-vxlan-egress'] },
     { name: 'h2', networks: [BLUE, GREEN], containers: [{ name: 'b', net: 'blue', ip: '10.246.1.12' }, { name: 'g2', net: 'green', ip: '10.246.2.12' }] },
     { name: 'h3', networks: [BLUE], containers: [{ name: 'c', net: 'blue', ip: '10.246.1.13' }] },
     { name: 'k', kind: 'kernel', networks: [BLUE], containers: [{ name: 'kc', net: 'blue', ip: '10.246.1.14' }] },

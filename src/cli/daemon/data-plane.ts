@@ -4,7 +4,7 @@ import { Datapath, layout } from '../../datapath/datapath.js';
 import type { UnderlayInfo } from '../../control/controller.js';
 import { interfaceWithAddress } from '../../switch/netns.js';
 import { Switch } from '../../switch/switch.js';
-import { configureTunnelEgress } from '../../switch/tunnel-egress.js';
+import { configureTunnelEgress, DEFAULT_EGRESS, tunnelEgressProblem } from '../../switch/tunnel-egress.js';
 import type { DaemonContext } from './context.js';
 
 export function openSwitch(ctx: DaemonContext): Switch {
@@ -22,23 +22,53 @@ export function openSwitch(ctx: DaemonContext): Switch {
   return sw;
 }
 
-/** Binds the tunnels to `--underlay` (and the VXLAN egress device); nothing without it. Throws one line. */
-export async function openUnderlay(ctx: DaemonContext, sw: Switch): Promise<UnderlayInfo | undefined> {
+/**
+ * How VXLAN leaves this host: `egress`, TCP super-frames whole through a
+ * TAP device with UDP tunnel GSO (the fast path), or `sockets`, a send per
+ * segment; and why. Shown by `weft stats` and logged at start.
+ */
+export interface VxlanPath {
+  path: 'egress' | 'sockets';
+  device?: string;
+  why: string;
+}
+
+/**
+ * Binds the tunnels to `--underlay`, on the fastest VXLAN path this host
+ * offers: the egress device unless the kernel or the namespace cannot take
+ * it (then the sockets, saying why). `--vxlan-egress DEV` forces the device
+ * (an error if it cannot be had), `--no-vxlan-egress` forbids it. Nothing
+ * without an underlay. Throws one line.
+ */
+export async function openUnderlay(ctx: DaemonContext, sw: Switch): Promise<(UnderlayInfo & { vxlan: VxlanPath }) | undefined> {
   const { opts } = ctx;
   if (!opts.underlay) return undefined;
   const iface = await interfaceWithAddress(opts.underlay);
   if (!iface) throw new Error(`no interface in this namespace has the underlay address ${opts.underlay}`);
-  try {
-    sw.setUnderlay(opts.underlay, opts.vxlanPort, opts.vxlanEgress);
-  } catch (err) {
-    throw new Error(`cannot open the underlay on ${opts.underlay}: ${(err as Error).message}`);
-  }
-  if (opts.vxlanEgress) {
+  const forced = typeof opts.vxlanEgress === 'string';
+  const problem = opts.vxlanEgress === false ? 'forbidden by --no-vxlan-egress' : forced ? undefined : tunnelEgressProblem();
+  let vxlan: VxlanPath = problem ? { path: 'sockets', why: problem } : { path: 'egress', device: forced ? (opts.vxlanEgress as string) : DEFAULT_EGRESS, why: forced ? 'asked for by --vxlan-egress' : 'UDP tunnel GSO on TAP (picked by default)' };
+  const bind = (egress?: string) => {
     try {
-      await configureTunnelEgress(opts.vxlanEgress, iface.mtu);
+      sw.setUnderlay(opts.underlay!, opts.vxlanPort, egress);
     } catch (err) {
-      throw new Error(`cannot use ${opts.vxlanEgress} for VXLAN egress: ${(err as Error).message.trim().split('\n')[0]}`);
+      throw new Error(`cannot open the underlay on ${opts.underlay}: ${(err as Error).message}`);
+    }
+  };
+  try {
+    bind(vxlan.device);
+  } catch (err) {
+    // A default device that cannot be made: the sockets, with nothing left behind (the data path made nothing).
+    if (forced || vxlan.path === 'sockets') throw err;
+    vxlan = { path: 'sockets', why: `the egress device could not be made: ${(err as Error).message.split('\n')[0]}` };
+    bind(undefined);
+  }
+  if (vxlan.device) {
+    try {
+      await configureTunnelEgress(vxlan.device, iface.mtu);
+    } catch (err) {
+      throw new Error(`cannot use ${vxlan.device} for VXLAN egress: ${(err as Error).message.trim().split('\n')[0]}${forced ? '' : ' (start with --no-vxlan-egress to send on the sockets)'}`);
     }
   }
-  return { ip: opts.underlay, mtu: iface.mtu };
+  return { ip: opts.underlay, mtu: iface.mtu, vxlan };
 }
