@@ -5,7 +5,7 @@
 // packets whose source is one of its own addresses (the VTEP's).
 import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
-import { ip } from './netns.js';
+import { ip, run } from './netns.js';
 
 const conf = (dev: string, key: string) => `/proc/sys/net/ipv4/conf/${dev}/${key}`;
 
@@ -20,6 +20,31 @@ export async function configureTunnelEgress(dev: string, mtu: number): Promise<v
   if (readFileSync(conf('all', 'rp_filter'), 'utf8').trim() === '1') {
     throw new Error(`net.ipv4.conf.all.rp_filter is 1 (strict), which drops what ${dev} sends; set it to 0 or 2`);
   }
+}
+
+/** The FORWARD rule that lets what the egress device sends out: a host whose FORWARD chain drops by default (Docker sets it so) would drop it. */
+const forwardRule = (dev: string) => ['FORWARD', '-i', dev, '-j', 'ACCEPT'];
+
+/**
+ * Lets the egress device's packets through the host's FORWARD chain, first
+ * in it; resolves with whether a rule was added (false: one was there, or
+ * this host has no iptables). A rule left by a daemon killed with -9 is
+ * found, not added twice. Throws with the reason.
+ */
+export async function allowEgressForward(dev: string): Promise<boolean> {
+  try {
+    await run('iptables', ['-w', '5', '-C', ...forwardRule(dev)]);
+    return false;
+  } catch (err) {
+    if (/ENOENT/.test((err as Error).message)) return false;
+  }
+  await run('iptables', ['-w', '5', '-I', ...forwardRule(dev)]);
+  return true;
+}
+
+/** Takes the rule allowEgressForward added away again. */
+export async function removeEgressForward(dev: string): Promise<void> {
+  await run('iptables', ['-w', '5', '-D', ...forwardRule(dev)]);
 }
 
 /** The egress device weft makes when nobody names one. */

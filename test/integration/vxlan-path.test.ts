@@ -3,7 +3,8 @@
 // through a TAP with UDP tunnel GSO) where the kernel and the namespace can
 // take it, and the sockets otherwise; `--no-vxlan-egress` forbids it. Each
 // says which it picked and why (weft stats, the log); both carry TCP both
-// ways, and the picked path is the one the frames take.
+// ways, even where the FORWARD chain drops by default (weft lets its own
+// device through), and the picked path is the one the frames take.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restartWeftHost, type LabState } from '../../src/lab/lab.js';
@@ -27,7 +28,7 @@ const EGRESS = kernelHasTunnelEgress();
 
 type Vxlan = { path: string; device?: string; why: string };
 
-describe.skipIf(skipUnless(['ip', 'ping', 'iperf3']))('the VXLAN path a daemon picks', () => {
+describe.skipIf(skipUnless(['ip', 'ping', 'iperf3', 'iptables']))('the VXLAN path a daemon picks', () => {
   let lab: LabState;
   const host = (h: string) => lab.hosts.find((x) => x.name === h)!;
   const c = (name: string) => lab.hosts.flatMap((h) => h.containers).find((x) => x.name === name)!;
@@ -58,7 +59,11 @@ describe.skipIf(skipUnless(['ip', 'ping', 'iperf3']))('the VXLAN path a daemon p
     expect(readFileSync(host('h1').log, 'utf8')).toContain(EGRESS ? 'VXLAN leaves by the egress device weft-tx0 (UDP tunnel GSO on TAP (picked by default))' : 'VXLAN leaves by the sockets (kernel');
   });
 
-  it('both paths carry TCP both ways, and the frames take the path picked', async () => {
+  const forwardRules = async (h: string) => (await inNs(host(h).netns, 'iptables', ['-S', 'FORWARD'])).stdout.split('\n').filter((l) => l.includes('weft-tx0'));
+
+  it('both paths carry TCP both ways, and the frames take the path picked, through a FORWARD chain that drops by default (as Docker sets it)', async () => {
+    if (EGRESS) expect(await forwardRules('h1')).toEqual(['-A FORWARD -i weft-tx0 -j ACCEPT']);
+    for (const h of ['h1', 'h2']) expect((await inNs(host(h).netns, 'iptables', ['-P', 'FORWARD', 'DROP'])).code).toBe(0);
     expect((await inNs(c('a').netns, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', c('b').ip!])).stdout).toContain('2 received');
     const egress0 = EGRESS ? await rxPackets('h1', 'weft-tx0') : undefined;
     const seg0 = (await stats(host('h2').api)).datapath.global.gso_segments;
@@ -77,6 +82,8 @@ describe.skipIf(skipUnless(['ip', 'ping', 'iperf3']))('the VXLAN path a daemon p
     await eventually(async () => ((await rxPackets('h1', 'weft-tx0')) === undefined ? true : undefined), 10_000, 100);
     await restartWeftHost(TOPO, lab, 'h1');
     expect((await vxlanOf('h1')).vxlan.path).toBe(EGRESS ? 'egress' : 'sockets');
+    // The rule the killed daemon left is found again, not added twice.
+    if (EGRESS) expect(await forwardRules('h1')).toEqual(['-A FORWARD -i weft-tx0 -j ACCEPT']);
     const ok = await eventually(async () => ((await inNs(c('a').netns, 'ping', ['-c', '1', '-W', '1', c('b').ip!])).stdout.includes('1 received') ? true : undefined), 15_000, 200);
     expect(ok).toBe(true);
     const ab = await iperf(c('a').netns, c('b').netns, c('b').ip!, ['-t', '1']);

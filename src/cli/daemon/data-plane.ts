@@ -4,7 +4,7 @@ import { Datapath, layout } from '../../datapath/datapath.js';
 import type { UnderlayInfo } from '../../control/controller.js';
 import { interfaceWithAddress } from '../../switch/netns.js';
 import { Switch } from '../../switch/switch.js';
-import { configureTunnelEgress, DEFAULT_EGRESS, tunnelEgressProblem } from '../../switch/tunnel-egress.js';
+import { allowEgressForward, configureTunnelEgress, DEFAULT_EGRESS, removeEgressForward, tunnelEgressProblem } from '../../switch/tunnel-egress.js';
 import type { DaemonContext } from './context.js';
 
 export function openSwitch(ctx: DaemonContext): Switch {
@@ -64,10 +64,17 @@ export async function openUnderlay(ctx: DaemonContext, sw: Switch): Promise<(Und
     bind(undefined);
   }
   if (vxlan.device) {
+    const dev = vxlan.device;
     try {
-      await configureTunnelEgress(vxlan.device, iface.mtu);
+      await configureTunnelEgress(dev, iface.mtu);
     } catch (err) {
-      throw new Error(`cannot use ${vxlan.device} for VXLAN egress: ${(err as Error).message.trim().split('\n')[0]}${forced ? '' : ' (start with --no-vxlan-egress to send on the sockets)'}`);
+      throw new Error(`cannot use ${dev} for VXLAN egress: ${(err as Error).message.trim().split('\n')[0]}${forced ? '' : ' (start with --no-vxlan-egress to send on the sockets)'}`);
+    }
+    // What the device sends is forwarded by the host: a FORWARD chain that drops by default (Docker's, set now or later) must let it by.
+    try {
+      if (await allowEgressForward(dev)) ctx.cleanups.push(() => removeEgressForward(dev));
+    } catch (err) {
+      ctx.log.warn(`cannot let ${dev} through the FORWARD chain (${(err as Error).message.trim().split('\n')[0]}): if the chain drops by default, VXLAN TCP is dropped; allow it with iptables -I FORWARD -i ${dev} -j ACCEPT`);
     }
   }
   return { ip: opts.underlay, mtu: iface.mtu, vxlan };
