@@ -4,10 +4,10 @@
 // or fdb entry, or the gateway's VLAN port; a network realised for a port
 // about to come, or whose last port went, stays for `idleMs` before it is
 // let go. The view follows the tenants of the networks realised here (their
-// endpoints, health, gateway MACs) and no others. On each network this host has ports on, the
-// endpoints of other hosts become fdb entries (MAC, IP for proxy ARP, VTEP)
-// and their hosts the network's flood list. It runs after every change of
-// the view (batched), after local ports change, and on the view's periodic
+// endpoints, health, gateway MACs) and no others. On each network this host
+// has ports on, the endpoints of other hosts become fdb entries (MAC, IP for
+// proxy ARP, VTEP) and their hosts the network's flood list. It runs after
+// every change of the view (batched), after local ports change, and on the view's periodic
 // re-list; it only ever applies the difference, so running it again is free.
 // A change of the view redoes only the local networks it touched (each
 // from the view's per-network index), so an event costs a host work in
