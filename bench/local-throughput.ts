@@ -55,6 +55,22 @@ const WEFT_OPEN: Topology = {
   ],
 };
 
+/** weft with two data path threads (`--workers 2`): TAP <-> TAP, next to the default one. */
+const WEFT_W2: Topology = {
+  name: 'wbench-w2',
+  hosts: [
+    {
+      name: 'h1',
+      daemonArgs: ['--workers', '2'],
+      networks: [{ name: 'bench', subnet: '10.242.3.0/24' }],
+      containers: [
+        { name: 'a', net: 'bench', ip: '10.242.3.11' },
+        { name: 'b', net: 'bench', ip: '10.242.3.12' },
+      ],
+    },
+  ],
+};
+
 /** OVS as a one-host switch: the lab's OVS host with no peers, so no tunnels. */
 const OVS: Topology = {
   name: 'wbench-ovs',
@@ -85,11 +101,12 @@ const RATIOS: RatioSpec[] = [
   { label: 'weft veth/kernel', num: 'weftVeth', den: 'bridge' },
   { label: 'weft TAP/OVS', num: 'weftTap', den: 'ovs' },
   { label: 'port security on/off', num: 'weftTap', den: 'weftOpen' },
+  { label: 'workers 2/1', num: 'weftW2', den: 'weftTap' },
   { label: 'capture matching nothing/none', num: 'capMiss', den: 'capNone' },
   { label: 'capture of everything/none', num: 'capAll', den: 'capNone' },
 ];
 
-export const localSteps = (withOvs: boolean, repeats: number) => repeats * ((withOvs ? 4 : 3) * pairSteps(false) + 4 * pairSteps(false, true));
+export const localSteps = (withOvs: boolean, repeats: number) => repeats * ((withOvs ? 5 : 4) * pairSteps(false) + 4 * pairSteps(false, true));
 
 export async function benchLocalThroughput(opts: LocalThroughputOptions): Promise<PartResult> {
   const { seconds, repeats, progress, signal } = opts;
@@ -101,6 +118,8 @@ export async function benchLocalThroughput(opts: LocalThroughputOptions): Promis
     const lab = await labUp(WEFT);
     signal?.throwIfAborted();
     const open = await labUp(WEFT_OPEN);
+    signal?.throwIfAborted();
+    const w2 = await labUp(WEFT_W2);
     signal?.throwIfAborted();
     const [bra, brb] = await bridgeUp();
     signal?.throwIfAborted();
@@ -116,6 +135,8 @@ export async function benchLocalThroughput(opts: LocalThroughputOptions): Promis
     ];
     const [na, nb] = ['a', 'b'].map((n) => container(open.hosts[0].containers, n));
     paths.push({ id: 'weftOpen', label: 'weft, no port security', pair: { a: end(na), b: end(nb), datapathPids: await datapathPids(open, open.hosts[0]), bothWays: false, tcp1Only: true } });
+    const [wa, wb] = ['a', 'b'].map((n) => container(w2.hosts[0].containers, n));
+    paths.push({ id: 'weftW2', label: 'weft --workers 2', pair: { a: end(wa), b: end(wb), datapathPids: await datapathPids(w2, w2.hosts[0]), bothWays: false } });
     capture = await CaptureBench.up();
     signal?.throwIfAborted();
     paths.push({ id: 'capNone', label: 'weft in-process, no capture', pair: capture.pair, capture: 'none' });
@@ -172,7 +193,7 @@ export async function benchLocalThroughput(opts: LocalThroughputOptions): Promis
 
 /** iperf3 processes first (they keep namespaces alive), then the labs and the bridge. */
 async function cleanup(): Promise<void> {
-  for (const topo of [WEFT, WEFT_OPEN, OVS]) {
+  for (const topo of [WEFT, WEFT_OPEN, WEFT_W2, OVS]) {
     for (const h of topo.hosts) {
       for (const c of h.containers ?? []) await killProcessesIn(containerNetns(topo.name, h.name, c.name));
     }
