@@ -39,37 +39,24 @@ const WEFT: Topology = {
   ],
 };
 
-/** weft with port security off: TAP <-> TAP TCP only, next to the default. */
-const WEFT_OPEN: Topology = {
-  name: 'wbench-nps',
+/** One weft host with two TAP containers on 10.242.N.0/24, its daemon started with `daemonArgs`. */
+const twoTaps = (name: string, n: number, daemonArgs: string[]): Topology => ({
+  name,
   hosts: [
     {
       name: 'h1',
-      daemonArgs: ['--no-port-security'],
-      networks: [{ name: 'bench', subnet: '10.242.2.0/24' }],
-      containers: [
-        { name: 'a', net: 'bench', ip: '10.242.2.11' },
-        { name: 'b', net: 'bench', ip: '10.242.2.12' },
-      ],
+      daemonArgs,
+      networks: [{ name: 'bench', subnet: `10.242.${n}.0/24` }],
+      containers: ['a', 'b'].map((c, i) => ({ name: c, net: 'bench', ip: `10.242.${n}.${11 + i}` })),
     },
   ],
-};
+});
+
+/** weft with port security off: TAP <-> TAP TCP only, next to the default. */
+const WEFT_OPEN = twoTaps('wbench-nps', 2, ['--no-port-security']);
 
 /** weft with two data path threads (`--workers 2`): TAP <-> TAP, next to the default one. */
-const WEFT_W2: Topology = {
-  name: 'wbench-w2',
-  hosts: [
-    {
-      name: 'h1',
-      daemonArgs: ['--workers', '2'],
-      networks: [{ name: 'bench', subnet: '10.242.3.0/24' }],
-      containers: [
-        { name: 'a', net: 'bench', ip: '10.242.3.11' },
-        { name: 'b', net: 'bench', ip: '10.242.3.12' },
-      ],
-    },
-  ],
-};
+const WEFT_W2 = twoTaps('wbench-w2', 3, ['--workers', '2']);
 
 /** OVS as a one-host switch: the lab's OVS host with no peers, so no tunnels. */
 const OVS: Topology = {
