@@ -26,6 +26,7 @@ Napi::Object Datapath::Init(Napi::Env env, Napi::Object exports) {
       InstanceMethod<&Datapath::DrainTx>("drainTx"),
       InstanceMethod<&Datapath::RemovePort>("removePort"),
       InstanceMethod<&Datapath::SetUnderlay>("setUnderlay"),
+      InstanceMethod<&Datapath::AttachXdp>("attachXdp"),
       InstanceMethod<&Datapath::SetNetworkEncap>("setNetworkEncap"),
       InstanceMethod<&Datapath::ClearNetworkEncap>("clearNetworkEncap"),
       InstanceMethod<&Datapath::AddTunnelPort>("addTunnelPort"),

@@ -90,6 +90,7 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
 
   // addon_tunnels.cc
   Napi::Value SetUnderlay(const Napi::CallbackInfo& info);
+  Napi::Value AttachXdp(const Napi::CallbackInfo& info);
   Napi::Value SetNetworkEncap(const Napi::CallbackInfo& info);
   Napi::Value ClearNetworkEncap(const Napi::CallbackInfo& info);
   Napi::Value AddTunnelPort(const Napi::CallbackInfo& info);

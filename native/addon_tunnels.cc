@@ -34,6 +34,34 @@ Napi::Value Datapath::SetUnderlay(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// attachXdp(ifname, vxlan, gre): reads and writes the underlay device
+// through AF_XDP from now on (xdp_underlay.h), the sockets staying open
+// beside it. Returns {queues, zeroCopy}; throws one line when the device or
+// kernel cannot, having changed nothing.
+Napi::Value Datapath::AttachXdp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  if (!underlay_) throw Napi::Error::New(env, "no underlay");
+  if (underlay_->xdp() != nullptr) throw Napi::Error::New(env, "AF_XDP already attached");
+  std::string ifname = ArgString(info, 0, "ifname");
+  if (info.Length() < 3 || !info[1].IsBoolean() || !info[2].IsBoolean()) throw Napi::TypeError::New(env, "vxlan and gre must be booleans");
+  bool vxlan = info[1].As<Napi::Boolean>().Value(), gre = info[2].As<Napi::Boolean>().Value();
+  std::unique_ptr<XdpUnderlay> x;
+  try {
+    x = XdpUnderlay::Open(ifname, underlay_->local_ip(), underlay_->vxlan_port(), vxlan, gre);
+  } catch (const std::runtime_error& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  uint32_t queues = static_cast<uint32_t>(x->queues());
+  bool zc = x->zero_copy();
+  underlay_->AttachXdp(std::move(x));
+  for (uint32_t q = 0; q < queues; q++) workers_[q % workers_.size()]->WatchXsk(underlay_, q);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("queues", queues);
+  out.Set("zeroCopy", zc);
+  return out;
+}
+
 // setNetworkEncap(network, encap (WEFT_ENCAPS), vni): which tunnel packets
 // belong to the network. Before any tunnel port of the network.
 Napi::Value Datapath::SetNetworkEncap(const Napi::CallbackInfo& info) {

@@ -90,7 +90,9 @@ inline void Put32(uint8_t* p, uint32_t v) {
   X(uplink_tx)                  \
   X(uplink_untagged)           \
   X(capture_copies)            \
-  X(capture_dropped)
+  X(capture_dropped)           \
+  X(xdp_rx)                    \
+  X(xdp_tx)
 
 #define WEFT_DROP_REASONS(X) \
   X(runt)                    \

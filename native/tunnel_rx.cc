@@ -61,12 +61,60 @@ void Worker::RxTunnel(const Tables& t, Encap encap, double now) {
               truncated && off + len == total);
       }
     }
-    Coalescer::Joined joined = coalescer_.Run(decapped_, outgoing_);
-    counters_.Global(coalesced_frames, joined.frames);
-    counters_.Global(coalesced_segments, joined.segments);
-    for (Outgoing& o : outgoing_) Switch(t, *o.port, &o.frame, 1, now);
-    Flush(t);
-    outgoing_.clear();
+    SwitchDecapped(t, now);
+    if (n < kBatch) break;
+  }
+}
+
+void Worker::SwitchDecapped(const Tables& t, double now) {
+  Coalescer::Joined joined = coalescer_.Run(decapped_, outgoing_);
+  counters_.Global(coalesced_frames, joined.frames);
+  counters_.Global(coalesced_segments, joined.segments);
+  for (Outgoing& o : outgoing_) Switch(t, *o.port, &o.frame, 1, now);
+  Flush(t);
+  outgoing_.clear();
+}
+
+void Worker::RxXsk(const Tables& t, uint32_t queue, double now) {
+  XdpUnderlay* xu = underlay_ ? underlay_->xdp() : nullptr;
+  if (xu == nullptr || queue >= xu->queues()) return;
+  XskSocket& x = xu->socket(queue);
+  for (int round = 0; round < kRoundsPerPort; round++) {
+    decapped_.clear();
+    int used = 0;
+    // Each packet is copied out of its chunk where the socket path would
+    // have put it (the chunk goes back to the kernel at once), then
+    // decapsulated exactly as a socket's would be.
+    int n = x.Receive(kBatch, [&](const uint8_t* pkt, uint32_t len) {
+      // What the program let through, checked again as any input is.
+      const auto* ip = reinterpret_cast<const Ipv4Hdr*>(pkt + kEthHdrLen);
+      if (len < kEthHdrLen + sizeof(Ipv4Hdr) || ip->version() != 4 || ip->ihl() < sizeof(Ipv4Hdr) ||
+          ip->tot_len.get() < ip->ihl() || ip->tot_len.get() > len - kEthHdrLen) {
+        counters_.Drop(bad_tunnel_hdr);
+        return;
+      }
+      const uint32_t ip_len = ip->tot_len.get();  // Ethernet padding cut off
+      uint32_t from;
+      std::memcpy(&from, ip->saddr, 4);
+      if (capture_ != nullptr && capture_->active()) capture_->CopyUnderlay(index_, kCapIn, reinterpret_cast<const uint8_t*>(ip), ip_len, counters_);
+      Frame& f = frames_[used++];
+      if (ip->proto == kIpProtoUdp) {
+        const uint32_t hl = ip->ihl() + sizeof(UdpHdr);
+        if (ip_len < hl) {
+          counters_.Drop(bad_tunnel_hdr);
+          return;
+        }
+        const size_t at = kVnetHdrLen - 8;  // as RxTunnel places a VXLAN payload
+        std::memcpy(f.buf + at, reinterpret_cast<const uint8_t*>(ip) + hl, ip_len - hl);
+        Decap(t, Encap::kVxlan, f.buf + at, ip_len - hl, from, true, false);
+      } else {
+        std::memcpy(f.buf, ip, ip_len);  // GRE: the IPv4 packet, as a raw socket gives it
+        Decap(t, Encap::kGre, f.buf, ip_len, from, true, false);
+      }
+    });
+    if (n == 0) break;
+    counters_.Global(xdp_rx, n);
+    SwitchDecapped(t, now);
     if (n < kBatch) break;
   }
 }

@@ -70,6 +70,12 @@ void Worker::WatchUnderlay(std::shared_ptr<Underlay> ul) {
   Watch(kGre, underlay_->gre_fd());
 }
 
+void Worker::WatchXsk(std::shared_ptr<Underlay> ul, uint32_t queue) {
+  if (queue >= kXskMax) throw std::runtime_error("AF_XDP queue out of range");
+  if (!underlay_) underlay_ = ul;  // as in WatchUnderlay: before its fd is watched
+  Watch(kXsk + queue, ul->xdp()->socket(queue).fd());
+}
+
 void Worker::InjectMany(uint32_t port_id, std::vector<std::vector<uint8_t>> frames) {
   if (frames.empty()) return;
   {
@@ -108,6 +114,10 @@ void Worker::Run() {
         uint64_t v;
         (void)!read(wakefd_, &v, sizeof(v));
         RunInjected(*t, now);
+        continue;
+      }
+      if (id >= kXsk && id < kXsk + kXskMax) {
+        RxXsk(*t, id - kXsk, now);
         continue;
       }
       if (id == kVxlan || id == kGre) {

@@ -79,6 +79,9 @@ class Worker {
   void Unwatch(int fd);
   // Receives tunnel packets on this worker from now on.
   void WatchUnderlay(std::shared_ptr<Underlay> ul);
+  // Reads the AF_XDP socket of `queue` of the underlay's XDP path (each
+  // queue is read by one worker: the device keeps a flow on one queue).
+  void WatchXsk(std::shared_ptr<Underlay> ul, uint32_t queue);
   // Feeds Ethernet frames into the switch as if `port_id` had received them
   // (diagnostics, parser tests, and a service port's answers): one lock and
   // one wake for the lot.
@@ -94,8 +97,10 @@ class Worker {
 
  private:
   // What an epoll event is about: a port (its id, below kMaxPorts) or one of these.
-  enum Source : uint32_t { kWake = UINT32_MAX, kVxlan = UINT32_MAX - 1, kGre = UINT32_MAX - 2 };
-  static_assert(kMaxPorts < kGre, "port ids and epoll sources do not overlap");
+  // kXsk + q: the AF_XDP socket of receive queue q.
+  enum Source : uint32_t { kWake = UINT32_MAX, kVxlan = UINT32_MAX - 1, kGre = UINT32_MAX - 2, kXsk = UINT32_MAX - 64 };
+  static constexpr uint32_t kXskMax = 32;
+  static_assert(kMaxPorts < kXsk && kXsk + kXskMax < kGre, "port ids and epoll sources do not overlap");
   // Rounds of kBatch frames taken from one port before the others get a turn.
   static constexpr int kRoundsPerPort = 4;
 
@@ -124,6 +129,10 @@ class Worker {
   void RxUplink(const Tables& t, UplinkPort& trunk, double now);
   // tunnel_rx.cc
   void RxTunnel(const Tables& t, Encap encap, double now);
+  // The same for the frames an AF_XDP socket got (outer Ethernet and IPv4).
+  void RxXsk(const Tables& t, uint32_t queue, double now);
+  // One round's decapped_ joined where it can be, switched and sent.
+  void SwitchDecapped(const Tables& t, double now);
   // One datagram off the underlay: its inner frame, if it belongs to a
   // known network and VTEP, goes to decapped_.
   void Decap(const Tables& t, Encap encap, uint8_t* base, uint32_t len, uint32_t from, bool room_before, bool truncated);
