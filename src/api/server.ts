@@ -1,5 +1,6 @@
 // The daemon's REST API, served on a unix socket. The CLI is a thin client
 // of it; nothing here decides anything the controller does not.
+import type { UnderlayPaths } from '../switch/underlay-paths.js';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
@@ -45,7 +46,7 @@ export interface ApiParts {
    */
   want?: (tenant?: string) => Promise<void>;
   /** The tunnels' underlay and the VXLAN path picked at start (`weft stats`). */
-  underlay?: { ip: string; vxlan: { path: 'egress' | 'sockets'; device?: string; why: string } };
+  underlay?: UnderlayPaths;
   /** What this host mirrors and realises (`weft stats --json`'s `mirror`): its tenants followed, prefixes watched, networks realised. */
   mirror?: () => { scope: string; tenants: string[]; watching: string[]; realised: string[] };
 }

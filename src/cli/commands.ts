@@ -1,4 +1,5 @@
 // `weft net|port|mac|stats`: thin clients of the daemon's API.
+import { describeUnderlay, type UnderlayPaths } from '../switch/underlay-paths.js';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ApiClient, DEFAULT_API } from '../api/client.js';
 import type { PortView } from '../control/controller.js';
@@ -147,7 +148,7 @@ interface Stats {
   ports: Record<string, Record<string, number>>;
   portSecurity?: boolean;
   /** The tunnels' underlay and how VXLAN leaves (with --underlay). */
-  underlay?: { ip: string; vxlan: { path: string; device?: string; why: string } };
+  underlay?: UnderlayPaths;
 }
 
 export function registerStats(program: Command): void {
@@ -159,10 +160,7 @@ export function registerStats(program: Command): void {
       const s = await client(cmd).get<Stats>('/v1/stats');
       if (o.json) return printJson(s);
       if (s.portSecurity !== undefined) console.log(`port security ${s.portSecurity ? 'on' : 'off (weft daemon --no-port-security)'}`);
-      if (s.underlay) {
-        const v = s.underlay.vxlan;
-        console.log(`underlay ${s.underlay.ip}: VXLAN leaves by ${v.path === 'egress' ? `the egress device ${v.device}` : 'the sockets'} (${v.why})`);
-      }
+      if (s.underlay) for (const line of describeUnderlay(s.underlay)) console.log(`underlay ${s.underlay.ip}: ${line}`);
       const kv = (title: string, rec: Record<string, number>) => {
         console.log(title);
         for (const [k, v] of Object.entries(rec)) console.log(`  ${k.padEnd(22)} ${v}`);

@@ -3,6 +3,7 @@
 // composes the steps in src/cli/daemon/: open the switch and the underlay,
 // open the store, build the services, serve; each step puts what it opens on
 // one cleanup list, run in reverse on a failed start or on a signal.
+import { describeUnderlay } from '../switch/underlay-paths.js';
 import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { endpointRef } from '../control/health.js';
@@ -39,6 +40,8 @@ export interface DaemonOptions {
   /** A TAP device name: VXLAN TCP super-frames leave whole through it. */
   /** A device name forces the VXLAN egress path, false forbids it, undefined: picked when this host can take it. */
   vxlanEgress?: string | false;
+  /** AF_XDP on the underlay device: undefined picks it where it works, true forces it (--xdp), false forbids it (--no-xdp). */
+  xdp?: boolean;
   underlay?: string;
   vxlanPort: number;
   store: string;
@@ -99,7 +102,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       if (docker) s.health.addNamespaceSource((e) => docker.sandboxOf(endpointRef(e)));
     }
     log.info({ api: opts.api, stateDir: opts.stateDir, workers: opts.workers, underlay: underlay?.ip, store: opts.store, portSecurity: sw.portSecurity, peer: store.peer?.address, ui: s.ui ? opts.ui : undefined }, 'weft daemon ready');
-    if (underlay) log.info(`VXLAN leaves by ${underlay.vxlan.path === 'egress' ? `the egress device ${underlay.vxlan.device}` : 'the sockets'} (${underlay.vxlan.why})`);
+    if (underlay) for (const line of describeUnderlay({ ip: underlay.ip, vxlan: underlay.vxlan, xdp: underlay.xdp })) log.info(line);
     if (!sw.portSecurity) log.warn('port security is off (--no-port-security): containers can send as any MAC or address');
   } catch (err) {
     await ctx.cleanups.run();

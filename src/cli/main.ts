@@ -97,6 +97,8 @@ program
   .option('--vxlan-port <port>', 'UDP port of VXLAN', positiveInt('--vxlan-port'), 4789)
   .option('--vxlan-egress <device>', 'the TAP device VXLAN TCP super-frames leave whole through, which the host forwards (default: weft-tx0, used when the kernel has UDP tunnel GSO on TAP, Linux 6.17+)', ifname('--vxlan-egress'))
   .option('--no-vxlan-egress', 'send VXLAN on the sockets, a send per segment, even where the egress device would work')
+  .option('--xdp', 'read and write the underlay device through AF_XDP, or fail to start (default: used where the driver has native XDP)')
+  .option('--no-xdp', 'leave the underlay device to the kernel: tunnel packets through the sockets only')
   .option('--store <spec>', 'cluster store: embedded, etcd://HOST:PORT[,HOST:PORT], or etcds://... (TLS)', 'embedded')
   .option('--etcd-cacert <file>', 'etcds://: the CA that signed the etcd members\' certificates (PEM; default the system\'s)')
   .option('--etcd-cert <file>', 'etcds://: this host\'s client certificate (PEM), with --etcd-key')
@@ -119,7 +121,7 @@ program
   .option('--ui-token <token>', 'token the web view\'s API calls need (default: $WEFT_UI_TOKEN; required off loopback); open the page as http://ADDR/?token=TOKEN')
   .action(async (o, cmd: Command) => {
     const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;
-    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, macPortLimit: o.macPortLimit, portSecurity: o.portSecurity, gbp: o.gbp, ctMax: o.ctMax, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, store: o.store, etcdTls: { cacert: o.etcdCacert, cert: o.etcdCert, key: o.etcdKey }, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl, dnsDomain: o.dnsDomain, recoverState: o.recoverState === true, dnsAllow: o.dnsAllow, dnsRrl: o.dnsRrl, peerPort: o.peerPort, peerApi: o.peerApi !== false, ui: o.ui, uiToken: o.uiToken ?? (process.env.WEFT_UI_TOKEN || undefined), uiFd: uiFd(), dockerPlugin: o.dockerPlugin === false ? undefined : { socket: o.dockerPluginSocket ?? DOCKER_SOCKET, required: o.dockerPluginSocket !== undefined, api: o.dockerApi } });
+    await runDaemon({ api, stateDir: o.stateDir, hostId: o.hostId, macAging: o.macAging, macLimit: o.macLimit, macPortLimit: o.macPortLimit, portSecurity: o.portSecurity, gbp: o.gbp, ctMax: o.ctMax, workers: o.workers, busyPollUs: o.busyPoll, underlay: o.underlay, vxlanPort: o.vxlanPort, vxlanEgress: o.vxlanEgress, xdp: o.xdp, store: o.store, etcdTls: { cacert: o.etcdCacert, cert: o.etcdCert, key: o.etcdKey }, leaseTtl: o.leaseTtl, resyncSeconds: o.resync, dnsListen: o.dnsListen, dnsUpstream: o.dnsUpstream, dnsTtl: o.dnsTtl, dnsDomain: o.dnsDomain, recoverState: o.recoverState === true, dnsAllow: o.dnsAllow, dnsRrl: o.dnsRrl, peerPort: o.peerPort, peerApi: o.peerApi !== false, ui: o.ui, uiToken: o.uiToken ?? (process.env.WEFT_UI_TOKEN || undefined), uiFd: uiFd(), dockerPlugin: o.dockerPlugin === false ? undefined : { socket: o.dockerPluginSocket ?? DOCKER_SOCKET, required: o.dockerPluginSocket !== undefined, api: o.dockerApi } });
   });
 
 registerTenant(program);

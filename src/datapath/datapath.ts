@@ -207,6 +207,16 @@ export class Datapath {
     this.#native.setUnderlay(localIp, vxlanPort, egress);
   }
 
+  /**
+   * Reads and writes the underlay device `ifname` through AF_XDP from now
+   * on: an XDP program hands it this host's tunnel packets (VXLAN and/or
+   * GRE), and tunnel packets leave as frames written onto it. Throws one
+   * line, changing nothing, where the device or kernel cannot.
+   */
+  attachXdp(ifname: string, opts: { vxlan: boolean; gre: boolean }): { queues: number; zeroCopy: boolean } {
+    return this.#native.attachXdp(ifname, opts.vxlan, opts.gre);
+  }
+
   setNetworkEncap(network: number, encap: Encap, vni: number): void {
     this.#native.setNetworkEncap(network, encapCode(wire, encap), vni);
   }

@@ -219,6 +219,7 @@ export interface NativeDatapath {
   drainTx(id: number): Buffer[];
   removePort(id: number): boolean;
   setUnderlay(localIp: string, vxlanPort: number, egress?: string): void;
+  attachXdp(ifname: string, vxlan: boolean, gre: boolean): { queues: number; zeroCopy: boolean };
   setNetworkEncap(network: number, encap: number, vni: number): void;
   clearNetworkEncap(network: number): void;
   addTunnelPort(id: number, network: number, remoteIp: string, flood: boolean, mtu: number, gbp?: boolean): void;
@@ -267,6 +268,7 @@ export const NATIVE_DATAPATH_MEMBERS = [
   'drainTx',
   'removePort',
   'setUnderlay',
+  'attachXdp',
   'setNetworkEncap',
   'clearNetworkEncap',
   'addTunnelPort',

@@ -22,7 +22,7 @@ export type SwitchDatapath = Pick<
   | 'addTapPort' | 'addPacketPort' | 'addServicePort' | 'addTunnelPort' | 'addUplinkPort' | 'addVlanPort' | 'removePort'
   | 'setUnderlay' | 'setNetworkEncap' | 'clearNetworkEncap' | 'applyFib' | 'applyArp' | 'inject'
   | 'now' | 'lastSeen' | 'count' | 'counters' | 'portCounters' | 'portSecurity' | 'close'
-> & PolicyPathDatapath & Partial<Omit<ObserveDatapath, 'now'>> & Partial<CaptureDatapath>;
+> & PolicyPathDatapath & Partial<Omit<ObserveDatapath, 'now'>> & Partial<CaptureDatapath> & Partial<Pick<Datapath, 'attachXdp'>>;
 
 /** Where the data path delivers to the switch: its batched events and the frames of service ports. */
 export interface DatapathSink {
@@ -55,6 +55,7 @@ export const PORT_MAC_LIMIT = 1024;
 
 export class Switch {
   readonly #dp: SwitchDatapath;
+  readonly #encapListeners: Array<(encap: Encap) => void> = [];
   readonly #opts: SwitchOptions;
   readonly #tables = new Map<number, MacTable>();
   readonly #ports = new Map<number, PortRecord>();
@@ -135,9 +136,21 @@ export class Switch {
     this.#dp.setUnderlay(localIp, vxlanPort, egress);
   }
 
+  /** Told the encapsulation of every network given one (setEncap), after the data path took it. */
+  onEncap(listener: (encap: Encap) => void): void {
+    this.#encapListeners.push(listener);
+  }
+
+  /** The underlay device through AF_XDP (Datapath.attachXdp). */
+  attachXdp(ifname: string, opts: { vxlan: boolean; gre: boolean }): { queues: number; zeroCopy: boolean } {
+    if (!this.#dp.attachXdp) throw new Error('this data path has no AF_XDP');
+    return this.#dp.attachXdp(ifname, opts);
+  }
+
   /** How a network's frames leave through its tunnel ports. */
   setEncap(network: number, encap: Encap, vni: number): void {
     this.#dp.setNetworkEncap(network, encap, vni);
+    for (const l of this.#encapListeners) l(encap);
   }
 
   clearEncap(network: number): void {

@@ -5,7 +5,9 @@ import type { UnderlayInfo } from '../../control/controller.js';
 import { interfaceWithAddress } from '../../switch/netns.js';
 import { Switch } from '../../switch/switch.js';
 import { allowEgressForward, configureTunnelEgress, DEFAULT_EGRESS, removeEgressForward, tunnelEgressProblem } from '../../switch/tunnel-egress.js';
+import type { VxlanPath, XdpPath } from '../../switch/underlay-paths.js';
 import type { DaemonContext } from './context.js';
+import { underlayXdp } from './xdp.js';
 
 export function openSwitch(ctx: DaemonContext): Switch {
   const { opts } = ctx;
@@ -23,24 +25,14 @@ export function openSwitch(ctx: DaemonContext): Switch {
 }
 
 /**
- * How VXLAN leaves this host: `egress`, TCP super-frames whole through a
- * TAP device with UDP tunnel GSO (the fast path), or `sockets`, a send per
- * segment; and why. Shown by `weft stats` and logged at start.
- */
-export interface VxlanPath {
-  path: 'egress' | 'sockets';
-  device?: string;
-  why: string;
-}
-
-/**
  * Binds the tunnels to `--underlay`, on the fastest VXLAN path this host
  * offers: the egress device unless the kernel or the namespace cannot take
  * it (then the sockets, saying why). `--vxlan-egress DEV` forces the device
- * (an error if it cannot be had), `--no-vxlan-egress` forbids it. Nothing
+ * (an error if it cannot be had), `--no-vxlan-egress` forbids it. Then the
+ * device itself through AF_XDP where that pays (underlayXdp). Nothing
  * without an underlay. Throws one line.
  */
-export async function openUnderlay(ctx: DaemonContext, sw: Switch): Promise<(UnderlayInfo & { vxlan: VxlanPath }) | undefined> {
+export async function openUnderlay(ctx: DaemonContext, sw: Switch): Promise<(UnderlayInfo & { vxlan: VxlanPath; xdp: XdpPath }) | undefined> {
   const { opts } = ctx;
   if (!opts.underlay) return undefined;
   const iface = await interfaceWithAddress(opts.underlay);
@@ -77,5 +69,5 @@ export async function openUnderlay(ctx: DaemonContext, sw: Switch): Promise<(Und
       ctx.log.warn(`cannot let ${dev} through the FORWARD chain (${(err as Error).message.trim().split('\n')[0]}): if the chain drops by default, VXLAN TCP is dropped; allow it with iptables -I FORWARD -i ${dev} -j ACCEPT`);
     }
   }
-  return { ip: opts.underlay, mtu: iface.mtu, vxlan };
+  return { ip: opts.underlay, mtu: iface.mtu, vxlan, xdp: underlayXdp(ctx, sw, iface.ifname) };
 }

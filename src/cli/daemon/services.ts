@@ -38,7 +38,7 @@ import type { HealthChecker } from '../../catalog/health-checker.js';
 import { Catalog } from '../../catalog/catalog.js';
 import { registerCatalogRoutes } from '../../api/catalog-routes.js';
 import { UNIX_API_LIMITS } from '../../api/http-server.js';
-import type { VxlanPath } from './data-plane.js';
+import type { VxlanPath, XdpPath } from '../../switch/underlay-paths.js';
 
 export interface Services {
   ctl: Controller;
@@ -60,7 +60,7 @@ export interface Services {
   ui?: { server: UiServer; host: string; port: number; fd?: number };
 }
 
-export function buildServices(ctx: DaemonContext, sw: Switch, underlay: (UnderlayInfo & { vxlan?: VxlanPath }) | undefined, { store, registration, peer }: OpenedStore): Services {
+export function buildServices(ctx: DaemonContext, sw: Switch, underlay: (UnderlayInfo & { vxlan?: VxlanPath; xdp?: XdpPath }) | undefined, { store, registration, peer }: OpenedStore): Services {
   const { opts, log, stateDir, hostId, cleanups } = ctx;
   const warn = { warn: (m: string) => log.warn(m) };
   const overlay = new Overlay(sw, underlay?.ip);
@@ -127,7 +127,7 @@ export function buildServices(ctx: DaemonContext, sw: Switch, underlay: (Underla
   // Calls about another host's ports go to its peer API with the cluster's token.
   const peers = peer === undefined ? undefined : new PeerClient({ self: hostId, token: peer.token, hosts: () => listHosts(store) });
   const api = new ApiServer({ ctl, objects, endpoints, zones, resolver, extra: cni, policy, peers, want: (t) => view.want(t),
-    underlay: underlay?.vxlan ? { ip: underlay.ip, vxlan: underlay.vxlan } : undefined,
+    underlay: underlay?.vxlan && underlay.xdp ? { ip: underlay.ip, vxlan: underlay.vxlan, xdp: underlay.xdp } : undefined,
     mirror: () => ({ scope: view.scope, tenants: view.followedTenants(), watching: view.watching(), realised: ctl.localNetworks().map((n) => n.ref).sort() }) }, { hostId, pid: process.pid, version: VERSION, api: opts.api }, { hosts: () => listHosts(store) }, UNIX_API_LIMITS);
   const catalog = new Catalog(view);
   registerCatalogRoutes(api, catalog);
