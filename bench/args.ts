@@ -3,13 +3,13 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-export const PARTS = ['local', 'overlay', 'gre', 'vlan', 'convergence', 'dns', 'docker', 'cni', 'policy', 'catalog', 'scale', 'micro'] as const;
+export const PARTS = ['local', 'overlay', 'gre', 'pps', 'vlan', 'convergence', 'dns', 'docker', 'cni', 'policy', 'catalog', 'scale', 'micro'] as const;
 export type Part = (typeof PARTS)[number];
 /** Parts that need no root (no namespaces); the others refuse to start without it. */
 export const UNPRIVILEGED: readonly Part[] = ['micro'];
 
 export const USAGE =
-  'usage: npm run bench -- (or weft bench) [--seconds N (5)] [--repeats N (3)] [--only PART[,PART...] (local, overlay, gre, vlan, convergence, dns, docker, cni, policy, catalog, scale, micro)] [--tries N (20)] [--hosts N[,N...] (scale: 10,100,1000)] [--endpoints-per-host M (20)] [--without-ovs] [--json FILE] [--chart FILE.svg]';
+  'usage: npm run bench -- (or weft bench) [--seconds N (5)] [--repeats N (3)] [--only PART[,PART...] (local, overlay, gre, pps, vlan, convergence, dns, docker, cni, policy, catalog, scale, micro)] [--tries N (20)] [--hosts N[,N...] (scale: 10,100,1000)] [--endpoints-per-host M (20)] [--without-ovs] [--json FILE] [--chart FILE.svg]';
 
 export interface BenchArgs {
   seconds: number;

@@ -48,7 +48,7 @@ async function main(ac: AbortController): Promise<void> {
     (want('vlan') ? (await import('./vlan-plan.js')).vlanSteps(withOvs, repeats) : 0);
   const progress = new Progress(total);
   const log = (s: string) => progress.note(s);
-  if (withOvs && (want('local') || plans.length > 0 || want('vlan'))) {
+  if (withOvs && (want('local') || plans.length > 0 || want('vlan') || want('pps'))) {
     const { ensureOvsInstalled } = await import('../src/lab/ovs.js');
     await ensureOvsInstalled();
   }
@@ -77,6 +77,10 @@ async function main(ac: AbortController): Promise<void> {
       const r = await two!.benchTwoHost(plan, { seconds, repeats, progress, signal });
       show(r);
       out[plan.encap === 'vxlan' ? 'overlay' : 'gre'] = r;
+    }
+    if (want('pps')) {
+      const { benchPps, ppsTable } = await import('./pps.js');
+      report('pps', await benchPps({ seconds, repeats, withOvs, log, signal }), ppsTable);
     }
     if (want('vlan')) {
       const { benchVlan } = await import('./vlan.js');

@@ -36,6 +36,8 @@ export interface PlannedCell {
   tag?: string;
   /** Only TCP 1 stream A->B (and its CPU): a variant beside a full column. */
   tcp1Only?: boolean;
+  /** Host B (a weft) gets `args` too. */
+  argsOnB?: boolean;
 }
 
 // weft polling for longer than the ping interval (20 ms): what a latency-
@@ -73,6 +75,11 @@ export function twoHostPlan(encap: Encap, o: TwoHostPlanOptions): TwoHostPlan {
     cells.splice(2, 0, { id: 'weft-nps', label: 'weft, no port security', a: 'weft', b, args: ['--no-port-security'], tag: 'n', tcp1Only: true });
   }
   cells.push({ id: 'weft-weft', label: 'weft<->weft', a: 'weft', b: 'weft' });
+  // AF_XDP on the underlay, weft on both hosts: GRE takes it by default, so
+  // the sockets (--no-xdp) are the other column; VXLAN does not (its sockets
+  // and egress device are faster), so forcing it (--xdp) is.
+  const xdpFlag = encap === 'gre' ? '--no-xdp' : '--xdp';
+  cells.push({ id: 'weft-weft-xdp', label: `weft<->weft ${xdpFlag}`, a: 'weft', b: 'weft', args: [xdpFlag], argsOnB: true, tag: 's' });
   // Host B is the same for the single-sided columns, so the column whose A
   // is B's kind is that kind on both hosts: the pair weft<->weft compares with it.
   const ratios: RatioSpec[] = [
@@ -82,6 +89,7 @@ export function twoHostPlan(encap: Encap, o: TwoHostPlanOptions): TwoHostPlan {
     ...(encap === 'vxlan' ? [{ label: 'port security on/off', num: 'weft', den: 'weft-nps' }] : []),
   ];
   if (b) ratios.push({ label: `weft<->weft/${KIND_LABEL[b]}<->${KIND_LABEL[b]}`, num: 'weft-weft', den: b });
+  ratios.push(encap === 'gre' ? { label: 'AF_XDP/sockets, weft<->weft', num: 'weft-weft', den: 'weft-weft-xdp' } : { label: 'AF_XDP forced/default, weft<->weft', num: 'weft-weft-xdp', den: 'weft-weft' });
   return { encap, b, cells, ratios };
 }
 
@@ -93,14 +101,14 @@ export const twoHostSteps = (plan: TwoHostPlan, repeats: number) =>
 const EGRESS = kernelHasTunnelEgress();
 const weftArgs = (extra: string[] = []) => (extra.length ? { daemonArgs: extra } : {});
 
-const topology = (encap: Encap, a: HostKind, b: HostKind, aArgs?: string[], tag = ''): Topology => {
+const topology = (encap: Encap, a: HostKind, b: HostKind, aArgs?: string[], tag = '', bArgs?: string[]): Topology => {
   const net = { name: 'blue', subnet: '10.253.1.0/24', vni: 42, encap };
   return {
     name: `wb${encap === 'vxlan' ? 'vx' : 'gr'}-${a[0]}${b[0]}${tag}`,
     underlay: '10.252.1.0/24',
     hosts: [
       { name: 'a', kind: a, networks: [net], containers: [{ name: 'ca', net: 'blue', ip: '10.253.1.11' }], ...weftArgs(aArgs) },
-      { name: 'b', kind: b, networks: [net], containers: [{ name: 'cb', net: 'blue', ip: '10.253.1.12' }], ...weftArgs() },
+      { name: 'b', kind: b, networks: [net], containers: [{ name: 'cb', net: 'blue', ip: '10.253.1.12' }], ...weftArgs(bArgs) },
     ],
   };
 };
@@ -126,8 +134,8 @@ export async function benchTwoHost(plan: TwoHostPlan, opts: TwoHostOptions): Pro
     for (const c of order) {
       udpRate.baseline = c.id === plan.b;
       opts.signal?.throwIfAborted();
-      const topo = topology(plan.encap, c.a!, c.b!, c.args, c.tag);
-      const what = `overlay ${plan.encap}, ${c.id === 'weft-weft' ? 'weft<->weft' : `host A = ${c.label}`}${opts.repeats > 1 ? ` (round ${round}/${opts.repeats})` : ''}`;
+      const topo = topology(plan.encap, c.a!, c.b!, c.args, c.tag, c.argsOnB ? c.args : undefined);
+      const what = `overlay ${plan.encap}, ${c.argsOnB || c.id === 'weft-weft' ? c.label : `host A = ${c.label}`}${opts.repeats > 1 ? ` (round ${round}/${opts.repeats})` : ''}`;
       await cleanup(topo); // an interrupted earlier run may have left it behind
       try {
         opts.progress.step(`${what}: setting up`);

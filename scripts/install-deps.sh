@@ -6,6 +6,8 @@ set -euo pipefail
 declare -A need=(
   [ip]=iproute2 [curl]=curl [ping]=iputils-ping [arping]=iputils-arping [iperf3]=iperf3
   [tcpdump]=tcpdump [tshark]=tshark [ovs-vswitchd]=openvswitch-switch [etcd]=etcd-server [ethtool]=ethtool
+  # The 64-byte packet bench's sender.
+  [trafgen]=netsniff-ng
   [dig]=bind9-dnsutils [dnsperf]=dnsperf [nsd]=nsd [unbound]=unbound [python3]=python3 [g++]=g++ [make]=make
   # Docker tests: dockerd itself (a bare 'docker' client may exist without it), and a static
   # busybox to build their image with 'docker import' instead of pulling one from a registry.

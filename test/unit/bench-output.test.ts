@@ -32,9 +32,13 @@ describe('twoHostPlan', () => {
       ['kernel', undefined, undefined],
       ['ovs', 'ovs', 'ovs'],
       ['weft-weft', 'weft', 'weft'],
+      ['weft-weft-xdp', 'weft', 'weft'],
     ]);
     expect(p.cells[1].missing).toMatch(/gretap/);
     expect(p.ratios.map((r) => r.label)).toContain('weft<->weft/OVS<->OVS');
+    // GRE takes AF_XDP by default: the other column is both hosts on the sockets.
+    expect(p.cells.at(-1)).toMatchObject({ label: 'weft<->weft --no-xdp', args: ['--no-xdp'], argsOnB: true });
+    expect(p.ratios.at(-1)).toEqual({ label: 'AF_XDP/sockets, weft<->weft', num: 'weft-weft', den: 'weft-weft-xdp' });
   });
 
   it('GRE with gretap measures the kernel too', () => {
@@ -44,7 +48,9 @@ describe('twoHostPlan', () => {
 
   it('VXLAN: host B the kernel; --without-ovs leaves weft, kernel and the pair', () => {
     const p = twoHostPlan('vxlan', { withOvs: false, gretap: false });
-    expect(p.cells.filter((c) => !c.missing).map((c) => `${c.a}>${c.b}`)).toEqual(['weft>kernel', 'weft>kernel', 'weft>kernel', 'kernel>kernel', 'weft>weft']);
+    expect(p.cells.filter((c) => !c.missing).map((c) => `${c.a}>${c.b}`)).toEqual(['weft>kernel', 'weft>kernel', 'weft>kernel', 'kernel>kernel', 'weft>weft', 'weft>weft']);
+    // VXLAN does not take AF_XDP by default: the other column forces it.
+    expect(p.cells.at(-1)).toMatchObject({ label: 'weft<->weft --xdp', args: ['--xdp'], argsOnB: true });
     expect(p.cells[2]).toMatchObject({ id: 'weft-nps', args: ['--no-port-security'], tcp1Only: true });
     expect(p.cells[1]).toMatchObject({ id: 'weft-poll', args: ['--busy-poll', '25000'] });
     expect(p.cells.find((c) => c.id === 'ovs')!.missing).toMatch(/without-ovs/);
@@ -52,7 +58,7 @@ describe('twoHostPlan', () => {
 
   it('GRE without OVS nor gretap: only weft<->weft', () => {
     const p = twoHostPlan('gre', { withOvs: false, gretap: false });
-    expect(p.cells.filter((c) => !c.missing).map((c) => c.id)).toEqual(['weft-weft']);
+    expect(p.cells.filter((c) => !c.missing).map((c) => c.id)).toEqual(['weft-weft', 'weft-weft-xdp']);
   });
 });
 
@@ -99,7 +105,7 @@ describe('parseBenchArgs', () => {
     for (const argv of [['--only', 'bogus'], ['--only', 'gre,,local'], ['--seconds', '0'], ['--frobnicate'], ['--chart', '']]) {
       expect(() => parseBenchArgs(argv)).toThrow();
     }
-    expect(() => parseBenchArgs(['--only', 'bogus'])).toThrow(/^--only wants local, overlay, gre, vlan, convergence, dns, docker, cni, policy, catalog, scale or micro, or several with commas \(got 'bogus'\)$/);
+    expect(() => parseBenchArgs(['--only', 'bogus'])).toThrow(/^--only wants local, overlay, gre, pps, vlan, convergence, dns, docker, cni, policy, catalog, scale or micro, or several with commas \(got 'bogus'\)$/);
   });
 
   it('says how to give a value that starts with a dash, in one line', () => {
