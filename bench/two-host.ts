@@ -38,6 +38,8 @@ export interface PlannedCell {
   tcp1Only?: boolean;
   /** Host B (a weft) gets `args` too. */
   argsOnB?: boolean;
+  /** Host A's container is a veth weft attaches by AF_PACKET (the way OVS attaches one), not a TAP. */
+  veth?: boolean;
 }
 
 // weft polling for longer than the ping interval (20 ms): what a latency-
@@ -73,6 +75,8 @@ export function twoHostPlan(encap: Encap, o: TwoHostPlanOptions): TwoHostPlan {
     cells.splice(1, 0, { id: 'weft-poll', label: `weft --busy-poll ${POLL_US}`, a: 'weft', b, args: ['--busy-poll', POLL_US], tag: 'x' });
     // What port security costs: TCP 1 stream only, next to the default.
     cells.splice(2, 0, { id: 'weft-nps', label: 'weft, no port security', a: 'weft', b, args: ['--no-port-security'], tag: 'n', tcp1Only: true });
+    // The container on a veth weft reads with AF_PACKET instead of a TAP.
+    cells.splice(3, 0, { id: 'weft-veth', label: 'weft, AF_PACKET port', a: 'weft', b, veth: true, tag: 'v', tcp1Only: true });
   }
   cells.push({ id: 'weft-weft', label: 'weft<->weft', a: 'weft', b: 'weft' });
   // AF_XDP on the underlay, weft on both hosts: GRE takes it by default, so
@@ -86,7 +90,12 @@ export function twoHostPlan(encap: Encap, o: TwoHostPlanOptions): TwoHostPlan {
     { label: 'weft/kernel', num: 'weft', den: 'kernel' },
     ...(encap === 'vxlan' ? [{ label: 'weft busy-poll/kernel', num: 'weft-poll', den: 'kernel' }] : []),
     { label: 'weft/OVS', num: 'weft', den: 'ovs' },
-    ...(encap === 'vxlan' ? [{ label: 'port security on/off', num: 'weft', den: 'weft-nps' }] : []),
+    ...(encap === 'vxlan'
+      ? [
+          { label: 'port security on/off', num: 'weft', den: 'weft-nps' },
+          { label: 'weft AF_PACKET port/kernel', num: 'weft-veth', den: 'kernel' },
+        ]
+      : []),
   ];
   if (b) ratios.push({ label: `weft<->weft/${KIND_LABEL[b]}<->${KIND_LABEL[b]}`, num: 'weft-weft', den: b });
   ratios.push(encap === 'gre' ? { label: 'AF_XDP/sockets, weft<->weft', num: 'weft-weft', den: 'weft-weft-xdp' } : { label: 'AF_XDP forced/default, weft<->weft', num: 'weft-weft-xdp', den: 'weft-weft' });
@@ -101,13 +110,13 @@ export const twoHostSteps = (plan: TwoHostPlan, repeats: number) =>
 const EGRESS = kernelHasTunnelEgress();
 const weftArgs = (extra: string[] = []) => (extra.length ? { daemonArgs: extra } : {});
 
-const topology = (encap: Encap, a: HostKind, b: HostKind, aArgs?: string[], tag = '', bArgs?: string[]): Topology => {
+const topology = (encap: Encap, a: HostKind, b: HostKind, aArgs?: string[], tag = '', bArgs?: string[], veth = false): Topology => {
   const net = { name: 'blue', subnet: '10.253.1.0/24', vni: 42, encap };
   return {
     name: `wb${encap === 'vxlan' ? 'vx' : 'gr'}-${a[0]}${b[0]}${tag}`,
     underlay: '10.252.1.0/24',
     hosts: [
-      { name: 'a', kind: a, networks: [net], containers: [{ name: 'ca', net: 'blue', ip: '10.253.1.11' }], ...weftArgs(aArgs) },
+      { name: 'a', kind: a, networks: [net], containers: [{ name: 'ca', net: 'blue', ip: '10.253.1.11', ...(veth ? { attach: 'veth' as const } : {}) }], ...weftArgs(aArgs) },
       { name: 'b', kind: b, networks: [net], containers: [{ name: 'cb', net: 'blue', ip: '10.253.1.12' }], ...weftArgs(bArgs) },
     ],
   };
@@ -134,7 +143,7 @@ export async function benchTwoHost(plan: TwoHostPlan, opts: TwoHostOptions): Pro
     for (const c of order) {
       udpRate.baseline = c.id === plan.b;
       opts.signal?.throwIfAborted();
-      const topo = topology(plan.encap, c.a!, c.b!, c.args, c.tag, c.argsOnB ? c.args : undefined);
+      const topo = topology(plan.encap, c.a!, c.b!, c.args, c.tag, c.argsOnB ? c.args : undefined, c.veth);
       const what = `overlay ${plan.encap}, ${c.argsOnB || c.id === 'weft-weft' ? c.label : `host A = ${c.label}`}${opts.repeats > 1 ? ` (round ${round}/${opts.repeats})` : ''}`;
       await cleanup(topo); // an interrupted earlier run may have left it behind
       try {

@@ -16,6 +16,14 @@ namespace weft {
 // PACKET_AUXDATA message. Throws std::runtime_error ("no interface 'X'", ...).
 int OpenPacketSocket(const std::string& ifname, bool auxdata);
 
+// Receiving goes through a TPACKET_V2 ring where the kernel has one with
+// vnet headers: the kernel copies each frame into shared memory as it
+// arrives (in the sender's context), and the worker takes them without a
+// system call or an skb to free per frame. Ring slots hold a frame of the
+// port's MTU; a larger one (a GSO super-frame) is also queued whole on the
+// socket (PACKET_COPY_THRESH) and read from there, in the ring's order.
+// Sending stays sendmmsg: a transmit ring's slot is handed back before
+// the receiving stack is done with its pages (README, Offloads).
 class PacketPort : public Port {
  public:
   // Binds a packet socket to `ifname` in the calling thread's network
@@ -23,8 +31,21 @@ class PacketPort : public Port {
   static std::unique_ptr<PacketPort> Create(uint32_t id, uint32_t network, uint32_t mtu,
                                             const std::string& ifname);
   using Port::Port;
+  ~PacketPort() override;
   int RxBatch(Frame* frames, int max) override;
   int TxBatch(Frame* const* frames, int n, Counters& c) override;
+  bool has_ring() const { return ring_ != nullptr; }
+
+ private:
+  // Maps a receive ring on the socket; false (nothing changed) where the
+  // kernel refuses.
+  bool MapRing();
+  int RxRing(Frame* frames, int max);
+  int RxSocket(Frame* frames, int max);
+  uint8_t* ring_ = nullptr;
+  size_t ring_len_ = 0;
+  uint32_t slots_ = 0;
+  uint32_t head_ = 0;
 };
 
 }  // namespace weft

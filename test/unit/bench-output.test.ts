@@ -48,7 +48,8 @@ describe('twoHostPlan', () => {
 
   it('VXLAN: host B the kernel; --without-ovs leaves weft, kernel and the pair', () => {
     const p = twoHostPlan('vxlan', { withOvs: false, gretap: false });
-    expect(p.cells.filter((c) => !c.missing).map((c) => `${c.a}>${c.b}`)).toEqual(['weft>kernel', 'weft>kernel', 'weft>kernel', 'kernel>kernel', 'weft>weft', 'weft>weft']);
+    expect(p.cells.filter((c) => !c.missing).map((c) => `${c.a}>${c.b}`)).toEqual(['weft>kernel', 'weft>kernel', 'weft>kernel', 'weft>kernel', 'kernel>kernel', 'weft>weft', 'weft>weft']);
+    expect(p.cells[3]).toMatchObject({ id: 'weft-veth', veth: true, tcp1Only: true });
     // VXLAN does not take AF_XDP by default: the other column forces it.
     expect(p.cells.at(-1)).toMatchObject({ label: 'weft<->weft --xdp', args: ['--xdp'], argsOnB: true });
     expect(p.cells[2]).toMatchObject({ id: 'weft-nps', args: ['--no-port-security'], tcp1Only: true });
