@@ -15,6 +15,7 @@
         "native/policy_stage.cc",
         "native/tables.cc",
         "native/port_tap.cc",
+        "native/uring_batch.cc",
         "native/port_packet.cc",
         "native/port_uplink.cc",
         "native/addon_uplink.cc",

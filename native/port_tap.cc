@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "uring_batch.h"
+
 namespace weft {
 
 Port::~Port() {
@@ -102,6 +104,21 @@ int TapPort::RxBatch(Frame* frames, int max) {
 
 int TapPort::TxBatch(Frame* const* frames, int n, Counters& c) {
   int sent = 0;
+  // More than one frame: one io_uring_enter for all (uring_batch.h).
+  if (UringBatch* u = n > 1 ? UringBatch::ForThread() : nullptr) {
+    iovec bufs[kBatch];
+    int results[kBatch];
+    for (int at = 0; at < n; at += kBatch) {
+      int k = n - at < kBatch ? n - at : kBatch;
+      for (int i = 0; i < k; i++) bufs[i] = {frames[at + i]->buf, frames[at + i]->len};
+      u->Write(fd(), bufs, k, results);
+      for (int i = 0; i < k; i++) {
+        if (results[i] >= 0) sent++;
+        else c.Drop(results[i] == -EAGAIN || results[i] == -ENOBUFS ? queue_full : tx_error);
+      }
+    }
+    return sent;
+  }
   for (int i = 0; i < n; i++) {
     ssize_t w = write(fd(), frames[i]->buf, frames[i]->len);
     if (w >= 0) sent++;
