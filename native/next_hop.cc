@@ -50,6 +50,22 @@ struct AddrRequest {
   uint32_t addr;
 };
 
+// A get request about one IPv4 address (RTA_DST and NDA_DST are both 1);
+// the caller fills in the route or neighbour part.
+AddrRequest Request(uint16_t type, uint32_t seq, uint32_t addr) {
+  static_assert(static_cast<int>(RTA_DST) == static_cast<int>(NDA_DST), "one attribute type for both");
+  AddrRequest req;
+  std::memset(&req, 0, sizeof(req));
+  req.nh.nlmsg_len = sizeof(req);
+  req.nh.nlmsg_type = type;
+  req.nh.nlmsg_flags = NLM_F_REQUEST;
+  req.nh.nlmsg_seq = seq;
+  req.attr.rta_type = RTA_DST;
+  req.attr.rta_len = RTA_LENGTH(4);
+  req.addr = addr;
+  return req;
+}
+
 }  // namespace
 
 NextHops::NextHops(int ifindex) : ifindex_(ifindex) {
@@ -102,17 +118,9 @@ int NextHops::Ask(const void* req, size_t len) {
 }
 
 bool NextHops::Route(uint32_t dst, uint32_t* gateway) {
-  AddrRequest req;
-  std::memset(&req, 0, sizeof(req));
-  req.nh.nlmsg_len = sizeof(req);
-  req.nh.nlmsg_type = RTM_GETROUTE;
-  req.nh.nlmsg_flags = NLM_F_REQUEST;
-  req.nh.nlmsg_seq = ++seq_;
+  AddrRequest req = Request(RTM_GETROUTE, ++seq_, dst);
   req.rt.rtm_family = AF_INET;
   req.rt.rtm_dst_len = 32;
-  req.attr.rta_type = RTA_DST;
-  req.attr.rta_len = RTA_LENGTH(4);
-  req.addr = dst;
   if (Ask(&req, sizeof(req)) <= 0) return false;
   auto* nh = reinterpret_cast<nlmsghdr*>(buf_);
   auto* rt = static_cast<rtmsg*>(NLMSG_DATA(nh));
@@ -128,17 +136,9 @@ bool NextHops::Route(uint32_t dst, uint32_t* gateway) {
 }
 
 bool NextHops::Neighbour(uint32_t addr, Entry& e) {
-  AddrRequest req;
-  std::memset(&req, 0, sizeof(req));
-  req.nh.nlmsg_len = sizeof(req);
-  req.nh.nlmsg_type = RTM_GETNEIGH;
-  req.nh.nlmsg_flags = NLM_F_REQUEST;
-  req.nh.nlmsg_seq = ++seq_;
+  AddrRequest req = Request(RTM_GETNEIGH, ++seq_, addr);
   req.nd.ndm_family = AF_INET;
   req.nd.ndm_ifindex = ifindex_;
-  req.attr.rta_type = NDA_DST;
-  req.attr.rta_len = RTA_LENGTH(4);
-  req.addr = addr;
   if (Ask(&req, sizeof(req)) <= 0) return false;
   auto* nh = reinterpret_cast<nlmsghdr*>(buf_);
   auto* nd = static_cast<ndmsg*>(NLMSG_DATA(nh));
