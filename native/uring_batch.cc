@@ -67,7 +67,7 @@ UringBatch::~UringBatch() {
   if (fd_ >= 0) close(fd_);
 }
 
-void UringBatch::Write(int fd, const iovec* bufs, int n, int* results) {
+void UringBatch::Run(Op op, int fd, const iovec* bufs, int n, int* results) {
   for (int done = 0; done < n;) {
     uint32_t k = static_cast<uint32_t>(n - done) < entries_ ? static_cast<uint32_t>(n - done) : entries_;
     uint32_t tail = *sq_tail_;
@@ -75,12 +75,15 @@ void UringBatch::Write(int fd, const iovec* bufs, int n, int* results) {
       uint32_t idx = (tail + i) & *sq_mask_;
       io_uring_sqe& e = sqes_[idx];
       std::memset(&e, 0, sizeof(e));
-      e.opcode = IORING_OP_WRITE;
+      e.opcode = op == kRead ? IORING_OP_READ : IORING_OP_WRITE;
       e.fd = fd;
       e.addr = reinterpret_cast<uint64_t>(bufs[done + i].iov_base);
       e.len = static_cast<uint32_t>(bufs[done + i].iov_len);
       e.off = static_cast<uint64_t>(-1);  // the file's own position: none for a TAP
       e.user_data = done + i;
+      // An empty queue answers -EAGAIN at once: without RWF_NOWAIT io_uring
+      // would wait for the fd to become ready, O_NONBLOCK or not.
+      e.rw_flags = RWF_NOWAIT;
       sq_array_[idx] = idx;
     }
     __atomic_store_n(sq_tail_, tail + k, __ATOMIC_RELEASE);

@@ -1,9 +1,10 @@
-// Many writes in one system call. A TAP device has no sendmmsg: each frame
-// weft hands it costs a write(), and on a virtual machine the system call's
-// entry and exit cost as much as the write itself. An io_uring per worker
-// thread takes a whole batch of writes in one io_uring_enter instead, each
-// done on the spot as write() would be (a TAP write never waits), with the
-// same result per frame.
+// Many reads or writes in one system call. A TAP device has no sendmmsg
+// or recvmmsg: each frame costs a read() or write(), and on a virtual
+// machine the system call's entry and exit cost as much as the work. An
+// io_uring per worker thread takes a whole batch in one io_uring_enter
+// instead, each done on the spot with the result read() or write() would
+// give: weft's TAP fds are O_NONBLOCK, so io_uring answers -EAGAIN for an
+// empty queue instead of waiting.
 #pragma once
 
 #include <sys/uio.h>
@@ -24,10 +25,14 @@ class UringBatch {
   ~UringBatch();
   // Writes bufs[i] to fd for every i < n; results[i] is what write()
   // would have returned (the byte count, or -errno).
-  void Write(int fd, const iovec* bufs, int n, int* results);
+  void Write(int fd, const iovec* bufs, int n, int* results) { Run(kWrite, fd, bufs, n, results); }
+  // Reads into bufs[i] for every i < n, in order: as many read() calls.
+  void Read(int fd, const iovec* bufs, int n, int* results) { Run(kRead, fd, bufs, n, results); }
 
  private:
+  enum Op { kRead, kWrite };
   UringBatch() = default;
+  void Run(Op op, int fd, const iovec* bufs, int n, int* results);
   bool Setup();
   int fd_ = -1;
   uint32_t entries_ = 0;
