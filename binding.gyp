@@ -29,6 +29,7 @@
         "native/gso.cc",
         "native/coalesce.cc",
         "native/tunnel_egress.cc",
+        "native/sys.cc",
         "native/xdp_steer.cc",
         "native/xsk.cc",
         "native/next_hop.cc",

@@ -16,6 +16,7 @@
 #include "checksum.h"
 #include "headers.h"
 #include "pcapng.h"
+#include "sys.h"
 
 namespace weft {
 
@@ -45,7 +46,6 @@ std::string Compile(const std::string& expr, int linktype, uint32_t snaplen, bpf
   return err;
 }
 
-std::runtime_error SysError(const std::string& what) { return std::runtime_error(what + ": " + std::strerror(errno)); }
 
 // A mirror's TAP in this (the host's) namespace: not persistent, link up,
 // never read. Its fd is non-blocking: a full queue drops the copy.

@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "sys.h"
+
 namespace weft {
 
 namespace {
@@ -23,7 +25,6 @@ constexpr double kRetryMs = 50;
 // kernel probes it again.
 constexpr double kVerifyMs = 1000;
 
-std::runtime_error SysError(const std::string& what) { return std::runtime_error(what + ": " + std::strerror(errno)); }
 
 int NetlinkSocket(uint32_t groups) {
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "uring_batch.h"
+#include "sys.h"
 
 namespace weft {
 
@@ -22,9 +23,6 @@ Port::~Port() {
   if (fd_ >= 0) close(fd_);
 }
 
-static std::runtime_error SysError(const std::string& what) {
-  return std::runtime_error(what + ": " + std::strerror(errno));
-}
 
 // A tun fd belongs to the namespace it was opened in (TUNSETIFF looks the
 // name up there), so it is opened on a short-lived thread that has entered

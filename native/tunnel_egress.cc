@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "checksum.h"
+#include "sys.h"
 
 #ifndef TUN_F_UDP_TUNNEL_GSO
 #define TUN_F_UDP_TUNNEL_GSO 0x080
@@ -39,7 +40,6 @@ static_assert(sizeof(TunnelVnetHdr) == 24, "virtio_net_hdr_v1_hash_tunnel is 24 
 constexpr uint8_t kGsoUdpTunnelV4 = 0x20;
 constexpr uint32_t kOuterEth = kEthHdrLen + kTunnelOuterLen;  // where the inner frame starts
 
-std::runtime_error SysError(const std::string& what) { return std::runtime_error(what + ": " + std::strerror(errno)); }
 
 }  // namespace
 
@@ -62,15 +62,13 @@ std::unique_ptr<TunnelEgress> TunnelEgress::Create(const std::string& ifname) {
     close(fd);
     throw std::runtime_error("this kernel does not take UDP tunnel GSO frames on a TAP device (Linux 6.17 or later does)");
   }
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  bool got = s >= 0 && ioctl(s, SIOCGIFHWADDR, &ifr) == 0;
-  if (s >= 0) close(s);
-  if (!got) {
+  uint8_t mac[6];
+  if (!InterfaceMac(ifname, mac)) {
     auto err = SysError("read the address of " + ifname);
     close(fd);
     throw err;
   }
-  return std::unique_ptr<TunnelEgress>(new TunnelEgress(fd, reinterpret_cast<uint8_t*>(ifr.ifr_hwaddr.sa_data)));
+  return std::unique_ptr<TunnelEgress>(new TunnelEgress(fd, mac));
 }
 
 TunnelEgress::TunnelEgress(int fd, const uint8_t* mac) : fd_(fd) { std::memcpy(mac_, mac, 6); }

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "sys.h"
+
 namespace weft {
 
 namespace {
@@ -20,7 +22,6 @@ constexpr int kUnderlaySockBuf = 16 << 20;
 // UDP sockets with UDP_SEGMENT, one source port each (flows hash to one).
 constexpr int kGsoSockets = 8;
 
-std::runtime_error SysError(const std::string& what) { return std::runtime_error(what + ": " + std::strerror(errno)); }
 
 int Bound(int type, int proto, uint32_t ip, uint16_t port, const char* what) {
   int fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);

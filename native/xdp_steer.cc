@@ -11,13 +11,14 @@
 #include <stdexcept>
 #include <vector>
 
+#include "sys.h"
+
 namespace weft {
 
 namespace {
 
 long Bpf(int cmd, bpf_attr* attr) { return syscall(__NR_bpf, cmd, attr, sizeof(*attr)); }
 
-std::runtime_error SysError(const std::string& what) { return std::runtime_error(what + ": " + std::strerror(errno)); }
 
 // A tiny assembler: instructions, and forward jumps patched to a label.
 class Program {

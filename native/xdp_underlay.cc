@@ -13,6 +13,7 @@
 #include "checksum.h"
 #include "common.h"
 #include "headers.h"
+#include "sys.h"
 
 namespace weft {
 
@@ -22,7 +23,7 @@ namespace {
 // kernel, and the sockets there).
 constexpr uint32_t kMaxQueues = 16;
 
-// The device's MAC, MTU and receive queues, by ioctl.
+// The device's MAC, MTU and receive queues.
 struct DeviceFacts {
   uint8_t mac[6];
   int mtu;
@@ -30,15 +31,14 @@ struct DeviceFacts {
 };
 
 DeviceFacts Facts(const std::string& ifname) {
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
   DeviceFacts f{};
+  if (!InterfaceMac(ifname, f.mac)) throw SysError("cannot read the address of " + ifname);
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw SysError("socket");
   ifreq ifr;
   std::memset(&ifr, 0, sizeof(ifr));
   std::strncpy(ifr.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
-  bool ok = ioctl(fd, SIOCGIFHWADDR, &ifr) == 0;
-  if (ok) std::memcpy(f.mac, ifr.ifr_hwaddr.sa_data, 6);
-  ok = ok && ioctl(fd, SIOCGIFMTU, &ifr) == 0;
+  bool ok = ioctl(fd, SIOCGIFMTU, &ifr) == 0;
   f.mtu = ifr.ifr_mtu;
   // Receive queues (ETHTOOL_GCHANNELS); a driver without it has one.
   ethtool_channels ch;
@@ -51,7 +51,7 @@ DeviceFacts Facts(const std::string& ifname) {
     if (q > 0) f.queues = q;
   }
   close(fd);
-  if (!ok) throw std::runtime_error("cannot read the address of " + ifname);
+  if (!ok) throw std::runtime_error("cannot read the MTU of " + ifname);
   if (f.queues > kMaxQueues) f.queues = kMaxQueues;
   return f;
 }
