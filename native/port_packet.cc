@@ -12,11 +12,10 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "sys.h"
+
 namespace weft {
 
-static std::runtime_error SysError(const std::string& what) {
-  return std::runtime_error(what + ": " + std::strerror(errno));
-}
 
 int OpenPacketSocket(const std::string& ifname, bool auxdata) {
   unsigned ifindex = if_nametoindex(ifname.c_str());
@@ -69,21 +68,23 @@ namespace {
 // 64 KB block, 2048 slots (4 MB): a burst of small frames at line rate
 // waits there while the worker is busy elsewhere.
 constexpr uint32_t kRingSlotLen = 2048, kRingBlockLen = 1 << 16, kRingBlocks = 64;
+constexpr uint32_t kRingSlots = kRingBlocks * (kRingBlockLen / kRingSlotLen);
+constexpr size_t kRingLen = static_cast<size_t>(kRingBlockLen) * kRingBlocks;
 }  // namespace
 
-bool PacketPort::MapRing() {
+void PacketPort::MapRing() {
   int v = TPACKET_V2, one = 1;
-  if (setsockopt(fd(), SOL_PACKET, PACKET_VERSION, &v, sizeof(v)) < 0) return false;
+  if (setsockopt(fd(), SOL_PACKET, PACKET_VERSION, &v, sizeof(v)) < 0) return;
   tpacket_req req;
   req.tp_block_size = kRingBlockLen;
   req.tp_block_nr = kRingBlocks;
   req.tp_frame_size = kRingSlotLen;
-  req.tp_frame_nr = kRingBlocks * (kRingBlockLen / kRingSlotLen);
+  req.tp_frame_nr = kRingSlots;
   // A frame too large for a slot (a GSO frame) is queued whole on the
   // socket too, its slot marked TP_STATUS_COPY.
   bool ok = setsockopt(fd(), SOL_PACKET, PACKET_COPY_THRESH, &one, sizeof(one)) == 0 &&
             setsockopt(fd(), SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) == 0;
-  void* m = ok ? mmap(nullptr, static_cast<size_t>(kRingBlockLen) * kRingBlocks, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd(), 0)
+  void* m = ok ? mmap(nullptr, kRingLen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd(), 0)
                : MAP_FAILED;
   if (m == MAP_FAILED) {
     // Back to plain reads: no ring, version 1 (a ring that was set is freed
@@ -92,16 +93,13 @@ bool PacketPort::MapRing() {
     setsockopt(fd(), SOL_PACKET, PACKET_RX_RING, &req, sizeof(req));
     v = TPACKET_V1;
     setsockopt(fd(), SOL_PACKET, PACKET_VERSION, &v, sizeof(v));
-    return false;
+    return;
   }
   ring_ = static_cast<uint8_t*>(m);
-  ring_len_ = static_cast<size_t>(kRingBlockLen) * kRingBlocks;
-  slots_ = req.tp_frame_nr;
-  return true;
 }
 
 PacketPort::~PacketPort() {
-  if (ring_ != nullptr) munmap(ring_, ring_len_);
+  if (ring_ != nullptr) munmap(ring_, kRingLen);
 }
 
 int PacketPort::RxBatch(Frame* frames, int max) { return ring_ != nullptr ? RxRing(frames, max) : RxSocket(frames, max); }
@@ -127,7 +125,7 @@ int PacketPort::RxRing(Frame* frames, int max) {
       n++;
     }
     __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
-    head_ = head_ + 1 == slots_ ? 0 : head_ + 1;
+    head_ = head_ + 1 == kRingSlots ? 0 : head_ + 1;
   }
   return n;
 }

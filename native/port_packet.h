@@ -34,18 +34,15 @@ class PacketPort : public Port {
   ~PacketPort() override;
   int RxBatch(Frame* frames, int max) override;
   int TxBatch(Frame* const* frames, int n, Counters& c) override;
-  bool has_ring() const { return ring_ != nullptr; }
 
  private:
-  // Maps a receive ring on the socket; false (nothing changed) where the
-  // kernel refuses.
-  bool MapRing();
+  // Maps a receive ring on the socket; where the kernel refuses, leaves
+  // the socket as it was (ring_ stays null).
+  void MapRing();
   int RxRing(Frame* frames, int max);
   int RxSocket(Frame* frames, int max);
-  uint8_t* ring_ = nullptr;
-  size_t ring_len_ = 0;
-  uint32_t slots_ = 0;
-  uint32_t head_ = 0;
+  uint8_t* ring_ = nullptr;  // null: no ring, recvmmsg
+  uint32_t head_ = 0;         // the next slot to look at
 };
 
 }  // namespace weft

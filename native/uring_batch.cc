@@ -12,7 +12,7 @@
 namespace weft {
 
 namespace {
-// Writes per io_uring_enter: a worker's batch (kBatch) and some.
+// Requests per io_uring_enter: a worker's batch (kBatch) and some.
 constexpr uint32_t kEntries = 128;
 }  // namespace
 

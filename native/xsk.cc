@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "sys.h"
+
 #ifndef AF_XDP
 #define AF_XDP 44
 #endif
@@ -27,7 +29,6 @@ constexpr uint32_t kRingSize = kChunks / 2;
 // queue: each kick sends a batch (32 frames in copy mode).
 constexpr int kKicks = 4096;
 
-std::runtime_error SysError(const std::string& what) { return std::runtime_error(what + ": " + std::strerror(errno)); }
 
 }  // namespace
 
@@ -132,8 +133,8 @@ void XskSocket::TxPush(uint32_t len) {
   tx_queued_++;
 }
 
-bool XskSocket::TxFlush() {
-  if (tx_queued_ == 0) return true;
+void XskSocket::TxFlush() {
+  if (tx_queued_ == 0) return;
   uint32_t prod = *tx_.producer + tx_queued_;
   tx_queued_ = 0;
   __atomic_store_n(tx_.producer, prod, __ATOMIC_RELEASE);
@@ -148,7 +149,6 @@ bool XskSocket::TxFlush() {
     }
   }
   Reap();
-  return __atomic_load_n(tx_.consumer, __ATOMIC_ACQUIRE) == prod;
 }
 
 }  // namespace weft

@@ -56,8 +56,8 @@ class XskSocket {
   // Queues the frame written into the chunk TxChunk gave last.
   void TxPush(uint32_t len);
   // Hands what is queued to the kernel and waits, a bounded while, until
-  // it took it. Returns false if some was not taken (the ring is full).
-  bool TxFlush();
+  // it took it (what it did not take yet leaves with a later kick).
+  void TxFlush();
 
  private:
   struct Ring {
