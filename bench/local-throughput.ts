@@ -6,13 +6,13 @@
 // the whole run and measured in turns, so machine noise (CPU frequency,
 // other load) lands on all alike; medians are reported.
 import { containerNetns, datapathPids, labDown, labUp, type LabContainer } from '../src/lab/lab.js';
-import type { Topology } from '../src/lab/topology.js';
 import { run } from '../src/switch/netns.js';
 import { noSamples, summarise, type Column, type PartResult, type RatioSpec, type Samples } from './figures.js';
 import { CaptureBench, type CaptureMode } from './capture-cost.js';
 import { bridgeDown, bridgeUp } from './linux-bridge.js';
 import { killProcessesIn } from './namespaces.js';
 import { measurePair, pairSteps, type Pair } from './pair.js';
+import { ovsOneHost, weftOneHost } from './one-host.js';
 import type { Progress } from './progress.js';
 
 export interface LocalThroughputOptions {
@@ -24,56 +24,15 @@ export interface LocalThroughputOptions {
   signal?: AbortSignal;
 }
 
-const WEFT: Topology = {
-  name: 'wbench',
-  hosts: [
-    {
-      name: 'h1',
-      networks: [{ name: 'bench', subnet: '10.242.1.0/24' }],
-      containers: [
-        { name: 'a', net: 'bench', ip: '10.242.1.11' },
-        { name: 'b', net: 'bench', ip: '10.242.1.12' },
-        { name: 'v', net: 'bench', ip: '10.242.1.13', attach: 'veth' },
-      ],
-    },
-  ],
-};
-
-/** One weft host with two TAP containers on 10.242.N.0/24, its daemon started with `daemonArgs`. */
-const twoTaps = (name: string, n: number, daemonArgs: string[]): Topology => ({
-  name,
-  hosts: [
-    {
-      name: 'h1',
-      daemonArgs,
-      networks: [{ name: 'bench', subnet: `10.242.${n}.0/24` }],
-      containers: ['a', 'b'].map((c, i) => ({ name: c, net: 'bench', ip: `10.242.${n}.${11 + i}` })),
-    },
-  ],
-});
+const WEFT = weftOneHost('wbench', 1, { veth: true });
 
 /** weft with port security off: TAP <-> TAP TCP only, next to the default. */
-const WEFT_OPEN = twoTaps('wbench-nps', 2, ['--no-port-security']);
+const WEFT_OPEN = weftOneHost('wbench-nps', 2, { daemonArgs: ['--no-port-security'] });
 
 /** weft with two data path threads (`--workers 2`): TAP <-> TAP, next to the default one. */
-const WEFT_W2 = twoTaps('wbench-w2', 3, ['--workers', '2']);
+const WEFT_W2 = weftOneHost('wbench-w2', 3, { daemonArgs: ['--workers', '2'] });
 
-/** OVS as a one-host switch: the lab's OVS host with no peers, so no tunnels. */
-const OVS: Topology = {
-  name: 'wbench-ovs',
-  underlay: '10.244.0.0/24',
-  hosts: [
-    {
-      name: 'h1',
-      kind: 'ovs',
-      networks: [{ name: 'bench', subnet: '10.244.1.0/24' }],
-      containers: [
-        { name: 'a', net: 'bench', ip: '10.244.1.11' },
-        { name: 'b', net: 'bench', ip: '10.244.1.12' },
-      ],
-    },
-  ],
-};
+const OVS = ovsOneHost('wbench-ovs', 0);
 
 interface Path {
   id: string;

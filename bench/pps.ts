@@ -10,11 +10,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { containerNetns, labDown, labUp, type LabContainer } from '../src/lab/lab.js';
-import type { Topology } from '../src/lab/topology.js';
 import { ipIn, run } from '../src/switch/netns.js';
 import { median } from './figures.js';
 import { bridgeDown, bridgeUp } from './linux-bridge.js';
 import { killProcessesIn } from './namespaces.js';
+import { ovsOneHost, weftOneHost } from './one-host.js';
 import { ratio } from './table.js';
 
 export interface PpsOptions {
@@ -45,36 +45,9 @@ export interface PpsResult {
   cells: PpsCell[];
 }
 
-const WEFT: Topology = {
-  name: 'wbench-pps',
-  hosts: [
-    {
-      name: 'h1',
-      networks: [{ name: 'bench', subnet: '10.242.9.0/24' }],
-      containers: [
-        { name: 'a', net: 'bench', ip: '10.242.9.11' },
-        { name: 'b', net: 'bench', ip: '10.242.9.12' },
-        { name: 'v', net: 'bench', ip: '10.242.9.13', attach: 'veth' },
-      ],
-    },
-  ],
-};
-
-const OVS: Topology = {
-  name: 'wbench-pps-ovs',
-  underlay: '10.244.9.0/24',
-  hosts: [
-    {
-      name: 'h1',
-      kind: 'ovs',
-      networks: [{ name: 'bench', subnet: '10.244.10.0/24' }],
-      containers: [
-        { name: 'a', net: 'bench', ip: '10.244.10.11' },
-        { name: 'b', net: 'bench', ip: '10.244.10.12' },
-      ],
-    },
-  ],
-};
+// Their own names and subnets: the local part's may be up beside them.
+const WEFT = weftOneHost('wbench-pps', 9, { veth: true });
+const OVS = ovsOneHost('wbench-pps-ovs', 9);
 
 /** eth0's counters in a namespace. */
 async function counters(netns: string): Promise<{ rx: number; tx: number; txDropped: number }> {
