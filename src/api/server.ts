@@ -1,6 +1,5 @@
 // The daemon's REST API, served on a unix socket. The CLI is a thin client
 // of it; nothing here decides anything the controller does not.
-import type { UnderlayPaths } from '../switch/underlay-paths.js';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
@@ -19,6 +18,7 @@ import { parseBody, type RequestOf } from './requests.js';
 import type { Peers } from './peers.js';
 import { POLICY_QUERY, registerPolicyRoutes, type PolicyApi } from './policy-routes.js';
 import { fdbView } from './fdb-view.js';
+import type { UnderlayPaths } from '../switch/underlay-paths.js';
 
 export interface DaemonInfo {
   hostId: string;

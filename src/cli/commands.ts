@@ -1,5 +1,4 @@
 // `weft net|port|mac|stats`: thin clients of the daemon's API.
-import { describeUnderlay, type UnderlayPaths } from '../switch/underlay-paths.js';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ApiClient, DEFAULT_API } from '../api/client.js';
 import type { PortView } from '../control/controller.js';
@@ -7,6 +6,7 @@ import type { NetworkView } from '../control/objects.js';
 import { printJson, printTable } from './format.js';
 import { checkVlan } from '../control/vlans.js';
 import { segmentOf } from './network-format.js';
+import { describeUnderlay, type UnderlayPaths } from '../switch/underlay-paths.js';
 
 export function client(cmd: Command): ApiClient {
   const api = (cmd.optsWithGlobals().api as string | undefined) ?? process.env.WEFT_API ?? DEFAULT_API;

@@ -3,7 +3,6 @@
 // composes the steps in src/cli/daemon/: open the switch and the underlay,
 // open the store, build the services, serve; each step puts what it opens on
 // one cleanup list, run in reverse on a failed start or on a signal.
-import { describeUnderlay } from '../switch/underlay-paths.js';
 import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { endpointRef } from '../control/health.js';
@@ -20,6 +19,7 @@ import { openSwitch, openUnderlay } from './daemon/data-plane.js';
 import { buildServices } from './daemon/services.js';
 import { serve, stopOnSignals } from './daemon/serve.js';
 import { openStore } from './daemon/store.js';
+import { describeUnderlay } from '../switch/underlay-paths.js';
 
 export interface DaemonOptions {
   api: string;
