@@ -82,7 +82,8 @@ export async function readTicks(pids: number[]): Promise<CpuTicks> {
 }
 
 let hz: number | undefined;
-async function clockTicks(): Promise<number> {
+/** USER_HZ: the ticks of /proc/<pid>/stat per second. */
+export async function clockTicks(): Promise<number> {
   if (hz === undefined) {
     const n = Number((await run('getconf', ['CLK_TCK']).catch(() => '')).trim());
     hz = Number.isInteger(n) && n > 0 ? n : 100;
