@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { checkOutputs, parseBenchArgs } from '../../bench/args.js';
 import { part } from './bench-fixture.js';
 import { Progress } from '../../bench/progress.js';
+import { ppsTable } from '../../bench/pps.js';
 import { partTable } from '../../bench/table.js';
 import { twoHostPlan } from '../../bench/two-host.js';
 
@@ -20,6 +21,31 @@ describe('partTable', () => {
 
   it("explains every '-' column", () => {
     expect(t).toContain("kernel: '-' because this kernel has no gretap devices");
+  });
+});
+
+describe('ppsTable', () => {
+  const t = ppsTable({
+    seconds: 5,
+    repeats: 1,
+    cells: [
+      { id: 'weftTap', label: 'weft TAP->TAP', offered: [800_000], delivered: [720_000], cores: [0.9] },
+      { id: 'weftVeth', label: 'weft veth->TAP', offered: [830_000], delivered: [830_000], cores: [0.5] },
+      { id: 'bridge', label: 'kernel bridge', offered: [750_000], delivered: [750_000], cores: [] },
+      { id: 'ovs', label: 'OVS', offered: [], delivered: [], cores: [], missing: 'Open vSwitch skipped (--without-ovs)' },
+    ],
+  });
+  const row = (label: string) => t.split('\n').find((l) => l.startsWith(label))!.trim().split(/\s{2,}/);
+
+  it('divides what was switched by the CPU the switch spent; the bridge has no process', () => {
+    expect(row("switch's CPU")).toEqual(["switch's CPU (cores)", '0.90', '0.50', '-', '-']);
+    expect(row('switched per CPU second')).toEqual(['switched per CPU second of the switch (kpps)', '800', '1660', '-', '-', '-', '-', '-', '-']);
+  });
+
+  it('gives loss and the ratios of packets switched', () => {
+    expect(row('lost')).toEqual(['lost (%)', '10.0', '0.0', '0.0', '-']);
+    expect(row('switched, delivered')).toEqual(['switched, delivered (kpps)', '720', '830', '750', '-', '0.96x', '-', '1.11x', '-']);
+    expect(t).toContain("OVS: '-' because Open vSwitch skipped");
   });
 });
 
