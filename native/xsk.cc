@@ -53,6 +53,9 @@ std::unique_ptr<XskSocket> XskSocket::Open(int ifindex, uint32_t queue, uint32_t
   void* m = mmap(nullptr, s->umem_len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (m == MAP_FAILED) throw SysError("AF_XDP packet memory");
   s->umem_ = static_cast<uint8_t*>(m);
+  // Not in children: the daemon forks for ip(8) and the like, and a fork
+  // must copy pages pinned for the kernel at once, all of them, each time.
+  madvise(m, s->umem_len_, MADV_DONTFORK);
   xdp_umem_reg reg;
   std::memset(&reg, 0, sizeof(reg));
   reg.addr = reinterpret_cast<uint64_t>(s->umem_);
