@@ -46,7 +46,6 @@ std::string Compile(const std::string& expr, int linktype, uint32_t snaplen, bpf
   return err;
 }
 
-
 // A mirror's TAP in this (the host's) namespace: not persistent, link up,
 // never read. Its fd is non-blocking: a full queue drops the copy.
 int OpenMirrorTap(const std::string& name) {

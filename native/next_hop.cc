@@ -25,7 +25,6 @@ constexpr double kRetryMs = 50;
 // kernel probes it again.
 constexpr double kVerifyMs = 1000;
 
-
 int NetlinkSocket(uint32_t groups) {
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (fd < 0) throw SysError("rtnetlink socket");

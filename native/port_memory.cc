@@ -9,6 +9,7 @@
 #include <string>
 
 #include "gso.h"
+#include "sys.h"
 
 namespace weft {
 
@@ -18,7 +19,7 @@ namespace {
 // eventfd kept readable while frames wait to be read.
 int NewEventFd() {
   int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (fd < 0) throw std::runtime_error(std::string("memory port eventfd: ") + std::strerror(errno));
+  if (fd < 0) throw SysError("memory port eventfd");
   return fd;
 }
 

@@ -16,7 +16,6 @@
 
 namespace weft {
 
-
 int OpenPacketSocket(const std::string& ifname, bool auxdata) {
   unsigned ifindex = if_nametoindex(ifname.c_str());
   if (ifindex == 0) throw std::runtime_error("no interface '" + ifname + "'");

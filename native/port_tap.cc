@@ -14,15 +14,14 @@
 #include <thread>
 #include <utility>
 
-#include "uring_batch.h"
 #include "sys.h"
+#include "uring_batch.h"
 
 namespace weft {
 
 Port::~Port() {
   if (fd_ >= 0) close(fd_);
 }
-
 
 // A tun fd belongs to the namespace it was opened in (TUNSETIFF looks the
 // name up there), so it is opened on a short-lived thread that has entered

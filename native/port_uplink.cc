@@ -2,7 +2,6 @@
 
 #include <linux/if_packet.h>
 #include <net/if.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,6 +11,7 @@
 
 #include "gso.h"
 #include "port_packet.h"
+#include "sys.h"
 
 namespace weft {
 
@@ -19,11 +19,9 @@ std::unique_ptr<UplinkPort> UplinkPort::Create(uint32_t id, const std::string& i
   int fd = OpenPacketSocket(ifname, true);
   unsigned ifindex = if_nametoindex(ifname.c_str());
   // The interface's MTU, for what it reports; the VLAN ports carry their own.
-  struct ifreq ifr;
-  std::memset(&ifr, 0, sizeof(ifr));
-  std::strncpy(ifr.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
-  uint32_t mtu = ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0 ? static_cast<uint32_t>(ifr.ifr_mtu) : 1500;
-  return std::make_unique<UplinkPort>(id, mtu, fd, ifindex);
+  int mtu = 0;
+  if (!InterfaceMtu(ifname, &mtu) || mtu <= 0) mtu = 1500;
+  return std::make_unique<UplinkPort>(id, static_cast<uint32_t>(mtu), fd, ifindex);
 }
 
 int UplinkPort::TxBatch(Frame* const*, int n, Counters& c) {

@@ -40,7 +40,6 @@ static_assert(sizeof(TunnelVnetHdr) == 24, "virtio_net_hdr_v1_hash_tunnel is 24 
 constexpr uint8_t kGsoUdpTunnelV4 = 0x20;
 constexpr uint32_t kOuterEth = kEthHdrLen + kTunnelOuterLen;  // where the inner frame starts
 
-
 }  // namespace
 
 std::unique_ptr<TunnelEgress> TunnelEgress::Create(const std::string& ifname) {

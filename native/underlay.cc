@@ -22,7 +22,6 @@ constexpr int kUnderlaySockBuf = 16 << 20;
 // UDP sockets with UDP_SEGMENT, one source port each (flows hash to one).
 constexpr int kGsoSockets = 8;
 
-
 int Bound(int type, int proto, uint32_t ip, uint16_t port, const char* what) {
   int fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
   if (fd < 0) throw SysError(what);

@@ -19,7 +19,6 @@ namespace {
 
 long Bpf(int cmd, bpf_attr* attr) { return syscall(__NR_bpf, cmd, attr, sizeof(*attr)); }
 
-
 // A tiny assembler: instructions, and forward jumps patched to a label.
 class Program {
  public:

@@ -3,7 +3,6 @@
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
 #include <net/if.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -33,25 +32,17 @@ struct DeviceFacts {
 DeviceFacts Facts(const std::string& ifname) {
   DeviceFacts f{};
   if (!InterfaceMac(ifname, f.mac)) throw SysError("cannot read the address of " + ifname);
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw SysError("socket");
-  ifreq ifr;
-  std::memset(&ifr, 0, sizeof(ifr));
-  std::strncpy(ifr.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
-  bool ok = ioctl(fd, SIOCGIFMTU, &ifr) == 0;
-  f.mtu = ifr.ifr_mtu;
+  if (!InterfaceMtu(ifname, &f.mtu)) throw SysError("cannot read the MTU of " + ifname);
   // Receive queues (ETHTOOL_GCHANNELS); a driver without it has one.
-  ethtool_channels ch;
-  std::memset(&ch, 0, sizeof(ch));
+  ethtool_channels ch{};
   ch.cmd = ETHTOOL_GCHANNELS;
+  ifreq ifr{};
   ifr.ifr_data = reinterpret_cast<char*>(&ch);
   f.queues = 1;
-  if (ok && ioctl(fd, SIOCETHTOOL, &ifr) == 0) {
+  if (InterfaceIoctl(ifname, SIOCETHTOOL, ifr)) {
     uint32_t q = ch.rx_count + ch.combined_count;
     if (q > 0) f.queues = q;
   }
-  close(fd);
-  if (!ok) throw std::runtime_error("cannot read the MTU of " + ifname);
   if (f.queues > kMaxQueues) f.queues = kMaxQueues;
   return f;
 }

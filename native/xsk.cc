@@ -29,7 +29,6 @@ constexpr uint32_t kRingSize = kChunks / 2;
 // queue: each kick sends a batch (32 frames in copy mode).
 constexpr int kKicks = 4096;
 
-
 }  // namespace
 
 void XskSocket::MapRing(Ring& r, uint64_t pgoff, const xdp_ring_offset& off, uint32_t entries, size_t desc) {
