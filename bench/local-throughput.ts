@@ -11,8 +11,8 @@ import { noSamples, summarise, type Column, type PartResult, type RatioSpec, typ
 import { CaptureBench, type CaptureMode } from './capture-cost.js';
 import { bridgeDown, bridgeUp } from './linux-bridge.js';
 import { killProcessesIn } from './namespaces.js';
-import { measurePair, pairSteps, type Pair } from './pair.js';
 import { ovsOneHost, weftOneHost } from './one-host.js';
+import { measurePair, pairSteps, type Pair } from './pair.js';
 import type { Progress } from './progress.js';
 
 export interface LocalThroughputOptions {

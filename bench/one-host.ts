@@ -12,10 +12,10 @@ export function weftOneHost(name: string, n: number, opts: { veth?: boolean; dae
 
 /** OVS as a one-host switch (the lab's OVS host with no peers, so no tunnels): containers a and b on 10.244.N+1.0/24, its underlay 10.244.N.0/24. */
 export function ovsOneHost(name: string, n: number): Topology {
-  const subnet = `10.244.${n + 1}`;
+  const prefix = `10.244.${n + 1}`;
   return {
     name,
     underlay: `10.244.${n}.0/24`,
-    hosts: [{ name: 'h1', kind: 'ovs', networks: [{ name: 'bench', subnet: `${subnet}.0/24` }], containers: ['a', 'b'].map((c, i) => ({ name: c, net: 'bench', ip: `${subnet}.${11 + i}` })) }],
+    hosts: [{ name: 'h1', kind: 'ovs', networks: [{ name: 'bench', subnet: `${prefix}.0/24` }], containers: ['a', 'b'].map((c, i) => ({ name: c, net: 'bench', ip: `${prefix}.${11 + i}` })) }],
   };
 }
